@@ -1,0 +1,58 @@
+// The state schema, as kysely migrations. The schema name is a setting, so migrations are built for a
+// given schema. Invariant: migrations only ever add; a released migration is never edited.
+import { sql, type Kysely, type Migration } from 'kysely';
+
+export function stateMigrations(schema: string): Record<string, Migration> {
+  const s = (name: string) => sql.id(schema, name);
+  return {
+    '0001-initial': {
+      async up(db: Kysely<any>) {
+        await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+        // Last image of every mapped row; a deleted row stays as a tombstone (deleted = true) so that
+        // a replayed older change cannot resurrect it and a key-only delete still knows its instance.
+        await sql`create table ${s('row_image')} (
+          tbl text not null,
+          pk text not null,
+          lsn bigint not null,
+          deleted boolean not null default false,
+          data jsonb not null,
+          primary key (tbl, pk)
+        )`.execute(db);
+        await sql`create index row_image_data on ${s('row_image')} using gin (data jsonb_path_ops)`.execute(db);
+        // One row per instance: its replica version (bumped by every applied change) and what Feishu has.
+        await sql`create table ${s('instance')} (
+          id text primary key,
+          mapping text not null,
+          key jsonb not null,
+          external_id text not null,
+          version bigint not null default 1,
+          synced_version bigint not null default 0,
+          lane smallint not null default 0,
+          dirty_since timestamptz,
+          first_commit_at timestamptz,
+          last_update_time bigint not null default 0,
+          attempts integer not null default 0,
+          next_attempt_at timestamptz,
+          parked_at timestamptz,
+          parked_reason text,
+          last_error text,
+          last_error_code text,
+          synced_at timestamptz,
+          pushes bigint not null default 0
+        )`.execute(db);
+        await sql`create index instance_dirty on ${s('instance')} (lane, dirty_since) where version > synced_version and parked_at is null`.execute(db);
+        await sql`create index instance_parked on ${s('instance')} (parked_at) where parked_at is not null`.execute(db);
+        // The position up to which the source's changes are durable here, per slot.
+        await sql`create table ${s('checkpoint')} (
+          slot text primary key,
+          lsn bigint not null,
+          phase text not null default 'streaming',
+          consistent_lsn bigint,
+          snapshot_progress jsonb not null default '{}'::jsonb,
+          last_commit_at timestamptz,
+          updated_at timestamptz not null default now()
+        )`.execute(db);
+      },
+    },
+  };
+}

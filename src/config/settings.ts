@@ -1,0 +1,101 @@
+// Owns the connector's settings: one declarative table (name, env variable, default, description),
+// parsed once with zod at the edge and frozen. Invariant: nothing below the composition root reads
+// process.env; every stage receives the frozen Settings object or a slice of it.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CdcError } from '../errors.js';
+
+const int = (min: number) => z.coerce.number().int().min(min);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
+
+/** Every setting: key in a config file, env variable, zod type with its default, and what it means. */
+export const SETTINGS_TABLE = {
+  sourceUrl: { env: 'APPROVAL_CDC_SOURCE_URL', schema: z.string().min(1), doc: 'Postgres URL of the legacy database (needs REPLICATION and SELECT on mapped tables).' },
+  stateUrl: { env: 'APPROVAL_CDC_STATE_URL', schema: z.string().min(1).optional(), doc: 'Postgres URL of the state database; defaults to the source database.' },
+  stateSchema: { env: 'APPROVAL_CDC_STATE_SCHEMA', schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('approval_cdc'), doc: 'Schema holding the replica, instance versions and checkpoint.' },
+  slotName: { env: 'APPROVAL_CDC_SLOT', schema: z.string().regex(/^[a-z0-9_]+$/).default('approval_cdc'), doc: 'Logical replication slot name.' },
+  publicationName: { env: 'APPROVAL_CDC_PUBLICATION', schema: z.string().regex(/^[a-z0-9_]+$/).default('approval_cdc'), doc: 'Publication over the mapped tables.' },
+  mappings: { env: 'APPROVAL_CDC_MAPPINGS', schema: z.string().default('mappings'), doc: 'Mapping file or directory of *.yaml files.' },
+  feishuBaseUrl: { env: 'APPROVAL_CDC_FEISHU_URL', schema: z.string().url().default('https://open.feishu.cn'), doc: 'Feishu Open API base URL (Lark: https://open.larksuite.com).' },
+  feishuAppId: { env: 'APPROVAL_CDC_FEISHU_APP_ID', schema: z.string().min(1).optional(), doc: 'App ID of the self-built app.' },
+  feishuAppSecret: { env: 'APPROVAL_CDC_FEISHU_APP_SECRET', schema: z.string().min(1).optional(), doc: 'App secret (never logged).' },
+  ratePerSecond: { env: 'APPROVAL_CDC_RATE_PER_SECOND', schema: int(1).default(50), doc: 'Client-side budget of external_instances calls per second.' },
+  ratePerMinute: { env: 'APPROVAL_CDC_RATE_PER_MINUTE', schema: int(1).default(1000), doc: 'Client-side budget of external_instances calls per minute.' },
+  syncConcurrency: { env: 'APPROVAL_CDC_SYNC_CONCURRENCY', schema: int(1).default(16), doc: 'Pushes in flight at once (one per instance at most).' },
+  minPushIntervalMs: { env: 'APPROVAL_CDC_MIN_PUSH_INTERVAL_MS', schema: int(0).default(1000), doc: 'Minimum time between two pushes of the same instance.' },
+  requestTimeoutMs: { env: 'APPROVAL_CDC_REQUEST_TIMEOUT_MS', schema: int(100).default(10_000), doc: 'Timeout of one Feishu HTTP call.' },
+  batchMaxChanges: { env: 'APPROVAL_CDC_BATCH_MAX_CHANGES', schema: int(1).default(2000), doc: 'Row changes written to the replica per state transaction at most.' },
+  batchMaxWaitMs: { env: 'APPROVAL_CDC_BATCH_MAX_WAIT_MS', schema: int(0).default(50), doc: 'Longest a received change waits before its batch is written.' },
+  statusIntervalMs: { env: 'APPROVAL_CDC_STATUS_INTERVAL_MS', schema: int(100).default(5000), doc: 'Interval of standby status updates (flush LSN) sent to Postgres.' },
+  heartbeatIntervalMs: { env: 'APPROVAL_CDC_HEARTBEAT_INTERVAL_MS', schema: int(0).default(10_000), doc: 'Interval of heartbeat messages written to the source WAL (0 = off).' },
+  silenceTimeoutMs: { env: 'APPROVAL_CDC_SILENCE_TIMEOUT_MS', schema: int(1000).default(90_000), doc: 'Rebuild the stream when no byte arrived for this long.' },
+  truncate: { env: 'APPROVAL_CDC_TRUNCATE', schema: z.enum(['ignore', 'delete']).default('ignore'), doc: 'What TRUNCATE of a mapped table does: ignore (logged) or delete every row.' },
+  metricsAddress: { env: 'APPROVAL_CDC_METRICS_ADDRESS', schema: z.string().default('127.0.0.1:9187'), doc: 'host:port of /metrics, /healthz, /readyz ("off" disables).' },
+  logLevel: { env: 'APPROVAL_CDC_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'Log level.' },
+  standby: { env: 'APPROVAL_CDC_STANDBY', schema: bool.default(true), doc: 'Wait for the active connector\'s lock instead of failing when another one runs.' },
+} as const;
+
+type Table = typeof SETTINGS_TABLE;
+export type SettingKey = keyof Table;
+
+const settingsSchema = z.object(
+  Object.fromEntries(Object.entries(SETTINGS_TABLE).map(([k, v]) => [k, v.schema])) as {
+    [K in SettingKey]: Table[K]['schema'];
+  },
+);
+
+export type Settings = Readonly<z.output<typeof settingsSchema> & { stateUrl: string }>;
+
+export interface SettingsSources {
+  env?: Record<string, string | undefined>;
+  file?: string;
+  overrides?: Partial<Record<SettingKey, unknown>>;
+}
+
+/** Parses settings from a config file, the environment and overrides (later wins), or throws CONFIG_INVALID. */
+export function loadSettings(sources: SettingsSources = {}): Settings {
+  const raw: Record<string, unknown> = {};
+  if (sources.file) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(sources.file, 'utf8'));
+    } catch (cause) {
+      throw new CdcError('CONFIG_INVALID', `cannot read config file ${sources.file}`, { cause });
+    }
+    if (parsed && typeof parsed === 'object') Object.assign(raw, parsed);
+  }
+  for (const [key, spec] of Object.entries(SETTINGS_TABLE)) {
+    const value = sources.env?.[spec.env];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  for (const [key, value] of Object.entries(sources.overrides ?? {})) if (value !== undefined) raw[key] = value;
+  const result = settingsSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      const env = (SETTINGS_TABLE as Record<string, { env: string }>)[key]?.env;
+      return `${key}${env ? ` (${env})` : ''}: ${issue.message}`;
+    });
+    throw new CdcError('CONFIG_INVALID', `invalid settings:\n  ${lines.join('\n  ')}`);
+  }
+  return Object.freeze({ ...result.data, stateUrl: result.data.stateUrl ?? result.data.sourceUrl });
+}
+
+/** The settings table as text for --help: key, env variable, default, description. */
+export function describeSettings(): string {
+  return Object.entries(SETTINGS_TABLE)
+    .map(([key, spec]) => {
+      const parsed = (spec.schema as z.ZodType).safeParse(undefined);
+      const dflt = parsed.success && parsed.data !== undefined ? String(parsed.data) : '(required)';
+      const shown = key === 'stateUrl' || key.startsWith('feishuApp') ? (parsed.success ? '(optional)' : dflt) : dflt;
+      return `  ${spec.env.padEnd(36)} ${key.padEnd(20)} default ${shown}\n      ${spec.doc}`;
+    })
+    .join('\n');
+}
+
+/** A copy safe to log: secrets and passwords in URLs replaced. */
+export function redactedSettings(settings: Settings): Record<string, unknown> {
+  const hide = (url: string) => url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+  return { ...settings, sourceUrl: hide(settings.sourceUrl), stateUrl: hide(settings.stateUrl), feishuAppSecret: settings.feishuAppSecret ? '***' : undefined };
+}

@@ -1,0 +1,76 @@
+// The contract between the mapping stage and the rest of the connector. The replica stores row images
+// (exact Postgres text per column) and answers RowQuery lookups; the mapping says which instances a
+// row belongs to, which rows an instance needs, and builds the payload from them. Everything here is
+// pure: no clock, no I/O.
+import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
+
+/** A column value as Postgres prints it (text output of the type); null is SQL NULL. */
+export type CellValue = string | null;
+
+/** One row image: column name -> exact text. */
+export type RowImage = Readonly<Record<string, CellValue>>;
+
+/** A table name qualified as "schema.table" (unquoted, as in the catalog). */
+export type TableName = string;
+
+/** "All live or deleted rows of `table` whose columns equal `match`" (values compared as text). */
+export interface RowQuery {
+  readonly table: TableName;
+  readonly match: Readonly<Record<string, string>>;
+}
+
+/** A row as the replica holds it: a deleted row keeps its last image as a tombstone. */
+export interface LoadedRow {
+  readonly values: RowImage;
+  readonly deleted: boolean;
+}
+
+/** The rows loaded so far for one instance build. */
+export interface RowLookup {
+  /** Rows answering a query, or undefined when the query was not loaded. */
+  rows(query: RowQuery): readonly LoadedRow[] | undefined;
+}
+
+/** An instance of one mapping, identified by the values of the instance source's key columns. */
+export interface InstanceRef {
+  readonly mapping: string;
+  readonly key: readonly string[];
+}
+
+/** What the replica must keep of one table the mappings read. */
+export interface TableUse {
+  readonly table: TableName;
+  /** Columns any mapping reads from this table (the replica stores only these plus the key). */
+  readonly columns: readonly string[];
+  /** Row identity columns declared by the mapping; undefined = the table's primary key. */
+  readonly keyColumns?: readonly string[];
+}
+
+export type BuildResult =
+  | {
+      readonly kind: 'payload';
+      readonly payload: ExternalInstance;
+      /** How to send it; REPLACE unless the mapping asks for UPDATE. */
+      readonly updateMode: UpdateMode;
+    }
+  /** The instance row was never seen (nothing to push, nothing to delete). */
+  | { readonly kind: 'absent' }
+  /** The rows cannot be mapped: the instance is parked with this reason. */
+  | { readonly kind: 'unmappable'; readonly reason: string };
+
+export interface MappingSet {
+  /** Every table any mapping reads, keyed by TableName. */
+  readonly tables: ReadonlyMap<TableName, TableUse>;
+  /** The names of the loaded mappings. */
+  readonly mappingNames: readonly string[];
+  /** Instances a row image belongs to directly (as instance, task, CC or form row). */
+  instancesOfRow(table: TableName, row: RowImage): InstanceRef[];
+  /** Rows whose instances read this row through a lookup (e.g. requests whose applicant is this user). */
+  dependentsOfRow(table: TableName, row: RowImage): RowQuery[];
+  /** The queries needed to build `ref` given what is loaded; call again after loading until all are loaded. */
+  queriesFor(ref: InstanceRef, loaded: RowLookup): RowQuery[];
+  /** The Feishu payload of `ref`, built from loaded rows only. */
+  build(ref: InstanceRef, loaded: RowLookup): BuildResult;
+  /** The external instance_id Feishu knows `ref` by. */
+  externalId(ref: InstanceRef): string;
+}

@@ -1,0 +1,67 @@
+// Reads and writes the checkpoint row of a slot: the LSN up to which the replica holds the source,
+// the phase (snapshot copy or streaming) and the copy's progress. The batch writer moves `lsn` in
+// its own transaction (replica-writer.ts); everything else about the row happens here.
+import { sql, type Kysely } from 'kysely';
+import type { CopyProgress } from '../source/snapshot-copy.js';
+import type { Lsn } from '../source/lsn.js';
+
+export interface Checkpoint {
+  slot: string;
+  lsn: Lsn;
+  phase: 'snapshot' | 'streaming';
+  consistentLsn: Lsn | null;
+  progress: CopyProgress;
+  lastCommitAt: Date | null;
+  updatedAt: Date;
+}
+
+export class CheckpointStore {
+  constructor(
+    private readonly db: Kysely<any>,
+    private readonly schema: string,
+  ) {}
+
+  private get t() {
+    return sql.id(this.schema, 'checkpoint');
+  }
+
+  async read(slot: string): Promise<Checkpoint | null> {
+    const { rows } = await sql<any>`select * from ${this.t} where slot = ${slot}`.execute(this.db);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      slot: r.slot,
+      lsn: BigInt(r.lsn),
+      phase: r.phase,
+      consistentLsn: r.consistent_lsn === null ? null : BigInt(r.consistent_lsn),
+      progress: r.snapshot_progress ?? {},
+      lastCommitAt: r.last_commit_at ? new Date(r.last_commit_at) : null,
+      updatedAt: new Date(r.updated_at),
+    };
+  }
+
+  /** Starts a (re)snapshot: the checkpoint is the new slot's consistent point, the copy starts over. */
+  async beginSnapshot(slot: string, consistentLsn: Lsn): Promise<void> {
+    await sql`insert into ${this.t} (slot, lsn, phase, consistent_lsn, snapshot_progress)
+      values (${slot}, ${consistentLsn.toString()}::bigint, 'snapshot', ${consistentLsn.toString()}::bigint, '{}'::jsonb)
+      on conflict (slot) do update set lsn = excluded.lsn, phase = 'snapshot', consistent_lsn = excluded.consistent_lsn,
+        snapshot_progress = '{}'::jsonb, updated_at = now()`.execute(this.db);
+  }
+
+  async saveProgress(slot: string, progress: CopyProgress): Promise<void> {
+    await sql`update ${this.t} set snapshot_progress = ${JSON.stringify(progress)}::jsonb, updated_at = now() where slot = ${slot}`.execute(this.db);
+  }
+
+  async finishSnapshot(slot: string): Promise<void> {
+    await sql`update ${this.t} set phase = 'streaming', updated_at = now() where slot = ${slot}`.execute(this.db);
+  }
+
+  /** Records an idle-advanced position (keepalive or heartbeat) without a batch. */
+  async advance(slot: string, lsn: Lsn): Promise<void> {
+    await sql`update ${this.t} set lsn = greatest(lsn, ${lsn.toString()}::bigint), updated_at = now() where slot = ${slot}`.execute(this.db);
+  }
+
+  async remove(slot: string): Promise<void> {
+    await sql`delete from ${this.t} where slot = ${slot}`.execute(this.db);
+  }
+}

@@ -1,0 +1,18 @@
+// The unit the source hands to the replica: one decoded row change, with its exact text values.
+// `undefined` for a column means "unchanged TOAST value, not sent": the replica keeps what it has.
+import type { Lsn } from '../source/lsn.js';
+
+export type ChangeValues = Readonly<Record<string, string | null | undefined>>;
+
+export type RowChange =
+  | { readonly kind: 'upsert'; readonly table: string; readonly lsn: Lsn; readonly values: ChangeValues; readonly oldKey?: ChangeValues }
+  | { readonly kind: 'delete'; readonly table: string; readonly lsn: Lsn; readonly values: ChangeValues }
+  | { readonly kind: 'truncate'; readonly table: string; readonly lsn: Lsn };
+
+export interface ChangeBatch {
+  readonly changes: readonly RowChange[];
+  /** Commit-end LSN of the last complete source transaction in this batch; null mid-transaction. */
+  readonly endLsn: Lsn | null;
+  /** Commit time of that transaction. */
+  readonly commitTime: Date | null;
+}

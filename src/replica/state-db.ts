@@ -1,0 +1,47 @@
+// Owns the connection to the state database and its schema migrations. Invariant: the schema is
+// migrated to the latest version before any stage reads or writes it.
+import { Kysely, Migrator, PostgresDialect, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import { stateMigrations } from '../../migrations/index.js';
+import { CdcError } from '../errors.js';
+
+export interface StateDb {
+  readonly db: Kysely<any>;
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  close(): Promise<void>;
+}
+
+export function openStateDb(url: string, schema: string, options: { max?: number; applicationName?: string } = {}): StateDb {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'approval-cdc',
+  });
+  // A pool error (the server closed an idle connection) must not crash the process; the next query
+  // reports the problem where it can be handled.
+  pool.on('error', () => undefined);
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    pool,
+    schema,
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+export async function migrateStateDb(state: StateDb): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => stateMigrations(state.schema) };
+  await state.pool.query(`create schema if not exists "${state.schema}"`);
+  const migrator = new Migrator({
+    db: state.db,
+    provider,
+    migrationTableSchema: state.schema,
+    migrationTableName: 'kysely_migration',
+    migrationLockTableName: 'kysely_migration_lock',
+  });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw new CdcError('STATE_DB', `migrating state schema ${state.schema} failed`, { cause: error });
+}

@@ -1,0 +1,103 @@
+// Owns the first start (and a re-snapshot): publication, slot with exported snapshot, copy of the
+// mapped tables under it, then the switch to streaming. Invariants: no gap and no double count (the
+// copy reads the snapshot the slot starts from); a crash at any point resumes safely (the checkpoint
+// row says which phase we are in, and the copy's progress); a slot that vanished while we were
+// streaming is reported, never silently recreated (that would skip every change in between).
+import pg from 'pg';
+import { CdcError } from '../errors.js';
+import type { MappingSet } from '../mapping/contract.js';
+import type { Logger } from '../observe/logger.js';
+import type { CheckpointStore } from '../replica/checkpoint-store.js';
+import type { ReplicaWriter } from '../replica/replica-writer.js';
+import { formatLsn, type Lsn } from './lsn.js';
+import { createSlotWithSnapshot, dropSlot, ensurePublication, readSlot } from './slot-admin.js';
+import { copySnapshot, type TableProgress } from './snapshot-copy.js';
+
+export interface InitialLoadOptions {
+  sourceUrl: string;
+  slot: string;
+  publication: string;
+  mappings: MappingSet;
+  tableKeys: ReadonlyMap<string, readonly string[]>;
+  writer: ReplicaWriter;
+  checkpoints: CheckpointStore;
+  logger: Logger;
+  /** Drop whatever slot exists and copy everything again (recovery from a lost slot). */
+  resnapshot?: boolean;
+  pageSize?: number;
+  onProgress?(table: string, progress: TableProgress): void;
+  afterPage?(table: string, copied: number): void | Promise<void>;
+}
+
+/** Makes sure the slot exists and the replica holds its snapshot; returns the checkpoint to stream from. */
+export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
+  const admin = new pg.Client({ connectionString: o.sourceUrl, application_name: 'approval-cdc-setup' });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  try {
+    await ensurePublication(admin, o.publication, [...o.mappings.tables.keys()]);
+    let slot = await readSlot(admin, o.slot);
+    let checkpoint = await o.checkpoints.read(o.slot);
+    if (o.resnapshot && slot) {
+      await dropSlot(admin, o.slot);
+      slot = null;
+    }
+    if (slot && slot.walStatus === 'lost') {
+      throw new CdcError('SOURCE_SLOT_LOST', `replication slot ${o.slot} was invalidated (wal_status=lost); run \`approval-cdc setup --resnapshot\``);
+    }
+    if (!slot && checkpoint?.phase === 'streaming' && !o.resnapshot) {
+      throw new CdcError(
+        'SOURCE_SLOT_MISSING',
+        `replication slot ${o.slot} is gone (dropped, or lost in a failover) though the replica streamed from it up to ${formatLsn(checkpoint.lsn)}; changes since then cannot be streamed. Run \`approval-cdc setup --resnapshot\` to copy the tables again`,
+      );
+    }
+    if (slot && checkpoint?.phase === 'streaming') return checkpoint.lsn;
+    if (slot && !checkpoint) {
+      throw new CdcError('SOURCE_SETUP', `replication slot ${o.slot} exists but the state database has no checkpoint for it (another connector's slot?); drop it or run \`approval-cdc setup --resnapshot\``);
+    }
+    let snapshotName: string | null = null;
+    let exporter: pg.Client | null = null;
+    const resnapshot = checkpoint !== null && !slot;
+    if (!slot) {
+      const created = await createSlotWithSnapshot(o.sourceUrl, o.slot);
+      exporter = created.connection;
+      snapshotName = created.snapshotName;
+      await o.checkpoints.beginSnapshot(o.slot, created.consistentPoint);
+      checkpoint = await o.checkpoints.read(o.slot);
+      o.logger.info({ slot: o.slot, consistentPoint: formatLsn(created.consistentPoint) }, 'slot created; copying mapped tables under its snapshot');
+    } else {
+      o.logger.info({ slot: o.slot }, 'resuming an interrupted snapshot copy under a fresh snapshot');
+    }
+    if (!checkpoint?.consistentLsn) throw new CdcError('SOURCE_SETUP', 'checkpoint row lost during setup');
+    const consistentLsn = checkpoint.consistentLsn;
+    try {
+      const tables = new Map<string, { keyColumns: readonly string[]; columns: readonly string[] }>();
+      for (const [table, use] of o.mappings.tables) tables.set(table, { keyColumns: o.tableKeys.get(table) ?? [], columns: use.columns });
+      await copySnapshot({
+        sourceUrl: o.sourceUrl,
+        snapshotName,
+        snapshotLsn: consistentLsn,
+        tables,
+        writer: o.writer,
+        progress: checkpoint.progress,
+        saveProgress: (p) => o.checkpoints.saveProgress(o.slot, p),
+        ...(o.pageSize ? { pageSize: o.pageSize } : {}),
+        ...(o.onProgress ? { onPage: o.onProgress } : {}),
+        ...(o.afterPage ? { afterPage: o.afterPage } : {}),
+      });
+    } finally {
+      await exporter?.end().catch(() => undefined);
+    }
+    if (resnapshot || o.resnapshot) {
+      for (const table of o.mappings.tables.keys()) {
+        const swept = await o.writer.sweepStale(table, consistentLsn);
+        if (swept > 0) o.logger.info({ table, rows: swept }, 'rows gone since the last snapshot marked deleted');
+      }
+    }
+    await o.checkpoints.finishSnapshot(o.slot);
+    o.logger.info({ slot: o.slot }, 'snapshot copy complete; streaming starts at the consistent point');
+    return consistentLsn;
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+}

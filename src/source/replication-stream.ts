@@ -1,0 +1,315 @@
+// Owns the replication connection and every status update sent to Postgres.
+// Invariant 1 (ack after durable): the flush LSN we report is the commit-end LSN of the last source
+// transaction the replica has committed (or, when idle with nothing received and unapplied, the
+// keepalive's WAL end). The library's own acknowledgement is off (auto=false, timeoutSeconds=0),
+// we answer keepalives ourselves and always subscribe from 0/0 (the slot's confirmed position).
+// Invariant 5 (bounded memory): at most `batchMaxChanges` changes are buffered before they are
+// written; when the decoded-message queue grows past a high-water mark the socket is paused.
+import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication';
+import { CdcError, describeError } from '../errors.js';
+import type { Logger } from '../observe/logger.js';
+import type { ChangeBatch, ChangeValues, RowChange } from '../replica/row-change.js';
+import { createExactTextPlugin, type ParsedMessage } from './exact-text-plugin.js';
+import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
+
+export interface BatchSink {
+  applyBatch(batch: ChangeBatch): Promise<unknown>;
+}
+
+export interface StreamHooks {
+  onConnected?(): void;
+  onDisconnected?(error: unknown): void;
+  onBatchApplied?(batch: ChangeBatch, changes: number): void;
+  onBytes?(): void;
+  onStatusSent?(lsn: Lsn): void;
+  onSlotLost?(error: CdcError): void;
+}
+
+export interface ReplicationStreamOptions {
+  sourceUrl: string;
+  slot: string;
+  publication: string;
+  tables: ReadonlySet<string>;
+  sink: BatchSink;
+  /** The checkpoint stored in the state database (what the replica already holds). */
+  checkpoint: Lsn;
+  batchMaxChanges: number;
+  batchMaxWaitMs: number;
+  statusIntervalMs: number;
+  silenceTimeoutMs: number;
+  truncate: 'ignore' | 'delete';
+  logger: Logger;
+  hooks?: StreamHooks;
+}
+
+type QueueItem =
+  | { kind: 'data'; lsn: string; msg: ParsedMessage }
+  | { kind: 'keepalive'; walEnd: string; shouldRespond: boolean }
+  | { kind: 'flush' };
+
+const HIGH_WATER = 20_000;
+const LOW_WATER = 2_000;
+
+export class ReplicationStream {
+  private durable: Lsn;
+  private idleAck = 0n;
+  private stopped = false;
+  private service: LogicalReplicationService | null = null;
+  private queue: QueueItem[] = [];
+  private draining = false;
+  private paused = false;
+  private pending: RowChange[] = [];
+  private pendingEnd: Lsn | null = null;
+  private pendingCommitTime: Date | null = null;
+  private inTx = false;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private sessionError: ((e: unknown) => void) | null = null;
+  private lastByteAt = Date.now();
+  connected = false;
+
+  constructor(private readonly o: ReplicationStreamOptions) {
+    this.durable = o.checkpoint;
+  }
+
+  /** The position confirmed to Postgres: never beyond what the replica holds. */
+  get confirmedLsn(): Lsn {
+    return maxLsn(this.durable, this.idleAck);
+  }
+
+  /** Runs sessions until stop(); each failure rebuilds the service after a backoff. */
+  async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      const started = Date.now();
+      try {
+        await this.session();
+      } catch (error) {
+        if (this.stopped) break;
+        const lost = classifySlotError(error, this.o.slot);
+        if (lost) {
+          this.o.hooks?.onSlotLost?.(lost);
+          throw lost;
+        }
+        this.o.logger.warn({ err: error }, `replication stream failed: ${describeError(error)}`);
+        this.o.hooks?.onDisconnected?.(error);
+      }
+      if (this.stopped) break;
+      attempt = Date.now() - started > 30_000 ? 1 : attempt + 1;
+      const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
+      await sleep(delay);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sessionError?.(new CdcError('SHUTDOWN', 'stream stopped'));
+  }
+
+  private async session(): Promise<void> {
+    this.resetSessionState();
+    const service = new LogicalReplicationService(
+      { connectionString: this.o.sourceUrl, application_name: 'approval-cdc' },
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
+    );
+    this.service = service;
+    const plugin = createExactTextPlugin(this.o.publication);
+    let statusTimer: NodeJS.Timeout | null = null;
+    let watchdog: NodeJS.Timeout | null = null;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.sessionError = reject;
+        service.on('data', (lsn: string, msg: ParsedMessage) => this.enqueue({ kind: 'data', lsn, msg }));
+        service.on('heartbeat', (walEnd: string, _ts: number, shouldRespond: boolean) =>
+          this.enqueue({ kind: 'keepalive', walEnd, shouldRespond }),
+        );
+        service.on('error', (e: unknown) => reject(e));
+        service.on('start', () => {
+          this.connected = true;
+          this.o.hooks?.onConnected?.();
+          this.o.logger.info({ slot: this.o.slot, from: formatLsn(this.confirmedLsn) }, 'replication stream started');
+          this.sendStatus(true);
+        });
+        statusTimer = setInterval(() => this.sendStatus(true), this.o.statusIntervalMs);
+        watchdog = setInterval(() => {
+          if (Date.now() - this.lastByteAt > this.o.silenceTimeoutMs) {
+            reject(new CdcError('SOURCE_STREAM', `no byte from the replication stream for ${this.o.silenceTimeoutMs} ms`));
+          }
+        }, Math.min(1000, this.o.silenceTimeoutMs));
+        this.lastByteAt = Date.now();
+        service.subscribe(plugin, this.o.slot, '0/0').then(
+          () => reject(new CdcError('SOURCE_STREAM', 'replication stream ended')),
+          (e: unknown) => reject(e),
+        );
+      });
+    } finally {
+      this.connected = false;
+      if (statusTimer) clearInterval(statusTimer);
+      if (watchdog) clearInterval(watchdog);
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+      this.sessionError = null;
+      this.service = null;
+      this.queue = [];
+      await service.destroy().catch(() => undefined);
+      // Let a drain in progress finish its write before the next session resets the buffers.
+      while (this.draining) await sleep(10);
+    }
+  }
+
+  private resetSessionState(): void {
+    this.queue = [];
+    this.pending = [];
+    this.pendingEnd = null;
+    this.pendingCommitTime = null;
+    this.inTx = false;
+    this.paused = false;
+  }
+
+  private enqueue(item: QueueItem): void {
+    this.lastByteAt = Date.now();
+    this.o.hooks?.onBytes?.();
+    this.queue.push(item);
+    if (!this.paused && this.queue.length > HIGH_WATER) this.setPaused(true);
+    if (!this.draining) void this.drain();
+  }
+
+  private setPaused(paused: boolean): void {
+    // The library exposes no pause; its own flowControl does exactly this on the same socket.
+    const stream = (this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null)?._connection?.stream;
+    if (!stream) return;
+    this.paused = paused;
+    if (paused) stream.pause();
+    else stream.resume();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    const service = this.service;
+    try {
+      while (this.queue.length > 0 && this.service === service) {
+        const item = this.queue.shift() as QueueItem;
+        await this.handle(item);
+        if (this.paused && this.queue.length < LOW_WATER) this.setPaused(false);
+      }
+    } catch (error) {
+      this.sessionError?.(error);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async handle(item: QueueItem): Promise<void> {
+    if (item.kind === 'flush') {
+      if (this.pending.length > 0 || this.pendingEnd !== null) await this.flush();
+      return;
+    }
+    if (item.kind === 'keepalive') {
+      if (!this.inTx && this.pending.length === 0 && this.pendingEnd === null) {
+        // Nothing received is unapplied: everything up to walEnd is either applied or irrelevant.
+        this.idleAck = maxLsn(this.idleAck, parseLsn(item.walEnd));
+      }
+      if (item.shouldRespond) this.sendStatus(false);
+      return;
+    }
+    const msg = item.msg;
+    switch (msg.tag) {
+      case 'parse-error':
+        throw new CdcError('SOURCE_STREAM', `cannot decode pgoutput message: ${describeError(msg.error)}`, { cause: msg.error });
+      case 'begin':
+        this.inTx = true;
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete':
+      case 'truncate':
+        this.collect(item.lsn, msg);
+        if (this.pending.length >= this.o.batchMaxChanges) await this.flush();
+        return;
+      case 'commit': {
+        this.inTx = false;
+        this.pendingEnd = parseLsn(msg.commitEndLsn ?? item.lsn);
+        this.pendingCommitTime = new Date(Number(BigInt(msg.commitTime as unknown as bigint) / 1000n));
+        if (this.pending.length >= this.o.batchMaxChanges || this.o.batchMaxWaitMs === 0) await this.flush();
+        else this.scheduleFlush();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private collect(lsnText: string, msg: Pgoutput.Message): void {
+    const lsn = parseLsn(lsnText);
+    if (msg.tag === 'truncate') {
+      for (const rel of msg.relations) {
+        const table = `${rel.schema}.${rel.name}`;
+        if (!this.o.tables.has(table)) continue;
+        if (this.o.truncate === 'delete') this.pending.push({ kind: 'truncate', table, lsn });
+        else this.o.logger.warn({ table }, 'TRUNCATE of a mapped table ignored (setting truncate=ignore)');
+      }
+      return;
+    }
+    if (msg.tag !== 'insert' && msg.tag !== 'update' && msg.tag !== 'delete') return;
+    const table = `${msg.relation.schema}.${msg.relation.name}`;
+    if (!this.o.tables.has(table)) return;
+    if (msg.tag === 'delete') {
+      this.pending.push({ kind: 'delete', table, lsn, values: (msg.old ?? msg.key ?? {}) as ChangeValues });
+      return;
+    }
+    const oldKey = msg.tag === 'update' ? ((msg.key ?? msg.old ?? undefined) as ChangeValues | undefined) : undefined;
+    this.pending.push({ kind: 'upsert', table, lsn, values: msg.new as ChangeValues, ...(oldKey ? { oldKey } : {}) });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.enqueue({ kind: 'flush' });
+    }, this.o.batchMaxWaitMs);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    // A batch ending mid-transaction carries no end LSN: the checkpoint moves only at commit.
+    const endLsn = this.inTx ? null : this.pendingEnd;
+    const batch: ChangeBatch = { changes: this.pending, endLsn, commitTime: endLsn === null ? null : this.pendingCommitTime };
+    this.pending = [];
+    if (endLsn !== null) {
+      this.pendingEnd = null;
+      this.pendingCommitTime = null;
+    }
+    await this.o.sink.applyBatch(batch);
+    if (endLsn !== null) this.durable = maxLsn(this.durable, endLsn);
+    this.o.hooks?.onBatchApplied?.(batch, batch.changes.length);
+  }
+
+  private sendStatus(ping: boolean): void {
+    const service = this.service;
+    const lsn = this.confirmedLsn;
+    if (!service || lsn <= 0n) return;
+    // The library reports `lsn + 1`; we pass lsn - 1 so Postgres receives exactly our position.
+    service.acknowledge(formatLsn(lsn - 1n), ping).then(
+      () => this.o.hooks?.onStatusSent?.(lsn),
+      (e: unknown) => this.sessionError?.(e),
+    );
+  }
+}
+
+function classifySlotError(error: unknown, slot: string): CdcError | null {
+  const code = (error as { code?: string } | null)?.code;
+  const message = describeError(error);
+  if (code === '42704' || /replication slot .* does not exist/i.test(message)) {
+    return new CdcError('SOURCE_SLOT_MISSING', `replication slot ${slot} does not exist; run \`approval-cdc setup --resnapshot\``, { cause: error });
+  }
+  if (code === '55000' && /invalidated|lost|cannot read from logical replication slot/i.test(message)) {
+    return new CdcError('SOURCE_SLOT_LOST', `replication slot ${slot} was invalidated (WAL removed); run \`approval-cdc setup --resnapshot\``, { cause: error });
+  }
+  return null;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,99 @@
+// Owns the publication and the replication slot on the source: created idempotently, inspected,
+// dropped. Invariant: the slot is only ever created together with an exported snapshot whose copy
+// the caller performs before streaming (no gap between copy and stream).
+import pg from 'pg';
+import { CdcError } from '../errors.js';
+import { quoteTable } from './catalog.js';
+import { parseLsn, type Lsn } from './lsn.js';
+
+export interface SlotInfo {
+  slotName: string;
+  plugin: string | null;
+  active: boolean;
+  activePid: number | null;
+  confirmedFlushLsn: Lsn | null;
+  restartLsn: Lsn | null;
+  walStatus: string | null;
+  safeWalSize: bigint | null;
+  lagBytes: bigint | null;
+  retainedBytes: bigint | null;
+}
+
+export async function ensurePublication(client: pg.ClientBase, publication: string, tables: readonly string[]): Promise<void> {
+  const list = tables.map(quoteTable).join(', ');
+  const { rowCount } = await client.query('select 1 from pg_publication where pubname = $1', [publication]);
+  if (rowCount === 0) {
+    await client.query(`create publication "${publication}" for table ${list}`);
+  } else {
+    await client.query(`alter publication "${publication}" set table ${list}`);
+  }
+}
+
+export async function readSlot(client: pg.ClientBase, slot: string): Promise<SlotInfo | null> {
+  const { rows } = await client.query(
+    `select slot_name, plugin, active, active_pid, confirmed_flush_lsn::text, restart_lsn::text, wal_status,
+       safe_wal_size::text,
+       (pg_current_wal_lsn() - confirmed_flush_lsn)::text as lag_bytes,
+       (pg_current_wal_lsn() - restart_lsn)::text as retained_bytes
+     from pg_replication_slots where slot_name = $1 and database = current_database()`,
+    [slot],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const big = (v: string | null) => (v === null ? null : BigInt(v.split('.')[0] ?? '0'));
+  return {
+    slotName: r.slot_name,
+    plugin: r.plugin,
+    active: r.active,
+    activePid: r.active_pid,
+    confirmedFlushLsn: r.confirmed_flush_lsn ? parseLsn(r.confirmed_flush_lsn) : null,
+    restartLsn: r.restart_lsn ? parseLsn(r.restart_lsn) : null,
+    walStatus: r.wal_status,
+    safeWalSize: big(r.safe_wal_size),
+    lagBytes: big(r.lag_bytes),
+    retainedBytes: big(r.retained_bytes),
+  };
+}
+
+export interface CreatedSlot {
+  consistentPoint: Lsn;
+  snapshotName: string;
+  /** The replication connection that exported the snapshot; it must stay open and idle until the copy has imported it. */
+  connection: pg.Client;
+}
+
+export async function createSlotWithSnapshot(sourceUrl: string, slot: string): Promise<CreatedSlot> {
+  const connection = new pg.Client({ connectionString: sourceUrl, replication: 'database' } as pg.ClientConfig);
+  connection.on('error', () => undefined);
+  await connection.connect();
+  try {
+    const version = Number((await connection.query('show server_version_num')).rows[0].server_version_num);
+    const sql =
+      version >= 150000
+        ? `CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput (SNAPSHOT 'export')`
+        : `CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput EXPORT_SNAPSHOT`;
+    const { rows } = await connection.query(sql);
+    const row = rows[0];
+    return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name, connection };
+  } catch (cause) {
+    await connection.end().catch(() => undefined);
+    throw new CdcError('SOURCE_SETUP', `cannot create replication slot ${slot}`, { cause });
+  }
+}
+
+export async function dropSlot(client: pg.ClientBase, slot: string): Promise<boolean> {
+  const { rows } = await client.query(
+    `select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1 and active_pid is not null`,
+    [slot],
+  );
+  if (rows.length > 0) await new Promise((r) => setTimeout(r, 200));
+  const res = await client.query(
+    'select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and database = current_database()',
+    [slot],
+  );
+  return (res.rowCount ?? 0) > 0;
+}
+
+export async function dropPublication(client: pg.ClientBase, publication: string): Promise<void> {
+  await client.query(`drop publication if exists "${publication}"`);
+}

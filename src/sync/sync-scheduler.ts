@@ -1,0 +1,201 @@
+// Decides which instance is pushed when. Invariants:
+// - order per instance (DESIGN 2): at most one push per instance in flight; every push carries the
+//   instance's latest replica state, read after its version; the update_time sent for an instance
+//   strictly increases across accepted pushes, whatever the legacy timestamps do;
+// - nothing vanishes (DESIGN 3): a dirty instance is due, in flight, waiting for a retry, or parked
+//   with its reason; nothing is marked synced that Feishu did not accept;
+// - live before backfill: due instances are taken by lane, then by how long they have waited;
+// - the budget is spent only on payloads that passed the mapping and the limit checks.
+import type { Kysely } from 'kysely';
+import { CdcError, describeError } from '../errors.js';
+import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
+import type { MappingSet } from '../mapping/contract.js';
+import type { Logger } from '../observe/logger.js';
+import { loadInstanceRows } from '../replica/row-loader.js';
+import { InstanceStore, type DirtyInstance } from './instance-store.js';
+import type { RateBudget } from './rate-budget.js';
+import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
+
+export type PushFn = (payload: ExternalInstance) => Promise<void>;
+
+export interface PushOutcome {
+  instance: DirtyInstance;
+  result: 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent';
+  code: string;
+  /** Seconds from the oldest unsynced source commit to Feishu's acceptance. */
+  commitToAcceptSeconds?: number;
+}
+
+export interface SyncSchedulerOptions {
+  db: Kysely<any>;
+  schema: string;
+  mappings: MappingSet;
+  push: PushFn;
+  budget: RateBudget;
+  concurrency: number;
+  minPushIntervalMs: number;
+  retry: RetryPolicy;
+  logger: Logger;
+  checkLimits?: (payload: ExternalInstance) => string[];
+  random?: () => number;
+  onOutcome?: (outcome: PushOutcome) => void;
+  onStop?: (reason: string) => void;
+  pollIntervalMs?: number;
+}
+
+export class SyncScheduler {
+  readonly store: InstanceStore;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  /** Set when Feishu refuses our credentials or scope: nothing is pushed until restart. */
+  stoppedReason: string | null = null;
+
+  constructor(private readonly o: SyncSchedulerOptions) {
+    this.store = new InstanceStore(o.db, o.schema);
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** New changes are in the replica: look for due instances now. */
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  /** Stops taking new work and waits for pushes in flight (at most `graceMs`). */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop?.catch(() => undefined);
+    const pending = Promise.allSettled([...this.inFlight.values()]);
+    await Promise.race([pending, new Promise((r) => setTimeout(r, graceMs))]);
+  }
+
+  private async run(): Promise<void> {
+    const poll = this.o.pollIntervalMs ?? 200;
+    while (this.running) {
+      try {
+        if (this.stoppedReason) {
+          await this.idle(poll * 5);
+          continue;
+        }
+        const free = this.o.concurrency - this.inFlight.size;
+        if (free <= 0) {
+          await Promise.race([...this.inFlight.values(), this.idle(poll)]);
+          continue;
+        }
+        const due = await this.store.dueInstances(free, [...this.inFlight.keys()]);
+        if (due.length === 0) {
+          await this.idle(poll);
+          continue;
+        }
+        for (const instance of due) {
+          const task = this.pushOne(instance).finally(() => {
+            this.inFlight.delete(instance.id);
+            this.wake();
+          });
+          this.inFlight.set(instance.id, task);
+        }
+      } catch (error) {
+        this.o.logger.error({ err: error }, 'sync loop failed; retrying');
+        await this.idle(1000);
+      }
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async pushOne(instance: DirtyInstance): Promise<void> {
+    const { mappings, logger } = this.o;
+    let updateTime = 0n;
+    try {
+      const rows = await loadInstanceRows(this.o.db, this.o.schema, mappings, instance.ref);
+      const built = mappings.build(instance.ref, rows);
+      if (built.kind === 'absent') {
+        await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0);
+        this.o.onOutcome?.({ instance, result: 'absent', code: 'absent' });
+        return;
+      }
+      if (built.kind === 'unmappable') throw new CdcError('MAPPING_UNMAPPABLE', built.reason, { details: { disposition: 'park' } });
+      const payload = withMonotonicUpdateTime(built.payload, built.updateMode, instance.lastUpdateTime);
+      updateTime = BigInt(payload.update_time);
+      const violations = this.o.checkLimits?.(payload) ?? [];
+      if (violations.length > 0) {
+        throw new CdcError('PAYLOAD_LIMIT', violations.join('; '), { details: { disposition: 'park' } });
+      }
+      await this.o.budget.acquire();
+      await this.o.push(payload);
+      await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
+      const outcome: PushOutcome = { instance, result: 'accepted', code: '0' };
+      if (instance.firstCommitAt) outcome.commitToAcceptSeconds = Math.max(0, (Date.now() - instance.firstCommitAt.getTime()) / 1000);
+      this.o.onOutcome?.(outcome);
+    } catch (error) {
+      await this.handleFailure(instance, error).catch((e: unknown) =>
+        logger.error({ err: e, instance: instance.externalId }, 'cannot record push failure'),
+      );
+    }
+  }
+
+  private async handleFailure(instance: DirtyInstance, error: unknown): Promise<void> {
+    const attempt = instance.attempts + 1;
+    const failure = failureOf(error);
+    const step = nextStep(error, attempt, this.o.retry, (this.o.random ?? Math.random)());
+    if (failure.retryAfterMs !== null && failure.retryAfterMs > 0) this.o.budget.pause(failure.retryAfterMs);
+    const log = { instance: instance.externalId, attempt, code: failure.code };
+    switch (step.action) {
+      case 'retry':
+        this.o.logger.warn({ ...log, delayMs: step.delayMs }, `push failed, will retry: ${step.reason}`);
+        await this.store.markRetry(instance.id, step.delayMs, step.reason, failure.code);
+        this.o.onOutcome?.({ instance, result: 'retry', code: failure.code });
+        return;
+      case 'park':
+        this.o.logger.error(log, `instance parked: ${step.reason}`);
+        await this.store.park(instance.id, step.reason, failure.code);
+        this.o.onOutcome?.({ instance, result: 'parked', code: failure.code });
+        return;
+      case 'stop':
+        this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
+        this.stoppedReason = step.reason;
+        await this.store.markRetry(instance.id, 0, step.reason, failure.code);
+        this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code });
+        this.o.onStop?.(step.reason);
+        return;
+    }
+  }
+}
+
+/** The payload with update_time raised above the last accepted one, and the mapping's update mode. */
+export function withMonotonicUpdateTime(payload: ExternalInstance, mode: UpdateMode, lastAccepted: bigint): ExternalInstance {
+  let mapped: bigint;
+  try {
+    mapped = BigInt(payload.update_time);
+  } catch {
+    throw new CdcError('MAPPING_UNMAPPABLE', `update_time is not epoch milliseconds: ${describeError(payload.update_time)}`, {
+      details: { disposition: 'park' },
+    });
+  }
+  const updateTime = mapped > lastAccepted ? mapped : lastAccepted + 1n;
+  return { ...payload, update_time: updateTime.toString(), update_mode: mode };
+}
