@@ -26,11 +26,11 @@ export async function resolveTableKeys(client: pg.ClientBase, mappings: MappingS
     const { rows } = await client.query<{ cols: string[] | null; exists: boolean }>(
       `select c.oid is not null as exists,
          coalesce(
-           (select array_agg(a.attname order by k.ord) from pg_index i
+           (select array_agg(a.attname::text order by k.ord) from pg_index i
               cross join lateral unnest(i.indkey) with ordinality k(attnum, ord)
               join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
              where i.indrelid = c.oid and i.indisprimary),
-           (select array_agg(a.attname order by k.ord) from pg_index i
+           (select array_agg(a.attname::text order by k.ord) from pg_index i
               cross join lateral unnest(i.indkey) with ordinality k(attnum, ord)
               join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
              where i.indrelid = c.oid and i.indisreplident)) as cols

@@ -14,6 +14,8 @@ import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
 
 export interface BatchSink {
   applyBatch(batch: ChangeBatch): Promise<unknown>;
+  /** Records a position reached with nothing to apply (keepalive while idle), before it is confirmed. */
+  advanceIdle(lsn: Lsn): Promise<void>;
 }
 
 export interface StreamHooks {
@@ -204,9 +206,12 @@ export class ReplicationStream {
       return;
     }
     if (item.kind === 'keepalive') {
-      if (!this.inTx && this.pending.length === 0 && this.pendingEnd === null) {
-        // Nothing received is unapplied: everything up to walEnd is either applied or irrelevant.
-        this.idleAck = maxLsn(this.idleAck, parseLsn(item.walEnd));
+      const walEnd = parseLsn(item.walEnd);
+      if (!this.inTx && this.pending.length === 0 && this.pendingEnd === null && walEnd > this.confirmedLsn) {
+        // Nothing received is unapplied: everything up to walEnd is applied or irrelevant. It is
+        // stored before it is confirmed, so the stored checkpoint never trails the slot.
+        await this.o.sink.advanceIdle(walEnd);
+        this.idleAck = maxLsn(this.idleAck, walEnd);
       }
       if (item.shouldRespond) this.sendStatus(false);
       return;

@@ -1,0 +1,32 @@
+// `approval-cdc run`: the daemon. Exit 0 on SIGINT/SIGTERM after a graceful stop; 1 on a fatal error.
+import { redactedSettings } from '../config/settings.js';
+import { describeError } from '../errors.js';
+import { Pipeline } from '../pipeline.js';
+import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
+
+export async function runCommand(flags: GlobalFlags): Promise<number> {
+  const { settings, logger } = commandContext(flags);
+  const mappings = await mappingsOf(settings);
+  logger.info({ settings: redactedSettings(settings), mappings: mappings.mappingNames }, 'starting approval-cdc');
+  const pipeline = new Pipeline({ settings, mappings, logger });
+  let signalled = false;
+  const onSignal = (signal: string) => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    logger.info({ signal }, 'stopping: finishing pushes in flight');
+    void pipeline.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await pipeline.start();
+    await pipeline.done;
+    return 0;
+  } catch (error) {
+    logger.fatal({ err: error }, describeError(error));
+    await pipeline.stop().catch(() => undefined);
+    return 1;
+  } finally {
+    logger.flush();
+  }
+}

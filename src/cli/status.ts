@@ -1,0 +1,114 @@
+// `approval-cdc status [--json]`: lag, backlog, parked instances and last errors, read from the state
+// database and the source's pg_replication_slots, so it answers whether or not a daemon runs.
+// Exit 0 when every section could be read, 1 when one was unavailable (the output says which).
+import pg from 'pg';
+import { openStateDb } from '../replica/state-db.js';
+import { gatherStatus, type InstanceProblem, type StatusReport } from '../observe/status-report.js';
+import { describeError } from '../errors.js';
+import { redactUrls } from '../observe/logger.js';
+import { commandContext, type GlobalFlags } from './context.js';
+
+export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Promise<number> {
+  const { settings: s, logger } = commandContext(flags);
+  const state = openStateDb(s.stateUrl, s.stateSchema, { max: 2, applicationName: 'approval-cdc-status' });
+  const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-status' });
+  source.on('error', () => undefined);
+  let sourceError: string | null = null;
+  try {
+    await source.connect();
+  } catch (error) {
+    sourceError = redactUrls(describeError(error));
+  }
+  try {
+    const report = await gatherStatus({
+      state: { db: state.db, schema: s.stateSchema },
+      source: sourceError === null ? source : { error: sourceError },
+      slot: s.slotName,
+    });
+    process.stdout.write(flags.json ? renderStatusJson(report) : renderStatusText(report));
+    return Object.keys(report.unavailable).length > 0 ? 1 : 0;
+  } finally {
+    await source.end().catch(() => undefined);
+    await state.close();
+    logger.flush();
+  }
+}
+
+export function renderStatusJson(report: StatusReport): string {
+  return `${JSON.stringify(report)}\n`;
+}
+
+/** Bytes in binary units, e.g. 1536 -> "1.5 KiB". */
+export function humanBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function humanSeconds(s: number | null): string {
+  if (s === null) return '-';
+  if (s < 120) return `${s.toFixed(1)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
+  if (s < 172_800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86_400).toFixed(1)} d`;
+}
+
+export function renderStatusText(r: StatusReport): string {
+  const rows: [string, string][] = [];
+  const add = (key: string, value: string) => rows.push([key, value]);
+  const cp = r.checkpoint;
+  if (cp) {
+    add('checkpoint', `${cp.lsn}  ${cp.phase}`);
+    add('last commit', cp.lastCommitAt ? `${cp.lastCommitAt}  (${humanSeconds(r.lagSeconds)} ago)` : 'none applied yet');
+    for (const t of cp.phase === 'snapshot' ? cp.snapshot : []) add(`  copy ${t.table}`, `${t.rows} rows${t.done ? ', done' : ''}`);
+  } else if (!r.unavailable.state) {
+    add('checkpoint', 'none (slot never set up: run `approval-cdc setup`)');
+  }
+  const slot = r.slot;
+  if (slot) {
+    add('slot', `${slot.active ? `active (pid ${slot.activePid ?? '?'})` : 'inactive'}  plugin ${slot.plugin ?? '-'}  wal_status ${slot.walStatus ?? '-'}`);
+    add('confirmed flush', slot.confirmedFlushLsn ?? '-');
+    add('lag', `${bytes(slot.lagBytes)} of WAL  ${humanSeconds(r.lagSeconds)} since the last applied commit`);
+    add('retained WAL', bytes(slot.retainedWalBytes));
+    add('safe_wal_size', slot.safeWalSizeBytes === null ? 'unlimited' : humanBytes(slot.safeWalSizeBytes));
+  } else if (!r.unavailable.source) {
+    add('slot', `${r.slotName} does not exist on the source`);
+    add('lag', `${humanSeconds(r.lagSeconds)} since the last applied commit`);
+  }
+  if (!r.unavailable.state) {
+    for (const lane of r.backlog) {
+      add(`backlog ${lane.lane}`, `${lane.count}${lane.count > 0 ? `  oldest ${humanSeconds(lane.oldestPendingSeconds)}` : ''}`);
+    }
+    add('retrying', String(r.retrying));
+    add('parked', String(r.parked.count));
+  }
+  const lines = [`approval-cdc status  slot ${r.slotName}  at ${r.at}`];
+  for (const [where, why] of Object.entries(r.unavailable)) lines.push(`  ${where} database unavailable: ${why}`);
+  const width = Math.max(0, ...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) lines.push(`  ${k.padEnd(width)}  ${v}`);
+  if (r.parked.recent.length > 0) lines.push('  recently parked:', ...problemLines(r.parked.recent));
+  if (r.lastErrors.length > 0) lines.push('  last errors:', ...problemLines(r.lastErrors));
+  return `${lines.join('\n')}\n`;
+}
+
+function bytes(v: number | null): string {
+  return v === null ? '-' : `${humanBytes(v)} (${v} B)`;
+}
+
+function problemLines(items: InstanceProblem[]): string[] {
+  const idWidth = Math.max(...items.map((p) => p.externalId.length));
+  const codeWidth = Math.max(...items.map((p) => (p.code ?? '-').length));
+  return items.map(
+    (p) => `    ${p.externalId.padEnd(idWidth)}  ${(p.code ?? '-').padEnd(codeWidth)}  ${p.attempts}x  ${oneLine(p.message)}`,
+  );
+}
+
+function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat;
+}

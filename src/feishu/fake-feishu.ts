@@ -1,0 +1,129 @@
+// A fake Feishu Open API for tests, benchmarks and demos: a real HTTP server on 127.0.0.1 that is as
+// strict as the reference says the real API is (validation, REPLACE/UPDATE, check, token expiry, rate
+// windows) and that can be made to fail on demand, in-process or over /_fake/ HTTP endpoints.
+// Invariant: the fake never accepts a payload the real API is documented to reject; payload rules come
+// from payload-schema.ts, the same module the connector checks its payloads with.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PayloadLimits } from './payload-schema.js';
+import { Faults } from './fake/faults.js';
+import type { FaultControl, FaultSettings } from './fake/faults.js';
+import { RateWindows } from './fake/rate-windows.js';
+import { emptyCounters, handleRequest } from './fake/server.js';
+import type { FakeContext, FakeCounters, PushRecord } from './fake/server.js';
+import { FakeState } from './fake/state.js';
+import type { StoredInstance } from './fake/state.js';
+import { TokenStore } from './fake/token-store.js';
+
+export type { FaultControl, FaultSettings } from './fake/faults.js';
+export type { FakeCounters, PushRecord } from './fake/server.js';
+export type { StoredInstance } from './fake/state.js';
+
+export interface FakeFeishuOptions {
+  port?: number;
+  host?: string;
+  appId?: string;
+  appSecret?: string;
+  perSecond?: number;
+  perMinute?: number;
+  tokenTtlSeconds?: number;
+  scopes?: readonly string[];
+  /** Approval codes instances may reference besides those created through the API; '*' accepts any. */
+  approvalCodes?: readonly string[] | '*';
+  /** Payload limits, e.g. { maxTasks: 200 } to act like the Lark copy of the doc. */
+  limits?: Partial<PayloadLimits>;
+  /** Faults active from the start. */
+  faults?: FaultSettings;
+  now?: () => number;
+}
+
+export interface FakeFeishu {
+  url: string;
+  appId: string;
+  appSecret: string;
+  close(): Promise<void>;
+  instances(): StoredInstance[];
+  instance(id: string): StoredInstance | undefined;
+  pushes(): PushRecord[];
+  faults: FaultControl;
+  readonly counters: Readonly<FakeCounters>;
+  /** Forgets instances, created approvals, pushes, counters, rate windows and faults; tokens stay valid. */
+  reset(): void;
+}
+
+export const DEFAULT_FAKE_SCOPES = ['approval:external_instance', 'approval:external_approval'] as const;
+
+export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<FakeFeishu> {
+  const now = options.now ?? Date.now;
+  const appId = options.appId ?? 'cli_fake_app';
+  const appSecret = options.appSecret ?? 'fake_secret';
+  const tokens = new TokenStore(options.tokenTtlSeconds ?? 7200, now);
+  const faults = new Faults(() => tokens.expireAll(), options.faults);
+  const rate = new RateWindows(
+    [
+      { windowMs: 1000, limit: options.perSecond ?? 50 },
+      { windowMs: 60_000, limit: options.perMinute ?? 1000 },
+    ],
+    now,
+  );
+  const state = new FakeState(options.approvalCodes ?? []);
+  const pushes: PushRecord[] = [];
+  const counters = emptyCounters();
+  const lastAccepted = new Map<string, number>();
+  const ctx: FakeContext = {
+    appId,
+    appSecret,
+    now,
+    state,
+    tokens,
+    rate,
+    faults,
+    pushes,
+    counters,
+    lastAccepted,
+    scopes: new Set(options.scopes ?? DEFAULT_FAKE_SCOPES),
+    limits: options.limits ?? {},
+    reset: () => {
+      state.clear();
+      pushes.length = 0;
+      Object.assign(counters, emptyCounters());
+      lastAccepted.clear();
+      rate.clear();
+      faults.clear();
+    },
+  };
+
+  const server = createServer((req, res) => {
+    handleRequest(ctx, req, res).catch((err: unknown) => {
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`fake feishu internal error: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    appId,
+    appSecret,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+    instances: () => state.instances(),
+    instance: (id) => state.instance(id),
+    pushes: () => pushes.map((p) => ({ ...p })),
+    faults,
+    counters,
+    reset: ctx.reset,
+  };
+}

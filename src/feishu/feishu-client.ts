@@ -1,0 +1,321 @@
+// HTTP access to the Feishu Open API for third-party approvals: one keep-alive undici pool, the tenant
+// token, and the translation of every failure into a CdcError carrying the error table's verdict.
+// Invariant: the client retries nothing except one call after a token renewal (99991663/99991661); it
+// does no rate limiting (the sync stage owns both), and neither the app secret nor a token ever
+// appears in an error message or detail.
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { CdcError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import { classifyFeishuFailure } from './error-table.js';
+import type { Disposition, NetworkFailure } from './error-table.js';
+import type { ExternalInstance } from './external-instance.js';
+import { diffInstanceSchema } from './payload-schema.js';
+import type { CheckInstance, DiffInstance, ExternalApprovalBody } from './payload-schema.js';
+import { TENANT_TOKEN_PATH, TokenManager } from './token-manager.js';
+import type { IssuedToken, RenewReason } from './token-manager.js';
+
+export const INSTANCES_PATH = '/open-apis/approval/v4/external_instances';
+export const CHECK_PATH = '/open-apis/approval/v4/external_instances/check';
+export const APPROVALS_PATH = '/open-apis/approval/v4/external_approvals';
+
+export interface FeishuClientOptions {
+  baseUrl: string;
+  appId: string;
+  appSecret: string;
+  /** Connect, headers and body timeout of one request (default 10 s). */
+  requestTimeoutMs?: number;
+  connections?: number;
+  renewBeforeMs?: number;
+  now?: () => number;
+  onTokenRenew?: (event: { reason: RenewReason; expiresAt: number }) => void;
+}
+
+export interface RateLimitInfo {
+  limit?: string;
+  resetSeconds?: number;
+}
+
+export interface PushResult {
+  accepted: true;
+  rateLimit?: RateLimitInfo;
+}
+
+/** The `details` of every CdcError this client throws. */
+export interface FeishuErrorDetails {
+  endpoint: string;
+  httpStatus?: number;
+  feishuCode?: number;
+  feishuMsg?: string;
+  disposition: Disposition;
+  reason: string;
+  retryAfterMs?: number;
+}
+
+interface JsonResponse {
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Record<string, unknown> | undefined;
+}
+
+export class FeishuClient {
+  readonly #pool: Pool;
+  readonly #pathPrefix: string;
+  readonly #appId: string;
+  readonly #appSecret: string;
+  readonly #tokens: TokenManager;
+
+  constructor(options: FeishuClientOptions) {
+    const base = new URL(options.baseUrl);
+    const timeout = options.requestTimeoutMs ?? 10_000;
+    this.#pathPrefix = base.pathname.replace(/\/+$/, '');
+    this.#appId = options.appId;
+    this.#appSecret = options.appSecret;
+    this.#pool = new Pool(base.origin, {
+      connections: options.connections ?? 8,
+      keepAliveTimeout: 30_000,
+      connect: { timeout },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    });
+    this.#tokens = new TokenManager({
+      fetchToken: () => this.#fetchToken(),
+      ...(options.renewBeforeMs === undefined ? {} : { renewBeforeMs: options.renewBeforeMs }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+      ...(options.onTokenRenew === undefined ? {} : { onRenew: options.onTokenRenew }),
+    });
+  }
+
+  /** Tokens fetched so far (for metrics and tests). */
+  get tokenRenewals(): number {
+    return this.#tokens.renewals;
+  }
+
+  async pushInstance(payload: ExternalInstance): Promise<PushResult> {
+    const res = await this.#callApi(INSTANCES_PATH, payload);
+    const rateLimit = rateLimitOf(res.headers);
+    return rateLimit ? { accepted: true, rateLimit } : { accepted: true };
+  }
+
+  async checkInstances(instances: CheckInstance[]): Promise<DiffInstance[]> {
+    const res = await this.#callApi(CHECK_PATH, { instances });
+    const data = res.body?.data as { diff_instances?: unknown } | undefined;
+    const parsed = diffInstanceSchema.array().safeParse(data?.diff_instances ?? []);
+    if (!parsed.success) {
+      throw this.#error('FEISHU_HTTP', CHECK_PATH, 'check answered an unreadable diff_instances', {
+        httpStatus: res.status,
+        ...classifyFeishuFailure({ httpStatus: res.status }),
+      });
+    }
+    return parsed.data;
+  }
+
+  /** Creates or updates a third-party approval definition; returns the code Feishu answered with. */
+  async createApproval(
+    body: ExternalApprovalBody,
+    query: {
+      user_id_type?: 'open_id' | 'union_id' | 'user_id';
+      department_id_type?: 'department_id' | 'open_department_id';
+    } = {},
+  ): Promise<{ approval_code: string }> {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, value);
+    const path = search.size > 0 ? `${APPROVALS_PATH}?${search.toString()}` : APPROVALS_PATH;
+    const res = await this.#callApi(path, body);
+    const data = res.body?.data as { approval_code?: unknown } | undefined;
+    return {
+      approval_code: typeof data?.approval_code === 'string' ? data.approval_code : body.approval_code,
+    };
+  }
+
+  /** Fetches a token, so bad credentials surface at startup rather than at the first push. */
+  async verifyCredentials(): Promise<void> {
+    await this.#tokens.get();
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  async #callApi(path: string, body: unknown): Promise<JsonResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.#tokens.get();
+      try {
+        return await this.#send(path, body, token);
+      } catch (err) {
+        if (attempt === 0 && err instanceof CdcError && err.details.disposition === 'renew-token') {
+          this.#tokens.invalidate(token);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  async #send(path: string, body: unknown, token: string | undefined): Promise<JsonResponse> {
+    const res = await this.#post(path, body, token);
+    const code = typeof res.body?.code === 'number' ? res.body.code : undefined;
+    if (res.status === 200 && code === 0) return res;
+    const msg = typeof res.body?.msg === 'string' ? this.#scrub(res.body.msg, token) : undefined;
+    const verdict = classifyFeishuFailure({
+      httpStatus: res.status,
+      ...(code === undefined ? {} : { code }),
+    });
+    const resetSeconds = rateLimitOf(res.headers)?.resetSeconds;
+    const details = {
+      httpStatus: res.status,
+      ...(code === undefined ? {} : { feishuCode: code }),
+      ...(msg === undefined ? {} : { feishuMsg: msg }),
+      ...verdict,
+      ...(resetSeconds === undefined ? {} : { retryAfterMs: resetSeconds * 1000 }),
+    };
+    const errorCode: ErrorCode =
+      res.status === 429 || code === 99991400
+        ? 'FEISHU_RATE_LIMITED'
+        : verdict.disposition === 'renew-token'
+          ? 'FEISHU_TOKEN'
+          : code === undefined
+            ? 'FEISHU_HTTP'
+            : 'FEISHU_API';
+    const what =
+      code === undefined ? `HTTP ${res.status}` : `HTTP ${res.status} code ${code}${msg ? ` ${msg}` : ''}`;
+    throw this.#error(errorCode, path, `${pathOnly(path)} failed: ${what}`, details);
+  }
+
+  async #fetchToken(): Promise<IssuedToken> {
+    const res = await this.#post(
+      TENANT_TOKEN_PATH,
+      { app_id: this.#appId, app_secret: this.#appSecret },
+      undefined,
+    );
+    const body = res.body;
+    const code = typeof body?.code === 'number' ? body.code : undefined;
+    const token = body?.tenant_access_token;
+    const expire = body?.expire;
+    // The token endpoint answers errors with HTTP 200 too (reference §5.1): trust only `code`.
+    if (res.status === 200 && code === 0 && typeof token === 'string' && typeof expire === 'number') {
+      return { token, expireSeconds: expire };
+    }
+    const msg = typeof body?.msg === 'string' ? this.#scrub(body.msg, undefined) : undefined;
+    const verdict = classifyFeishuFailure({
+      httpStatus: res.status,
+      endpoint: 'token',
+      ...(code === undefined ? {} : { code: code === 0 ? -1 : code }),
+    });
+    const what =
+      code === undefined
+        ? `HTTP ${res.status}`
+        : code === 0
+          ? 'a response without a token'
+          : `code ${code}${msg ? ` ${msg}` : ''}`;
+    throw this.#error(
+      'FEISHU_TOKEN',
+      TENANT_TOKEN_PATH,
+      `tenant_access_token request for app ${this.#appId} failed: ${what}`,
+      {
+        httpStatus: res.status,
+        ...(code === undefined ? {} : { feishuCode: code }),
+        ...(msg === undefined ? {} : { feishuMsg: msg }),
+        ...verdict,
+      },
+    );
+  }
+
+  async #post(path: string, body: unknown, token: string | undefined): Promise<JsonResponse> {
+    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    let res: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      res = await this.#pool.request({
+        method: 'POST',
+        path: this.#pathPrefix + path,
+        headers,
+        body: JSON.stringify(body),
+      });
+      text = await res.body.text();
+    } catch (err) {
+      const network = networkFailureOf(err);
+      const code: ErrorCode = network === 'timeout' ? 'FEISHU_TIMEOUT' : 'FEISHU_NETWORK';
+      throw this.#error(
+        code,
+        path,
+        `${pathOnly(path)} failed: network ${network} (${errorCodeOf(err) ?? 'unknown'})`,
+        {
+          ...classifyFeishuFailure({ network }),
+        },
+        err,
+      );
+    }
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      const value: unknown = JSON.parse(text);
+      parsed = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.statusCode, headers: res.headers, body: parsed };
+  }
+
+  #error(
+    code: ErrorCode,
+    path: string,
+    message: string,
+    details: Omit<FeishuErrorDetails, 'endpoint'>,
+    cause?: unknown,
+  ): CdcError {
+    const full: FeishuErrorDetails = { endpoint: pathOnly(path), ...details };
+    return new CdcError(code, this.#scrub(message, undefined), {
+      details: { ...full },
+      ...(cause === undefined ? {} : { cause }),
+    });
+  }
+
+  /** Feishu echoes request fragments in some messages; make sure no credential rides along. */
+  #scrub(text: string, token: string | undefined): string {
+    let out = this.#appSecret ? text.split(this.#appSecret).join('[redacted]') : text;
+    if (token) out = out.split(token).join('[redacted]');
+    return out.replace(/\bt-[A-Za-z0-9._-]{8,}/g, '[redacted]');
+  }
+}
+
+function pathOnly(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
+}
+
+function headerValue(headers: JsonResponse['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function rateLimitOf(headers: JsonResponse['headers']): RateLimitInfo | undefined {
+  const limit = headerValue(headers, 'x-ogw-ratelimit-limit');
+  const reset = headerValue(headers, 'x-ogw-ratelimit-reset');
+  const resetSeconds = reset !== undefined && /^\d+(\.\d+)?$/.test(reset.trim()) ? Number(reset) : undefined;
+  if (limit === undefined && resetSeconds === undefined) return undefined;
+  return {
+    ...(limit === undefined ? {} : { limit }),
+    ...(resetSeconds === undefined ? {} : { resetSeconds }),
+  };
+}
+
+function errorCodeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function networkFailureOf(err: unknown): NetworkFailure {
+  const code = errorCodeOf(err) ?? errorCodeOf((err as { cause?: unknown } | null)?.cause);
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'ECONNREFUSED':
+      return 'refused';
+    default:
+      return 'reset';
+  }
+}

@@ -1,0 +1,267 @@
+// Loads mapping files (YAML) into a MappingSet, synchronously: a file, a directory of *.yaml / *.yml
+// files (not recursive, in name order), or a list of either. Reading files is its only I/O.
+// Invariant: all or nothing. Any problem in any file (YAML syntax, schema, expressions, lookups, time
+// zones, formats, colliding ids, duplicate names) makes loadMappings throw one
+// CdcError('MAPPING_INVALID') listing every problem as `<file>:<line>:<col> <path>: <found>; expected
+// <what>`; a half-loaded set is never returned.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { CdcError } from '../errors.js';
+import { compileMappingFile, idOverlap, type IdTemplate } from './compile-mapping.js';
+import type { CompiledMapping } from './compiled-mapping.js';
+import {
+  describeFound,
+  makeProblem,
+  sortProblems,
+  type MappingProblem,
+  type PathKey,
+  type PathProblem,
+} from './mapping-problem.js';
+import { MappingFileSchema, type MappingFile } from './mapping-schema.js';
+import { CompiledMappingSet } from './mapping-set.js';
+import { readYaml, type YamlSource } from './yaml-source.js';
+
+export interface MappingSourceText {
+  /** The name shown in messages (a path, usually). */
+  readonly file: string;
+  readonly text: string;
+}
+
+export interface LoadOptions {
+  /** Show file names relative to this directory (default: as given). */
+  readonly relativeTo?: string;
+}
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly errors: MappingProblem[];
+}
+
+/** Loads and compiles mapping files; throws CdcError('MAPPING_INVALID') listing every problem. */
+export function loadMappings(
+  source: string | readonly string[],
+  options: LoadOptions = {},
+): CompiledMappingSet {
+  const { texts, problems } = readSources(source, options);
+  return setOrThrow(compileSources(texts), problems);
+}
+
+/** Validates mapping files offline (the `mappings check` command); never throws for bad files. */
+export function checkMappingFiles(
+  source: string | readonly string[],
+  options: LoadOptions = {},
+): CheckResult {
+  const { texts, problems } = readSources(source, options);
+  const errors = sortProblems([...problems, ...compileSources(texts).problems]);
+  return { ok: errors.length === 0, errors };
+}
+
+/** Compiles mapping texts already in memory (tests, previews); same all-or-nothing rule. */
+export function loadMappingTexts(sources: readonly MappingSourceText[]): CompiledMappingSet {
+  return setOrThrow(compileSources(sources), []);
+}
+
+/** Compiles mapping texts and returns the problems instead of throwing. */
+export function checkMappingTexts(sources: readonly MappingSourceText[]): CheckResult {
+  const errors = sortProblems([...compileSources(sources).problems]);
+  return { ok: errors.length === 0, errors };
+}
+
+/** The message of the MAPPING_INVALID error for these problems. */
+export function formatProblems(problems: readonly MappingProblem[]): string {
+  const n = problems.length;
+  return `${n} problem${n === 1 ? '' : 's'} in the mapping files:\n${problems.map((p) => p.message).join('\n')}`;
+}
+
+function setOrThrow(
+  result: { set?: CompiledMappingSet; problems: MappingProblem[] },
+  extra: MappingProblem[],
+): CompiledMappingSet {
+  const problems = sortProblems([...extra, ...result.problems]);
+  if (problems.length > 0 || !result.set) {
+    throw new CdcError('MAPPING_INVALID', formatProblems(problems), { details: { problems } });
+  }
+  return result.set;
+}
+
+function readSources(
+  source: string | readonly string[],
+  options: LoadOptions,
+): { texts: MappingSourceText[]; problems: MappingProblem[] } {
+  const shown = (p: string): string =>
+    options.relativeTo === undefined ? p : relative(options.relativeTo, p);
+  const texts: MappingSourceText[] = [];
+  const problems: MappingProblem[] = [];
+  const missing = (p: string, found: string, expected: string): void => {
+    problems.push(makeProblem(shown(p), 1, 1, { path: [], found, expected }));
+  };
+  for (const path of typeof source === 'string' ? [source] : source) {
+    let files: string[];
+    try {
+      if (statSync(path).isDirectory()) {
+        files = readdirSync(path)
+          .filter((f) => /\.ya?ml$/.test(f))
+          .sort()
+          .map((f) => join(path, f));
+        if (files.length === 0) missing(path, 'a directory without .yaml files', 'at least one mapping file');
+      } else files = [path];
+    } catch {
+      missing(path, 'no such file or directory', 'a mapping file or a directory of them');
+      continue;
+    }
+    for (const file of files) {
+      try {
+        texts.push({ file: shown(file), text: readFileSync(file, 'utf8') });
+      } catch (err) {
+        missing(file, `an unreadable file (${(err as Error).message})`, 'a readable mapping file');
+      }
+    }
+  }
+  return { texts, problems };
+}
+
+interface ParsedFile {
+  readonly file: string;
+  readonly yaml: YamlSource;
+  readonly doc: MappingFile;
+}
+
+function compileSources(sources: readonly MappingSourceText[]): {
+  set?: CompiledMappingSet;
+  problems: MappingProblem[];
+} {
+  const problems: MappingProblem[] = [];
+  const parsed: ParsedFile[] = [];
+  const mappings: CompiledMapping[] = [];
+  for (const { file, text } of sources) {
+    const read = readYaml(text);
+    for (const p of read.problems) problems.push(makeProblem(file, p.position.line, p.position.col, p));
+    if (!read.source) continue;
+    const yaml = read.source;
+    const place = (p: PathProblem): MappingProblem => {
+      const pos = yaml.positionOf(p.path, p.at);
+      return makeProblem(file, pos.line, pos.col, p);
+    };
+    const result = MappingFileSchema.safeParse(yaml.value);
+    if (!result.success) {
+      for (const issue of result.error.issues)
+        for (const p of zodProblems(issue, yaml.value)) problems.push(place(p));
+      continue;
+    }
+    const compiled = compileMappingFile(result.data, file);
+    problems.push(...compiled.problems.map(place));
+    mappings.push(...compiled.mappings);
+    parsed.push({ file, yaml, doc: result.data });
+  }
+  problems.push(...crossFileProblems(parsed));
+  if (problems.length > 0) return { problems };
+  return { set: new CompiledMappingSet(mappings), problems };
+}
+
+function valueAt(root: unknown, path: readonly PathKey[]): unknown {
+  let cur = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[key];
+  }
+  return cur;
+}
+
+interface ZodIssueLike {
+  readonly code: string;
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly keys?: readonly string[];
+}
+
+function zodProblems(issue: ZodIssueLike, root: unknown): PathProblem[] {
+  const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+  if (issue.code === 'unrecognized_keys') {
+    return (issue.keys ?? []).map((k) => ({
+      path: [...path, k],
+      at: 'key' as const,
+      found: `unknown key "${k}"`,
+      expected: issue.message,
+    }));
+  }
+  const value = valueAt(root, path);
+  const found = path.length === 0 && value === null ? 'an empty document' : describeFound(value);
+  return [{ path, found, expected: issue.message }];
+}
+
+/** Problems only visible across mappings: duplicate names, colliding instance ids, conflicting keys. */
+function crossFileProblems(files: readonly ParsedFile[]): MappingProblem[] {
+  const out: MappingProblem[] = [];
+  const names = new Map<string, string>();
+  const ids: (IdTemplate & { file: string })[] = [];
+  const keys = new Map<string, { key: string; where: string }>();
+  for (const { file, yaml, doc } of files) {
+    const place = (p: PathProblem): MappingProblem => {
+      const pos = yaml.positionOf(p.path, p.at);
+      return makeProblem(file, pos.line, pos.col, p);
+    };
+    doc.mappings.forEach((m, i) => {
+      const where = `${file} mappings[${i}]`;
+      const seen = names.get(m.name);
+      if (seen)
+        out.push(
+          place({
+            path: ['mappings', i, 'name'],
+            found: `"${m.name}", already the name of ${seen}`,
+            expected: 'a mapping name used once',
+          }),
+        );
+      else names.set(m.name, where);
+      const id = {
+        path: ['mappings', i, 'instance', 'id'],
+        template: m.instance.id,
+        table: m.instance.table,
+        file,
+      };
+      for (const other of ids) {
+        if (other.table === id.table) continue; // one table split by filters may share a template
+        const clash = idOverlap(other, id, 'an instance id template');
+        if (clash) {
+          out.push(
+            place({ ...clash, found: clash.found.replace(/ of (mappings\[.*)$/, ` of $1 in ${other.file}`) }),
+          );
+          break;
+        }
+      }
+      ids.push(id);
+      const sources = [m.instance, ...(m.tasks ?? []), ...(m.ccs ?? [])];
+      const kinds = [
+        'instance',
+        ...(m.tasks ?? []).map((_, j) => `tasks[${j}]`),
+        ...(m.ccs ?? []).map((_, j) => `ccs[${j}]`),
+      ];
+      sources.forEach((s, j) => {
+        const key = (typeof s.key === 'string' ? [s.key] : s.key).join(', ');
+        const known = keys.get(s.table);
+        const sourcePath: PathKey[] =
+          kinds[j] === 'instance'
+            ? ['mappings', i, 'instance', 'key']
+            : [
+                'mappings',
+                i,
+                ...(kinds[j] ?? '')
+                  .replace(/\[(\d+)\]/, '.$1')
+                  .split('.')
+                  .map((x) => (/^\d+$/.test(x) ? Number(x) : x)),
+                'key',
+              ];
+        if (!known) keys.set(s.table, { key, where: `${where}.${kinds[j]}` });
+        else if (known.key !== key && !known.where.startsWith(`${where}.`)) {
+          out.push(
+            place({
+              path: sourcePath,
+              found: `key ${key} for ${s.table}`,
+              expected: `the key ${known.key} declared for it in ${known.where}`,
+            }),
+          );
+        }
+      });
+    });
+  }
+  return out;
+}

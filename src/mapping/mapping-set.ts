@@ -1,0 +1,144 @@
+// The loaded mappings as the rest of the connector sees them (contract.ts MappingSet): which
+// instances a row belongs to, which rows read it through lookups, which rows a build needs, and the
+// build itself. Invariant: queriesFor asks for exactly what build reads: it runs the same build with
+// a loader that records each query not loaded yet, so the two can never disagree.
+import type {
+  BuildResult,
+  InstanceRef,
+  LoadedRow,
+  MappingSet,
+  RowImage,
+  RowLookup,
+  RowQuery,
+  TableName,
+  TableUse,
+} from './contract.js';
+import type { CompiledMapping } from './compiled-mapping.js';
+import { evaluate } from './expression.js';
+import { matchesFilter } from './filter.js';
+import { buildPayload, childQuery, instanceQuery } from './payload-builder.js';
+import { CdcError } from '../errors.js';
+
+const queryId = (q: RowQuery): string =>
+  JSON.stringify([q.table, Object.entries(q.match).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+
+/** Values of `columns` in `row`, or undefined when one is null (a row without a key belongs nowhere). */
+function valuesOf(row: RowImage, columns: readonly string[]): string[] | undefined {
+  const out: string[] = [];
+  for (const c of columns) {
+    const v = row[c];
+    if (v === null || v === undefined) return undefined;
+    out.push(v);
+  }
+  return out;
+}
+
+export class CompiledMappingSet implements MappingSet {
+  readonly tables: ReadonlyMap<TableName, TableUse>;
+  readonly mappingNames: readonly string[];
+  readonly #mappings: ReadonlyMap<string, CompiledMapping>;
+
+  constructor(mappings: readonly CompiledMapping[]) {
+    this.#mappings = new Map(mappings.map((m) => [m.name, m]));
+    this.mappingNames = mappings.map((m) => m.name);
+    const tables = new Map<TableName, { columns: Set<string>; keyColumns?: readonly string[] }>();
+    for (const m of mappings) {
+      for (const [table, use] of m.tables) {
+        let t = tables.get(table);
+        if (!t) tables.set(table, (t = { columns: new Set() }));
+        for (const c of use.columns) t.columns.add(c);
+        if (use.keyColumns && !t.keyColumns) t.keyColumns = use.keyColumns;
+      }
+    }
+    this.tables = new Map(
+      [...tables]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([table, t]) => {
+          const use: TableUse = t.keyColumns
+            ? { table, columns: [...t.columns].sort(), keyColumns: t.keyColumns }
+            : { table, columns: [...t.columns].sort() };
+          return [table, use];
+        }),
+    );
+  }
+
+  /** The compiled form of a mapping (for previews and tests). */
+  mapping(name: string): CompiledMapping | undefined {
+    return this.#mappings.get(name);
+  }
+
+  instancesOfRow(table: TableName, row: RowImage): InstanceRef[] {
+    const out = new Map<string, InstanceRef>();
+    const add = (mapping: string, key: string[] | undefined): void => {
+      if (key) out.set(JSON.stringify([mapping, key]), { mapping, key });
+    };
+    for (const m of this.#mappings.values()) {
+      if (m.instance.table === table && matchesFilter(m.instance.where, row))
+        add(m.name, valuesOf(row, m.instance.key));
+      for (const child of [...m.tasks, ...m.ccs]) {
+        if (child.table === table && matchesFilter(child.where, row))
+          add(m.name, valuesOf(row, child.parent));
+      }
+    }
+    return [...out.values()];
+  }
+
+  dependentsOfRow(table: TableName, row: RowImage): RowQuery[] {
+    const out = new Map<string, RowQuery>();
+    for (const m of this.#mappings.values()) {
+      for (const usage of m.lookupUsages) {
+        if (usage.lookup.table !== table) continue;
+        const match: Record<string, string> = {};
+        let ok = true;
+        usage.by.forEach((part, i) => {
+          const v = row[usage.lookup.key[i] ?? ''] ?? null;
+          if (v === null) ok = false;
+          else if ('const' in part) ok &&= part.const === v;
+          else if (match[part.column] !== undefined && match[part.column] !== v) ok = false;
+          else match[part.column] = v;
+        });
+        if (!ok || Object.keys(match).length === 0) continue;
+        const q = { table: usage.fromTable, match };
+        out.set(queryId(q), q);
+      }
+    }
+    return [...out.values()];
+  }
+
+  queriesFor(ref: InstanceRef, loaded: RowLookup): RowQuery[] {
+    const m = this.#mappings.get(ref.mapping);
+    if (!m || ref.key.length !== m.instance.key.length) return [];
+    const out = new Map<string, RowQuery>();
+    const add = (q: RowQuery): void => void out.set(queryId(q), q);
+    add(instanceQuery(m, ref.key));
+    for (const child of [...m.tasks, ...m.ccs]) add(childQuery(child, ref.key));
+    if (loaded.rows(instanceQuery(m, ref.key)) === undefined) return [...out.values()];
+    buildPayload(m, ref, (q) => {
+      const rows = loaded.rows(q);
+      if (rows === undefined) add(q);
+      return rows ?? [];
+    });
+    return [...out.values()];
+  }
+
+  build(ref: InstanceRef, loaded: RowLookup): BuildResult {
+    const m = this.#mappings.get(ref.mapping);
+    if (!m)
+      return { kind: 'unmappable', reason: `no mapping named ${JSON.stringify(ref.mapping)} is loaded` };
+    return buildPayload(m, ref, (q) => loaded.rows(q));
+  }
+
+  externalId(ref: InstanceRef): string {
+    const m = this.#mappings.get(ref.mapping);
+    if (!m)
+      throw new CdcError('MAPPING_UNMAPPABLE', `no mapping named ${JSON.stringify(ref.mapping)} is loaded`);
+    const row = Object.fromEntries(m.instance.key.map((k, i) => [k, ref.key[i] ?? null]));
+    const id = evaluate(m.instance.id, { row, load: () => [] as LoadedRow[], notes: [] });
+    if (id === null)
+      throw new CdcError(
+        'MAPPING_UNMAPPABLE',
+        `instance key ${JSON.stringify(ref.key)} of ${m.name} is incomplete`,
+      );
+    return id;
+  }
+}

@@ -1,0 +1,336 @@
+// The checks of `approval-cdc doctor`: whether the legacy server, the mapped tables, the publication,
+// the slot, the state database and the Feishu app are fit for the connector, each finding with the
+// SQL or setting that fixes it. Invariant: read-only everywhere (no DDL, no slot or publication is
+// created); a check that cannot run becomes a finding, never an exception, so one broken part does
+// not hide what is wrong with the others.
+import pg from 'pg';
+import type { Settings } from '../config/settings.js';
+import { describeError } from '../errors.js';
+import { FeishuClient } from '../feishu/feishu-client.js';
+import type { MappingSet, TableUse } from '../mapping/contract.js';
+import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js';
+import { openStateDb } from '../replica/state-db.js';
+import { quoteTable, splitTable } from '../source/catalog.js';
+import { readSlot } from '../source/slot-admin.js';
+import { redactUrls } from './logger.js';
+
+export type Severity = 'error' | 'warn' | 'info';
+
+export interface Finding {
+  id: string;
+  /** false when something is not as the connector needs it; `severity` says how bad that is. */
+  ok: boolean;
+  severity: Severity;
+  finding: string;
+  /** The SQL or setting that fixes it; null when there is nothing to fix. */
+  fix: string | null;
+}
+
+export interface DoctorOptions {
+  settings: Settings;
+  /** The loaded mappings, or why they could not be loaded (table checks are then skipped). */
+  mappings: MappingSet | { error: string };
+}
+
+const pass = (id: string, finding: string): Finding => ({ id, ok: true, severity: 'info', finding, fix: null });
+const fail = (id: string, severity: Severity, finding: string, fix: string): Finding => ({ id, ok: false, severity, finding, fix });
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const list = (items: readonly string[]) => items.join(', ');
+
+/** 1 when any finding is a failed error-severity check, else 0: the exit code of `doctor`. */
+export function doctorExitCode(findings: readonly Finding[]): number {
+  return findings.some((f) => !f.ok && f.severity === 'error') ? 1 : 0;
+}
+
+export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
+  const s = o.settings;
+  const findings: Finding[] = [];
+  const mappings = 'error' in o.mappings ? null : o.mappings;
+  if (mappings) {
+    findings.push(pass('mappings', `${mappings.mappingNames.length} mapping(s) over ${mappings.tables.size} table(s) loaded from ${s.mappings}`));
+  } else {
+    findings.push(fail('mappings', 'error', `mappings in ${s.mappings} cannot be loaded: ${'error' in o.mappings ? o.mappings.error : ''}`, 'correct the mapping files as the message says (APPROVAL_CDC_MAPPINGS / --mappings names them)'));
+  }
+
+  // Read first: the slot check needs the checkpoint; its findings are listed after the source's.
+  const state = await checkState(s);
+
+  const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-doctor' });
+  source.on('error', () => undefined);
+  try {
+    await source.connect();
+  } catch (error) {
+    findings.push(fail('source-connect', 'error', `cannot connect to the source database: ${redactUrls(describeError(error))}`, 'check APPROVAL_CDC_SOURCE_URL, the network path and pg_hba.conf on the legacy server'));
+    findings.push(...state.findings, await checkFeishu(s));
+    return findings;
+  }
+  try {
+    findings.push(pass('source-connect', 'the source database is reachable'));
+    const server = await serverChecks(source, s);
+    findings.push(...server.findings);
+    if (mappings) {
+      for (const use of mappings.tables.values()) findings.push(...(await tableChecks(source, use, server.role)));
+      findings.push(...(await publicationChecks(source, s.publicationName, [...mappings.tables.keys()], server)));
+    }
+    findings.push(...(await slotChecks(source, s.slotName, state.checkpoint)));
+  } catch (error) {
+    findings.push(fail('source-catalog', 'error', `reading the source catalog failed: ${describeError(error)}`, 'check that the role may read pg_catalog views (pg_replication_slots, pg_publication)'));
+  } finally {
+    await source.end().catch(() => undefined);
+  }
+  findings.push(...state.findings, await checkFeishu(s));
+  return findings;
+}
+
+interface ServerFacts {
+  findings: Finding[];
+  role: string;
+  superuser: boolean;
+  canCreate: boolean;
+  database: string;
+}
+
+async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts> {
+  const { rows } = await c.query(
+    `select current_setting('wal_level') as wal_level,
+       current_setting('max_replication_slots')::int as max_slots,
+       current_setting('max_wal_senders')::int as max_senders,
+       (select setting from pg_settings where name = 'max_slot_wal_keep_size')::bigint as keep_mb,
+       (select count(*) from pg_replication_slots)::int as used_slots,
+       (select count(*) from pg_stat_activity where backend_type = 'walsender')::int as used_senders,
+       exists (select 1 from pg_replication_slots where slot_name = $1 and database = current_database()) as own_slot,
+       exists (select 1 from pg_replication_slots where slot_name = $1 and active) as own_active,
+       current_user as role, current_database() as database, r.rolsuper, r.rolreplication,
+       has_database_privilege(current_database(), 'CREATE') as can_create
+     from pg_roles r where r.rolname = current_user`,
+    [s.slotName],
+  );
+  const r = rows[0];
+  const role: string = r.role;
+  const findings: Finding[] = [];
+  findings.push(
+    r.wal_level === 'logical'
+      ? pass('wal_level', 'wal_level = logical')
+      : fail('wal_level', 'error', `wal_level = ${r.wal_level}: logical decoding needs wal_level = logical`, 'ALTER SYSTEM SET wal_level = logical;  -- then restart the server (a reload is not enough)'),
+  );
+  findings.push(
+    r.own_slot || r.used_slots < r.max_slots
+      ? pass('max_replication_slots', `${r.used_slots} of max_replication_slots = ${r.max_slots} in use${r.own_slot ? ', ours among them' : ''}`)
+      : fail('max_replication_slots', 'error', `all ${r.max_slots} replication slots are in use; the connector needs one`, `ALTER SYSTEM SET max_replication_slots = ${r.max_slots + 1};  -- then restart; or drop an unused slot: SELECT pg_drop_replication_slot('<name>');`),
+  );
+  // The connector streams over one walsender and setup exports its snapshot over another.
+  const senders = r.own_active ? r.used_senders : r.used_senders + 1;
+  findings.push(
+    senders <= r.max_senders
+      ? pass('max_wal_senders', `${r.used_senders} of max_wal_senders = ${r.max_senders} in use`)
+      : fail('max_wal_senders', 'error', `${r.used_senders} of max_wal_senders = ${r.max_senders} in use: no room for the connector's walsender`, `ALTER SYSTEM SET max_wal_senders = ${r.max_senders + 2};  -- then restart`),
+  );
+  findings.push(
+    r.rolsuper || r.rolreplication
+      ? pass('replication-role', `role ${role} ${r.rolsuper ? 'is superuser' : 'has REPLICATION'}`)
+      : fail('replication-role', 'error', `role ${role} has neither REPLICATION nor superuser: it cannot create or read a replication slot`, `ALTER ROLE ${ident(role)} WITH REPLICATION;  -- on Amazon RDS/Aurora: GRANT rds_replication TO ${ident(role)};`),
+  );
+  const keepMb = Number(r.keep_mb);
+  findings.push(
+    keepMb < 0
+      ? fail('max_slot_wal_keep_size', 'warn', 'max_slot_wal_keep_size = -1 (unlimited): a stuck or abandoned slot keeps WAL until the legacy server\'s disk is full', "ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_reload_conf();  -- and alert on approval_cdc_slot_safe_wal_size_bytes")
+      : pass('max_slot_wal_keep_size', `max_slot_wal_keep_size = ${keepMb} MB: past it the slot is lost (setup --resnapshot recovers); alert on approval_cdc_slot_safe_wal_size_bytes`),
+  );
+  return { findings, role, superuser: r.rolsuper, canCreate: r.rolsuper || r.can_create, database: r.database };
+}
+
+async function tableChecks(c: pg.ClientBase, use: TableUse, role: string): Promise<Finding[]> {
+  const { schema, name } = splitTable(use.table);
+  const q = quoteTable(use.table);
+  const { rows } = await c.query(
+    `select c.relreplident,
+       has_schema_privilege(n.oid, 'USAGE') as schema_usage,
+       has_table_privilege(c.oid, 'SELECT') as can_select,
+       array(select a.attname::text from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
+       array(select a.attname::text from pg_index i cross join lateral unnest(i.indkey) with ordinality k(attnum, ord)
+               join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+             where i.indrelid = c.oid and i.indisprimary order by k.ord) as pk,
+       array(select a.attname::text from pg_index i cross join lateral unnest(i.indkey) with ordinality k(attnum, ord)
+               join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+             where i.indrelid = c.oid and i.indisreplident order by k.ord) as ident_index
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')`,
+    [schema, name],
+  );
+  const t = rows[0];
+  if (!t) {
+    return [fail(`table:${use.table}`, 'error', `mapped table ${use.table} does not exist in the source database`, `create ${q}, or correct the table name in the mapping`)];
+  }
+  const findings: Finding[] = [];
+  const present = new Set<string>(t.columns);
+  const needed = [...new Set([...use.columns, ...(use.keyColumns ?? [])])];
+  const missing = needed.filter((col) => !present.has(col));
+  findings.push(
+    missing.length === 0
+      ? pass(`table:${use.table}`, `${use.table} has the ${needed.length} column(s) the mappings read`)
+      : fail(`table:${use.table}`, 'error', `${use.table} lacks column(s) the mappings read: ${list(missing)}`, `correct the column names in the mapping, or ALTER TABLE ${q} ADD COLUMN …`),
+  );
+  findings.push(
+    t.schema_usage && t.can_select
+      ? pass(`select:${use.table}`, `role ${role} may SELECT ${use.table}`)
+      : fail(`select:${use.table}`, 'error', `role ${role} ${t.schema_usage ? `may not SELECT ${use.table}` : `has no USAGE on schema ${schema}, so it cannot read ${use.table}`}: the initial copy would fail`, `GRANT USAGE ON SCHEMA ${ident(schema)} TO ${ident(role)}; GRANT SELECT ON ${q} TO ${ident(role)};`),
+  );
+  findings.push(replicaIdentity(use, q, t.relreplident, t.pk, t.ident_index, t.columns));
+  return findings;
+}
+
+function replicaIdentity(use: TableUse, q: string, mode: string, pk: string[], index: string[], all: string[]): Finding {
+  const id = `replica-identity:${use.table}`;
+  // With no usable identity, Postgres rejects UPDATE and DELETE on a published table: the legacy
+  // application itself would start failing, which is worse than any lag.
+  const breaks = 'once the table is published, UPDATE and DELETE on it fail in the legacy application';
+  const fullOrPk = `ALTER TABLE ${q} REPLICA IDENTITY FULL;  -- or add a primary key: ALTER TABLE ${q} ADD PRIMARY KEY (…);`;
+  let identity: string[];
+  if (mode === 'n') {
+    return fail(id, 'error', `${use.table} has REPLICA IDENTITY NOTHING: ${breaks}, and deletes could not be replicated`, pk.length > 0 ? `ALTER TABLE ${q} REPLICA IDENTITY DEFAULT;` : fullOrPk);
+  } else if (mode === 'd') {
+    if (pk.length === 0) return fail(id, 'error', `${use.table} has REPLICA IDENTITY DEFAULT but no primary key: ${breaks}`, fullOrPk);
+    identity = pk;
+  } else if (mode === 'i') {
+    identity = index;
+  } else {
+    identity = all;
+  }
+  const label = mode === 'd' ? `DEFAULT (primary key ${list(pk)})` : mode === 'i' ? `USING INDEX (${list(index)})` : 'FULL';
+  const key = use.keyColumns && use.keyColumns.length > 0 ? use.keyColumns : pk;
+  const lacking = key.filter((col) => !identity.includes(col));
+  if (key.length === 0) {
+    return fail(id, 'error', `${use.table} has REPLICA IDENTITY ${label} but neither a primary key nor key columns in its mapping: rows cannot be told apart`, `declare the row key of ${use.table} in its mapping, or ALTER TABLE ${q} ADD PRIMARY KEY (…);`);
+  }
+  if (lacking.length > 0) {
+    return fail(id, 'error', `${use.table} has REPLICA IDENTITY ${label}, so a DELETE carries only those columns, but the mapping keys rows by (${list(key)})`, `ALTER TABLE ${q} REPLICA IDENTITY FULL;  -- or key the mapping by the primary key`);
+  }
+  return pass(id, `${use.table} has REPLICA IDENTITY ${label}${mode === 'f' ? ' (every UPDATE logs the whole old row: more WAL)' : ''}`);
+}
+
+async function publicationChecks(c: pg.ClientBase, publication: string, tables: string[], server: ServerFacts): Promise<Finding[]> {
+  const pub = ident(publication);
+  const setTable = `ALTER PUBLICATION ${pub} SET TABLE ${tables.map(quoteTable).join(', ')};`;
+  const { rows } = await c.query(
+    `select p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete, pg_get_userbyid(p.pubowner) as owner,
+       pg_has_role(current_user, p.pubowner, 'USAGE') as owns
+     from pg_publication p where p.pubname = $1`,
+    [publication],
+  );
+  const p = rows[0];
+  if (!p) {
+    const create = `CREATE PUBLICATION ${pub} FOR TABLE ${tables.map(quoteTable).join(', ')};`;
+    return [
+      server.canCreate
+        ? fail('publication', 'info', `publication ${publication} does not exist yet; setup (or the first run) creates it`, 'approval-cdc setup')
+        : fail('publication', 'error', `publication ${publication} does not exist and role ${server.role} may not create it`, `GRANT CREATE ON DATABASE ${ident(server.database)} TO ${ident(server.role)};  -- or, as the table owner: ${create} ALTER PUBLICATION ${pub} OWNER TO ${ident(server.role)};`),
+    ];
+  }
+  const findings: Finding[] = [];
+  const problems: string[] = [];
+  if (!(server.superuser || p.owns)) problems.push(`it is owned by ${p.owner}, and every start alters its table list`);
+  const unpublished = (['insert', 'update', 'delete'] as const).filter((op) => !p[`pub${op}`]);
+  if (unpublished.length > 0) problems.push(`it does not publish ${list(unpublished)}`);
+  const fixes = [
+    ...(server.superuser || p.owns ? [] : [`ALTER PUBLICATION ${pub} OWNER TO ${ident(server.role)};`]),
+    ...(unpublished.length > 0 ? [`ALTER PUBLICATION ${pub} SET (publish = 'insert, update, delete, truncate');`] : []),
+  ];
+  findings.push(
+    problems.length === 0
+      ? pass('publication', `publication ${publication} exists and role ${server.role} can alter it`)
+      : fail('publication', 'error', `publication ${publication}: ${problems.join('; ')}`, fixes.join(' ')),
+  );
+
+  if (p.puballtables) {
+    findings.push(fail('publication-tables', 'warn', `publication ${publication} is FOR ALL TABLES: every table's changes are decoded and sent to the connector`, `DROP PUBLICATION ${pub}; CREATE PUBLICATION ${pub} FOR TABLE ${tables.map(quoteTable).join(', ')};`));
+    return findings;
+  }
+  const published = await c.query<{ t: string }>(`select schemaname || '.' || tablename as t from pg_publication_tables where pubname = $1`, [publication]);
+  const have = new Set(published.rows.map((r) => r.t));
+  const normalized = tables.map((t) => `${splitTable(t).schema}.${splitTable(t).name}`);
+  const missing = normalized.filter((t) => !have.has(t));
+  const extra = [...have].filter((t) => !normalized.includes(t)).sort();
+  if (missing.length === 0 && extra.length === 0) {
+    findings.push(pass('publication-tables', `publication ${publication} contains exactly the ${tables.length} mapped table(s)`));
+  } else {
+    const parts = [
+      ...(missing.length > 0 ? [`lacks mapped table(s) ${list(missing)} (their changes are not streamed)`] : []),
+      ...(extra.length > 0 ? [`contains unmapped table(s) ${list(extra)} (decoded and sent for nothing)`] : []),
+    ];
+    findings.push(fail('publication-tables', missing.length > 0 ? 'error' : 'warn', `publication ${publication} ${parts.join('; ')}`, setTable));
+  }
+  return findings;
+}
+
+async function slotChecks(c: pg.ClientBase, name: string, checkpoint: Checkpoint | null): Promise<Finding[]> {
+  const slot = await readSlot(c, name);
+  const lit = `'${name}'`;
+  if (!slot) {
+    const elsewhere = await c.query<{ database: string }>('select database from pg_replication_slots where slot_name = $1', [name]);
+    const other = elsewhere.rows[0]?.database;
+    if (other) {
+      return [fail('slot', 'error', `slot ${name} belongs to database ${other}, not this one`, `set APPROVAL_CDC_SLOT to another name, or (connected to ${other}) SELECT pg_drop_replication_slot(${lit});`)];
+    }
+    if (checkpoint?.phase === 'streaming') {
+      return [fail('slot', 'error', `slot ${name} is gone though the replica streamed from it: changes since then cannot be streamed`, 'approval-cdc setup --resnapshot')];
+    }
+    return [fail('slot', 'info', `slot ${name} does not exist yet; setup (or the first run) creates it with a snapshot`, 'approval-cdc setup')];
+  }
+  const findings: Finding[] = [];
+  if (slot.plugin !== 'pgoutput') {
+    findings.push(fail('slot', 'error', `slot ${name} uses plugin ${slot.plugin ?? '(physical)'}, not pgoutput`, `SELECT pg_drop_replication_slot(${lit});  -- then approval-cdc setup --resnapshot, or set APPROVAL_CDC_SLOT to another name`));
+  } else if (slot.walStatus === 'lost') {
+    findings.push(fail('slot', 'error', `slot ${name} was invalidated (wal_status = lost): the WAL it needed is gone`, 'approval-cdc setup --resnapshot'));
+  } else if (!checkpoint) {
+    findings.push(fail('slot', 'error', `slot ${name} exists but the state database has no checkpoint for it (another connector's slot, or a different state database?)`, `approval-cdc setup --resnapshot  -- or SELECT pg_drop_replication_slot(${lit}); if it is not ours`));
+  } else if (slot.walStatus === 'unreserved') {
+    findings.push(fail('slot', 'warn', `slot ${name} is past max_slot_wal_keep_size (wal_status = unreserved): it is lost at the next checkpoint unless the connector catches up`, 'start the connector (approval-cdc run) now, or raise max_slot_wal_keep_size'));
+  } else {
+    findings.push(pass('slot', `slot ${name}: pgoutput, wal_status ${slot.walStatus ?? '-'}, ${slot.active ? `active (pid ${slot.activePid})` : 'inactive'}`));
+  }
+  const safe = slot.safeWalSize === null ? 'unlimited' : `${slot.safeWalSize} bytes`;
+  findings.push(pass('slot-retained-wal', `slot ${name} retains ${slot.retainedBytes ?? 0n} bytes of WAL, lags ${slot.lagBytes ?? 0n} bytes; safe_wal_size ${safe}`));
+  return findings;
+}
+
+async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoint: Checkpoint | null }> {
+  const state = openStateDb(s.stateUrl, s.stateSchema, { max: 1, applicationName: 'approval-cdc-doctor' });
+  try {
+    const { rows } = await state.pool.query<{ t: string | null; can_create: boolean }>(
+      `select to_regclass($1)::text as t, has_database_privilege(current_database(), 'CREATE') as can_create`,
+      [`"${s.stateSchema}".checkpoint`],
+    );
+    const r = rows[0];
+    if (!r?.t) {
+      return {
+        checkpoint: null,
+        findings: [
+          r?.can_create
+            ? pass('state-db', `state database reachable; schema ${s.stateSchema} is created by setup`)
+            : fail('state-db', 'error', `state database reachable, but schema ${s.stateSchema} does not exist and the role may not create it`, `CREATE SCHEMA ${ident(s.stateSchema)} AUTHORIZATION <connector role>;`),
+        ],
+      };
+    }
+    const checkpoint = await new CheckpointStore(state.db, s.stateSchema).read(s.slotName);
+    return { checkpoint, findings: [pass('state-db', `state database reachable; schema ${s.stateSchema} ${checkpoint ? `holds the ${checkpoint.phase} checkpoint of slot ${s.slotName}` : 'has no checkpoint yet'}`)] };
+  } catch (error) {
+    return { checkpoint: null, findings: [fail('state-db', 'error', `state database unreachable: ${redactUrls(describeError(error))}`, 'check APPROVAL_CDC_STATE_URL (it defaults to APPROVAL_CDC_SOURCE_URL)')] };
+  } finally {
+    await state.close();
+  }
+}
+
+async function checkFeishu(s: Settings): Promise<Finding> {
+  if (!s.feishuAppId || !s.feishuAppSecret) {
+    return fail('feishu-credentials', 'warn', 'Feishu app id or secret not set: `run` refuses to start without them', 'set APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET');
+  }
+  const client = new FeishuClient({ baseUrl: s.feishuBaseUrl, appId: s.feishuAppId, appSecret: s.feishuAppSecret, requestTimeoutMs: s.requestTimeoutMs, connections: 1 });
+  try {
+    await client.verifyCredentials();
+    return pass('feishu-credentials', `Feishu accepted app ${s.feishuAppId} at ${s.feishuBaseUrl}`);
+  } catch (error) {
+    return fail('feishu-credentials', 'error', `the credentials of Feishu app ${s.feishuAppId} could not be verified at ${s.feishuBaseUrl}: ${describeError(error)}`, 'check APPROVAL_CDC_FEISHU_APP_ID, APPROVAL_CDC_FEISHU_APP_SECRET and APPROVAL_CDC_FEISHU_URL (Lark: https://open.larksuite.com)');
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}

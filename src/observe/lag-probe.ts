@@ -1,0 +1,82 @@
+// Samples lag where users feel it: the slot's position and retained WAL on the source, the newest
+// applied commit and the backlog in the state database. Read-only; a failed sample is logged and the
+// gauges keep their last value.
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { readSlot } from '../source/slot-admin.js';
+import type { CheckpointStore } from '../replica/checkpoint-store.js';
+import type { InstanceStore } from '../sync/instance-store.js';
+
+const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'];
+
+export class LagProbe {
+  private timer: NodeJS.Timeout | null = null;
+  private client: pg.Client | null = null;
+
+  constructor(
+    private readonly o: {
+      sourceUrl: string;
+      slot: string;
+      metrics: Metrics;
+      checkpoints: CheckpointStore;
+      instances: InstanceStore;
+      db: Kysely<any>;
+      logger: Logger;
+      intervalMs: number;
+    },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sample(), this.o.intervalMs);
+    void this.sample();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.client?.end().catch(() => undefined);
+    this.client = null;
+  }
+
+  async sample(): Promise<void> {
+    const { metrics } = this.o;
+    try {
+      if (!this.client) {
+        const c = new pg.Client({ connectionString: this.o.sourceUrl, application_name: 'approval-cdc-lag' });
+        c.on('error', () => {
+          this.client = null;
+        });
+        await c.connect();
+        this.client = c;
+      }
+      const slot = await readSlot(this.client, this.o.slot);
+      if (slot) {
+        metrics.slotLagBytes.set(Number(slot.lagBytes ?? 0n));
+        metrics.slotRetainedBytes.set(Number(slot.retainedBytes ?? 0n));
+        metrics.slotSafeWalBytes.set(slot.safeWalSize === null ? -1 : Number(slot.safeWalSize));
+        metrics.slotActive.set(slot.active ? 1 : 0);
+        for (const s of WAL_STATUSES) metrics.slotWalStatus.set({ status: s }, slot.walStatus === s ? 1 : 0);
+      }
+      const cp = await this.o.checkpoints.read(this.o.slot);
+      if (cp) {
+        metrics.checkpointLsn.set(Number(cp.lsn));
+        if (cp.lastCommitAt) metrics.secondsSinceCommit.set(Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000));
+      }
+      const backlog = await this.o.instances.backlog();
+      metrics.backlog.reset();
+      let oldest: Date | null = null;
+      for (const b of backlog) {
+        metrics.backlog.set({ lane: b.lane === 0 ? 'live' : 'backfill' }, b.count);
+        if (b.oldest && (!oldest || b.oldest < oldest)) oldest = b.oldest;
+      }
+      metrics.oldestPendingSeconds.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
+      metrics.parked.set((await this.o.instances.listParked(100_000)).length);
+    } catch (error) {
+      this.o.logger.debug({ err: error }, 'lag sample failed');
+      await this.client?.end().catch(() => undefined);
+      this.client = null;
+    }
+  }
+}

@@ -1,0 +1,195 @@
+// Gathers what `approval-cdc status` shows: the checkpoint and the sync backlog from the state
+// database, the slot's position and retained WAL from the source. Invariant: read-only, and it never
+// depends on a running daemon; a section that cannot be read is reported as unavailable with the
+// reason instead of failing the whole report (status is what people run when something is wrong).
+import { sql, type Kysely } from 'kysely';
+import type pg from 'pg';
+import { describeError } from '../errors.js';
+import { CheckpointStore } from '../replica/checkpoint-store.js';
+import { formatLsn, type Lsn } from '../source/lsn.js';
+import { readSlot } from '../source/slot-admin.js';
+import { InstanceStore } from '../sync/instance-store.js';
+
+export type LaneName = 'live' | 'backfill';
+
+export interface LaneBacklog {
+  lane: LaneName;
+  count: number;
+  oldestPendingSeconds: number | null;
+}
+
+export interface InstanceProblem {
+  externalId: string;
+  mapping: string;
+  code: string | null;
+  message: string;
+  attempts: number;
+  /** When it was parked (parked instances) or when it is tried next (retrying ones). */
+  at: string | null;
+}
+
+export interface CheckpointStatus {
+  lsn: string;
+  phase: 'snapshot' | 'streaming';
+  lastCommitAt: string | null;
+  updatedAt: string;
+  snapshot: { table: string; rows: number; done: boolean }[];
+}
+
+export interface SlotStatus {
+  plugin: string | null;
+  active: boolean;
+  activePid: number | null;
+  confirmedFlushLsn: string | null;
+  restartLsn: string | null;
+  /** WAL bytes between the server's current position and confirmed_flush_lsn. */
+  lagBytes: number | null;
+  /** WAL bytes the slot keeps on the server's disk (current position - restart_lsn). */
+  retainedWalBytes: number | null;
+  walStatus: string | null;
+  /** Bytes that can still be written before the slot is lost; null = unlimited. */
+  safeWalSizeBytes: number | null;
+}
+
+export interface StatusReport {
+  at: string;
+  slotName: string;
+  checkpoint: CheckpointStatus | null;
+  /** now - commit time of the newest source transaction applied to the replica. */
+  lagSeconds: number | null;
+  backlog: LaneBacklog[];
+  oldestPendingSeconds: number | null;
+  /** Instances waiting for a retry after a failed push (not parked). */
+  retrying: number;
+  parked: { count: number; recent: InstanceProblem[] };
+  /** The latest errors of instances still being retried; parked ones are under `parked`. */
+  lastErrors: InstanceProblem[];
+  /** null when the source was reachable and has no such slot, or when the source is unavailable. */
+  slot: SlotStatus | null;
+  unavailable: { state?: string; source?: string };
+}
+
+export interface StatusInputs {
+  state: { db: Kysely<any>; schema: string };
+  /** A connected client of the source database, or the reason there is none. */
+  source: pg.ClientBase | { error: string };
+  slot: string;
+  now?: Date;
+  /** How many parked instances and errors to list (default 5). */
+  recent?: number;
+}
+
+const seconds = (now: Date, then: Date | null) => (then ? Math.max(0, (now.getTime() - then.getTime()) / 1000) : null);
+const num = (v: bigint | null) => (v === null ? null : Number(v));
+const lsnText = (v: Lsn | null) => (v === null ? null : formatLsn(v));
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> {
+  const now = inputs.now ?? new Date();
+  const report: StatusReport = {
+    at: now.toISOString(),
+    slotName: inputs.slot,
+    checkpoint: null,
+    lagSeconds: null,
+    backlog: [
+      { lane: 'live', count: 0, oldestPendingSeconds: null },
+      { lane: 'backfill', count: 0, oldestPendingSeconds: null },
+    ],
+    oldestPendingSeconds: null,
+    retrying: 0,
+    parked: { count: 0, recent: [] },
+    lastErrors: [],
+    slot: null,
+    unavailable: {},
+  };
+  try {
+    await readState(inputs, now, report);
+  } catch (error) {
+    report.unavailable.state = describeError(error);
+  }
+  if ('error' in inputs.source) {
+    report.unavailable.source = inputs.source.error;
+  } else {
+    try {
+      const slot = await readSlot(inputs.source, inputs.slot);
+      report.slot = slot && {
+        plugin: slot.plugin,
+        active: slot.active,
+        activePid: slot.activePid,
+        confirmedFlushLsn: lsnText(slot.confirmedFlushLsn),
+        restartLsn: lsnText(slot.restartLsn),
+        lagBytes: num(slot.lagBytes),
+        retainedWalBytes: num(slot.retainedBytes),
+        walStatus: slot.walStatus,
+        safeWalSizeBytes: num(slot.safeWalSize),
+      };
+    } catch (error) {
+      report.unavailable.source = describeError(error);
+    }
+  }
+  return report;
+}
+
+async function readState(inputs: StatusInputs, now: Date, report: StatusReport): Promise<void> {
+  const { db, schema } = inputs.state;
+  const limit = inputs.recent ?? 5;
+  const exists = await sql<{ t: string | null }>`select to_regclass(${`"${schema}".checkpoint`})::text as t`.execute(db);
+  if (!exists.rows[0]?.t) {
+    report.unavailable.state = `the state schema "${schema}" is not set up (run \`approval-cdc setup\`)`;
+    return;
+  }
+  const cp = await new CheckpointStore(db, schema).read(inputs.slot);
+  if (cp) {
+    report.checkpoint = {
+      lsn: formatLsn(cp.lsn),
+      phase: cp.phase,
+      lastCommitAt: cp.lastCommitAt?.toISOString() ?? null,
+      updatedAt: cp.updatedAt.toISOString(),
+      snapshot: Object.entries(cp.progress).map(([table, p]) => ({ table, rows: p.rows, done: p.done })),
+    };
+    report.lagSeconds = seconds(now, cp.lastCommitAt);
+  }
+
+  let oldest: Date | null = null;
+  for (const lane of await new InstanceStore(db, schema).backlog()) {
+    const entry = report.backlog[lane.lane === 0 ? 0 : 1];
+    if (!entry) continue;
+    entry.count += lane.count;
+    entry.oldestPendingSeconds = Math.max(entry.oldestPendingSeconds ?? 0, seconds(now, lane.oldest) ?? 0);
+    if (lane.oldest && (!oldest || lane.oldest < oldest)) oldest = lane.oldest;
+  }
+  report.oldestPendingSeconds = seconds(now, oldest);
+
+  const t = sql.id(schema, 'instance');
+  const counts = await sql<{ parked: number; retrying: number }>`select
+      count(*) filter (where parked_at is not null)::int as parked,
+      count(*) filter (where parked_at is null and attempts > 0 and version > synced_version)::int as retrying
+    from ${t}`.execute(db);
+  report.parked.count = counts.rows[0]?.parked ?? 0;
+  report.retrying = counts.rows[0]?.retrying ?? 0;
+
+  const parked = await sql<any>`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
+    from ${t} where parked_at is not null order by parked_at desc, id limit ${limit}`.execute(db);
+  report.parked.recent = parked.rows.map((r) => ({
+    externalId: r.external_id,
+    mapping: r.mapping,
+    code: r.last_error_code,
+    message: r.parked_reason ?? '',
+    attempts: Number(r.attempts),
+    at: iso(r.parked_at),
+  }));
+
+  // There is no "failed at" column; the next attempt time is the failure time plus its backoff, so
+  // ordering by it puts the latest failures first closely enough for a status screen.
+  const errors = await sql<any>`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
+    from ${t} where attempts > 0 and parked_at is null and last_error is not null
+    order by next_attempt_at desc nulls last, id limit ${limit}`.execute(db);
+  report.lastErrors = errors.rows.map((r) => ({
+    externalId: r.external_id,
+    mapping: r.mapping,
+    code: r.last_error_code,
+    message: r.last_error,
+    attempts: Number(r.attempts),
+    at: iso(r.next_attempt_at),
+  }));
+}

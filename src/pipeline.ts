@@ -1,0 +1,246 @@
+// The composition root: wires source -> replica -> sync -> feishu, and observe around them.
+// Invariants it owns: the state schema is migrated and the active lock held before anything streams
+// or pushes; a mapping that fails to load stops start-up before any connection to the source; on
+// stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
+import type { Server } from 'node:http';
+import pg from 'pg';
+import type { Settings } from './config/settings.js';
+import { CdcError, describeError } from './errors.js';
+import { FeishuClient } from './feishu/feishu-client.js';
+import { payloadLimitViolations } from './feishu/payload-schema.js';
+import type { MappingSet } from './mapping/contract.js';
+import { startHealthServer } from './observe/health-server.js';
+import { LagProbe } from './observe/lag-probe.js';
+import type { Logger } from './observe/logger.js';
+import { createMetrics, type Metrics } from './observe/metrics.js';
+import { CheckpointStore } from './replica/checkpoint-store.js';
+import { LeaderLock } from './replica/leader-lock.js';
+import { ReplicaWriter } from './replica/replica-writer.js';
+import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
+import { resolveTableKeys } from './source/catalog.js';
+import { Heartbeat } from './source/heartbeat.js';
+import { ensureInitialLoad } from './source/initial-load.js';
+import { ReplicationStream } from './source/replication-stream.js';
+import { RateBudget } from './sync/rate-budget.js';
+import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
+import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
+
+export interface PipelineOptions {
+  settings: Settings;
+  mappings: MappingSet;
+  logger: Logger;
+  /** Replaces the Feishu client (tests of the sync stage alone); default: FeishuClient over HTTP. */
+  push?: PushFn;
+  metrics?: Metrics;
+  /** Copy pages of this many rows during the initial load. */
+  snapshotPageSize?: number;
+}
+
+export class Pipeline {
+  readonly metrics: Metrics;
+  readonly done: Promise<void>;
+  private stream: ReplicationStream | null = null;
+  private scheduler: SyncScheduler | null = null;
+  private heartbeat: Heartbeat | null = null;
+  private probe: LagProbe | null = null;
+  private server: Server | null = null;
+  private feishu: FeishuClient | null = null;
+  private state: StateDb | null = null;
+  private lock: LeaderLock | null = null;
+  private stopping = false;
+  private readonly abort = new AbortController();
+  private resolveDone!: () => void;
+  private rejectDone!: (e: unknown) => void;
+
+  constructor(private readonly o: PipelineOptions) {
+    this.metrics = o.metrics ?? createMetrics();
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // The caller awaits `done`; this keeps an early failure from being an unhandled rejection.
+    this.done.catch(() => undefined);
+  }
+
+  get streaming(): boolean {
+    return this.stream?.connected ?? false;
+  }
+
+  get sync(): SyncScheduler | null {
+    return this.scheduler;
+  }
+
+  /** Starts every stage; resolves once streaming has been started (after the initial load if any). */
+  async start(): Promise<void> {
+    const { settings: s, logger, mappings } = this.o;
+    this.state = openStateDb(s.stateUrl, s.stateSchema);
+    await migrateStateDb(this.state);
+    const db = this.state.db;
+
+    if (s.metricsAddress !== 'off') {
+      this.server = await startHealthServer(s.metricsAddress, this.metrics, async () => this.readiness());
+    }
+    this.lock = new LeaderLock(s.stateUrl, s.slotName);
+    await this.lock.acquire({
+      wait: s.standby,
+      signal: this.abort.signal,
+      onWaiting: () => logger.info({ slot: s.slotName }, 'another connector is active; standing by'),
+      onLost: (e) => this.fail(new CdcError('LOCK_HELD', 'lost the active lock; stopping', { cause: e })),
+    });
+    this.metrics.leader.set(1);
+    logger.info({ slot: s.slotName }, 'holding the active lock');
+
+    const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-catalog' });
+    source.on('error', () => undefined);
+    await source.connect();
+    let tableKeys: Map<string, string[]>;
+    try {
+      tableKeys = await resolveTableKeys(source, mappings);
+    } finally {
+      await source.end().catch(() => undefined);
+    }
+    const writer = new ReplicaWriter(db, s.stateSchema, mappings, tableKeys, s.slotName);
+    const checkpoints = new CheckpointStore(db, s.stateSchema);
+    const checkpoint = await ensureInitialLoad({
+      sourceUrl: s.sourceUrl,
+      slot: s.slotName,
+      publication: s.publicationName,
+      mappings,
+      tableKeys,
+      writer,
+      checkpoints,
+      logger,
+      ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
+      onProgress: (table, p) => this.metrics.snapshotRows.set({ table }, p.rows),
+    });
+
+    const budget = new RateBudget({ perSecond: s.ratePerSecond, perMinute: s.ratePerMinute });
+    this.metrics.budgetLimit.set(s.ratePerMinute);
+    let push = this.o.push;
+    if (!push) {
+      if (!s.feishuAppId || !s.feishuAppSecret) {
+        throw new CdcError('CONFIG_INVALID', 'APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET are required to push');
+      }
+      const client = new FeishuClient({
+        baseUrl: s.feishuBaseUrl,
+        appId: s.feishuAppId,
+        appSecret: s.feishuAppSecret,
+        requestTimeoutMs: s.requestTimeoutMs,
+        connections: s.syncConcurrency,
+        onTokenRenew: () => this.metrics.tokenRenewals.inc(),
+      });
+      this.feishu = client;
+      push = async (payload) => {
+        await client.pushInstance(payload);
+      };
+    }
+    this.scheduler = new SyncScheduler({
+      db,
+      schema: s.stateSchema,
+      mappings,
+      push,
+      budget,
+      concurrency: s.syncConcurrency,
+      minPushIntervalMs: s.minPushIntervalMs,
+      retry: DEFAULT_RETRY_POLICY,
+      logger,
+      checkLimits: (p) => payloadLimitViolations(p),
+      onOutcome: (outcome) => {
+        this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        this.metrics.budgetUsed.set(budget.usedLastMinute());
+        if (outcome.commitToAcceptSeconds !== undefined) {
+          this.metrics.commitToAccept.observe({ lane: outcome.instance.lane === 0 ? 'live' : 'backfill' }, outcome.commitToAcceptSeconds);
+        }
+      },
+    });
+    this.scheduler.start();
+
+    this.stream = new ReplicationStream({
+      sourceUrl: s.sourceUrl,
+      slot: s.slotName,
+      publication: s.publicationName,
+      tables: new Set(mappings.tables.keys()),
+      sink: {
+        applyBatch: async (batch) => {
+          const summary = await writer.applyBatch(batch);
+          if (summary.instancesDirtied > 0) this.scheduler?.wake();
+          return summary;
+        },
+        advanceIdle: (lsn) => checkpoints.advance(s.slotName, lsn),
+      },
+      checkpoint,
+      batchMaxChanges: s.batchMaxChanges,
+      batchMaxWaitMs: s.batchMaxWaitMs,
+      statusIntervalMs: s.statusIntervalMs,
+      silenceTimeoutMs: s.silenceTimeoutMs,
+      truncate: s.truncate,
+      logger,
+      hooks: {
+        onConnected: () => this.metrics.streaming.set(1),
+        onDisconnected: () => {
+          this.metrics.streaming.set(0);
+          this.metrics.reconnects.inc();
+        },
+        onBatchApplied: (_batch, n) => {
+          this.metrics.changesApplied.inc(n);
+          this.metrics.batchesApplied.inc();
+        },
+      },
+    });
+    this.stream.run().then(
+      () => this.resolveDone(),
+      (e: unknown) => this.fail(e),
+    );
+    this.heartbeat = new Heartbeat(s.sourceUrl, s.heartbeatIntervalMs, logger);
+    this.heartbeat.start();
+    this.probe = new LagProbe({
+      sourceUrl: s.sourceUrl,
+      slot: s.slotName,
+      metrics: this.metrics,
+      checkpoints,
+      instances: this.scheduler.store,
+      db,
+      logger,
+      intervalMs: 2000,
+    });
+    this.probe.start();
+  }
+
+  async readiness() {
+    let stateOk = false;
+    try {
+      await this.state?.pool.query('select 1');
+      stateOk = this.state !== null;
+    } catch {
+      stateOk = false;
+    }
+    const streaming = this.streaming;
+    const pushing = this.scheduler !== null && this.scheduler.stoppedReason === null;
+    return {
+      ready: streaming && stateOk && pushing,
+      checks: { streaming, stateDatabase: stateOk, feishu: pushing ? true : (this.scheduler?.stoppedReason ?? 'not started') },
+    };
+  }
+
+  private fail(error: unknown): void {
+    this.o.logger.fatal({ err: error }, `pipeline failed: ${describeError(error)}`);
+    this.rejectDone(error);
+    void this.stop();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.abort.abort();
+    await this.stream?.stop();
+    await this.heartbeat?.stop();
+    await this.scheduler?.stop();
+    await this.probe?.stop();
+    await this.feishu?.close();
+    await this.lock?.release();
+    await this.state?.close();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.metrics.leader.set(0);
+    this.resolveDone();
+  }
+}

@@ -1,0 +1,155 @@
+// Runs the real pipeline in-process against a test database and the fake Feishu over HTTP, with
+// helpers to drive the legacy workload and compare Feishu's state with what the database says.
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { loadSettings, type Settings } from '../../src/config/settings.js';
+import type { ExternalInstance } from '../../src/feishu/external-instance.js';
+import { startFakeFeishu, type FakeFeishu, type FakeFeishuOptions } from '../../src/feishu/fake-feishu.js';
+import type { MappingSet } from '../../src/mapping/contract.js';
+import { loadMappings } from '../../src/mapping/mapping-loader.js';
+import { createLogger } from '../../src/observe/logger.js';
+import { Pipeline } from '../../src/pipeline.js';
+import { liveInstanceRefs, loadInstanceRowsLive } from '../../src/source/live-rows.js';
+import { createTestDatabase, type TestDatabase } from './test-database.js';
+
+export const LEGACY_SCHEMA = readFileSync(new URL('../../examples/legacy-approval/schema.sql', import.meta.url), 'utf8');
+export const LEGACY_MAPPINGS = new URL('../../mappings/legacy-approval.yaml', import.meta.url).pathname;
+
+export interface FixtureOptions {
+  schemaSql?: string;
+  mappingsPath?: string;
+  settings?: Record<string, unknown>;
+  fake?: FakeFeishuOptions;
+  /** Do not start the pipeline (the test starts it, e.g. as a child process). */
+  noPipeline?: boolean;
+}
+
+export interface ConnectorFixture {
+  db: TestDatabase;
+  fake: FakeFeishu;
+  settings: Settings;
+  mappings: MappingSet;
+  pipeline: Pipeline | null;
+  sql: pg.Pool;
+  startPipeline(): Promise<Pipeline>;
+  stopPipeline(): Promise<void>;
+  /** The payloads Feishu should hold now, built by the mapping from the live source rows. */
+  expectedInstances(): Promise<Map<string, ExternalInstance>>;
+  close(): Promise<void>;
+}
+
+export async function startConnectorFixture(options: FixtureOptions = {}): Promise<ConnectorFixture> {
+  const db = await createTestDatabase('e2e');
+  const sql = new pg.Pool({ connectionString: db.url, max: 4 });
+  sql.on('error', () => undefined);
+  await sql.query(options.schemaSql ?? LEGACY_SCHEMA);
+  const fake = await startFakeFeishu({ approvalCodes: '*', ...options.fake });
+  const settings = loadSettings({
+    overrides: {
+      sourceUrl: db.url,
+      mappings: options.mappingsPath ?? LEGACY_MAPPINGS,
+      feishuBaseUrl: fake.url,
+      feishuAppId: fake.appId,
+      feishuAppSecret: fake.appSecret,
+      metricsAddress: 'off',
+      minPushIntervalMs: 0,
+      batchMaxWaitMs: 10,
+      heartbeatIntervalMs: 500,
+      statusIntervalMs: 300,
+      logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+      ...options.settings,
+    },
+  });
+  const mappings = await Promise.resolve(loadMappings(settings.mappings));
+  const logger = createLogger(settings.logLevel);
+  const fixture: ConnectorFixture = {
+    db,
+    fake,
+    settings,
+    mappings,
+    pipeline: null,
+    sql,
+    async startPipeline() {
+      const pipeline = new Pipeline({ settings, mappings, logger });
+      fixture.pipeline = pipeline;
+      await pipeline.start();
+      return pipeline;
+    },
+    async stopPipeline() {
+      await fixture.pipeline?.stop();
+      fixture.pipeline = null;
+    },
+    async expectedInstances() {
+      const client = await sql.connect();
+      try {
+        const out = new Map<string, ExternalInstance>();
+        for (const ref of (await liveInstanceRefs(client, mappings)).values()) {
+          const built = mappings.build(ref, await loadInstanceRowsLive(client, mappings, ref));
+          if (built.kind === 'payload') out.set(built.payload.instance_id, built.payload);
+        }
+        return out;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await fixture.stopPipeline().catch(() => undefined);
+      await fake.close();
+      await sql.end();
+      await db.drop();
+    },
+  };
+  if (!options.noPipeline) await fixture.startPipeline();
+  return fixture;
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes (then throws with the last value). */
+export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 20_000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `; last error ${String(lastError)}` : ''}`);
+}
+
+/** Feishu's stored instance compared to the expected payload, ignoring what the sync stage owns. */
+export function comparable(p: Partial<ExternalInstance> | undefined): unknown {
+  if (!p) return undefined;
+  const { update_time: _u, update_mode: _m, i18n_resources, ...rest } = p as ExternalInstance;
+  const texts = new Map<string, string>();
+  for (const r of i18n_resources ?? []) if (r.is_default) for (const t of r.texts) texts.set(t.key, t.value);
+  // Resolve i18n keys so that key naming does not matter, only the texts users see.
+  return JSON.parse(JSON.stringify(rest), (_k, v: unknown) => (typeof v === 'string' && texts.has(v) ? `=${texts.get(v)}` : v));
+}
+
+/** Waits until Feishu holds exactly the expected instances (others must be DELETED). */
+export async function waitForConvergence(fx: ConnectorFixture, timeoutMs = 30_000): Promise<void> {
+  let diff = '';
+  try {
+    await waitFor(async () => {
+      const expected = await fx.expectedInstances();
+      const problems: string[] = [];
+      for (const [id, payload] of expected) {
+        const stored = fx.fake.instance(id);
+        if (JSON.stringify(comparable(stored)) !== JSON.stringify(comparable(payload))) {
+          problems.push(`${id}: expected ${JSON.stringify(comparable(payload))}\n   got ${JSON.stringify(comparable(stored))}`);
+        }
+      }
+      for (const stored of fx.fake.instances()) {
+        if (!expected.has(stored.instance_id) && stored.status !== 'DELETED') problems.push(`${stored.instance_id}: should be DELETED, is ${stored.status}`);
+      }
+      diff = problems.slice(0, 3).join('\n');
+      return problems.length === 0;
+    }, timeoutMs, 'Feishu to match the database');
+  } catch (error) {
+    throw new Error(`${String(error)}\n${diff}`);
+  }
+}
