@@ -1,13 +1,10 @@
 // Compiles one validated mapping file into CompiledMappings, checking what zod cannot: expressions,
 // filters, lookups, time zones, locales, ids. Problems carry paths; the loader adds lines.
 // Invariants checked here: an instance id template reads exactly the instance key columns (so
-// externalId needs the key only); a task or CC id template reads all of its source's key columns;
-// the constant prefixes of a mapping's id templates never overlap (instance, task and CC ids cannot
-// collide, as Feishu requires: reference/feishu-api.md §1.1 "ID uniqueness").
+// externalId needs the key only); the id templates of one mapping never overlap (id-templates.ts);
+// a table read as a source has one key, whichever source reads it.
 import type { Expr, LookupDef } from './expression.js';
 import {
-  parseInput,
-  parseTemplate,
   parseText,
   parseValue,
   type Allowed,
@@ -18,6 +15,7 @@ import {
 } from './expression-parser.js';
 import { parseFilter, type Filter } from './filter.js';
 import { FEISHU_LOCALES } from './i18n-collector.js';
+import { compileId, formatRef, idOverlap, type IdTemplate } from './id-templates.js';
 import { describeFound, type PathKey, type PathProblem } from './mapping-problem.js';
 import type {
   CcDoc,
@@ -45,39 +43,6 @@ import {
 export const DEFAULT_LOCALE = 'zh-CN';
 
 const list = (v: string | readonly string[]): readonly string[] => (typeof v === 'string' ? [v] : v);
-
-/** An id template and where it was written, for the collision check. */
-export interface IdTemplate {
-  readonly path: readonly PathKey[];
-  readonly template: string;
-  readonly table: string;
-}
-
-/** The constant text an id template starts with (up to its first placeholder). */
-export function constantPrefix(template: string): string {
-  const i = template.replace(/\{\{|\}\}/g, '__').indexOf('{');
-  return (i < 0 ? template : template.slice(0, i)).replace(/\{\{/g, '{').replace(/\}\}/g, '}');
-}
-
-/** A problem if `b` can produce an id `a` can produce too, judged by their constant prefixes. */
-export function idOverlap(a: IdTemplate, b: IdTemplate, what: string): PathProblem | undefined {
-  const pa = constantPrefix(a.template);
-  const pb = constantPrefix(b.template);
-  if (!(pa.startsWith(pb) || pb.startsWith(pa))) return undefined;
-  const why =
-    a.template === b.template
-      ? 'the same template as'
-      : `a constant prefix ${JSON.stringify(pb)} that overlaps ${JSON.stringify(pa)} of`;
-  return {
-    path: b.path,
-    found: `${JSON.stringify(b.template)}, ${why} ${formatRef(a.path)}`,
-    expected: `${what} whose constant prefix is not a prefix of another's (e.g. "task-{id}" and "cc-{id}")`,
-  };
-}
-
-function formatRef(path: readonly PathKey[]): string {
-  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
-}
 
 export interface CompileResult {
   readonly mappings: CompiledMapping[];
@@ -345,37 +310,6 @@ function compileSourceBase(
   };
 }
 
-function compileId(
-  template: string,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-  key: readonly string[],
-  exact: boolean,
-): Expr | undefined {
-  const e = parseTemplate(template, path, ctx, 'null');
-  if (!e) return undefined;
-  const used = new Set(
-    e.op === 'template' ? e.parts.flatMap((p) => (typeof p === 'string' ? [] : [p.column])) : [],
-  );
-  const missing = key.filter((k) => !used.has(k));
-  const extra = [...used].filter((c) => !key.includes(c));
-  if (missing.length > 0 || (exact && extra.length > 0)) {
-    const found =
-      extra.length > 0 && exact
-        ? `${JSON.stringify(template)} reading ${extra.join(', ')}`
-        : `${JSON.stringify(template)} without ${missing.join(', ')}`;
-    ctx.problems.push({
-      path,
-      found,
-      expected: exact
-        ? `a template reading exactly the key columns ${key.join(', ')}`
-        : `a template reading every key column (${key.join(', ')})`,
-    });
-    return undefined;
-  }
-  return e;
-}
-
 function compileInstance(
   doc: InstanceDoc,
   path: readonly PathKey[],
@@ -522,5 +456,3 @@ function compileCc(
     return undefined;
   return { ...baseParts, id, parent, createTime, onDelete: doc.on_delete ?? 'drop', readStatus, updateTime };
 }
-
-export { parseInput };

@@ -7,7 +7,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CdcError } from '../errors.js';
-import { compileMappingFile, idOverlap, type IdTemplate } from './compile-mapping.js';
+import { compileMappingFile } from './compile-mapping.js';
+import { idOverlap, type IdTemplate } from './id-templates.js';
 import type { CompiledMapping } from './compiled-mapping.js';
 import {
   describeFound,

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { RateBudget } from '../../src/sync/rate-budget.js';
+
+/** A budget on a virtual clock: sleeping advances time instantly. */
+function virtualBudget(perSecond: number, perMinute: number) {
+  let now = 0;
+  const budget = new RateBudget({
+    perSecond,
+    perMinute,
+    now: () => now,
+    sleep: async (ms) => {
+      now += ms;
+    },
+  });
+  return { budget, now: () => now };
+}
+
+describe('rate budget', () => {
+  it('never starts more than perSecond calls within any one second', async () => {
+    const { budget, now } = virtualBudget(50, 100_000);
+    const starts: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      await budget.acquire();
+      starts.push(now());
+    }
+    for (let i = 50; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 50] as number)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('never starts more than perMinute calls within any 60 s, and spends the whole minute budget', async () => {
+    const { budget, now } = virtualBudget(50, 1000);
+    const starts: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      await budget.acquire();
+      starts.push(now());
+    }
+    for (let i = 1000; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 1000] as number)).toBeGreaterThanOrEqual(60_000);
+    // Each minute: 1000 calls in 20 s at 50/s, then wait for the window. The third thousand starts
+    // at 120 s and ends by 140 s: the limiter never waits longer than the windows require.
+    expect(now()).toBeGreaterThanOrEqual(120_000);
+    expect(now()).toBeLessThan(140_000);
+  });
+
+  it('holds every caller while the server says the window is exhausted', async () => {
+    const { budget, now } = virtualBudget(50, 1000);
+    await budget.acquire();
+    budget.pause(7000);
+    await budget.acquire();
+    expect(now()).toBeGreaterThanOrEqual(7000);
+  });
+
+  it('counts what was used in the last minute', async () => {
+    const { budget } = virtualBudget(50, 1000);
+    for (let i = 0; i < 10; i++) await budget.acquire();
+    expect(budget.usedLastMinute()).toBe(10);
+  });
+});
