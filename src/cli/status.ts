@@ -71,15 +71,16 @@ export function renderStatusText(r: StatusReport): string {
   }
   const slot = r.slot;
   if (slot) {
-    add('slot', `${slot.active ? `active (pid ${slot.activePid ?? '?'})` : 'inactive'}  plugin ${slot.plugin ?? '-'}  wal_status ${slot.walStatus ?? '-'}`);
+    const activity = slot.active ? `active (pid ${slot.activePid ?? '?'})` : 'inactive';
+    add('slot', `${activity}  plugin ${slot.plugin ?? '-'}  wal_status ${slot.walStatus ?? '-'}`);
     add('confirmed flush', slot.confirmedFlushLsn ?? '-');
-    add('lag', `${bytes(slot.lagBytes)} of WAL  ${humanSeconds(r.lagSeconds)} since the last applied commit`);
+    add('lag', `${bytes(slot.lagBytes)} of WAL  ${sinceCommit(r.lagSeconds)}`);
     add('retained WAL', bytes(slot.retainedWalBytes));
     add('safe_wal_size', slot.safeWalSizeBytes === null ? 'unlimited' : humanBytes(slot.safeWalSizeBytes));
   } else if (!r.unavailable.source) {
     add('slot', `${r.slotName} does not exist on the source`);
-    add('lag', `${humanSeconds(r.lagSeconds)} since the last applied commit`);
   }
+  if (!slot && r.checkpoint) add('lag', sinceCommit(r.lagSeconds));
   if (!r.unavailable.state) {
     for (const lane of r.backlog) {
       add(`backlog ${lane.lane}`, `${lane.count}${lane.count > 0 ? `  oldest ${humanSeconds(lane.oldestPendingSeconds)}` : ''}`);
@@ -94,6 +95,10 @@ export function renderStatusText(r: StatusReport): string {
   if (r.parked.recent.length > 0) lines.push('  recently parked:', ...problemLines(r.parked.recent));
   if (r.lastErrors.length > 0) lines.push('  last errors:', ...problemLines(r.lastErrors));
   return `${lines.join('\n')}\n`;
+}
+
+function sinceCommit(seconds: number | null): string {
+  return seconds === null ? 'no commit applied yet' : `${humanSeconds(seconds)} since the last applied commit`;
 }
 
 function bytes(v: number | null): string {
