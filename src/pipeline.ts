@@ -22,6 +22,7 @@ import { Heartbeat } from './source/heartbeat.js';
 import { ensureInitialLoad } from './source/initial-load.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { RateBudget } from './sync/rate-budget.js';
+import { Reconciler } from './sync/reconciler.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 
@@ -43,6 +44,7 @@ export class Pipeline {
   private scheduler: SyncScheduler | null = null;
   private heartbeat: Heartbeat | null = null;
   private probe: LagProbe | null = null;
+  private reconciler: Reconciler | null = null;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
   private state: StateDb | null = null;
@@ -204,6 +206,25 @@ export class Pipeline {
       intervalMs: 2000,
     });
     this.probe.start();
+    if (this.feishu && s.reconcileIntervalMs > 0) {
+      const client = this.feishu;
+      this.reconciler = new Reconciler({
+        db,
+        schema: s.stateSchema,
+        mappings,
+        check: (instances) => client.checkInstances(instances),
+        logger,
+        intervalMs: s.reconcileIntervalMs,
+        windowMs: s.reconcileWindowMs,
+        share: s.reconcileShare,
+        perMinute: s.ratePerMinute,
+        onDiff: (n) => {
+          this.metrics.reconcileDiffs.inc(n);
+          this.scheduler?.wake();
+        },
+      });
+      this.reconciler.start();
+    }
   }
 
   async readiness() {
@@ -234,6 +255,7 @@ export class Pipeline {
     this.abort.abort();
     await this.stream?.stop();
     await this.heartbeat?.stop();
+    await this.reconciler?.stop();
     await this.scheduler?.stop();
     await this.probe?.stop();
     await this.feishu?.close();

@@ -4,6 +4,9 @@ import { describeSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import { doctorCommand } from './doctor.js';
 import { runFakeFeishu } from './fake-feishu.js';
+import { mappingsCheckCommand, mappingsPreviewCommand } from './mappings.js';
+import { parkedCommand, type ParkedAction } from './parked.js';
+import { resyncCommand } from './resync.js';
 import { runCommand } from './run.js';
 import { setupCommand } from './setup.js';
 import { statusCommand } from './status.js';
@@ -57,6 +60,54 @@ program
   .option('--drop-state', 'also drop the state schema (replica, instance sync state, checkpoint)')
   .action(async (opts: { yes?: boolean; dropState?: boolean }) => {
     exitCode = await teardownCommand({ ...globals(), ...opts });
+  });
+
+program
+  .command('parked')
+  .description('parked instances: list, retry (un-park now) or drop (give up on their current version)')
+  .argument('<action>', 'list | retry | drop')
+  .argument('[ids...]', 'external instance ids (or --all)')
+  .option('--all', 'every parked instance')
+  .option('-y, --yes', 'confirm drop')
+  .option('--json', 'list as JSON')
+  .action(async (action: string, ids: string[], opts: { all?: boolean; yes?: boolean; json?: boolean }) => {
+    if (action !== 'list' && action !== 'retry' && action !== 'drop') {
+      process.stderr.write(`parked: unknown action ${action} (list | retry | drop)\n`);
+      exitCode = 2;
+      return;
+    }
+    exitCode = await parkedCommand(action, ids, { ...globals(), ...opts });
+  });
+
+program
+  .command('resync')
+  .description('push instances again from the replica (after a mapping change), in the backfill lane')
+  .option('--mapping <name>', 'only instances of this mapping')
+  .option('--table <schema.table>', 'select through rows of this mapped table (with --where)')
+  .option('--where <sql>', "SQL condition over the table's columns, all text, e.g. \"status_code = '1'\"")
+  .option('--dry-run', 'count what would be pushed, change nothing')
+  .action(async (opts: { mapping?: string; table?: string; where?: string; dryRun?: boolean }) => {
+    exitCode = await resyncCommand({ ...globals(), ...opts });
+  });
+
+const mappingsGroup = program.command('mappings').description('validate mapping files, preview the payload of one instance');
+
+mappingsGroup
+  .command('check')
+  .description('validate mapping files offline (default: the configured mappings); exit 1 listing every problem')
+  .argument('[files...]', 'mapping files or directories')
+  .action(async (files: string[]) => {
+    exitCode = await mappingsCheckCommand({ ...globals(), files });
+  });
+
+mappingsGroup
+  .command('preview')
+  .description('print the exact payload the connector would push for one instance (from the replica, or --live)')
+  .argument('<instance>', 'external instance id (e.g. oa-req-101), or with --mapping the key values (comma-separated)')
+  .option('--mapping <name>', 'read <instance> as the key values of an instance of this mapping')
+  .option('--live', 'read the rows from the live source database instead of the replica (works before setup)')
+  .action(async (instance: string, opts: { mapping?: string; live?: boolean }) => {
+    exitCode = await mappingsPreviewCommand({ ...globals(), ...opts, instance });
   });
 
 program

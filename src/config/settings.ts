@@ -33,6 +33,9 @@ export const SETTINGS_TABLE = {
   truncate: { env: 'APPROVAL_CDC_TRUNCATE', schema: z.enum(['ignore', 'delete']).default('ignore'), doc: 'What TRUNCATE of a mapped table does: ignore (logged) or delete every row.' },
   metricsAddress: { env: 'APPROVAL_CDC_METRICS_ADDRESS', schema: z.string().default('127.0.0.1:9187'), doc: 'host:port of /metrics, /healthz, /readyz ("off" disables).' },
   logLevel: { env: 'APPROVAL_CDC_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'Log level.' },
+  reconcileIntervalMs: { env: 'APPROVAL_CDC_RECONCILE_INTERVAL_MS', schema: int(0).default(300_000), doc: 'Interval of external_instances/check runs over recently synced instances (0 = off).' },
+  reconcileWindowMs: { env: 'APPROVAL_CDC_RECONCILE_WINDOW_MS', schema: int(1000).default(600_000), doc: 'Instances synced within this window are checked.' },
+  reconcileShare: { env: 'APPROVAL_CDC_RECONCILE_SHARE', schema: z.coerce.number().min(0).max(0.5).default(0.05), doc: 'Share of the rate budget the reconciler may use.' },
   standby: { env: 'APPROVAL_CDC_STANDBY', schema: bool.default(true), doc: 'Wait for the active connector\'s lock instead of failing when another one runs.' },
 } as const;
 

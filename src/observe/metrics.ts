@@ -35,6 +35,7 @@ export function createMetrics() {
     batchesApplied: new Counter({ name: 'approval_cdc_batches_applied_total', help: 'Replica batches committed', registers: [registry] }),
     streaming: new Gauge({ name: 'approval_cdc_streaming', help: '1 while the replication stream is connected', registers: [registry] }),
     snapshotRows: new Gauge({ name: 'approval_cdc_snapshot_rows_copied', help: 'Rows copied by the initial snapshot, by table', labelNames: ['table'], registers: [registry] }),
+    reconcileDiffs: new Counter({ name: 'approval_cdc_reconcile_differences_total', help: 'Instances the reconciler found different in Feishu and pushed again', registers: [registry] }),
     leader: new Gauge({ name: 'approval_cdc_leader', help: '1 when this process holds the active lock, 0 while standing by', registers: [registry] }),
   };
   return m;

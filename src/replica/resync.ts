@@ -1,0 +1,59 @@
+// Selects instances to push again from the replica after a mapping change, without touching the
+// legacy database. Invariant: it only marks instances dirty (backfill lane); what is pushed is
+// decided by the scheduler from the replica like any other change. A dry run changes nothing.
+import { sql, type Kysely } from 'kysely';
+import { CdcError } from '../errors.js';
+import type { InstanceRef, MappingSet } from '../mapping/contract.js';
+import { instanceIdOf, LANE_BACKFILL } from './replica-writer.js';
+
+export interface ResyncOptions {
+  db: Kysely<any>;
+  schema: string;
+  mappings: MappingSet;
+  mapping?: string;
+  /** Rows of this table (default: every table the mappings read) whose instances are resynced. */
+  table?: string;
+  /** SQL condition over the table's columns, all typed text (e.g. "status_code = '1'"). */
+  where?: string;
+  dryRun: boolean;
+}
+
+export async function resync(o: ResyncOptions): Promise<{ instances: number; dryRun: boolean }> {
+  if (o.mapping && !o.mappings.mappingNames.includes(o.mapping)) {
+    throw new CdcError('CONFIG_INVALID', `no mapping named ${o.mapping}; mappings: ${o.mappings.mappingNames.join(', ')}`);
+  }
+  const inst = sql.id(o.schema, 'instance');
+  let ids: string[];
+  if (!o.where && !o.table) {
+    const { rows } = await sql<{ id: string }>`select id from ${inst} where (${o.mapping ?? null}::text is null or mapping = ${o.mapping ?? null})`.execute(o.db);
+    ids = rows.map((r) => r.id);
+  } else {
+    const tables = o.table ? [o.table] : [...o.mappings.tables.keys()];
+    const refs = new Map<string, InstanceRef>();
+    for (const table of tables) {
+      const use = o.mappings.tables.get(table);
+      if (!use) throw new CdcError('CONFIG_INVALID', `table ${table} is not read by any mapping`);
+      const columns = [...new Set(use.columns)];
+      const record = sql.raw(columns.map((c) => `"${c.replace(/"/g, '""')}" text`).join(', '));
+      const condition = sql.raw(o.where ?? 'true');
+      const { rows } = await sql<{ data: Record<string, string | null> }>`select r.data from ${sql.id(o.schema, 'row_image')} r,
+          jsonb_to_record(r.data) as x(${record})
+        where r.tbl = ${table} and not r.deleted and (${condition})`.execute(o.db);
+      for (const row of rows) {
+        for (const ref of o.mappings.instancesOfRow(table, row.data)) {
+          if (!o.mapping || ref.mapping === o.mapping) refs.set(instanceIdOf(ref), ref);
+        }
+      }
+    }
+    ids = [...refs.keys()];
+  }
+  if (!o.dryRun && ids.length > 0) {
+    for (let i = 0; i < ids.length; i += 5000) {
+      await sql`update ${inst} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,
+          dirty_since = case when version > synced_version then dirty_since else now() end,
+          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
+        where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(o.db);
+    }
+  }
+  return { instances: ids.length, dryRun: o.dryRun };
+}
