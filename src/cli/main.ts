@@ -5,7 +5,7 @@ import { describeError } from '../errors.js';
 import { doctorCommand } from './doctor.js';
 import { runFakeFeishu } from './fake-feishu.js';
 import { mappingsCheckCommand, mappingsPreviewCommand } from './mappings.js';
-import { parkedCommand, type ParkedAction } from './parked.js';
+import { parkedCommand } from './parked.js';
 import { resyncCommand } from './resync.js';
 import { runCommand } from './run.js';
 import { setupCommand } from './setup.js';
