@@ -35,6 +35,10 @@ export interface PipelineOptions {
   metrics?: Metrics;
   /** Copy pages of this many rows during the initial load. */
   snapshotPageSize?: number;
+  /** Called after each copied page (tests use it to write during the copy or interrupt it). */
+  afterSnapshotPage?: (table: string, copied: number) => void | Promise<void>;
+  /** Drop the slot and copy everything again (recovery from a lost slot). */
+  resnapshot?: boolean;
 }
 
 export class Pipeline {
@@ -113,6 +117,8 @@ export class Pipeline {
       checkpoints,
       logger,
       ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
+      ...(this.o.afterSnapshotPage ? { afterPage: this.o.afterSnapshotPage } : {}),
+      ...(this.o.resnapshot ? { resnapshot: true } : {}),
       onProgress: (table, p) => this.metrics.snapshotRows.set({ table }, p.rows),
     });
 

@@ -1,48 +1,21 @@
 // Compiles one validated mapping file into CompiledMappings, checking what zod cannot: expressions,
-// filters, lookups, time zones, locales, ids. Problems carry paths; the loader adds lines.
-// Invariants checked here: an instance id template reads exactly the instance key columns (so
-// externalId needs the key only); the id templates of one mapping never overlap (id-templates.ts);
-// a table read as a source has one key, whichever source reads it.
-import type { Expr, LookupDef } from './expression.js';
-import {
-  parseText,
-  parseValue,
-  type Allowed,
-  type LookupEntry,
-  type LookupUsage,
-  type ParseContext,
-  type Scope,
-} from './expression-parser.js';
-import { parseFilter, type Filter } from './filter.js';
+// filters, lookups, time zones, locales, ids. Problems carry paths; the loader adds lines. The
+// sources of a mapping are compiled in compile-sources.ts, the tables it reads collected in
+// table-collector.ts.
+// Invariants checked here: the id templates of one mapping never overlap (id-templates.ts); lookups
+// of a mapping do not redeclare the file's; a mapping with any problem is not produced at all.
+import { compileCc, compileInstance, compileTask, list } from './compile-sources.js';
+import type { CompiledCc, CompiledMapping, CompiledTask } from './compiled-mapping.js';
+import type { LookupDef } from './expression.js';
 import { FEISHU_LOCALES } from './i18n-collector.js';
-import { compileId, formatRef, idOverlap, type IdTemplate } from './id-templates.js';
+import { idOverlap, type IdTemplate } from './id-templates.js';
 import { describeFound, type PathKey, type PathProblem } from './mapping-problem.js';
-import type {
-  CcDoc,
-  InstanceDoc,
-  LinksDoc,
-  LookupDoc,
-  MappingDoc,
-  MappingFile,
-  TaskDoc,
-} from './mapping-schema.js';
+import type { LookupDoc, MappingDoc, MappingFile } from './mapping-schema.js';
+import type { LookupEntry, LookupUsage, ParseContext, Scope } from './parse-context.js';
+import { Collector } from './table-collector.js';
 import { isValidTimeZone } from './time-conversion.js';
-import {
-  DISPLAY_METHODS,
-  INSTANCE_STATUSES,
-  READ_STATUSES,
-  TASK_STATUSES,
-  type CompiledCc,
-  type CompiledInstance,
-  type CompiledLinks,
-  type CompiledMapping,
-  type CompiledSource,
-  type CompiledTask,
-} from './compiled-mapping.js';
 
 export const DEFAULT_LOCALE = 'zh-CN';
-
-const list = (v: string | readonly string[]): readonly string[] => (typeof v === 'string' ? [v] : v);
 
 export interface CompileResult {
   readonly mappings: CompiledMapping[];
@@ -108,34 +81,6 @@ function compileLookups(
     out.set(name, entry);
   }
   return out;
-}
-
-class Collector {
-  readonly tables = new Map<
-    string,
-    { columns: Set<string>; keyColumns?: readonly string[]; keyPath?: readonly PathKey[] }
-  >();
-  readonly usages: LookupUsage[] = [];
-  use(table: string, column: string): void {
-    let t = this.tables.get(table);
-    if (!t) this.tables.set(table, (t = { columns: new Set() }));
-    t.columns.add(column);
-  }
-  key(table: string, key: readonly string[], path: readonly PathKey[], problems: PathProblem[]): void {
-    for (const c of key) this.use(table, c);
-    const t = this.tables.get(table);
-    if (!t) return;
-    if (t.keyColumns && t.keyColumns.join() !== key.join()) {
-      problems.push({
-        path,
-        found: `key ${key.join(', ')} for ${table}`,
-        expected: `the key declared before for it (${t.keyColumns.join(', ')}, at ${formatRef(t.keyPath ?? [])})`,
-      });
-    } else if (!t.keyColumns) {
-      t.keyColumns = key;
-      t.keyPath = path;
-    }
-  }
 }
 
 function compileMapping(
@@ -221,238 +166,4 @@ function compileMapping(
     lookupUsages: collector.usages,
     lookups: lookupDefs,
   };
-}
-
-const STATUS: Allowed = { values: INSTANCE_STATUSES };
-const DISPLAY: Allowed = { values: DISPLAY_METHODS };
-
-function opt<T>(raw: unknown, parse: (raw: unknown) => T | undefined): T | undefined | null {
-  if (raw === undefined) return undefined;
-  return parse(raw) ?? null; // null marks a failed parse (a problem is recorded)
-}
-
-function compileLinks(
-  raw: LinksDoc | undefined,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-): CompiledLinks | undefined | null {
-  if (!raw) return undefined;
-  const pcLink = parseValue(raw.pc_link, [...path, 'pc_link'], ctx);
-  const mobileLink = opt(raw.mobile_link, (r) => parseValue(r, [...path, 'mobile_link'], ctx));
-  if (!pcLink || mobileLink === null) return null;
-  return mobileLink ? { pcLink, mobileLink } : { pcLink };
-}
-
-function compileExtra(
-  raw: Readonly<Record<string, unknown>> | undefined,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-): [string, Expr][] | null {
-  const out: [string, Expr][] = [];
-  for (const [k, v] of Object.entries(raw ?? {})) {
-    const e = parseValue(v, [...path, k], ctx);
-    if (!e) return null;
-    out.push([k, e]);
-  }
-  return out;
-}
-
-/** The parts shared by instance, task and CC sources; null when a problem was recorded. */
-function compileSourceBase(
-  doc: InstanceDoc | TaskDoc | CcDoc,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-  key: readonly string[],
-): Omit<CompiledSource, 'id'> | null {
-  const before = ctx.problems.length;
-  const where: Filter | undefined =
-    doc.where === undefined
-      ? undefined
-      : parseFilter(doc.where, [...path, 'where'], {
-          problems: ctx.problems,
-          useColumn: (c, p) => {
-            if (!ctx.scope.declared || ctx.scope.declared.has(c) || ctx.scope.always?.has(c))
-              ctx.useColumn(ctx.scope.table, c);
-            else
-              ctx.problems.push({
-                path: p,
-                at: 'key',
-                found: `column "${c}" which is not declared for ${ctx.scope.table}`,
-                expected: `one of ${[...(ctx.scope.always ?? []), ...ctx.scope.declared].join(', ')}`,
-              });
-          },
-        });
-  const userId = opt(doc.user_id, (r) => parseValue(r, [...path, 'user_id'], ctx));
-  const openId = opt(doc.open_id, (r) => parseValue(r, [...path, 'open_id'], ctx));
-  const links = compileLinks(doc.links, [...path, 'links'], ctx);
-  const extra = compileExtra(doc.extra, [...path, 'extra'], ctx);
-  const displayMethod = opt(doc.display_method, (r) =>
-    parseValue(r, [...path, 'display_method'], ctx, DISPLAY),
-  );
-  if (
-    ctx.problems.length > before ||
-    userId === null ||
-    openId === null ||
-    links === null ||
-    extra === null ||
-    displayMethod === null
-  )
-    return null;
-  return {
-    table: doc.table,
-    key,
-    ...(where && { where }),
-    ...(userId && { userId }),
-    ...(openId && { openId }),
-    ...(links && { links }),
-    extra,
-    ...(displayMethod && { displayMethod }),
-  };
-}
-
-function compileInstance(
-  doc: InstanceDoc,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-  key: readonly string[],
-): CompiledInstance | undefined {
-  const before = ctx.problems.length;
-  const baseParts = compileSourceBase(doc, path, ctx, key);
-  const id = compileId(doc.id, [...path, 'id'], ctx, key, true);
-  const approvalCode = parseValue(doc.approval_code, [...path, 'approval_code'], ctx);
-  const status = parseValue(doc.status, [...path, 'status'], ctx, STATUS);
-  const title = opt(doc.title, (r) => parseText(r, [...path, 'title'], ctx));
-  const userName = opt(doc.user_name, (r) => parseText(r, [...path, 'user_name'], ctx));
-  const departmentId = opt(doc.department_id, (r) => parseValue(r, [...path, 'department_id'], ctx));
-  const departmentName = opt(doc.department_name, (r) => parseText(r, [...path, 'department_name'], ctx));
-  const startTime = parseValue(doc.start_time, [...path, 'start_time'], ctx);
-  const endTime = opt(doc.end_time, (r) => parseValue(r, [...path, 'end_time'], ctx));
-  const updateTime = parseValue(doc.update_time, [...path, 'update_time'], ctx);
-  const form = (doc.form ?? []).map((f, i) => {
-    const name = parseText(f.name, [...path, 'form', i, 'name'], ctx);
-    const value = parseText(f.value, [...path, 'form', i, 'value'], ctx);
-    return name && value ? { name, value } : undefined;
-  });
-  if (
-    ctx.problems.length > before ||
-    !baseParts ||
-    !baseParts.links ||
-    !id ||
-    !approvalCode ||
-    !status ||
-    !startTime ||
-    !updateTime
-  )
-    return undefined;
-  return {
-    ...baseParts,
-    links: baseParts.links,
-    id,
-    onDelete: doc.on_delete ?? 'delete',
-    approvalCode,
-    status,
-    ...(title && { title }),
-    ...(userName && { userName }),
-    ...(departmentId && { departmentId }),
-    ...(departmentName && { departmentName }),
-    startTime,
-    ...(endTime && { endTime }),
-    updateTime,
-    form: form.filter((f) => f !== undefined),
-  };
-}
-
-type CtxFor = (
-  table: string,
-  declared: readonly string[] | undefined,
-  always: readonly string[],
-) => ParseContext;
-
-function childBase(
-  doc: TaskDoc | CcDoc,
-  path: readonly PathKey[],
-  instKey: readonly string[],
-  collector: Collector,
-  ctxFor: CtxFor,
-  problems: PathProblem[],
-) {
-  const key = list(doc.key);
-  const parent = list(doc.parent);
-  collector.key(doc.table, key, [...path, 'key'], problems);
-  if (parent.length !== instKey.length) {
-    problems.push({
-      path: [...path, 'parent'],
-      found: describeFound(doc.parent),
-      expected: `${instKey.length} column${instKey.length > 1 ? 's' : ''} holding the instance key (${instKey.join(', ')})`,
-    });
-  }
-  for (const c of parent) collector.use(doc.table, c);
-  const ctx = ctxFor(doc.table, doc.columns, [...key, ...parent]);
-  const baseParts = compileSourceBase(doc, path, ctx, key);
-  const id = compileId(doc.id, [...path, 'id'], ctx, key, false);
-  const createTime = parseValue(doc.create_time, [...path, 'create_time'], ctx);
-  return { ctx, parent, baseParts, id, createTime };
-}
-
-function compileTask(
-  doc: TaskDoc,
-  path: readonly PathKey[],
-  instKey: readonly string[],
-  collector: Collector,
-  ctxFor: CtxFor,
-  problems: PathProblem[],
-): CompiledTask | undefined {
-  const before = problems.length;
-  const { ctx, parent, baseParts, id, createTime } = childBase(
-    doc,
-    path,
-    instKey,
-    collector,
-    ctxFor,
-    problems,
-  );
-  const status = parseValue(doc.status, [...path, 'status'], ctx, { values: TASK_STATUSES });
-  const title = opt(doc.title, (r) => parseText(r, [...path, 'title'], ctx));
-  const endTime = opt(doc.end_time, (r) => parseValue(r, [...path, 'end_time'], ctx));
-  const updateTime = opt(doc.update_time, (r) => parseValue(r, [...path, 'update_time'], ctx));
-  const nodeId = opt(doc.node_id, (r) => parseValue(r, [...path, 'node_id'], ctx));
-  const nodeName = opt(doc.node_name, (r) => parseText(r, [...path, 'node_name'], ctx));
-  if (problems.length > before || !baseParts || !id || !createTime || !status) return undefined;
-  return {
-    ...baseParts,
-    id,
-    parent,
-    createTime,
-    onDelete: doc.on_delete ?? 'drop',
-    status,
-    ...(title && { title }),
-    ...(endTime && { endTime }),
-    ...(updateTime && { updateTime }),
-    ...(nodeId && { nodeId }),
-    ...(nodeName && { nodeName }),
-  };
-}
-
-function compileCc(
-  doc: CcDoc,
-  path: readonly PathKey[],
-  instKey: readonly string[],
-  collector: Collector,
-  ctxFor: CtxFor,
-  problems: PathProblem[],
-): CompiledCc | undefined {
-  const before = problems.length;
-  const { ctx, parent, baseParts, id, createTime } = childBase(
-    doc,
-    path,
-    instKey,
-    collector,
-    ctxFor,
-    problems,
-  );
-  const readStatus = parseValue(doc.read_status, [...path, 'read_status'], ctx, { values: READ_STATUSES });
-  const updateTime = parseValue(doc.update_time, [...path, 'update_time'], ctx);
-  if (problems.length > before || !baseParts || !id || !createTime || !readStatus || !updateTime)
-    return undefined;
-  return { ...baseParts, id, parent, createTime, onDelete: doc.on_delete ?? 'drop', readStatus, updateTime };
 }

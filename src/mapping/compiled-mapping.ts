@@ -1,7 +1,8 @@
 // The compiled form of one mapping: what the loader produces and the builder and MappingSet consume.
 // Plain data, no behaviour; every Expr in it has been checked at load.
 import type { Expr, LookupDef } from './expression.js';
-import type { TextExpr, LookupUsage } from './expression-parser.js';
+import type { LookupUsage } from './parse-context.js';
+import type { TextExpr } from './text-parser.js';
 import type { Filter } from './filter.js';
 import type { DisplayMethod, ReadStatus, TaskStatus, UpdateMode } from '../feishu/external-instance.js';
 

@@ -73,4 +73,25 @@ export interface MappingSet {
   build(ref: InstanceRef, loaded: RowLookup): BuildResult;
   /** The external instance_id Feishu knows `ref` by. */
   externalId(ref: InstanceRef): string;
+  /**
+   * The inverse of externalId: the one instance whose instance_id is `id`, found from the id
+   * templates alone (they read exactly the key columns). Null when no mapping's template renders
+   * `id`, or when it can be read in more than one way (several mappings over one table sharing a
+   * template, or adjacent placeholders).
+   */
+  refOfExternalId?(id: string): InstanceRef | null;
+  /**
+   * Backfill priority of the instance `row` of `table` is the instance row of: whether it is open
+   * (status PENDING) and its start_time in epoch ms, evaluated on this row alone (no lookups). A
+   * status or start time that needs other rows or fails ranks as open = true / startMs = 0. Null when
+   * the row is no instance row (not an instance table, filtered out by `where`, or a NULL key).
+   */
+  instanceRank?(table: TableName, row: RowImage): InstanceRankOfRow | null;
+}
+
+/** What instanceRank tells about an instance row. */
+export interface InstanceRankOfRow {
+  readonly ref: InstanceRef;
+  readonly open: boolean;
+  readonly startMs: number;
 }

@@ -4,47 +4,26 @@
 // number, lookup get) reads a bare text as a column name. Objects are operators in both.
 // Invariant: every column an expression reads is reported through `useColumn`, every lookup through
 // `useLookup`, so the loader knows the columns of each table and the reverse paths of lookups.
-import { parseFilter, scalarText } from './filter.js';
-import type { Expr, LookupDef, LookupKeyPart, TemplatePart } from './expression.js';
-import { FEISHU_LOCALES } from './i18n-collector.js';
-import { describeFound, type PathKey, type PathProblem } from './mapping-problem.js';
+// Operators with structure of their own are parsed in operator-parsers.ts, texts in text-parser.ts,
+// the shared context and checks live in parse-context.ts.
+import { scalarText } from './filter.js';
+import type { Expr, TemplatePart } from './expression.js';
+import { describeFound, type PathKey } from './mapping-problem.js';
+import { parseLookup, parseMap, parseTime, parseWhen, type Recurse } from './operator-parsers.js';
+import {
+  checkAllowed,
+  column,
+  COLUMN_RE,
+  intOption,
+  problem,
+  textOption,
+  type Allowed,
+  type ParseContext,
+} from './parse-context.js';
 import { compileJsonPath } from './pg-text.js';
-import { compileFormat, isValidTimeZone, type TextFormat } from './time-conversion.js';
 
-/** The table whose row an expression reads, and its declared columns if the mapping lists them. */
-export interface Scope {
-  readonly table: string;
-  readonly declared?: ReadonlySet<string>;
-  /** Key columns of the scope: always readable even when `declared` omits them. */
-  readonly always?: ReadonlySet<string>;
-}
-
-export interface LookupEntry extends LookupDef {
-  readonly declared?: ReadonlySet<string>;
-}
-
-export interface LookupUsage {
-  readonly lookup: LookupDef;
-  /** The table of the row the `by` columns are read from. */
-  readonly fromTable: string;
-  readonly by: readonly LookupKeyPart[];
-}
-
-export interface ParseContext {
-  readonly problems: PathProblem[];
-  readonly scope: Scope;
-  readonly nullInTemplates: 'empty' | 'null';
-  readonly timeZone: string | undefined;
-  readonly defaultLocale: string;
-  readonly lookups: ReadonlyMap<string, LookupEntry>;
-  readonly useColumn: (table: string, column: string) => void;
-  readonly useLookup: (usage: LookupUsage) => void;
-}
-
-/** Allowed constant outputs of a value (statuses, display methods): checked where constants appear. */
-export interface Allowed {
-  readonly values: readonly string[];
-}
+export type { Allowed, LookupEntry, LookupUsage, ParseContext, Scope } from './parse-context.js';
+export type { TextExpr } from './text-parser.js';
 
 const OPERATORS: Readonly<Record<string, readonly string[]>> = {
   column: [],
@@ -62,48 +41,6 @@ const OPERATORS: Readonly<Record<string, readonly string[]>> = {
   when: ['else'],
 };
 const OPERATOR_LIST = Object.keys(OPERATORS).join(', ');
-const COLUMN_RE = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-const LOCALE_RE = /^[a-z]{2}-[A-Z]{2}$/;
-
-function problem(
-  ctx: ParseContext,
-  path: readonly PathKey[],
-  found: string,
-  expected: string,
-  at?: 'key',
-): void {
-  ctx.problems.push(at ? { path, at, found, expected } : { path, found, expected });
-}
-
-function column(name: unknown, path: readonly PathKey[], ctx: ParseContext): string | undefined {
-  if (typeof name !== 'string' || !COLUMN_RE.test(name)) {
-    problem(ctx, path, describeFound(name), 'a column name');
-    return undefined;
-  }
-  const { declared, always, table } = ctx.scope;
-  if (declared && !declared.has(name) && !always?.has(name)) {
-    problem(
-      ctx,
-      path,
-      `column "${name}" which is not declared for ${table}`,
-      `one of ${[...(always ?? []), ...declared].join(', ')}`,
-    );
-    return undefined;
-  }
-  ctx.useColumn(table, name);
-  return name;
-}
-
-function checkAllowed(
-  value: string | null,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-  allowed?: Allowed,
-): void {
-  if (allowed && value !== null && !allowed.values.includes(value)) {
-    problem(ctx, path, describeFound(value), `one of ${allowed.values.join(', ')}`);
-  }
-}
 
 /** A template: `{column}` placeholders, `{{` and `}}` for literal braces. */
 export function parseTemplate(
@@ -190,36 +127,7 @@ export function parseInput(raw: unknown, path: readonly PathKey[], ctx: ParseCon
   return undefined;
 }
 
-function intOption(
-  raw: unknown,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-  min: number,
-  max: number,
-): number | undefined {
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!(Number.isInteger(n) && n >= min && n <= max)) {
-    problem(ctx, path, describeFound(raw), `a whole number from ${min} to ${max}`);
-    return undefined;
-  }
-  return n;
-}
-
-function textOption(raw: unknown, path: readonly PathKey[], ctx: ParseContext): string | undefined {
-  if (typeof raw !== 'string') {
-    problem(ctx, path, describeFound(raw), 'a text');
-    return undefined;
-  }
-  return raw;
-}
-
-function zoneOption(raw: unknown, path: readonly PathKey[], ctx: ParseContext): string | undefined {
-  if (typeof raw !== 'string' || !isValidTimeZone(raw)) {
-    problem(ctx, path, describeFound(raw), 'an IANA time zone such as Asia/Shanghai');
-    return undefined;
-  }
-  return raw;
-}
+const RECURSE: Recurse = { value: parseValue, input: parseInput };
 
 function parseOperator(
   raw: Record<string, unknown>,
@@ -280,7 +188,7 @@ function parseOperator(
       return parseTemplate(arg, p, ctx, onNull, allowed);
     }
     case 'map':
-      return parseMap(raw, path, ctx, allowed);
+      return parseMap(raw, path, ctx, RECURSE, allowed);
     case 'coalesce':
     case 'concat': {
       if (!Array.isArray(arg) || arg.length === 0) {
@@ -335,250 +243,11 @@ function parseOperator(
       return index === undefined ? { op: 'array', input, join } : { op: 'array', input, join, index };
     }
     case 'lookup':
-      return parseLookup(raw, path, ctx);
+      return parseLookup(raw, path, ctx, RECURSE);
     case 'time':
-      return parseTime(raw, path, ctx);
+      return parseTime(raw, path, ctx, RECURSE);
     case 'when':
-      return parseWhen(raw, path, ctx, allowed);
+      return parseWhen(raw, path, ctx, RECURSE, allowed);
   }
   return undefined;
-}
-
-function parseMap(
-  raw: Record<string, unknown>,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-  allowed?: Allowed,
-): Expr | undefined {
-  const input = parseInput(raw.map, [...path, 'map'], ctx);
-  const valuesRaw = raw.values;
-  const values = new Map<string, string | null>();
-  let ok = input !== undefined;
-  if (
-    valuesRaw === null ||
-    typeof valuesRaw !== 'object' ||
-    Array.isArray(valuesRaw) ||
-    Object.keys(valuesRaw).length === 0
-  ) {
-    problem(ctx, [...path, 'values'], describeFound(valuesRaw), 'an object of input value to output value');
-    ok = false;
-  } else {
-    for (const [k, v] of Object.entries(valuesRaw)) {
-      const out = v === null ? null : scalarText(v);
-      if (out === undefined) {
-        problem(ctx, [...path, 'values', k], describeFound(v), 'a text, a number, true, false or null');
-        ok = false;
-      } else {
-        checkAllowed(out, [...path, 'values', k], ctx, allowed);
-        values.set(k, out);
-      }
-    }
-  }
-  const fallback =
-    raw.default === undefined ? undefined : parseValue(raw.default, [...path, 'default'], ctx, allowed);
-  if (!ok || (raw.default !== undefined && !fallback)) return undefined;
-  return fallback
-    ? { op: 'map', input: input as Expr, values, fallback }
-    : { op: 'map', input: input as Expr, values };
-}
-
-function parseLookup(
-  raw: Record<string, unknown>,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-): Expr | undefined {
-  const name = raw.lookup;
-  const lookup = typeof name === 'string' ? ctx.lookups.get(name) : undefined;
-  if (!lookup) {
-    const known = [...ctx.lookups.keys()];
-    problem(
-      ctx,
-      [...path, 'lookup'],
-      typeof name === 'string' ? `unknown lookup "${name}"` : describeFound(name),
-      known.length ? `one of ${known.join(', ')}` : 'a lookup declared under lookups',
-    );
-    return undefined;
-  }
-  const byRaw = raw.by;
-  const items = Array.isArray(byRaw) ? byRaw : [byRaw];
-  const byPath = [...path, 'by'];
-  if (byRaw === undefined || items.length !== lookup.key.length) {
-    problem(
-      ctx,
-      byPath,
-      describeFound(byRaw),
-      `${lookup.key.length} key value${lookup.key.length > 1 ? 's' : ''} for ${lookup.key.join(', ')} of lookup ${lookup.name}`,
-    );
-    return undefined;
-  }
-  const by: LookupKeyPart[] = [];
-  items.forEach((item, i) => {
-    const p = Array.isArray(byRaw) ? [...byPath, i] : byPath;
-    if (typeof item === 'string') {
-      const c = column(item, p, ctx);
-      if (c !== undefined) by.push({ column: c });
-    } else if (
-      item !== null &&
-      typeof item === 'object' &&
-      !Array.isArray(item) &&
-      Object.keys(item).join() === 'const' &&
-      scalarText((item as { const: unknown }).const) !== undefined
-    ) {
-      by.push({ const: scalarText((item as { const: unknown }).const) ?? '' });
-    } else problem(ctx, p, describeFound(item), 'a column name or { const: value }');
-  });
-  if (raw.get === undefined) {
-    problem(ctx, [...path, 'get'], 'nothing', `the column (or an operator) to read from ${lookup.table}`);
-    return undefined;
-  }
-  const inner: ParseContext = {
-    ...ctx,
-    scope: lookup.declared
-      ? { table: lookup.table, declared: lookup.declared, always: new Set(lookup.key) }
-      : { table: lookup.table },
-  };
-  const get = parseInput(raw.get, [...path, 'get'], inner);
-  if (!get || by.length !== lookup.key.length) return undefined;
-  for (const k of lookup.key) ctx.useColumn(lookup.table, k);
-  ctx.useLookup({ lookup, fromTable: ctx.scope.table, by });
-  return { op: 'lookup', lookup: { name: lookup.name, table: lookup.table, key: lookup.key }, by, get };
-}
-
-function parseTime(
-  raw: Record<string, unknown>,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-): Expr | undefined {
-  const arg = raw.time;
-  const p = [...path, 'time'];
-  const two = Array.isArray(arg);
-  if (two && arg.length !== 2) {
-    problem(ctx, p, describeFound(arg), 'one input, or a list of two: [date, time]');
-    return undefined;
-  }
-  const inputs = (two ? arg : [arg]).map((a, i) => parseInput(a, two ? [...p, i] : p, ctx));
-  const zone = raw.zone === undefined ? ctx.timeZone : zoneOption(raw.zone, [...path, 'zone'], ctx);
-  if (zone !== undefined && !isValidTimeZone(zone)) return undefined; // reported where the zone is set
-  if (zone === undefined && raw.zone === undefined) {
-    problem(
-      ctx,
-      p,
-      'a time with no time zone',
-      'time_zone on the mapping or in defaults, or zone on this operator',
-    );
-  }
-  let formats: TextFormat[] | undefined;
-  const fRaw = raw.format ?? (two ? ['YYYY-MM-DD', 'HH:mm:ss'] : undefined);
-  const fPath = [...path, 'format'];
-  if (fRaw !== undefined) {
-    const list = Array.isArray(fRaw) ? fRaw : [fRaw];
-    if (list.length !== inputs.length) {
-      problem(
-        ctx,
-        fPath,
-        describeFound(fRaw),
-        two
-          ? 'a list of two formats: [date format, time format]'
-          : 'one format such as "YYYY-MM-DD HH:mm:ss"',
-      );
-      return undefined;
-    }
-    formats = [];
-    list.forEach((f, i) => {
-      const fp = Array.isArray(fRaw) ? [...fPath, i] : fPath;
-      const part = !two ? 'datetime' : i === 0 ? 'date' : 'time';
-      const compiled = typeof f === 'string' ? compileFormat(f, part) : 'not a text';
-      if (typeof compiled === 'string') {
-        const example =
-          part === 'date'
-            ? 'YYYYMMDD or YYYY-MM-DD'
-            : part === 'time'
-              ? 'HHmmss or HH:mm'
-              : 'YYYY-MM-DD HH:mm:ss';
-        problem(ctx, fp, `${describeFound(f)} (${compiled})`, `a ${part} format such as ${example}`);
-      } else formats?.push(compiled);
-    });
-    if (formats.length !== list.length) return undefined;
-  }
-  if (inputs.some((x) => x === undefined) || zone === undefined) return undefined;
-  const exprs = inputs as Expr[];
-  return formats ? { op: 'time', inputs: exprs, formats, zone } : { op: 'time', inputs: exprs, zone };
-}
-
-function parseWhen(
-  raw: Record<string, unknown>,
-  path: readonly PathKey[],
-  ctx: ParseContext,
-  allowed?: Allowed,
-): Expr | undefined {
-  const list = raw.when;
-  const p = [...path, 'when'];
-  if (!Array.isArray(list) || list.length === 0) {
-    problem(ctx, p, describeFound(list), 'a non-empty list of { if: <filter>, then: <value> }');
-    return undefined;
-  }
-  let ok = true;
-  const cases: { if: import('./filter.js').Filter; then: Expr }[] = [];
-  list.forEach((c, i) => {
-    const cp = [...p, i];
-    if (
-      c === null ||
-      typeof c !== 'object' ||
-      Array.isArray(c) ||
-      Object.keys(c).sort().join() !== 'if,then'
-    ) {
-      problem(ctx, cp, describeFound(c), 'an object with exactly if and then');
-      ok = false;
-      return;
-    }
-    const { if: ifRaw, then: thenRaw } = c as { if: unknown; then: unknown };
-    const filter = parseFilter(ifRaw, [...cp, 'if'], {
-      problems: ctx.problems,
-      useColumn: (col, fp) => column(col, fp, ctx),
-    });
-    const then = parseValue(thenRaw, [...cp, 'then'], ctx, allowed);
-    if (filter && then) cases.push({ if: filter, then });
-    else ok = false;
-  });
-  const otherwise =
-    raw.else === undefined
-      ? ({ op: 'const', value: null } as const)
-      : parseValue(raw.else, [...path, 'else'], ctx, allowed);
-  if (!ok || !otherwise) return undefined;
-  return { op: 'when', cases, otherwise };
-}
-
-/** An i18n text: a value (for the default locale) or an object of locale -> value. */
-export type TextExpr = ReadonlyMap<string, Expr>;
-
-export function parseText(raw: unknown, path: readonly PathKey[], ctx: ParseContext): TextExpr | undefined {
-  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
-    const keys = Object.keys(raw);
-    if (keys.length > 0 && keys.every((k) => LOCALE_RE.test(k))) {
-      const out = new Map<string, Expr>();
-      let ok = true;
-      for (const k of keys) {
-        if (!FEISHU_LOCALES.includes(k)) {
-          problem(ctx, [...path, k], `unknown locale "${k}"`, `one of ${FEISHU_LOCALES.join(', ')}`, 'key');
-          ok = false;
-          continue;
-        }
-        const e = parseValue((raw as Record<string, unknown>)[k], [...path, k], ctx);
-        if (e) out.set(k, e);
-        else ok = false;
-      }
-      if (ok && !out.has(ctx.defaultLocale)) {
-        problem(
-          ctx,
-          path,
-          `texts for ${keys.join(', ')} only`,
-          `a text for the default locale ${ctx.defaultLocale}`,
-        );
-        return undefined;
-      }
-      return ok ? out : undefined;
-    }
-  }
-  const e = parseValue(raw, path, ctx);
-  return e && new Map([[ctx.defaultLocale, e]]);
 }

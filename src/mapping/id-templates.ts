@@ -4,7 +4,8 @@
 // ids from different templates can never collide; a template must read its source's whole key, so
 // ids from one template differ from row to row.
 import type { Expr } from './expression.js';
-import { parseTemplate, type ParseContext } from './expression-parser.js';
+import { parseTemplate } from './expression-parser.js';
+import type { ParseContext } from './parse-context.js';
 import type { PathKey, PathProblem } from './mapping-problem.js';
 
 /** An id template and where it was written, for the collision check. */
@@ -70,4 +71,43 @@ export function compileId(
     return undefined;
   }
   return e;
+}
+
+/**
+ * The column values under which the id template `e` renders exactly `id`: every way of cutting `id`
+ * into the template's literals and placeholders (a column placed twice must get one value). At most
+ * `limit` results, so a caller can tell "one" from "ambiguous" without enumerating every split.
+ */
+export function invertIdTemplate(e: Expr, id: string, limit = 2): Record<string, string>[] {
+  if (e.op === 'const') return e.value === id ? [{}] : [];
+  if (e.op !== 'template') return [];
+  const parts = e.parts;
+  const out: Record<string, string>[] = [];
+  const walk = (i: number, at: number, values: Readonly<Record<string, string>>): void => {
+    if (out.length >= limit) return;
+    const part = parts[i];
+    if (part === undefined) {
+      if (at === id.length) out.push({ ...values });
+      return;
+    }
+    if (typeof part === 'string') {
+      if (id.startsWith(part, at)) walk(i + 1, at + part.length, values);
+      return;
+    }
+    const known = values[part.column];
+    if (known !== undefined) {
+      if (id.startsWith(known, at)) walk(i + 1, at + known.length, values);
+      return;
+    }
+    // A placeholder ends where the next literal starts (or at the end); try every such place.
+    const next = parts[i + 1];
+    for (let end = at; end <= id.length; end++) {
+      if (typeof next === 'string' && !id.startsWith(next, end)) continue;
+      if (next === undefined && end !== id.length) continue;
+      walk(i + 1, end, { ...values, [part.column]: id.slice(at, end) });
+      if (out.length >= limit) return;
+    }
+  };
+  walk(0, 0, {});
+  return out;
 }

@@ -38,6 +38,11 @@ export interface CheckResult {
   readonly errors: MappingProblem[];
 }
 
+/** A check that also hands over what it loaded, when there was no problem. */
+export interface CheckedSet extends CheckResult {
+  readonly set?: CompiledMappingSet;
+}
+
 /** Loads and compiles mapping files; throws CdcError('MAPPING_INVALID') listing every problem. */
 export function loadMappings(
   source: string | readonly string[],
@@ -52,9 +57,21 @@ export function checkMappingFiles(
   source: string | readonly string[],
   options: LoadOptions = {},
 ): CheckResult {
+  const { ok, errors } = checkAndLoadMappingFiles(source, options);
+  return { ok, errors };
+}
+
+/** checkMappingFiles, plus the set when it loads (`mappings check` summarises what it read). */
+export function checkAndLoadMappingFiles(
+  source: string | readonly string[],
+  options: LoadOptions = {},
+): CheckedSet {
   const { texts, problems } = readSources(source, options);
-  const errors = sortProblems([...problems, ...compileSources(texts).problems]);
-  return { ok: errors.length === 0, errors };
+  const compiled = compileSources(texts);
+  const errors = sortProblems([...problems, ...compiled.problems]);
+  return errors.length === 0 && compiled.set
+    ? { ok: true, errors, set: compiled.set }
+    : { ok: false, errors };
 }
 
 /** Compiles mapping texts already in memory (tests, previews); same all-or-nothing rule. */

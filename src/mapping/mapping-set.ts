@@ -1,9 +1,12 @@
 // The loaded mappings as the rest of the connector sees them (contract.ts MappingSet): which
 // instances a row belongs to, which rows read it through lookups, which rows a build needs, and the
-// build itself. Invariant: queriesFor asks for exactly what build reads: it runs the same build with
-// a loader that records each query not loaded yet, so the two can never disagree.
+// build itself, and the way back from an external id to its instance. Invariants: queriesFor asks for
+// exactly what build reads: it runs the same build with a loader that records each query not loaded
+// yet, so the two can never disagree; refOfExternalId only answers a ref that externalId maps back
+// to the same id.
 import type {
   BuildResult,
+  InstanceRankOfRow,
   InstanceRef,
   LoadedRow,
   MappingSet,
@@ -16,6 +19,8 @@ import type {
 import type { CompiledMapping } from './compiled-mapping.js';
 import { evaluate } from './expression.js';
 import { matchesFilter } from './filter.js';
+import { invertIdTemplate } from './id-templates.js';
+import { rankInstanceRow } from './instance-rank.js';
 import { buildPayload, childQuery, instanceQuery } from './payload-builder.js';
 import { CdcError } from '../errors.js';
 
@@ -140,5 +145,27 @@ export class CompiledMappingSet implements MappingSet {
         `instance key ${JSON.stringify(ref.key)} of ${m.name} is incomplete`,
       );
     return id;
+  }
+
+  refOfExternalId(id: string): InstanceRef | null {
+    const found: InstanceRef[] = [];
+    for (const m of this.#mappings.values()) {
+      for (const values of invertIdTemplate(m.instance.id, id)) {
+        const key = m.instance.key.map((k) => values[k]);
+        if (key.every((v): v is string => v !== undefined)) found.push({ mapping: m.name, key });
+      }
+      if (found.length > 1) return null;
+    }
+    const ref = found[0];
+    return ref && this.externalId(ref) === id ? ref : null;
+  }
+
+  instanceRank(table: TableName, row: RowImage): InstanceRankOfRow | null {
+    for (const m of this.#mappings.values()) {
+      if (m.instance.table !== table || !matchesFilter(m.instance.where, row)) continue;
+      const key = valuesOf(row, m.instance.key);
+      if (key) return { ref: { mapping: m.name, key }, ...rankInstanceRow(m.instance, row) };
+    }
+    return null;
   }
 }

@@ -15,7 +15,7 @@ import type {
   DisplayMethod,
 } from '../feishu/external-instance.js';
 import { evaluate, EvalError, matchText, pickRow, type Expr, type RowSource } from './expression.js';
-import type { TextExpr } from './expression-parser.js';
+import type { TextExpr } from './text-parser.js';
 import { matchesFilter } from './filter.js';
 import { I18nCollector } from './i18n-collector.js';
 import type { CompiledChild, CompiledLinks, CompiledMapping, CompiledSource } from './compiled-mapping.js';

@@ -10,7 +10,7 @@ import type { Logger } from '../observe/logger.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { ReplicaWriter } from '../replica/replica-writer.js';
 import { formatLsn, type Lsn } from './lsn.js';
-import { createSlotWithSnapshot, dropSlot, ensurePublication, readSlot } from './slot-admin.js';
+import { createSlotWithSnapshot, dropSlot, ensurePublication, readSlot, slotDatabase } from './slot-admin.js';
 import { copySnapshot, type TableProgress } from './snapshot-copy.js';
 
 export interface InitialLoadOptions {
@@ -59,6 +59,10 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     let exporter: pg.Client | null = null;
     const resnapshot = checkpoint !== null && !slot;
     if (!slot) {
+      const elsewhere = await slotDatabase(admin, o.slot);
+      if (elsewhere) {
+        throw new CdcError('SOURCE_SETUP', `a replication slot named ${o.slot} already exists for database ${elsewhere}; slot names are global to the server: choose another APPROVAL_CDC_SLOT`);
+      }
       const created = await createSlotWithSnapshot(o.sourceUrl, o.slot);
       exporter = created.connection;
       snapshotName = created.snapshotName;

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { InstanceRef, MappingSet, RowImage, RowQuery } from '../mapping/contract.js';
 import { LoadedRows } from '../replica/row-loader.js';
 import { quoteTable } from './catalog.js';
+import { RAW_TEXT } from './snapshot-copy.js';
 
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -16,8 +17,9 @@ async function selectRows(client: pg.ClientBase, mappings: MappingSet, table: st
   );
   const wanted = use ? new Set(use.columns) : null;
   const list = cols.map((c) => c.attname).filter((c) => !wanted || wanted.has(c));
-  const select = list.map((c) => `${q(c)}::text as ${q(c)}`).join(', ');
-  const { rows } = await client.query<Record<string, string | null>>(`select ${select} from ${quoteTable(table)} ${where}`, params);
+  const select = list.map((c) => q(c)).join(', ');
+  // Raw text output, as the stream delivers it (t/f booleans, padded char(n)).
+  const { rows } = await client.query<Record<string, string | null>>({ text: `select ${select} from ${quoteTable(table)} ${where}`, values: params, types: RAW_TEXT });
   return rows;
 }
 
@@ -33,7 +35,8 @@ export async function loadInstanceRowsLive(client: pg.ClientBase, mappings: Mapp
 
 async function queryRows(client: pg.ClientBase, mappings: MappingSet, query: RowQuery): Promise<RowImage[]> {
   const entries = Object.entries(query.match);
-  const where = entries.length === 0 ? '' : `where ${entries.map(([c], i) => `${q(c)}::text = $${i + 1}`).join(' and ')}`;
+  // Untyped parameters take the column's type, so '1' matches an integer and 't' a boolean.
+  const where = entries.length === 0 ? '' : `where ${entries.map(([c], i) => `${q(c)} = $${i + 1}`).join(' and ')}`;
   return selectRows(client, mappings, query.table, where, entries.map(([, v]) => v));
 }
 

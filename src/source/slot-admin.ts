@@ -62,6 +62,12 @@ export interface CreatedSlot {
   connection: pg.Client;
 }
 
+/** The database a slot of this name belongs to, if any (slot names are global to the cluster). */
+export async function slotDatabase(client: pg.ClientBase, slot: string): Promise<string | null> {
+  const { rows } = await client.query<{ database: string | null }>('select database from pg_replication_slots where slot_name = $1', [slot]);
+  return rows[0] ? (rows[0].database ?? '(physical)') : null;
+}
+
 export async function createSlotWithSnapshot(sourceUrl: string, slot: string): Promise<CreatedSlot> {
   const connection = new pg.Client({ connectionString: sourceUrl, replication: 'database' } as pg.ClientConfig);
   connection.on('error', () => undefined);

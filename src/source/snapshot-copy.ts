@@ -31,6 +31,8 @@ export interface SnapshotCopyOptions {
   afterPage?(table: string, copied: number): void | Promise<void>;
 }
 
+export const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
 interface ColumnType {
   name: string;
   type: string;
@@ -38,7 +40,8 @@ interface ColumnType {
 
 export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyProgress> {
   const pageSize = options.pageSize ?? 5000;
-  const client = new pg.Client({ connectionString: options.sourceUrl, application_name: 'approval-cdc-copy' });
+  // Every value as Postgres prints it (booleans t/f, char(n) padded), exactly like the stream sends it.
+  const client = new pg.Client({ connectionString: options.sourceUrl, application_name: 'approval-cdc-copy', types: RAW_TEXT });
   client.on('error', () => undefined);
   await client.connect();
   const progress: CopyProgress = structuredClone(options.progress);
@@ -50,8 +53,9 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
       if (state.done) continue;
       const columns = await existingColumns(client, table, [...new Set([...spec.keyColumns, ...spec.columns])]);
       const keyTypes = spec.keyColumns.map((k) => columns.find((c) => c.name === k) ?? { name: k, type: 'text' });
-      const select = columns.map((c) => `${quoteIdent(c.name)}::text as ${quoteIdent(c.name)}`).join(', ');
-      const keyList = keyTypes.map((k) => quoteIdent(k.name)).join(', ');
+      const select = columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
+      // Qualified, so ORDER BY sorts by the typed column and not by its text alias ("30" > "270").
+      const keyList = keyTypes.map((k) => `t.${quoteIdent(k.name)}`).join(', ');
       for (;;) {
         const params: unknown[] = [];
         let where = '';
@@ -63,7 +67,7 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
           where = `where (${keyList}) > (${casts.join(', ')})`;
         }
         const { rows } = await client.query<Record<string, string | null>>(
-          `select ${select} from ${quoteTable(table)} ${where} order by ${keyList} limit ${pageSize}`,
+          `select ${select} from ${quoteTable(table)} t ${where} order by ${keyList} limit ${pageSize}`,
           params,
         );
         if (rows.length > 0) {

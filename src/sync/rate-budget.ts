@@ -1,7 +1,11 @@
 // Owns the client-side rate budget of one Feishu endpoint: both of Feishu's windows (per second and
-// per minute) as sliding windows, shared by every call. Invariant: within any window of 1 s (60 s)
-// at most perSecond (perMinute) calls start, so under its own settings the connector never provokes
-// a 429; a server-imposed pause (x-ogw-ratelimit-reset) holds every caller.
+// per minute), shared by every call. Invariant: Feishu never sees more than perSecond (perMinute)
+// of our calls arrive within any 1 s (60 s) window, so under its own settings the connector never
+// provokes a 429. A call occupies its window slot from the moment it is granted until `window` after
+// it completes: its arrival at Feishu lies somewhere in between, so however network delays reorder
+// arrivals, any window Feishu looks at holds at most the limit (a counter of grant times alone would
+// let a slow call and a fast later one land in the same server window). A server-imposed pause
+// (x-ogw-ratelimit-reset) holds every caller.
 
 export interface RateBudgetOptions {
   perSecond: number;
@@ -10,14 +14,23 @@ export interface RateBudgetOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Call when the HTTP call has completed (successfully or not). */
+export type ReleaseBudget = () => void;
+
+interface Slot {
+  /** Completion time, Infinity while the call is in flight. */
+  end: number;
+}
+
+const IN_FLIGHT_POLL_MS = 5;
+
 export class RateBudget {
-  private readonly second: number[] = [];
-  private readonly minute: number[] = [];
+  private slots: Slot[] = [];
   private pausedUntil = 0;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private tail: Promise<void> = Promise.resolve();
-  /** Calls started since creation, for metrics. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Calls granted since creation, for metrics. */
   granted = 0;
 
   constructor(private readonly o: RateBudgetOptions) {
@@ -25,21 +38,11 @@ export class RateBudget {
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** Waits for a unit of budget; callers are served in order. */
-  acquire(): Promise<void> {
+  /** Waits for a unit of budget; callers are served in order. Call the returned function when done. */
+  acquire(): Promise<ReleaseBudget> {
     const turn = this.tail.then(() => this.waitForRoom());
     this.tail = turn.catch(() => undefined);
     return turn;
-  }
-
-  /** Milliseconds until a unit would be free now (0 = free). Pure read, no reservation. */
-  delayUntilFree(): number {
-    const t = this.now();
-    this.expire(t);
-    let wait = Math.max(0, this.pausedUntil - t);
-    if (this.second.length >= this.o.perSecond) wait = Math.max(wait, (this.second[0] ?? t) + 1000 - t);
-    if (this.minute.length >= this.o.perMinute) wait = Math.max(wait, (this.minute[0] ?? t) + 60_000 - t);
-    return wait;
   }
 
   /** Holds every caller until `ms` from now (the server said the window resets then). */
@@ -47,26 +50,45 @@ export class RateBudget {
     this.pausedUntil = Math.max(this.pausedUntil, this.now() + ms);
   }
 
-  /** Calls started within the last minute, for utilisation metrics. */
+  /** Calls granted within the last minute (in flight included), for utilisation metrics. */
   usedLastMinute(): number {
-    this.expire(this.now());
-    return this.minute.length;
+    return this.occupied(this.now(), 60_000).count;
   }
 
-  private expire(t: number): void {
-    while (this.second.length > 0 && (this.second[0] as number) <= t - 1000) this.second.shift();
-    while (this.minute.length > 0 && (this.minute[0] as number) <= t - 60_000) this.minute.shift();
-  }
-
-  private async waitForRoom(): Promise<void> {
-    for (;;) {
-      const wait = this.delayUntilFree();
-      if (wait <= 0) break;
-      await this.sleep(wait);
+  private occupied(t: number, window: number): { count: number; nextFree: number } {
+    let count = 0;
+    let nextFree = Infinity;
+    for (const s of this.slots) {
+      if (s.end > t - window) {
+        count++;
+        nextFree = Math.min(nextFree, s.end === Infinity ? t + IN_FLIGHT_POLL_MS - window : s.end);
+      }
     }
-    const t = this.now();
-    this.second.push(t);
-    this.minute.push(t);
+    return { count, nextFree: nextFree + window };
+  }
+
+  private delayUntilFree(t: number): number {
+    // Slots older than the longest window can never count again.
+    this.slots = this.slots.filter((s) => s.end > t - 60_000);
+    let wait = Math.max(0, this.pausedUntil - t);
+    const second = this.occupied(t, 1000);
+    if (second.count >= this.o.perSecond) wait = Math.max(wait, second.nextFree - t);
+    const minute = this.occupied(t, 60_000);
+    if (minute.count >= this.o.perMinute) wait = Math.max(wait, minute.nextFree - t);
+    return wait;
+  }
+
+  private async waitForRoom(): Promise<ReleaseBudget> {
+    for (;;) {
+      const wait = this.delayUntilFree(this.now());
+      if (wait <= 0) break;
+      await this.sleep(Math.max(1, wait));
+    }
+    const slot: Slot = { end: Infinity };
+    this.slots.push(slot);
     this.granted++;
+    return () => {
+      if (slot.end === Infinity) slot.end = this.now();
+    };
   }
 }

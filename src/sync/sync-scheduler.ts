@@ -145,8 +145,12 @@ export class SyncScheduler {
       if (violations.length > 0) {
         throw new CdcError('PAYLOAD_LIMIT', violations.join('; '), { details: { disposition: 'park' } });
       }
-      await this.o.budget.acquire();
-      await this.o.push(payload);
+      const release = await this.o.budget.acquire();
+      try {
+        await this.o.push(payload);
+      } finally {
+        release();
+      }
       await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
       const outcome: PushOutcome = { instance, result: 'accepted', code: '0' };
       if (instance.firstCommitAt) outcome.commitToAcceptSeconds = Math.max(0, (Date.now() - instance.firstCommitAt.getTime()) / 1000);

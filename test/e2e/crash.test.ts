@@ -23,6 +23,7 @@ describe('a connector killed with SIGKILL again and again', () => {
     ...process.env,
     APPROVAL_CDC_SOURCE_URL: fx.settings.sourceUrl,
     APPROVAL_CDC_MAPPINGS: fx.settings.mappings,
+    APPROVAL_CDC_SLOT: fx.settings.slotName,
     APPROVAL_CDC_FEISHU_URL: fx.fake.url,
     APPROVAL_CDC_FEISHU_APP_ID: fx.fake.appId,
     APPROVAL_CDC_FEISHU_APP_SECRET: fx.fake.appSecret,

@@ -8,7 +8,7 @@ import { startFakeFeishu, type FakeFeishu, type FakeFeishuOptions } from '../../
 import type { MappingSet } from '../../src/mapping/contract.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { createLogger } from '../../src/observe/logger.js';
-import { Pipeline } from '../../src/pipeline.js';
+import { Pipeline, type PipelineOptions } from '../../src/pipeline.js';
 import { liveInstanceRefs, loadInstanceRowsLive } from '../../src/source/live-rows.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
@@ -16,6 +16,8 @@ export const LEGACY_SCHEMA = readFileSync(new URL('../../examples/legacy-approva
 export const LEGACY_MAPPINGS = new URL('../../mappings/legacy-approval.yaml', import.meta.url).pathname;
 
 export interface FixtureOptions {
+  /** Use this database instead of a fresh one on the shared test server. */
+  database?: TestDatabase;
   schemaSql?: string;
   mappingsPath?: string;
   settings?: Record<string, unknown>;
@@ -31,7 +33,7 @@ export interface ConnectorFixture {
   mappings: MappingSet;
   pipeline: Pipeline | null;
   sql: pg.Pool;
-  startPipeline(): Promise<Pipeline>;
+  startPipeline(extra?: Partial<PipelineOptions>): Promise<Pipeline>;
   stopPipeline(): Promise<void>;
   /** The payloads Feishu should hold now, built by the mapping from the live source rows. */
   expectedInstances(): Promise<Map<string, ExternalInstance>>;
@@ -39,7 +41,7 @@ export interface ConnectorFixture {
 }
 
 export async function startConnectorFixture(options: FixtureOptions = {}): Promise<ConnectorFixture> {
-  const db = await createTestDatabase('e2e');
+  const db = options.database ?? (await createTestDatabase('e2e'));
   const sql = new pg.Pool({ connectionString: db.url, max: 4 });
   sql.on('error', () => undefined);
   await sql.query(options.schemaSql ?? LEGACY_SCHEMA);
@@ -47,6 +49,8 @@ export async function startConnectorFixture(options: FixtureOptions = {}): Promi
   const settings = loadSettings({
     overrides: {
       sourceUrl: db.url,
+      // Slot names are global to the cluster; test files share one, so each database gets its own.
+      slotName: db.name,
       mappings: options.mappingsPath ?? LEGACY_MAPPINGS,
       feishuBaseUrl: fake.url,
       feishuAppId: fake.appId,
@@ -69,8 +73,8 @@ export async function startConnectorFixture(options: FixtureOptions = {}): Promi
     mappings,
     pipeline: null,
     sql,
-    async startPipeline() {
-      const pipeline = new Pipeline({ settings, mappings, logger });
+    async startPipeline(extra = {}) {
+      const pipeline = new Pipeline({ settings, mappings, logger, ...extra });
       fixture.pipeline = pipeline;
       await pipeline.start();
       return pipeline;

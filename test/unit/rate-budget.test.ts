@@ -20,8 +20,9 @@ describe('rate budget', () => {
     const { budget, now } = virtualBudget(50, 100_000);
     const starts: number[] = [];
     for (let i = 0; i < 500; i++) {
-      await budget.acquire();
+      const release = await budget.acquire();
       starts.push(now());
+      release();
     }
     for (let i = 50; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 50] as number)).toBeGreaterThanOrEqual(1000);
   });
@@ -30,8 +31,9 @@ describe('rate budget', () => {
     const { budget, now } = virtualBudget(50, 1000);
     const starts: number[] = [];
     for (let i = 0; i < 3000; i++) {
-      await budget.acquire();
+      const release = await budget.acquire();
       starts.push(now());
+      release();
     }
     for (let i = 1000; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 1000] as number)).toBeGreaterThanOrEqual(60_000);
     // Each minute: 1000 calls in 20 s at 50/s, then wait for the window. The third thousand starts
@@ -42,15 +44,44 @@ describe('rate budget', () => {
 
   it('holds every caller while the server says the window is exhausted', async () => {
     const { budget, now } = virtualBudget(50, 1000);
-    await budget.acquire();
+    (await budget.acquire())();
     budget.pause(7000);
-    await budget.acquire();
+    (await budget.acquire())();
     expect(now()).toBeGreaterThanOrEqual(7000);
+  });
+
+  it('keeps a slow call in the window until a full window after it completes', async () => {
+    // A call granted at 0 that completes at 900 may arrive at Feishu at 899; a call granted at 1000
+    // and arriving at 1001 would share Feishu's window with it. So the next grant waits until 1900.
+    let clock = 0;
+    const b = new RateBudget({ perSecond: 1, perMinute: 100, now: () => clock, sleep: async (ms) => void (clock += ms) });
+    const release = await b.acquire();
+    clock = 900;
+    release();
+    await b.acquire();
+    expect(clock).toBeGreaterThanOrEqual(1900);
+  });
+
+  it('counts a call still in flight against both windows', async () => {
+    let clock = 0;
+    const b = new RateBudget({ perSecond: 1, perMinute: 100, now: () => clock, sleep: async (ms) => void (clock += ms) });
+    const release = await b.acquire();
+    const second = b.acquire();
+    let granted = false;
+    void second.then(() => (granted = true));
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    clock = 5000;
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    // Still in flight after 5 s of fake time: the second call has not been granted on the old grant time.
+    release();
+    await second;
+    expect(granted).toBe(true);
+    expect(clock).toBeGreaterThanOrEqual(6000);
   });
 
   it('counts what was used in the last minute', async () => {
     const { budget } = virtualBudget(50, 1000);
-    for (let i = 0; i < 10; i++) await budget.acquire();
+    for (let i = 0; i < 10; i++) (await budget.acquire())();
     expect(budget.usedLastMinute()).toBe(10);
   });
 });

@@ -1,0 +1,280 @@
+// `approval-cdc mappings check [files...]` and `approval-cdc mappings preview <instance>`: validate
+// mapping files offline, and print the exact payload the connector would push for one instance.
+// Invariants: `check` opens no connection and needs no setting but the mapping path (so it runs in CI
+// with no environment at all); `preview` only reads (the replica, or with --live the source tables)
+// and writes nothing anywhere: it never migrates, never creates a slot, never pushes.
+import pg from 'pg';
+import { loadSettings, SETTINGS_TABLE } from '../config/settings.js';
+import type { ExternalInstance } from '../feishu/external-instance.js';
+import { payloadLimitViolations } from '../feishu/payload-schema.js';
+import { CdcError, describeError } from '../errors.js';
+import type { CompiledMapping } from '../mapping/compiled-mapping.js';
+import type { BuildResult, InstanceRef } from '../mapping/contract.js';
+import { checkAndLoadMappingFiles, formatProblems, loadMappings } from '../mapping/mapping-loader.js';
+import type { CompiledMappingSet } from '../mapping/mapping-set.js';
+import { instanceIdOf } from '../replica/replica-writer.js';
+import { loadInstanceRows } from '../replica/row-loader.js';
+import { openStateDb } from '../replica/state-db.js';
+import { loadInstanceRowsLive } from '../source/live-rows.js';
+import { withMonotonicUpdateTime } from '../sync/sync-scheduler.js';
+import { commandContext, type GlobalFlags } from './context.js';
+
+/** Where a command writes; process.stdout / process.stderr by default. */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const STDIO: Output = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+/**
+ * The configured mapping path without the rest of the settings: --mappings, else the config file's
+ * or APPROVAL_CDC_MAPPINGS, else the default. The source URL is not needed offline, so a placeholder
+ * stands in for it; no other setting is read.
+ */
+function configuredMappingsPath(flags: GlobalFlags): string {
+  const envName = SETTINGS_TABLE.mappings.env;
+  return loadSettings({
+    env: { [envName]: process.env[envName] },
+    ...(flags.config ? { file: flags.config } : {}),
+    overrides: { sourceUrl: 'postgres://offline.invalid/unused', mappings: flags.mappings },
+  }).mappings;
+}
+
+/** One line per mapping: what it maps from which tables. */
+export function describeMapping(m: CompiledMapping): string {
+  const sources = (list: readonly { table: string; where?: unknown }[]): string =>
+    list.length === 0 ? 'none' : list.map((s) => `${s.table}${s.where ? ' (filtered)' : ''}`).join(', ');
+  const reads = [...m.tables.keys()].sort().join(', ');
+  const inst = m.instance;
+  return (
+    `${m.name}: instance ${inst.table} (key ${inst.key.join(', ')}${inst.where ? ', filtered' : ''}); ` +
+    `tasks ${sources(m.tasks)}; ccs ${sources(m.ccs)}; reads ${reads}; in ${m.file}`
+  );
+}
+
+export async function mappingsCheckCommand(
+  flags: GlobalFlags & { files?: readonly string[] },
+  io: Output = STDIO,
+): Promise<number> {
+  let paths: readonly string[];
+  try {
+    paths = flags.files && flags.files.length > 0 ? flags.files : [configuredMappingsPath(flags)];
+  } catch (error) {
+    io.err(`mappings check: ${describeError(error)}\n`);
+    return 1;
+  }
+  const result = checkAndLoadMappingFiles(paths);
+  if (!result.ok || !result.set) {
+    io.err(`${formatProblems(result.errors)}\n`);
+    return 1;
+  }
+  const set = result.set;
+  for (const name of set.mappingNames) {
+    const m = set.mapping(name);
+    if (m) io.out(`${describeMapping(m)}\n`);
+  }
+  return 0;
+}
+
+export interface PreviewFlags extends GlobalFlags {
+  /** The external instance id, or with `mapping` the instance key values (comma-separated). */
+  instance: string;
+  mapping?: string;
+  live?: boolean;
+}
+
+/** What `preview` found: the payload to push, or why there is none. */
+export type PreviewResult =
+  | { kind: 'payload'; payload: ExternalInstance; violations: string[] }
+  | { kind: 'absent'; what: string }
+  | { kind: 'unmappable'; reason: string };
+
+export async function mappingsPreviewCommand(flags: PreviewFlags, io: Output = STDIO): Promise<number> {
+  let result: PreviewResult;
+  let logger: { flush(): void } | undefined;
+  try {
+    const context = commandContext(flags);
+    logger = context.logger;
+    const { settings } = context;
+    const mappings = loadMappings(settings.mappings);
+    result = flags.live
+      ? await previewLive(settings.sourceUrl, mappings, flags)
+      : await previewFromReplica(settings.stateUrl, settings.stateSchema, mappings, flags);
+  } catch (error) {
+    io.err(`mappings preview: ${describeError(error)}\n`);
+    return 1;
+  } finally {
+    logger?.flush();
+  }
+  switch (result.kind) {
+    case 'payload':
+      io.out(`${JSON.stringify(result.payload, null, 2)}\n`);
+      if (result.violations.length === 0) return 0;
+      io.err(`over Feishu's limits, the connector would park it: ${result.violations.join('; ')}\n`);
+      return 1;
+    case 'absent':
+      io.err(`absent: ${result.what}\n`);
+      return 1;
+    case 'unmappable':
+      io.err(`unmappable: ${result.reason}\n`);
+      return 1;
+  }
+}
+
+/** The ref named by --mapping and key values (comma-separated for composite keys). */
+function refOfKey(mappings: CompiledMappingSet, name: string, keyText: string): InstanceRef {
+  const m = mappings.mapping(name);
+  if (!m) {
+    throw new CdcError(
+      'CONFIG_INVALID',
+      `no mapping named ${JSON.stringify(name)} is loaded; loaded: ${mappings.mappingNames.join(', ')}`,
+    );
+  }
+  const key = keyText.split(',');
+  if (key.length !== m.instance.key.length) {
+    throw new CdcError(
+      'CONFIG_INVALID',
+      `${JSON.stringify(keyText)} has ${key.length} key value${key.length === 1 ? '' : 's'}; ` +
+        `mapping ${name} is keyed by ${m.instance.key.join(', ')} (separate values with commas)`,
+    );
+  }
+  return { mapping: name, key };
+}
+
+function unknownExternalId(mappings: CompiledMappingSet, id: string): CdcError {
+  return new CdcError(
+    'CONFIG_INVALID',
+    `${JSON.stringify(id)} is not the instance id of exactly one instance of the loaded mappings ` +
+      `(${mappings.mappingNames.join(', ')}): no instance id template renders it, or several do; ` +
+      `name the mapping and the key instead: --mapping <name> <key values, comma-separated>`,
+  );
+}
+
+function describeRef(mappings: CompiledMappingSet, ref: InstanceRef): string {
+  const m = mappings.mapping(ref.mapping);
+  const key = (m?.instance.key ?? []).map((k, i) => `${k}=${ref.key[i] ?? '?'}`).join(', ');
+  const id = (() => {
+    try {
+      return `${mappings.externalId(ref)} `;
+    } catch {
+      return '';
+    }
+  })();
+  return `${id}(mapping ${ref.mapping}, ${m?.instance.table ?? '?'} ${key})`;
+}
+
+function resultOf(
+  mappings: CompiledMappingSet,
+  ref: InstanceRef,
+  built: BuildResult,
+  lastAccepted: bigint,
+  where: string,
+): PreviewResult {
+  switch (built.kind) {
+    case 'absent':
+      return {
+        kind: 'absent',
+        what: `${describeRef(mappings, ref)}: no instance row ${where} matches the mapping, so nothing would be pushed`,
+      };
+    case 'unmappable':
+      return { kind: 'unmappable', reason: built.reason };
+    case 'payload': {
+      // The sync stage sends update_time above the last one Feishu accepted, and the update mode.
+      let payload: ExternalInstance;
+      try {
+        payload = withMonotonicUpdateTime(built.payload, built.updateMode, lastAccepted);
+      } catch (error) {
+        return { kind: 'unmappable', reason: describeError(error) };
+      }
+      return { kind: 'payload', payload, violations: payloadLimitViolations(payload) };
+    }
+  }
+}
+
+async function previewLive(
+  sourceUrl: string,
+  mappings: CompiledMappingSet,
+  flags: PreviewFlags,
+): Promise<PreviewResult> {
+  const ref = flags.mapping
+    ? refOfKey(mappings, flags.mapping, flags.instance)
+    : mappings.refOfExternalId(flags.instance);
+  if (!ref) throw unknownExternalId(mappings, flags.instance);
+  const client = new pg.Client({ connectionString: sourceUrl, application_name: 'approval-cdc-preview' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query('begin transaction isolation level repeatable read read only');
+    const rows = await loadInstanceRowsLive(client, mappings, ref);
+    await client.query('commit');
+    return resultOf(mappings, ref, mappings.build(ref, rows), 0n, 'in the source database');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+interface InstanceRecord {
+  mapping: string;
+  key: string[];
+  last_update_time: string;
+}
+
+async function previewFromReplica(
+  stateUrl: string,
+  schema: string,
+  mappings: CompiledMappingSet,
+  flags: PreviewFlags,
+): Promise<PreviewResult> {
+  const state = openStateDb(stateUrl, schema, { max: 2, applicationName: 'approval-cdc-preview' });
+  try {
+    const table = `"${schema}"."instance"`;
+    const exists = await state.pool.query<{ t: string | null }>(`select to_regclass($1)::text as t`, [table]);
+    if (!exists.rows[0]?.t) {
+      throw new CdcError(
+        'STATE_DB',
+        `the state database has no replica (no table ${schema}.instance): run \`approval-cdc setup\` first, or preview with --live`,
+      );
+    }
+    // Every instance record the id names (one normally; mappings over one table sharing an id
+    // template may have one each, and then the one that builds a payload is what gets pushed).
+    let candidates: { ref: InstanceRef; lastAccepted: bigint }[];
+    if (flags.mapping) {
+      const ref = refOfKey(mappings, flags.mapping, flags.instance);
+      const { rows } = await state.pool.query<InstanceRecord>(
+        `select mapping, key, last_update_time::text from ${table} where id = $1`,
+        [instanceIdOf(ref)],
+      );
+      candidates = [{ ref, lastAccepted: BigInt(rows[0]?.last_update_time ?? '0') }];
+    } else {
+      const { rows } = await state.pool.query<InstanceRecord>(
+        `select mapping, key, last_update_time::text from ${table} where external_id = $1 order by id`,
+        [flags.instance],
+      );
+      candidates = rows.map((r) => ({
+        ref: { mapping: r.mapping, key: r.key },
+        lastAccepted: BigInt(r.last_update_time),
+      }));
+      if (candidates.length === 0) {
+        const ref = mappings.refOfExternalId(flags.instance);
+        if (!ref) throw unknownExternalId(mappings, flags.instance);
+        candidates = [{ ref, lastAccepted: 0n }];
+      }
+    }
+    const results: PreviewResult[] = [];
+    for (const { ref, lastAccepted } of candidates) {
+      const rows = await loadInstanceRows(state.db, schema, mappings, ref);
+      results.push(resultOf(mappings, ref, mappings.build(ref, rows), lastAccepted, 'in the replica'));
+    }
+    const rank = { payload: 0, unmappable: 1, absent: 2 } as const;
+    results.sort((a, b) => rank[a.kind] - rank[b.kind]);
+    const best = results[0];
+    if (!best) throw new CdcError('INTERNAL', 'no preview candidate');
+    return best;
+  } finally {
+    await state.close();
+  }
+}

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replicaDifferences, LEGACY_KEYS } from '../support/replica-check.js';
+import { startConnectorFixture, waitFor, waitForConvergence, type ConnectorFixture } from '../support/connector-fixture.js';
+import { seedUsers } from '../support/legacy-workload.js';
+
+async function seedRequests(fx: ConnectorFixture, from: number, count: number): Promise<void> {
+  const to = from + count - 1;
+  await fx.sql.query(`begin;
+    insert into oa.requests (req_id, form_type, title, applicant_no, status_code, reason, submitted_at, updated_at)
+       select g, 1 + g % 3, 'Request ' || g, 1 + g % 20, case when g % 4 = 0 then 2 else 1 end, 'r' || g,
+              '2026-01-01'::timestamp + g * interval '1 minute', '2026-01-01'::timestamp + g * interval '1 minute'
+       from generate_series(${from}, ${to}) g;
+    insert into oa.steps (step_id, req_id, seq, node_name, approver_no, state_code, created_at, updated_at)
+       select g * 10, g, 1, 'Manager', 1 + (g + 1) % 20, 0, '2026-01-01', '2026-01-01' from generate_series(${from}, ${to}) g;
+    insert into oa.cc (cc_no, req_id, user_no, created_at) select g * 10, g, 1 + (g + 2) % 20, '2026-01-01' from generate_series(${from}, ${to}) g where g % 3 = 0;
+    commit;`);
+}
+
+describe('initial load', () => {
+  let fx: ConnectorFixture;
+  beforeAll(async () => {
+    fx = await startConnectorFixture({ noPipeline: true });
+    await seedUsers(fx.sql);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it('lands rows written before, during and after the snapshot copy exactly once, and Feishu ends right', async () => {
+    await seedRequests(fx, 1, 400);
+    let pages = 0;
+    await fx.startPipeline({
+      snapshotPageSize: 50,
+      afterSnapshotPage: async () => {
+        pages++;
+        if (pages === 3) {
+          // Written while the copy runs: after the snapshot, so they must come through the stream.
+          await seedRequests(fx, 1001, 20);
+          await fx.sql.query(`update oa.requests set status_code = 3, updated_at = '2026-06-01' where req_id between 1 and 30`);
+          await fx.sql.query(`delete from oa.steps where req_id between 31 and 40; delete from oa.requests where req_id between 41 and 45`);
+          await fx.sql.query(`update oa.requests set title = 'renamed during copy' where req_id = 390`);
+        }
+      },
+    });
+    expect(pages).toBeGreaterThan(3);
+    await seedRequests(fx, 2001, 20);
+    await fx.sql.query(`update oa.steps set state_code = 1 where req_id between 2001 and 2005`);
+    await waitForConvergence(fx, 40_000);
+    expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+    expect(fx.fake.instance('oa-req-390')?.status).toBe('PENDING');
+    expect(fx.fake.instance('oa-req-5')?.status).toBe('REJECTED');
+    expect(fx.fake.instance('oa-req-42')?.status ?? 'DELETED').toBe('DELETED');
+    // Exactly once: one image per source row (replicaDifferences), and one push per untouched instance.
+    const pushesOf200 = fx.fake.pushes().filter((p) => p.instance_id === 'oa-req-200' && p.accepted);
+    expect(pushesOf200).toHaveLength(1);
+    await fx.stopPipeline();
+  }, 120_000);
+});
+
+describe('an interrupted initial load', () => {
+  let fx: ConnectorFixture;
+  beforeAll(async () => {
+    fx = await startConnectorFixture({ noPipeline: true });
+    await seedUsers(fx.sql);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it('resumes a copy interrupted halfway and ends with the replica and Feishu right', async () => {
+    await seedRequests(fx, 1, 300);
+    let pages = 0;
+    await expect(
+      fx.startPipeline({
+        snapshotPageSize: 40,
+        afterSnapshotPage: () => {
+          if (++pages === 4) throw new Error('simulated crash during the copy');
+        },
+      }),
+    ).rejects.toThrow(/simulated crash/);
+    await fx.stopPipeline();
+    const progress = await fx.sql.query(`select phase, snapshot_progress from approval_cdc.checkpoint`);
+    expect(progress.rows[0].phase).toBe('snapshot');
+    // Changes while no connector runs: the stream must deliver them after the resumed copy.
+    await fx.sql.query(`update oa.requests set status_code = 2, updated_at = '2026-07-01' where req_id in (1, 299)`);
+    await fx.sql.query(`delete from oa.cc where req_id = 3`);
+    await seedRequests(fx, 5001, 5);
+    await fx.startPipeline({ snapshotPageSize: 40 });
+    await waitForConvergence(fx, 40_000);
+    expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+    expect(fx.fake.instance('oa-req-299')?.status).toBe('APPROVED');
+    expect(fx.fake.instance('oa-req-3')?.cc_list ?? []).toEqual([]);
+    const phase = await waitFor(async () => (await fx.sql.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase === 'streaming', 5000, 'streaming');
+    expect(phase).toBe(true);
+  }, 120_000);
+});
