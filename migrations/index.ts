@@ -54,5 +54,15 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         )`.execute(db);
       },
     },
+    '0002-backfill-priority': {
+      async up(db: Kysely<any>) {
+        // Backfill order: open approvals first, then newest first (priority = open * 1e13 + start ms).
+        await sql`alter table ${s('instance')} add column priority bigint not null default 0`.execute(db);
+        // The instance row's own update time (ms) as seen by the initial copy: "changed since" selection.
+        await sql`alter table ${s('instance')} add column source_update_ms bigint not null default 0`.execute(db);
+        await sql`drop index ${s('instance_dirty')}`.execute(db);
+        await sql`create index instance_due on ${s('instance')} (lane, priority desc, dirty_since) where version > synced_version and parked_at is null`.execute(db);
+      },
+    },
   };
 }

@@ -20,6 +20,7 @@ import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js
 import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
 import { ensureInitialLoad } from './source/initial-load.js';
+import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { Reconciler } from './sync/reconciler.js';
@@ -39,6 +40,8 @@ export interface PipelineOptions {
   afterSnapshotPage?: (table: string, copied: number) => void | Promise<void>;
   /** Drop the slot and copy everything again (recovery from a lost slot). */
   resnapshot?: boolean;
+  /** Progress of the initial copy, for a terminal bar. */
+  onSnapshotProgress?: (table: string, progress: TableProgress) => void;
 }
 
 export class Pipeline {
@@ -119,7 +122,17 @@ export class Pipeline {
       ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
       ...(this.o.afterSnapshotPage ? { afterPage: this.o.afterSnapshotPage } : {}),
       ...(this.o.resnapshot ? { resnapshot: true } : {}),
-      onProgress: (table, p) => this.metrics.snapshotRows.set({ table }, p.rows),
+      db,
+      stateSchema: s.stateSchema,
+      selection: {
+        mode: s.initialLoad,
+        ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
+        ...(s.initialLoadWhere ? { where: s.initialLoadWhere, table: mappingInstanceTable(mappings) } : {}),
+      },
+      onProgress: (table, p) => {
+        this.metrics.snapshotRows.set({ table }, p.rows);
+        this.o.onSnapshotProgress?.(table, p);
+      },
     });
 
     const budget = new RateBudget({ perSecond: s.ratePerSecond, perMinute: s.ratePerMinute });
@@ -271,4 +284,11 @@ export class Pipeline {
     this.metrics.leader.set(0);
     this.resolveDone();
   }
+}
+
+/** The instance table of the mappings, when they all share one (the initial-load filter applies to it). */
+function mappingInstanceTable(mappings: MappingSet): string | undefined {
+  const tables = new Set(mappings.mappingNames.map((m) => mappings.instanceTableOf?.(m)));
+  const [only] = [...tables];
+  return tables.size === 1 ? only : undefined;
 }

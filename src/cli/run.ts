@@ -8,7 +8,15 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
   const { settings, logger } = commandContext(flags);
   const mappings = await mappingsOf(settings);
   logger.info({ settings: redactedSettings(settings), mappings: mappings.mappingNames }, 'starting approval-cdc');
-  const pipeline = new Pipeline({ settings, mappings, logger });
+  const pipeline = new Pipeline({
+    settings,
+    mappings,
+    logger,
+    // The first start copies every mapped table; show how far it got on a terminal.
+    ...(process.stderr.isTTY
+      ? { onSnapshotProgress: (table: string, p: { rows: number; done: boolean }) => process.stderr.write(`\r  initial copy of ${table}: ${p.rows.toLocaleString()} rows${p.done ? ' (done)\n' : ''}`) }
+      : {}),
+  });
   let signalled = false;
   const onSignal = (signal: string) => {
     if (signalled) process.exit(1);

@@ -87,6 +87,8 @@ export interface MappingSet {
    * the row is no instance row (not an instance table, filtered out by `where`, or a NULL key).
    */
   instanceRank?(table: TableName, row: RowImage): InstanceRankOfRow | null;
+  /** The table whose rows are the instances of `mapping`. */
+  instanceTableOf?(mapping: string): TableName | undefined;
 }
 
 /** What instanceRank tells about an instance row. */
@@ -94,4 +96,6 @@ export interface InstanceRankOfRow {
   readonly ref: InstanceRef;
   readonly open: boolean;
   readonly startMs: number;
+  /** update_time in epoch ms, 0 when it cannot be told from the row. */
+  readonly updateMs: number;
 }

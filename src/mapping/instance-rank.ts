@@ -12,6 +12,8 @@ export interface InstanceRank {
   readonly open: boolean;
   /** start_time in epoch milliseconds, or 0 when it cannot be told from the row. */
   readonly startMs: number;
+  /** update_time in epoch milliseconds, or 0 when it cannot be told from the row. */
+  readonly updateMs: number;
 }
 
 /** The value of `e` on `row` alone, or undefined when it needs other rows or cannot be computed. */
@@ -26,10 +28,14 @@ function rowOnly(e: Expr, row: RowImage): string | null | undefined {
 
 export function rankInstanceRow(instance: CompiledInstance, row: RowImage): InstanceRank {
   const status = rowOnly(instance.status, row);
-  const start = rowOnly(instance.startTime, row);
-  const ms = start === null || start === undefined ? NaN : Number(start);
   return {
     open: status === null || status === undefined || status === 'PENDING',
-    startMs: Number.isSafeInteger(ms) && ms > 0 ? ms : 0,
+    startMs: epochMs(rowOnly(instance.startTime, row)),
+    updateMs: epochMs(rowOnly(instance.updateTime, row)),
   };
+}
+
+function epochMs(value: string | null | undefined): number {
+  const ms = value === null || value === undefined ? NaN : Number(value);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : 0;
 }

@@ -160,6 +160,10 @@ export class CompiledMappingSet implements MappingSet {
     return ref && this.externalId(ref) === id ? ref : null;
   }
 
+  instanceTableOf(mapping: string): TableName | undefined {
+    return this.#mappings.get(mapping)?.instance.table;
+  }
+
   instanceRank(table: TableName, row: RowImage): InstanceRankOfRow | null {
     for (const m of this.#mappings.values()) {
       if (m.instance.table !== table || !matchesFilter(m.instance.where, row)) continue;

@@ -25,6 +25,9 @@ export interface ApplySummary {
   instancesDirtied: number;
 }
 
+/** Backfill priority: open approvals above closed ones, newer above older. */
+export const OPEN_PRIORITY = 10_000_000_000_000n;
+
 export function instanceIdOf(ref: InstanceRef): string {
   return JSON.stringify([ref.mapping, ...ref.key]);
 }
@@ -172,7 +175,16 @@ export class ReplicaWriter {
 
     await this.writeImages(trx, [...written.values()]);
     const refs = await this.affectedInstances(trx, touched);
-    await this.bumpInstances(trx, refs, lane, commitTime);
+    const priorities = new Map<string, { priority: bigint; updateMs: number }>();
+    if (lane === LANE_BACKFILL && this.mappings.instanceRank) {
+      for (const { table, image } of written.values()) {
+        const rank = image.deleted ? null : this.mappings.instanceRank(table, image.data);
+        if (rank) {
+          priorities.set(instanceIdOf(rank.ref), { priority: (rank.open ? OPEN_PRIORITY : 0n) + BigInt(rank.startMs), updateMs: rank.updateMs });
+        }
+      }
+    }
+    await this.bumpInstances(trx, refs, lane, commitTime, priorities);
     return { applied, skipped, instancesDirtied: refs.size };
   }
 
@@ -241,7 +253,13 @@ export class ReplicaWriter {
     return refs;
   }
 
-  private async bumpInstances(trx: Kysely<any>, refs: Map<string, InstanceRef>, lane: number, commitTime: Date | null): Promise<void> {
+  private async bumpInstances(
+    trx: Kysely<any>,
+    refs: Map<string, InstanceRef>,
+    lane: number,
+    commitTime: Date | null,
+    priorities: ReadonlyMap<string, { priority: bigint; updateMs: number }> = new Map(),
+  ): Promise<void> {
     if (refs.size === 0) return;
     const list = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const chunk = 5000;
@@ -249,13 +267,18 @@ export class ReplicaWriter {
       const part = list.slice(i, i + chunk);
       const inst = this.t('instance');
       // A parked instance whose rows change is tried again by itself: the change clears the parking.
-      await sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at)
-        select id, mapping, key, external_id, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz
+      await sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
+        select id, mapping, key, external_id, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz, priority, update_ms
         from unnest(${part.map(([id]) => id)}::text[], ${part.map(([, r]) => r.mapping)}::text[],
-          ${part.map(([, r]) => JSON.stringify(r.key))}::jsonb[], ${part.map(([, r]) => this.mappings.externalId(r))}::text[])
-          as u(id, mapping, key, external_id)
+          ${part.map(([, r]) => JSON.stringify(r.key))}::jsonb[], ${part.map(([, r]) => this.mappings.externalId(r))}::text[],
+          ${part.map(([id]) => (priorities.get(id)?.priority ?? 0n).toString())}::bigint[],
+          ${part.map(([id]) => String(priorities.get(id)?.updateMs ?? 0))}::bigint[])
+          as u(id, mapping, key, external_id, priority, update_ms)
         on conflict (id) do update set
           version = ${inst}.version + 1,
+          -- Priority orders the backfill lane only; a live change orders by waiting time.
+          priority = case when excluded.lane = 0 then 0 else greatest(${inst}.priority, excluded.priority) end,
+          source_update_ms = greatest(${inst}.source_update_ms, excluded.source_update_ms),
           lane = least(${inst}.lane, excluded.lane),
           dirty_since = case when ${inst}.version > ${inst}.synced_version then ${inst}.dirty_since else now() end,
           first_commit_at = case when ${inst}.version > ${inst}.synced_version and ${inst}.first_commit_at is not null

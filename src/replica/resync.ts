@@ -18,35 +18,38 @@ export interface ResyncOptions {
   dryRun: boolean;
 }
 
-export async function resync(o: ResyncOptions): Promise<{ instances: number; dryRun: boolean }> {
+/** Ids of the instances whose rows of `table` (default: every mapped table) satisfy `where`. */
+export async function selectInstanceIds(o: Omit<ResyncOptions, 'dryRun'>): Promise<string[]> {
   if (o.mapping && !o.mappings.mappingNames.includes(o.mapping)) {
     throw new CdcError('CONFIG_INVALID', `no mapping named ${o.mapping}; mappings: ${o.mappings.mappingNames.join(', ')}`);
   }
-  const inst = sql.id(o.schema, 'instance');
-  let ids: string[];
   if (!o.where && !o.table) {
-    const { rows } = await sql<{ id: string }>`select id from ${inst} where (${o.mapping ?? null}::text is null or mapping = ${o.mapping ?? null})`.execute(o.db);
-    ids = rows.map((r) => r.id);
-  } else {
-    const tables = o.table ? [o.table] : [...o.mappings.tables.keys()];
-    const refs = new Map<string, InstanceRef>();
-    for (const table of tables) {
-      const use = o.mappings.tables.get(table);
-      if (!use) throw new CdcError('CONFIG_INVALID', `table ${table} is not read by any mapping`);
-      const columns = [...new Set(use.columns)];
-      const record = sql.raw(columns.map((c) => `"${c.replace(/"/g, '""')}" text`).join(', '));
-      const condition = sql.raw(o.where ?? 'true');
-      const { rows } = await sql<{ data: Record<string, string | null> }>`select r.data from ${sql.id(o.schema, 'row_image')} r,
-          jsonb_to_record(r.data) as x(${record})
-        where r.tbl = ${table} and not r.deleted and (${condition})`.execute(o.db);
-      for (const row of rows) {
-        for (const ref of o.mappings.instancesOfRow(table, row.data)) {
-          if (!o.mapping || ref.mapping === o.mapping) refs.set(instanceIdOf(ref), ref);
-        }
+    const { rows } = await sql<{ id: string }>`select id from ${sql.id(o.schema, 'instance')} where (${o.mapping ?? null}::text is null or mapping = ${o.mapping ?? null})`.execute(o.db);
+    return rows.map((r) => r.id);
+  }
+  const tables = o.table ? [o.table] : [...o.mappings.tables.keys()];
+  const refs = new Map<string, InstanceRef>();
+  for (const table of tables) {
+    const use = o.mappings.tables.get(table);
+    if (!use) throw new CdcError('CONFIG_INVALID', `table ${table} is not read by any mapping`);
+    const columns = [...new Set(use.columns)];
+    const record = sql.raw(columns.map((c) => `"${c.replace(/"/g, '""')}" text`).join(', '));
+    const condition = sql.raw(o.where ?? 'true');
+    const { rows } = await sql<{ data: Record<string, string | null> }>`select r.data from ${sql.id(o.schema, 'row_image')} r,
+        jsonb_to_record(r.data) as x(${record})
+      where r.tbl = ${table} and not r.deleted and (${condition})`.execute(o.db);
+    for (const row of rows) {
+      for (const ref of o.mappings.instancesOfRow(table, row.data)) {
+        if (!o.mapping || ref.mapping === o.mapping) refs.set(instanceIdOf(ref), ref);
       }
     }
-    ids = [...refs.keys()];
   }
+  return [...refs.keys()];
+}
+
+export async function resync(o: ResyncOptions): Promise<{ instances: number; dryRun: boolean }> {
+  const inst = sql.id(o.schema, 'instance');
+  const ids = await selectInstanceIds(o);
   if (!o.dryRun && ids.length > 0) {
     for (let i = 0; i < ids.length; i += 5000) {
       await sql`update ${inst} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,

@@ -3,7 +3,9 @@
 // copy reads the snapshot the slot starts from); a crash at any point resumes safely (the checkpoint
 // row says which phase we are in, and the copy's progress); a slot that vanished while we were
 // streaming is reported, never silently recreated (that would skip every change in between).
+import type { Kysely } from 'kysely';
 import pg from 'pg';
+import { applyInitialSelection, type InitialSelection } from '../replica/initial-selection.js';
 import { CdcError } from '../errors.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
@@ -24,6 +26,10 @@ export interface InitialLoadOptions {
   logger: Logger;
   /** Drop whatever slot exists and copy everything again (recovery from a lost slot). */
   resnapshot?: boolean;
+  /** Which copied instances are pushed (default all). */
+  selection?: InitialSelection;
+  db?: Kysely<any>;
+  stateSchema?: string;
   pageSize?: number;
   onProgress?(table: string, progress: TableProgress): void;
   afterPage?(table: string, copied: number): void | Promise<void>;
@@ -97,6 +103,10 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
         const swept = await o.writer.sweepStale(table, consistentLsn);
         if (swept > 0) o.logger.info({ table, rows: swept }, 'rows gone since the last snapshot marked deleted');
       }
+    }
+    if (o.selection && o.db && o.stateSchema && !resnapshot && !o.resnapshot) {
+      const left = await applyInitialSelection(o.db, o.stateSchema, o.mappings, o.selection);
+      if (left > 0) o.logger.info({ instances: left }, 'initial load: instances outside the selection kept in the replica, not pushed');
     }
     await o.checkpoints.finishSnapshot(o.slot);
     o.logger.info({ slot: o.slot }, 'snapshot copy complete; streaming starts at the consistent point');

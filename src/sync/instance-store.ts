@@ -42,7 +42,7 @@ export class InstanceStore {
       where version > synced_version and parked_at is null
         and (next_attempt_at is null or next_attempt_at <= now())
         and not (id = any(${exclude}::text[]))
-      order by lane, dirty_since
+      order by lane, priority desc, dirty_since
       limit ${limit}`.execute(this.db);
     return rows.map((r: any) => ({
       id: r.id,

@@ -1,0 +1,31 @@
+// Decides which instances the initial load pushes, while the replica keeps every row: all, only open
+// approvals, only those changed since a date, or those matching a filter. Invariant: an instance left
+// out is marked synced at its current version without a push; any later change to its rows makes it
+// dirty again like every other instance, so nothing is lost, only the history is not replayed.
+import { sql, type Kysely } from 'kysely';
+import type { MappingSet } from '../mapping/contract.js';
+import { LANE_BACKFILL, OPEN_PRIORITY } from './replica-writer.js';
+import { selectInstanceIds } from './resync.js';
+
+export interface InitialSelection {
+  mode: 'all' | 'open' | 'none';
+  /** Only instances whose row changed at or after this time (epoch ms). */
+  sinceMs?: number;
+  /** SQL condition over the instance table's columns (text), as in `resync --where`. */
+  where?: string;
+  table?: string;
+}
+
+/** Marks the backfill instances outside the selection as synced; returns how many were left out. */
+export async function applyInitialSelection(db: Kysely<any>, schema: string, mappings: MappingSet, s: InitialSelection): Promise<number> {
+  if (s.mode === 'all' && s.sinceMs === undefined && !s.where) return 0;
+  const inst = sql.id(schema, 'instance');
+  const keep = s.where ? await selectInstanceIds({ db, schema, mappings, where: s.where, ...(s.table ? { table: s.table } : {}) }) : null;
+  const res = await sql`update ${inst} set synced_version = version, first_commit_at = null
+    where lane = ${LANE_BACKFILL}::smallint and version > synced_version and not (
+      ${s.mode !== 'none'}
+      and (${s.mode !== 'open'} or priority >= ${OPEN_PRIORITY.toString()}::bigint)
+      and (${s.sinceMs ?? null}::bigint is null or source_update_ms >= ${s.sinceMs ?? null}::bigint)
+      and (${keep === null} or id = any(${keep ?? []}::text[])))`.execute(db);
+  return Number(res.numAffectedRows ?? 0);
+}
