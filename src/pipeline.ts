@@ -52,6 +52,7 @@ export class Pipeline {
   private heartbeat: Heartbeat | null = null;
   private probe: LagProbe | null = null;
   private reconciler: Reconciler | null = null;
+  private gaugeTimer: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
   private state: StateDb | null = null;
@@ -175,6 +176,11 @@ export class Pipeline {
       },
     });
     this.scheduler.start();
+    const scheduler = this.scheduler;
+    this.gaugeTimer = setInterval(() => {
+      this.metrics.inFlight.set(scheduler.inFlightCount);
+      this.metrics.budgetUsed.set(budget.usedLastMinute());
+    }, 1000);
 
     this.stream = new ReplicationStream({
       sourceUrl: s.sourceUrl,
@@ -274,6 +280,7 @@ export class Pipeline {
     this.abort.abort();
     await this.stream?.stop();
     await this.heartbeat?.stop();
+    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     await this.reconciler?.stop();
     await this.scheduler?.stop();
     await this.probe?.stop();
