@@ -1,0 +1,98 @@
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadMappings } from '../../src/mapping/mapping-loader.js';
+import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
+import { ReplicaWriter } from '../../src/replica/replica-writer.js';
+import type { ChangeBatch } from '../../src/replica/row-change.js';
+import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+const KEYS = new Map([
+  ['oa.requests', ['req_id']],
+  ['oa.steps', ['step_id']],
+  ['oa.cc', ['cc_no']],
+  ['oa.users', ['user_no']],
+]);
+
+const request = (lsn: bigint, values: Record<string, string | null | undefined>) =>
+  ({ kind: 'upsert', table: 'oa.requests', lsn, values: { req_id: '1', form_type: '1', title: 'T', applicant_no: '5', status_code: '1', detail_doc: 'long', submitted_at: '2026-11-01 00:00:00', updated_at: '2026-11-01 00:00:00', ...values } }) as const;
+const step = (lsn: bigint, id: string, req: string) =>
+  ({ kind: 'upsert', table: 'oa.steps', lsn, values: { step_id: id, req_id: req, seq: '1', node_name: 'N', approver_no: '6', state_code: '0', created_at: '2026-11-01 00:00:00', updated_at: '2026-11-01 00:00:00' } }) as const;
+
+describe('replica writer', () => {
+  let db: TestDatabase;
+  let state: StateDb;
+  let writer: ReplicaWriter;
+  let sql: pg.Pool;
+  const schema = 'approval_cdc';
+
+  beforeAll(async () => {
+    db = await createTestDatabase('replica');
+    state = openStateDb(db.url, schema);
+    await migrateStateDb(state);
+    sql = new pg.Pool({ connectionString: db.url, max: 2 });
+    writer = new ReplicaWriter(state.db, schema, loadMappings(LEGACY_MAPPINGS), KEYS, 's');
+  });
+  beforeEach(async () => {
+    await sql.query(`truncate ${schema}.row_image, ${schema}.instance, ${schema}.checkpoint`);
+    await new CheckpointStore(state.db, schema).beginSnapshot('s', 50n);
+  });
+  afterAll(async () => {
+    await sql?.end();
+    await state?.close();
+    await db?.drop();
+  });
+
+  const image = async (tbl: string, pk: string) =>
+    (await sql.query(`select lsn::text, deleted, data from ${schema}.row_image where tbl = $1 and pk = $2`, [tbl, pk])).rows[0];
+  const versions = async () =>
+    Object.fromEntries((await sql.query(`select external_id, version::int from ${schema}.instance order by 1`)).rows.map((r) => [r.external_id, r.version]));
+  const checkpoint = async () => BigInt((await sql.query(`select lsn from ${schema}.checkpoint`)).rows[0].lsn);
+
+  it('re-applying a transaction leaves the replica as it was and dirties nothing', async () => {
+    const tx: ChangeBatch = { changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() };
+    expect((await writer.applyBatch(tx)).applied).toBe(2);
+    const before = { versions: await versions(), image: await image('oa.requests', '["1"]') };
+    const again = await writer.applyBatch(tx);
+    expect(again).toEqual({ applied: 0, skipped: 2, instancesDirtied: 0 });
+    expect(await versions()).toEqual(before.versions);
+    expect(await image('oa.requests', '["1"]')).toEqual(before.image);
+  });
+
+  it('never replaces an image by one from an earlier LSN', async () => {
+    await writer.applyBatch({ changes: [request(200n, { title: 'newer' })], endLsn: 210n, commitTime: new Date() });
+    await writer.applyBatch({ changes: [request(100n, { title: 'older' })], endLsn: 110n, commitTime: new Date() });
+    expect((await image('oa.requests', '["1"]')).data.title).toBe('newer');
+    expect(await checkpoint()).toBe(210n);
+  });
+
+  it('keeps an unchanged TOAST value and resolves a key-only delete to its instance', async () => {
+    await writer.applyBatch({ changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() });
+    await writer.applyBatch({ changes: [request(120n, { status_code: '2', detail_doc: undefined })], endLsn: 130n, commitTime: new Date() });
+    expect((await image('oa.requests', '["1"]')).data.detail_doc).toBe('long');
+    const v = (await versions())['oa-req-1'];
+    await writer.applyBatch({ changes: [{ kind: 'delete', table: 'oa.steps', lsn: 140n, values: { step_id: '10' } }], endLsn: 150n, commitTime: new Date() });
+    const tomb = await image('oa.steps', '["10"]');
+    expect(tomb.deleted).toBe(true);
+    expect(tomb.data.req_id).toBe('1');
+    expect((await versions())['oa-req-1']).toBe(v + 1);
+  });
+
+  it('dirties both instances when a step moves to another request, and both when its key changes', async () => {
+    await writer.applyBatch({ changes: [request(100n, {}), request(101n, { req_id: '2' }), step(102n, '10', '1')], endLsn: 110n, commitTime: new Date() });
+    const v = await versions();
+    await writer.applyBatch({ changes: [step(120n, '10', '2')], endLsn: 130n, commitTime: new Date() });
+    expect(await versions()).toEqual({ 'oa-req-1': v['oa-req-1'] + 1, 'oa-req-2': v['oa-req-2'] + 1 });
+    await writer.applyBatch({ changes: [{ ...step(140n, '11', '2'), oldKey: { step_id: '10' } }], endLsn: 150n, commitTime: new Date() });
+    expect((await image('oa.steps', '["10"]')).deleted).toBe(true);
+    expect((await image('oa.steps', '["11"]')).deleted).toBe(false);
+  });
+
+  it('moves the checkpoint only with a committed transaction', async () => {
+    await writer.applyBatch({ changes: [request(100n, {})], endLsn: null, commitTime: null });
+    expect(await checkpoint()).toBe(50n);
+    await writer.applyBatch({ changes: [step(101n, '10', '1')], endLsn: 120n, commitTime: new Date() });
+    expect(await checkpoint()).toBe(120n);
+  });
+});
