@@ -3,26 +3,10 @@
 // and one per distinct text: the same texts in every locale share a key, different texts never do;
 // the default locale's resource holds every key and is the only one with is_default: true.
 import type { I18nResource } from '../feishu/external-instance.js';
+import { LOCALES } from '../feishu/payload-schema.js';
 
-/** Locales Feishu accepts in i18n_resources (reference/feishu-api.md §1.2). */
-export const FEISHU_LOCALES: readonly string[] = [
-  'zh-CN',
-  'en-US',
-  'ja-JP',
-  'zh-HK',
-  'zh-TW',
-  'de-DE',
-  'es-ES',
-  'fr-FR',
-  'id-ID',
-  'it-IT',
-  'ko-KR',
-  'pt-BR',
-  'th-TH',
-  'vi-VN',
-  'ms-MY',
-  'ru-RU',
-];
+/** Locales Feishu accepts in i18n_resources: the payload schema's list, the one source of truth. */
+export const FEISHU_LOCALES: readonly string[] = LOCALES;
 
 /** One text: its value per locale; the default locale's value is always present. */
 export type LocalizedText = ReadonlyMap<string, string>;

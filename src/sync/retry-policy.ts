@@ -2,8 +2,9 @@
 // in as an argument. Invariant: every failure ends in exactly one of retry (with a bounded delay),
 // park (with a reason) or stop (credentials or scope: nothing can succeed until a human acts).
 import { describeError, isCdcError } from '../errors.js';
+import type { Disposition } from '../feishu/error-table.js';
 
-export type Disposition = 'retry' | 'renew-token' | 'park' | 'stop';
+export type { Disposition };
 
 export type NextStep =
   | { action: 'retry'; delayMs: number; reason: string }
