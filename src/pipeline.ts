@@ -187,6 +187,7 @@ export class Pipeline {
       slot: s.slotName,
       publication: s.publicationName,
       tables: new Set(mappings.tables.keys()),
+      columns: new Map([...mappings.tables].map(([t, use]) => [t, use.columns])),
       sink: {
         applyBatch: async (batch) => {
           const summary = await writer.applyBatch(batch);

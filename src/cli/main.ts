@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { describeSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
+import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { runFakeFeishu } from './fake-feishu.js';
 import { mappingsCheckCommand, mappingsPreviewCommand } from './mappings.js';
@@ -118,6 +119,15 @@ program
   .argument('[args...]')
   .action(async (args: string[]) => {
     exitCode = await runFakeFeishu(args);
+  });
+
+program
+  .command('demo')
+  .description('run everything locally: throwaway Postgres, fake Feishu, the connector and a live workload, with a live view')
+  .option('--seconds <n>', 'stop after this many seconds of running (default: until Ctrl-C)')
+  .option('--rate <tx_per_sec>', 'legacy transactions per second of the workload', '5')
+  .action(async (opts: { seconds?: string; rate?: string }) => {
+    exitCode = await demoCommand({ ...globals(), ...opts });
   });
 
 try {

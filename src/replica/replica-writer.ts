@@ -123,6 +123,14 @@ export class ReplicaWriter {
 
     for (const change of changes) {
       if (change.kind === 'truncate') {
+        // Rows changed earlier in this batch are only in memory yet: store them first, so the
+        // truncate sees them, and forget their in-memory images as live.
+        await this.writeImages(trx, [...written.values()]);
+        written.clear();
+        const prefix = `${change.table}\u0000`;
+        for (const [k, img] of images) {
+          if (k.startsWith(prefix) && !img.deleted && img.lsn < change.lsn) images.set(k, { ...img, deleted: true, lsn: change.lsn });
+        }
         for (const row of await this.truncateTable(trx, change.table, change.lsn)) touched.push({ table: change.table, row });
         applied++;
         continue;

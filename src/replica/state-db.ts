@@ -21,6 +21,10 @@ export function openStateDb(url: string, schema: string, options: { max?: number
   // A pool error (the server closed an idle connection) must not crash the process; the next query
   // reports the problem where it can be handled.
   pool.on('error', () => undefined);
+  // A checked-out client loses the pool's listener: without its own, a connection the server ends
+  // mid-transaction (restart, failover) would be an unhandled 'error' event. The query in progress
+  // still fails and reports it.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

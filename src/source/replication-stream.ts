@@ -32,6 +32,8 @@ export interface ReplicationStreamOptions {
   slot: string;
   publication: string;
   tables: ReadonlySet<string>;
+  /** Columns the mappings read, per table: a relation message without one of them is reported. */
+  columns?: ReadonlyMap<string, readonly string[]>;
   sink: BatchSink;
   /** The checkpoint stored in the state database (what the replica already holds). */
   checkpoint: Lsn;
@@ -67,6 +69,7 @@ export class ReplicationStream {
   private flushTimer: NodeJS.Timeout | null = null;
   private sessionError: ((e: unknown) => void) | null = null;
   private lastByteAt = Date.now();
+  private readonly warned = new Set<string>();
   connected = false;
 
   constructor(private readonly o: ReplicationStreamOptions) {
@@ -82,9 +85,9 @@ export class ReplicationStream {
   async run(): Promise<void> {
     let attempt = 0;
     while (!this.stopped) {
-      const started = Date.now();
+      let reachedStart = false;
       try {
-        await this.session();
+        await this.session(() => (reachedStart = true));
       } catch (error) {
         if (this.stopped) break;
         const lost = classifySlotError(error, this.o.slot);
@@ -96,7 +99,8 @@ export class ReplicationStream {
         this.o.hooks?.onDisconnected?.(error);
       }
       if (this.stopped) break;
-      attempt = Date.now() - started > 30_000 ? 1 : attempt + 1;
+      // A session that got as far as streaming resets the backoff: short outages recover fast.
+      attempt = reachedStart ? 1 : attempt + 1;
       const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
       await sleep(delay);
     }
@@ -107,7 +111,7 @@ export class ReplicationStream {
     this.sessionError?.(new CdcError('SHUTDOWN', 'stream stopped'));
   }
 
-  private async session(): Promise<void> {
+  private async session(onStart: () => void): Promise<void> {
     this.resetSessionState();
     const service = new LogicalReplicationService(
       { connectionString: this.o.sourceUrl, application_name: 'approval-cdc' },
@@ -126,6 +130,7 @@ export class ReplicationStream {
         );
         service.on('error', (e: unknown) => reject(e));
         service.on('start', () => {
+          onStart();
           this.connected = true;
           this.o.hooks?.onConnected?.();
           this.o.logger.info({ slot: this.o.slot, from: formatLsn(this.confirmedLsn) }, 'replication stream started');
@@ -223,6 +228,9 @@ export class ReplicationStream {
       case 'begin':
         this.inTx = true;
         return;
+      case 'relation':
+        this.checkRelation(msg);
+        return;
       case 'insert':
       case 'update':
       case 'delete':
@@ -265,6 +273,20 @@ export class ReplicationStream {
     this.pending.push({ kind: 'upsert', table, lsn, values: msg.new as ChangeValues, ...(oldKey ? { oldKey } : {}) });
   }
 
+  /** A mapped column that vanished (dropped or renamed) makes its values null: say so once. */
+  private checkRelation(msg: Pgoutput.MessageRelation): void {
+    const table = `${msg.schema}.${msg.name}`;
+    const needed = this.o.columns?.get(table);
+    if (!needed) return;
+    const present = new Set(msg.columns.map((c) => c.name));
+    const missing = needed.filter((c) => !present.has(c));
+    const key = `${table}:${missing.join(',')}`;
+    if (missing.length > 0 && !this.warned.has(key)) {
+      this.warned.add(key);
+      this.o.logger.warn({ table, missing }, `mapped columns ${missing.join(', ')} of ${table} no longer exist (dropped or renamed): their values are null until the mapping is changed and \`approval-cdc resync\` runs`);
+    }
+  }
+
   private scheduleFlush(): void {
     if (this.flushTimer) return;
     this.flushTimer = setTimeout(() => {
@@ -278,8 +300,10 @@ export class ReplicationStream {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
-    // A batch ending mid-transaction carries no end LSN: the checkpoint moves only at commit.
-    const endLsn = this.inTx ? null : this.pendingEnd;
+    // The checkpoint moves to the end of the last complete transaction, whose changes are all in
+    // this batch or earlier ones, even when the batch also holds part of the next transaction
+    // (replaying that part later is harmless: its images carry the same LSNs and are skipped).
+    const endLsn = this.pendingEnd;
     const batch: ChangeBatch = { changes: this.pending, endLsn, commitTime: endLsn === null ? null : this.pendingCommitTime };
     this.pending = [];
     if (endLsn !== null) {

@@ -14,8 +14,11 @@ export interface RateBudgetOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** Call when the HTTP call has completed (successfully or not). */
-export type ReleaseBudget = () => void;
+/** A granted unit: release() when the call completed (either way); cancel() if no call was made. */
+export interface BudgetTicket {
+  release(): void;
+  cancel(): void;
+}
 
 interface Slot {
   /** Completion time, Infinity while the call is in flight. */
@@ -38,9 +41,9 @@ export class RateBudget {
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** Waits for a unit of budget; callers are served in order. Call the returned function when done. */
-  acquire(): Promise<ReleaseBudget> {
-    const turn = this.tail.then(() => this.waitForRoom());
+  /** Waits for a unit of budget; callers are served in order. Rejects when `signal` aborts. */
+  acquire(signal?: AbortSignal): Promise<BudgetTicket> {
+    const turn = this.tail.then(() => this.waitForRoom(signal));
     this.tail = turn.catch(() => undefined);
     return turn;
   }
@@ -78,17 +81,25 @@ export class RateBudget {
     return wait;
   }
 
-  private async waitForRoom(): Promise<ReleaseBudget> {
+  private async waitForRoom(signal?: AbortSignal): Promise<BudgetTicket> {
     for (;;) {
+      if (signal?.aborted) throw new Error('budget wait aborted');
       const wait = this.delayUntilFree(this.now());
       if (wait <= 0) break;
-      await this.sleep(Math.max(1, wait));
+      // With a signal, wake up now and then to notice it; a minute-long wait must not block a stop.
+      await this.sleep(Math.max(1, signal ? Math.min(wait, 100) : wait));
     }
     const slot: Slot = { end: Infinity };
     this.slots.push(slot);
     this.granted++;
-    return () => {
-      if (slot.end === Infinity) slot.end = this.now();
+    return {
+      release: () => {
+        if (slot.end === Infinity) slot.end = this.now();
+      },
+      cancel: () => {
+        this.slots = this.slots.filter((s) => s !== slot);
+        this.granted--;
+      },
     };
   }
 }

@@ -78,8 +78,8 @@ export class Reconciler {
     const differing: string[] = [];
     for (let i = 0; i < entries.length && differing.length < maxRepush; i += batch) {
       const part = entries.slice(i, i + batch);
-      const release = await this.checkBudget.acquire();
-      const diffs = await this.o.check(part.map((p) => p.entry)).finally(release);
+      const ticket = await this.checkBudget.acquire();
+      const diffs = await this.o.check(part.map((p) => p.entry)).finally(() => ticket.release());
       const byExternal = new Map(part.map((p) => [p.entry.instance_id, p.id]));
       for (const d of diffs) {
         const id = byExternal.get(d.instance_id);

@@ -13,7 +13,7 @@ import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceStore, type DirtyInstance } from './instance-store.js';
-import type { RateBudget } from './rate-budget.js';
+import type { BudgetTicket, RateBudget } from './rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
 
 export type PushFn = (payload: ExternalInstance) => Promise<void>;
@@ -49,6 +49,8 @@ export class SyncScheduler {
   private running = false;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
+  private wakePending = false;
+  private readonly abort = new AbortController();
   /** Set when Feishu refuses our credentials or scope: nothing is pushed until restart. */
   stoppedReason: string | null = null;
 
@@ -66,16 +68,21 @@ export class SyncScheduler {
     this.loop = this.run();
   }
 
-  /** New changes are in the replica: look for due instances now. */
+  /** New changes are in the replica: look for due instances now (or as soon as the loop idles). */
   wake(): void {
     const w = this.wakeUp;
-    this.wakeUp = null;
-    w?.();
+    if (w) {
+      this.wakeUp = null;
+      w();
+    } else {
+      this.wakePending = true;
+    }
   }
 
   /** Stops taking new work and waits for pushes in flight (at most `graceMs`). */
   async stop(graceMs = 10_000): Promise<void> {
     this.running = false;
+    this.abort.abort();
     this.wake();
     await this.loop?.catch(() => undefined);
     const pending = Promise.allSettled([...this.inFlight.values()]);
@@ -90,24 +97,26 @@ export class SyncScheduler {
           await this.idle(poll * 5);
           continue;
         }
-        const free = this.o.concurrency - this.inFlight.size;
-        if (free <= 0) {
+        if (this.inFlight.size >= this.o.concurrency) {
           await Promise.race([...this.inFlight.values(), this.idle(poll)]);
           continue;
         }
-        const due = await this.store.dueInstances(free, [...this.inFlight.keys()]);
-        if (due.length === 0) {
+        // Budget first, then the instance: whoever is most urgent when a unit frees up gets it, so
+        // a live change never queues behind backfill pushes that grabbed units earlier.
+        const ticket = await this.o.budget.acquire(this.abort.signal);
+        const [instance] = await this.store.dueInstances(1, [...this.inFlight.keys()]);
+        if (!instance) {
+          ticket.cancel();
           await this.idle(poll);
           continue;
         }
-        for (const instance of due) {
-          const task = this.pushOne(instance).finally(() => {
-            this.inFlight.delete(instance.id);
-            this.wake();
-          });
-          this.inFlight.set(instance.id, task);
-        }
+        const task = this.pushOne(instance, ticket).finally(() => {
+          this.inFlight.delete(instance.id);
+          this.wake();
+        });
+        this.inFlight.set(instance.id, task);
       } catch (error) {
+        if (!this.running) break;
         this.o.logger.error({ err: error }, 'sync loop failed; retrying');
         await this.idle(1000);
       }
@@ -115,21 +124,26 @@ export class SyncScheduler {
   }
 
   private idle(ms: number): Promise<void> {
+    if (this.wakePending) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = null;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
+      const finish = () => {
         clearTimeout(timer);
+        // Only the idle that is still current may clear the slot; an older one must not wipe a newer.
+        if (this.wakeUp === finish) this.wakeUp = null;
         resolve();
       };
+      const timer = setTimeout(finish, ms);
+      this.wakeUp = finish;
     });
   }
 
-  private async pushOne(instance: DirtyInstance): Promise<void> {
+  private async pushOne(instance: DirtyInstance, ticket: BudgetTicket): Promise<void> {
     const { mappings, logger } = this.o;
     let updateTime = 0n;
+    let pushed = false;
     try {
       const rows = await loadInstanceRows(this.o.db, this.o.schema, mappings, instance.ref);
       const built = mappings.build(instance.ref, rows);
@@ -145,11 +159,11 @@ export class SyncScheduler {
       if (violations.length > 0) {
         throw new CdcError('PAYLOAD_LIMIT', violations.join('; '), { details: { disposition: 'park' } });
       }
-      const release = await this.o.budget.acquire();
+      pushed = true;
       try {
         await this.o.push(payload);
       } finally {
-        release();
+        ticket.release();
       }
       await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
       const outcome: PushOutcome = { instance, result: 'accepted', code: '0' };
@@ -159,6 +173,10 @@ export class SyncScheduler {
       await this.handleFailure(instance, error).catch((e: unknown) =>
         logger.error({ err: e, instance: instance.externalId }, 'cannot record push failure'),
       );
+    } finally {
+      // Nothing was sent (absent, parked before sending, or a failure before the call): the unit
+      // goes back to the budget.
+      if (!pushed) ticket.cancel();
     }
   }
 

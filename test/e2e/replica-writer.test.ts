@@ -89,6 +89,17 @@ describe('replica writer', () => {
     expect((await image('oa.steps', '["11"]')).deleted).toBe(false);
   });
 
+  it('deletes rows written earlier in the same batch when the table is truncated in it', async () => {
+    await writer.applyBatch({ changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() });
+    await writer.applyBatch({
+      changes: [step(120n, '11', '1'), { kind: 'truncate', table: 'oa.steps', lsn: 121n }],
+      endLsn: 130n,
+      commitTime: new Date(),
+    });
+    expect((await image('oa.steps', '["10"]')).deleted).toBe(true);
+    expect((await image('oa.steps', '["11"]')).deleted).toBe(true);
+  });
+
   it('moves the checkpoint only with a committed transaction', async () => {
     await writer.applyBatch({ changes: [request(100n, {})], endLsn: null, commitTime: null });
     expect(await checkpoint()).toBe(50n);

@@ -20,9 +20,9 @@ describe('rate budget', () => {
     const { budget, now } = virtualBudget(50, 100_000);
     const starts: number[] = [];
     for (let i = 0; i < 500; i++) {
-      const release = await budget.acquire();
+      const ticket = await budget.acquire();
       starts.push(now());
-      release();
+      ticket.release();
     }
     for (let i = 50; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 50] as number)).toBeGreaterThanOrEqual(1000);
   });
@@ -31,9 +31,9 @@ describe('rate budget', () => {
     const { budget, now } = virtualBudget(50, 1000);
     const starts: number[] = [];
     for (let i = 0; i < 3000; i++) {
-      const release = await budget.acquire();
+      const ticket = await budget.acquire();
       starts.push(now());
-      release();
+      ticket.release();
     }
     for (let i = 1000; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 1000] as number)).toBeGreaterThanOrEqual(60_000);
     // Each minute: 1000 calls in 20 s at 50/s, then wait for the window. The third thousand starts
@@ -44,9 +44,9 @@ describe('rate budget', () => {
 
   it('holds every caller while the server says the window is exhausted', async () => {
     const { budget, now } = virtualBudget(50, 1000);
-    (await budget.acquire())();
+    (await budget.acquire()).release();
     budget.pause(7000);
-    (await budget.acquire())();
+    (await budget.acquire()).release();
     expect(now()).toBeGreaterThanOrEqual(7000);
   });
 
@@ -55,9 +55,9 @@ describe('rate budget', () => {
     // and arriving at 1001 would share Feishu's window with it. So the next grant waits until 1900.
     let clock = 0;
     const b = new RateBudget({ perSecond: 1, perMinute: 100, now: () => clock, sleep: async (ms) => void (clock += ms) });
-    const release = await b.acquire();
+    const ticket = await b.acquire();
     clock = 900;
-    release();
+    ticket.release();
     await b.acquire();
     expect(clock).toBeGreaterThanOrEqual(1900);
   });
@@ -65,7 +65,7 @@ describe('rate budget', () => {
   it('counts a call still in flight against both windows', async () => {
     let clock = 0;
     const b = new RateBudget({ perSecond: 1, perMinute: 100, now: () => clock, sleep: async (ms) => void (clock += ms) });
-    const release = await b.acquire();
+    const first = await b.acquire();
     const second = b.acquire();
     let granted = false;
     void second.then(() => (granted = true));
@@ -73,15 +73,30 @@ describe('rate budget', () => {
     clock = 5000;
     for (let i = 0; i < 50; i++) await Promise.resolve();
     // Still in flight after 5 s of fake time: the second call has not been granted on the old grant time.
-    release();
+    first.release();
     await second;
     expect(granted).toBe(true);
     expect(clock).toBeGreaterThanOrEqual(6000);
   });
 
+  it('gives a cancelled unit back at once', async () => {
+    const { budget, now } = virtualBudget(1, 100);
+    (await budget.acquire()).cancel();
+    (await budget.acquire()).release();
+    expect(now()).toBe(0);
+  });
+
+  it('stops waiting when its signal aborts', async () => {
+    const { budget } = virtualBudget(1, 1);
+    (await budget.acquire()).release();
+    const controller = new AbortController();
+    controller.abort();
+    await expect(budget.acquire(controller.signal)).rejects.toThrow(/aborted/);
+  });
+
   it('counts what was used in the last minute', async () => {
     const { budget } = virtualBudget(50, 1000);
-    for (let i = 0; i < 10; i++) (await budget.acquire())();
+    for (let i = 0; i < 10; i++) (await budget.acquire()).release();
     expect(budget.usedLastMinute()).toBe(10);
   });
 });

@@ -1,0 +1,113 @@
+// ingest: how fast the connector turns WAL into its replica, against pg_recvlogical reading the very
+// same WAL (pgoutput, same publication) into a file. Method: the connector starts once on the empty
+// schema (publication and its slot) and stops; a second slot is created for pg_recvlogical; the bulk
+// workload (--rows row changes in transactions of --tx-rows) is written and the end LSN recorded; then
+// each consumer catches up from its slot, one after the other: pg_recvlogical with --endpos (time to
+// exit), the connector (Pipeline in-process, Feishu push a no-op or held with --push hold) until its
+// checkpoint reaches the end LSN. Rates are row changes per second; ratio = connector / pg_recvlogical.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatLsn } from '../src/source/lsn.js';
+import type { PushFn } from '../src/sync/sync-scheduler.js';
+import type { BenchFn } from './run.js';
+import { startBenchDatabase, waitForCheckpoint, walInsertLsn } from './support/bench-db.js';
+import { log, numFlag, round } from './support/bench-env.js';
+import { benchSettings, loadBenchMappings, startPipeline } from './support/bench-pipeline.js';
+import { bulkWorkload } from './support/bulk-workload.js';
+
+const PG_RECVLOGICAL = process.env.PG_RECVLOGICAL ?? '/usr/lib/postgresql/15/bin/pg_recvlogical';
+const RECV_SLOT = 'bench_recvlogical';
+
+function runRecvlogical(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PG_RECVLOGICAL, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+export const run: BenchFn = async (flags, cleanup) => {
+  const rows = numFlag(flags, 'rows', 300_000);
+  const txRows = numFlag(flags, 'tx-rows', 1000);
+  const pushMode = flags.push ?? 'noop';
+  if (pushMode !== 'noop' && pushMode !== 'hold') throw new Error('--push is noop or hold');
+
+  const db = await startBenchDatabase(cleanup);
+  const settings = benchSettings(db, null, { statusIntervalMs: 1000 });
+  const mappings = await loadBenchMappings(settings);
+  // Held pushes keep the sync stage idle, so only ingest competes for the two CPUs.
+  const held: (() => void)[] = [];
+  const push: PushFn = pushMode === 'noop' ? async () => undefined : () => new Promise<void>((resolve) => held.push(resolve));
+  cleanup.add('held pushes', () => held.splice(0).forEach((release) => release()));
+
+  log('first start on the empty schema: publication, slot, empty snapshot');
+  const first = await startPipeline(cleanup, settings, mappings, push);
+  await first.stop();
+  await db.pool.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [RECV_SLOT]);
+
+  log(`writing ${rows} row changes in transactions of about ${txRows} rows`);
+  const w0 = Date.now();
+  const workload = await bulkWorkload(db.pool, { rows, txRows, label: 'ingest workload' });
+  const workloadSeconds = (Date.now() - w0) / 1000;
+  const endLsn = await walInsertLsn(db.pool);
+  const { rows: walRows } = await db.pool.query<{ bytes: string }>(
+    `select (pg_current_wal_insert_lsn() - confirmed_flush_lsn)::text as bytes from pg_replication_slots where slot_name = $1`,
+    [RECV_SLOT],
+  );
+  const walMB = round(Number(walRows[0]?.bytes ?? 0) / 2 ** 20, 1);
+  log(`workload: ${workload.rows} row changes in ${workload.transactions} transactions, ${walMB} MB of WAL, end ${formatLsn(endLsn)}`);
+
+  const dir = await mkdtemp(join(tmpdir(), 'bench-recvlogical-'));
+  cleanup.add('pg_recvlogical output', () => rm(dir, { recursive: true, force: true }));
+  const outFile = join(dir, 'out.bin');
+  log('pg_recvlogical catching up');
+  const r0 = Date.now();
+  const recv = await runRecvlogical([
+    '-d', db.url, '-S', RECV_SLOT, '--start', '--no-loop', '-E', formatLsn(endLsn), '-f', outFile,
+    '-o', 'proto_version=1', '-o', `publication_names=${settings.publicationName}`,
+  ]);
+  const recvSeconds = (Date.now() - r0) / 1000;
+  if (recv.code !== 0) throw new Error(`pg_recvlogical exited ${recv.code}: ${recv.stderr}`);
+  const recvBytes = (await stat(outFile)).size;
+  await db.pool.query('select pg_drop_replication_slot($1)', [RECV_SLOT]);
+  log(`pg_recvlogical: ${recvSeconds.toFixed(2)} s, ${(recvBytes / 2 ** 20).toFixed(1)} MB written`);
+
+  log('connector catching up');
+  const c0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const pipeline = await startPipeline(cleanup, settings, mappings, push);
+  const c1 = await waitForCheckpoint(db.pool, endLsn, { timeoutMs: 30 * 60_000 });
+  const connectorSeconds = (c1 - c0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const applied = await pipeline.metrics.changesApplied.get();
+  held.splice(0).forEach((release) => release());
+  await pipeline.stop();
+  const { rows: replica } = await db.pool.query<{ n: string }>(`select count(*)::text as n from approval_cdc.row_image`);
+  log(`connector: ${connectorSeconds.toFixed(2)} s`);
+
+  const recvRate = workload.rows / recvSeconds;
+  const connectorRate = workload.rows / connectorSeconds;
+  return {
+    rows: workload.rows,
+    transactions: workload.transactions,
+    largestTransaction: workload.largestTransaction,
+    walMB,
+    workloadSeconds: round(workloadSeconds, 2),
+    pgRecvlogicalSeconds: round(recvSeconds, 2),
+    pgRecvlogicalRowsPerSec: Math.round(recvRate),
+    connectorSeconds: round(connectorSeconds, 2),
+    connectorRowsPerSec: Math.round(connectorRate),
+    ratio: round(connectorRate / recvRate),
+    // Node CPU of this process during the connector's catch-up (1.0 per second = one core busy).
+    connectorNodeCpuPerSecond: round((cpu.user + cpu.system) / 1e6 / connectorSeconds, 2),
+    target: '>= 0.5',
+    connectorChangesApplied: applied.values.reduce((a, v) => a + v.value, 0),
+    replicaRowImages: Number(replica[0]?.n ?? 0),
+    push: pushMode,
+    server: db.server,
+  };
+};

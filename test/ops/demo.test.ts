@@ -1,0 +1,81 @@
+// The demo as a user runs it: a child process that brings up a throwaway Postgres, the fake Feishu and
+// the connector, syncs instances, and removes everything it created, whether it stops on its own
+// (--seconds) or on Ctrl-C (SIGINT).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+
+const BIN = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
+
+interface DemoRun {
+  code: number | null;
+  lines: string[];
+}
+
+function startDemo(args: string[], onLine: (line: string, stop: (signal: NodeJS.Signals) => void) => void = () => undefined): Promise<DemoRun> {
+  const child = spawn(process.execPath, [BIN, 'demo', ...args], {
+    env: { ...process.env, APPROVAL_CDC_LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) {
+      lines.push(line);
+      onLine(line, (signal) => child.kill(signal));
+    }
+  });
+  return new Promise((resolve) => {
+    child.once('exit', (code) => {
+      if (partial) lines.push(partial);
+      resolve({ code, lines });
+    });
+  });
+}
+
+function dataDirOf(run: DemoRun): string {
+  const line = run.lines.find((l) => l.startsWith('postgres data dir: '));
+  expect(line, run.lines.join('\n')).toBeDefined();
+  return (line as string).slice('postgres data dir: '.length).trim();
+}
+
+function summaryOf(run: DemoRun): Record<string, unknown> {
+  const last = run.lines.filter((l) => l.trim() !== '').at(-1) ?? '';
+  return JSON.parse(last) as Record<string, unknown>;
+}
+
+describe('approval-cdc demo', () => {
+  it('syncs instances into the fake Feishu within --seconds and leaves no Postgres directory behind', async () => {
+    const run = await startDemo(['--seconds', '20']);
+    expect(run.code, run.lines.join('\n')).toBe(0);
+    const summary = summaryOf(run);
+    expect(summary.demo).toBe('done');
+    expect(summary.instancesInFeishu).toBeGreaterThan(0);
+    expect(summary.pushesAccepted).toBeGreaterThan(0);
+    expect(summary.changesApplied).toBeGreaterThan(0);
+    const dir = dataDirOf(run);
+    expect(dir).toMatch(/approval-cdc-pg-/);
+    expect(existsSync(dir)).toBe(false);
+  }, 180_000);
+
+  it('stops cleanly on SIGINT: exit 0, a summary last, the Postgres server and its directory gone', async () => {
+    let pgUrl = '';
+    const run = await startDemo(['--rate', '10'], (line, stop) => {
+      const m = /^legacy database: (\S+)/.exec(line);
+      if (m) pgUrl = (m[1] as string).replace(':***@', ':postgres@');
+      // The first line of figures after streaming started: the demo is in full swing.
+      if (/^t=\d+s .*streaming=1/.test(line)) stop('SIGINT');
+    });
+    expect(run.code, run.lines.join('\n')).toBe(0);
+    expect(summaryOf(run).demo).toBe('done');
+    expect(existsSync(dataDirOf(run))).toBe(false);
+    expect(pgUrl).not.toBe('');
+    const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 2000 });
+    client.on('error', () => undefined);
+    await expect(client.connect()).rejects.toThrow();
+  }, 180_000);
+});
