@@ -6,6 +6,7 @@
 // exit), the connector (Pipeline in-process, Feishu push a no-op or held with --push hold) until its
 // checkpoint reaches the end LSN. Rates are row changes per second; ratio = connector / pg_recvlogical.
 import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +38,19 @@ export const run: BenchFn = async (flags, cleanup) => {
   if (pushMode !== 'noop' && pushMode !== 'hold') throw new Error('--push is noop or hold');
 
   const db = await startBenchDatabase(cleanup);
-  const settings = benchSettings(db, null, { statusIntervalMs: 1000 });
+  // --state separate: the replica lives in a second database of the same server, so the walsender
+  // does not decode the connector's own replica writes (the recommended setup for busy sources).
+  const stateMode = flags.state ?? 'source';
+  let stateUrl: string | undefined;
+  if (stateMode === 'separate') {
+    const name = `${new URL(db.url).pathname.slice(1)}_state`;
+    await db.pool.query(`create database "${name}"`);
+    const url = new URL(db.url);
+    url.pathname = `/${name}`;
+    stateUrl = url.toString();
+  }
+  const batch = numFlag(flags, 'batch', 2000);
+  const settings = benchSettings(db, null, { statusIntervalMs: 1000, batchMaxChanges: batch, ...(stateUrl ? { stateUrl } : {}) });
   const mappings = await loadBenchMappings(settings);
   // Held pushes keep the sync stage idle, so only ingest competes for the two CPUs.
   const held: (() => void)[] = [];
@@ -80,13 +93,15 @@ export const run: BenchFn = async (flags, cleanup) => {
   const c0 = Date.now();
   const cpu0 = process.cpuUsage();
   const pipeline = await startPipeline(cleanup, settings, mappings, push);
-  const c1 = await waitForCheckpoint(db.pool, endLsn, { timeoutMs: 30 * 60_000 });
+  const statePool = stateUrl ? new pg.Pool({ connectionString: stateUrl, max: 1 }) : db.pool;
+  if (stateUrl) cleanup.add('state pool', () => statePool.end());
+  const c1 = await waitForCheckpoint(statePool, endLsn, { timeoutMs: 30 * 60_000 });
   const connectorSeconds = (c1 - c0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const applied = await pipeline.metrics.changesApplied.get();
   held.splice(0).forEach((release) => release());
   await pipeline.stop();
-  const { rows: replica } = await db.pool.query<{ n: string }>(`select count(*)::text as n from approval_cdc.row_image`);
+  const { rows: replica } = await statePool.query<{ n: string }>(`select count(*)::text as n from approval_cdc.row_image`);
   log(`connector: ${connectorSeconds.toFixed(2)} s`);
 
   const recvRate = workload.rows / recvSeconds;
@@ -108,6 +123,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     connectorChangesApplied: applied.values.reduce((a, v) => a + v.value, 0),
     replicaRowImages: Number(replica[0]?.n ?? 0),
     push: pushMode,
+    state: stateMode,
     server: db.server,
   };
 };

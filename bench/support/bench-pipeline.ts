@@ -65,7 +65,8 @@ export interface ChildConnector {
 export function spawnConnector(cleanup: Cleanup, env: Record<string, string>): ChildConnector {
   const bin = fileURLToPath(new URL('../../bin/approval-cdc.js', import.meta.url));
   const child = spawn(process.execPath, [bin, 'run'], {
-    env: { ...process.env, ...env },
+    // CONNECTOR_NODE_OPTIONS sets the child's V8 options (e.g. a heap cap) without touching the bench's own.
+    env: { ...process.env, ...env, ...(process.env.CONNECTOR_NODE_OPTIONS ? { NODE_OPTIONS: process.env.CONNECTOR_NODE_OPTIONS } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error('cannot spawn the connector');

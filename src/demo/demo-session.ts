@@ -4,7 +4,7 @@
 // order whatever happens (signal, elapsed time, pipeline failure, failed start-up), the temp directory
 // of the Postgres included; the last line written to `out` is one JSON summary.
 import type { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -18,8 +18,14 @@ import { newWorkloadState, seededRandom, seedUsers, workloadStep, type WorkloadS
 import { DemoView, renderLine, renderScreen, type DemoFigures } from './demo-view.js';
 import type { ThrowawayPostgres } from './throwaway-postgres.js';
 
-const SCHEMA_SQL = new URL('../../examples/legacy-approval/schema.sql', import.meta.url);
-const MAPPINGS = new URL('../../mappings/legacy-approval.yaml', import.meta.url);
+// The package root (the folder with package.json), whether this runs from src/ or compiled dist/src/.
+const ROOT = (() => {
+  let dir = new URL('.', import.meta.url);
+  while (!existsSync(new URL('package.json', dir)) && dir.pathname !== '/') dir = new URL('..', dir);
+  return dir;
+})();
+const SCHEMA_SQL = new URL('examples/legacy-approval/schema.sql', ROOT);
+const MAPPINGS = new URL('mappings/legacy-approval.yaml', ROOT);
 const PREFERRED_METRICS_PORT = 9187;
 
 export interface DemoOptions {

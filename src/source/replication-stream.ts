@@ -51,15 +51,19 @@ type QueueItem =
   | { kind: 'keepalive'; walEnd: string; shouldRespond: boolean }
   | { kind: 'flush' };
 
-const HIGH_WATER = 20_000;
-const LOW_WATER = 2_000;
+const HIGH_WATER = 5_000;
+const LOW_WATER = 1_000;
 
 export class ReplicationStream {
   private durable: Lsn;
   private idleAck = 0n;
   private stopped = false;
   private service: LogicalReplicationService | null = null;
+  // A FIFO as an array plus a head index: Array#shift is O(n) and made decoding quadratic.
   private queue: QueueItem[] = [];
+  private head = 0;
+  /** The replica write in progress: decoding the next batch overlaps with it. */
+  private writing: Promise<boolean> | null = null;
   private draining = false;
   private paused = false;
   private pending: RowChange[] = [];
@@ -157,14 +161,18 @@ export class ReplicationStream {
       this.sessionError = null;
       this.service = null;
       this.queue = [];
+      this.head = 0;
       await service.destroy().catch(() => undefined);
       // Let a drain in progress finish its write before the next session resets the buffers.
       while (this.draining) await sleep(10);
+      await this.settleWrites();
     }
   }
 
   private resetSessionState(): void {
     this.queue = [];
+    this.head = 0;
+    this.writing = null;
     this.pending = [];
     this.pendingEnd = null;
     this.pendingCommitTime = null;
@@ -176,7 +184,7 @@ export class ReplicationStream {
     this.lastByteAt = Date.now();
     this.o.hooks?.onBytes?.();
     this.queue.push(item);
-    if (!this.paused && this.queue.length > HIGH_WATER) this.setPaused(true);
+    if (!this.paused && this.queue.length - this.head > HIGH_WATER) this.setPaused(true);
     if (!this.draining) void this.drain();
   }
 
@@ -193,10 +201,15 @@ export class ReplicationStream {
     this.draining = true;
     const service = this.service;
     try {
-      while (this.queue.length > 0 && this.service === service) {
-        const item = this.queue.shift() as QueueItem;
+      while (this.head < this.queue.length && this.service === service) {
+        const item = this.queue[this.head] as QueueItem;
+        this.head++;
+        if (this.head > 4096 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
         await this.handle(item);
-        if (this.paused && this.queue.length < LOW_WATER) this.setPaused(false);
+        if (this.paused && this.queue.length - this.head < LOW_WATER) this.setPaused(false);
       }
     } catch (error) {
       this.sessionError?.(error);
@@ -212,7 +225,7 @@ export class ReplicationStream {
     }
     if (item.kind === 'keepalive') {
       const walEnd = parseLsn(item.walEnd);
-      if (!this.inTx && this.pending.length === 0 && this.pendingEnd === null && walEnd > this.confirmedLsn) {
+      if (!this.inTx && this.pending.length === 0 && this.pendingEnd === null && this.writing === null && walEnd > this.confirmedLsn) {
         // Nothing received is unapplied: everything up to walEnd is applied or irrelevant. It is
         // stored before it is confirmed, so the stored checkpoint never trails the slot.
         await this.o.sink.advanceIdle(walEnd);
@@ -306,13 +319,35 @@ export class ReplicationStream {
     const endLsn = this.pendingEnd;
     const batch: ChangeBatch = { changes: this.pending, endLsn, commitTime: endLsn === null ? null : this.pendingCommitTime };
     this.pending = [];
-    if (endLsn !== null) {
-      this.pendingEnd = null;
-      this.pendingCommitTime = null;
-    }
-    await this.o.sink.applyBatch(batch);
-    if (endLsn !== null) this.durable = maxLsn(this.durable, endLsn);
-    this.o.hooks?.onBatchApplied?.(batch, batch.changes.length);
+    this.pendingEnd = null;
+    this.pendingCommitTime = null;
+    // Writes stay in order (each waits for the one before); decoding continues while one is in
+    // flight, and at most one more batch waits behind it, so memory stays bounded.
+    const previous = this.writing;
+    const tracked: Promise<boolean> = (async () => {
+      // After a failed write nothing later may be written: the session is ending, and the stream
+      // replays every unacknowledged change on the next one.
+      if (previous && !(await previous)) return false;
+      try {
+        await this.o.sink.applyBatch(batch);
+      } catch (error) {
+        this.sessionError?.(error);
+        return false;
+      }
+      if (endLsn !== null) this.durable = maxLsn(this.durable, endLsn);
+      this.o.hooks?.onBatchApplied?.(batch, batch.changes.length);
+      return true;
+    })();
+    this.writing = tracked;
+    void tracked.then(() => {
+      if (this.writing === tracked) this.writing = null;
+    });
+    if (previous) await previous;
+  }
+
+  /** Waits until every batch handed to the sink is written (or failed). */
+  private async settleWrites(): Promise<void> {
+    while (this.writing) await this.writing;
   }
 
   private sendStatus(ping: boolean): void {

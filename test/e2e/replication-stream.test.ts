@@ -91,7 +91,7 @@ describe('replication stream', () => {
     expect(await confirmed(slot)).toBeLessThan(inside);
     release();
     await waitFor(async () => (await confirmed(slot)) >= applied && applied > 0n, 10_000, 'the ack after apply');
-    expect(await confirmed(slot)).toBe(applied);
+    expect(await confirmed(slot)).toBeGreaterThanOrEqual(applied);
     expect(applied).toBeLessThanOrEqual(end);
     await s.stop();
     await run;
