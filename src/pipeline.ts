@@ -164,6 +164,7 @@ export class Pipeline {
       budget,
       concurrency: s.syncConcurrency,
       minPushIntervalMs: s.minPushIntervalMs,
+      backfillPerMinute: s.ratePerMinute,
       retry: DEFAULT_RETRY_POLICY,
       logger,
       checkLimits: (p) => payloadLimitViolations(p),

@@ -11,6 +11,7 @@ import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
+import { LANE_LIVE } from '../replica/replica-writer.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceStore, type DirtyInstance } from './instance-store.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
@@ -41,6 +42,30 @@ export interface SyncSchedulerOptions {
   onOutcome?: (outcome: PushOutcome) => void;
   onStop?: (reason: string) => void;
   pollIntervalMs?: number;
+  /** Backfill pushes per minute at most, spread evenly (default: unpaced). */
+  backfillPerMinute?: number;
+}
+
+/**
+ * Paces the backfill lane: at most perMinute/30 starts in any 2 s, i.e. the minute budget spread
+ * over the minute instead of spent in the first seconds at the per-second limit. Pure bookkeeping
+ * on the times it is given.
+ */
+export class BackfillPace {
+  private starts: number[] = [];
+  private readonly limit: number;
+  constructor(perMinute: number) {
+    this.limit = Number.isFinite(perMinute) ? Math.max(1, Math.floor(perMinute / 30)) : Number.POSITIVE_INFINITY;
+  }
+  /** Milliseconds until a backfill push may start (0 = now). */
+  delay(now: number): number {
+    this.starts = this.starts.filter((t) => t > now - 2000);
+    if (this.starts.length < this.limit) return 0;
+    return Math.max(1, (this.starts[0] as number) + 2000 - now);
+  }
+  take(now: number): void {
+    this.starts.push(now);
+  }
 }
 
 export class SyncScheduler {
@@ -51,11 +76,13 @@ export class SyncScheduler {
   private wakeUp: (() => void) | null = null;
   private wakePending = false;
   private readonly abort = new AbortController();
+  private readonly backfillPace: BackfillPace;
   /** Set when Feishu refuses our credentials or scope: nothing is pushed until restart. */
   stoppedReason: string | null = null;
 
   constructor(private readonly o: SyncSchedulerOptions) {
     this.store = new InstanceStore(o.db, o.schema);
+    this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY);
   }
 
   get inFlightCount(): number {
@@ -109,6 +136,17 @@ export class SyncScheduler {
           ticket.cancel();
           await this.idle(poll);
           continue;
+        }
+        if (instance.lane !== LANE_LIVE) {
+          const wait = this.backfillPace.delay(Date.now());
+          if (wait > 0) {
+            // The backfill spends the minute budget evenly, so the window never runs dry and a live
+            // change finds a unit within a moment; a live change wakes this idle at once.
+            ticket.cancel();
+            await this.idle(wait);
+            continue;
+          }
+          this.backfillPace.take(Date.now());
         }
         const task = this.pushOne(instance, ticket).finally(() => {
           this.inFlight.delete(instance.id);
