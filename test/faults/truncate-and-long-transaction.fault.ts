@@ -108,10 +108,9 @@ describe('fault: a long open transaction and TRUNCATE on the legacy database', (
     const withTasks = fx.fake.instances().filter((i) => (i.task_list?.length ?? 0) > 0 || (i.cc_list?.length ?? 0) > 0).length;
     expect(withTasks).toBe(0);
 
-    // KNOWN BUG (src/replica/replica-writer.ts applyChanges, truncate branch): rows written earlier in
-    // the SAME batch as a TRUNCATE (here: the same transaction) are still only in the in-memory
-    // `written` map when truncateTable() updates row_image, so they survive the TRUNCATE and are
-    // pushed as live. Expected: the new request's CC leaves its list. Checked after the FAULT line.
+    // Rows written earlier in the same batch as a TRUNCATE (here: the same transaction) must be
+    // truncated too (they were once only in the writer's memory and survived). Checked after the
+    // FAULT line.
     await fx.sql.query(`begin;
       insert into oa.requests (req_id, form_type, title, applicant_no, status_code, amount, reason, submitted_at, updated_at)
         values (910001, 1, 'Truncated in the same transaction', 1, 1, 1, 'x', '2026-11-25 10:00:00', '2026-11-25 10:00:00');
@@ -147,7 +146,6 @@ describe('fault: a long open transaction and TRUNCATE on the legacy database', (
     );
     expect(ack.violations).toEqual([]);
     expect(order.regressions).toEqual([]);
-    // KNOWN BUG (see above): fails until replica-writer applies a TRUNCATE to rows of its own batch.
     expect(sameBatchTruncate).toBe('ok');
   });
 });
