@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn } from '../../src/source/lsn.js';
-import { startConnectorFixture, waitForConvergence, type ConnectorFixture } from '../support/connector-fixture.js';
+import { startConnectorFixture, waitForConvergence, type ConnectorFixture, settingsEnv } from '../support/connector-fixture.js';
 import { newWorkloadState, seededRandom, seedUsers, workloadStep } from '../support/legacy-workload.js';
 
 const BIN = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
@@ -20,13 +20,7 @@ describe('a connector killed with SIGKILL again and again', () => {
   });
 
   const env = () => ({
-    ...process.env,
-    APPROVAL_CDC_SOURCE_URL: fx.settings.sourceUrl,
-    APPROVAL_CDC_MAPPINGS: fx.settings.mappings,
-    APPROVAL_CDC_SLOT: fx.settings.slotName,
-    APPROVAL_CDC_FEISHU_URL: fx.fake.url,
-    APPROVAL_CDC_FEISHU_APP_ID: fx.fake.appId,
-    APPROVAL_CDC_FEISHU_APP_SECRET: fx.fake.appSecret,
+    ...settingsEnv(fx.settings),
     APPROVAL_CDC_METRICS_ADDRESS: 'off',
     APPROVAL_CDC_MIN_PUSH_INTERVAL_MS: '0',
     APPROVAL_CDC_BATCH_MAX_WAIT_MS: '5',

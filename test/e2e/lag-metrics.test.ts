@@ -7,7 +7,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
+import { startConnectorFixture, waitFor, type ConnectorFixture, settingsEnv } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 import { sampleValue, scrapeMetrics, type PromSample } from '../support/prometheus-text.js';
 import { freePort } from '../support/throwaway-postgres.js';
@@ -22,13 +22,7 @@ describe('lag metrics of a running connector', () => {
   const children: ChildProcess[] = [];
 
   const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
-    ...process.env,
-    APPROVAL_CDC_SOURCE_URL: fx.settings.sourceUrl,
-    APPROVAL_CDC_MAPPINGS: fx.settings.mappings,
-    APPROVAL_CDC_SLOT: fx.settings.slotName,
-    APPROVAL_CDC_FEISHU_URL: fx.fake.url,
-    APPROVAL_CDC_FEISHU_APP_ID: fx.fake.appId,
-    APPROVAL_CDC_FEISHU_APP_SECRET: fx.fake.appSecret,
+    ...settingsEnv(fx.settings),
     APPROVAL_CDC_MIN_PUSH_INTERVAL_MS: '0',
     APPROVAL_CDC_BATCH_MAX_WAIT_MS: '5',
     APPROVAL_CDC_STATUS_INTERVAL_MS: '300',

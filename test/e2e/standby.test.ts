@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
+import { startConnectorFixture, waitFor, type ConnectorFixture, settingsEnv } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 import { freePort } from '../support/throwaway-postgres.js';
 import { sampleValue, scrapeMetrics } from '../support/prometheus-text.js';
@@ -34,13 +34,7 @@ describe('a standby connector on the same slot', () => {
     const port = await freePort();
     const child = spawn(process.execPath, [BIN, 'run'], {
       env: {
-        ...process.env,
-        APPROVAL_CDC_SOURCE_URL: fx.settings.sourceUrl,
-        APPROVAL_CDC_MAPPINGS: fx.settings.mappings,
-        APPROVAL_CDC_SLOT: fx.settings.slotName,
-        APPROVAL_CDC_FEISHU_URL: fx.fake.url,
-        APPROVAL_CDC_FEISHU_APP_ID: fx.fake.appId,
-        APPROVAL_CDC_FEISHU_APP_SECRET: fx.fake.appSecret,
+        ...settingsEnv(fx.settings),
         APPROVAL_CDC_METRICS_ADDRESS: `127.0.0.1:${port}`,
         APPROVAL_CDC_MIN_PUSH_INTERVAL_MS: '0',
         APPROVAL_CDC_BATCH_MAX_WAIT_MS: '5',

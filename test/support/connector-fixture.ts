@@ -2,7 +2,7 @@
 // helpers to drive the legacy workload and compare Feishu's state with what the database says.
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { loadSettings, type Settings } from '../../src/config/settings.js';
+import { loadSettings, SETTINGS_TABLE, type Settings } from '../../src/config/settings.js';
 import type { ExternalInstance } from '../../src/feishu/external-instance.js';
 import { startFakeFeishu, type FakeFeishu, type FakeFeishuOptions } from '../../src/feishu/fake-feishu.js';
 import type { MappingSet } from '../../src/mapping/contract.js';
@@ -83,19 +83,7 @@ export async function startConnectorFixture(options: FixtureOptions = {}): Promi
       await fixture.pipeline?.stop();
       fixture.pipeline = null;
     },
-    async expectedInstances() {
-      const client = await sql.connect();
-      try {
-        const out = new Map<string, ExternalInstance>();
-        for (const ref of (await liveInstanceRefs(client, mappings)).values()) {
-          const built = mappings.build(ref, await loadInstanceRowsLive(client, mappings, ref));
-          if (built.kind === 'payload') out.set(built.payload.instance_id, built.payload);
-        }
-        return out;
-      } finally {
-        client.release();
-      }
-    },
+    expectedInstances: () => expectedInstancesOf(sql, mappings),
     async close() {
       await fixture.stopPipeline().catch(() => undefined);
       await fake.close();
@@ -105,6 +93,31 @@ export async function startConnectorFixture(options: FixtureOptions = {}): Promi
   };
   if (!options.noPipeline) await fixture.startPipeline();
   return fixture;
+}
+
+/** The payloads Feishu should hold, built by the mapping from the live source rows. */
+export async function expectedInstancesOf(sql: pg.Pool, mappings: MappingSet): Promise<Map<string, ExternalInstance>> {
+  const client = await sql.connect();
+  try {
+    const out = new Map<string, ExternalInstance>();
+    for (const ref of (await liveInstanceRefs(client, mappings)).values()) {
+      const built = mappings.build(ref, await loadInstanceRowsLive(client, mappings, ref));
+      if (built.kind === 'payload') out.set(built.payload.instance_id, built.payload);
+    }
+    return out;
+  } finally {
+    client.release();
+  }
+}
+
+/** The environment of a child `approval-cdc run` with exactly these settings (plus `extra`). */
+export function settingsEnv(settings: Settings, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, spec] of Object.entries(SETTINGS_TABLE)) {
+    const value = (settings as Record<string, unknown>)[key];
+    if (value !== undefined && value !== null) env[spec.env] = value instanceof Date ? value.toISOString() : String(value);
+  }
+  return { ...env, ...extra };
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes (then throws with the last value). */

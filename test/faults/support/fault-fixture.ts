@@ -6,14 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { loadSettings, SETTINGS_TABLE, type SettingKey } from '../../../src/config/settings.js';
-import type { ExternalInstance } from '../../../src/feishu/external-instance.js';
+import { loadSettings, type SettingKey } from '../../../src/config/settings.js';
 import { startFakeFeishu, type FakeFeishuOptions } from '../../../src/feishu/fake-feishu.js';
 import { loadMappings } from '../../../src/mapping/mapping-loader.js';
 import { createLogger } from '../../../src/observe/logger.js';
 import { Pipeline } from '../../../src/pipeline.js';
-import { liveInstanceRefs, loadInstanceRowsLive } from '../../../src/source/live-rows.js';
-import { LEGACY_MAPPINGS, LEGACY_SCHEMA, type ConnectorFixture } from '../../support/connector-fixture.js';
+import { expectedInstancesOf, LEGACY_MAPPINGS, LEGACY_SCHEMA, settingsEnv, type ConnectorFixture } from '../../support/connector-fixture.js';
 import { withDatabase, type TestDatabase } from '../../support/test-database.js';
 
 export interface FaultFixtureOptions {
@@ -102,14 +100,7 @@ export async function startFaultFixture(options: FaultFixtureOptions = {}): Prom
     sql,
     directSourceUrl: db.url,
     directStateUrl,
-    connectorEnv(extra = {}) {
-      const env: NodeJS.ProcessEnv = { ...process.env };
-      for (const [key, spec] of Object.entries(SETTINGS_TABLE)) {
-        const value = (settings as Record<string, unknown>)[key];
-        if (value !== undefined && value !== null) env[spec.env] = String(value);
-      }
-      return { ...env, ...extra };
-    },
+    connectorEnv: (extra = {}) => settingsEnv(settings, extra),
     async startPipeline() {
       const pipeline = new Pipeline({ settings, mappings, logger: createLogger(settings.logLevel) });
       fixture.pipeline = pipeline;
@@ -120,19 +111,7 @@ export async function startFaultFixture(options: FaultFixtureOptions = {}): Prom
       await fixture.pipeline?.stop();
       fixture.pipeline = null;
     },
-    async expectedInstances() {
-      const client = await sql.connect();
-      try {
-        const out = new Map<string, ExternalInstance>();
-        for (const ref of (await liveInstanceRefs(client, mappings)).values()) {
-          const built = mappings.build(ref, await loadInstanceRowsLive(client, mappings, ref));
-          if (built.kind === 'payload') out.set(built.payload.instance_id, built.payload);
-        }
-        return out;
-      } finally {
-        client.release();
-      }
-    },
+    expectedInstances: () => expectedInstancesOf(sql, mappings),
     async close() {
       await fixture.stopPipeline().catch(() => undefined);
       await fake.close();
