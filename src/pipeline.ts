@@ -120,7 +120,7 @@ export class Pipeline {
       writer,
       checkpoints,
       logger,
-      ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
+      pageSize: this.o.snapshotPageSize ?? s.snapshotPageRows,
       ...(this.o.afterSnapshotPage ? { afterPage: this.o.afterSnapshotPage } : {}),
       ...(this.o.resnapshot ? { resnapshot: true } : {}),
       db,

@@ -30,6 +30,7 @@ export async function setupCommand(flags: GlobalFlags & { resnapshot?: boolean }
       checkpoints: new CheckpointStore(state.db, s.stateSchema),
       logger,
       resnapshot: flags.resnapshot === true,
+      pageSize: s.snapshotPageRows,
       onProgress: (table, p) => {
         if (process.stderr.isTTY) process.stderr.write(`\r  copying ${table}: ${p.rows} rows${p.done ? ' done\n' : ''}`);
       },

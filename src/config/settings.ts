@@ -33,6 +33,7 @@ export const SETTINGS_TABLE = {
   truncate: { env: 'APPROVAL_CDC_TRUNCATE', schema: z.enum(['ignore', 'delete']).default('ignore'), doc: 'What TRUNCATE of a mapped table does: ignore (logged) or delete every row.' },
   metricsAddress: { env: 'APPROVAL_CDC_METRICS_ADDRESS', schema: z.string().default('127.0.0.1:9187'), doc: 'host:port of /metrics, /healthz, /readyz ("off" disables).' },
   logLevel: { env: 'APPROVAL_CDC_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'Log level.' },
+  snapshotPageRows: { env: 'APPROVAL_CDC_SNAPSHOT_PAGE_ROWS', schema: int(1).default(5000), doc: 'Rows per page (and per state transaction) of the initial copy; progress is saved after each page.' },
   initialLoad: { env: 'APPROVAL_CDC_INITIAL_LOAD', schema: z.enum(['all', 'open', 'none']).default('all'), doc: 'What the first start pushes: all instances, only open ones, or none (the replica keeps every row either way).' },
   initialLoadSince: { env: 'APPROVAL_CDC_INITIAL_LOAD_SINCE', schema: z.coerce.date().optional(), doc: 'Initial load pushes only instances whose update_time is at or after this date.' },
   initialLoadWhere: { env: 'APPROVAL_CDC_INITIAL_LOAD_WHERE', schema: z.string().optional(), doc: 'Initial load pushes only instances whose instance-table row matches this SQL condition (columns as text).' },

@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaDifferences, LEGACY_KEYS } from '../support/replica-check.js';
-import { startConnectorFixture, waitFor, waitForConvergence, type ConnectorFixture } from '../support/connector-fixture.js';
+import { settingsEnv, startConnectorFixture, waitFor, waitForConvergence, type ConnectorFixture } from '../support/connector-fixture.js';
+
+const BIN = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
 import { seedUsers } from '../support/legacy-workload.js';
 
 async function seedRequests(fx: ConnectorFixture, from: number, count: number): Promise<void> {
@@ -93,4 +96,42 @@ describe('an interrupted initial load', () => {
     const phase = await waitFor(async () => (await fx.sql.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase === 'streaming', 5000, 'streaming');
     expect(phase).toBe(true);
   }, 120_000);
+});
+
+describe('an initial load killed with SIGKILL', () => {
+  let fx: ConnectorFixture;
+  beforeAll(async () => {
+    // A generous budget: this test is about the copy, not about Feishu's rate limits.
+    fx = await startConnectorFixture({ noPipeline: true, settings: { ratePerMinute: 100_000, ratePerSecond: 500 }, fake: { perMinute: 100_000, perSecond: 500 } });
+    await seedUsers(fx.sql);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it('resumes after `setup` is killed halfway through the copy and ends with the replica and Feishu right', async () => {
+    await seedRequests(fx, 1, 1200);
+    const child = spawn(process.execPath, [BIN, 'setup'], {
+      env: settingsEnv(fx.settings, { APPROVAL_CDC_SNAPSHOT_PAGE_ROWS: '50', APPROVAL_CDC_LOG_LEVEL: 'silent' }),
+      stdio: 'ignore',
+    });
+    const copied = async () => {
+      type Row = { snapshot_progress: Record<string, { rows: number }> };
+      const r = await fx.sql.query<Row>(`select snapshot_progress from approval_cdc.checkpoint`).catch(() => ({ rows: [] as Row[] }));
+      return Object.values(r.rows[0]?.snapshot_progress ?? {}).reduce((n, t) => n + t.rows, 0);
+    };
+    await waitFor(async () => (await copied()) >= 600, 60_000, 'a quarter of the copy');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const phase = (await fx.sql.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase;
+    expect(phase).toBe('snapshot');
+    // 1,200 requests, 1,200 steps, 400 CCs and 20 users in all: the copy stopped short of them.
+    expect(await copied()).toBeLessThan(2820);
+    await fx.sql.query(`update oa.requests set status_code = 3, updated_at = '2026-08-01' where req_id in (2, 1199)`);
+    await fx.sql.query(`delete from oa.steps where req_id = 5`);
+    await fx.startPipeline();
+    await waitForConvergence(fx, 120_000);
+    expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+    expect(fx.fake.instance('oa-req-1199')?.status).toBe('REJECTED');
+  }, 200_000);
 });
