@@ -221,11 +221,13 @@ export class ReplicaWriter {
   private async writeImages(trx: Kysely<any>, rows: { table: string; pk: string; image: Image }[]): Promise<void> {
     const chunk = 5000;
     for (let i = 0; i < rows.length; i += chunk) {
-      const part = rows.slice(i, i + chunk);
+      // One JSON document for the whole chunk: far cheaper to build and to parse than array literals.
+      const doc = JSON.stringify(
+        rows.slice(i, i + chunk).map((r) => ({ tbl: r.table, pk: r.pk, lsn: r.image.lsn.toString(), deleted: r.image.deleted, data: r.image.data })),
+      );
       await sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data)
-        select * from unnest(${part.map((r) => r.table)}::text[], ${part.map((r) => r.pk)}::text[],
-          ${part.map((r) => r.image.lsn.toString())}::bigint[], ${part.map((r) => r.image.deleted)}::boolean[],
-          ${part.map((r) => JSON.stringify(r.image.data))}::jsonb[])
+        select tbl, pk, lsn::bigint, deleted, data
+        from jsonb_to_recordset(${doc}::jsonb) as x(tbl text, pk text, lsn text, deleted boolean, data jsonb)
         on conflict (tbl, pk) do update set lsn = excluded.lsn, deleted = excluded.deleted, data = excluded.data
         where ${this.t('row_image')}.lsn < excluded.lsn`.execute(trx);
     }
