@@ -4,15 +4,12 @@
 // accepted pushes (commit-to-acceptance seconds). Measures nothing itself.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
 import { startFakeFeishu, type FakeFeishu, type FakeFeishuOptions, type PushRecord } from '../../src/feishu/fake-feishu.js';
-import type { ExternalInstance } from '../../src/feishu/external-instance.js';
 import type { MappingSet } from '../../src/mapping/contract.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { createLogger } from '../../src/observe/logger.js';
 import { Pipeline } from '../../src/pipeline.js';
-import { liveInstanceRefs, loadInstanceRowsLive } from '../../src/source/live-rows.js';
 import type { PushFn } from '../../src/sync/sync-scheduler.js';
 import { LEGACY_MAPPINGS_PATH, type BenchDatabase } from './bench-db.js';
 import { log, sleep, type Cleanup } from './bench-env.js';
@@ -132,17 +129,5 @@ export async function waitForAcceptances(fake: FakeFeishu, changes: readonly Tra
   }
 }
 
-/** The payloads Feishu should hold now, built by the mapping from the live source rows (as the e2e fixture does). */
-export async function expectedInstances(pool: pg.Pool, mappings: MappingSet): Promise<Map<string, ExternalInstance>> {
-  const client = await pool.connect();
-  try {
-    const out = new Map<string, ExternalInstance>();
-    for (const ref of (await liveInstanceRefs(client, mappings)).values()) {
-      const built = mappings.build(ref, await loadInstanceRowsLive(client, mappings, ref));
-      if (built.kind === 'payload') out.set(built.payload.instance_id, built.payload);
-    }
-    return out;
-  } finally {
-    client.release();
-  }
-}
+/** The payloads Feishu should hold now: the e2e fixture's oracle. */
+export { expectedInstancesOf as expectedInstances } from '../../test/support/expected-instances.js';

@@ -72,7 +72,7 @@ export class LagProbe {
         if (b.oldest && (!oldest || b.oldest < oldest)) oldest = b.oldest;
       }
       metrics.oldestPendingSeconds.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
-      metrics.parked.set((await this.o.instances.listParked(100_000)).length);
+      metrics.parked.set(await this.o.instances.countParked());
     } catch (error) {
       this.o.logger.debug({ err: error }, 'lag sample failed');
       await this.client?.end().catch(() => undefined);

@@ -86,13 +86,6 @@ export class ReplicaWriter {
     return summary.applied;
   }
 
-  /** Marks instances for another push (resync, reconciler), in the given lane. */
-  async markDirty(refs: readonly InstanceRef[], lane = LANE_BACKFILL): Promise<number> {
-    const map = new Map(refs.map((r) => [instanceIdOf(r), r] as const));
-    await this.db.transaction().execute((trx) => this.bumpInstances(trx, map, lane, null));
-    return map.size;
-  }
-
   /** After a re-snapshot: rows the copy did not refresh no longer exist at the snapshot. */
   async sweepStale(table: string, snapshotLsn: Lsn): Promise<number> {
     return this.db.transaction().execute(async (trx) => {

@@ -92,6 +92,11 @@ export class InstanceStore {
     }));
   }
 
+  async countParked(): Promise<number> {
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${this.t} where parked_at is not null`.execute(this.db);
+    return Number(rows[0]?.n ?? 0);
+  }
+
   /** Un-parks instances (all, or those whose external id is listed) so they are tried again now. */
   async retryParked(externalIds: readonly string[] | 'all'): Promise<number> {
     const res = await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null

@@ -9,8 +9,10 @@ import type { MappingSet } from '../../src/mapping/contract.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { createLogger } from '../../src/observe/logger.js';
 import { Pipeline, type PipelineOptions } from '../../src/pipeline.js';
-import { liveInstanceRefs, loadInstanceRowsLive } from '../../src/source/live-rows.js';
+import { expectedInstancesOf } from './expected-instances.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
+
+export { expectedInstancesOf };
 
 export const LEGACY_SCHEMA = readFileSync(new URL('../../examples/legacy-approval/schema.sql', import.meta.url), 'utf8');
 export const LEGACY_MAPPINGS = new URL('../../mappings/legacy-approval.yaml', import.meta.url).pathname;
@@ -93,21 +95,6 @@ export async function startConnectorFixture(options: FixtureOptions = {}): Promi
   };
   if (!options.noPipeline) await fixture.startPipeline();
   return fixture;
-}
-
-/** The payloads Feishu should hold, built by the mapping from the live source rows. */
-export async function expectedInstancesOf(sql: pg.Pool, mappings: MappingSet): Promise<Map<string, ExternalInstance>> {
-  const client = await sql.connect();
-  try {
-    const out = new Map<string, ExternalInstance>();
-    for (const ref of (await liveInstanceRefs(client, mappings)).values()) {
-      const built = mappings.build(ref, await loadInstanceRowsLive(client, mappings, ref));
-      if (built.kind === 'payload') out.set(built.payload.instance_id, built.payload);
-    }
-    return out;
-  } finally {
-    client.release();
-  }
 }
 
 /** The environment of a child `approval-cdc run` with exactly these settings (plus `extra`). */

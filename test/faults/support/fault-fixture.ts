@@ -3,7 +3,6 @@
 // restartable cluster, or the shared test server), keep the state database in a second database,
 // and route the connector's source and state URLs through proxies. The connector usually runs as a
 // child process (connector-process.ts) with the env this fixture derives from its settings.
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { loadSettings, type SettingKey } from '../../../src/config/settings.js';
@@ -12,7 +11,7 @@ import { loadMappings } from '../../../src/mapping/mapping-loader.js';
 import { createLogger } from '../../../src/observe/logger.js';
 import { Pipeline } from '../../../src/pipeline.js';
 import { expectedInstancesOf, LEGACY_MAPPINGS, LEGACY_SCHEMA, settingsEnv, type ConnectorFixture } from '../../support/connector-fixture.js';
-import { withDatabase, type TestDatabase } from '../../support/test-database.js';
+import { createDatabaseOn } from '../../support/test-database.js';
 
 export interface FaultFixtureOptions {
   /** Superuser URL of the server to create the databases on; default: the shared test server. */
@@ -34,33 +33,6 @@ export interface FaultFixture extends ConnectorFixture {
   directStateUrl: string;
   /** Environment variables that make `approval-cdc run` use exactly this fixture's settings. */
   connectorEnv(extra?: Record<string, string>): NodeJS.ProcessEnv;
-}
-
-export async function createDatabaseOn(adminUrl: string, prefix: string): Promise<TestDatabase> {
-  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  return {
-    name,
-    url: withDatabase(adminUrl, name),
-    async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
-      c.on('error', () => undefined);
-      await c.connect();
-      try {
-        await c.query(`select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null`, [name]);
-        await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [name]);
-        await c.query(`drop database if exists "${name}" with (force)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
 }
 
 export async function startFaultFixture(options: FaultFixtureOptions = {}): Promise<FaultFixture> {
