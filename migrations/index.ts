@@ -64,5 +64,12 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`create index instance_due on ${s('instance')} (lane, priority desc, dirty_since) where version > synced_version and parked_at is null`.execute(db);
       },
     },
+    '0003-row-query-indexes': {
+      async up(db: Kysely<any>) {
+        // Lookups now go through one btree index per queried column (src/replica/row-query.ts,
+        // created from the mappings at start): the GIN index made every lookup scan its pending list.
+        await sql`drop index if exists ${s('row_image_data')}`.execute(db);
+      },
+    },
   };
 }

@@ -17,6 +17,7 @@ import { CheckpointStore } from './replica/checkpoint-store.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
+import { ensureRowQueryIndexes } from './replica/row-query.js';
 import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
 import { ensureInitialLoad } from './source/initial-load.js';
@@ -109,6 +110,7 @@ export class Pipeline {
     } finally {
       await source.end().catch(() => undefined);
     }
+    await ensureRowQueryIndexes(db, s.stateSchema, mappings.queryColumns);
     const writer = new ReplicaWriter(db, s.stateSchema, mappings, tableKeys, s.slotName);
     const checkpoints = new CheckpointStore(db, s.stateSchema);
     const checkpoint = await ensureInitialLoad({

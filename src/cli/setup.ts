@@ -5,6 +5,7 @@ import { describeError } from '../errors.js';
 import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { ReplicaWriter } from '../replica/replica-writer.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { ensureRowQueryIndexes } from '../replica/row-query.js';
 import { resolveTableKeys } from '../source/catalog.js';
 import { ensureInitialLoad } from '../source/initial-load.js';
 import { formatLsn } from '../source/lsn.js';
@@ -16,6 +17,7 @@ export async function setupCommand(flags: GlobalFlags & { resnapshot?: boolean }
   const state = openStateDb(s.stateUrl, s.stateSchema);
   try {
     await migrateStateDb(state);
+    await ensureRowQueryIndexes(state.db, s.stateSchema, mappings.queryColumns);
     const source = new pg.Client({ connectionString: s.sourceUrl });
     await source.connect();
     const tableKeys = await resolveTableKeys(source, mappings).finally(() => source.end());

@@ -63,6 +63,11 @@ export interface MappingSet {
   readonly tables: ReadonlyMap<TableName, TableUse>;
   /** The names of the loaded mappings. */
   readonly mappingNames: readonly string[];
+  /**
+   * Every column a RowQuery of these mappings can be looked up by: the first match column (in
+   * code-point order) of each query shape. The replica keeps an index per column.
+   */
+  readonly queryColumns: readonly string[];
   /** Instances a row image belongs to directly (as instance, task, CC or form row). */
   instancesOfRow(table: TableName, row: RowImage): InstanceRef[];
   /** Rows whose instances read this row through a lookup (e.g. requests whose applicant is this user). */

@@ -38,9 +38,28 @@ function valuesOf(row: RowImage, columns: readonly string[]): string[] | undefin
   return out;
 }
 
+/** The first match column of every query shape: instance keys, child links, lookup keys, lookup sources. */
+function queryColumnsOf(mappings: readonly CompiledMapping[]): string[] {
+  const columns = new Set<string>();
+  const add = (shape: readonly string[]): void => {
+    const first = [...shape].sort()[0];
+    if (first !== undefined) columns.add(first);
+  };
+  for (const m of mappings) {
+    add(m.instance.key);
+    for (const child of [...m.tasks, ...m.ccs]) add(child.parent);
+    for (const usage of m.lookupUsages) {
+      add(usage.lookup.key);
+      add(usage.by.flatMap((part) => ('column' in part ? [part.column] : [])));
+    }
+  }
+  return [...columns].sort();
+}
+
 export class CompiledMappingSet implements MappingSet {
   readonly tables: ReadonlyMap<TableName, TableUse>;
   readonly mappingNames: readonly string[];
+  readonly queryColumns: readonly string[];
   readonly #mappings: ReadonlyMap<string, CompiledMapping>;
 
   constructor(mappings: readonly CompiledMapping[]) {
@@ -55,6 +74,7 @@ export class CompiledMappingSet implements MappingSet {
         if (use.keyColumns && !t.keyColumns) t.keyColumns = use.keyColumns;
       }
     }
+    this.queryColumns = queryColumnsOf(mappings);
     this.tables = new Map(
       [...tables]
         .sort(([a], [b]) => (a < b ? -1 : 1))

@@ -6,9 +6,10 @@
 // - every instance a changed row belonged to before or after the change, directly or through a
 //   lookup, gets its version bumped (invariant 3 starts here).
 import { sql, type Kysely } from 'kysely';
-import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
+import type { InstanceRef, MappingSet, RowImage, RowQuery } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
+import { queryRows } from './row-query.js';
 
 export const LANE_LIVE = 0;
 export const LANE_BACKFILL = 1;
@@ -239,19 +240,22 @@ export class ReplicaWriter {
     const seenQueries = new Set<string>();
     let frontier = touched;
     for (let depth = 0; depth < 4 && frontier.length > 0; depth++) {
-      const next: { table: string; row: RowImage }[] = [];
+      const queries: RowQuery[] = [];
       for (const { table, row } of frontier) {
         for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
         for (const query of this.mappings.dependentsOfRow(table, row)) {
           const qk = JSON.stringify(query);
           if (seenQueries.has(qk)) continue;
           seenQueries.add(qk);
-          const { rows } = await sql<{ data: Record<string, string | null> }>`
-            select data from ${this.t('row_image')} where tbl = ${query.table} and data @> ${JSON.stringify(query.match)}::jsonb`.execute(trx);
-          for (const r of rows) next.push({ table: query.table, row: r.data });
+          queries.push(query);
         }
       }
-      frontier = next;
+      const answers = queries.length === 0 ? [] : await queryRows(trx, this.schema, queries);
+      frontier = [];
+      answers.forEach((rows, i) => {
+        const table = queries[i]?.table as string;
+        for (const r of rows) frontier.push({ table, row: r.values });
+      });
     }
     return refs;
   }

@@ -16,6 +16,7 @@ function tablesOnly(tables: Record<string, Omit<TableUse, 'table'>>): MappingSet
   return {
     tables: new Map(Object.entries(tables).map(([table, use]) => [table, { table, ...use }])),
     mappingNames: ['doctor-test'],
+    queryColumns: [],
     instancesOfRow: () => [],
     dependentsOfRow: () => [],
     queriesFor: () => [],
