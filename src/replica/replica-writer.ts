@@ -4,21 +4,20 @@
 // - an image is only replaced by one from a later LSN, so a replayed transaction changes nothing
 //   and dirties no instance (invariant 4);
 // - every instance a changed row belonged to before or after the change, directly or through a
-//   lookup, gets its version bumped (invariant 3 starts here).
+//   lookup, gets its version bumped (invariant 3 starts here);
+// - batches commit in the order they are handed over, and none commits after one that failed.
+//   Batch N+1 is staged (its images read, merged, serialised) while batch N is being written: the
+//   images N stages are kept in memory until N commits, so N+1 reads what N wrote without waiting.
 import { sql, type Kysely } from 'kysely';
 import type { InstanceRef, MappingSet, RowImage, RowQuery } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
+import { CdcError } from '../errors.js';
+import { imageKey, newStaging, stageChange, type Image, type StagedImage, type Staging, type TableShape } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { queryRows } from './row-query.js';
 
 export const LANE_LIVE = 0;
 export const LANE_BACKFILL = 1;
-
-interface Image {
-  lsn: Lsn;
-  deleted: boolean;
-  data: Record<string, string | null>;
-}
 
 export interface ApplySummary {
   applied: number;
@@ -33,8 +32,40 @@ export function instanceIdOf(ref: InstanceRef): string {
   return JSON.stringify([ref.mapping, ...ref.key]);
 }
 
-export class ReplicaWriter {
-  private readonly keep = new Map<string, Set<string>>();
+interface Plan {
+  readonly staging: Staging;
+  readonly docs: string[];
+  readonly refs: Map<string, InstanceRef>;
+  readonly queries: RowQuery[];
+  readonly seenQueries: Set<string>;
+  readonly priorities: Map<string, Priority>;
+}
+
+interface Priority {
+  priority: bigint;
+  updateMs: number;
+}
+
+/** Staged images of batches not yet committed, with the batch (seq) and writer generation they belong to. */
+interface InFlightImage {
+  image: Image;
+  seq: number;
+  generation: number;
+}
+
+const settle = (p: Promise<unknown>): Promise<void> => p.then(
+  () => undefined,
+  () => undefined,
+);
+
+export class ReplicaWriter implements TableShape {
+  private readonly keepCols = new Map<string, Set<string>>();
+  private readonly inFlight = new Map<string, InFlightImage>();
+  /** Bumped when a batch fails: later batches of the old generation fail, in-flight images are void. */
+  private generation = 0;
+  private seq = 0;
+  private stageTail: Promise<unknown> = Promise.resolve();
+  private writeTail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: Kysely<any>,
@@ -44,12 +75,16 @@ export class ReplicaWriter {
     private readonly slot: string,
   ) {
     for (const [table, use] of mappings.tables) {
-      this.keep.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
+      this.keepCols.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
     }
   }
 
   private t(name: string) {
     return sql.id(this.schema, name);
+  }
+
+  keep(table: string): ReadonlySet<string> | undefined {
+    return this.keepCols.get(table);
   }
 
   pkOf(table: string, values: ChangeValues): string | null {
@@ -64,17 +99,51 @@ export class ReplicaWriter {
     return JSON.stringify(key);
   }
 
-  /** Applies a batch of source changes and moves the checkpoint, in one state transaction. */
-  async applyBatch(batch: ChangeBatch, lane = LANE_LIVE): Promise<ApplySummary> {
-    return this.db.transaction().execute(async (trx) => {
-      const summary = await this.applyChanges(trx, batch.changes, lane, batch.commitTime);
-      if (batch.endLsn !== null) {
-        await sql`update ${this.t('checkpoint')} set lsn = greatest(lsn, ${batch.endLsn.toString()}::bigint),
-          last_commit_at = coalesce(${batch.commitTime}, last_commit_at), updated_at = now()
-          where slot = ${this.slot}`.execute(trx);
+  /**
+   * Applies a batch of source changes and moves the checkpoint, in one state transaction. May be
+   * called again before the returned promise settles: batches commit in call order, and a batch
+   * handed over before an earlier one failed fails too.
+   */
+  applyBatch(batch: ChangeBatch, lane = LANE_LIVE): Promise<ApplySummary> {
+    const generation = this.generation;
+    const seq = ++this.seq;
+    const serial = batch.changes.some((c) => c.kind === 'truncate');
+    const previousStage = this.stageTail;
+    const previousWrite = this.writeTail;
+    const plan = serial
+      ? settle(previousStage).then(() => null)
+      : settle(previousStage).then(() => this.stage(batch.changes, lane, generation, seq));
+    const write = (async () => {
+      try {
+        const staged = await plan;
+        await settle(previousWrite);
+        if (generation !== this.generation) throw new CdcError('STATE_DB', 'an earlier batch failed to apply; this one is applied again after the restart');
+        const summary = await this.db.transaction().execute(async (trx) => {
+          const result = staged ? await this.writePlan(trx, staged, lane, batch.commitTime) : await this.applyChanges(trx, batch.changes, lane, batch.commitTime);
+          await this.moveCheckpoint(trx, batch);
+          return result;
+        });
+        if (staged) this.release(staged, seq);
+        return summary;
+      } catch (error) {
+        if (generation === this.generation) {
+          this.generation++;
+          this.inFlight.clear();
+        }
+        throw error;
       }
-      return summary;
-    });
+    })();
+    // A truncate batch reads and writes in its own transaction: the next batch is staged after it.
+    this.stageTail = serial ? write : plan;
+    this.writeTail = write;
+    return write;
+  }
+
+  private async moveCheckpoint(trx: Kysely<any>, batch: ChangeBatch): Promise<void> {
+    if (batch.endLsn === null) return;
+    await sql`update ${this.t('checkpoint')} set lsn = greatest(lsn, ${batch.endLsn.toString()}::bigint),
+      last_commit_at = coalesce(${batch.commitTime}, last_commit_at), updated_at = now()
+      where slot = ${this.slot}`.execute(trx);
   }
 
   /**
@@ -91,140 +160,116 @@ export class ReplicaWriter {
   async sweepStale(table: string, snapshotLsn: Lsn): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const gone = await this.truncateTable(trx, table, snapshotLsn - 1n);
-      const refs = await this.affectedInstances(trx, gone.map((row) => ({ table, row })));
+      const direct = this.directRefs(gone.map((row) => ({ table, row })));
+      const refs = await this.followLookups(trx, direct);
       await this.bumpInstances(trx, refs, LANE_BACKFILL, null);
       return gone.length;
     });
   }
 
-  private async applyChanges(
-    trx: Kysely<any>,
-    changes: readonly RowChange[],
-    lane: number,
-    commitTime: Date | null,
-  ): Promise<ApplySummary> {
-    const images = await this.loadImages(trx, changes);
-    const written = new Map<string, { table: string; pk: string; image: Image }>();
-    const touched: { table: string; row: RowImage }[] = [];
-    let applied = 0;
-    let skipped = 0;
-
-    const put = (table: string, pk: string, image: Image) => {
-      const k = `${table}\u0000${pk}`;
-      images.set(k, image);
-      written.set(k, { table, pk, image });
-    };
-
-    for (const change of changes) {
-      if (change.kind === 'truncate') {
-        // Rows changed earlier in this batch are only in memory yet: store them first, so the
-        // truncate sees them, and forget their in-memory images as live.
-        await this.writeImages(trx, [...written.values()]);
-        written.clear();
-        const prefix = `${change.table}\u0000`;
-        for (const [k, img] of images) {
-          if (k.startsWith(prefix) && !img.deleted && img.lsn < change.lsn) images.set(k, { ...img, deleted: true, lsn: change.lsn });
-        }
-        for (const row of await this.truncateTable(trx, change.table, change.lsn)) touched.push({ table: change.table, row });
-        applied++;
-        continue;
-      }
-      const keepCols = this.keep.get(change.table);
-      if (!keepCols) continue;
-      if (change.kind === 'upsert' && change.oldKey) {
-        const oldPk = this.pkOf(change.table, change.oldKey);
-        const newPk = this.pkOf(change.table, change.values);
-        if (oldPk && oldPk !== newPk) {
-          const old = images.get(`${change.table}\u0000${oldPk}`);
-          if (!old || old.lsn < change.lsn) {
-            const data = old?.data ?? pickDefined(change.oldKey);
-            put(change.table, oldPk, { lsn: change.lsn, deleted: true, data });
-            touched.push({ table: change.table, row: data });
-          }
-        }
-      }
-      const pk = this.pkOf(change.table, change.values);
-      if (!pk) {
-        skipped++;
-        continue;
-      }
-      const existing = images.get(`${change.table}\u0000${pk}`);
-      if (existing && existing.lsn >= change.lsn) {
-        skipped++;
-        continue;
-      }
-      if (existing && !existing.deleted) touched.push({ table: change.table, row: existing.data });
-      if (change.kind === 'delete') {
-        const data = existing?.data ?? pickDefined(change.values);
-        put(change.table, pk, { lsn: change.lsn, deleted: true, data });
-        touched.push({ table: change.table, row: data });
-      } else {
-        const data: Record<string, string | null> = {};
-        for (const [col, value] of Object.entries(change.values)) {
-          if (!keepCols.has(col)) continue;
-          if (value === undefined) {
-            const prior = existing?.data[col];
-            if (prior !== undefined) data[col] = prior;
-          } else {
-            data[col] = value;
-          }
-        }
-        put(change.table, pk, { lsn: change.lsn, deleted: false, data });
-        touched.push({ table: change.table, row: data });
-      }
-      applied++;
+  /** Reads, merges and serialises a batch's images outside any transaction (see the header). */
+  private async stage(changes: readonly RowChange[], lane: number, generation: number, seq: number): Promise<Plan> {
+    const staging = newStaging(await this.loadImages(this.db, changes, generation));
+    for (const change of changes) if (change.kind !== 'truncate') stageChange(staging, this, change);
+    const plan: Plan = { staging, docs: imageDocs([...staging.written.values()]), ...this.directRefs(staging.touched), priorities: this.prioritiesOf(staging, lane) };
+    if (generation === this.generation) {
+      for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
     }
-
-    await this.writeImages(trx, [...written.values()]);
-    const refs = await this.affectedInstances(trx, touched);
-    const priorities = new Map<string, { priority: bigint; updateMs: number }>();
-    if (lane === LANE_BACKFILL && this.mappings.instanceRank) {
-      for (const { table, image } of written.values()) {
-        const rank = image.deleted ? null : this.mappings.instanceRank(table, image.data);
-        if (rank) {
-          priorities.set(instanceIdOf(rank.ref), { priority: (rank.open ? OPEN_PRIORITY : 0n) + BigInt(rank.startMs), updateMs: rank.updateMs });
-        }
-      }
-    }
-    await this.bumpInstances(trx, refs, lane, commitTime, priorities);
-    return { applied, skipped, instancesDirtied: refs.size };
+    return plan;
   }
 
-  private async loadImages(trx: Kysely<any>, changes: readonly RowChange[]): Promise<Map<string, Image>> {
+  private release(plan: Plan, seq: number): void {
+    for (const k of plan.staging.written.keys()) {
+      if (this.inFlight.get(k)?.seq === seq) this.inFlight.delete(k);
+    }
+  }
+
+  private async writePlan(trx: Kysely<any>, plan: Plan, lane: number, commitTime: Date | null): Promise<ApplySummary> {
+    for (const doc of plan.docs) await this.writeImageDoc(trx, doc);
+    const refs = await this.followLookups(trx, plan);
+    await this.bumpInstances(trx, refs, lane, commitTime, plan.priorities);
+    return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
+  }
+
+  /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
+  private async applyChanges(trx: Kysely<any>, changes: readonly RowChange[], lane: number, commitTime: Date | null): Promise<ApplySummary> {
+    const staging = newStaging(await this.loadImages(trx, changes, null));
+    for (const change of changes) {
+      if (change.kind !== 'truncate') {
+        stageChange(staging, this, change);
+        continue;
+      }
+      // Rows changed earlier in this batch are only in memory yet: store them first, so the
+      // truncate sees them, and forget their in-memory images as live.
+      for (const doc of imageDocs([...staging.written.values()])) await this.writeImageDoc(trx, doc);
+      staging.written.clear();
+      const prefix = `${change.table}\u0000`;
+      for (const [k, img] of staging.images) {
+        if (k.startsWith(prefix) && !img.deleted && img.lsn < change.lsn) staging.images.set(k, { ...img, deleted: true, lsn: change.lsn });
+      }
+      for (const row of await this.truncateTable(trx, change.table, change.lsn)) staging.touched.push({ table: change.table, row });
+      staging.applied++;
+    }
+    for (const doc of imageDocs([...staging.written.values()])) await this.writeImageDoc(trx, doc);
+    const refs = await this.followLookups(trx, this.directRefs(staging.touched));
+    await this.bumpInstances(trx, refs, lane, commitTime, this.prioritiesOf(staging, lane));
+    return { applied: staging.applied, skipped: staging.skipped, instancesDirtied: refs.size };
+  }
+
+  private prioritiesOf(staging: Staging, lane: number): Map<string, Priority> {
+    const priorities = new Map<string, Priority>();
+    if (lane !== LANE_BACKFILL || !this.mappings.instanceRank) return priorities;
+    for (const { table, image } of staging.written.values()) {
+      const rank = image.deleted ? null : this.mappings.instanceRank(table, image.data);
+      if (rank) priorities.set(instanceIdOf(rank.ref), { priority: (rank.open ? OPEN_PRIORITY : 0n) + BigInt(rank.startMs), updateMs: rank.updateMs });
+    }
+    return priorities;
+  }
+
+  /**
+   * Current images of the rows the changes name. With a generation (the pipelined path), images
+   * staged by batches not yet committed win over the database; they are taken before the read, so
+   * one released meanwhile was committed before the read began.
+   */
+  private async loadImages(db: Kysely<any>, changes: readonly RowChange[], generation: number | null): Promise<Map<string, Image>> {
+    const images = new Map<string, Image>();
     const tbls: string[] = [];
     const pks: string[] = [];
+    const want = (table: string, values: ChangeValues) => {
+      const pk = this.pkOf(table, values);
+      if (!pk) return;
+      const k = imageKey(table, pk);
+      if (images.has(k)) return;
+      const staged = generation === null ? undefined : this.inFlight.get(k);
+      if (staged && staged.generation === generation) {
+        images.set(k, staged.image);
+        return;
+      }
+      tbls.push(table);
+      pks.push(pk);
+    };
     for (const change of changes) {
       if (change.kind === 'truncate') continue;
-      for (const values of change.kind === 'upsert' && change.oldKey ? [change.values, change.oldKey] : [change.values]) {
-        const pk = this.pkOf(change.table, values);
-        if (pk) {
-          tbls.push(change.table);
-          pks.push(pk);
-        }
-      }
+      want(change.table, change.values);
+      if (change.kind === 'upsert' && change.oldKey) want(change.table, change.oldKey);
     }
-    const images = new Map<string, Image>();
     if (pks.length === 0) return images;
     const { rows } = await sql<{ tbl: string; pk: string; lsn: string; deleted: boolean; data: Record<string, string | null> }>`
       select r.tbl, r.pk, r.lsn, r.deleted, r.data from ${this.t('row_image')} r
-      join unnest(${tbls}::text[], ${pks}::text[]) as k(tbl, pk) on r.tbl = k.tbl and r.pk = k.pk`.execute(trx);
-    for (const row of rows) images.set(`${row.tbl}\u0000${row.pk}`, { lsn: BigInt(row.lsn), deleted: row.deleted, data: row.data });
+      join unnest(${tbls}::text[], ${pks}::text[]) as k(tbl, pk) on r.tbl = k.tbl and r.pk = k.pk`.execute(db);
+    for (const row of rows) {
+      const k = imageKey(row.tbl, row.pk);
+      if (!images.has(k)) images.set(k, { lsn: BigInt(row.lsn), deleted: row.deleted, data: row.data });
+    }
     return images;
   }
 
-  private async writeImages(trx: Kysely<any>, rows: { table: string; pk: string; image: Image }[]): Promise<void> {
-    const chunk = 5000;
-    for (let i = 0; i < rows.length; i += chunk) {
-      // One JSON document for the whole chunk: far cheaper to build and to parse than array literals.
-      const doc = JSON.stringify(
-        rows.slice(i, i + chunk).map((r) => ({ tbl: r.table, pk: r.pk, lsn: r.image.lsn.toString(), deleted: r.image.deleted, data: r.image.data })),
-      );
-      await sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data)
-        select tbl, pk, lsn::bigint, deleted, data
-        from jsonb_to_recordset(${doc}::jsonb) as x(tbl text, pk text, lsn text, deleted boolean, data jsonb)
-        on conflict (tbl, pk) do update set lsn = excluded.lsn, deleted = excluded.deleted, data = excluded.data
-        where ${this.t('row_image')}.lsn < excluded.lsn`.execute(trx);
-    }
+  private async writeImageDoc(trx: Kysely<any>, doc: string): Promise<void> {
+    await sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data)
+      select tbl, pk, lsn::bigint, deleted, data
+      from jsonb_to_recordset(${doc}::jsonb) as x(tbl text, pk text, lsn text, deleted boolean, data jsonb)
+      on conflict (tbl, pk) do update set lsn = excluded.lsn, deleted = excluded.deleted, data = excluded.data
+      where ${this.t('row_image')}.lsn < excluded.lsn`.execute(trx);
   }
 
   private async truncateTable(trx: Kysely<any>, table: string, lsn: Lsn): Promise<RowImage[]> {
@@ -234,28 +279,44 @@ export class ReplicaWriter {
     return rows.map((r) => r.data);
   }
 
-  /** Instances of the touched rows, directly and through lookups (chained up to a few levels). */
-  private async affectedInstances(trx: Kysely<any>, touched: { table: string; row: RowImage }[]): Promise<Map<string, InstanceRef>> {
+  /** Instances the touched rows belong to directly, and the lookups that lead to more. Pure. */
+  private directRefs(touched: readonly { table: string; row: RowImage }[]): Pick<Plan, 'refs' | 'queries' | 'seenQueries'> {
     const refs = new Map<string, InstanceRef>();
     const seenQueries = new Set<string>();
-    let frontier = touched;
-    for (let depth = 0; depth < 4 && frontier.length > 0; depth++) {
-      const queries: RowQuery[] = [];
-      for (const { table, row } of frontier) {
-        for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
-        for (const query of this.mappings.dependentsOfRow(table, row)) {
-          const qk = JSON.stringify(query);
-          if (seenQueries.has(qk)) continue;
-          seenQueries.add(qk);
-          queries.push(query);
-        }
+    const queries: RowQuery[] = [];
+    for (const { table, row } of touched) {
+      for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
+      for (const query of this.mappings.dependentsOfRow(table, row)) {
+        const qk = JSON.stringify(query);
+        if (seenQueries.has(qk)) continue;
+        seenQueries.add(qk);
+        queries.push(query);
       }
-      const answers = queries.length === 0 ? [] : await queryRows(trx, this.schema, queries);
-      frontier = [];
+    }
+    return { refs, queries, seenQueries };
+  }
+
+  /** Follows lookups from the direct instances to the rows that read them (chained up to a few levels). */
+  private async followLookups(trx: Kysely<any>, start: Pick<Plan, 'refs' | 'queries' | 'seenQueries'>): Promise<Map<string, InstanceRef>> {
+    const refs = new Map(start.refs);
+    const seenQueries = new Set(start.seenQueries);
+    let queries = start.queries;
+    for (let depth = 0; depth < 3 && queries.length > 0; depth++) {
+      const answers = await queryRows(trx, this.schema, queries);
+      const next: RowQuery[] = [];
       answers.forEach((rows, i) => {
         const table = queries[i]?.table as string;
-        for (const r of rows) frontier.push({ table, row: r.values });
+        for (const { values } of rows) {
+          for (const ref of this.mappings.instancesOfRow(table, values)) refs.set(instanceIdOf(ref), ref);
+          for (const query of this.mappings.dependentsOfRow(table, values)) {
+            const qk = JSON.stringify(query);
+            if (seenQueries.has(qk)) continue;
+            seenQueries.add(qk);
+            next.push(query);
+          }
+        }
       });
+      queries = next;
     }
     return refs;
   }
@@ -296,8 +357,11 @@ export class ReplicaWriter {
   }
 }
 
-function pickDefined(values: ChangeValues): Record<string, string | null> {
-  const out: Record<string, string | null> = {};
-  for (const [k, v] of Object.entries(values)) if (v !== undefined) out[k] = v;
-  return out;
+/** The images as JSON documents of up to 5000 rows: far cheaper to build and parse than array literals. */
+function imageDocs(rows: readonly StagedImage[]): string[] {
+  const docs: string[] = [];
+  for (let i = 0; i < rows.length; i += 5000) {
+    docs.push(JSON.stringify(rows.slice(i, i + 5000).map((r) => ({ tbl: r.table, pk: r.pk, lsn: r.image.lsn.toString(), deleted: r.image.deleted, data: r.image.data }))));
+  }
+  return docs;
 }

@@ -13,6 +13,10 @@ import { createExactTextPlugin, type ParsedMessage } from './exact-text-plugin.j
 import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
 
 export interface BatchSink {
+  /**
+   * Stores a batch durably. Called again before the previous call settles: the sink must commit
+   * batches in call order, and once one fails, every batch already handed over must fail too.
+   */
   applyBatch(batch: ChangeBatch): Promise<unknown>;
   /** Records a position reached with nothing to apply (keepalive while idle), before it is confirmed. */
   advanceIdle(lsn: Lsn): Promise<void>;
@@ -321,19 +325,23 @@ export class ReplicationStream {
     this.pending = [];
     this.pendingEnd = null;
     this.pendingCommitTime = null;
-    // Writes stay in order (each waits for the one before); decoding continues while one is in
-    // flight, and at most one more batch waits behind it, so memory stays bounded.
+    // The sink commits batches in the order they are handed over and fails any handed over before
+    // an earlier one failed, so the next batch goes to it at once (it prepares that batch while the
+    // previous one is written). Positions advance in order here. Decoding continues meanwhile, and
+    // at most one more batch waits behind the one being written, so memory stays bounded.
     const previous = this.writing;
+    const applying = this.o.sink.applyBatch(batch);
     const tracked: Promise<boolean> = (async () => {
-      // After a failed write nothing later may be written: the session is ending, and the stream
-      // replays every unacknowledged change on the next one.
-      if (previous && !(await previous)) return false;
+      let ok = true;
       try {
-        await this.o.sink.applyBatch(batch);
+        await applying;
       } catch (error) {
+        // The session is ending; the stream replays every unacknowledged change on the next one.
         this.sessionError?.(error);
-        return false;
+        ok = false;
       }
+      if (previous && !(await previous)) return false;
+      if (!ok) return false;
       if (endLsn !== null) this.durable = maxLsn(this.durable, endLsn);
       this.o.hooks?.onBatchApplied?.(batch, batch.changes.length);
       return true;

@@ -106,4 +106,44 @@ describe('replica writer', () => {
     await writer.applyBatch({ changes: [step(101n, '10', '1')], endLsn: 120n, commitTime: new Date() });
     expect(await checkpoint()).toBe(120n);
   });
+
+  it('stages a batch while the one before it is still being written, reading that batch\'s images', async () => {
+    // Another session holds the checkpoint row, so the first batch cannot commit until it lets go.
+    const blocker = await sql.connect();
+    await blocker.query('begin');
+    await blocker.query(`select * from ${schema}.checkpoint for update`);
+    const first = writer.applyBatch({ changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() });
+    // The TOAST value is not sent: only the first batch, not yet committed, has it.
+    const second = writer.applyBatch({ changes: [request(120n, { status_code: '2', detail_doc: undefined })], endLsn: 130n, commitTime: new Date() });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await image('oa.requests', '["1"]')).toBeUndefined();
+    await blocker.query('commit');
+    blocker.release();
+    await first;
+    expect(await second).toMatchObject({ applied: 1, instancesDirtied: 1 });
+    expect((await image('oa.requests', '["1"]')).data).toMatchObject({ status_code: '2', detail_doc: 'long' });
+    expect(await checkpoint()).toBe(130n);
+  });
+
+  it('fails the batches handed over with a failed one, and applies their changes when they come again', async () => {
+    await sql.query(`create or replace function ${schema}.refuse_777() returns trigger language plpgsql as $$
+      begin if new.lsn = 777 then raise exception 'refused'; end if; return new; end $$`);
+    await sql.query(`create trigger refuse_777 before update on ${schema}.checkpoint for each row execute function ${schema}.refuse_777()`);
+    try {
+      const failing = writer.applyBatch({ changes: [request(700n, {})], endLsn: 777n, commitTime: new Date() });
+      const behind = writer.applyBatch({ changes: [step(780n, '10', '1')], endLsn: 790n, commitTime: new Date() });
+      await expect(failing).rejects.toThrow(/refused/);
+      await expect(behind).rejects.toThrow(/earlier batch failed/);
+      expect(await image('oa.requests', '["1"]')).toBeUndefined();
+      expect(await image('oa.steps', '["10"]')).toBeUndefined();
+      expect(await checkpoint()).toBe(50n);
+      // The stream replays from the checkpoint: the same changes, now under another end position.
+      const replay = await writer.applyBatch({ changes: [request(700n, {}), step(780n, '10', '1')], endLsn: 790n, commitTime: new Date() });
+      expect(replay.applied).toBe(2);
+      expect((await image('oa.requests', '["1"]')).lsn).toBe('700');
+      expect(await checkpoint()).toBe(790n);
+    } finally {
+      await sql.query(`drop trigger refuse_777 on ${schema}.checkpoint`);
+    }
+  });
 });

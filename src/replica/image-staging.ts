@@ -1,0 +1,105 @@
+// Turns source row changes into the row images to store, given the images stored before them. Pure:
+// no I/O, no clock. Invariant: an image is only replaced by one from a later LSN, so a replayed
+// change stages nothing; every image a change replaces or writes is reported as touched, so the
+// instances the row belonged to before and after the change are both found.
+import type { RowImage } from '../mapping/contract.js';
+import type { Lsn } from '../source/lsn.js';
+import type { ChangeValues, RowChange } from './row-change.js';
+
+export interface Image {
+  lsn: Lsn;
+  deleted: boolean;
+  data: Record<string, string | null>;
+}
+
+export interface StagedImage {
+  table: string;
+  pk: string;
+  image: Image;
+}
+
+export interface Staging {
+  /** Current image per `table \0 pk`: loaded ones, then staged ones over them. */
+  readonly images: Map<string, Image>;
+  /** The images to write, per `table \0 pk`. */
+  readonly written: Map<string, StagedImage>;
+  /** Row images before and after each applied change. */
+  readonly touched: { table: string; row: RowImage }[];
+  applied: number;
+  skipped: number;
+}
+
+export const imageKey = (table: string, pk: string): string => `${table}\u0000${pk}`;
+
+export function newStaging(images: Map<string, Image>): Staging {
+  return { images, written: new Map(), touched: [], applied: 0, skipped: 0 };
+}
+
+export interface TableShape {
+  /** The row identity of a change's values (JSON array text), or null when a key column is missing. */
+  pkOf(table: string, values: ChangeValues): string | null;
+  /** Columns kept in the image of a table; undefined for a table no mapping reads. */
+  keep(table: string): ReadonlySet<string> | undefined;
+}
+
+/** Stages one insert, update or delete (not a truncate). */
+export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowChange, { kind: 'truncate' }>): void {
+  const keepCols = shape.keep(change.table);
+  if (!keepCols) return;
+  const put = (pk: string, image: Image) => {
+    const k = imageKey(change.table, pk);
+    s.images.set(k, image);
+    s.written.set(k, { table: change.table, pk, image });
+  };
+  if (change.kind === 'upsert' && change.oldKey) {
+    // The key changed: the row under its old key is gone.
+    const oldPk = shape.pkOf(change.table, change.oldKey);
+    const newPk = shape.pkOf(change.table, change.values);
+    if (oldPk && oldPk !== newPk) {
+      const old = s.images.get(imageKey(change.table, oldPk));
+      if (!old || old.lsn < change.lsn) {
+        const data = old?.data ?? pickDefined(change.oldKey);
+        put(oldPk, { lsn: change.lsn, deleted: true, data });
+        s.touched.push({ table: change.table, row: data });
+      }
+    }
+  }
+  const pk = shape.pkOf(change.table, change.values);
+  if (!pk) {
+    s.skipped++;
+    return;
+  }
+  const existing = s.images.get(imageKey(change.table, pk));
+  if (existing && existing.lsn >= change.lsn) {
+    s.skipped++;
+    return;
+  }
+  if (existing && !existing.deleted) s.touched.push({ table: change.table, row: existing.data });
+  if (change.kind === 'delete') {
+    const data = existing?.data ?? pickDefined(change.values);
+    put(pk, { lsn: change.lsn, deleted: true, data });
+    s.touched.push({ table: change.table, row: data });
+  } else {
+    const data: Record<string, string | null> = {};
+    for (const col in change.values) {
+      if (!keepCols.has(col)) continue;
+      const value = change.values[col];
+      if (value === undefined) {
+        // An unchanged TOAST value is not sent: keep the one stored.
+        const prior = existing?.data[col];
+        if (prior !== undefined) data[col] = prior;
+      } else {
+        data[col] = value;
+      }
+    }
+    put(pk, { lsn: change.lsn, deleted: false, data });
+    s.touched.push({ table: change.table, row: data });
+  }
+  s.applied++;
+}
+
+function pickDefined(values: ChangeValues): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) out[k] = v;
+  return out;
+}
