@@ -56,14 +56,36 @@ function queryColumnsOf(mappings: readonly CompiledMapping[]): string[] {
   return [...columns].sort();
 }
 
+function sameKey(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
 export class CompiledMappingSet implements MappingSet {
   readonly tables: ReadonlyMap<TableName, TableUse>;
   readonly mappingNames: readonly string[];
   readonly queryColumns: readonly string[];
   readonly #mappings: ReadonlyMap<string, CompiledMapping>;
+  /** Per table, the ways its rows belong to an instance (instance row, task, CC): read per change. */
+  readonly #roles = new Map<TableName, { mapping: string; where: CompiledMapping['instance']['where']; key: readonly string[] }[]>();
+  /** Per lookup table, the lookups that read it. */
+  readonly #usages = new Map<TableName, { usage: CompiledMapping['lookupUsages'][number] }[]>();
 
   constructor(mappings: readonly CompiledMapping[]) {
     this.#mappings = new Map(mappings.map((m) => [m.name, m]));
+    for (const m of mappings) {
+      const role = (table: TableName, where: CompiledMapping['instance']['where'], key: readonly string[]) => {
+        const list = this.#roles.get(table) ?? [];
+        list.push({ mapping: m.name, where, key });
+        this.#roles.set(table, list);
+      };
+      role(m.instance.table, m.instance.where, m.instance.key);
+      for (const child of [...m.tasks, ...m.ccs]) role(child.table, child.where, child.parent);
+      for (const usage of m.lookupUsages) {
+        const list = this.#usages.get(usage.lookup.table) ?? [];
+        list.push({ usage });
+        this.#usages.set(usage.lookup.table, list);
+      }
+    }
     this.mappingNames = mappings.map((m) => m.name);
     const tables = new Map<TableName, { columns: Set<string>; keyColumns?: readonly string[] }>();
     for (const m of mappings) {
@@ -93,39 +115,36 @@ export class CompiledMappingSet implements MappingSet {
   }
 
   instancesOfRow(table: TableName, row: RowImage): InstanceRef[] {
-    const out = new Map<string, InstanceRef>();
-    const add = (mapping: string, key: string[] | undefined): void => {
-      if (key) out.set(JSON.stringify([mapping, key]), { mapping, key });
-    };
-    for (const m of this.#mappings.values()) {
-      if (m.instance.table === table && matchesFilter(m.instance.where, row))
-        add(m.name, valuesOf(row, m.instance.key));
-      for (const child of [...m.tasks, ...m.ccs]) {
-        if (child.table === table && matchesFilter(child.where, row))
-          add(m.name, valuesOf(row, child.parent));
-      }
+    const roles = this.#roles.get(table);
+    if (!roles) return [];
+    const out: InstanceRef[] = [];
+    for (const role of roles) {
+      if (!matchesFilter(role.where, row)) continue;
+      const key = valuesOf(row, role.key);
+      if (!key) continue;
+      // Rows usually belong to one instance; compare keys only when there are several.
+      if (!out.some((r) => r.mapping === role.mapping && sameKey(r.key, key))) out.push({ mapping: role.mapping, key });
     }
-    return [...out.values()];
+    return out;
   }
 
   dependentsOfRow(table: TableName, row: RowImage): RowQuery[] {
+    const usages = this.#usages.get(table);
+    if (!usages) return [];
     const out = new Map<string, RowQuery>();
-    for (const m of this.#mappings.values()) {
-      for (const usage of m.lookupUsages) {
-        if (usage.lookup.table !== table) continue;
-        const match: Record<string, string> = {};
-        let ok = true;
-        usage.by.forEach((part, i) => {
-          const v = row[usage.lookup.key[i] ?? ''] ?? null;
-          if (v === null) ok = false;
-          else if ('const' in part) ok &&= part.const === v;
-          else if (match[part.column] !== undefined && match[part.column] !== v) ok = false;
-          else match[part.column] = v;
-        });
-        if (!ok || Object.keys(match).length === 0) continue;
-        const q = { table: usage.fromTable, match };
-        out.set(queryId(q), q);
-      }
+    for (const { usage } of usages) {
+      const match: Record<string, string> = {};
+      let ok = true;
+      usage.by.forEach((part, i) => {
+        const v = row[usage.lookup.key[i] ?? ''] ?? null;
+        if (v === null) ok = false;
+        else if ('const' in part) ok &&= part.const === v;
+        else if (match[part.column] !== undefined && match[part.column] !== v) ok = false;
+        else match[part.column] = v;
+      });
+      if (!ok || Object.keys(match).length === 0) continue;
+      const q = { table: usage.fromTable, match };
+      out.set(queryId(q), q);
     }
     return [...out.values()];
   }

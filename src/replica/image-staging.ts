@@ -23,8 +23,9 @@ export interface Staging {
   readonly images: Map<string, Image>;
   /** The images to write, per `table \0 pk`. */
   readonly written: Map<string, StagedImage>;
-  /** Row images before and after each applied change. */
+  /** Row images before and after each applied change (each image object once). */
   readonly touched: { table: string; row: RowImage }[];
+  readonly seen: Set<RowImage>;
   applied: number;
   skipped: number;
 }
@@ -32,7 +33,20 @@ export interface Staging {
 export const imageKey = (table: string, pk: string): string => `${table}\u0000${pk}`;
 
 export function newStaging(images: Map<string, Image>): Staging {
-  return { images, written: new Map(), touched: [], applied: 0, skipped: 0 };
+  return { images, written: new Map(), touched: [], seen: new Set(), applied: 0, skipped: 0 };
+}
+
+/** Records a row image as touched; an image already recorded (same object) adds nothing new. */
+export function touch(s: Staging, table: string, row: RowImage): void {
+  if (s.seen.has(row)) return;
+  s.seen.add(row);
+  s.touched.push({ table, row });
+}
+
+function put(s: Staging, table: string, pk: string, image: Image): void {
+  const k = imageKey(table, pk);
+  s.images.set(k, image);
+  s.written.set(k, { table, pk, image });
 }
 
 export interface TableShape {
@@ -42,29 +56,22 @@ export interface TableShape {
   keep(table: string): ReadonlySet<string> | undefined;
 }
 
-/** Stages one insert, update or delete (not a truncate). */
-export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowChange, { kind: 'truncate' }>): void {
+/** Stages one insert, update or delete (not a truncate); `pk` is shape.pkOf of its values. */
+export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowChange, { kind: 'truncate' }>, pk: string | null): void {
   const keepCols = shape.keep(change.table);
   if (!keepCols) return;
-  const put = (pk: string, image: Image) => {
-    const k = imageKey(change.table, pk);
-    s.images.set(k, image);
-    s.written.set(k, { table: change.table, pk, image });
-  };
   if (change.kind === 'upsert' && change.oldKey) {
     // The key changed: the row under its old key is gone.
     const oldPk = shape.pkOf(change.table, change.oldKey);
-    const newPk = shape.pkOf(change.table, change.values);
-    if (oldPk && oldPk !== newPk) {
+    if (oldPk && oldPk !== pk) {
       const old = s.images.get(imageKey(change.table, oldPk));
       if (!old || old.lsn < change.lsn) {
         const data = old?.data ?? pickDefined(change.oldKey);
-        put(oldPk, { lsn: change.lsn, deleted: true, data });
-        s.touched.push({ table: change.table, row: data });
+        put(s, change.table, oldPk, { lsn: change.lsn, deleted: true, data });
+        touch(s, change.table, data);
       }
     }
   }
-  const pk = shape.pkOf(change.table, change.values);
   if (!pk) {
     s.skipped++;
     return;
@@ -74,11 +81,11 @@ export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowCh
     s.skipped++;
     return;
   }
-  if (existing && !existing.deleted) s.touched.push({ table: change.table, row: existing.data });
+  if (existing && !existing.deleted) touch(s, change.table, existing.data);
   if (change.kind === 'delete') {
     const data = existing?.data ?? pickDefined(change.values);
-    put(pk, { lsn: change.lsn, deleted: true, data });
-    s.touched.push({ table: change.table, row: data });
+    put(s, change.table, pk, { lsn: change.lsn, deleted: true, data });
+    touch(s, change.table, data);
   } else {
     const data: Record<string, string | null> = {};
     for (const col in change.values) {
@@ -92,8 +99,8 @@ export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowCh
         data[col] = value;
       }
     }
-    put(pk, { lsn: change.lsn, deleted: false, data });
-    s.touched.push({ table: change.table, row: data });
+    put(s, change.table, pk, { lsn: change.lsn, deleted: false, data });
+    touch(s, change.table, data);
   }
   s.applied++;
 }

@@ -8,11 +8,11 @@
 // - batches commit in the order they are handed over, and none commits after one that failed.
 //   Batch N+1 is staged (its images read, merged, serialised) while batch N is being written: the
 //   images N stages are kept in memory until N commits, so N+1 reads what N wrote without waiting.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { InstanceRef, MappingSet, RowImage, RowQuery } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
 import { CdcError } from '../errors.js';
-import { imageKey, newStaging, stageChange, type Image, type StagedImage, type Staging, type TableShape } from './image-staging.js';
+import { imageKey, newStaging, stageChange, touch, type Image, type StagedImage, type Staging, type TableShape } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { queryRows } from './row-query.js';
 
@@ -118,11 +118,14 @@ export class ReplicaWriter implements TableShape {
         const staged = await plan;
         await settle(previousWrite);
         if (generation !== this.generation) throw new CdcError('STATE_DB', 'an earlier batch failed to apply; this one is applied again after the restart');
-        const summary = await this.db.transaction().execute(async (trx) => {
-          const result = staged ? await this.writePlan(trx, staged, lane, batch.commitTime) : await this.applyChanges(trx, batch.changes, lane, batch.commitTime);
-          await this.moveCheckpoint(trx, batch);
-          return result;
-        });
+        const summary =
+          staged && staged.queries.length === 0
+            ? await this.commitAtOnce(staged, batch, lane)
+            : await this.db.transaction().execute(async (trx) => {
+                const result = staged ? await this.writePlan(trx, staged, lane, batch.commitTime) : await this.applyChanges(trx, batch.changes, lane, batch.commitTime);
+                await this.moveCheckpoint(trx, batch);
+                return result;
+              });
         if (staged) this.release(staged, seq);
         return summary;
       } catch (error) {
@@ -140,10 +143,7 @@ export class ReplicaWriter implements TableShape {
   }
 
   private async moveCheckpoint(trx: Kysely<any>, batch: ChangeBatch): Promise<void> {
-    if (batch.endLsn === null) return;
-    await sql`update ${this.t('checkpoint')} set lsn = greatest(lsn, ${batch.endLsn.toString()}::bigint),
-      last_commit_at = coalesce(${batch.commitTime}, last_commit_at), updated_at = now()
-      where slot = ${this.slot}`.execute(trx);
+    await this.checkpointSql(batch)?.execute(trx);
   }
 
   /**
@@ -169,8 +169,11 @@ export class ReplicaWriter implements TableShape {
 
   /** Reads, merges and serialises a batch's images outside any transaction (see the header). */
   private async stage(changes: readonly RowChange[], lane: number, generation: number, seq: number): Promise<Plan> {
-    const staging = newStaging(await this.loadImages(this.db, changes, generation));
-    for (const change of changes) if (change.kind !== 'truncate') stageChange(staging, this, change);
+    const pks = this.pksOf(changes);
+    const staging = newStaging(await this.loadImages(this.db, changes, pks, generation));
+    changes.forEach((change, i) => {
+      if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null);
+    });
     const plan: Plan = { staging, docs: imageDocs([...staging.written.values()]), ...this.directRefs(staging.touched), priorities: this.prioritiesOf(staging, lane) };
     if (generation === this.generation) {
       for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
@@ -193,10 +196,11 @@ export class ReplicaWriter implements TableShape {
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
   private async applyChanges(trx: Kysely<any>, changes: readonly RowChange[], lane: number, commitTime: Date | null): Promise<ApplySummary> {
-    const staging = newStaging(await this.loadImages(trx, changes, null));
-    for (const change of changes) {
+    const pks = this.pksOf(changes);
+    const staging = newStaging(await this.loadImages(trx, changes, pks, null));
+    for (const [i, change] of changes.entries()) {
       if (change.kind !== 'truncate') {
-        stageChange(staging, this, change);
+        stageChange(staging, this, change, pks[i] ?? null);
         continue;
       }
       // Rows changed earlier in this batch are only in memory yet: store them first, so the
@@ -207,7 +211,7 @@ export class ReplicaWriter implements TableShape {
       for (const [k, img] of staging.images) {
         if (k.startsWith(prefix) && !img.deleted && img.lsn < change.lsn) staging.images.set(k, { ...img, deleted: true, lsn: change.lsn });
       }
-      for (const row of await this.truncateTable(trx, change.table, change.lsn)) staging.touched.push({ table: change.table, row });
+      for (const row of await this.truncateTable(trx, change.table, change.lsn)) touch(staging, change.table, row);
       staging.applied++;
     }
     for (const doc of imageDocs([...staging.written.values()])) await this.writeImageDoc(trx, doc);
@@ -231,15 +235,25 @@ export class ReplicaWriter implements TableShape {
    * staged by batches not yet committed win over the database; they are taken before the read, so
    * one released meanwhile was committed before the read began.
    */
-  private async loadImages(db: Kysely<any>, changes: readonly RowChange[], generation: number | null): Promise<Map<string, Image>> {
+  private pksOf(changes: readonly RowChange[]): (string | null)[] {
+    return changes.map((c) => (c.kind === 'truncate' ? null : this.pkOf(c.table, c.values)));
+  }
+
+  private async loadImages(
+    db: Kysely<any>,
+    changes: readonly RowChange[],
+    changePks: readonly (string | null)[],
+    generation: number | null,
+  ): Promise<Map<string, Image>> {
     const images = new Map<string, Image>();
+    const asked = new Set<string>();
     const tbls: string[] = [];
     const pks: string[] = [];
-    const want = (table: string, values: ChangeValues) => {
-      const pk = this.pkOf(table, values);
+    const want = (table: string, pk: string | null) => {
       if (!pk) return;
       const k = imageKey(table, pk);
-      if (images.has(k)) return;
+      if (asked.has(k)) return;
+      asked.add(k);
       const staged = generation === null ? undefined : this.inFlight.get(k);
       if (staged && staged.generation === generation) {
         images.set(k, staged.image);
@@ -248,11 +262,11 @@ export class ReplicaWriter implements TableShape {
       tbls.push(table);
       pks.push(pk);
     };
-    for (const change of changes) {
-      if (change.kind === 'truncate') continue;
-      want(change.table, change.values);
-      if (change.kind === 'upsert' && change.oldKey) want(change.table, change.oldKey);
-    }
+    changes.forEach((change, i) => {
+      if (change.kind === 'truncate') return;
+      want(change.table, changePks[i] ?? null);
+      if (change.kind === 'upsert' && change.oldKey) want(change.table, this.pkOf(change.table, change.oldKey));
+    });
     if (pks.length === 0) return images;
     const { rows } = await sql<{ tbl: string; pk: string; lsn: string; deleted: boolean; data: Record<string, string | null> }>`
       select r.tbl, r.pk, r.lsn, r.deleted, r.data from ${this.t('row_image')} r
@@ -265,11 +279,37 @@ export class ReplicaWriter implements TableShape {
   }
 
   private async writeImageDoc(trx: Kysely<any>, doc: string): Promise<void> {
-    await sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data)
+    await this.imageSql(doc).execute(trx);
+  }
+
+  private imageSql(doc: string): RawBuilder<unknown> {
+    return sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data)
       select tbl, pk, lsn::bigint, deleted, data
       from jsonb_to_recordset(${doc}::jsonb) as x(tbl text, pk text, lsn text, deleted boolean, data jsonb)
       on conflict (tbl, pk) do update set lsn = excluded.lsn, deleted = excluded.deleted, data = excluded.data
-      where ${this.t('row_image')}.lsn < excluded.lsn`.execute(trx);
+      where ${this.t('row_image')}.lsn < excluded.lsn`;
+  }
+
+  private checkpointSql(batch: ChangeBatch): RawBuilder<unknown> | null {
+    if (batch.endLsn === null) return null;
+    return sql`update ${this.t('checkpoint')} set lsn = greatest(lsn, ${batch.endLsn.toString()}::bigint),
+      last_commit_at = coalesce(${batch.commitTime}, last_commit_at), updated_at = now()
+      where slot = ${this.slot}`;
+  }
+
+  /**
+   * A staged batch with no lookups to follow is one statement: images, versions and checkpoint as
+   * data-modifying CTEs, committed together. One round trip instead of six, which matters because
+   * each one waits for this process to get to it between staging the next batch.
+   */
+  private async commitAtOnce(plan: Plan, batch: ChangeBatch, lane: number): Promise<ApplySummary> {
+    const parts: RawBuilder<unknown>[] = plan.docs.map((doc, i) => sql`${sql.raw(`img${i}`)} as (${this.imageSql(doc)} returning 1)`);
+    const bump = this.bumpSql(plan.refs, lane, batch.commitTime, plan.priorities);
+    if (bump) parts.push(sql`bump as (${bump} returning 1)`);
+    const checkpoint = this.checkpointSql(batch);
+    if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
+    if (parts.length > 0) await sql`with ${sql.join(parts)} select 1`.execute(this.db);
+    return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: plan.refs.size };
   }
 
   private async truncateTable(trx: Kysely<any>, table: string, lsn: Lsn): Promise<RowImage[]> {
@@ -326,34 +366,39 @@ export class ReplicaWriter implements TableShape {
     refs: Map<string, InstanceRef>,
     lane: number,
     commitTime: Date | null,
-    priorities: ReadonlyMap<string, { priority: bigint; updateMs: number }> = new Map(),
+    priorities: ReadonlyMap<string, Priority> = new Map(),
   ): Promise<void> {
-    if (refs.size === 0) return;
-    const list = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const chunk = 5000;
-    for (let i = 0; i < list.length; i += chunk) {
-      const part = list.slice(i, i + chunk);
-      const inst = this.t('instance');
-      // A parked instance whose rows change is tried again by itself: the change clears the parking.
-      await sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
-        select id, mapping, key, external_id, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz, priority, update_ms
-        from unnest(${part.map(([id]) => id)}::text[], ${part.map(([, r]) => r.mapping)}::text[],
-          ${part.map(([, r]) => JSON.stringify(r.key))}::jsonb[], ${part.map(([, r]) => this.mappings.externalId(r))}::text[],
-          ${part.map(([id]) => (priorities.get(id)?.priority ?? 0n).toString())}::bigint[],
-          ${part.map(([id]) => String(priorities.get(id)?.updateMs ?? 0))}::bigint[])
-          as u(id, mapping, key, external_id, priority, update_ms)
-        on conflict (id) do update set
-          version = ${inst}.version + 1,
-          -- Priority orders the backfill lane only; a live change orders by waiting time.
-          priority = case when excluded.lane = 0 then 0 else greatest(${inst}.priority, excluded.priority) end,
-          source_update_ms = greatest(${inst}.source_update_ms, excluded.source_update_ms),
-          lane = least(${inst}.lane, excluded.lane),
-          dirty_since = case when ${inst}.version > ${inst}.synced_version then ${inst}.dirty_since else now() end,
-          first_commit_at = case when ${inst}.version > ${inst}.synced_version and ${inst}.first_commit_at is not null
-            then ${inst}.first_commit_at else excluded.first_commit_at end,
-          parked_at = null, parked_reason = null, attempts = 0,
-          next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`.execute(trx);
+    const list = [...refs.entries()];
+    for (let i = 0; i < list.length; i += 5000) {
+      await this.bumpSql(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)?.execute(trx);
     }
+  }
+
+  /** The statement that bumps the versions of `refs` (null when there are none). */
+  private bumpSql(refs: Map<string, InstanceRef>, lane: number, commitTime: Date | null, priorities: ReadonlyMap<string, Priority>): RawBuilder<unknown> | null {
+    if (refs.size === 0) return null;
+    // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
+    const part = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const inst = this.t('instance');
+    // A parked instance whose rows change is tried again by itself: the change clears the parking.
+    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
+      select id, mapping, key, external_id, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz, priority, update_ms
+      from unnest(${part.map(([id]) => id)}::text[], ${part.map(([, r]) => r.mapping)}::text[],
+        ${part.map(([, r]) => JSON.stringify(r.key))}::jsonb[], ${part.map(([, r]) => this.mappings.externalId(r))}::text[],
+        ${part.map(([id]) => (priorities.get(id)?.priority ?? 0n).toString())}::bigint[],
+        ${part.map(([id]) => String(priorities.get(id)?.updateMs ?? 0))}::bigint[])
+        as u(id, mapping, key, external_id, priority, update_ms)
+      on conflict (id) do update set
+        version = ${inst}.version + 1,
+        -- Priority orders the backfill lane only; a live change orders by waiting time.
+        priority = case when excluded.lane = 0 then 0 else greatest(${inst}.priority, excluded.priority) end,
+        source_update_ms = greatest(${inst}.source_update_ms, excluded.source_update_ms),
+        lane = least(${inst}.lane, excluded.lane),
+        dirty_since = case when ${inst}.version > ${inst}.synced_version then ${inst}.dirty_since else now() end,
+        first_commit_at = case when ${inst}.version > ${inst}.synced_version and ${inst}.first_commit_at is not null
+          then ${inst}.first_commit_at else excluded.first_commit_at end,
+        parked_at = null, parked_reason = null, attempts = 0,
+        next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
   }
 }
 

@@ -56,6 +56,8 @@ type QueueItem =
   | { kind: 'flush' };
 
 const HIGH_WATER = 5_000;
+/** One batch being written, one being staged, one more decoded behind them. */
+const MAX_IN_FLIGHT = 3;
 const LOW_WATER = 1_000;
 
 export class ReplicationStream {
@@ -68,6 +70,8 @@ export class ReplicationStream {
   private head = 0;
   /** The replica write in progress: decoding the next batch overlaps with it. */
   private writing: Promise<boolean> | null = null;
+  /** Batches handed to the sink and not yet settled, oldest first. */
+  private inFlight: Promise<boolean>[] = [];
   private draining = false;
   private paused = false;
   private pending: RowChange[] = [];
@@ -177,6 +181,7 @@ export class ReplicationStream {
     this.queue = [];
     this.head = 0;
     this.writing = null;
+    this.inFlight = [];
     this.pending = [];
     this.pendingEnd = null;
     this.pendingCommitTime = null;
@@ -328,7 +333,7 @@ export class ReplicationStream {
     // The sink commits batches in the order they are handed over and fails any handed over before
     // an earlier one failed, so the next batch goes to it at once (it prepares that batch while the
     // previous one is written). Positions advance in order here. Decoding continues meanwhile, and
-    // at most one more batch waits behind the one being written, so memory stays bounded.
+    // at most MAX_IN_FLIGHT batches are with the sink, so memory stays bounded.
     const previous = this.writing;
     const applying = this.o.sink.applyBatch(batch);
     const tracked: Promise<boolean> = (async () => {
@@ -347,10 +352,12 @@ export class ReplicationStream {
       return true;
     })();
     this.writing = tracked;
+    this.inFlight.push(tracked);
     void tracked.then(() => {
       if (this.writing === tracked) this.writing = null;
+      this.inFlight = this.inFlight.filter((p) => p !== tracked);
     });
-    if (previous) await previous;
+    while (this.inFlight.length >= MAX_IN_FLIGHT) await this.inFlight[0];
   }
 
   /** Waits until every batch handed to the sink is written (or failed). */
