@@ -1,6 +1,7 @@
 // `approval-cdc run`: the daemon. Exit 0 on SIGINT/SIGTERM after a graceful stop; 1 on a fatal error.
 import { redactedSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
+import { startHeapGuard } from '../observe/heap-guard.js';
 import { Pipeline } from '../pipeline.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
@@ -8,6 +9,7 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
   const { settings, logger } = commandContext(flags);
   const mappings = await mappingsOf(settings);
   logger.info({ settings: redactedSettings(settings), mappings: mappings.mappingNames }, 'starting approval-cdc');
+  const heapGuard = startHeapGuard(settings.heapTargetMb);
   const pipeline = new Pipeline({
     settings,
     mappings,
@@ -35,6 +37,7 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
     await pipeline.stop().catch(() => undefined);
     return 1;
   } finally {
+    heapGuard?.stop();
     logger.flush();
   }
 }

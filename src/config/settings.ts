@@ -32,6 +32,7 @@ export const SETTINGS_TABLE = {
   silenceTimeoutMs: { env: 'APPROVAL_CDC_SILENCE_TIMEOUT_MS', schema: int(1000).default(90_000), doc: 'Rebuild the stream when no byte arrived for this long.' },
   truncate: { env: 'APPROVAL_CDC_TRUNCATE', schema: z.enum(['ignore', 'delete']).default('ignore'), doc: 'What TRUNCATE of a mapped table does: ignore (logged) or delete every row.' },
   metricsAddress: { env: 'APPROVAL_CDC_METRICS_ADDRESS', schema: z.string().default('127.0.0.1:9187'), doc: 'host:port of /metrics, /healthz, /readyz ("off" disables).' },
+  heapTargetMb: { env: 'APPROVAL_CDC_HEAP_TARGET_MB', schema: int(0).default(64), doc: 'The daemon forces a garbage collection when its V8 heap passes this size (0 = off); not a hard cap.' },
   logLevel: { env: 'APPROVAL_CDC_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'Log level.' },
   snapshotPageRows: { env: 'APPROVAL_CDC_SNAPSHOT_PAGE_ROWS', schema: int(1).default(5000), doc: 'Rows per page (and per state transaction) of the initial copy; progress is saved after each page.' },
   initialLoad: { env: 'APPROVAL_CDC_INITIAL_LOAD', schema: z.enum(['all', 'open', 'none']).default('all'), doc: 'What the first start pushes: all instances, only open ones, or none (the replica keeps every row either way).' },
