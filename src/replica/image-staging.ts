@@ -87,22 +87,39 @@ export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowCh
     put(s, change.table, pk, { lsn: change.lsn, deleted: true, data });
     touch(s, change.table, data);
   } else {
-    const data: Record<string, string | null> = {};
-    for (const col in change.values) {
-      if (!keepCols.has(col)) continue;
-      const value = change.values[col];
-      if (value === undefined) {
-        // An unchanged TOAST value is not sent: keep the one stored.
-        const prior = existing?.data[col];
-        if (prior !== undefined) data[col] = prior;
-      } else {
-        data[col] = value;
-      }
-    }
+    const data = keptValues(change.values, keepCols, existing);
     put(s, change.table, pk, { lsn: change.lsn, deleted: false, data });
     touch(s, change.table, data);
   }
   s.applied++;
+}
+
+/**
+ * The image of an upsert: the kept columns, an unchanged TOAST value (not sent) taken from the image
+ * before. When every column is kept and sent, the decoded values are the image (no copy: images are
+ * never mutated).
+ */
+function keptValues(values: ChangeValues, keepCols: ReadonlySet<string>, existing: Image | undefined): Record<string, string | null> {
+  let whole = true;
+  for (const col in values) {
+    if (values[col] === undefined || !keepCols.has(col)) {
+      whole = false;
+      break;
+    }
+  }
+  if (whole) return values as Record<string, string | null>;
+  const data: Record<string, string | null> = {};
+  for (const col in values) {
+    if (!keepCols.has(col)) continue;
+    const value = values[col];
+    if (value === undefined) {
+      const prior = existing?.data[col];
+      if (prior !== undefined) data[col] = prior;
+    } else {
+      data[col] = value;
+    }
+  }
+  return data;
 }
 
 function pickDefined(values: ChangeValues): Record<string, string | null> {
