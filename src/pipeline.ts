@@ -198,6 +198,7 @@ export class Pipeline {
           return summary;
         },
         advanceIdle: (lsn) => checkpoints.advance(s.slotName, lsn),
+        resume: () => writer.resume(),
       },
       checkpoint,
       batchMaxChanges: s.batchMaxChanges,

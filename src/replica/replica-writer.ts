@@ -5,7 +5,8 @@
 //   and dirties no instance (invariant 4);
 // - every instance a changed row belonged to before or after the change, directly or through a
 //   lookup, gets its version bumped (invariant 3 starts here);
-// - batches commit in the order they are handed over, and none commits after one that failed.
+// - batches commit in the order they are handed over, and none commits after one that failed until
+//   resume() is called (the stream does so when it starts replaying from the slot's position).
 //   Batch N+1 is staged (its images read, merged, serialised) while batch N is being written: the
 //   images N stages are kept in memory until N commits, so N+1 reads what N wrote without waiting.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
@@ -61,7 +62,9 @@ const settle = (p: Promise<unknown>): Promise<void> => p.then(
 export class ReplicaWriter implements TableShape {
   private readonly keepCols = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, InFlightImage>();
-  /** Bumped when a batch fails: later batches of the old generation fail, in-flight images are void. */
+  /** Set when a batch fails: every batch fails until resume(). */
+  private failed = false;
+  /** Bumped by resume(): batches and in-flight images of an older generation are void. */
   private generation = 0;
   private seq = 0;
   private stageTail: Promise<unknown> = Promise.resolve();
@@ -101,8 +104,8 @@ export class ReplicaWriter implements TableShape {
 
   /**
    * Applies a batch of source changes and moves the checkpoint, in one state transaction. May be
-   * called again before the returned promise settles: batches commit in call order, and a batch
-   * handed over before an earlier one failed fails too.
+   * called again before the returned promise settles: batches commit in call order, and once one
+   * fails, every batch fails until resume() (the stream replays them all).
    */
   applyBatch(batch: ChangeBatch, lane = LANE_LIVE): Promise<ApplySummary> {
     const generation = this.generation;
@@ -117,7 +120,7 @@ export class ReplicaWriter implements TableShape {
       try {
         const staged = await plan;
         await settle(previousWrite);
-        if (generation !== this.generation) throw new CdcError('STATE_DB', 'an earlier batch failed to apply; this one is applied again after the restart');
+        if (this.failed || generation !== this.generation) throw new CdcError('STATE_DB', 'an earlier batch failed to apply; this one is applied again after the restart');
         const summary =
           staged && staged.queries.length === 0
             ? await this.commitAtOnce(staged, batch, lane)
@@ -129,10 +132,8 @@ export class ReplicaWriter implements TableShape {
         if (staged) this.release(staged, seq);
         return summary;
       } catch (error) {
-        if (generation === this.generation) {
-          this.generation++;
-          this.inFlight.clear();
-        }
+        this.failed = true;
+        this.inFlight.clear();
         throw error;
       }
     })();
@@ -140,6 +141,13 @@ export class ReplicaWriter implements TableShape {
     this.stageTail = serial ? write : plan;
     this.writeTail = write;
     return write;
+  }
+
+  /** After a failure: the stream has ended every session that handed batches over and replays from the slot. */
+  resume(): void {
+    this.failed = false;
+    this.generation++;
+    this.inFlight.clear();
   }
 
   private async moveCheckpoint(trx: Kysely<any>, batch: ChangeBatch): Promise<void> {
@@ -175,7 +183,7 @@ export class ReplicaWriter implements TableShape {
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null);
     });
     const plan: Plan = { staging, docs: imageDocs([...staging.written.values()]), ...this.directRefs(staging.touched), priorities: this.prioritiesOf(staging, lane) };
-    if (generation === this.generation) {
+    if (!this.failed && generation === this.generation) {
       for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
     }
     return plan;

@@ -15,9 +15,11 @@ import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
 export interface BatchSink {
   /**
    * Stores a batch durably. Called again before the previous call settles: the sink must commit
-   * batches in call order, and once one fails, every batch already handed over must fail too.
+   * batches in call order, and once one fails it must fail every batch until resume().
    */
   applyBatch(batch: ChangeBatch): Promise<unknown>;
+  /** Called when a session starts, after every batch of the previous one has settled. */
+  resume?(): void;
   /** Records a position reached with nothing to apply (keepalive while idle), before it is confirmed. */
   advanceIdle(lsn: Lsn): Promise<void>;
 }
@@ -125,6 +127,8 @@ export class ReplicationStream {
 
   private async session(onStart: () => void): Promise<void> {
     this.resetSessionState();
+    // Everything the previous session handed over has settled (see the end of this method).
+    this.o.sink.resume?.();
     const service = new LogicalReplicationService(
       { connectionString: this.o.sourceUrl, application_name: 'approval-cdc' },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
@@ -330,8 +334,8 @@ export class ReplicationStream {
     this.pending = [];
     this.pendingEnd = null;
     this.pendingCommitTime = null;
-    // The sink commits batches in the order they are handed over and fails any handed over before
-    // an earlier one failed, so the next batch goes to it at once (it prepares that batch while the
+    // The sink commits batches in the order they are handed over and, once one failed, fails the
+    // rest of the session's, so the next batch goes to it at once (it prepares that batch while the
     // previous one is written). Positions advance in order here. Decoding continues meanwhile, and
     // at most MAX_IN_FLIGHT batches are with the sink, so memory stays bounded.
     const previous = this.writing;

@@ -134,10 +134,13 @@ describe('replica writer', () => {
       const behind = writer.applyBatch({ changes: [step(780n, '10', '1')], endLsn: 790n, commitTime: new Date() });
       await expect(failing).rejects.toThrow(/refused/);
       await expect(behind).rejects.toThrow(/earlier batch failed/);
+      // Handed over after the failure, before the stream restarted: refused as well.
+      await expect(writer.applyBatch({ changes: [step(800n, '11', '1')], endLsn: 810n, commitTime: new Date() })).rejects.toThrow(/earlier batch failed/);
       expect(await image('oa.requests', '["1"]')).toBeUndefined();
       expect(await image('oa.steps', '["10"]')).toBeUndefined();
       expect(await checkpoint()).toBe(50n);
       // The stream replays from the checkpoint: the same changes, now under another end position.
+      writer.resume();
       const replay = await writer.applyBatch({ changes: [request(700n, {}), step(780n, '10', '1')], endLsn: 790n, commitTime: new Date() });
       expect(replay.applied).toBe(2);
       expect((await image('oa.requests', '["1"]')).lsn).toBe('700');
