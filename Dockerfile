@@ -19,9 +19,8 @@ COPY tsconfig.build.json ./
 RUN npm run build && npm prune --omit=dev
 
 USER node
-# The working set fits in well under 100 MB of heap; a cap makes V8 collect before RSS grows
-# (peak RSS with a 1,000,000-change backlog: 172 MB with 96 MB, 247 MB uncapped; bench/memory.ts).
-ENV NODE_OPTIONS=--max-old-space-size=128
+# No V8 heap cap: the daemon's heap guard (APPROVAL_CDC_HEAP_TARGET_MB, default 64) keeps the heap
+# near its target without turning a burst of large rows into an out-of-memory crash loop.
 EXPOSE 9187
 ENTRYPOINT ["node", "bin/approval-cdc.js"]
 CMD ["--help"]

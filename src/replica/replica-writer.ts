@@ -332,16 +332,19 @@ export class ReplicaWriter implements TableShape {
     const refs = new Map<string, InstanceRef>();
     const seenQueries = new Set<string>();
     const queries: RowQuery[] = [];
-    for (const { table, row } of touched) {
-      for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
-      for (const query of this.mappings.dependentsOfRow(table, row)) {
-        const qk = JSON.stringify(query);
-        if (seenQueries.has(qk)) continue;
-        seenQueries.add(qk);
-        queries.push(query);
-      }
-    }
+    for (const { table, row } of touched) this.addRow(table, row, refs, seenQueries, queries);
     return { refs, queries, seenQueries };
+  }
+
+  /** Adds the instances `row` belongs to, and the lookups that read it not asked yet. */
+  private addRow(table: string, row: RowImage, refs: Map<string, InstanceRef>, seenQueries: Set<string>, queries: RowQuery[]): void {
+    for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
+    for (const query of this.mappings.dependentsOfRow(table, row)) {
+      const qk = JSON.stringify(query);
+      if (seenQueries.has(qk)) continue;
+      seenQueries.add(qk);
+      queries.push(query);
+    }
   }
 
   /** Follows lookups from the direct instances to the rows that read them (chained up to a few levels). */
@@ -354,15 +357,7 @@ export class ReplicaWriter implements TableShape {
       const next: RowQuery[] = [];
       answers.forEach((rows, i) => {
         const table = queries[i]?.table as string;
-        for (const { values } of rows) {
-          for (const ref of this.mappings.instancesOfRow(table, values)) refs.set(instanceIdOf(ref), ref);
-          for (const query of this.mappings.dependentsOfRow(table, values)) {
-            const qk = JSON.stringify(query);
-            if (seenQueries.has(qk)) continue;
-            seenQueries.add(qk);
-            next.push(query);
-          }
-        }
+        for (const { values } of rows) this.addRow(table, values, refs, seenQueries, next);
       });
       queries = next;
     }
