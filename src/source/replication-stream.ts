@@ -3,8 +3,9 @@
 // transaction the replica has committed (or, when idle with nothing received and unapplied, the
 // keepalive's WAL end). The library's own acknowledgement is off (auto=false, timeoutSeconds=0),
 // we answer keepalives ourselves and always subscribe from 0/0 (the slot's confirmed position).
-// Invariant 5 (bounded memory): at most `batchMaxChanges` changes are buffered before they are
-// written; when the decoded-message queue grows past a high-water mark the socket is paused.
+// Invariant 5 (bounded memory): a batch holds at most `batchMaxChanges` changes and at most
+// MAX_IN_FLIGHT batches are with the sink; when the decoded-message queue grows past a high-water
+// mark the socket is paused.
 import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication';
 import { CdcError, describeError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
@@ -70,7 +71,7 @@ export class ReplicationStream {
   // A FIFO as an array plus a head index: Array#shift is O(n) and made decoding quadratic.
   private queue: QueueItem[] = [];
   private head = 0;
-  /** The replica write in progress: decoding the next batch overlaps with it. */
+  /** The last batch handed to the sink (true once applied and its position recorded). */
   private writing: Promise<boolean> | null = null;
   /** Batches handed to the sink and not yet settled, oldest first. */
   private inFlight: Promise<boolean>[] = [];
