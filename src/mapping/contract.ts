@@ -19,6 +19,18 @@ export interface RowQuery {
   readonly match: Readonly<Record<string, string>>;
 }
 
+/** One key per query, whatever the order of its match columns: for maps and sets of queries. */
+export function rowQueryKey(q: RowQuery): string {
+  return JSON.stringify([q.table, Object.entries(q.match).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+}
+
+/** The column a query is looked up by (the replica indexes it): its first match column in code-point order. */
+export function indexColumnOf(matchColumns: Iterable<string>): string | undefined {
+  let first: string | undefined;
+  for (const c of matchColumns) if (first === undefined || c < first) first = c;
+  return first;
+}
+
 /** A row as the replica holds it: a deleted row keeps its last image as a tombstone. */
 export interface LoadedRow {
   readonly values: RowImage;

@@ -16,6 +16,7 @@ import type {
   TableName,
   TableUse,
 } from './contract.js';
+import { indexColumnOf, rowQueryKey } from './contract.js';
 import type { CompiledMapping } from './compiled-mapping.js';
 import { evaluate } from './expression.js';
 import { matchesFilter } from './filter.js';
@@ -24,8 +25,6 @@ import { rankInstanceRow } from './instance-rank.js';
 import { buildPayload, childQuery, instanceQuery } from './payload-builder.js';
 import { CdcError } from '../errors.js';
 
-const queryId = (q: RowQuery): string =>
-  JSON.stringify([q.table, Object.entries(q.match).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
 
 /** Values of `columns` in `row`, or undefined when one is null (a row without a key belongs nowhere). */
 function valuesOf(row: RowImage, columns: readonly string[]): string[] | undefined {
@@ -42,7 +41,7 @@ function valuesOf(row: RowImage, columns: readonly string[]): string[] | undefin
 function queryColumnsOf(mappings: readonly CompiledMapping[]): string[] {
   const columns = new Set<string>();
   const add = (shape: readonly string[]): void => {
-    const first = [...shape].sort()[0];
+    const first = indexColumnOf(shape);
     if (first !== undefined) columns.add(first);
   };
   for (const m of mappings) {
@@ -144,7 +143,7 @@ export class CompiledMappingSet implements MappingSet {
       });
       if (!ok || Object.keys(match).length === 0) continue;
       const q = { table: usage.fromTable, match };
-      out.set(queryId(q), q);
+      out.set(rowQueryKey(q), q);
     }
     return [...out.values()];
   }
@@ -153,7 +152,7 @@ export class CompiledMappingSet implements MappingSet {
     const m = this.#mappings.get(ref.mapping);
     if (!m || ref.key.length !== m.instance.key.length) return [];
     const out = new Map<string, RowQuery>();
-    const add = (q: RowQuery): void => void out.set(queryId(q), q);
+    const add = (q: RowQuery): void => void out.set(rowQueryKey(q), q);
     add(instanceQuery(m, ref.key));
     for (const child of [...m.tasks, ...m.ccs]) add(childQuery(child, ref.key));
     if (loaded.rows(instanceQuery(m, ref.key)) === undefined) return [...out.values()];

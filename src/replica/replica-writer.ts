@@ -10,7 +10,7 @@
 //   Batch N+1 is staged (its images read, merged, serialised) while batch N is being written: the
 //   images N stages are kept in memory until N commits, so N+1 reads what N wrote without waiting.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { InstanceRef, MappingSet, RowImage, RowQuery } from '../mapping/contract.js';
+import { rowQueryKey, type InstanceRef, type MappingSet, type RowImage, type RowQuery } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
 import { CdcError } from '../errors.js';
 import { imageKey, newStaging, stageChange, touch, type Image, type StagedImage, type Staging, type TableShape } from './image-staging.js';
@@ -340,7 +340,7 @@ export class ReplicaWriter implements TableShape {
   private addRow(table: string, row: RowImage, refs: Map<string, InstanceRef>, seenQueries: Set<string>, queries: RowQuery[]): void {
     for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
     for (const query of this.mappings.dependentsOfRow(table, row)) {
-      const qk = JSON.stringify(query);
+      const qk = rowQueryKey(query);
       if (seenQueries.has(qk)) continue;
       seenQueries.add(qk);
       queries.push(query);

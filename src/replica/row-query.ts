@@ -8,16 +8,9 @@
 // column holds only the rows that have that column and costs one small btree insert per row.
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { LoadedRow, RowQuery } from '../mapping/contract.js';
+import { indexColumnOf, type LoadedRow, type RowQuery } from '../mapping/contract.js';
 
 const INDEX_PREFIX = 'row_image_q_';
-
-/** The column a query is looked up by: the first of its match columns, in code-point order. */
-export function indexColumnOf(match: Readonly<Record<string, string>>): string | undefined {
-  let first: string | undefined;
-  for (const k of Object.keys(match)) if (first === undefined || k < first) first = k;
-  return first;
-}
 
 function indexName(column: string): string {
   return INDEX_PREFIX + createHash('sha1').update(column).digest('hex').slice(0, 16);
@@ -50,7 +43,7 @@ export async function queryRows(db: Kysely<any>, schema: string, queries: readon
   const out: LoadedRow[][] = queries.map(() => []);
   const byColumn = new Map<string, number[]>();
   queries.forEach((q, i) => {
-    const column = indexColumnOf(q.match);
+    const column = indexColumnOf(Object.keys(q.match));
     if (column === undefined) return;
     const list = byColumn.get(column);
     if (list) list.push(i);
