@@ -3,7 +3,6 @@
 // or pushes; a mapping that fails to load stops start-up before any connection to the source; on
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
 import type { Server } from 'node:http';
-import pg from 'pg';
 import type { Settings } from './config/settings.js';
 import { CdcError, describeError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
@@ -13,20 +12,16 @@ import { startHealthServer } from './observe/health-server.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
-import { CheckpointStore } from './replica/checkpoint-store.js';
 import { LeaderLock } from './replica/leader-lock.js';
-import { ReplicaWriter } from './replica/replica-writer.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
-import { ensureRowQueryIndexes } from './replica/row-query.js';
-import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
-import { ensureInitialLoad } from './source/initial-load.js';
 import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { Reconciler } from './sync/reconciler.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
+import { startReplica } from './source/replica-start.js';
 
 export interface PipelineOptions {
   settings: Settings;
@@ -101,37 +96,14 @@ export class Pipeline {
     this.metrics.leader.set(1);
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
-    const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-catalog' });
-    source.on('error', () => undefined);
-    await source.connect();
-    let tableKeys: Map<string, string[]>;
-    try {
-      tableKeys = await resolveTableKeys(source, mappings);
-    } finally {
-      await source.end().catch(() => undefined);
-    }
-    await ensureRowQueryIndexes(db, s.stateSchema, mappings.queryColumns);
-    const writer = new ReplicaWriter(db, s.stateSchema, mappings, tableKeys, s.slotName);
-    const checkpoints = new CheckpointStore(db, s.stateSchema);
-    const checkpoint = await ensureInitialLoad({
-      sourceUrl: s.sourceUrl,
-      slot: s.slotName,
-      publication: s.publicationName,
+    const { writer, checkpoints, checkpoint } = await startReplica({
+      settings: s,
       mappings,
-      tableKeys,
-      writer,
-      checkpoints,
+      db,
       logger,
-      pageSize: this.o.snapshotPageSize ?? s.snapshotPageRows,
+      ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
       ...(this.o.afterSnapshotPage ? { afterPage: this.o.afterSnapshotPage } : {}),
       ...(this.o.resnapshot ? { resnapshot: true } : {}),
-      db,
-      stateSchema: s.stateSchema,
-      selection: {
-        mode: s.initialLoad,
-        ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-        ...(s.initialLoadWhere ? { where: s.initialLoadWhere, table: mappingInstanceTable(mappings) } : {}),
-      },
       onProgress: (table, p) => {
         this.metrics.snapshotRows.set({ table }, p.rows);
         this.o.onSnapshotProgress?.(table, p);
@@ -296,11 +268,4 @@ export class Pipeline {
     this.metrics.leader.set(0);
     this.resolveDone();
   }
-}
-
-/** The instance table of the mappings, when they all share one (the initial-load filter applies to it). */
-function mappingInstanceTable(mappings: MappingSet): string | undefined {
-  const tables = new Set(mappings.mappingNames.map((m) => mappings.instanceTableOf?.(m)));
-  const [only] = [...tables];
-  return tables.size === 1 ? only : undefined;
 }

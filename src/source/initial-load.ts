@@ -26,10 +26,11 @@ export interface InitialLoadOptions {
   logger: Logger;
   /** Drop whatever slot exists and copy everything again (recovery from a lost slot). */
   resnapshot?: boolean;
-  /** Which copied instances are pushed (default all). */
-  selection?: InitialSelection;
-  db?: Kysely<any>;
-  stateSchema?: string;
+  /** Which copied instances are pushed. */
+  selection: InitialSelection;
+  /** The state database, where the selection marks instances left out as synced. */
+  db: Kysely<any>;
+  stateSchema: string;
   pageSize?: number;
   onProgress?(table: string, progress: TableProgress): void;
   afterPage?(table: string, copied: number): void | Promise<void>;
@@ -104,7 +105,7 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
         if (swept > 0) o.logger.info({ table, rows: swept }, 'rows gone since the last snapshot marked deleted');
       }
     }
-    if (o.selection && o.db && o.stateSchema && !resnapshot && !o.resnapshot) {
+    if (!resnapshot && !o.resnapshot) {
       const left = await applyInitialSelection(o.db, o.stateSchema, o.mappings, o.selection);
       if (left > 0) o.logger.info({ instances: left }, 'initial load: instances outside the selection kept in the replica, not pushed');
     }

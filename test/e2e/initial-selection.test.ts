@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
+import { settingsEnv, startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 
 /** 40 requests: every third one still open (status 1), the others approved; submitted one day apart. */
@@ -47,6 +49,21 @@ describe('initial load selection and order', () => {
       await fx.sql.query(`update oa.requests set title = 'reopened', status_code = 1, finished_at = null where req_id = 1`);
       await waitFor(() => fx.fake.instance('oa-req-1')?.status === 'PENDING', 20_000, 'request 1 after its change');
       expect(fx.fake.instances()).toHaveLength(14);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('applies the selection when `setup` does the initial load before `run`', async () => {
+    const fx = await startConnectorFixture({ noPipeline: true, settings: { initialLoad: 'open' } });
+    try {
+      await seedHistory(fx);
+      const bin = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
+      await promisify(execFile)(process.execPath, [bin, 'setup'], { env: settingsEnv(fx.settings, { APPROVAL_CDC_LOG_LEVEL: 'silent' }) });
+      await fx.startPipeline();
+      await waitFor(() => fx.fake.instances().length === 13, 30_000, 'the 13 open instances');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(fx.fake.instances()).toHaveLength(13);
     } finally {
       await fx.close();
     }
