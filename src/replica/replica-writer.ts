@@ -182,11 +182,16 @@ export class ReplicaWriter implements TableShape {
     changes.forEach((change, i) => {
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null);
     });
-    const plan: Plan = { staging, docs: imageDocs([...staging.written.values()]), ...this.directRefs(staging.touched), priorities: this.prioritiesOf(staging, lane) };
+    const plan = this.planOf(staging, lane);
     if (!this.failed && generation === this.generation) {
       for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
     }
     return plan;
+  }
+
+  /** What a staged batch writes: its image documents, its instances and the lookups to follow. */
+  private planOf(staging: Staging, lane: number): Plan {
+    return { staging, docs: imageDocs([...staging.written.values()]), ...this.directRefs(staging.touched), priorities: this.prioritiesOf(staging, lane) };
   }
 
   private release(plan: Plan, seq: number): void {
@@ -222,10 +227,7 @@ export class ReplicaWriter implements TableShape {
       for (const row of await this.truncateTable(trx, change.table, change.lsn)) touch(staging, change.table, row);
       staging.applied++;
     }
-    for (const doc of imageDocs([...staging.written.values()])) await this.writeImageDoc(trx, doc);
-    const refs = await this.followLookups(trx, this.directRefs(staging.touched));
-    await this.bumpInstances(trx, refs, lane, commitTime, this.prioritiesOf(staging, lane));
-    return { applied: staging.applied, skipped: staging.skipped, instancesDirtied: refs.size };
+    return this.writePlan(trx, this.planOf(staging, lane), lane, commitTime);
   }
 
   private prioritiesOf(staging: Staging, lane: number): Map<string, Priority> {
