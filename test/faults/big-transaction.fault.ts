@@ -12,7 +12,7 @@ import { startConnectorProcess, type ConnectorProcess } from './support/connecto
 import { startFaultFixture, type FaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds } from './support/fault-line.js';
 import { startWorkload } from './support/fault-workload.js';
-import { checkPushOrder, startAckSampler, type AckSampler } from './support/invariants.js';
+import { checkPushOrder, type AckSampler } from './support/invariants.js';
 
 const ROWS = 200_000;
 const MAX_RSS_MB = 400;
@@ -49,7 +49,7 @@ describe('fault: a 200,000-row transaction on a mapped table', () => {
 
   it('applies it with bounded memory and converges', async () => {
     const started = Date.now();
-    const sampler = startAckSampler({ sourceUrl: fx.directSourceUrl, stateUrl: fx.directStateUrl, slot: fx.settings.slotName, schema: fx.settings.stateSchema, intervalMs: 200 });
+    const sampler = fx.startAckSampler(200);
     conn = startConnectorProcess({ env: fx.connectorEnv(), rssSampleMs: 100 });
     const workload = startWorkload(fx.sql, { seed: 55, background: false });
     await workload.burst(40);

@@ -11,7 +11,7 @@ import { startConnectorProcess, type ConnectorProcess } from './support/connecto
 import { startFaultFixture, type FaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds, sleep } from './support/fault-line.js';
 import { startWorkload } from './support/fault-workload.js';
-import { checkPushOrder, startAckSampler } from './support/invariants.js';
+import { checkPushOrder } from './support/invariants.js';
 
 const DOWN_SECONDS = Number(process.env.FAULT_FEISHU_DOWN_SECONDS ?? 60);
 
@@ -30,7 +30,7 @@ describe('fault: Feishu down under load', () => {
 
   it('keeps confirming WAL while Feishu is down, then drains the backlog', async () => {
     const started = Date.now();
-    const sampler = startAckSampler({ sourceUrl: fx.directSourceUrl, stateUrl: fx.directStateUrl, slot: fx.settings.slotName, schema: fx.settings.stateSchema });
+    const sampler = fx.startAckSampler();
     conn = startConnectorProcess({ env: fx.connectorEnv() });
     const workload = startWorkload(fx.sql, { seed: 44, pauseMs: 80 });
     await sleep(6000);

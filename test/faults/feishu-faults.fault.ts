@@ -11,7 +11,7 @@ import { startConnectorProcess, type ConnectorProcess } from './support/connecto
 import { startFaultFixture, type FaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds, sleep } from './support/fault-line.js';
 import { startWorkload } from './support/fault-workload.js';
-import { checkPushOrder, startAckSampler } from './support/invariants.js';
+import { checkPushOrder } from './support/invariants.js';
 
 describe('fault: Feishu errors, resets, latency and token expiry', () => {
   let fx: FaultFixture;
@@ -30,7 +30,7 @@ describe('fault: Feishu errors, resets, latency and token expiry', () => {
 
   it('sync stage: 5xx, 1395001, resets, latency and token expiry end in the right state', async () => {
     const started = Date.now();
-    const sampler = startAckSampler({ sourceUrl: fx.directSourceUrl, stateUrl: fx.directStateUrl, slot: fx.settings.slotName, schema: fx.settings.stateSchema });
+    const sampler = fx.startAckSampler();
     conn = startConnectorProcess({ env: fx.connectorEnv() });
     const workload = startWorkload(fx.sql, { seed: 88, pauseMs: 60 });
     fx.fake.faults.set({ seed: 7, latencyMs: [20, 300] });
@@ -77,7 +77,7 @@ describe('fault: Feishu errors, resets, latency and token expiry', () => {
   it('survives repeated SIGKILL of the connector under Feishu faults', async () => {
     const started = Date.now();
     await conn?.stop();
-    const sampler = startAckSampler({ sourceUrl: fx.directSourceUrl, stateUrl: fx.directStateUrl, slot: fx.settings.slotName, schema: fx.settings.stateSchema, intervalMs: 20 });
+    const sampler = fx.startAckSampler(20);
     fx.fake.faults.set({ seed: 9, errorRate: 0.2, resetRate: 0.1, latencyMs: [10, 200], error: {} });
     expiring = setInterval(() => fx.fake.faults.expireTokens(), 3000);
     const random = seededRandom(20261126);

@@ -10,7 +10,7 @@ import { startConnectorProcess, type ConnectorProcess } from './support/connecto
 import { startFaultFixture, type FaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds, sleep } from './support/fault-line.js';
 import { startWorkload } from './support/fault-workload.js';
-import { checkPushOrder, startAckSampler } from './support/invariants.js';
+import { checkPushOrder } from './support/invariants.js';
 import { startRestartablePostgres, type RestartablePostgres } from './support/restartable-postgres.js';
 
 describe('fault: Postgres restarted mid-stream', () => {
@@ -31,7 +31,7 @@ describe('fault: Postgres restarted mid-stream', () => {
 
   it('converges after two restarts under load, in order, never acking ahead of the replica', async () => {
     const started = Date.now();
-    const sampler = startAckSampler({ sourceUrl: fx.directSourceUrl, stateUrl: fx.directStateUrl, slot: fx.settings.slotName, schema: fx.settings.stateSchema });
+    const sampler = fx.startAckSampler();
     conn = startConnectorProcess({ env: fx.connectorEnv(), restartDelayMs: 1000 });
     const workload = startWorkload(fx.sql, { seed: 11 });
     await sleep(6000);

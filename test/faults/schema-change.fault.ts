@@ -12,7 +12,7 @@ import { startConnectorProcess, type ConnectorProcess } from './support/connecto
 import { startFaultFixture, type FaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds, sleep } from './support/fault-line.js';
 import { startWorkload } from './support/fault-workload.js';
-import { checkPushOrder, startAckSampler } from './support/invariants.js';
+import { checkPushOrder } from './support/invariants.js';
 
 describe('fault: schema changes mid-stream on mapped tables', () => {
   let fx: FaultFixture;
@@ -29,7 +29,7 @@ describe('fault: schema changes mid-stream on mapped tables', () => {
 
   it('follows added, dropped and renamed columns, and reports what a renamed mapped column does', async () => {
     const started = Date.now();
-    const sampler = startAckSampler({ sourceUrl: fx.directSourceUrl, stateUrl: fx.directStateUrl, slot: fx.settings.slotName, schema: fx.settings.stateSchema });
+    const sampler = fx.startAckSampler();
     conn = startConnectorProcess({ env: fx.connectorEnv() });
     const workload = startWorkload(fx.sql, { seed: 66, background: false });
     await workload.burst(40);

@@ -11,7 +11,7 @@ import { startConnectorProcess, type ConnectorProcess } from './support/connecto
 import { startFaultFixture, type FaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds, sleep } from './support/fault-line.js';
 import { startWorkload } from './support/fault-workload.js';
-import { checkPushOrder, startAckSampler } from './support/invariants.js';
+import { checkPushOrder } from './support/invariants.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 describe('fault: the state database unavailable for a while', () => {
@@ -32,7 +32,7 @@ describe('fault: the state database unavailable for a while', () => {
 
   it('resumes after the state database comes back and converges', async () => {
     const started = Date.now();
-    const sampler = startAckSampler({ sourceUrl: fx.directSourceUrl, stateUrl: fx.directStateUrl, slot: fx.settings.slotName, schema: fx.settings.stateSchema });
+    const sampler = fx.startAckSampler();
     conn = startConnectorProcess({ env: fx.connectorEnv(), restartDelayMs: 1000 });
     const workload = startWorkload(fx.sql, { seed: 33 });
     await sleep(6000);

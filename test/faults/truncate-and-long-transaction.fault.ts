@@ -13,7 +13,7 @@ import { startConnectorProcess, type ConnectorProcess } from './support/connecto
 import { startFaultFixture, type FaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds, sleep } from './support/fault-line.js';
 import { startWorkload, type BackgroundWorkload } from './support/fault-workload.js';
-import { checkPushOrder, startAckSampler, type AckSampler } from './support/invariants.js';
+import { checkPushOrder, type AckSampler } from './support/invariants.js';
 
 describe('fault: a long open transaction and TRUNCATE on the legacy database', () => {
   let fx: FaultFixture;
@@ -24,7 +24,7 @@ describe('fault: a long open transaction and TRUNCATE on the legacy database', (
   beforeAll(async () => {
     fx = await startFaultFixture();
     await seedUsers(fx.sql);
-    sampler = startAckSampler({ sourceUrl: fx.directSourceUrl, stateUrl: fx.directStateUrl, slot: fx.settings.slotName, schema: fx.settings.stateSchema });
+    sampler = fx.startAckSampler();
     conn = startConnectorProcess({ env: fx.connectorEnv() });
     workload = startWorkload(fx.sql, { seed: 77, background: false });
   });

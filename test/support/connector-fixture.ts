@@ -26,6 +26,8 @@ export interface FixtureOptions {
   fake?: FakeFeishuOptions;
   /** Do not start the pipeline (the test starts it, e.g. as a child process). */
   noPipeline?: boolean;
+  /** Runs last in close(), e.g. to drop a database the caller made. */
+  afterClose?(): Promise<void>;
 }
 
 export interface ConnectorFixture {
@@ -89,8 +91,9 @@ export async function startConnectorFixture(options: FixtureOptions = {}): Promi
     async close() {
       await fixture.stopPipeline().catch(() => undefined);
       await fake.close();
-      await sql.end();
-      await db.drop();
+      await sql.end().catch(() => undefined);
+      await db.drop().catch(() => undefined);
+      await options.afterClose?.();
     },
   };
   if (!options.noPipeline) await fixture.startPipeline();
