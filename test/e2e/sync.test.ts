@@ -94,13 +94,23 @@ describe('sync under Feishu faults', () => {
     const random = seededRandom(42);
     const state = newWorkloadState(1);
     const clock = { minute: 0 };
+    // Keep changing rows until the faults were hit: how many pushes 60 steps make depends on batching
+    // and coalescing, so a fixed number of steps can end before the fake injected anything.
     for (let i = 0; i < 60; i++) await workloadStep(fx.sql, state, random, clock);
-    await waitFor(() => fx.fake.counters.injectedErrors >= 3 && fx.fake.counters.injectedResets >= 1, 30_000, '503s and resets');
+    await waitFor(async () => {
+      if (fx.fake.counters.injectedErrors >= 3 && fx.fake.counters.injectedResets >= 1) return true;
+      await workloadStep(fx.sql, state, random, clock);
+      return false;
+    }, 30_000, '503s and resets');
     fx.fake.faults.expireTokens();
     const before = fx.fake.counters.injectedErrors;
     fx.fake.faults.set({ seed: 8, errorRate: 0.3, error: { status: 400, code: 1395001 }, latencyMs: [0, 50] });
     for (let i = 0; i < 60; i++) await workloadStep(fx.sql, state, random, clock);
-    await waitFor(() => fx.fake.counters.injectedErrors >= before + 3, 30_000, '1395001 answers');
+    await waitFor(async () => {
+      if (fx.fake.counters.injectedErrors >= before + 3) return true;
+      await workloadStep(fx.sql, state, random, clock);
+      return false;
+    }, 30_000, '1395001 answers');
     fx.fake.faults.clear();
     await waitForConvergence(fx, 60_000);
     expect(updateTimesNeverGoBack(fx)).toEqual([]);
