@@ -30,7 +30,7 @@ export interface InstanceProblem {
 
 export interface CheckpointStatus {
   lsn: string;
-  phase: 'snapshot' | 'streaming';
+  phase: 'creating' | 'snapshot' | 'streaming';
   lastCommitAt: string | null;
   updatedAt: string;
   snapshot: { table: string; rows: number; done: boolean }[];

@@ -8,7 +8,8 @@ import type { Lsn } from '../source/lsn.js';
 export interface Checkpoint {
   slot: string;
   lsn: Lsn;
-  phase: 'snapshot' | 'streaming';
+  /** creating: a slot is being created, its snapshot not recorded yet (a slot found then is ours). */
+  phase: 'creating' | 'snapshot' | 'streaming';
   consistentLsn: Lsn | null;
   progress: CopyProgress;
   lastCommitAt: Date | null;
@@ -38,6 +39,16 @@ export class CheckpointStore {
       lastCommitAt: r.last_commit_at ? new Date(r.last_commit_at) : null,
       updatedAt: new Date(r.updated_at),
     };
+  }
+
+  /**
+   * Records that this connector is about to create its slot, before it does: a slot found in this
+   * phase was left by a start killed before its snapshot was recorded. A first start's row has no
+   * consistent point; a re-snapshot's keeps the old one (it still has rows to sweep).
+   */
+  async beginCreating(slot: string): Promise<void> {
+    await sql`insert into ${this.t} (slot, lsn, phase) values (${slot}, 0, 'creating')
+      on conflict (slot) do update set phase = 'creating', updated_at = now()`.execute(this.db);
   }
 
   /** Starts a (re)snapshot: the checkpoint is the new slot's consistent point, the copy starts over. */

@@ -45,7 +45,9 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     await ensurePublication(admin, o.publication, [...o.mappings.tables.keys()]);
     let slot = await readSlot(admin, o.slot);
     let checkpoint = await o.checkpoints.read(o.slot);
-    if (o.resnapshot && slot) {
+    // A slot found while the checkpoint says "creating" was made by a start killed before it recorded
+    // the slot's snapshot: that snapshot is gone, so the slot is made again.
+    if (slot && (o.resnapshot || checkpoint?.phase === 'creating')) {
       await dropSlot(admin, o.slot);
       slot = null;
     }
@@ -64,12 +66,14 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     }
     let snapshotName: string | null = null;
     let exporter: pg.Client | null = null;
-    const resnapshot = checkpoint !== null && !slot;
+    // A copy made before (a consistent point recorded) means rows may have gone since: sweep them.
+    const resnapshot = checkpoint?.consistentLsn != null && !slot;
     if (!slot) {
       const elsewhere = await slotDatabase(admin, o.slot);
       if (elsewhere) {
         throw new CdcError('SOURCE_SETUP', `a replication slot named ${o.slot} already exists for database ${elsewhere}; slot names are global to the server: choose another APPROVAL_CDC_SLOT`);
       }
+      await o.checkpoints.beginCreating(o.slot);
       const created = await createSlotWithSnapshot(o.sourceUrl, o.slot);
       exporter = created.connection;
       snapshotName = created.snapshotName;

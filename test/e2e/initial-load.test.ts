@@ -3,8 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaDifferences, LEGACY_KEYS } from '../support/replica-check.js';
 import { settingsEnv, startConnectorFixture, waitFor, waitForConvergence, type ConnectorFixture } from '../support/connector-fixture.js';
 
-const BIN = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
+import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
+import { migrateStateDb, openStateDb } from '../../src/replica/state-db.js';
 import { seedUsers } from '../support/legacy-workload.js';
+
+const BIN = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
 
 async function seedRequests(fx: ConnectorFixture, from: number, count: number): Promise<void> {
   const to = from + count - 1;
@@ -134,4 +137,27 @@ describe('an initial load killed with SIGKILL', () => {
     expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
     expect(fx.fake.instance('oa-req-1199')?.status).toBe('REJECTED');
   }, 200_000);
+});
+
+describe('a first start killed between creating its slot and recording its snapshot', () => {
+  it('makes the slot again under a new snapshot and loads every row', async () => {
+    const fx = await startConnectorFixture({ noPipeline: true });
+    const state = openStateDb(fx.db.url, fx.settings.stateSchema, { max: 1 });
+    try {
+      await seedUsers(fx.sql);
+      await seedRequests(fx, 1, 30);
+      // What such a start leaves behind: a "creating" checkpoint and the slot, its snapshot gone.
+      await migrateStateDb(state);
+      await new CheckpointStore(state.db, fx.settings.stateSchema).beginCreating(fx.settings.slotName);
+      await fx.sql.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [fx.settings.slotName]);
+      await seedRequests(fx, 31, 10);
+      await fx.startPipeline();
+      await waitForConvergence(fx, 60_000);
+      expect(fx.fake.instances()).toHaveLength(40);
+      expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+    } finally {
+      await state.close();
+      await fx.close();
+    }
+  });
 });
