@@ -42,6 +42,7 @@ export function startAckSampler(o: { sourceUrl: string; stateUrl: string; slot: 
   const loop = (async () => {
     while (running) {
       try {
+        // A checkpoint still 'creating' holds no position yet (its slot exists, its snapshot is not recorded).
         // Confirmed position first, checkpoint second: the checkpoint only grows, so the later read can
         // only make the comparison easier, never hide a real violation.
         const slot = await source.query<{ lsn: string | null; wal: string }>(
@@ -49,7 +50,7 @@ export function startAckSampler(o: { sourceUrl: string; stateUrl: string; slot: 
           [o.slot],
         );
         const cp = await state
-          .query<{ lsn: string }>(`select lsn::text from "${o.schema}".checkpoint where slot = $1`, [o.slot])
+          .query<{ lsn: string }>(`select lsn::text from "${o.schema}".checkpoint where slot = $1 and phase <> 'creating'`, [o.slot])
           .catch(() => ({ rows: [] as { lsn: string }[] }));
         const row = slot.rows[0];
         const cpRow = cp.rows[0];
