@@ -20,6 +20,7 @@ import { startBenchDatabase, waitForCheckpoint, walInsertLsn } from './support/b
 import { log, numFlag, round } from './support/bench-env.js';
 import { benchSettings, loadBenchMappings, startPipeline } from './support/bench-pipeline.js';
 import { bulkWorkload } from './support/bulk-workload.js';
+import { cpuSnapshot, cpuSplit } from './support/process-cpu.js';
 
 const PG_RECVLOGICAL = process.env.PG_RECVLOGICAL ?? '/usr/lib/postgresql/15/bin/pg_recvlogical';
 const RECV_SLOT = 'bench_recvlogical';
@@ -95,12 +96,15 @@ export const run: BenchFn = async (flags, cleanup) => {
   log('connector catching up');
   const c0 = Date.now();
   const cpu0 = process.cpuUsage();
+  const split0 = cpuSnapshot();
   const pipeline = await startPipeline(cleanup, settings, mappings, push);
   const statePool = stateUrl ? new pg.Pool({ connectionString: stateUrl, max: 1 }) : db.pool;
   if (stateUrl) cleanup.add('state pool', () => statePool.end());
   const c1 = await waitForCheckpoint(statePool, endLsn, { timeoutMs: 30 * 60_000 });
   const connectorSeconds = (c1 - c0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const split = cpuSplit(split0, cpuSnapshot());
+  log(`CPU and run-queue seconds during the catch-up: ${JSON.stringify(split)}`);
   const applied = await pipeline.metrics.changesApplied.get();
   held.splice(0).forEach((release) => release());
   await pipeline.stop();
@@ -122,6 +126,9 @@ export const run: BenchFn = async (flags, cleanup) => {
     ratio: round(connectorRate / recvRate),
     // Node CPU of this process during the connector's catch-up (1.0 per second = one core busy).
     connectorNodeCpuPerSecond: round((cpu.user + cpu.system) / 1e6 / connectorSeconds, 2),
+    // CPU seconds per process role during the catch-up, and seconds each waited for a free core
+    // (local server only): on two cores the connector, the walsender and the writing backend compete.
+    connectorCpuSplit: split,
     target: '>= 0.5',
     connectorChangesApplied: applied.values.reduce((a, v) => a + v.value, 0),
     replicaRowImages: Number(replica[0]?.n ?? 0),
