@@ -163,6 +163,7 @@ export class Pipeline {
       publication: s.publicationName,
       tables: new Set(mappings.tables.keys()),
       columns: new Map([...mappings.tables].map(([t, use]) => [t, use.columns])),
+      keep: (table) => writer.keep(table),
       sink: {
         applyBatch: async (batch) => {
           const summary = await writer.applyBatch(batch);

@@ -5,7 +5,15 @@ import type { Lsn } from '../source/lsn.js';
 export type ChangeValues = Readonly<Record<string, string | null | undefined>>;
 
 export type RowChange =
-  | { readonly kind: 'upsert'; readonly table: string; readonly lsn: Lsn; readonly values: ChangeValues; readonly oldKey?: ChangeValues }
+  | {
+      readonly kind: 'upsert';
+      readonly table: string;
+      readonly lsn: Lsn;
+      readonly values: ChangeValues;
+      readonly oldKey?: ChangeValues;
+      /** A pgoutput INSERT: the row did not exist in the source just before this change. */
+      readonly fresh?: true;
+    }
   | { readonly kind: 'delete'; readonly table: string; readonly lsn: Lsn; readonly values: ChangeValues }
   | { readonly kind: 'truncate'; readonly table: string; readonly lsn: Lsn };
 

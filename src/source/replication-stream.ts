@@ -10,7 +10,7 @@ import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication
 import { CdcError, describeError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import type { ChangeBatch, ChangeValues, RowChange } from '../replica/row-change.js';
-import { createExactTextPlugin, type ParsedMessage } from './exact-text-plugin.js';
+import { createExactTextPlugin, type KeepColumns, type ParsedMessage } from './exact-text-plugin.js';
 import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
 
 export interface BatchSink {
@@ -41,6 +41,8 @@ export interface ReplicationStreamOptions {
   tables: ReadonlySet<string>;
   /** Columns the mappings read, per table: a relation message without one of them is reported. */
   columns?: ReadonlyMap<string, readonly string[]>;
+  /** Columns to decode per table (the rest are skipped); default: all. Must include the key columns. */
+  keep?: KeepColumns;
   sink: BatchSink;
   /** The checkpoint stored in the state database (what the replica already holds). */
   checkpoint: Lsn;
@@ -135,7 +137,7 @@ export class ReplicationStream {
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
     );
     this.service = service;
-    const plugin = createExactTextPlugin(this.o.publication);
+    const plugin = createExactTextPlugin(this.o.publication, this.o.keep);
     let statusTimer: NodeJS.Timeout | null = null;
     let watchdog: NodeJS.Timeout | null = null;
     try {
@@ -297,7 +299,9 @@ export class ReplicationStream {
       return;
     }
     const oldKey = msg.tag === 'update' ? ((msg.key ?? msg.old ?? undefined) as ChangeValues | undefined) : undefined;
-    this.pending.push({ kind: 'upsert', table, lsn, values: msg.new as ChangeValues, ...(oldKey ? { oldKey } : {}) });
+    const values = msg.new as ChangeValues;
+    if (msg.tag === 'insert') this.pending.push({ kind: 'upsert', table, lsn, values, fresh: true });
+    else this.pending.push(oldKey ? { kind: 'upsert', table, lsn, values, oldKey } : { kind: 'upsert', table, lsn, values });
   }
 
   /** A mapped column that vanished (dropped or renamed) makes its values null: say so once. */

@@ -29,12 +29,13 @@ describe('replication stream', () => {
   const confirmed = async (slot: string) =>
     parseLsn((await sql.query(`select confirmed_flush_lsn::text as l from pg_replication_slots where slot_name = $1`, [slot])).rows[0].l);
 
-  function stream(slot: string, checkpoint: Lsn, sink: BatchSink, batchMaxChanges = 500) {
+  function stream(slot: string, checkpoint: Lsn, sink: BatchSink, batchMaxChanges = 500, keep?: ReadonlySet<string>) {
     return new ReplicationStream({
       sourceUrl: db.url,
       slot,
       publication: 'p',
       tables: new Set(['public.t']),
+      ...(keep ? { keep: (table: string) => (table === 'public.t' ? keep : undefined) } : {}),
       sink,
       checkpoint,
       batchMaxChanges,
@@ -65,6 +66,27 @@ describe('replication stream', () => {
       flag: 't',
       doc: 'x',
     });
+  });
+
+  it('decodes only the kept columns, marks inserts fresh and leaves an unchanged TOAST value undefined', async () => {
+    const slot = `${db.name}_keep`;
+    const start = await newSlot(slot);
+    const batches: ChangeBatch[] = [];
+    const s = stream(slot, start, { applyBatch: async (b: ChangeBatch) => void batches.push(b), advanceIdle: async () => undefined }, 500, new Set(['id', 'n', 'doc', 'flag']));
+    const run = s.run();
+    // A random 10 kB text is stored out of line (TOAST) and not sent again by an update that keeps it.
+    await sql.query(`insert into t (id, n, big, doc) values (40, 1.5, 7, (select string_agg(md5(g::text), '') from generate_series(1, 320) g))`);
+    await sql.query(`update t set n = 2.5 where id = 40`);
+    await waitFor(() => batches.flatMap((b) => b.changes).length >= 2, 10_000, 'the insert and the update');
+    await s.stop();
+    await run;
+    const [insert, update] = batches.flatMap((b) => b.changes);
+    expect(insert?.kind === 'upsert' && insert.fresh).toBe(true);
+    expect(insert?.kind === 'upsert' && Object.keys(insert.values)).toEqual(['id', 'n', 'flag', 'doc']);
+    expect(insert?.kind === 'upsert' && insert.values.doc?.length).toBe(10_240);
+    expect(update?.kind === 'upsert' && update.fresh).toBeUndefined();
+    expect(update?.kind === 'upsert' && update.values).toEqual({ id: '40', n: '2.500000', flag: null, doc: undefined });
+    expect(update?.kind === 'upsert' && 'doc' in update.values).toBe(true);
   });
 
   it('never confirms a position beyond what the sink has durably applied', async () => {
