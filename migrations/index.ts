@@ -71,5 +71,12 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`drop index if exists ${s('row_image_data')}`.execute(db);
       },
     },
+    '0004-image-horizon': {
+      async up(db: Kysely<any>) {
+        // The highest LSN of any image written for the slot (null: not known yet, computed once from
+        // row_image). An insert from beyond it cannot have an image, so its image is not read.
+        await sql`alter table ${s('checkpoint')} add column image_lsn bigint`.execute(db);
+      },
+    },
   };
 }

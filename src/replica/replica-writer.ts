@@ -8,7 +8,11 @@
 // - batches commit in the order they are handed over, and none commits after one that failed until
 //   resume() is called (the stream does so when it starts replaying from the slot's position).
 //   Batch N+1 is staged (its images read, merged, serialised) while batch N is being written: the
-//   images N stages are kept in memory until N commits, so N+1 reads what N wrote without waiting.
+//   images N stages are kept in memory until N commits, so N+1 reads what N wrote without waiting;
+// - the checkpoint row's image_lsn is at or above the LSN of every image written. An insert from
+//   beyond it (read at a session's first batch, once streaming) has no image to read: a replayed
+//   change is always at or below it, and a key cannot have an image from a later change than its
+//   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { rowQueryKey, type InstanceRef, type MappingSet, type RowImage, type RowQuery } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
@@ -36,6 +40,8 @@ export function instanceIdOf(ref: InstanceRef): string {
 interface Plan {
   readonly staging: Staging;
   readonly docs: string[];
+  /** The highest LSN of the images this plan writes (null: none). */
+  readonly imageLsn: Lsn | null;
   readonly refs: Map<string, InstanceRef>;
   readonly queries: RowQuery[];
   readonly seenQueries: Set<string>;
@@ -69,6 +75,9 @@ export class ReplicaWriter implements TableShape {
   private seq = 0;
   private stageTail: Promise<unknown> = Promise.resolve();
   private writeTail: Promise<unknown> = Promise.resolve();
+  /** The image horizon of the current generation (null: inserts read their images as any change). */
+  private horizon: Lsn | null = null;
+  private horizonGeneration = -1;
 
   constructor(
     private readonly db: Kysely<any>,
@@ -126,7 +135,7 @@ export class ReplicaWriter implements TableShape {
             ? await this.commitAtOnce(staged, batch, lane)
             : await this.db.transaction().execute(async (trx) => {
                 const result = staged ? await this.writePlan(trx, staged, lane, batch.commitTime) : await this.applyChanges(trx, batch.changes, lane, batch.commitTime);
-                await this.moveCheckpoint(trx, batch);
+                await this.checkpointSql(batch, null)?.execute(trx);
                 return result;
               });
         if (staged) this.release(staged, seq);
@@ -150,10 +159,6 @@ export class ReplicaWriter implements TableShape {
     this.inFlight.clear();
   }
 
-  private async moveCheckpoint(trx: Kysely<any>, batch: ChangeBatch): Promise<void> {
-    await this.checkpointSql(batch)?.execute(trx);
-  }
-
   /**
    * Rows copied under a snapshot taken at `snapshotLsn` (the slot's consistent point): they carry
    * snapshotLsn - 1, so they replace images from before the snapshot and never one the stream wrote.
@@ -168,6 +173,7 @@ export class ReplicaWriter implements TableShape {
   async sweepStale(table: string, snapshotLsn: Lsn): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const gone = await this.truncateTable(trx, table, snapshotLsn - 1n);
+      await this.raiseHorizonSql(snapshotLsn - 1n).execute(trx);
       const direct = this.directRefs(gone.map((row) => ({ table, row })));
       const refs = await this.followLookups(trx, direct);
       await this.bumpInstances(trx, refs, LANE_BACKFILL, null);
@@ -177,8 +183,12 @@ export class ReplicaWriter implements TableShape {
 
   /** Reads, merges and serialises a batch's images outside any transaction (see the header). */
   private async stage(changes: readonly RowChange[], lane: number, generation: number, seq: number): Promise<Plan> {
+    if (this.horizonGeneration !== generation) {
+      this.horizon = await this.loadHorizon();
+      this.horizonGeneration = generation;
+    }
     const pks = this.pksOf(changes);
-    const staging = newStaging(await this.loadImages(this.db, changes, pks, generation));
+    const staging = newStaging(await this.loadImages(this.db, changes, pks, generation, this.horizon));
     changes.forEach((change, i) => {
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null);
     });
@@ -191,7 +201,30 @@ export class ReplicaWriter implements TableShape {
 
   /** What a staged batch writes: its image documents, its instances and the lookups to follow. */
   private planOf(staging: Staging, lane: number): Plan {
-    return { staging, docs: imageDocs([...staging.written.values()]), ...this.directRefs(staging.touched), priorities: this.prioritiesOf(staging, lane) };
+    let imageLsn: Lsn | null = null;
+    for (const { image } of staging.written.values()) if (imageLsn === null || image.lsn > imageLsn) imageLsn = image.lsn;
+    return { staging, docs: imageDocs(staging.written.values()), imageLsn, ...this.directRefs(staging.touched), priorities: this.prioritiesOf(staging, lane) };
+  }
+
+  /**
+   * The image horizon for a session, read before its first batch is staged. Only once streaming:
+   * the snapshot copy writes images concurrently. Computed from row_image the first time (one scan
+   * per slot), when no other transaction writes images.
+   */
+  private async loadHorizon(): Promise<Lsn | null> {
+    const t = this.t('checkpoint');
+    await sql`update ${t} set image_lsn = (select coalesce(max(lsn), 0) from ${this.t('row_image')})
+      where slot = ${this.slot} and phase = 'streaming' and image_lsn is null`.execute(this.db);
+    const { rows } = await sql<{ image_lsn: string | null }>`select image_lsn::text from ${t}
+      where slot = ${this.slot} and phase = 'streaming'`.execute(this.db);
+    const lsn = rows[0]?.image_lsn;
+    return lsn === undefined || lsn === null ? null : BigInt(lsn);
+  }
+
+  /** Raises the stored horizon to `lsn` (an unknown horizon stays unknown until it is computed). */
+  private raiseHorizonSql(lsn: Lsn): RawBuilder<unknown> {
+    return sql`update ${this.t('checkpoint')} set image_lsn = greatest(image_lsn, ${lsn.toString()}::bigint)
+      where slot = ${this.slot} and image_lsn is not null`;
   }
 
   private release(plan: Plan, seq: number): void {
@@ -202,6 +235,7 @@ export class ReplicaWriter implements TableShape {
 
   private async writePlan(trx: Kysely<any>, plan: Plan, lane: number, commitTime: Date | null): Promise<ApplySummary> {
     for (const doc of plan.docs) await this.writeImageDoc(trx, doc);
+    if (plan.imageLsn !== null) await this.raiseHorizonSql(plan.imageLsn).execute(trx);
     const refs = await this.followLookups(trx, plan);
     await this.bumpInstances(trx, refs, lane, commitTime, plan.priorities);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
@@ -210,7 +244,8 @@ export class ReplicaWriter implements TableShape {
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
   private async applyChanges(trx: Kysely<any>, changes: readonly RowChange[], lane: number, commitTime: Date | null): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
-    const staging = newStaging(await this.loadImages(trx, changes, pks, null));
+    const staging = newStaging(await this.loadImages(trx, changes, pks, null, null));
+    let truncatedLsn: Lsn | null = null;
     for (const [i, change] of changes.entries()) {
       if (change.kind !== 'truncate') {
         stageChange(staging, this, change, pks[i] ?? null);
@@ -218,16 +253,19 @@ export class ReplicaWriter implements TableShape {
       }
       // Rows changed earlier in this batch are only in memory yet: store them first, so the
       // truncate sees them, and forget their in-memory images as live.
-      for (const doc of imageDocs([...staging.written.values()])) await this.writeImageDoc(trx, doc);
+      for (const doc of imageDocs(staging.written.values())) await this.writeImageDoc(trx, doc);
       staging.written.clear();
       const prefix = `${change.table}\u0000`;
       for (const [k, img] of staging.images) {
         if (k.startsWith(prefix) && !img.deleted && img.lsn < change.lsn) staging.images.set(k, { ...img, deleted: true, lsn: change.lsn });
       }
       for (const row of await this.truncateTable(trx, change.table, change.lsn)) touch(staging, change.table, row);
+      truncatedLsn = change.lsn;
       staging.applied++;
     }
-    return this.writePlan(trx, this.planOf(staging, lane), lane, commitTime);
+    const plan = this.planOf(staging, lane);
+    const imageLsn = truncatedLsn !== null && (plan.imageLsn === null || truncatedLsn > plan.imageLsn) ? truncatedLsn : plan.imageLsn;
+    return this.writePlan(trx, { ...plan, imageLsn }, lane, commitTime);
   }
 
   private prioritiesOf(staging: Staging, lane: number): Map<string, Priority> {
@@ -243,7 +281,8 @@ export class ReplicaWriter implements TableShape {
   /**
    * Current images of the rows the changes name. With a generation (the pipelined path), images
    * staged by batches not yet committed win over the database; they are taken before the read, so
-   * one released meanwhile was committed before the read began.
+   * one released meanwhile was committed before the read began. An insert beyond `horizon` is not
+   * read from the database (see the header).
    */
   private pksOf(changes: readonly RowChange[]): (string | null)[] {
     return changes.map((c) => (c.kind === 'truncate' ? null : this.pkOf(c.table, c.values)));
@@ -254,12 +293,13 @@ export class ReplicaWriter implements TableShape {
     changes: readonly RowChange[],
     changePks: readonly (string | null)[],
     generation: number | null,
+    horizon: Lsn | null,
   ): Promise<Map<string, Image>> {
     const images = new Map<string, Image>();
     const asked = new Set<string>();
     const tbls: string[] = [];
     const pks: string[] = [];
-    const want = (table: string, pk: string | null) => {
+    const want = (table: string, pk: string | null, unstored: boolean) => {
       if (!pk) return;
       const k = imageKey(table, pk);
       if (asked.has(k)) return;
@@ -269,13 +309,15 @@ export class ReplicaWriter implements TableShape {
         images.set(k, staged.image);
         return;
       }
+      if (unstored) return;
       tbls.push(table);
       pks.push(pk);
     };
     changes.forEach((change, i) => {
       if (change.kind === 'truncate') return;
-      want(change.table, changePks[i] ?? null);
-      if (change.kind === 'upsert' && change.oldKey) want(change.table, this.pkOf(change.table, change.oldKey));
+      const unstored = horizon !== null && change.kind === 'upsert' && change.fresh === true && change.lsn > horizon;
+      want(change.table, changePks[i] ?? null, unstored);
+      if (change.kind === 'upsert' && change.oldKey) want(change.table, this.pkOf(change.table, change.oldKey), false);
     });
     if (pks.length === 0) return images;
     const { rows } = await sql<{ tbl: string; pk: string; lsn: string; deleted: boolean; data: Record<string, string | null> }>`
@@ -300,10 +342,15 @@ export class ReplicaWriter implements TableShape {
       where ${this.t('row_image')}.lsn < excluded.lsn`;
   }
 
-  private checkpointSql(batch: ChangeBatch): RawBuilder<unknown> | null {
-    if (batch.endLsn === null) return null;
-    return sql`update ${this.t('checkpoint')} set lsn = greatest(lsn, ${batch.endLsn.toString()}::bigint),
-      last_commit_at = coalesce(${batch.commitTime}, last_commit_at), updated_at = now()
+  /** Moves the checkpoint to the batch's end (when it has one) and raises the image horizon. */
+  private checkpointSql(batch: ChangeBatch, imageLsn: Lsn | null): RawBuilder<unknown> | null {
+    if (batch.endLsn === null && imageLsn === null) return null;
+    const end = batch.endLsn === null ? null : batch.endLsn.toString();
+    const image = imageLsn === null ? null : imageLsn.toString();
+    return sql`update ${this.t('checkpoint')} set lsn = greatest(lsn, ${end}::bigint),
+      image_lsn = case when image_lsn is null then null else greatest(image_lsn, ${image}::bigint) end,
+      last_commit_at = case when ${end}::bigint is null then last_commit_at else coalesce(${batch.commitTime}, last_commit_at) end,
+      updated_at = now()
       where slot = ${this.slot}`;
   }
 
@@ -316,7 +363,7 @@ export class ReplicaWriter implements TableShape {
     const parts: RawBuilder<unknown>[] = plan.docs.map((doc, i) => sql`${sql.raw(`img${i}`)} as (${this.imageSql(doc)} returning 1)`);
     const bump = this.bumpSql(plan.refs, lane, batch.commitTime, plan.priorities);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
-    const checkpoint = this.checkpointSql(batch);
+    const checkpoint = this.checkpointSql(batch, plan.imageLsn);
     if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
     if (parts.length > 0) await sql`with ${sql.join(parts)} select 1`.execute(this.db);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: plan.refs.size };
@@ -407,11 +454,20 @@ export class ReplicaWriter implements TableShape {
   }
 }
 
-/** The images as JSON documents of up to 5000 rows: far cheaper to build and parse than array literals. */
-function imageDocs(rows: readonly StagedImage[]): string[] {
+/**
+ * The images as JSON documents of up to 5000 rows: far cheaper to build and parse than array
+ * literals. Written piece by piece: no intermediate object per image.
+ */
+function imageDocs(rows: Iterable<StagedImage>): string[] {
   const docs: string[] = [];
-  for (let i = 0; i < rows.length; i += 5000) {
-    docs.push(JSON.stringify(rows.slice(i, i + 5000).map((r) => ({ tbl: r.table, pk: r.pk, lsn: r.image.lsn.toString(), deleted: r.image.deleted, data: r.image.data }))));
+  let parts: string[] = [];
+  for (const r of rows) {
+    parts.push(`{"tbl":${JSON.stringify(r.table)},"pk":${JSON.stringify(r.pk)},"lsn":"${r.image.lsn}","deleted":${r.image.deleted},"data":${JSON.stringify(r.image.data)}}`);
+    if (parts.length === 5000) {
+      docs.push(`[${parts.join(',')}]`);
+      parts = [];
+    }
   }
+  if (parts.length > 0) docs.push(`[${parts.join(',')}]`);
   return docs;
 }

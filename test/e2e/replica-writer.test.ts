@@ -49,6 +49,12 @@ describe('replica writer', () => {
   const versions = async () =>
     Object.fromEntries((await sql.query(`select external_id, version::int from ${schema}.instance order by 1`)).rows.map((r) => [r.external_id, r.version]));
   const checkpoint = async () => BigInt((await sql.query(`select lsn from ${schema}.checkpoint`)).rows[0].lsn);
+  /** A connector restarted once streaming: a new writer, which reads the image horizon afresh. */
+  const restarted = async () => {
+    await new CheckpointStore(state.db, schema).finishSnapshot('s');
+    return new ReplicaWriter(state.db, schema, loadMappings(LEGACY_MAPPINGS), KEYS, 's');
+  };
+  const fresh = <T extends object>(change: T) => ({ ...change, fresh: true }) as T & { fresh: true };
 
   it('re-applying a transaction leaves the replica as it was and dirties nothing', async () => {
     const tx: ChangeBatch = { changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() };
@@ -58,6 +64,36 @@ describe('replica writer', () => {
     expect(again).toEqual({ applied: 0, skipped: 2, instancesDirtied: 0 });
     expect(await versions()).toEqual(before.versions);
     expect(await image('oa.requests', '["1"]')).toEqual(before.image);
+  });
+
+  it('skips the image read of an insert beyond the image horizon, and not of a replayed one', async () => {
+    // A step under request 1, written before the restart: the horizon becomes its LSN, 101.
+    await writer.applyBatch({ changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() });
+    let w = await restarted();
+    const v = await versions();
+    // Replayed insert at the horizon: its image is read, so it is skipped and dirties nothing.
+    expect(await w.applyBatch({ changes: [fresh(step(101n, '10', '1'))], endLsn: 110n, commitTime: new Date() })).toEqual({ applied: 0, skipped: 1, instancesDirtied: 0 });
+    // An insert of the same key from beyond the horizon (only possible if the replica diverged, here
+    // on purpose) is not read: request 1, which the stored image points at, is not dirtied.
+    await w.applyBatch({ changes: [request(120n, { req_id: '2' })], endLsn: 125n, commitTime: new Date() });
+    const v2 = await versions();
+    expect(await w.applyBatch({ changes: [fresh(step(130n, '10', '2'))], endLsn: 135n, commitTime: new Date() })).toEqual({ applied: 1, skipped: 0, instancesDirtied: 1 });
+    expect(await versions()).toEqual({ 'oa-req-1': v['oa-req-1'], 'oa-req-2': v2['oa-req-2'] + 1 });
+    // The horizon rose with that batch (130): after another restart, its replay is read and skipped.
+    w = await restarted();
+    expect(await w.applyBatch({ changes: [fresh(step(130n, '10', '2'))], endLsn: 135n, commitTime: new Date() })).toEqual({ applied: 0, skipped: 1, instancesDirtied: 0 });
+    expect((await sql.query(`select image_lsn::text from ${schema}.checkpoint`)).rows[0].image_lsn).toBe('130');
+  });
+
+  it('reads every image while the snapshot copy runs, and learns the horizon from the replica once streaming', async () => {
+    await writer.applyBatch({ changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() });
+    // Still in the snapshot phase (as after beginSnapshot): no horizon, the replayed insert is read.
+    const during = new ReplicaWriter(state.db, schema, loadMappings(LEGACY_MAPPINGS), KEYS, 's');
+    expect(await during.applyBatch({ changes: [fresh(step(101n, '10', '1'))], endLsn: 110n, commitTime: new Date() })).toMatchObject({ applied: 0, skipped: 1 });
+    expect((await sql.query(`select image_lsn from ${schema}.checkpoint`)).rows[0].image_lsn).toBeNull();
+    const w = await restarted();
+    expect(await w.applyBatch({ changes: [fresh(step(101n, '10', '1'))], endLsn: 110n, commitTime: new Date() })).toMatchObject({ applied: 0, skipped: 1 });
+    expect((await sql.query(`select image_lsn::text from ${schema}.checkpoint`)).rows[0].image_lsn).toBe('101');
   });
 
   it('never replaces an image by one from an earlier LSN', async () => {
