@@ -1,10 +1,13 @@
 // ingest: how fast the connector turns WAL into its replica, against pg_recvlogical reading the very
-// same WAL (pgoutput, same publication) into a file. Method: the connector starts once on the empty
-// schema (publication and its slot) and stops; a second slot is created for pg_recvlogical; the bulk
-// workload (--rows row changes in transactions of --tx-rows) is written and the end LSN recorded; then
-// each consumer catches up from its slot, one after the other: pg_recvlogical with --endpos (time to
-// exit), the connector (Pipeline in-process) until its checkpoint reaches the end LSN. Rates are row
-// changes per second; ratio = connector / pg_recvlogical.
+// same WAL (pgoutput, same publication) into a file. Method: for each of --repeat rounds, a connector
+// (its own slot and state schema) starts once on the empty schema and stops, and a slot is created
+// for pg_recvlogical; the bulk workload (--rows row changes in transactions of --tx-rows) is written
+// once and the end LSN recorded; then, round by round, each consumer catches up from its slot, one
+// after the other: pg_recvlogical with --endpos (time to exit), the connector (Pipeline in-process)
+// until its checkpoint reaches the end LSN. Rates are row changes per second; a round's ratio is
+// connector / pg_recvlogical of that round, and the figures reported are the medians over rounds:
+// this 2-vCPU VM varies by tens of percent from minute to minute, and interleaving the two
+// consumers round by round exposes both to the same drift.
 // Pushes are held by default (--push hold): ingest alone is measured, as in production, where Feishu's
 // 1,000 calls a minute keep the sync stage nearly idle. --push noop completes every push at once, so the
 // sync stage also loads and builds all 37,500 instances (6,000 pushes/s) on the same two cores.
@@ -38,6 +41,7 @@ function runRecvlogical(args: string[]): Promise<{ code: number | null; stderr: 
 export const run: BenchFn = async (flags, cleanup) => {
   const rows = numFlag(flags, 'rows', 300_000);
   const txRows = numFlag(flags, 'tx-rows', 1000);
+  const rounds = numFlag(flags, 'repeat', 3);
   const pushMode = flags.push ?? 'hold';
   if (pushMode !== 'noop' && pushMode !== 'hold') throw new Error('--push is noop or hold');
 
@@ -53,18 +57,31 @@ export const run: BenchFn = async (flags, cleanup) => {
     url.pathname = `/${name}`;
     stateUrl = url.toString();
   }
+  const statePool = stateUrl ? new pg.Pool({ connectionString: stateUrl, max: 1 }) : db.pool;
+  if (stateUrl) cleanup.add('state pool', () => statePool.end());
   const batch = numFlag(flags, 'batch', 2000);
-  const settings = benchSettings(db, null, { statusIntervalMs: 1000, batchMaxChanges: batch, ...(stateUrl ? { stateUrl } : {}) });
-  const mappings = await loadBenchMappings(settings);
   // Held pushes keep the sync stage idle, so only ingest competes for the two CPUs.
   const held: (() => void)[] = [];
   const push: PushFn = pushMode === 'noop' ? async () => undefined : () => new Promise<void>((resolve) => held.push(resolve));
   cleanup.add('held pushes', () => held.splice(0).forEach((release) => release()));
 
-  log('first start on the empty schema: publication, slot, empty snapshot');
-  const first = await startPipeline(cleanup, settings, mappings, push);
-  await first.stop();
-  await db.pool.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [RECV_SLOT]);
+  const setups = [];
+  for (let i = 1; i <= rounds; i++) {
+    const settings = benchSettings(db, null, {
+      statusIntervalMs: 1000,
+      batchMaxChanges: batch,
+      slotName: `approval_cdc_r${i}`,
+      stateSchema: `approval_cdc_r${i}`,
+      ...(stateUrl ? { stateUrl } : {}),
+    });
+    const mappings = await loadBenchMappings(settings);
+    log(`round ${i}: first start on the empty schema (publication, slot, empty snapshot), and a slot for pg_recvlogical`);
+    const first = await startPipeline(cleanup, settings, mappings, push);
+    await first.stop();
+    const recvSlot = `${RECV_SLOT}_r${i}`;
+    await db.pool.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [recvSlot]);
+    setups.push({ settings, mappings, recvSlot });
+  }
 
   log(`writing ${rows} row changes in transactions of about ${txRows} rows`);
   const w0 = Date.now();
@@ -73,67 +90,81 @@ export const run: BenchFn = async (flags, cleanup) => {
   const endLsn = await walInsertLsn(db.pool);
   const { rows: walRows } = await db.pool.query<{ bytes: string }>(
     `select (pg_current_wal_insert_lsn() - confirmed_flush_lsn)::text as bytes from pg_replication_slots where slot_name = $1`,
-    [RECV_SLOT],
+    [`${RECV_SLOT}_r1`],
   );
   const walMB = round(Number(walRows[0]?.bytes ?? 0) / 2 ** 20, 1);
   log(`workload: ${workload.rows} row changes in ${workload.transactions} transactions, ${walMB} MB of WAL, end ${formatLsn(endLsn)}`);
 
   const dir = await mkdtemp(join(tmpdir(), 'bench-recvlogical-'));
   cleanup.add('pg_recvlogical output', () => rm(dir, { recursive: true, force: true }));
-  const outFile = join(dir, 'out.bin');
-  log('pg_recvlogical catching up');
-  const r0 = Date.now();
-  const recv = await runRecvlogical([
-    '-d', db.url, '-S', RECV_SLOT, '--start', '--no-loop', '-E', formatLsn(endLsn), '-f', outFile,
-    '-o', 'proto_version=1', '-o', `publication_names=${settings.publicationName}`,
-  ]);
-  const recvSeconds = (Date.now() - r0) / 1000;
-  if (recv.code !== 0) throw new Error(`pg_recvlogical exited ${recv.code}: ${recv.stderr}`);
-  const recvBytes = (await stat(outFile)).size;
-  await db.pool.query('select pg_drop_replication_slot($1)', [RECV_SLOT]);
-  log(`pg_recvlogical: ${recvSeconds.toFixed(2)} s, ${(recvBytes / 2 ** 20).toFixed(1)} MB written`);
+  const results = [];
+  for (const [i, { settings, mappings, recvSlot }] of setups.entries()) {
+    const outFile = join(dir, `out-${i + 1}.bin`);
+    log(`round ${i + 1}: pg_recvlogical catching up`);
+    const r0 = Date.now();
+    const recv = await runRecvlogical([
+      '-d', db.url, '-S', recvSlot, '--start', '--no-loop', '-E', formatLsn(endLsn), '-f', outFile,
+      '-o', 'proto_version=1', '-o', `publication_names=${settings.publicationName}`,
+    ]);
+    const recvSeconds = (Date.now() - r0) / 1000;
+    if (recv.code !== 0) throw new Error(`pg_recvlogical exited ${recv.code}: ${recv.stderr}`);
+    const recvBytes = (await stat(outFile)).size;
+    await rm(outFile, { force: true });
+    await db.pool.query('select pg_drop_replication_slot($1)', [recvSlot]);
+    log(`round ${i + 1}: pg_recvlogical ${recvSeconds.toFixed(2)} s, ${(recvBytes / 2 ** 20).toFixed(1)} MB written`);
 
-  log('connector catching up');
-  const c0 = Date.now();
-  const cpu0 = process.cpuUsage();
-  const split0 = cpuSnapshot();
-  const pipeline = await startPipeline(cleanup, settings, mappings, push);
-  const statePool = stateUrl ? new pg.Pool({ connectionString: stateUrl, max: 1 }) : db.pool;
-  if (stateUrl) cleanup.add('state pool', () => statePool.end());
-  const c1 = await waitForCheckpoint(statePool, endLsn, { timeoutMs: 30 * 60_000 });
-  const connectorSeconds = (c1 - c0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const split = cpuSplit(split0, cpuSnapshot());
-  log(`CPU and run-queue seconds during the catch-up: ${JSON.stringify(split)}`);
-  const applied = await pipeline.metrics.changesApplied.get();
-  held.splice(0).forEach((release) => release());
-  await pipeline.stop();
-  const { rows: replica } = await statePool.query<{ n: string }>(`select count(*)::text as n from approval_cdc.row_image`);
-  log(`connector: ${connectorSeconds.toFixed(2)} s`);
+    log(`round ${i + 1}: connector catching up`);
+    const c0 = Date.now();
+    const cpu0 = process.cpuUsage();
+    const split0 = cpuSnapshot();
+    const pipeline = await startPipeline(cleanup, settings, mappings, push);
+    const c1 = await waitForCheckpoint(statePool, endLsn, { timeoutMs: 30 * 60_000, schema: settings.stateSchema, slot: settings.slotName });
+    const connectorSeconds = (c1 - c0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const split = cpuSplit(split0, cpuSnapshot());
+    const applied = await pipeline.metrics.changesApplied.get();
+    held.splice(0).forEach((release) => release());
+    await pipeline.stop();
+    const { rows: replica } = await statePool.query<{ n: string }>(`select count(*)::text as n from "${settings.stateSchema}".row_image`);
+    log(`round ${i + 1}: connector ${connectorSeconds.toFixed(2)} s; CPU and run-queue seconds: ${JSON.stringify(split)}`);
+    results.push({
+      pgRecvlogicalSeconds: round(recvSeconds, 2),
+      connectorSeconds: round(connectorSeconds, 2),
+      ratio: round(recvSeconds / connectorSeconds),
+      // Node CPU of this process during the catch-up (1.0 per second = one core busy).
+      connectorNodeCpuPerSecond: round((cpu.user + cpu.system) / 1e6 / connectorSeconds, 2),
+      // CPU seconds per process role during the catch-up, and seconds each waited for a free core
+      // (local server only): on two cores the connector, the walsender and the writing backend compete.
+      cpuSplit: split,
+      changesApplied: applied.values.reduce((a, v) => a + v.value, 0),
+      replicaRowImages: Number(replica[0]?.n ?? 0),
+    });
+  }
 
-  const recvRate = workload.rows / recvSeconds;
-  const connectorRate = workload.rows / connectorSeconds;
+  const recvSeconds = median(results.map((r) => r.pgRecvlogicalSeconds));
+  const connectorSeconds = median(results.map((r) => r.connectorSeconds));
   return {
     rows: workload.rows,
     transactions: workload.transactions,
     largestTransaction: workload.largestTransaction,
     walMB,
     workloadSeconds: round(workloadSeconds, 2),
-    pgRecvlogicalSeconds: round(recvSeconds, 2),
-    pgRecvlogicalRowsPerSec: Math.round(recvRate),
-    connectorSeconds: round(connectorSeconds, 2),
-    connectorRowsPerSec: Math.round(connectorRate),
-    ratio: round(connectorRate / recvRate),
-    // Node CPU of this process during the connector's catch-up (1.0 per second = one core busy).
-    connectorNodeCpuPerSecond: round((cpu.user + cpu.system) / 1e6 / connectorSeconds, 2),
-    // CPU seconds per process role during the catch-up, and seconds each waited for a free core
-    // (local server only): on two cores the connector, the walsender and the writing backend compete.
-    connectorCpuSplit: split,
-    target: '>= 0.5',
-    connectorChangesApplied: applied.values.reduce((a, v) => a + v.value, 0),
-    replicaRowImages: Number(replica[0]?.n ?? 0),
+    rounds,
+    pgRecvlogicalRowsPerSec: Math.round(workload.rows / recvSeconds),
+    connectorRowsPerSec: Math.round(workload.rows / connectorSeconds),
+    ratio: median(results.map((r) => r.ratio)),
+    ratios: results.map((r) => r.ratio),
+    target: '>= 0.5 (median of the rounds)',
+    runs: results,
     push: pushMode,
     state: stateMode,
+    batch,
     server: db.server,
   };
 };
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : round(((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2);
+}

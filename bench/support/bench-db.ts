@@ -88,11 +88,15 @@ export async function checkpointLsn(pool: pg.Pool, schema = 'approval_cdc', slot
 }
 
 /** Polls until the checkpoint reaches `target`; resolves with Date.now() at the first poll that saw it. */
-export async function waitForCheckpoint(pool: pg.Pool, target: Lsn, opts: { timeoutMs: number; pollMs?: number; onPoll?: (lsn: Lsn | null) => void }): Promise<number> {
+export async function waitForCheckpoint(
+  pool: pg.Pool,
+  target: Lsn,
+  opts: { timeoutMs: number; pollMs?: number; onPoll?: (lsn: Lsn | null) => void; schema?: string; slot?: string },
+): Promise<number> {
   const deadline = Date.now() + opts.timeoutMs;
   let lastLog = 0;
   for (;;) {
-    const lsn = await checkpointLsn(pool);
+    const lsn = await checkpointLsn(pool, opts.schema, opts.slot);
     if (lsn !== null && lsn >= target) return Date.now();
     opts.onPoll?.(lsn);
     if (Date.now() - lastLog > 5000) {
