@@ -40,6 +40,12 @@ export function instanceIdOf(ref: InstanceRef): string {
 interface Plan {
   readonly staging: Staging;
   readonly docs: string[];
+  /**
+   * Images of inserts beyond the horizon (their keys were not read): written with a plain INSERT,
+   * which costs a sixth less than the upsert; if a key was stored after all (reused after a delete),
+   * the statement is run again with upserts.
+   */
+  readonly newDocs: string[];
   /** The highest LSN of the images this plan writes (null: none). */
   readonly imageLsn: Lsn | null;
   readonly refs: Map<string, InstanceRef>;
@@ -188,11 +194,12 @@ export class ReplicaWriter implements TableShape {
       this.horizonGeneration = generation;
     }
     const pks = this.pksOf(changes);
-    const staging = newStaging(await this.loadImages(this.db, changes, pks, generation, this.horizon));
+    const unread = new Set<string>();
+    const staging = newStaging(await this.loadImages(this.db, changes, pks, generation, this.horizon, unread));
     changes.forEach((change, i) => {
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null);
     });
-    const plan = this.planOf(staging, lane);
+    const plan = this.planOf(staging, lane, unread);
     if (!this.failed && generation === this.generation) {
       for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
     }
@@ -200,10 +207,22 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** What a staged batch writes: its image documents, its instances and the lookups to follow. */
-  private planOf(staging: Staging, lane: number): Plan {
+  private planOf(staging: Staging, lane: number, unread?: ReadonlySet<string>): Plan {
     let imageLsn: Lsn | null = null;
-    for (const { image } of staging.written.values()) if (imageLsn === null || image.lsn > imageLsn) imageLsn = image.lsn;
-    return { staging, docs: imageDocs(staging.written.values()), imageLsn, ...this.directRefs(staging.touched), priorities: this.prioritiesOf(staging, lane) };
+    const known: StagedImage[] = [];
+    const fresh: StagedImage[] = [];
+    for (const [k, w] of staging.written) {
+      if (imageLsn === null || w.image.lsn > imageLsn) imageLsn = w.image.lsn;
+      (unread?.has(k) ? fresh : known).push(w);
+    }
+    return {
+      staging,
+      docs: imageDocs(known),
+      newDocs: imageDocs(fresh),
+      imageLsn,
+      ...this.directRefs(staging.touched),
+      priorities: this.prioritiesOf(staging, lane),
+    };
   }
 
   /**
@@ -234,7 +253,7 @@ export class ReplicaWriter implements TableShape {
   }
 
   private async writePlan(trx: Kysely<any>, plan: Plan, lane: number, commitTime: Date | null): Promise<ApplySummary> {
-    for (const doc of plan.docs) await this.writeImageDoc(trx, doc);
+    for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
     if (plan.imageLsn !== null) await this.raiseHorizonSql(plan.imageLsn).execute(trx);
     const refs = await this.followLookups(trx, plan);
     await this.bumpInstances(trx, refs, lane, commitTime, plan.priorities);
@@ -294,6 +313,7 @@ export class ReplicaWriter implements TableShape {
     changePks: readonly (string | null)[],
     generation: number | null,
     horizon: Lsn | null,
+    unread?: Set<string>,
   ): Promise<Map<string, Image>> {
     const images = new Map<string, Image>();
     const asked = new Set<string>();
@@ -309,7 +329,10 @@ export class ReplicaWriter implements TableShape {
         images.set(k, staged.image);
         return;
       }
-      if (unstored) return;
+      if (unstored) {
+        unread?.add(k);
+        return;
+      }
       tbls.push(table);
       pks.push(pk);
     };
@@ -343,6 +366,12 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** Moves the checkpoint to the batch's end (when it has one) and raises the image horizon. */
+  private insertSql(doc: string): RawBuilder<unknown> {
+    return sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data)
+      select tbl, pk, lsn::bigint, deleted, data
+      from jsonb_to_recordset(${doc}::jsonb) as x(tbl text, pk text, lsn text, deleted boolean, data jsonb)`;
+  }
+
   private checkpointSql(batch: ChangeBatch, imageLsn: Lsn | null): RawBuilder<unknown> | null {
     if (batch.endLsn === null && imageLsn === null) return null;
     const end = batch.endLsn === null ? null : batch.endLsn.toString();
@@ -360,13 +389,28 @@ export class ReplicaWriter implements TableShape {
    * each one waits for this process to get to it between staging the next batch.
    */
   private async commitAtOnce(plan: Plan, batch: ChangeBatch, lane: number): Promise<ApplySummary> {
-    const parts: RawBuilder<unknown>[] = plan.docs.map((doc, i) => sql`${sql.raw(`img${i}`)} as (${this.imageSql(doc)} returning 1)`);
+    try {
+      await this.commitStatement(plan, batch, lane, false);
+    } catch (error) {
+      // A key inserted again after its row was deleted has a stored tombstone: the statement changed
+      // nothing, run it again with upserts only.
+      if ((error as { code?: string }).code !== '23505' || plan.newDocs.length === 0) throw error;
+      await this.commitStatement(plan, batch, lane, true);
+    }
+    return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: plan.refs.size };
+  }
+
+  private async commitStatement(plan: Plan, batch: ChangeBatch, lane: number, upsertOnly: boolean): Promise<void> {
+    const docs = upsertOnly ? [...plan.docs, ...plan.newDocs] : plan.docs;
+    const parts: RawBuilder<unknown>[] = docs.map((doc, i) => sql`${sql.raw(`img${i}`)} as (${this.imageSql(doc)} returning 1)`);
+    if (!upsertOnly) {
+      plan.newDocs.forEach((doc, i) => parts.push(sql`${sql.raw(`new${i}`)} as (${this.insertSql(doc)} returning 1)`));
+    }
     const bump = this.bumpSql(plan.refs, lane, batch.commitTime, plan.priorities);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
     const checkpoint = this.checkpointSql(batch, plan.imageLsn);
     if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
     if (parts.length > 0) await sql`with ${sql.join(parts)} select 1`.execute(this.db);
-    return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: plan.refs.size };
   }
 
   private async truncateTable(trx: Kysely<any>, table: string, lsn: Lsn): Promise<RowImage[]> {

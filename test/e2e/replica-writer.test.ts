@@ -85,6 +85,18 @@ describe('replica writer', () => {
     expect((await sql.query(`select image_lsn::text from ${schema}.checkpoint`)).rows[0].image_lsn).toBe('130');
   });
 
+  it('writes an insert beyond the horizon whose key was deleted before, through the fallback to upserts', async () => {
+    await writer.applyBatch({ changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() });
+    await writer.applyBatch({ changes: [{ kind: 'delete', table: 'oa.steps', lsn: 120n, values: { step_id: '10' } }], endLsn: 125n, commitTime: new Date() });
+    const w = await restarted();
+    // Step 10 comes back: its key is not read (beyond the horizon), its tombstone is in the way of
+    // the plain insert, and the batch still commits whole.
+    expect(await w.applyBatch({ changes: [fresh(step(130n, '10', '1')), fresh(step(131n, '12', '1'))], endLsn: 135n, commitTime: new Date() })).toMatchObject({ applied: 2 });
+    expect(await image('oa.steps', '["10"]')).toMatchObject({ lsn: '130', deleted: false });
+    expect(await image('oa.steps', '["12"]')).toMatchObject({ lsn: '131', deleted: false });
+    expect(await checkpoint()).toBe(135n);
+  });
+
   it('reads every image while the snapshot copy runs, and learns the horizon from the replica once streaming', async () => {
     await writer.applyBatch({ changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() });
     // Still in the snapshot phase (as after beginSnapshot): no horizon, the replayed insert is read.
