@@ -54,6 +54,10 @@ interface Plan {
   readonly priorities: Map<string, Priority>;
 }
 
+/** Where a write leaves the source: the end of its last complete transaction, if any. */
+type Commit = Pick<ChangeBatch, 'endLsn' | 'commitTime'>;
+const NO_COMMIT: Commit = { endLsn: null, commitTime: null };
+
 interface Priority {
   priority: bigint;
   updateMs: number;
@@ -139,11 +143,9 @@ export class ReplicaWriter implements TableShape {
         const summary =
           staged && staged.queries.length === 0
             ? await this.commitAtOnce(staged, batch, lane)
-            : await this.db.transaction().execute(async (trx) => {
-                const result = staged ? await this.writePlan(trx, staged, lane, batch.commitTime) : await this.applyChanges(trx, batch.changes, lane, batch.commitTime);
-                await this.checkpointSql(batch, null)?.execute(trx);
-                return result;
-              });
+            : await this.db.transaction().execute((trx) =>
+                staged ? this.writePlan(trx, staged, lane, batch) : this.applyChanges(trx, batch.changes, lane, batch),
+              );
         if (staged) this.release(staged, seq);
         return summary;
       } catch (error) {
@@ -171,7 +173,7 @@ export class ReplicaWriter implements TableShape {
    */
   async applySnapshotRows(table: string, rows: readonly Record<string, string | null>[], snapshotLsn: Lsn): Promise<number> {
     const changes: RowChange[] = rows.map((values) => ({ kind: 'upsert', table, lsn: snapshotLsn - 1n, values }));
-    const summary = await this.db.transaction().execute((trx) => this.applyChanges(trx, changes, LANE_BACKFILL, null));
+    const summary = await this.db.transaction().execute((trx) => this.applyChanges(trx, changes, LANE_BACKFILL, NO_COMMIT));
     return summary.applied;
   }
 
@@ -179,7 +181,7 @@ export class ReplicaWriter implements TableShape {
   async sweepStale(table: string, snapshotLsn: Lsn): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const gone = await this.truncateTable(trx, table, snapshotLsn - 1n);
-      await this.raiseHorizonSql(snapshotLsn - 1n).execute(trx);
+      await this.checkpointSql(NO_COMMIT, snapshotLsn - 1n)?.execute(trx);
       const direct = this.directRefs(gone.map((row) => ({ table, row })));
       const refs = await this.followLookups(trx, direct);
       await this.bumpInstances(trx, refs, LANE_BACKFILL, null);
@@ -240,28 +242,23 @@ export class ReplicaWriter implements TableShape {
     return lsn === undefined || lsn === null ? null : BigInt(lsn);
   }
 
-  /** Raises the stored horizon to `lsn` (an unknown horizon stays unknown until it is computed). */
-  private raiseHorizonSql(lsn: Lsn): RawBuilder<unknown> {
-    return sql`update ${this.t('checkpoint')} set image_lsn = greatest(image_lsn, ${lsn.toString()}::bigint)
-      where slot = ${this.slot} and image_lsn is not null`;
-  }
-
   private release(plan: Plan, seq: number): void {
     for (const k of plan.staging.written.keys()) {
       if (this.inFlight.get(k)?.seq === seq) this.inFlight.delete(k);
     }
   }
 
-  private async writePlan(trx: Kysely<any>, plan: Plan, lane: number, commitTime: Date | null): Promise<ApplySummary> {
+  /** Writes a plan in a transaction, the checkpoint (and horizon) last. */
+  private async writePlan(trx: Kysely<any>, plan: Plan, lane: number, commit: Commit): Promise<ApplySummary> {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
-    if (plan.imageLsn !== null) await this.raiseHorizonSql(plan.imageLsn).execute(trx);
     const refs = await this.followLookups(trx, plan);
-    await this.bumpInstances(trx, refs, lane, commitTime, plan.priorities);
+    await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
+    await this.checkpointSql(commit, plan.imageLsn)?.execute(trx);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
   }
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
-  private async applyChanges(trx: Kysely<any>, changes: readonly RowChange[], lane: number, commitTime: Date | null): Promise<ApplySummary> {
+  private async applyChanges(trx: Kysely<any>, changes: readonly RowChange[], lane: number, commit: Commit): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
     const staging = newStaging(await this.loadImages(trx, changes, pks, null, null));
     let truncatedLsn: Lsn | null = null;
@@ -284,7 +281,7 @@ export class ReplicaWriter implements TableShape {
     }
     const plan = this.planOf(staging, lane);
     const imageLsn = truncatedLsn !== null && (plan.imageLsn === null || truncatedLsn > plan.imageLsn) ? truncatedLsn : plan.imageLsn;
-    return this.writePlan(trx, { ...plan, imageLsn }, lane, commitTime);
+    return this.writePlan(trx, { ...plan, imageLsn }, lane, commit);
   }
 
   private prioritiesOf(staging: Staging, lane: number): Map<string, Priority> {
@@ -297,16 +294,16 @@ export class ReplicaWriter implements TableShape {
     return priorities;
   }
 
-  /**
-   * Current images of the rows the changes name. With a generation (the pipelined path), images
-   * staged by batches not yet committed win over the database; they are taken before the read, so
-   * one released meanwhile was committed before the read began. An insert beyond `horizon` is not
-   * read from the database (see the header).
-   */
   private pksOf(changes: readonly RowChange[]): (string | null)[] {
     return changes.map((c) => (c.kind === 'truncate' ? null : this.pkOf(c.table, c.values)));
   }
 
+  /**
+   * Current images of the rows the changes name. With a generation (the pipelined path), images
+   * staged by batches not yet committed win over the database; they are taken before the read, so
+   * one released meanwhile was committed before the read began. An insert beyond `horizon` is not
+   * read from the database (see the header): its key goes into `unread`.
+   */
   private async loadImages(
     db: Kysely<any>,
     changes: readonly RowChange[],
@@ -363,12 +360,15 @@ export class ReplicaWriter implements TableShape {
       where ${this.t('row_image')}.lsn < excluded.lsn`;
   }
 
-  /** Moves the checkpoint to the batch's end (when it has one) and raises the image horizon. */
   private insertSql(doc: string): RawBuilder<unknown> {
     return sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data) ${imageRows(doc)}`;
   }
 
-  private checkpointSql(batch: ChangeBatch, imageLsn: Lsn | null): RawBuilder<unknown> | null {
+  /**
+   * Moves the checkpoint to the commit's end (when it has one) and raises the image horizon to
+   * `imageLsn` (an unknown horizon stays unknown until loadHorizon computes it).
+   */
+  private checkpointSql(batch: Commit, imageLsn: Lsn | null): RawBuilder<unknown> | null {
     if (batch.endLsn === null && imageLsn === null) return null;
     const end = batch.endLsn === null ? null : batch.endLsn.toString();
     const image = imageLsn === null ? null : imageLsn.toString();

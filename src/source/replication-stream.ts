@@ -62,9 +62,10 @@ type QueueItem =
 
 const HIGH_WATER = 5_000;
 /**
- * One batch being written and the next one staged. A third one decoded ahead kept this process busy
- * decoding when the write it waited on came back, so the next write went out later (ingest bench,
- * four interleaved pairs: median ratio 0.47-0.54 with two, 0.42-0.52 with three).
+ * One batch being written and the next one staged. Measured, not derived: with a third batch
+ * decoded ahead, ingest was slower (bench, four interleaved pairs: median ratio 0.47-0.54 with two,
+ * 0.42-0.52 with three); the likely cause is this process decoding when the write it waits on comes
+ * back (batch statements ran ~15 ms apart for ~18 ms of server time each).
  */
 const MAX_IN_FLIGHT = 2;
 const LOW_WATER = 1_000;

@@ -21,6 +21,15 @@ const pushedOrder = (fx: ConnectorFixture) =>
     .filter((p) => p.accepted)
     .map((p) => Number(p.instance_id?.replace('oa-req-', '')));
 
+/** Waits until Feishu holds `count` instances, then a while longer: the selection must stop there. */
+async function settledInstances(fx: ConnectorFixture, count: number) {
+  await waitFor(() => fx.fake.instances().length === count, 30_000, `${count} instances`);
+  await new Promise((r) => setTimeout(r, 500));
+  const instances = fx.fake.instances();
+  expect(instances).toHaveLength(count);
+  return instances;
+}
+
 describe('initial load selection and order', () => {
   it('pushes open approvals first, newest first, then the closed ones newest first', async () => {
     const fx = await startConnectorFixture({ noPipeline: true, settings: { syncConcurrency: 1 } });
@@ -43,9 +52,8 @@ describe('initial load selection and order', () => {
     try {
       await seedHistory(fx);
       await fx.startPipeline();
-      await waitFor(() => fx.fake.instances().length === 13, 30_000, 'the 13 open instances');
-      await new Promise((r) => setTimeout(r, 500));
-      expect(fx.fake.instances().every((i) => i.status === 'PENDING')).toBe(true);
+      const instances = await settledInstances(fx, 13);
+      expect(instances.every((i) => i.status === 'PENDING')).toBe(true);
       await fx.sql.query(`update oa.requests set title = 'reopened', status_code = 1, finished_at = null where req_id = 1`);
       await waitFor(() => fx.fake.instance('oa-req-1')?.status === 'PENDING', 20_000, 'request 1 after its change');
       expect(fx.fake.instances()).toHaveLength(14);
@@ -61,9 +69,7 @@ describe('initial load selection and order', () => {
       const bin = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
       await promisify(execFile)(process.execPath, [bin, 'setup'], { env: settingsEnv(fx.settings, { APPROVAL_CDC_LOG_LEVEL: 'silent' }) });
       await fx.startPipeline();
-      await waitFor(() => fx.fake.instances().length === 13, 30_000, 'the 13 open instances');
-      await new Promise((r) => setTimeout(r, 500));
-      expect(fx.fake.instances()).toHaveLength(13);
+      await settledInstances(fx, 13);
     } finally {
       await fx.close();
     }
@@ -75,9 +81,8 @@ describe('initial load selection and order', () => {
     try {
       await seedHistory(fx);
       await fx.startPipeline();
-      await waitFor(() => fx.fake.instances().length === 6, 30_000, 'six instances');
-      await new Promise((r) => setTimeout(r, 500));
-      expect(fx.fake.instances().map((i) => i.instance_id).sort()).toEqual(['oa-req-35', 'oa-req-36', 'oa-req-37', 'oa-req-38', 'oa-req-39', 'oa-req-40']);
+      const instances = await settledInstances(fx, 6);
+      expect(instances.map((i) => i.instance_id).sort()).toEqual(['oa-req-35', 'oa-req-36', 'oa-req-37', 'oa-req-38', 'oa-req-39', 'oa-req-40']);
     } finally {
       await fx.close();
     }
@@ -88,9 +93,7 @@ describe('initial load selection and order', () => {
     try {
       await seedHistory(fx);
       await fx.startPipeline();
-      await waitFor(() => fx.fake.instances().length === 5, 30_000, 'five instances');
-      await new Promise((r) => setTimeout(r, 500));
-      expect(fx.fake.instances()).toHaveLength(5);
+      await settledInstances(fx, 5);
     } finally {
       await fx.close();
     }
