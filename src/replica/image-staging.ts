@@ -43,8 +43,7 @@ export function touch(s: Staging, table: string, row: RowImage): void {
   s.touched.push({ table, row });
 }
 
-function put(s: Staging, table: string, pk: string, image: Image): void {
-  const k = imageKey(table, pk);
+function put(s: Staging, table: string, pk: string, image: Image, k = imageKey(table, pk)): void {
   s.images.set(k, image);
   s.written.set(k, { table, pk, image });
 }
@@ -56,8 +55,17 @@ export interface TableShape {
   keep(table: string): ReadonlySet<string> | undefined;
 }
 
-/** Stages one insert, update or delete (not a truncate); `pk` is shape.pkOf of its values. */
-export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowChange, { kind: 'truncate' }>, pk: string | null): void {
+/**
+ * Stages one insert, update or delete (not a truncate); `pk` is shape.pkOf of its values, `key` its
+ * imageKey (given by callers that already made it: one string per change, not three).
+ */
+export function stageChange(
+  s: Staging,
+  shape: TableShape,
+  change: Exclude<RowChange, { kind: 'truncate' }>,
+  pk: string | null,
+  key = pk === null ? null : imageKey(change.table, pk),
+): void {
   const keepCols = shape.keep(change.table);
   if (!keepCols) return;
   if (change.kind === 'upsert' && change.oldKey) {
@@ -72,11 +80,11 @@ export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowCh
       }
     }
   }
-  if (!pk) {
+  if (!pk || key === null) {
     s.skipped++;
     return;
   }
-  const existing = s.images.get(imageKey(change.table, pk));
+  const existing = s.images.get(key);
   if (existing && existing.lsn >= change.lsn) {
     s.skipped++;
     return;
@@ -84,11 +92,11 @@ export function stageChange(s: Staging, shape: TableShape, change: Exclude<RowCh
   if (existing && !existing.deleted) touch(s, change.table, existing.data);
   if (change.kind === 'delete') {
     const data = existing?.data ?? pickDefined(change.values);
-    put(s, change.table, pk, { lsn: change.lsn, deleted: true, data });
+    put(s, change.table, pk, { lsn: change.lsn, deleted: true, data }, key);
     touch(s, change.table, data);
   } else {
     const data = keptValues(change.values, keepCols, existing);
-    put(s, change.table, pk, { lsn: change.lsn, deleted: false, data });
+    put(s, change.table, pk, { lsn: change.lsn, deleted: false, data }, key);
     touch(s, change.table, data);
   }
   s.applied++;

@@ -196,10 +196,11 @@ export class ReplicaWriter implements TableShape {
       this.horizonGeneration = generation;
     }
     const pks = this.pksOf(changes);
+    const keys = keysOf(changes, pks);
     const unread = new Set<string>();
-    const staging = newStaging(await this.loadImages(this.db, changes, pks, generation, this.horizon, unread));
+    const staging = newStaging(await this.loadImages(this.db, changes, pks, keys, generation, this.horizon, unread));
     changes.forEach((change, i) => {
-      if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null);
+      if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
     });
     const plan = this.planOf(staging, lane, unread);
     if (!this.failed && generation === this.generation) {
@@ -215,7 +216,11 @@ export class ReplicaWriter implements TableShape {
     const fresh: StagedImage[] = [];
     for (const [k, w] of staging.written) {
       if (imageLsn === null || w.image.lsn > imageLsn) imageLsn = w.image.lsn;
-      (unread?.has(k) ? fresh : known).push(w);
+      if (!unread?.has(k)) known.push(w);
+      // Inserted and deleted within this batch, never stored: nothing to store. A tombstone would
+      // only guard against a replay of the insert, and a replay (a suffix of the stream) that holds
+      // the insert holds the delete too. Its instances are bumped all the same (touched).
+      else if (!w.image.deleted) fresh.push(w);
     }
     return {
       staging,
@@ -260,11 +265,12 @@ export class ReplicaWriter implements TableShape {
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
   private async applyChanges(trx: Kysely<any>, changes: readonly RowChange[], lane: number, commit: Commit): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
-    const staging = newStaging(await this.loadImages(trx, changes, pks, null, null));
+    const keys = keysOf(changes, pks);
+    const staging = newStaging(await this.loadImages(trx, changes, pks, keys, null, null));
     let truncatedLsn: Lsn | null = null;
     for (const [i, change] of changes.entries()) {
       if (change.kind !== 'truncate') {
-        stageChange(staging, this, change, pks[i] ?? null);
+        stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
         continue;
       }
       // Rows changed earlier in this batch are only in memory yet: store them first, so the
@@ -308,6 +314,7 @@ export class ReplicaWriter implements TableShape {
     db: Kysely<any>,
     changes: readonly RowChange[],
     changePks: readonly (string | null)[],
+    changeKeys: readonly (string | null)[],
     generation: number | null,
     horizon: Lsn | null,
     unread?: Set<string>,
@@ -316,9 +323,8 @@ export class ReplicaWriter implements TableShape {
     const asked = new Set<string>();
     const tbls: string[] = [];
     const pks: string[] = [];
-    const want = (table: string, pk: string | null, unstored: boolean) => {
-      if (!pk) return;
-      const k = imageKey(table, pk);
+    const want = (table: string, pk: string | null, k: string | null, unstored: boolean) => {
+      if (!pk || k === null) return;
       if (asked.has(k)) return;
       asked.add(k);
       const staged = generation === null ? undefined : this.inFlight.get(k);
@@ -336,8 +342,11 @@ export class ReplicaWriter implements TableShape {
     changes.forEach((change, i) => {
       if (change.kind === 'truncate') return;
       const unstored = horizon !== null && change.kind === 'upsert' && change.fresh === true && change.lsn > horizon;
-      want(change.table, changePks[i] ?? null, unstored);
-      if (change.kind === 'upsert' && change.oldKey) want(change.table, this.pkOf(change.table, change.oldKey), false);
+      want(change.table, changePks[i] ?? null, changeKeys[i] ?? null, unstored);
+      if (change.kind === 'upsert' && change.oldKey) {
+        const oldPk = this.pkOf(change.table, change.oldKey);
+        want(change.table, oldPk, oldPk === null ? null : imageKey(change.table, oldPk), false);
+      }
     });
     if (pks.length === 0) return images;
     const { rows } = await sql<{ tbl: string; pk: string; lsn: string; deleted: boolean; data: Record<string, string | null> }>`
@@ -492,6 +501,14 @@ export class ReplicaWriter implements TableShape {
         parked_at = null, parked_reason = null, attempts = 0,
         next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
   }
+}
+
+/** The imageKey of each change's row (null: a truncate, or a key column missing). */
+function keysOf(changes: readonly RowChange[], pks: readonly (string | null)[]): (string | null)[] {
+  return changes.map((c, i) => {
+    const pk = pks[i];
+    return c.kind === 'truncate' || pk === null || pk === undefined ? null : imageKey(c.table, pk);
+  });
 }
 
 /**

@@ -229,7 +229,9 @@ export class ReplicationStream {
           this.queue = this.queue.slice(this.head);
           this.head = 0;
         }
-        await this.handle(item);
+        // Most messages need no I/O: handled synchronously, without a promise and a microtask each.
+        const io = this.handle(item);
+        if (io) await io;
         if (this.paused && this.queue.length - this.head < LOW_WATER) this.setPaused(false);
       }
     } catch (error) {
@@ -239,22 +241,13 @@ export class ReplicationStream {
     }
   }
 
-  private async handle(item: QueueItem): Promise<void> {
+  /** Handles one queued item; returns a promise only when it has I/O to wait for. */
+  private handle(item: QueueItem): Promise<void> | undefined {
     if (item.kind === 'flush') {
-      if (this.pending.length > 0 || this.pendingEnd !== null) await this.flush();
-      return;
+      return this.pending.length > 0 || this.pendingEnd !== null ? this.flush() : undefined;
     }
-    if (item.kind === 'keepalive') {
-      const walEnd = parseLsn(item.walEnd);
-      if (!this.inTx && this.pending.length === 0 && this.pendingEnd === null && this.writing === null && walEnd > this.confirmedLsn) {
-        // Nothing received is unapplied: everything up to walEnd is applied or irrelevant. It is
-        // stored before it is confirmed, so the stored checkpoint never trails the slot.
-        await this.o.sink.advanceIdle(walEnd);
-        this.idleAck = maxLsn(this.idleAck, walEnd);
-      }
-      if (item.shouldRespond) this.sendStatus(false);
-      return;
-    }
+    if (item.kind === 'keepalive') return this.keepalive(item);
+
     const msg = item.msg;
     switch (msg.tag) {
       case 'parse-error':
@@ -270,19 +263,29 @@ export class ReplicationStream {
       case 'delete':
       case 'truncate':
         this.collect(item.lsn, msg);
-        if (this.pending.length >= this.o.batchMaxChanges) await this.flush();
-        return;
+        return this.pending.length >= this.o.batchMaxChanges ? this.flush() : undefined;
       case 'commit': {
         this.inTx = false;
         this.pendingEnd = parseLsn(msg.commitEndLsn ?? item.lsn);
         this.pendingCommitTime = new Date(Number(BigInt(msg.commitTime as unknown as bigint) / 1000n));
-        if (this.pending.length >= this.o.batchMaxChanges || this.o.batchMaxWaitMs === 0) await this.flush();
-        else this.scheduleFlush();
+        if (this.pending.length >= this.o.batchMaxChanges || this.o.batchMaxWaitMs === 0) return this.flush();
+        this.scheduleFlush();
         return;
       }
       default:
         return;
     }
+  }
+
+  private async keepalive(item: Extract<QueueItem, { kind: 'keepalive' }>): Promise<void> {
+    const walEnd = parseLsn(item.walEnd);
+    if (!this.inTx && this.pending.length === 0 && this.pendingEnd === null && this.writing === null && walEnd > this.confirmedLsn) {
+      // Nothing received is unapplied: everything up to walEnd is applied or irrelevant. It is
+      // stored before it is confirmed, so the stored checkpoint never trails the slot.
+      await this.o.sink.advanceIdle(walEnd);
+      this.idleAck = maxLsn(this.idleAck, walEnd);
+    }
+    if (item.shouldRespond) this.sendStatus(false);
   }
 
   private collect(lsnText: string, msg: Pgoutput.Message): void {

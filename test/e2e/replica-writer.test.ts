@@ -97,6 +97,24 @@ describe('replica writer', () => {
     expect(await checkpoint()).toBe(135n);
   });
 
+  it('stores nothing for a row inserted and deleted in one batch beyond the horizon, yet dirties its instance', async () => {
+    await writer.applyBatch({ changes: [request(100n, {})], endLsn: 110n, commitTime: new Date() });
+    let w = await restarted();
+    const v = await versions();
+    const gone = { kind: 'delete', table: 'oa.steps', lsn: 122n, values: { step_id: '10' } } as const;
+    const born = [fresh(step(120n, '10', '1')), fresh(step(121n, '11', '1'))];
+    expect(await w.applyBatch({ changes: [...born, gone], endLsn: 125n, commitTime: new Date() })).toMatchObject({ applied: 3, instancesDirtied: 1 });
+    expect(await image('oa.steps', '["10"]')).toBeUndefined();
+    expect(await image('oa.steps', '["11"]')).toMatchObject({ lsn: '121', deleted: false });
+    expect((await versions())['oa-req-1']).toBe(v['oa-req-1'] + 1);
+    // A replay from before the insert, cut into other batches, ends with step 10 gone as well.
+    w = await restarted();
+    await w.applyBatch({ changes: [born[0]!], endLsn: null, commitTime: null });
+    await w.applyBatch({ changes: [born[1]!, gone], endLsn: 125n, commitTime: new Date() });
+    expect(await image('oa.steps', '["10"]')).toMatchObject({ lsn: '122', deleted: true });
+    expect(await image('oa.steps', '["11"]')).toMatchObject({ lsn: '121', deleted: false });
+  });
+
   it('reads every image while the snapshot copy runs, and learns the horizon from the replica once streaming', async () => {
     await writer.applyBatch({ changes: [request(100n, {}), step(101n, '10', '1')], endLsn: 110n, commitTime: new Date() });
     // Still in the snapshot phase (as after beginSnapshot): no horizon, the replayed insert is read.
