@@ -83,7 +83,7 @@ export interface MappingSet {
   /** Instances a row image belongs to directly (as instance, task, CC or form row). */
   instancesOfRow(table: TableName, row: RowImage): InstanceRef[];
   /** Rows whose instances read this row through a lookup (e.g. requests whose applicant is this user). */
-  dependentsOfRow(table: TableName, row: RowImage): RowQuery[];
+  dependentsOfRow(table: TableName, row: RowImage): readonly RowQuery[];
   /** The queries needed to build `ref` given what is loaded; call again after loading until all are loaded. */
   queriesFor(ref: InstanceRef, loaded: RowLookup): RowQuery[];
   /** The Feishu payload of `ref`, built from loaded rows only. */

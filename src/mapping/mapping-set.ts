@@ -27,15 +27,23 @@ import { CdcError } from '../errors.js';
 
 
 /** Values of `columns` in `row`, or undefined when one is null (a row without a key belongs nowhere). */
+// Called for every row image a change touches: arrays are made at their final size (a pushed-to
+// empty array reserves room for 17 elements), which was most of the ingest's garbage here.
 function valuesOf(row: RowImage, columns: readonly string[]): string[] | undefined {
-  const out: string[] = [];
-  for (const c of columns) {
-    const v = row[c];
+  if (columns.length === 1) {
+    const v = row[columns[0] as string];
+    return v === null || v === undefined ? undefined : [v];
+  }
+  const out = new Array<string>(columns.length);
+  for (let i = 0; i < columns.length; i++) {
+    const v = row[columns[i] as string];
     if (v === null || v === undefined) return undefined;
-    out.push(v);
+    out[i] = v;
   }
   return out;
 }
+
+const NO_QUERIES: readonly RowQuery[] = Object.freeze([]);
 
 /** The first match column of every query shape: instance keys, child links, lookup keys, lookup sources. */
 function queryColumnsOf(mappings: readonly CompiledMapping[]): string[] {
@@ -116,6 +124,11 @@ export class CompiledMappingSet implements MappingSet {
   instancesOfRow(table: TableName, row: RowImage): InstanceRef[] {
     const roles = this.#roles.get(table);
     if (!roles) return [];
+    if (roles.length === 1) {
+      const role = roles[0] as (typeof roles)[number];
+      const key = matchesFilter(role.where, row) ? valuesOf(row, role.key) : undefined;
+      return key ? [{ mapping: role.mapping, key }] : [];
+    }
     const out: InstanceRef[] = [];
     for (const role of roles) {
       if (!matchesFilter(role.where, row)) continue;
@@ -127,9 +140,9 @@ export class CompiledMappingSet implements MappingSet {
     return out;
   }
 
-  dependentsOfRow(table: TableName, row: RowImage): RowQuery[] {
+  dependentsOfRow(table: TableName, row: RowImage): readonly RowQuery[] {
     const usages = this.#usages.get(table);
-    if (!usages) return [];
+    if (!usages) return NO_QUERIES;
     const out = new Map<string, RowQuery>();
     for (const { usage } of usages) {
       const match: Record<string, string> = {};

@@ -78,6 +78,7 @@ const LOW_WATER = 200;
 
 export class ReplicationStream {
   private durable: Lsn;
+  private readonly tableNames = new WeakMap<Pgoutput.MessageRelation, string>();
   private idleAck = 0n;
   private stopped = false;
   private service: LogicalReplicationService | null = null;
@@ -306,7 +307,7 @@ export class ReplicationStream {
       return;
     }
     if (msg.tag !== 'insert' && msg.tag !== 'update' && msg.tag !== 'delete') return;
-    const table = `${msg.relation.schema}.${msg.relation.name}`;
+    const table = this.tableOf(msg.relation);
     if (!this.o.tables.has(table)) return;
     if (msg.tag === 'delete') {
       this.pending.push({ kind: 'delete', table, lsn, values: (msg.old ?? msg.key ?? {}) as ChangeValues });
@@ -316,6 +317,16 @@ export class ReplicationStream {
     const values = msg.new as ChangeValues;
     if (msg.tag === 'insert') this.pending.push({ kind: 'upsert', table, lsn, values, fresh: true });
     else this.pending.push(oldKey ? { kind: 'upsert', table, lsn, values, oldKey } : { kind: 'upsert', table, lsn, values });
+  }
+
+  /** `schema.name` of a relation, made once per relation message rather than once per change. */
+  private tableOf(relation: Pgoutput.MessageRelation): string {
+    let name = this.tableNames.get(relation);
+    if (name === undefined) {
+      name = `${relation.schema}.${relation.name}`;
+      this.tableNames.set(relation, name);
+    }
+    return name;
   }
 
   /** A mapped column that vanished (dropped or renamed) makes its values null: say so once. */
