@@ -19,6 +19,7 @@ import type { Lsn } from '../source/lsn.js';
 import { CdcError } from '../errors.js';
 import { imageKey, newStaging, stageChange, touch, type Image, type StagedImage, type Staging, type TableShape } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
+import { jsonKey } from './json-key.js';
 import { queryRows } from './row-query.js';
 
 export const LANE_LIVE = 0;
@@ -35,7 +36,7 @@ export const OPEN_PRIORITY = 10_000_000_000_000n;
 
 export function instanceIdOf(ref: InstanceRef): string {
   // Per touched row: no spread (it reserves room to grow) for the usual one-column key.
-  return JSON.stringify(ref.key.length === 1 ? [ref.mapping, ref.key[0]] : [ref.mapping, ...ref.key]);
+  return jsonKey(ref.key.length === 1 ? [ref.mapping, ref.key[0] as string] : [ref.mapping, ...ref.key]);
 }
 
 interface Plan {
@@ -116,7 +117,7 @@ export class ReplicaWriter implements TableShape {
     // Per change: the array is made at its final size (see instanceIdOf).
     if (cols.length === 1) {
       const v = values[cols[0] as string];
-      return v === undefined ? null : JSON.stringify([v]);
+      return v === undefined ? null : jsonKey([v]);
     }
     const key = new Array<string | null>(cols.length);
     for (let i = 0; i < cols.length; i++) {
