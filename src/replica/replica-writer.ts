@@ -12,7 +12,8 @@
 // - the checkpoint row's image_lsn is at or above the LSN of every image written. An insert from
 //   beyond it (read at a session's first batch, once streaming) has no image to read: a replayed
 //   change is always at or below it, and a key cannot have an image from a later change than its
-//   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up.
+//   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
+//   one whose row is deleted again within the batch is not written at all (planOf says why).
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { rowQueryKey, type InstanceRef, type MappingSet, type RowImage, type RowQuery } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
