@@ -78,5 +78,13 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`alter table ${s('checkpoint')} add column image_lsn bigint`.execute(db);
       },
     },
+    '0005-copy-lsn': {
+      async up(db: Kysely<any>) {
+        // The LSN the snapshot copy's images carry: the WAL position just before the slot was
+        // created, below every change the slot streams (null: a copy begun before this migration,
+        // which uses the consistent point as before).
+        await sql`alter table ${s('checkpoint')} add column copy_lsn bigint`.execute(db);
+      },
+    },
   };
 }

@@ -11,6 +11,11 @@ export interface Checkpoint {
   /** creating: a slot is being created, its snapshot not recorded yet (a slot found then is ours). */
   phase: 'creating' | 'snapshot' | 'streaming';
   consistentLsn: Lsn | null;
+  /**
+   * What the snapshot copy's images are placed just below: the WAL position read before the slot
+   * was created (null for a copy begun by an older version: the consistent point is used).
+   */
+  copyLsn: Lsn | null;
   progress: CopyProgress;
   lastCommitAt: Date | null;
   updatedAt: Date;
@@ -35,6 +40,7 @@ export class CheckpointStore {
       lsn: BigInt(r.lsn),
       phase: r.phase,
       consistentLsn: r.consistent_lsn === null ? null : BigInt(r.consistent_lsn),
+      copyLsn: r.copy_lsn === null || r.copy_lsn === undefined ? null : BigInt(r.copy_lsn),
       progress: r.snapshot_progress ?? {},
       lastCommitAt: r.last_commit_at ? new Date(r.last_commit_at) : null,
       updatedAt: new Date(r.updated_at),
@@ -51,12 +57,15 @@ export class CheckpointStore {
       on conflict (slot) do update set phase = 'creating', updated_at = now()`.execute(this.db);
   }
 
-  /** Starts a (re)snapshot: the checkpoint is the new slot's consistent point, the copy starts over. */
-  async beginSnapshot(slot: string, consistentLsn: Lsn): Promise<void> {
-    await sql`insert into ${this.t} (slot, lsn, phase, consistent_lsn, snapshot_progress)
-      values (${slot}, ${consistentLsn.toString()}::bigint, 'snapshot', ${consistentLsn.toString()}::bigint, '{}'::jsonb)
+  /**
+   * Starts a (re)snapshot: the checkpoint is the new slot's consistent point, the copy starts over,
+   * its images placed below `copyLsn` (see Checkpoint.copyLsn).
+   */
+  async beginSnapshot(slot: string, consistentLsn: Lsn, copyLsn: Lsn = consistentLsn): Promise<void> {
+    await sql`insert into ${this.t} (slot, lsn, phase, consistent_lsn, copy_lsn, snapshot_progress)
+      values (${slot}, ${consistentLsn.toString()}::bigint, 'snapshot', ${consistentLsn.toString()}::bigint, ${copyLsn.toString()}::bigint, '{}'::jsonb)
       on conflict (slot) do update set lsn = excluded.lsn, phase = 'snapshot', consistent_lsn = excluded.consistent_lsn,
-        snapshot_progress = '{}'::jsonb, updated_at = now()`.execute(this.db);
+        copy_lsn = excluded.copy_lsn, snapshot_progress = '{}'::jsonb, updated_at = now()`.execute(this.db);
   }
 
   async saveProgress(slot: string, progress: CopyProgress): Promise<void> {

@@ -176,8 +176,9 @@ export class ReplicaWriter implements TableShape {
   }
 
   /**
-   * Rows copied under a snapshot taken at `snapshotLsn` (the slot's consistent point): they carry
-   * snapshotLsn - 1, so they replace images from before the snapshot and never one the stream wrote.
+   * Rows copied under the slot's snapshot, `snapshotLsn` being the WAL position read before the slot
+   * was created: they carry snapshotLsn - 1, so they replace images from an earlier slot's stream
+   * and lose to every change the new slot streams (some of which precede its consistent point).
    */
   async applySnapshotRows(table: string, rows: readonly Record<string, string | null>[], snapshotLsn: Lsn): Promise<number> {
     const changes: RowChange[] = rows.map((values) => ({ kind: 'upsert', table, lsn: snapshotLsn - 1n, values }));

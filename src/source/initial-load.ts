@@ -11,7 +11,7 @@ import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { ReplicaWriter } from '../replica/replica-writer.js';
-import { formatLsn, type Lsn } from './lsn.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { createSlotWithSnapshot, dropSlot, ensurePublication, readSlot, slotDatabase } from './slot-admin.js';
 import { copySnapshot, type TableProgress } from './snapshot-copy.js';
 
@@ -74,10 +74,15 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
         throw new CdcError('SOURCE_SETUP', `a replication slot named ${o.slot} already exists for database ${elsewhere}; slot names are global to the server: choose another APPROVAL_CDC_SLOT`);
       }
       await o.checkpoints.beginCreating(o.slot);
+      // Read before the slot exists: every change the slot streams is after it. The consistent point
+      // is not: a transaction the builder decodes in full can still be open there, with changes
+      // before it that the exported snapshot does not see; copied images placed below the
+      // consistent point would win over those changes, and the replica would keep the old row.
+      const beforeSlot = parseLsn((await admin.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]?.lsn ?? '0/0');
       const created = await createSlotWithSnapshot(o.sourceUrl, o.slot);
       exporter = created.connection;
       snapshotName = created.snapshotName;
-      await o.checkpoints.beginSnapshot(o.slot, created.consistentPoint);
+      await o.checkpoints.beginSnapshot(o.slot, created.consistentPoint, beforeSlot);
       checkpoint = await o.checkpoints.read(o.slot);
       o.logger.info({ slot: o.slot, consistentPoint: formatLsn(created.consistentPoint) }, 'slot created; copying mapped tables under its snapshot');
     } else {
@@ -85,13 +90,14 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     }
     if (!checkpoint?.consistentLsn) throw new CdcError('SOURCE_SETUP', 'checkpoint row lost during setup');
     const consistentLsn = checkpoint.consistentLsn;
+    const copyLsn = checkpoint.copyLsn ?? consistentLsn;
     try {
       const tables = new Map<string, { keyColumns: readonly string[]; columns: readonly string[] }>();
       for (const [table, use] of o.mappings.tables) tables.set(table, { keyColumns: o.tableKeys.get(table) ?? [], columns: use.columns });
       await copySnapshot({
         sourceUrl: o.sourceUrl,
         snapshotName,
-        snapshotLsn: consistentLsn,
+        snapshotLsn: copyLsn,
         tables,
         writer: o.writer,
         progress: checkpoint.progress,
@@ -105,7 +111,7 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     }
     if (resnapshot || o.resnapshot) {
       for (const table of o.mappings.tables.keys()) {
-        const swept = await o.writer.sweepStale(table, consistentLsn);
+        const swept = await o.writer.sweepStale(table, copyLsn);
         if (swept > 0) o.logger.info({ table, rows: swept }, 'rows gone since the last snapshot marked deleted');
       }
     }

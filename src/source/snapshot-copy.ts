@@ -19,7 +19,10 @@ export type CopyProgress = Record<string, TableProgress>;
 export interface SnapshotCopyOptions {
   sourceUrl: string;
   snapshotName: string | null;
-  /** The slot's consistent point: copied images are placed just below it. */
+  /**
+   * Copied images are placed just below it: the WAL position read before the slot was created, so
+   * every change the slot streams wins over them (Checkpoint.copyLsn).
+   */
   snapshotLsn: Lsn;
   tables: ReadonlyMap<string, { keyColumns: readonly string[]; columns: readonly string[] }>;
   writer: ReplicaWriter;
