@@ -23,17 +23,24 @@ async function seedRequests(fx: ConnectorFixture, from: number, count: number): 
     commit;`);
 }
 
-describe('initial load', () => {
-  let fx: ConnectorFixture;
+/** A fixture (users seeded, no pipeline) made before a block's tests and closed after them. */
+function seededFixture(options: Parameters<typeof startConnectorFixture>[0] = {}): () => ConnectorFixture {
+  let fx: ConnectorFixture | undefined;
   beforeAll(async () => {
-    fx = await startConnectorFixture({ noPipeline: true });
+    fx = await startConnectorFixture({ noPipeline: true, ...options });
     await seedUsers(fx.sql);
   });
   afterAll(async () => {
     await fx?.close();
   });
+  return () => fx as ConnectorFixture;
+}
+
+describe('initial load', () => {
+  const fixture = seededFixture();
 
   it('lands rows written before, during and after the snapshot copy exactly once, and Feishu ends right', async () => {
+    const fx = fixture();
     await seedRequests(fx, 1, 400);
     let pages = 0;
     await fx.startPipeline({
@@ -65,16 +72,10 @@ describe('initial load', () => {
 });
 
 describe('an interrupted initial load', () => {
-  let fx: ConnectorFixture;
-  beforeAll(async () => {
-    fx = await startConnectorFixture({ noPipeline: true });
-    await seedUsers(fx.sql);
-  });
-  afterAll(async () => {
-    await fx?.close();
-  });
+  const fixture = seededFixture();
 
   it('resumes a copy interrupted halfway and ends with the replica and Feishu right', async () => {
+    const fx = fixture();
     await seedRequests(fx, 1, 300);
     let pages = 0;
     await expect(
@@ -103,17 +104,11 @@ describe('an interrupted initial load', () => {
 });
 
 describe('an initial load killed with SIGKILL', () => {
-  let fx: ConnectorFixture;
-  beforeAll(async () => {
-    // A generous budget: this test is about the copy, not about Feishu's rate limits.
-    fx = await startConnectorFixture({ noPipeline: true, settings: { ratePerMinute: 100_000, ratePerSecond: 500 }, fake: { perMinute: 100_000, perSecond: 500 } });
-    await seedUsers(fx.sql);
-  });
-  afterAll(async () => {
-    await fx?.close();
-  });
+  // A generous budget: this test is about the copy, not about Feishu's rate limits.
+  const fixture = seededFixture({ settings: { ratePerMinute: 100_000, ratePerSecond: 500 }, fake: { perMinute: 100_000, perSecond: 500 } });
 
   it('resumes after `setup` is killed halfway through the copy and ends with the replica and Feishu right', async () => {
+    const fx = fixture();
     await seedRequests(fx, 1, 1200);
     const child = spawn(process.execPath, [BIN, 'setup'], {
       env: settingsEnv(fx.settings, { APPROVAL_CDC_SNAPSHOT_PAGE_ROWS: '50', APPROVAL_CDC_LOG_LEVEL: 'silent' }),
@@ -164,19 +159,13 @@ describe('a first start killed between creating its slot and recording its snaps
 });
 
 describe('an initial load whose slot is created while transactions are open', () => {
-  let fx: ConnectorFixture;
-  beforeAll(async () => {
-    fx = await startConnectorFixture({ noPipeline: true });
-    await seedUsers(fx.sql);
-  });
-  afterAll(async () => {
-    await fx?.close();
-  });
+  const fixture = seededFixture();
 
   // Postgres streams in full a transaction that began after the slot's snapshot builder had a full
   // snapshot and commits after its consistent point, changes from before that point included; the
   // exported snapshot does not see it. Copied images must lose to every one of those changes.
   it('applies a change made before the consistent point by a transaction the snapshot did not see', async (ctx) => {
+    const fx = fixture();
     const version = Number((await fx.sql.query('show server_version_num')).rows[0].server_version_num);
     // pg_log_standby_snapshot() (PostgreSQL 16+) writes the running-transactions records that move
     // the snapshot builder on; without it the scenario cannot be driven.
