@@ -21,6 +21,7 @@ import { CdcError } from '../errors.js';
 import { imageKey, newStaging, stageChange, touch, type Image, type StagedImage, type Staging, type TableShape } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
+import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit, type Priority } from './replica-statements.js';
 import { queryRows } from './row-query.js';
 
 export const LANE_LIVE = 0;
@@ -57,14 +58,6 @@ interface Plan {
   readonly priorities: Map<string, Priority>;
 }
 
-/** Where a write leaves the source: the end of its last complete transaction, if any. */
-type Commit = Pick<ChangeBatch, 'endLsn' | 'commitTime'>;
-const NO_COMMIT: Commit = { endLsn: null, commitTime: null };
-
-interface Priority {
-  priority: bigint;
-  updateMs: number;
-}
 
 /** Staged images of batches not yet committed, with the batch (seq) and writer generation they belong to. */
 interface InFlightImage {
@@ -91,6 +84,7 @@ export class ReplicaWriter implements TableShape {
   /** The image horizon of the current generation (null: inserts read their images as any change). */
   private horizon: Lsn | null = null;
   private horizonGeneration = -1;
+  private readonly statements: ReplicaStatements;
 
   constructor(
     private readonly db: Kysely<any>,
@@ -102,6 +96,7 @@ export class ReplicaWriter implements TableShape {
     for (const [table, use] of mappings.tables) {
       this.keepCols.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
     }
+    this.statements = new ReplicaStatements(schema, slot, (ref) => mappings.externalId(ref));
   }
 
   private t(name: string) {
@@ -190,7 +185,7 @@ export class ReplicaWriter implements TableShape {
   async sweepStale(table: string, snapshotLsn: Lsn): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const gone = await this.truncateTable(trx, table, snapshotLsn - 1n);
-      await this.checkpointSql(NO_COMMIT, snapshotLsn - 1n)?.execute(trx);
+      await this.statements.checkpoint(NO_COMMIT, snapshotLsn - 1n)?.execute(trx);
       const direct = this.directRefs(gone.map((row) => ({ table, row })));
       const refs = await this.followLookups(trx, direct);
       await this.bumpInstances(trx, refs, LANE_BACKFILL, null);
@@ -267,7 +262,7 @@ export class ReplicaWriter implements TableShape {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
     const refs = await this.followLookups(trx, plan);
     await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
-    await this.checkpointSql(commit, plan.imageLsn)?.execute(trx);
+    await this.statements.checkpoint(commit, plan.imageLsn)?.execute(trx);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
   }
 
@@ -373,32 +368,7 @@ export class ReplicaWriter implements TableShape {
   }
 
   private async writeImageDoc(trx: Kysely<any>, doc: string): Promise<void> {
-    await this.imageSql(doc).execute(trx);
-  }
-
-  private imageSql(doc: string): RawBuilder<unknown> {
-    return sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data) ${imageRows(doc)}
-      on conflict (tbl, pk) do update set lsn = excluded.lsn, deleted = excluded.deleted, data = excluded.data
-      where ${this.t('row_image')}.lsn < excluded.lsn`;
-  }
-
-  private insertSql(doc: string): RawBuilder<unknown> {
-    return sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data) ${imageRows(doc)}`;
-  }
-
-  /**
-   * Moves the checkpoint to the commit's end (when it has one) and raises the image horizon to
-   * `imageLsn` (an unknown horizon stays unknown until loadHorizon computes it).
-   */
-  private checkpointSql(batch: Commit, imageLsn: Lsn | null): RawBuilder<unknown> | null {
-    if (batch.endLsn === null && imageLsn === null) return null;
-    const end = batch.endLsn === null ? null : batch.endLsn.toString();
-    const image = imageLsn === null ? null : imageLsn.toString();
-    return sql`update ${this.t('checkpoint')} set lsn = greatest(lsn, ${end}::bigint),
-      image_lsn = case when image_lsn is null then null else greatest(image_lsn, ${image}::bigint) end,
-      last_commit_at = case when ${end}::bigint is null then last_commit_at else coalesce(${batch.commitTime}, last_commit_at) end,
-      updated_at = now()
-      where slot = ${this.slot}`;
+    await this.statements.upsertImages(doc).execute(trx);
   }
 
   /**
@@ -420,13 +390,13 @@ export class ReplicaWriter implements TableShape {
 
   private async commitStatement(plan: Plan, batch: ChangeBatch, lane: number, upsertOnly: boolean): Promise<void> {
     const docs = upsertOnly ? [...plan.docs, ...plan.newDocs] : plan.docs;
-    const parts: RawBuilder<unknown>[] = docs.map((doc, i) => sql`${sql.raw(`img${i}`)} as (${this.imageSql(doc)} returning 1)`);
+    const parts: RawBuilder<unknown>[] = docs.map((doc, i) => sql`${sql.raw(`img${i}`)} as (${this.statements.upsertImages(doc)} returning 1)`);
     if (!upsertOnly) {
-      plan.newDocs.forEach((doc, i) => parts.push(sql`${sql.raw(`new${i}`)} as (${this.insertSql(doc)} returning 1)`));
+      plan.newDocs.forEach((doc, i) => parts.push(sql`${sql.raw(`new${i}`)} as (${this.statements.insertImages(doc)} returning 1)`));
     }
-    const bump = this.bumpSql(plan.refs, lane, batch.commitTime, plan.priorities);
+    const bump = this.statements.bump(plan.refs, lane, batch.commitTime, plan.priorities);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
-    const checkpoint = this.checkpointSql(batch, plan.imageLsn);
+    const checkpoint = this.statements.checkpoint(batch, plan.imageLsn);
     if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
     if (parts.length > 0) await sql`with ${sql.join(parts)} select 1`.execute(this.db);
   }
@@ -484,37 +454,10 @@ export class ReplicaWriter implements TableShape {
   ): Promise<void> {
     const list = [...refs.entries()];
     for (let i = 0; i < list.length; i += 5000) {
-      await this.bumpSql(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)?.execute(trx);
+      await this.statements.bump(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)?.execute(trx);
     }
   }
 
-  /** The statement that bumps the versions of `refs` (null when there are none). */
-  private bumpSql(refs: Map<string, InstanceRef>, lane: number, commitTime: Date | null, priorities: ReadonlyMap<string, Priority>): RawBuilder<unknown> | null {
-    if (refs.size === 0) return null;
-    // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
-    const part = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const inst = this.t('instance');
-    // A parked instance whose rows change is tried again by itself: the change clears the parking.
-    // One JSON document of rows rather than six array literals: pg builds those by string
-    // concatenation and escaping, a tenth of the connector's garbage during catch-up.
-    const doc = JSON.stringify(
-      part.map(([id, r]) => [id, r.mapping, r.key, this.mappings.externalId(r), (priorities.get(id)?.priority ?? 0n).toString(), String(priorities.get(id)?.updateMs ?? 0)]),
-    );
-    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
-      select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint
-      from jsonb_array_elements(${doc}::jsonb) as e
-      on conflict (id) do update set
-        version = ${inst}.version + 1,
-        -- Priority orders the backfill lane only; a live change orders by waiting time.
-        priority = case when excluded.lane = 0 then 0 else greatest(${inst}.priority, excluded.priority) end,
-        source_update_ms = greatest(${inst}.source_update_ms, excluded.source_update_ms),
-        lane = least(${inst}.lane, excluded.lane),
-        dirty_since = case when ${inst}.version > ${inst}.synced_version then ${inst}.dirty_since else now() end,
-        first_commit_at = case when ${inst}.version > ${inst}.synced_version and ${inst}.first_commit_at is not null
-          then ${inst}.first_commit_at else excluded.first_commit_at end,
-        parked_at = null, parked_reason = null, attempts = 0,
-        next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
-  }
 }
 
 /** The imageKey of each change's row (null: a truncate, or a key column missing). */
@@ -523,29 +466,4 @@ function keysOf(changes: readonly RowChange[], pks: readonly (string | null)[]):
     const pk = pks[i];
     return c.kind === 'truncate' || pk === null || pk === undefined ? null : imageKey(c.table, pk);
   });
-}
-
-/**
- * The images as JSON documents of up to 5000 rows, each row an array [tbl, pk, lsn, deleted, data]
- * (see IMAGE_ROWS): far cheaper to build and parse than array literals, and than objects (1,000
- * images: 0.7 ms to build and 10 ms to insert, against 0.85 and 12 ms as objects).
- */
-function imageDocs(rows: Iterable<StagedImage>): string[] {
-  const docs: string[] = [];
-  let doc: unknown[][] = [];
-  for (const r of rows) {
-    doc.push([r.table, r.pk, r.image.lsn.toString(), r.image.deleted, r.image.data]);
-    if (doc.length === 5000) {
-      docs.push(JSON.stringify(doc));
-      doc = [];
-    }
-  }
-  if (doc.length > 0) docs.push(JSON.stringify(doc));
-  return docs;
-}
-
-/** The rows of an image document (imageDocs), as the columns of row_image. */
-function imageRows(doc: string): RawBuilder<unknown> {
-  return sql`select e ->> 0 as tbl, e ->> 1 as pk, (e ->> 2)::bigint as lsn, (e ->> 3)::boolean as deleted, e -> 4 as data
-    from jsonb_array_elements(${doc}::jsonb) as e`;
 }
