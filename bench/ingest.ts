@@ -20,7 +20,7 @@ import { formatLsn } from '../src/source/lsn.js';
 import type { PushFn } from '../src/sync/sync-scheduler.js';
 import type { BenchFn } from './run.js';
 import { startBenchDatabase, waitForCheckpoint, walInsertLsn } from './support/bench-db.js';
-import { log, numFlag, round } from './support/bench-env.js';
+import { log, numFlag, percentile, round } from './support/bench-env.js';
 import { benchSettings, loadBenchMappings, startPipeline } from './support/bench-pipeline.js';
 import { bulkWorkload } from './support/bulk-workload.js';
 import { cpuSnapshot, cpuSplit } from './support/process-cpu.js';
@@ -141,8 +141,9 @@ export const run: BenchFn = async (flags, cleanup) => {
     });
   }
 
-  const recvSeconds = median(results.map((r) => r.pgRecvlogicalSeconds));
-  const connectorSeconds = median(results.map((r) => r.connectorSeconds));
+  // Medians of the rounds (nearest rank: with an even --repeat, the lower middle round).
+  const recvSeconds = percentile(results.map((r) => r.pgRecvlogicalSeconds), 50);
+  const connectorSeconds = percentile(results.map((r) => r.connectorSeconds), 50);
   return {
     rows: workload.rows,
     transactions: workload.transactions,
@@ -152,7 +153,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     rounds,
     pgRecvlogicalRowsPerSec: Math.round(workload.rows / recvSeconds),
     connectorRowsPerSec: Math.round(workload.rows / connectorSeconds),
-    ratio: median(results.map((r) => r.ratio)),
+    ratio: percentile(results.map((r) => r.ratio), 50),
     ratios: results.map((r) => r.ratio),
     target: '>= 0.5 (median of the rounds)',
     runs: results,
@@ -162,9 +163,3 @@ export const run: BenchFn = async (flags, cleanup) => {
     server: db.server,
   };
 };
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : round(((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2);
-}

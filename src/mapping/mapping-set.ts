@@ -26,14 +26,10 @@ import { buildPayload, childQuery, instanceQuery } from './payload-builder.js';
 import { CdcError } from '../errors.js';
 
 
-/** Values of `columns` in `row`, or undefined when one is null (a row without a key belongs nowhere). */
 // Called for every row image a change touches: arrays are made at their final size (a pushed-to
 // empty array reserves room for 17 elements), which was most of the ingest's garbage here.
+/** Values of `columns` in `row`, or undefined when one is null (a row without a key belongs nowhere). */
 function valuesOf(row: RowImage, columns: readonly string[]): string[] | undefined {
-  if (columns.length === 1) {
-    const v = row[columns[0] as string];
-    return v === null || v === undefined ? undefined : [v];
-  }
   const out = new Array<string>(columns.length);
   for (let i = 0; i < columns.length; i++) {
     const v = row[columns[i] as string];
@@ -124,20 +120,17 @@ export class CompiledMappingSet implements MappingSet {
   instancesOfRow(table: TableName, row: RowImage): InstanceRef[] {
     const roles = this.#roles.get(table);
     if (!roles) return [];
-    if (roles.length === 1) {
-      const role = roles[0] as (typeof roles)[number];
-      const key = matchesFilter(role.where, row) ? valuesOf(row, role.key) : undefined;
-      return key ? [{ mapping: role.mapping, key }] : [];
-    }
-    const out: InstanceRef[] = [];
+    // Rows usually belong to one instance: its array is made for one (see valuesOf), and keys are
+    // compared only when there are several.
+    let out: InstanceRef[] | undefined;
     for (const role of roles) {
       if (!matchesFilter(role.where, row)) continue;
       const key = valuesOf(row, role.key);
       if (!key) continue;
-      // Rows usually belong to one instance; compare keys only when there are several.
-      if (!out.some((r) => r.mapping === role.mapping && sameKey(r.key, key))) out.push({ mapping: role.mapping, key });
+      if (!out) out = [{ mapping: role.mapping, key }];
+      else if (!out.some((r) => r.mapping === role.mapping && sameKey(r.key, key))) out.push({ mapping: role.mapping, key });
     }
-    return out;
+    return out ?? [];
   }
 
   dependentsOfRow(table: TableName, row: RowImage): readonly RowQuery[] {

@@ -40,7 +40,7 @@ export class CheckpointStore {
       lsn: BigInt(r.lsn),
       phase: r.phase,
       consistentLsn: r.consistent_lsn === null ? null : BigInt(r.consistent_lsn),
-      copyLsn: r.copy_lsn === null || r.copy_lsn === undefined ? null : BigInt(r.copy_lsn),
+      copyLsn: r.copy_lsn === null ? null : BigInt(r.copy_lsn),
       progress: r.snapshot_progress ?? {},
       lastCommitAt: r.last_commit_at ? new Date(r.last_commit_at) : null,
       updatedAt: new Date(r.updated_at),

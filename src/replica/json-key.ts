@@ -1,7 +1,8 @@
 // Owns the text of row and instance identities: JSON arrays of strings, as JSON.stringify writes
 // them. Invariant: jsonKey(parts) === JSON.stringify(parts) for every input; ids stored in the state
 // database depend on it. Made once or twice per streamed change, where JSON.stringify of a fresh
-// array cost 2.5 times more than concatenating the usual plain values.
+// array cost 2.5 times more than concatenating the usual plain values (a one-off micro-benchmark,
+// not kept in bench/: 300,000 one-value keys with Map.set, 50 ms against 20 ms).
 
 /** True when JSON.stringify writes `v` as "v" (printable ASCII without quote or backslash). */
 function plain(v: string): boolean {
