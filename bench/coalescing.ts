@@ -9,7 +9,14 @@ import type { BenchFn } from './run.js';
 import { comparable } from '../test/support/connector-fixture.js';
 import { startBenchDatabase } from './support/bench-db.js';
 import { log, numFlag, round, sleep } from './support/bench-env.js';
-import { benchSettings, expectedInstances, loadBenchMappings, startFake, startPipeline, waitForAcceptances } from './support/bench-pipeline.js';
+import {
+  benchSettings,
+  expectedInstances,
+  loadBenchMappings,
+  startFake,
+  startPipeline,
+  waitForAcceptances,
+} from './support/bench-pipeline.js';
 import { TrackedChanges } from './support/bulk-workload.js';
 
 export const run: BenchFn = async (flags, cleanup) => {
@@ -42,13 +49,16 @@ export const run: BenchFn = async (flags, cleanup) => {
     const reqs = Array.from({ length: instances }, (_, i) => firstReq + i);
     await Promise.all(
       Array.from({ length: lanes }, async (_, lane) => {
-        for (let i = lane; i < reqs.length; i += lanes) await tracked.updateRequest(reqs[i] as number, r === updates - 1 && i % 2 === 0);
+        for (let i = lane; i < reqs.length; i += lanes)
+          await tracked.updateRequest(reqs[i] as number, r === updates - 1 && i % 2 === 0);
       }),
     );
   }
   const lastCommit = Date.now();
   const writeSeconds = (lastCommit - t0) / 1000;
-  log(`${instances * updates} updates committed in ${writeSeconds.toFixed(1)} s; waiting until Feishu equals the database`);
+  log(
+    `${instances * updates} updates committed in ${writeSeconds.toFixed(1)} s; waiting until Feishu equals the database`,
+  );
 
   const expected = await expectedInstances(db.pool, mappings);
   let convergedAt: number | null = null;
@@ -67,9 +77,13 @@ export const run: BenchFn = async (flags, cleanup) => {
   }
   // Let anything still queued arrive before counting (there should be nothing).
   await sleep(3000);
-  const pushes = fake.pushes().filter((p) => p.at >= t0 && p.instance_id !== undefined && ids.has(p.instance_id));
+  const pushes = fake
+    .pushes()
+    .filter((p) => p.at >= t0 && p.instance_id !== undefined && ids.has(p.instance_id));
   const perInstance = new Map<string, number>();
-  for (const p of pushes) if (p.accepted && p.instance_id) perInstance.set(p.instance_id, (perInstance.get(p.instance_id) ?? 0) + 1);
+  for (const p of pushes)
+    if (p.accepted && p.instance_id)
+      perInstance.set(p.instance_id, (perInstance.get(p.instance_id) ?? 0) + 1);
   const counts = [...ids].map((id) => perInstance.get(id) ?? 0);
   const accepted = counts.reduce((a, b) => a + b, 0);
   return {
@@ -87,8 +101,13 @@ export const run: BenchFn = async (flags, cleanup) => {
     tooManyRequests429: fake.counters.tooManyRequests,
     finalStateMatchesDatabase: convergedAt !== null,
     mismatchedInstances: mismatched,
-    convergedSecondsAfterLastCommit: convergedAt === null ? null : round((convergedAt - lastCommit) / 1000, 2),
-    settings: { minPushIntervalMs: settings.minPushIntervalMs, ratePerSecond: settings.ratePerSecond, ratePerMinute: settings.ratePerMinute },
+    convergedSecondsAfterLastCommit:
+      convergedAt === null ? null : round((convergedAt - lastCommit) / 1000, 2),
+    settings: {
+      minPushIntervalMs: settings.minPushIntervalMs,
+      ratePerSecond: settings.ratePerSecond,
+      ratePerMinute: settings.ratePerMinute,
+    },
     server: db.server,
   };
 };

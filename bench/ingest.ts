@@ -62,7 +62,8 @@ export const run: BenchFn = async (flags, cleanup) => {
   const batch = numFlag(flags, 'batch', 2000);
   // Held pushes keep the sync stage idle, so only ingest competes for the two CPUs.
   const held: (() => void)[] = [];
-  const push: PushFn = pushMode === 'noop' ? async () => undefined : () => new Promise<void>((resolve) => held.push(resolve));
+  const push: PushFn =
+    pushMode === 'noop' ? async () => undefined : () => new Promise<void>((resolve) => held.push(resolve));
   cleanup.add('held pushes', () => held.splice(0).forEach((release) => release()));
 
   const setups = [];
@@ -75,7 +76,9 @@ export const run: BenchFn = async (flags, cleanup) => {
       ...(stateUrl ? { stateUrl } : {}),
     });
     const mappings = await loadBenchMappings(settings);
-    log(`round ${i}: first start on the empty schema (publication, slot, empty snapshot), and a slot for pg_recvlogical`);
+    log(
+      `round ${i}: first start on the empty schema (publication, slot, empty snapshot), and a slot for pg_recvlogical`,
+    );
     const first = await startPipeline(cleanup, settings, mappings, push);
     await first.stop();
     const recvSlot = `${RECV_SLOT}_r${i}`;
@@ -93,7 +96,9 @@ export const run: BenchFn = async (flags, cleanup) => {
     [`${RECV_SLOT}_r1`],
   );
   const walMB = round(Number(walRows[0]?.bytes ?? 0) / 2 ** 20, 1);
-  log(`workload: ${workload.rows} row changes in ${workload.transactions} transactions, ${walMB} MB of WAL, end ${formatLsn(endLsn)}`);
+  log(
+    `workload: ${workload.rows} row changes in ${workload.transactions} transactions, ${walMB} MB of WAL, end ${formatLsn(endLsn)}`,
+  );
 
   const dir = await mkdtemp(join(tmpdir(), 'bench-recvlogical-'));
   cleanup.add('pg_recvlogical output', () => rm(dir, { recursive: true, force: true }));
@@ -103,30 +108,52 @@ export const run: BenchFn = async (flags, cleanup) => {
     log(`round ${i + 1}: pg_recvlogical catching up`);
     const r0 = Date.now();
     const recv = await runRecvlogical([
-      '-d', db.url, '-S', recvSlot, '--start', '--no-loop', '-E', formatLsn(endLsn), '-f', outFile,
-      '-o', 'proto_version=1', '-o', `publication_names=${settings.publicationName}`,
+      '-d',
+      db.url,
+      '-S',
+      recvSlot,
+      '--start',
+      '--no-loop',
+      '-E',
+      formatLsn(endLsn),
+      '-f',
+      outFile,
+      '-o',
+      'proto_version=1',
+      '-o',
+      `publication_names=${settings.publicationName}`,
     ]);
     const recvSeconds = (Date.now() - r0) / 1000;
     if (recv.code !== 0) throw new Error(`pg_recvlogical exited ${recv.code}: ${recv.stderr}`);
     const recvBytes = (await stat(outFile)).size;
     await rm(outFile, { force: true });
     await db.pool.query('select pg_drop_replication_slot($1)', [recvSlot]);
-    log(`round ${i + 1}: pg_recvlogical ${recvSeconds.toFixed(2)} s, ${(recvBytes / 2 ** 20).toFixed(1)} MB written`);
+    log(
+      `round ${i + 1}: pg_recvlogical ${recvSeconds.toFixed(2)} s, ${(recvBytes / 2 ** 20).toFixed(1)} MB written`,
+    );
 
     log(`round ${i + 1}: connector catching up`);
     const c0 = Date.now();
     const cpu0 = process.cpuUsage();
     const split0 = cpuSnapshot();
     const pipeline = await startPipeline(cleanup, settings, mappings, push);
-    const c1 = await waitForCheckpoint(statePool, endLsn, { timeoutMs: 30 * 60_000, schema: settings.stateSchema, slot: settings.slotName });
+    const c1 = await waitForCheckpoint(statePool, endLsn, {
+      timeoutMs: 30 * 60_000,
+      schema: settings.stateSchema,
+      slot: settings.slotName,
+    });
     const connectorSeconds = (c1 - c0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const split = cpuSplit(split0, cpuSnapshot());
     const applied = await pipeline.metrics.changesApplied.get();
     held.splice(0).forEach((release) => release());
     await pipeline.stop();
-    const { rows: replica } = await statePool.query<{ n: string }>(`select count(*)::text as n from "${settings.stateSchema}".row_image`);
-    log(`round ${i + 1}: connector ${connectorSeconds.toFixed(2)} s; CPU and run-queue seconds: ${JSON.stringify(split)}`);
+    const { rows: replica } = await statePool.query<{ n: string }>(
+      `select count(*)::text as n from "${settings.stateSchema}".row_image`,
+    );
+    log(
+      `round ${i + 1}: connector ${connectorSeconds.toFixed(2)} s; CPU and run-queue seconds: ${JSON.stringify(split)}`,
+    );
     results.push({
       pgRecvlogicalSeconds: round(recvSeconds, 2),
       connectorSeconds: round(connectorSeconds, 2),
@@ -142,8 +169,14 @@ export const run: BenchFn = async (flags, cleanup) => {
   }
 
   // Medians of the rounds (nearest rank: with an even --repeat, the lower middle round).
-  const recvSeconds = percentile(results.map((r) => r.pgRecvlogicalSeconds), 50);
-  const connectorSeconds = percentile(results.map((r) => r.connectorSeconds), 50);
+  const recvSeconds = percentile(
+    results.map((r) => r.pgRecvlogicalSeconds),
+    50,
+  );
+  const connectorSeconds = percentile(
+    results.map((r) => r.connectorSeconds),
+    50,
+  );
   return {
     rows: workload.rows,
     transactions: workload.transactions,
@@ -153,7 +186,10 @@ export const run: BenchFn = async (flags, cleanup) => {
     rounds,
     pgRecvlogicalRowsPerSec: Math.round(workload.rows / recvSeconds),
     connectorRowsPerSec: Math.round(workload.rows / connectorSeconds),
-    ratio: percentile(results.map((r) => r.ratio), 50),
+    ratio: percentile(
+      results.map((r) => r.ratio),
+      50,
+    ),
     ratios: results.map((r) => r.ratio),
     target: '>= 0.5 (median of the rounds)',
     runs: results,

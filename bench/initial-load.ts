@@ -8,7 +8,13 @@
 import type { BenchFn } from './run.js';
 import { checkpointLsn, startBenchDatabase, walInsertLsn } from './support/bench-db.js';
 import { RssSampler, log, numFlag, round, sleep, summarize } from './support/bench-env.js';
-import { benchSettings, loadBenchMappings, startFake, startPipeline, waitForAcceptances } from './support/bench-pipeline.js';
+import {
+  benchSettings,
+  loadBenchMappings,
+  startFake,
+  startPipeline,
+  waitForAcceptances,
+} from './support/bench-pipeline.js';
 import { TrackedChanges, bulkWorkload } from './support/bulk-workload.js';
 import { seededRandom } from '../test/support/legacy-workload.js';
 
@@ -21,7 +27,13 @@ export const run: BenchFn = async (flags, cleanup) => {
   const firstReq = 1_000_000;
   log(`writing ${rows} rows before the first start`);
   const w0 = Date.now();
-  const data = await bulkWorkload(db.pool, { rows, txRows: 20_000, insertOnly: true, firstReq, label: 'initial data' });
+  const data = await bulkWorkload(db.pool, {
+    rows,
+    txRows: 20_000,
+    insertOnly: true,
+    firstReq,
+    label: 'initial data',
+  });
   const requests = data.nextReq - firstReq;
   log(`${data.rows} rows (${requests} requests) written in ${((Date.now() - w0) / 1000).toFixed(1)} s`);
   await db.pool.query('vacuum analyze oa.requests, oa.steps, oa.cc');
@@ -38,7 +50,9 @@ export const run: BenchFn = async (flags, cleanup) => {
   const copySeconds = (Date.now() - c0) / 1000;
   const copyPeakMB = rss.peakMB;
   const copied = (await pipeline.metrics.snapshotRows.get()).values.reduce((a, v) => a + v.value, 0);
-  log(`snapshot copy of ${copied} rows done in ${copySeconds.toFixed(1)} s; live changes during the backfill for ${liveSeconds} s`);
+  log(
+    `snapshot copy of ${copied} rows done in ${copySeconds.toFixed(1)} s; live changes during the backfill for ${liveSeconds} s`,
+  );
 
   // The state schema lives in the source database by default: the copy's own writes are WAL the
   // stream must read through before it reaches the first live change.

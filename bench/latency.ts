@@ -8,7 +8,13 @@
 import type { BenchFn } from './run.js';
 import { startBenchDatabase } from './support/bench-db.js';
 import { log, numFlag, round, sleep, summarize } from './support/bench-env.js';
-import { benchSettings, loadBenchMappings, startFake, startPipeline, waitForAcceptances } from './support/bench-pipeline.js';
+import {
+  benchSettings,
+  loadBenchMappings,
+  startFake,
+  startPipeline,
+  waitForAcceptances,
+} from './support/bench-pipeline.js';
 import { TrackedChanges } from './support/bulk-workload.js';
 import { seededRandom } from '../test/support/legacy-workload.js';
 
@@ -33,7 +39,8 @@ export const run: BenchFn = async (flags, cleanup) => {
   log(`creating ${instances} requests and waiting until Feishu has them`);
   for (let i = 0; i < instances; i++) await tracked.newRequest();
   const warm = await waitForAcceptances(fake, tracked.changes, 60_000);
-  if (warm.unmatched.length > 0) throw new Error(`${warm.unmatched.length} warm-up requests never reached Feishu`);
+  if (warm.unmatched.length > 0)
+    throw new Error(`${warm.unmatched.length} warm-up requests never reached Feishu`);
   const warmup = tracked.changes.length;
   let known = instances;
 
@@ -70,7 +77,11 @@ export const run: BenchFn = async (flags, cleanup) => {
     targets: { p50Seconds: 0.3, p99Seconds: 1 },
     pushes: pushes.length,
     pushesRejected: pushes.filter((p) => !p.accepted).length,
-    settings: { batchMaxWaitMs: settings.batchMaxWaitMs, minPushIntervalMs: settings.minPushIntervalMs, syncConcurrency: settings.syncConcurrency },
+    settings: {
+      batchMaxWaitMs: settings.batchMaxWaitMs,
+      minPushIntervalMs: settings.minPushIntervalMs,
+      syncConcurrency: settings.syncConcurrency,
+    },
     server: db.server,
   };
 };

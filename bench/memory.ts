@@ -7,7 +7,13 @@
 // the workload's end LSN. Reports the peak (target <= 200 MB) and the row changes applied per second.
 import { execFileSync } from 'node:child_process';
 import type { BenchFn } from './run.js';
-import { LEGACY_MAPPINGS_PATH, checkpointLsn, startBenchDatabase, waitForCheckpoint, walInsertLsn } from './support/bench-db.js';
+import {
+  LEGACY_MAPPINGS_PATH,
+  checkpointLsn,
+  startBenchDatabase,
+  waitForCheckpoint,
+  walInsertLsn,
+} from './support/bench-db.js';
 import { RssSampler, log, numFlag, readRss, round, sleep } from './support/bench-env.js';
 import { spawnConnector, startFake } from './support/bench-pipeline.js';
 import { bulkWorkload } from './support/bulk-workload.js';
@@ -37,16 +43,24 @@ export const run: BenchFn = async (flags, cleanup) => {
 
   const ready = Date.now() + 120_000;
   while ((await checkpointLsn(db.pool)) === null) {
-    if (connector.child.exitCode !== null) throw new Error(`connector exited ${connector.child.exitCode}:\n${connector.tail().join('\n')}`);
+    if (connector.child.exitCode !== null)
+      throw new Error(`connector exited ${connector.child.exitCode}:\n${connector.tail().join('\n')}`);
     if (Date.now() > ready) throw new Error('connector did not start streaming within 120 s');
     await sleep(200);
   }
   await sleep(2000);
   const idleRssMB = readRss(connector.pid)?.rssMB ?? Number.NaN;
-  log(`connector (pid ${connector.pid}) streaming, RSS ${idleRssMB} MB; writing ${changes} row changes (first transaction ${bigTxRows} rows)`);
+  log(
+    `connector (pid ${connector.pid}) streaming, RSS ${idleRssMB} MB; writing ${changes} row changes (first transaction ${bigTxRows} rows)`,
+  );
 
   const w0 = Date.now();
-  const workload = await bulkWorkload(db.pool, { rows: changes, txRows, bigTxRows, label: 'backlog workload' });
+  const workload = await bulkWorkload(db.pool, {
+    rows: changes,
+    txRows,
+    bigTxRows,
+    label: 'backlog workload',
+  });
   const w1 = Date.now();
   const endLsn = await walInsertLsn(db.pool);
   log(`workload written in ${((w1 - w0) / 1000).toFixed(1)} s; RSS peak so far ${sampler.peakMB} MB`);
@@ -54,7 +68,8 @@ export const run: BenchFn = async (flags, cleanup) => {
     timeoutMs: 60 * 60_000,
     pollMs: 200,
     onPoll: () => {
-      if (connector.child.exitCode !== null) throw new Error(`connector exited ${connector.child.exitCode}:\n${connector.tail().join('\n')}`);
+      if (connector.child.exitCode !== null)
+        throw new Error(`connector exited ${connector.child.exitCode}:\n${connector.tail().join('\n')}`);
     },
   });
   const peakRssMB = sampler.stop();
@@ -62,7 +77,9 @@ export const run: BenchFn = async (flags, cleanup) => {
     `select count(*)::text as n from approval_cdc.instance where version > synced_version`,
   );
   const exitCode = await connector.stop();
-  log(`caught up ${((caughtUp - w1) / 1000).toFixed(1)} s after the workload ended; peak RSS ${peakRssMB} MB`);
+  log(
+    `caught up ${((caughtUp - w1) / 1000).toFixed(1)} s after the workload ended; peak RSS ${peakRssMB} MB`,
+  );
   return {
     changes: workload.rows,
     transactions: workload.transactions,

@@ -7,12 +7,33 @@ import { Cleanup, log, machine, parseFlags, type Flags } from './support/bench-e
 export type BenchFn = (flags: Flags, cleanup: Cleanup) => Promise<Record<string, unknown>>;
 
 const BENCHES: Record<string, { about: string; load: () => Promise<{ run: BenchFn }> }> = {
-  ingest: { about: 'pg_recvlogical vs the connector catching up on the same WAL (--rows 300000)', load: () => import('./ingest.js') },
-  latency: { about: 'commit-to-acceptance p50/p99/max, steady 20 tx/s, Feishu unthrottled (--seconds 60 --tps 20)', load: () => import('./latency.js') },
-  memory: { about: 'peak RSS of `approval-cdc run` with a 1M-change backlog, Feishu down (--changes 1000000)', load: () => import('./memory.js') },
-  coalescing: { about: 'pushes per instance for 100 updates x 50 instances in 10 s at real limits (--instances 50 --updates 100)', load: () => import('./coalescing.js') },
-  'sync-budget': { about: 'budget use and 429s with a 5000-instance backfill at 50/s, 1000/min, plus live changes (--minutes 3)', load: () => import('./sync-budget.js') },
-  'initial-load': { about: 'snapshot copy rows/s, peak RSS, live latency during the backfill (--rows 1000000 --live-seconds 60)', load: () => import('./initial-load.js') },
+  ingest: {
+    about: 'pg_recvlogical vs the connector catching up on the same WAL (--rows 300000)',
+    load: () => import('./ingest.js'),
+  },
+  latency: {
+    about: 'commit-to-acceptance p50/p99/max, steady 20 tx/s, Feishu unthrottled (--seconds 60 --tps 20)',
+    load: () => import('./latency.js'),
+  },
+  memory: {
+    about: 'peak RSS of `approval-cdc run` with a 1M-change backlog, Feishu down (--changes 1000000)',
+    load: () => import('./memory.js'),
+  },
+  coalescing: {
+    about:
+      'pushes per instance for 100 updates x 50 instances in 10 s at real limits (--instances 50 --updates 100)',
+    load: () => import('./coalescing.js'),
+  },
+  'sync-budget': {
+    about:
+      'budget use and 429s with a 5000-instance backfill at 50/s, 1000/min, plus live changes (--minutes 3)',
+    load: () => import('./sync-budget.js'),
+  },
+  'initial-load': {
+    about:
+      'snapshot copy rows/s, peak RSS, live latency during the backfill (--rows 1000000 --live-seconds 60)',
+    load: () => import('./initial-load.js'),
+  },
 };
 
 function usage(): string {

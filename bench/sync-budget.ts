@@ -9,7 +9,13 @@
 import type { BenchFn } from './run.js';
 import { startBenchDatabase } from './support/bench-db.js';
 import { log, numFlag, round, sleep, summarize } from './support/bench-env.js';
-import { benchSettings, loadBenchMappings, startFake, startPipeline, waitForAcceptances } from './support/bench-pipeline.js';
+import {
+  benchSettings,
+  loadBenchMappings,
+  startFake,
+  startPipeline,
+  waitForAcceptances,
+} from './support/bench-pipeline.js';
 import { TrackedChanges, bulkWorkload } from './support/bulk-workload.js';
 import { seededRandom } from '../test/support/legacy-workload.js';
 
@@ -22,17 +28,31 @@ export const run: BenchFn = async (flags, cleanup) => {
 
   const db = await startBenchDatabase(cleanup);
   const backlogFirst = 1_000_000;
-  await bulkWorkload(db.pool, { rows: backlog * 4, txRows: 4000, insertOnly: true, firstReq: backlogFirst, label: 'backlog' });
+  await bulkWorkload(db.pool, {
+    rows: backlog * 4,
+    txRows: 4000,
+    insertOnly: true,
+    firstReq: backlogFirst,
+    label: 'backlog',
+  });
   // --jitter-ms N: the fake answers after a random 0..N ms (network jitter) and counts the call in its
   // rate windows then, as a real gateway sees calls later and unevenly after the client granted them.
   const jitterMs = flags['jitter-ms'] === undefined ? 0 : numFlag(flags, 'jitter-ms', 0);
-  const fake = await startFake(cleanup, { perSecond: 50, perMinute: PER_MINUTE, ...(jitterMs > 0 ? { faults: { latencyMs: [0, jitterMs] } } : {}) });
+  const fake = await startFake(cleanup, {
+    perSecond: 50,
+    perMinute: PER_MINUTE,
+    ...(jitterMs > 0 ? { faults: { latencyMs: [0, jitterMs] } } : {}),
+  });
   const settings = benchSettings(db, fake);
   const mappings = await loadBenchMappings(settings);
-  log(`${backlog} requests written before the first start; starting the connector (snapshot copy -> backfill lane)`);
+  log(
+    `${backlog} requests written before the first start; starting the connector (snapshot copy -> backfill lane)`,
+  );
   const started = Date.now();
   await startPipeline(cleanup, settings, mappings);
-  log(`streaming after ${((Date.now() - started) / 1000).toFixed(1)} s; live change every ${liveEveryMs} ms for ${minutes} min`);
+  log(
+    `streaming after ${((Date.now() - started) / 1000).toFixed(1)} s; live change every ${liveEveryMs} ms for ${minutes} min`,
+  );
 
   const tracked = new TrackedChanges(db.pool, 1);
   const random = seededRandom(7);
@@ -49,7 +69,9 @@ export const run: BenchFn = async (flags, cleanup) => {
     else await tracked.updateRequest(backlogFirst + Math.floor(random() * backlog));
     if (i > 0 && (i * liveEveryMs) % 30_000 < liveEveryMs) {
       const n = fake.counters.pushesAccepted;
-      log(`${Math.round((Date.now() - t0) / 1000)} s: ${n} pushes accepted, ${fake.counters.tooManyRequests} 429s`);
+      log(
+        `${Math.round((Date.now() - t0) / 1000)} s: ${n} pushes accepted, ${fake.counters.tooManyRequests} 429s`,
+      );
     }
   }
   // Minutes are counted from the first accepted push, which may come a little after t0.
@@ -66,9 +88,11 @@ export const run: BenchFn = async (flags, cleanup) => {
     fullMinutes.push(accepted.filter((p) => p.at >= from && p.at < from + 60_000).length);
   }
   const firstMinute = accepted.filter((p) => p.at < firstPush + 60_000).length;
-  const perMinute = fullMinutes.length > 0 ? fullMinutes.reduce((a, b) => a + b, 0) / fullMinutes.length : Number.NaN;
+  const perMinute =
+    fullMinutes.length > 0 ? fullMinutes.reduce((a, b) => a + b, 0) / fullMinutes.length : Number.NaN;
   const s = summarize(live.seconds);
-  const byKind = (kind: string) => summarize(live.matched.filter((m) => m.change.kind === kind).map((m) => m.seconds));
+  const byKind = (kind: string) =>
+    summarize(live.matched.filter((m) => m.change.kind === kind).map((m) => m.seconds));
   const { rows: left } = await db.pool.query<{ lane: number; n: string }>(
     `select lane, count(*)::text as n from approval_cdc.instance where version > synced_version group by lane order by lane`,
   );

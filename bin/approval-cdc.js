@@ -23,7 +23,8 @@ function newestSource(dir) {
 const fresh =
   existsSync(compiled) &&
   existsSync(stamp) &&
-  statSync(stamp).mtimeMs >= Math.max(newestSource(join(root, 'src')), newestSource(join(root, 'migrations')));
+  statSync(stamp).mtimeMs >=
+    Math.max(newestSource(join(root, 'src')), newestSource(join(root, 'migrations')));
 
 if (fresh) {
   await import(compiled);

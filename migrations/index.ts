@@ -18,7 +18,9 @@ export function stateMigrations(schema: string): Record<string, Migration> {
           data jsonb not null,
           primary key (tbl, pk)
         )`.execute(db);
-        await sql`create index row_image_data on ${s('row_image')} using gin (data jsonb_path_ops)`.execute(db);
+        await sql`create index row_image_data on ${s('row_image')} using gin (data jsonb_path_ops)`.execute(
+          db,
+        );
         // One row per instance: its replica version (bumped by every applied change) and what Feishu has.
         await sql`create table ${s('instance')} (
           id text primary key,
@@ -40,8 +42,12 @@ export function stateMigrations(schema: string): Record<string, Migration> {
           synced_at timestamptz,
           pushes bigint not null default 0
         )`.execute(db);
-        await sql`create index instance_dirty on ${s('instance')} (lane, dirty_since) where version > synced_version and parked_at is null`.execute(db);
-        await sql`create index instance_parked on ${s('instance')} (parked_at) where parked_at is not null`.execute(db);
+        await sql`create index instance_dirty on ${s('instance')} (lane, dirty_since) where version > synced_version and parked_at is null`.execute(
+          db,
+        );
+        await sql`create index instance_parked on ${s('instance')} (parked_at) where parked_at is not null`.execute(
+          db,
+        );
         // The position up to which the source's changes are durable here, per slot.
         await sql`create table ${s('checkpoint')} (
           slot text primary key,
@@ -59,9 +65,13 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         // Backfill order: open approvals first, then newest first (priority = open * 1e13 + start ms).
         await sql`alter table ${s('instance')} add column priority bigint not null default 0`.execute(db);
         // The instance row's own update time (ms) as seen by the initial copy: "changed since" selection.
-        await sql`alter table ${s('instance')} add column source_update_ms bigint not null default 0`.execute(db);
+        await sql`alter table ${s('instance')} add column source_update_ms bigint not null default 0`.execute(
+          db,
+        );
         await sql`drop index ${s('instance_dirty')}`.execute(db);
-        await sql`create index instance_due on ${s('instance')} (lane, priority desc, dirty_since) where version > synced_version and parked_at is null`.execute(db);
+        await sql`create index instance_due on ${s('instance')} (lane, priority desc, dirty_since) where version > synced_version and parked_at is null`.execute(
+          db,
+        );
       },
     },
     '0003-row-query-indexes': {

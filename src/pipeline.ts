@@ -115,7 +115,10 @@ export class Pipeline {
     let push = this.o.push;
     if (!push) {
       if (!s.feishuAppId || !s.feishuAppSecret) {
-        throw new CdcError('CONFIG_INVALID', 'APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET are required to push');
+        throw new CdcError(
+          'CONFIG_INVALID',
+          'APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET are required to push',
+        );
       }
       const client = new FeishuClient({
         baseUrl: s.feishuBaseUrl,
@@ -146,7 +149,10 @@ export class Pipeline {
         this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
         this.metrics.budgetUsed.set(budget.usedLastMinute());
         if (outcome.commitToAcceptSeconds !== undefined) {
-          this.metrics.commitToAccept.observe({ lane: outcome.instance.lane === 0 ? 'live' : 'backfill' }, outcome.commitToAcceptSeconds);
+          this.metrics.commitToAccept.observe(
+            { lane: outcome.instance.lane === 0 ? 'live' : 'backfill' },
+            outcome.commitToAcceptSeconds,
+          );
         }
       },
     });
@@ -242,7 +248,11 @@ export class Pipeline {
     const pushing = this.scheduler !== null && this.scheduler.stoppedReason === null;
     return {
       ready: streaming && stateOk && pushing,
-      checks: { streaming, stateDatabase: stateOk, feishu: pushing ? true : (this.scheduler?.stoppedReason ?? 'not started') },
+      checks: {
+        streaming,
+        stateDatabase: stateOk,
+        feishu: pushing ? true : (this.scheduler?.stoppedReason ?? 'not started'),
+      },
     };
   }
 

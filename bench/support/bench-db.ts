@@ -9,7 +9,10 @@ import { startThrowawayPostgres } from '../../test/support/throwaway-postgres.js
 import { seedUsers } from '../../test/support/legacy-workload.js';
 import { log, sleep, type Cleanup } from './bench-env.js';
 
-export const LEGACY_SCHEMA_SQL = readFileSync(new URL('../../examples/legacy-approval/schema.sql', import.meta.url), 'utf8');
+export const LEGACY_SCHEMA_SQL = readFileSync(
+  new URL('../../examples/legacy-approval/schema.sql', import.meta.url),
+  'utf8',
+);
 export const LEGACY_MAPPINGS_PATH = new URL('../../mappings/legacy-approval.yaml', import.meta.url).pathname;
 
 export interface BenchDatabase {
@@ -26,7 +29,10 @@ function withDatabase(serverUrl: string, database: string): string {
 }
 
 /** Starts (or connects to) the server, creates a fresh database with the legacy schema and 20 users. */
-export async function startBenchDatabase(cleanup: Cleanup, extraSettings: Record<string, string> = {}): Promise<BenchDatabase> {
+export async function startBenchDatabase(
+  cleanup: Cleanup,
+  extraSettings: Record<string, string> = {},
+): Promise<BenchDatabase> {
   let adminUrl = process.env.BENCH_DATABASE_URL;
   const server = adminUrl ? 'BENCH_DATABASE_URL' : 'throwaway';
   if (!adminUrl) {
@@ -61,9 +67,15 @@ async function dropDatabase(adminUrl: string, name: string): Promise<void> {
   const c = new pg.Client({ connectionString: adminUrl });
   await c.connect();
   try {
-    await c.query(`select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null`, [name]);
+    await c.query(
+      `select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null`,
+      [name],
+    );
     await sleep(200);
-    await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [name]);
+    await c.query(
+      `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`,
+      [name],
+    );
     await c.query(`drop database if exists "${name}" with (force)`);
   } finally {
     await c.end();
@@ -77,9 +89,16 @@ export async function walInsertLsn(pool: pg.Pool): Promise<Lsn> {
 }
 
 /** The connector's stored checkpoint (replica holds the source up to here), or null before setup. */
-export async function checkpointLsn(pool: pg.Pool, schema = 'approval_cdc', slot = 'approval_cdc'): Promise<Lsn | null> {
+export async function checkpointLsn(
+  pool: pg.Pool,
+  schema = 'approval_cdc',
+  slot = 'approval_cdc',
+): Promise<Lsn | null> {
   try {
-    const { rows } = await pool.query<{ lsn: string; phase: string }>(`select lsn::text, phase from "${schema}".checkpoint where slot = $1`, [slot]);
+    const { rows } = await pool.query<{ lsn: string; phase: string }>(
+      `select lsn::text, phase from "${schema}".checkpoint where slot = $1`,
+      [slot],
+    );
     const row = rows[0];
     return row && row.phase === 'streaming' ? BigInt(row.lsn) : null;
   } catch {
@@ -91,7 +110,13 @@ export async function checkpointLsn(pool: pg.Pool, schema = 'approval_cdc', slot
 export async function waitForCheckpoint(
   pool: pg.Pool,
   target: Lsn,
-  opts: { timeoutMs: number; pollMs?: number; onPoll?: (lsn: Lsn | null) => void; schema?: string; slot?: string },
+  opts: {
+    timeoutMs: number;
+    pollMs?: number;
+    onPoll?: (lsn: Lsn | null) => void;
+    schema?: string;
+    slot?: string;
+  },
 ): Promise<number> {
   const deadline = Date.now() + opts.timeoutMs;
   let lastLog = 0;
@@ -101,10 +126,14 @@ export async function waitForCheckpoint(
     opts.onPoll?.(lsn);
     if (Date.now() - lastLog > 5000) {
       lastLog = Date.now();
-      const behind = lsn === null ? 'no checkpoint yet' : `${((Number(target - lsn)) / 2 ** 20).toFixed(1)} MB of WAL behind`;
+      const behind =
+        lsn === null
+          ? 'no checkpoint yet'
+          : `${(Number(target - lsn) / 2 ** 20).toFixed(1)} MB of WAL behind`;
       log(`waiting for the connector's checkpoint: ${behind}`);
     }
-    if (Date.now() > deadline) throw new Error(`checkpoint did not reach the target within ${opts.timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`checkpoint did not reach the target within ${opts.timeoutMs} ms`);
     await sleep(opts.pollMs ?? 50);
   }
 }

@@ -32,7 +32,8 @@ export function numFlag(flags: Flags, name: string, fallback: number): number {
   const raw = flags[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new Error(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
   return n;
 }
 

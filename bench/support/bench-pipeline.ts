@@ -5,7 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
-import { startFakeFeishu, type FakeFeishu, type FakeFeishuOptions, type PushRecord } from '../../src/feishu/fake-feishu.js';
+import {
+  startFakeFeishu,
+  type FakeFeishu,
+  type FakeFeishuOptions,
+  type PushRecord,
+} from '../../src/feishu/fake-feishu.js';
 import type { MappingSet } from '../../src/mapping/contract.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { createLogger } from '../../src/observe/logger.js';
@@ -24,7 +29,11 @@ export async function startFake(cleanup: Cleanup, options: FakeFeishuOptions = {
 }
 
 /** Settings of an in-process benchmark connector; `overrides` win. */
-export function benchSettings(db: BenchDatabase, fake: FakeFeishu | null, overrides: Record<string, unknown> = {}): Settings {
+export function benchSettings(
+  db: BenchDatabase,
+  fake: FakeFeishu | null,
+  overrides: Record<string, unknown> = {},
+): Settings {
   return loadSettings({
     overrides: {
       sourceUrl: db.url,
@@ -42,8 +51,18 @@ export function loadBenchMappings(settings: Settings): Promise<MappingSet> {
 }
 
 /** Starts a Pipeline in-process (resolves after the initial load, once streaming starts); stopped by cleanup. */
-export async function startPipeline(cleanup: Cleanup, settings: Settings, mappings: MappingSet, push?: PushFn): Promise<Pipeline> {
-  const pipeline = new Pipeline({ settings, mappings, logger: createLogger(settings.logLevel), ...(push ? { push } : {}) });
+export async function startPipeline(
+  cleanup: Cleanup,
+  settings: Settings,
+  mappings: MappingSet,
+  push?: PushFn,
+): Promise<Pipeline> {
+  const pipeline = new Pipeline({
+    settings,
+    mappings,
+    logger: createLogger(settings.logLevel),
+    ...(push ? { push } : {}),
+  });
   cleanup.add('pipeline', () => pipeline.stop());
   pipeline.done.catch((e: unknown) => log(`pipeline failed: ${String(e)}`));
   await pipeline.start();
@@ -63,7 +82,11 @@ export function spawnConnector(cleanup: Cleanup, env: Record<string, string>): C
   const bin = fileURLToPath(new URL('../../bin/approval-cdc.js', import.meta.url));
   const child = spawn(process.execPath, [bin, 'run'], {
     // CONNECTOR_NODE_OPTIONS sets the child's V8 options (e.g. a heap cap) without touching the bench's own.
-    env: { ...process.env, ...env, ...(process.env.CONNECTOR_NODE_OPTIONS ? { NODE_OPTIONS: process.env.CONNECTOR_NODE_OPTIONS } : {}) },
+    env: {
+      ...process.env,
+      ...env,
+      ...(process.env.CONNECTOR_NODE_OPTIONS ? { NODE_OPTIONS: process.env.CONNECTOR_NODE_OPTIONS } : {}),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error('cannot spawn the connector');
@@ -101,7 +124,10 @@ export interface Acceptance {
  * change's (so the pushed payload carries that state or a later one), and the seconds from commit to
  * that push's arrival at the fake (both clocks are this process's Date.now()).
  */
-export function matchAcceptances(changes: readonly TrackedChange[], pushes: readonly PushRecord[]): Acceptance {
+export function matchAcceptances(
+  changes: readonly TrackedChange[],
+  pushes: readonly PushRecord[],
+): Acceptance {
   const byInstance = new Map<string, PushRecord[]>();
   for (const p of pushes) {
     if (!p.accepted || !p.instance_id) continue;
@@ -112,7 +138,9 @@ export function matchAcceptances(changes: readonly TrackedChange[], pushes: read
   const matched: Acceptance['matched'] = [];
   const unmatched: TrackedChange[] = [];
   for (const c of changes) {
-    const hit = (byInstance.get(c.instanceId) ?? []).find((p) => p.update_time !== undefined && BigInt(p.update_time) >= c.expectedUpdateTime);
+    const hit = (byInstance.get(c.instanceId) ?? []).find(
+      (p) => p.update_time !== undefined && BigInt(p.update_time) >= c.expectedUpdateTime,
+    );
     if (hit) matched.push({ change: c, seconds: Math.max(0, (hit.at - c.committedAt) / 1000) });
     else unmatched.push(c);
   }
@@ -120,7 +148,11 @@ export function matchAcceptances(changes: readonly TrackedChange[], pushes: read
 }
 
 /** Waits until every tracked change is matched (or the timeout passes). */
-export async function waitForAcceptances(fake: FakeFeishu, changes: readonly TrackedChange[], timeoutMs: number): Promise<Acceptance> {
+export async function waitForAcceptances(
+  fake: FakeFeishu,
+  changes: readonly TrackedChange[],
+  timeoutMs: number,
+): Promise<Acceptance> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const result = matchAcceptances(changes, fake.pushes());

@@ -72,7 +72,15 @@ const DELETE_BLOCK = [`delete from oa.cc where req_id between $1::bigint and $2:
 /** Writes at least `rows` row changes on the mapped tables; returns the exact count written. */
 export async function bulkWorkload(pool: pg.Pool, o: BulkOptions): Promise<BulkResult> {
   const client = await pool.connect();
-  const r: BulkResult = { rows: 0, transactions: 0, inserts: 0, updates: 0, deletes: 0, largestTransaction: 0, nextReq: o.firstReq ?? 1_000_000 };
+  const r: BulkResult = {
+    rows: 0,
+    transactions: 0,
+    inserts: 0,
+    updates: 0,
+    deletes: 0,
+    largestTransaction: 0,
+    nextReq: o.firstReq ?? 1_000_000,
+  };
   const perReq = o.insertOnly ? 4 : 8;
   let lastLog = Date.now();
   try {
@@ -135,7 +143,10 @@ export class TrackedChanges {
 
   private stamp(): { local: string; expected: bigint } {
     const localMs = TRACK_BASE_LOCAL + ++this.seq * 1000;
-    return { local: new Date(localMs).toISOString().replace('T', ' ').replace('Z', ''), expected: BigInt(localMs - SHANGHAI_OFFSET_MS) };
+    return {
+      local: new Date(localMs).toISOString().replace('T', ' ').replace('Z', ''),
+      expected: BigInt(localMs - SHANGHAI_OFFSET_MS),
+    };
   }
 
   /** Inserts a new request with two steps and one CC in one transaction. */

@@ -13,7 +13,8 @@ function processRole(pid: string): string | null {
     if (Number(pid) === process.pid) return 'connector (node)';
     if (!cmd.startsWith('postgres')) return null;
     if (/walsender/.test(cmd)) return 'postgres walsender';
-    if (/checkpointer|background writer|walwriter|autovacuum|logical replication launcher|stats/.test(cmd)) return 'postgres background';
+    if (/checkpointer|background writer|walwriter|autovacuum|logical replication launcher|stats/.test(cmd))
+      return 'postgres background';
     if (/^postgres: /.test(cmd)) return 'postgres backends';
     return 'postgres background';
   } catch {

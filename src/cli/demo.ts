@@ -18,7 +18,9 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
     return 2;
   }
   if (!(Number.isFinite(rate) && rate > 0 && rate <= 1000)) {
-    process.stderr.write(`demo: --rate must be a number of transactions per second in (0, 1000], got ${flags.rate}\n`);
+    process.stderr.write(
+      `demo: --rate must be a number of transactions per second in (0, 1000], got ${flags.rate}\n`,
+    );
     return 2;
   }
 

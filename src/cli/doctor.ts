@@ -16,7 +16,10 @@ export async function doctorCommand(flags: GlobalFlags & { json?: boolean }): Pr
     mappings = { error: describeError(error) };
   }
   try {
-    return await doctor(settings, mappings, { json: flags.json === true, write: (text) => process.stdout.write(text) });
+    return await doctor(settings, mappings, {
+      json: flags.json === true,
+      write: (text) => process.stdout.write(text),
+    });
   } finally {
     logger.flush();
   }
@@ -44,6 +47,10 @@ export function renderFindings(findings: readonly Finding[]): string {
   }
   const errors = findings.filter((f) => !f.ok && f.severity === 'error').length;
   const warnings = findings.filter((f) => !f.ok && f.severity === 'warn').length;
-  lines.push(errors === 0 ? `no errors${warnings > 0 ? `, ${warnings} warning(s)` : ''}` : `${errors} error(s), ${warnings} warning(s)`);
+  lines.push(
+    errors === 0
+      ? `no errors${warnings > 0 ? `, ${warnings} warning(s)` : ''}`
+      : `${errors} error(s), ${warnings} warning(s)`,
+  );
   return `${lines.join('\n')}\n`;
 }

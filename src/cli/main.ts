@@ -14,7 +14,7 @@ import { statusCommand } from './status.js';
 import { teardownCommand } from './teardown.js';
 
 const program = new Command('approval-cdc')
-  .description('Mirror a legacy approval system\'s Postgres into Feishu third-party approvals')
+  .description("Mirror a legacy approval system's Postgres into Feishu third-party approvals")
   .option('-c, --config <file>', 'settings file (YAML or JSON, keys as in the table below)')
   .option('-m, --mappings <path>', 'mapping file or directory (overrides APPROVAL_CDC_MAPPINGS)')
   .option('--log-level <level>', 'log level (overrides APPROVAL_CDC_LOG_LEVEL)')
@@ -33,14 +33,19 @@ program
 program
   .command('setup')
   .description('create the state schema, publication and slot, and copy the mapped tables')
-  .option('--resnapshot', 'drop the slot if any and copy everything again (recovers a lost slot without a gap)')
+  .option(
+    '--resnapshot',
+    'drop the slot if any and copy everything again (recovers a lost slot without a gap)',
+  )
   .action(async (opts: { resnapshot?: boolean }) => {
     exitCode = await setupCommand({ ...globals(), ...opts });
   });
 
 program
   .command('status')
-  .description('lag, backlog by lane, parked instances and last errors (works whether or not the daemon runs)')
+  .description(
+    'lag, backlog by lane, parked instances and last errors (works whether or not the daemon runs)',
+  )
   .option('--json', 'print one JSON object')
   .action(async (opts: { json?: boolean }) => {
     exitCode = await statusCommand({ ...globals(), ...opts });
@@ -48,7 +53,9 @@ program
 
 program
   .command('doctor')
-  .description('check the source server, mapped tables, publication, slot, state database and Feishu app; exit 1 on errors')
+  .description(
+    'check the source server, mapped tables, publication, slot, state database and Feishu app; exit 1 on errors',
+  )
   .option('--json', 'print the findings as one JSON object')
   .action(async (opts: { json?: boolean }) => {
     exitCode = await doctorCommand({ ...globals(), ...opts });
@@ -56,7 +63,7 @@ program
 
 program
   .command('teardown')
-  .description('drop the replication slot and publication (an abandoned slot fills the legacy server\'s disk)')
+  .description("drop the replication slot and publication (an abandoned slot fills the legacy server's disk)")
   .option('-y, --yes', 'do not ask for confirmation (required when stdin is not a terminal)')
   .option('--drop-state', 'also drop the state schema (replica, instance sync state, checkpoint)')
   .action(async (opts: { yes?: boolean; dropState?: boolean }) => {
@@ -91,11 +98,15 @@ program
     exitCode = await resyncCommand({ ...globals(), ...opts });
   });
 
-const mappingsGroup = program.command('mappings').description('validate mapping files, preview the payload of one instance');
+const mappingsGroup = program
+  .command('mappings')
+  .description('validate mapping files, preview the payload of one instance');
 
 mappingsGroup
   .command('check')
-  .description('validate mapping files offline (default: the configured mappings); exit 1 listing every problem')
+  .description(
+    'validate mapping files offline (default: the configured mappings); exit 1 listing every problem',
+  )
   .argument('[files...]', 'mapping files or directories')
   .action(async (files: string[]) => {
     exitCode = await mappingsCheckCommand({ ...globals(), files });
@@ -103,8 +114,13 @@ mappingsGroup
 
 mappingsGroup
   .command('preview')
-  .description('print the exact payload the connector would push for one instance (from the replica, or --live)')
-  .argument('<instance>', 'external instance id (e.g. oa-req-101), or with --mapping the key values (comma-separated)')
+  .description(
+    'print the exact payload the connector would push for one instance (from the replica, or --live)',
+  )
+  .argument(
+    '<instance>',
+    'external instance id (e.g. oa-req-101), or with --mapping the key values (comma-separated)',
+  )
   .option('--mapping <name>', 'read <instance> as the key values of an instance of this mapping')
   .option('--live', 'read the rows from the live source database instead of the replica (works before setup)')
   .action(async (instance: string, opts: { mapping?: string; live?: boolean }) => {
@@ -123,7 +139,9 @@ program
 
 program
   .command('demo')
-  .description('run everything locally: throwaway Postgres, fake Feishu, the connector and a live workload, with a live view')
+  .description(
+    'run everything locally: throwaway Postgres, fake Feishu, the connector and a live workload, with a live view',
+  )
   .option('--seconds <n>', 'stop after this many seconds of running (default: until Ctrl-C)')
   .option('--rate <tx_per_sec>', 'legacy transactions per second of the workload', '5')
   .action(async (opts: { seconds?: string; rate?: string }) => {

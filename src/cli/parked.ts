@@ -7,7 +7,11 @@ import { commandContext, type GlobalFlags } from './context.js';
 
 export type ParkedAction = 'list' | 'retry' | 'drop';
 
-export async function parkedCommand(action: ParkedAction, ids: string[], flags: GlobalFlags & { all?: boolean; yes?: boolean; json?: boolean }): Promise<number> {
+export async function parkedCommand(
+  action: ParkedAction,
+  ids: string[],
+  flags: GlobalFlags & { all?: boolean; yes?: boolean; json?: boolean },
+): Promise<number> {
   const { settings, logger } = commandContext(flags);
   const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
   try {
@@ -21,7 +25,9 @@ export async function parkedCommand(action: ParkedAction, ids: string[], flags: 
         process.stdout.write('no parked instances\n');
       } else {
         for (const p of parked) {
-          process.stdout.write(`${p.externalId}  mapping=${p.mapping}  attempts=${p.attempts}  since=${p.parkedAt.toISOString()}\n    ${p.reason}\n`);
+          process.stdout.write(
+            `${p.externalId}  mapping=${p.mapping}  attempts=${p.attempts}  since=${p.parkedAt.toISOString()}\n    ${p.reason}\n`,
+          );
         }
       }
       return 0;
@@ -32,7 +38,9 @@ export async function parkedCommand(action: ParkedAction, ids: string[], flags: 
       return 2;
     }
     if (action === 'drop' && !flags.yes) {
-      process.stderr.write('parked drop marks the current version of these instances as synced without pushing it; pass --yes to confirm\n');
+      process.stderr.write(
+        'parked drop marks the current version of these instances as synced without pushing it; pass --yes to confirm\n',
+      );
       return 2;
     }
     const n = action === 'retry' ? await store.retryParked(target) : await store.dropParked(target);

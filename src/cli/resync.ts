@@ -5,7 +5,9 @@ import { migrateStateDb, openStateDb } from '../replica/state-db.js';
 import { resync } from '../replica/resync.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
-export async function resyncCommand(flags: GlobalFlags & { mapping?: string; table?: string; where?: string; dryRun?: boolean }): Promise<number> {
+export async function resyncCommand(
+  flags: GlobalFlags & { mapping?: string; table?: string; where?: string; dryRun?: boolean },
+): Promise<number> {
   const { settings, logger } = commandContext(flags);
   const mappings = await mappingsOf(settings);
   const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });

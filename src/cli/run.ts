@@ -8,7 +8,10 @@ import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 export async function runCommand(flags: GlobalFlags): Promise<number> {
   const { settings, logger } = commandContext(flags);
   const mappings = await mappingsOf(settings);
-  logger.info({ settings: redactedSettings(settings), mappings: mappings.mappingNames }, 'starting approval-cdc');
+  logger.info(
+    { settings: redactedSettings(settings), mappings: mappings.mappingNames },
+    'starting approval-cdc',
+  );
   const heapGuard = startHeapGuard(settings.heapTargetMb);
   const pipeline = new Pipeline({
     settings,
@@ -16,7 +19,12 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
     logger,
     // The first start copies every mapped table; show how far it got on a terminal.
     ...(process.stderr.isTTY
-      ? { onSnapshotProgress: (table: string, p: { rows: number; done: boolean }) => process.stderr.write(`\r  initial copy of ${table}: ${p.rows.toLocaleString()} rows${p.done ? ' (done)\n' : ''}`) }
+      ? {
+          onSnapshotProgress: (table: string, p: { rows: number; done: boolean }) =>
+            process.stderr.write(
+              `\r  initial copy of ${table}: ${p.rows.toLocaleString()} rows${p.done ? ' (done)\n' : ''}`,
+            ),
+        }
       : {}),
   });
   let signalled = false;

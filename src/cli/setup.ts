@@ -19,10 +19,13 @@ export async function setupCommand(flags: GlobalFlags & { resnapshot?: boolean }
       logger,
       resnapshot: flags.resnapshot === true,
       onProgress: (table, p) => {
-        if (process.stderr.isTTY) process.stderr.write(`\r  copying ${table}: ${p.rows} rows${p.done ? ' done\n' : ''}`);
+        if (process.stderr.isTTY)
+          process.stderr.write(`\r  copying ${table}: ${p.rows} rows${p.done ? ' done\n' : ''}`);
       },
     });
-    process.stdout.write(`setup complete: slot ${s.slotName}, publication ${s.publicationName}, streaming from ${formatLsn(lsn)}\n`);
+    process.stdout.write(
+      `setup complete: slot ${s.slotName}, publication ${s.publicationName}, streaming from ${formatLsn(lsn)}\n`,
+    );
     return 0;
   } catch (error) {
     process.stderr.write(`setup failed: ${describeError(error)}\n`);

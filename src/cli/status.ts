@@ -64,8 +64,12 @@ export function renderStatusText(r: StatusReport): string {
   const cp = r.checkpoint;
   if (cp) {
     add('checkpoint', `${cp.lsn}  ${cp.phase}`);
-    add('last commit', cp.lastCommitAt ? `${cp.lastCommitAt}  (${humanSeconds(r.lagSeconds)} ago)` : 'none applied yet');
-    for (const t of cp.phase === 'snapshot' ? cp.snapshot : []) add(`  copy ${t.table}`, `${t.rows} rows${t.done ? ', done' : ''}`);
+    add(
+      'last commit',
+      cp.lastCommitAt ? `${cp.lastCommitAt}  (${humanSeconds(r.lagSeconds)} ago)` : 'none applied yet',
+    );
+    for (const t of cp.phase === 'snapshot' ? cp.snapshot : [])
+      add(`  copy ${t.table}`, `${t.rows} rows${t.done ? ', done' : ''}`);
   } else if (!r.unavailable.state) {
     add('checkpoint', 'none (slot never set up: run `approval-cdc setup`)');
   }
@@ -83,13 +87,17 @@ export function renderStatusText(r: StatusReport): string {
   if (!slot && r.checkpoint) add('lag', sinceCommit(r.lagSeconds));
   if (!r.unavailable.state) {
     for (const lane of r.backlog) {
-      add(`backlog ${lane.lane}`, `${lane.count}${lane.count > 0 ? `  oldest ${humanSeconds(lane.oldestPendingSeconds)}` : ''}`);
+      add(
+        `backlog ${lane.lane}`,
+        `${lane.count}${lane.count > 0 ? `  oldest ${humanSeconds(lane.oldestPendingSeconds)}` : ''}`,
+      );
     }
     add('retrying', String(r.retrying));
     add('parked', String(r.parked.count));
   }
   const lines = [`approval-cdc status  slot ${r.slotName}  at ${r.at}`];
-  for (const [where, why] of Object.entries(r.unavailable)) lines.push(`  ${where} database unavailable: ${why}`);
+  for (const [where, why] of Object.entries(r.unavailable))
+    lines.push(`  ${where} database unavailable: ${why}`);
   const width = Math.max(0, ...rows.map(([k]) => k.length));
   for (const [k, v] of rows) lines.push(`  ${k.padEnd(width)}  ${v}`);
   if (r.parked.recent.length > 0) lines.push('  recently parked:', ...problemLines(r.parked.recent));
@@ -98,7 +106,9 @@ export function renderStatusText(r: StatusReport): string {
 }
 
 function sinceCommit(seconds: number | null): string {
-  return seconds === null ? 'no commit applied yet' : `${humanSeconds(seconds)} since the last applied commit`;
+  return seconds === null
+    ? 'no commit applied yet'
+    : `${humanSeconds(seconds)} since the last applied commit`;
 }
 
 function bytes(v: number | null): string {
@@ -109,7 +119,8 @@ function problemLines(items: InstanceProblem[]): string[] {
   const idWidth = Math.max(...items.map((p) => p.externalId.length));
   const codeWidth = Math.max(...items.map((p) => (p.code ?? '-').length));
   return items.map(
-    (p) => `    ${p.externalId.padEnd(idWidth)}  ${(p.code ?? '-').padEnd(codeWidth)}  ${p.attempts}x  ${oneLine(p.message)}`,
+    (p) =>
+      `    ${p.externalId.padEnd(idWidth)}  ${(p.code ?? '-').padEnd(codeWidth)}  ${p.attempts}x  ${oneLine(p.message)}`,
   );
 }
 

@@ -63,7 +63,9 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
     locked = true;
   } catch (error) {
     if (isCdcError(error, 'LOCK_HELD')) {
-      io.err(`a connector is running for slot ${s.slotName} (it holds the active lock): stop every connector process, standbys included, then run teardown again. Nothing was dropped.\n`);
+      io.err(
+        `a connector is running for slot ${s.slotName} (it holds the active lock): stop every connector process, standbys included, then run teardown again. Nothing was dropped.\n`,
+      );
       return 1;
     }
     if (o.dropState) {
@@ -71,7 +73,9 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
       return 1;
     }
     // The slot is what hurts the legacy server; an unreachable state database must not keep it alive.
-    io.err(`warning: cannot reach the state database to check that no connector runs: ${redactUrls(describeError(error))}\n`);
+    io.err(
+      `warning: cannot reach the state database to check that no connector runs: ${redactUrls(describeError(error))}\n`,
+    );
   }
   const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-teardown' });
   source.on('error', () => undefined);
@@ -85,10 +89,19 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
       'approval-cdc teardown drops, on the source database:',
       `  ${slotLine}`,
       `  publication ${s.publicationName}`,
-      ...(o.dropState ? ['and in the state database:', `  schema ${s.stateSchema} (replica rows, instance sync state, checkpoint)`] : []),
+      ...(o.dropState
+        ? [
+            'and in the state database:',
+            `  schema ${s.stateSchema} (replica rows, instance sync state, checkpoint)`,
+          ]
+        : []),
       'An abandoned slot makes the legacy server keep every WAL segment written after its position, until its disk',
       'fills up; drop it whenever the connector is retired.',
-      ...(o.dropState ? [] : ['The state schema stays: a later `run` refuses to start until `setup --resnapshot` copies the tables again.']),
+      ...(o.dropState
+        ? []
+        : [
+            'The state schema stays: a later `run` refuses to start until `setup --resnapshot` copies the tables again.',
+          ]),
     ];
     io.out(`${plan.join('\n')}\n`);
     if (!o.yes) {
@@ -99,11 +112,16 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
       }
     }
     const dropped = await dropSlot(source, s.slotName);
-    io.out(dropped ? `dropped replication slot ${s.slotName}\n` : `replication slot ${s.slotName} did not exist\n`);
+    io.out(
+      dropped ? `dropped replication slot ${s.slotName}\n` : `replication slot ${s.slotName} did not exist\n`,
+    );
     await dropPublication(source, s.publicationName);
     io.out(`dropped publication ${s.publicationName} (if it existed)\n`);
     if (o.dropState) {
-      const state = new pg.Client({ connectionString: s.stateUrl, application_name: 'approval-cdc-teardown' });
+      const state = new pg.Client({
+        connectionString: s.stateUrl,
+        application_name: 'approval-cdc-teardown',
+      });
       state.on('error', () => undefined);
       await state.connect();
       try {

@@ -7,41 +7,176 @@ import { z } from 'zod';
 import { CdcError } from '../errors.js';
 
 const int = (min: number) => z.coerce.number().int().min(min);
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+  .transform((v) => v === true || v === 'true' || v === '1');
 
 /** Every setting: key in a config file, env variable, zod type with its default, and what it means. */
 export const SETTINGS_TABLE = {
-  sourceUrl: { env: 'APPROVAL_CDC_SOURCE_URL', schema: z.string().min(1), doc: 'Postgres URL of the legacy database (needs REPLICATION and SELECT on mapped tables).' },
-  stateUrl: { env: 'APPROVAL_CDC_STATE_URL', schema: z.string().min(1).optional(), doc: 'Postgres URL of the state database; defaults to the source database.' },
-  stateSchema: { env: 'APPROVAL_CDC_STATE_SCHEMA', schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('approval_cdc'), doc: 'Schema holding the replica, instance versions and checkpoint.' },
-  slotName: { env: 'APPROVAL_CDC_SLOT', schema: z.string().regex(/^[a-z0-9_]+$/).default('approval_cdc'), doc: 'Logical replication slot name.' },
-  publicationName: { env: 'APPROVAL_CDC_PUBLICATION', schema: z.string().regex(/^[a-z0-9_]+$/).default('approval_cdc'), doc: 'Publication over the mapped tables.' },
-  mappings: { env: 'APPROVAL_CDC_MAPPINGS', schema: z.string().default('mappings'), doc: 'Mapping file or directory of *.yaml files.' },
-  feishuBaseUrl: { env: 'APPROVAL_CDC_FEISHU_URL', schema: z.string().url().default('https://open.feishu.cn'), doc: 'Feishu Open API base URL (Lark: https://open.larksuite.com).' },
-  feishuAppId: { env: 'APPROVAL_CDC_FEISHU_APP_ID', schema: z.string().min(1).optional(), doc: 'App ID of the self-built app.' },
-  feishuAppSecret: { env: 'APPROVAL_CDC_FEISHU_APP_SECRET', schema: z.string().min(1).optional(), doc: 'App secret (never logged).' },
-  ratePerSecond: { env: 'APPROVAL_CDC_RATE_PER_SECOND', schema: int(1).default(50), doc: 'Client-side budget of external_instances calls per second.' },
-  ratePerMinute: { env: 'APPROVAL_CDC_RATE_PER_MINUTE', schema: int(1).default(1000), doc: 'Client-side budget of external_instances calls per minute.' },
-  syncConcurrency: { env: 'APPROVAL_CDC_SYNC_CONCURRENCY', schema: int(1).default(16), doc: 'Pushes in flight at once (one per instance at most).' },
-  minPushIntervalMs: { env: 'APPROVAL_CDC_MIN_PUSH_INTERVAL_MS', schema: int(0).default(1000), doc: 'Minimum time between two pushes of the same instance.' },
-  requestTimeoutMs: { env: 'APPROVAL_CDC_REQUEST_TIMEOUT_MS', schema: int(100).default(10_000), doc: 'Timeout of one Feishu HTTP call.' },
-  batchMaxChanges: { env: 'APPROVAL_CDC_BATCH_MAX_CHANGES', schema: int(1).default(2000), doc: 'Row changes written to the replica per state transaction at most.' },
-  batchMaxWaitMs: { env: 'APPROVAL_CDC_BATCH_MAX_WAIT_MS', schema: int(0).default(50), doc: 'Longest a received change waits before its batch is written.' },
-  statusIntervalMs: { env: 'APPROVAL_CDC_STATUS_INTERVAL_MS', schema: int(100).default(5000), doc: 'Interval of standby status updates (flush LSN) sent to Postgres.' },
-  heartbeatIntervalMs: { env: 'APPROVAL_CDC_HEARTBEAT_INTERVAL_MS', schema: int(0).default(10_000), doc: 'Interval of heartbeat messages written to the source WAL (0 = off).' },
-  silenceTimeoutMs: { env: 'APPROVAL_CDC_SILENCE_TIMEOUT_MS', schema: int(1000).default(90_000), doc: 'Rebuild the stream when no byte arrived for this long.' },
-  truncate: { env: 'APPROVAL_CDC_TRUNCATE', schema: z.enum(['ignore', 'delete']).default('ignore'), doc: 'What TRUNCATE of a mapped table does: ignore (logged) or delete every row.' },
-  metricsAddress: { env: 'APPROVAL_CDC_METRICS_ADDRESS', schema: z.string().default('127.0.0.1:9187'), doc: 'host:port of /metrics, /healthz, /readyz ("off" disables).' },
-  heapTargetMb: { env: 'APPROVAL_CDC_HEAP_TARGET_MB', schema: int(0).default(64), doc: 'The daemon forces a garbage collection when its V8 heap passes this size (0 = off); not a hard cap.' },
-  logLevel: { env: 'APPROVAL_CDC_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'Log level.' },
-  snapshotPageRows: { env: 'APPROVAL_CDC_SNAPSHOT_PAGE_ROWS', schema: int(1).default(5000), doc: 'Rows per page (and per state transaction) of the initial copy; progress is saved after each page.' },
-  initialLoad: { env: 'APPROVAL_CDC_INITIAL_LOAD', schema: z.enum(['all', 'open', 'none']).default('all'), doc: 'What the first start pushes: all instances, only open ones, or none (the replica keeps every row either way).' },
-  initialLoadSince: { env: 'APPROVAL_CDC_INITIAL_LOAD_SINCE', schema: z.coerce.date().optional(), doc: 'Initial load pushes only instances whose update_time is at or after this date.' },
-  initialLoadWhere: { env: 'APPROVAL_CDC_INITIAL_LOAD_WHERE', schema: z.string().optional(), doc: 'Initial load pushes only instances whose instance-table row matches this SQL condition (columns as text).' },
-  reconcileIntervalMs: { env: 'APPROVAL_CDC_RECONCILE_INTERVAL_MS', schema: int(0).default(300_000), doc: 'Interval of external_instances/check runs over recently synced instances (0 = off).' },
-  reconcileWindowMs: { env: 'APPROVAL_CDC_RECONCILE_WINDOW_MS', schema: int(1000).default(600_000), doc: 'Instances synced within this window are checked.' },
-  reconcileShare: { env: 'APPROVAL_CDC_RECONCILE_SHARE', schema: z.coerce.number().min(0).max(0.5).default(0.05), doc: 'Share of the rate budget the reconciler may use.' },
-  standby: { env: 'APPROVAL_CDC_STANDBY', schema: bool.default(true), doc: 'Wait for the active connector\'s lock instead of failing when another one runs.' },
+  sourceUrl: {
+    env: 'APPROVAL_CDC_SOURCE_URL',
+    schema: z.string().min(1),
+    doc: 'Postgres URL of the legacy database (needs REPLICATION and SELECT on mapped tables).',
+  },
+  stateUrl: {
+    env: 'APPROVAL_CDC_STATE_URL',
+    schema: z.string().min(1).optional(),
+    doc: 'Postgres URL of the state database; defaults to the source database.',
+  },
+  stateSchema: {
+    env: 'APPROVAL_CDC_STATE_SCHEMA',
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/)
+      .default('approval_cdc'),
+    doc: 'Schema holding the replica, instance versions and checkpoint.',
+  },
+  slotName: {
+    env: 'APPROVAL_CDC_SLOT',
+    schema: z
+      .string()
+      .regex(/^[a-z0-9_]+$/)
+      .default('approval_cdc'),
+    doc: 'Logical replication slot name.',
+  },
+  publicationName: {
+    env: 'APPROVAL_CDC_PUBLICATION',
+    schema: z
+      .string()
+      .regex(/^[a-z0-9_]+$/)
+      .default('approval_cdc'),
+    doc: 'Publication over the mapped tables.',
+  },
+  mappings: {
+    env: 'APPROVAL_CDC_MAPPINGS',
+    schema: z.string().default('mappings'),
+    doc: 'Mapping file or directory of *.yaml files.',
+  },
+  feishuBaseUrl: {
+    env: 'APPROVAL_CDC_FEISHU_URL',
+    schema: z.string().url().default('https://open.feishu.cn'),
+    doc: 'Feishu Open API base URL (Lark: https://open.larksuite.com).',
+  },
+  feishuAppId: {
+    env: 'APPROVAL_CDC_FEISHU_APP_ID',
+    schema: z.string().min(1).optional(),
+    doc: 'App ID of the self-built app.',
+  },
+  feishuAppSecret: {
+    env: 'APPROVAL_CDC_FEISHU_APP_SECRET',
+    schema: z.string().min(1).optional(),
+    doc: 'App secret (never logged).',
+  },
+  ratePerSecond: {
+    env: 'APPROVAL_CDC_RATE_PER_SECOND',
+    schema: int(1).default(50),
+    doc: 'Client-side budget of external_instances calls per second.',
+  },
+  ratePerMinute: {
+    env: 'APPROVAL_CDC_RATE_PER_MINUTE',
+    schema: int(1).default(1000),
+    doc: 'Client-side budget of external_instances calls per minute.',
+  },
+  syncConcurrency: {
+    env: 'APPROVAL_CDC_SYNC_CONCURRENCY',
+    schema: int(1).default(16),
+    doc: 'Pushes in flight at once (one per instance at most).',
+  },
+  minPushIntervalMs: {
+    env: 'APPROVAL_CDC_MIN_PUSH_INTERVAL_MS',
+    schema: int(0).default(1000),
+    doc: 'Minimum time between two pushes of the same instance.',
+  },
+  requestTimeoutMs: {
+    env: 'APPROVAL_CDC_REQUEST_TIMEOUT_MS',
+    schema: int(100).default(10_000),
+    doc: 'Timeout of one Feishu HTTP call.',
+  },
+  batchMaxChanges: {
+    env: 'APPROVAL_CDC_BATCH_MAX_CHANGES',
+    schema: int(1).default(2000),
+    doc: 'Row changes written to the replica per state transaction at most.',
+  },
+  batchMaxWaitMs: {
+    env: 'APPROVAL_CDC_BATCH_MAX_WAIT_MS',
+    schema: int(0).default(50),
+    doc: 'Longest a received change waits before its batch is written.',
+  },
+  statusIntervalMs: {
+    env: 'APPROVAL_CDC_STATUS_INTERVAL_MS',
+    schema: int(100).default(5000),
+    doc: 'Interval of standby status updates (flush LSN) sent to Postgres.',
+  },
+  heartbeatIntervalMs: {
+    env: 'APPROVAL_CDC_HEARTBEAT_INTERVAL_MS',
+    schema: int(0).default(10_000),
+    doc: 'Interval of heartbeat messages written to the source WAL (0 = off).',
+  },
+  silenceTimeoutMs: {
+    env: 'APPROVAL_CDC_SILENCE_TIMEOUT_MS',
+    schema: int(1000).default(90_000),
+    doc: 'Rebuild the stream when no byte arrived for this long.',
+  },
+  truncate: {
+    env: 'APPROVAL_CDC_TRUNCATE',
+    schema: z.enum(['ignore', 'delete']).default('ignore'),
+    doc: 'What TRUNCATE of a mapped table does: ignore (logged) or delete every row.',
+  },
+  metricsAddress: {
+    env: 'APPROVAL_CDC_METRICS_ADDRESS',
+    schema: z.string().default('127.0.0.1:9187'),
+    doc: 'host:port of /metrics, /healthz, /readyz ("off" disables).',
+  },
+  heapTargetMb: {
+    env: 'APPROVAL_CDC_HEAP_TARGET_MB',
+    schema: int(0).default(64),
+    doc: 'The daemon forces a garbage collection when its V8 heap passes this size (0 = off); not a hard cap.',
+  },
+  logLevel: {
+    env: 'APPROVAL_CDC_LOG_LEVEL',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    doc: 'Log level.',
+  },
+  snapshotPageRows: {
+    env: 'APPROVAL_CDC_SNAPSHOT_PAGE_ROWS',
+    schema: int(1).default(5000),
+    doc: 'Rows per page (and per state transaction) of the initial copy; progress is saved after each page.',
+  },
+  initialLoad: {
+    env: 'APPROVAL_CDC_INITIAL_LOAD',
+    schema: z.enum(['all', 'open', 'none']).default('all'),
+    doc: 'What the first start pushes: all instances, only open ones, or none (the replica keeps every row either way).',
+  },
+  initialLoadSince: {
+    env: 'APPROVAL_CDC_INITIAL_LOAD_SINCE',
+    schema: z.coerce.date().optional(),
+    doc: 'Initial load pushes only instances whose update_time is at or after this date.',
+  },
+  initialLoadWhere: {
+    env: 'APPROVAL_CDC_INITIAL_LOAD_WHERE',
+    schema: z.string().optional(),
+    doc: 'Initial load pushes only instances whose instance-table row matches this SQL condition (columns as text).',
+  },
+  reconcileIntervalMs: {
+    env: 'APPROVAL_CDC_RECONCILE_INTERVAL_MS',
+    schema: int(0).default(300_000),
+    doc: 'Interval of external_instances/check runs over recently synced instances (0 = off).',
+  },
+  reconcileWindowMs: {
+    env: 'APPROVAL_CDC_RECONCILE_WINDOW_MS',
+    schema: int(1000).default(600_000),
+    doc: 'Instances synced within this window are checked.',
+  },
+  reconcileShare: {
+    env: 'APPROVAL_CDC_RECONCILE_SHARE',
+    schema: z.coerce.number().min(0).max(0.5).default(0.05),
+    doc: 'Share of the rate budget the reconciler may use.',
+  },
+  standby: {
+    env: 'APPROVAL_CDC_STANDBY',
+    schema: bool.default(true),
+    doc: "Wait for the active connector's lock instead of failing when another one runs.",
+  },
 } as const;
 
 type Table = typeof SETTINGS_TABLE;
@@ -77,7 +212,8 @@ export function loadSettings(sources: SettingsSources = {}): Settings {
     const value = sources.env?.[spec.env];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  for (const [key, value] of Object.entries(sources.overrides ?? {})) if (value !== undefined) raw[key] = value;
+  for (const [key, value] of Object.entries(sources.overrides ?? {}))
+    if (value !== undefined) raw[key] = value;
   const result = settingsSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
@@ -96,7 +232,8 @@ export function describeSettings(): string {
     .map(([key, spec]) => {
       const parsed = (spec.schema as z.ZodType).safeParse(undefined);
       const dflt = parsed.success && parsed.data !== undefined ? String(parsed.data) : '(required)';
-      const shown = key === 'stateUrl' || key.startsWith('feishuApp') ? (parsed.success ? '(optional)' : dflt) : dflt;
+      const shown =
+        key === 'stateUrl' || key.startsWith('feishuApp') ? (parsed.success ? '(optional)' : dflt) : dflt;
       return `  ${spec.env.padEnd(36)} ${key.padEnd(20)} default ${shown}\n      ${spec.doc}`;
     })
     .join('\n');
@@ -105,5 +242,10 @@ export function describeSettings(): string {
 /** A copy safe to log: secrets and passwords in URLs replaced. */
 export function redactedSettings(settings: Settings): Record<string, unknown> {
   const hide = (url: string) => url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
-  return { ...settings, sourceUrl: hide(settings.sourceUrl), stateUrl: hide(settings.stateUrl), feishuAppSecret: settings.feishuAppSecret ? '***' : undefined };
+  return {
+    ...settings,
+    sourceUrl: hide(settings.sourceUrl),
+    stateUrl: hide(settings.stateUrl),
+    feishuAppSecret: settings.feishuAppSecret ? '***' : undefined,
+  };
 }

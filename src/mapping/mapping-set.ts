@@ -25,7 +25,6 @@ import { rankInstanceRow } from './instance-rank.js';
 import { buildPayload, childQuery, instanceQuery } from './payload-builder.js';
 import { CdcError } from '../errors.js';
 
-
 // Called for every row image a change touches: arrays are made at their final size (a pushed-to
 // empty array reserves room for 17 elements), which was most of the ingest's garbage here.
 /** Values of `columns` in `row`, or undefined when one is null (a row without a key belongs nowhere). */
@@ -69,14 +68,21 @@ export class CompiledMappingSet implements MappingSet {
   readonly queryColumns: readonly string[];
   readonly #mappings: ReadonlyMap<string, CompiledMapping>;
   /** Per table, the ways its rows belong to an instance (instance row, task, CC): read per change. */
-  readonly #roles = new Map<TableName, { mapping: string; where: CompiledMapping['instance']['where']; key: readonly string[] }[]>();
+  readonly #roles = new Map<
+    TableName,
+    { mapping: string; where: CompiledMapping['instance']['where']; key: readonly string[] }[]
+  >();
   /** Per lookup table, the lookups that read it. */
   readonly #usages = new Map<TableName, { usage: CompiledMapping['lookupUsages'][number] }[]>();
 
   constructor(mappings: readonly CompiledMapping[]) {
     this.#mappings = new Map(mappings.map((m) => [m.name, m]));
     for (const m of mappings) {
-      const role = (table: TableName, where: CompiledMapping['instance']['where'], key: readonly string[]) => {
+      const role = (
+        table: TableName,
+        where: CompiledMapping['instance']['where'],
+        key: readonly string[],
+      ) => {
         const list = this.#roles.get(table) ?? [];
         list.push({ mapping: m.name, where, key });
         this.#roles.set(table, list);
@@ -128,7 +134,8 @@ export class CompiledMappingSet implements MappingSet {
       const key = valuesOf(row, role.key);
       if (!key) continue;
       if (!out) out = [{ mapping: role.mapping, key }];
-      else if (!out.some((r) => r.mapping === role.mapping && sameKey(r.key, key))) out.push({ mapping: role.mapping, key });
+      else if (!out.some((r) => r.mapping === role.mapping && sameKey(r.key, key)))
+        out.push({ mapping: role.mapping, key });
     }
     return out ?? [];
   }

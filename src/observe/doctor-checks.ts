@@ -32,8 +32,20 @@ export interface DoctorOptions {
   mappings: MappingSet | { error: string };
 }
 
-const pass = (id: string, finding: string): Finding => ({ id, ok: true, severity: 'info', finding, fix: null });
-const fail = (id: string, severity: Severity, finding: string, fix: string): Finding => ({ id, ok: false, severity, finding, fix });
+const pass = (id: string, finding: string): Finding => ({
+  id,
+  ok: true,
+  severity: 'info',
+  finding,
+  fix: null,
+});
+const fail = (id: string, severity: Severity, finding: string, fix: string): Finding => ({
+  id,
+  ok: false,
+  severity,
+  finding,
+  fix,
+});
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const list = (items: readonly string[]) => items.join(', ');
 
@@ -47,15 +59,21 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
   const findings: Finding[] = [];
   const mappings = 'error' in o.mappings ? null : o.mappings;
   if (mappings) {
-    findings.push(pass(
-      'mappings',
-      `${mappings.mappingNames.length} mapping(s) over ${mappings.tables.size} table(s) loaded from ${s.mappings}`,
-    ));
+    findings.push(
+      pass(
+        'mappings',
+        `${mappings.mappingNames.length} mapping(s) over ${mappings.tables.size} table(s) loaded from ${s.mappings}`,
+      ),
+    );
   } else {
-    findings.push(fail('mappings', 'error',
-      `mappings in ${s.mappings} cannot be loaded: ${'error' in o.mappings ? o.mappings.error : ''}`,
-      'correct the mapping files as the message says (APPROVAL_CDC_MAPPINGS / --mappings names them)',
-    ));
+    findings.push(
+      fail(
+        'mappings',
+        'error',
+        `mappings in ${s.mappings} cannot be loaded: ${'error' in o.mappings ? o.mappings.error : ''}`,
+        'correct the mapping files as the message says (APPROVAL_CDC_MAPPINGS / --mappings names them)',
+      ),
+    );
   }
 
   // Read first: the slot check needs the checkpoint; its findings are listed after the source's.
@@ -66,10 +84,14 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
   try {
     await source.connect();
   } catch (error) {
-    findings.push(fail('source-connect', 'error',
-      `cannot connect to the source database: ${redactUrls(describeError(error))}`,
-      'check APPROVAL_CDC_SOURCE_URL, the network path and pg_hba.conf on the legacy server',
-    ));
+    findings.push(
+      fail(
+        'source-connect',
+        'error',
+        `cannot connect to the source database: ${redactUrls(describeError(error))}`,
+        'check APPROVAL_CDC_SOURCE_URL, the network path and pg_hba.conf on the legacy server',
+      ),
+    );
     findings.push(...state.findings, await checkFeishu(s));
     return findings;
   }
@@ -78,15 +100,22 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
     const server = await serverChecks(source, s);
     findings.push(...server.findings);
     if (mappings) {
-      for (const use of mappings.tables.values()) findings.push(...(await tableChecks(source, use, server.role)));
-      findings.push(...(await publicationChecks(source, s.publicationName, [...mappings.tables.keys()], server)));
+      for (const use of mappings.tables.values())
+        findings.push(...(await tableChecks(source, use, server.role)));
+      findings.push(
+        ...(await publicationChecks(source, s.publicationName, [...mappings.tables.keys()], server)),
+      );
     }
     findings.push(...(await slotChecks(source, s.slotName, state.checkpoint)));
   } catch (error) {
-    findings.push(fail('source-catalog', 'error',
-      `reading the source catalog failed: ${describeError(error)}`,
-      'check that the role may read pg_catalog views (pg_replication_slots, pg_publication)',
-    ));
+    findings.push(
+      fail(
+        'source-catalog',
+        'error',
+        `reading the source catalog failed: ${describeError(error)}`,
+        'check that the role may read pg_catalog views (pg_replication_slots, pg_publication)',
+      ),
+    );
   } finally {
     await source.end().catch(() => undefined);
   }
@@ -123,7 +152,9 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
   findings.push(
     r.wal_level === 'logical'
       ? pass('wal_level', 'wal_level = logical')
-      : fail('wal_level', 'error',
+      : fail(
+          'wal_level',
+          'error',
           `wal_level = ${r.wal_level}: logical decoding needs wal_level = logical`,
           'ALTER SYSTEM SET wal_level = logical;  -- then restart the server (a reload is not enough)',
         ),
@@ -134,7 +165,9 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
           'max_replication_slots',
           `${r.used_slots} of max_replication_slots = ${r.max_slots} in use${r.own_slot ? ', ours among them' : ''}`,
         )
-      : fail('max_replication_slots', 'error',
+      : fail(
+          'max_replication_slots',
+          'error',
           `all ${r.max_slots} replication slots are in use; the connector needs one`,
           `ALTER SYSTEM SET max_replication_slots = ${r.max_slots + 1};  -- then restart; or drop an unused slot: SELECT pg_drop_replication_slot('<name>');`,
         ),
@@ -144,7 +177,9 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
   findings.push(
     senders <= r.max_senders
       ? pass('max_wal_senders', `${r.used_senders} of max_wal_senders = ${r.max_senders} in use`)
-      : fail('max_wal_senders', 'error',
+      : fail(
+          'max_wal_senders',
+          'error',
           `${r.used_senders} of max_wal_senders = ${r.max_senders} in use: no room for the connector's walsender`,
           `ALTER SYSTEM SET max_wal_senders = ${r.max_senders + 2};  -- then restart`,
         ),
@@ -152,7 +187,9 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
   findings.push(
     r.rolsuper || r.rolreplication
       ? pass('replication-role', `role ${role} ${r.rolsuper ? 'is superuser' : 'has REPLICATION'}`)
-      : fail('replication-role', 'error',
+      : fail(
+          'replication-role',
+          'error',
           `role ${role} has neither REPLICATION nor superuser: it cannot create or read a replication slot`,
           `ALTER ROLE ${ident(role)} WITH REPLICATION;  -- on Amazon RDS/Aurora: GRANT rds_replication TO ${ident(role)};`,
         ),
@@ -160,8 +197,10 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
   const keepMb = Number(r.keep_mb);
   findings.push(
     keepMb < 0
-      ? fail('max_slot_wal_keep_size', 'warn',
-          'max_slot_wal_keep_size = -1 (unlimited): a stuck or abandoned slot keeps WAL until the legacy server\'s disk is full',
+      ? fail(
+          'max_slot_wal_keep_size',
+          'warn',
+          "max_slot_wal_keep_size = -1 (unlimited): a stuck or abandoned slot keeps WAL until the legacy server's disk is full",
           "ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_reload_conf();  -- and alert on approval_cdc_slot_safe_wal_size_bytes",
         )
       : pass(
@@ -169,7 +208,13 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
           `max_slot_wal_keep_size = ${keepMb} MB: past it the slot is lost (setup --resnapshot recovers); alert on approval_cdc_slot_safe_wal_size_bytes`,
         ),
   );
-  return { findings, role, superuser: r.rolsuper, canCreate: r.rolsuper || r.can_create, database: r.database };
+  return {
+    findings,
+    role,
+    superuser: r.rolsuper,
+    canCreate: r.rolsuper || r.can_create,
+    database: r.database,
+  };
 }
 
 async function tableChecks(c: pg.ClientBase, use: TableUse, role: string): Promise<Finding[]> {
@@ -192,10 +237,14 @@ async function tableChecks(c: pg.ClientBase, use: TableUse, role: string): Promi
   );
   const t = rows[0];
   if (!t) {
-    return [fail(`table:${use.table}`, 'error',
-      `mapped table ${use.table} does not exist in the source database`,
-      `create ${q}, or correct the table name in the mapping`,
-    )];
+    return [
+      fail(
+        `table:${use.table}`,
+        'error',
+        `mapped table ${use.table} does not exist in the source database`,
+        `create ${q}, or correct the table name in the mapping`,
+      ),
+    ];
   }
   const findings: Finding[] = [];
   const present = new Set<string>(t.columns);
@@ -204,16 +253,22 @@ async function tableChecks(c: pg.ClientBase, use: TableUse, role: string): Promi
   findings.push(
     missing.length === 0
       ? pass(`table:${use.table}`, `${use.table} has the ${needed.length} column(s) the mappings read`)
-      : fail(`table:${use.table}`, 'error',
+      : fail(
+          `table:${use.table}`,
+          'error',
           `${use.table} lacks column(s) the mappings read: ${list(missing)}`,
           `correct the column names in the mapping, or ALTER TABLE ${q} ADD COLUMN …`,
         ),
   );
-  const cannot = t.schema_usage ? `may not SELECT ${use.table}` : `has no USAGE on schema ${schema}, so it cannot read ${use.table}`;
+  const cannot = t.schema_usage
+    ? `may not SELECT ${use.table}`
+    : `has no USAGE on schema ${schema}, so it cannot read ${use.table}`;
   findings.push(
     t.schema_usage && t.can_select
       ? pass(`select:${use.table}`, `role ${role} may SELECT ${use.table}`)
-      : fail(`select:${use.table}`, 'error',
+      : fail(
+          `select:${use.table}`,
+          'error',
           `role ${role} ${cannot}: the initial copy would fail`,
           `GRANT USAGE ON SCHEMA ${ident(schema)} TO ${ident(role)}; GRANT SELECT ON ${q} TO ${ident(role)};`,
         ),
@@ -222,7 +277,14 @@ async function tableChecks(c: pg.ClientBase, use: TableUse, role: string): Promi
   return findings;
 }
 
-function replicaIdentity(use: TableUse, q: string, mode: string, pk: string[], index: string[], all: string[]): Finding {
+function replicaIdentity(
+  use: TableUse,
+  q: string,
+  mode: string,
+  pk: string[],
+  index: string[],
+  all: string[],
+): Finding {
   const id = `replica-identity:${use.table}`;
   // With no usable identity, Postgres rejects UPDATE and DELETE on a published table: the legacy
   // application itself would start failing, which is worse than any lag.
@@ -230,13 +292,20 @@ function replicaIdentity(use: TableUse, q: string, mode: string, pk: string[], i
   const fullOrPk = `ALTER TABLE ${q} REPLICA IDENTITY FULL;  -- or add a primary key: ALTER TABLE ${q} ADD PRIMARY KEY (…);`;
   let identity: string[];
   if (mode === 'n') {
-    return fail(id, 'error',
+    return fail(
+      id,
+      'error',
       `${use.table} has REPLICA IDENTITY NOTHING: ${breaks}, and deletes could not be replicated`,
       pk.length > 0 ? `ALTER TABLE ${q} REPLICA IDENTITY DEFAULT;` : fullOrPk,
     );
   } else if (mode === 'd') {
     if (pk.length === 0) {
-      return fail(id, 'error', `${use.table} has REPLICA IDENTITY DEFAULT but no primary key: ${breaks}`, fullOrPk);
+      return fail(
+        id,
+        'error',
+        `${use.table} has REPLICA IDENTITY DEFAULT but no primary key: ${breaks}`,
+        fullOrPk,
+      );
     }
     identity = pk;
   } else if (mode === 'i') {
@@ -244,17 +313,26 @@ function replicaIdentity(use: TableUse, q: string, mode: string, pk: string[], i
   } else {
     identity = all;
   }
-  const label = mode === 'd' ? `DEFAULT (primary key ${list(pk)})` : mode === 'i' ? `USING INDEX (${list(index)})` : 'FULL';
+  const label =
+    mode === 'd'
+      ? `DEFAULT (primary key ${list(pk)})`
+      : mode === 'i'
+        ? `USING INDEX (${list(index)})`
+        : 'FULL';
   const key = use.keyColumns && use.keyColumns.length > 0 ? use.keyColumns : pk;
   const lacking = key.filter((col) => !identity.includes(col));
   if (key.length === 0) {
-    return fail(id, 'error',
+    return fail(
+      id,
+      'error',
       `${use.table} has REPLICA IDENTITY ${label} but neither a primary key nor key columns in its mapping: rows cannot be told apart`,
       `declare the row key of ${use.table} in its mapping, or ALTER TABLE ${q} ADD PRIMARY KEY (…);`,
     );
   }
   if (lacking.length > 0) {
-    return fail(id, 'error',
+    return fail(
+      id,
+      'error',
       `${use.table} has REPLICA IDENTITY ${label}, so a DELETE carries only those columns, but the mapping keys rows by (${list(key)})`,
       `ALTER TABLE ${q} REPLICA IDENTITY FULL;  -- or key the mapping by the primary key`,
     );
@@ -282,11 +360,15 @@ async function publicationChecks(
     const create = `CREATE PUBLICATION ${pub} FOR TABLE ${tables.map(quoteTable).join(', ')};`;
     return [
       server.canCreate
-        ? fail('publication', 'info',
+        ? fail(
+            'publication',
+            'info',
             `publication ${publication} does not exist yet; setup (or the first run) creates it`,
             'approval-cdc setup',
           )
-        : fail('publication', 'error',
+        : fail(
+            'publication',
+            'error',
             `publication ${publication} does not exist and role ${server.role} may not create it`,
             `GRANT CREATE ON DATABASE ${ident(server.database)} TO ${ident(server.role)};  -- or, as the table owner: ${create} ALTER PUBLICATION ${pub} OWNER TO ${ident(server.role)};`,
           ),
@@ -294,12 +376,15 @@ async function publicationChecks(
   }
   const findings: Finding[] = [];
   const problems: string[] = [];
-  if (!(server.superuser || p.owns)) problems.push(`it is owned by ${p.owner}, and every start alters its table list`);
+  if (!(server.superuser || p.owns))
+    problems.push(`it is owned by ${p.owner}, and every start alters its table list`);
   const unpublished = (['insert', 'update', 'delete'] as const).filter((op) => !p[`pub${op}`]);
   if (unpublished.length > 0) problems.push(`it does not publish ${list(unpublished)}`);
   const fixes = [
     ...(server.superuser || p.owns ? [] : [`ALTER PUBLICATION ${pub} OWNER TO ${ident(server.role)};`]),
-    ...(unpublished.length > 0 ? [`ALTER PUBLICATION ${pub} SET (publish = 'insert, update, delete, truncate');`] : []),
+    ...(unpublished.length > 0
+      ? [`ALTER PUBLICATION ${pub} SET (publish = 'insert, update, delete, truncate');`]
+      : []),
   ];
   findings.push(
     problems.length === 0
@@ -308,10 +393,14 @@ async function publicationChecks(
   );
 
   if (p.puballtables) {
-    findings.push(fail('publication-tables', 'warn',
-      `publication ${publication} is FOR ALL TABLES: every table's changes are decoded and sent to the connector`,
-      `DROP PUBLICATION ${pub}; CREATE PUBLICATION ${pub} FOR TABLE ${tables.map(quoteTable).join(', ')};`,
-    ));
+    findings.push(
+      fail(
+        'publication-tables',
+        'warn',
+        `publication ${publication} is FOR ALL TABLES: every table's changes are decoded and sent to the connector`,
+        `DROP PUBLICATION ${pub}; CREATE PUBLICATION ${pub} FOR TABLE ${tables.map(quoteTable).join(', ')};`,
+      ),
+    );
     return findings;
   }
   const published = await c.query<{ t: string }>(
@@ -323,16 +412,29 @@ async function publicationChecks(
   const missing = normalized.filter((t) => !have.has(t));
   const extra = [...have].filter((t) => !normalized.includes(t)).sort();
   if (missing.length === 0 && extra.length === 0) {
-    findings.push(pass('publication-tables', `publication ${publication} contains exactly the ${tables.length} mapped table(s)`));
+    findings.push(
+      pass(
+        'publication-tables',
+        `publication ${publication} contains exactly the ${tables.length} mapped table(s)`,
+      ),
+    );
   } else {
     const parts = [
-      ...(missing.length > 0 ? [`lacks mapped table(s) ${list(missing)} (their changes are not streamed)`] : []),
-      ...(extra.length > 0 ? [`contains unmapped table(s) ${list(extra)} (decoded and sent for nothing)`] : []),
+      ...(missing.length > 0
+        ? [`lacks mapped table(s) ${list(missing)} (their changes are not streamed)`]
+        : []),
+      ...(extra.length > 0
+        ? [`contains unmapped table(s) ${list(extra)} (decoded and sent for nothing)`]
+        : []),
     ];
-    findings.push(fail('publication-tables', missing.length > 0 ? 'error' : 'warn',
-      `publication ${publication} ${parts.join('; ')}`,
-      setTable,
-    ));
+    findings.push(
+      fail(
+        'publication-tables',
+        missing.length > 0 ? 'error' : 'warn',
+        `publication ${publication} ${parts.join('; ')}`,
+        setTable,
+      ),
+    );
   }
   return findings;
 }
@@ -347,54 +449,86 @@ async function slotChecks(c: pg.ClientBase, name: string, checkpoint: Checkpoint
     );
     const other = elsewhere.rows[0]?.database;
     if (other) {
-      return [fail('slot', 'error',
-        `slot ${name} belongs to database ${other}, not this one`,
-        `set APPROVAL_CDC_SLOT to another name, or (connected to ${other}) SELECT pg_drop_replication_slot(${lit});`,
-      )];
+      return [
+        fail(
+          'slot',
+          'error',
+          `slot ${name} belongs to database ${other}, not this one`,
+          `set APPROVAL_CDC_SLOT to another name, or (connected to ${other}) SELECT pg_drop_replication_slot(${lit});`,
+        ),
+      ];
     }
     if (checkpoint?.phase === 'streaming') {
-      return [fail('slot', 'error',
-        `slot ${name} is gone though the replica streamed from it: changes since then cannot be streamed`,
-        'approval-cdc setup --resnapshot',
-      )];
+      return [
+        fail(
+          'slot',
+          'error',
+          `slot ${name} is gone though the replica streamed from it: changes since then cannot be streamed`,
+          'approval-cdc setup --resnapshot',
+        ),
+      ];
     }
-    return [fail('slot', 'info',
-      `slot ${name} does not exist yet; setup (or the first run) creates it with a snapshot`,
-      'approval-cdc setup',
-    )];
+    return [
+      fail(
+        'slot',
+        'info',
+        `slot ${name} does not exist yet; setup (or the first run) creates it with a snapshot`,
+        'approval-cdc setup',
+      ),
+    ];
   }
   const findings: Finding[] = [];
   if (slot.plugin !== 'pgoutput') {
-    findings.push(fail('slot', 'error',
-      `slot ${name} uses plugin ${slot.plugin ?? '(physical)'}, not pgoutput`,
-      `SELECT pg_drop_replication_slot(${lit});  -- then approval-cdc setup --resnapshot, or set APPROVAL_CDC_SLOT to another name`,
-    ));
+    findings.push(
+      fail(
+        'slot',
+        'error',
+        `slot ${name} uses plugin ${slot.plugin ?? '(physical)'}, not pgoutput`,
+        `SELECT pg_drop_replication_slot(${lit});  -- then approval-cdc setup --resnapshot, or set APPROVAL_CDC_SLOT to another name`,
+      ),
+    );
   } else if (slot.walStatus === 'lost') {
-    findings.push(fail('slot', 'error',
-      `slot ${name} was invalidated (wal_status = lost): the WAL it needed is gone`,
-      'approval-cdc setup --resnapshot',
-    ));
+    findings.push(
+      fail(
+        'slot',
+        'error',
+        `slot ${name} was invalidated (wal_status = lost): the WAL it needed is gone`,
+        'approval-cdc setup --resnapshot',
+      ),
+    );
   } else if (!checkpoint) {
-    findings.push(fail('slot', 'error',
-      `slot ${name} exists but the state database has no checkpoint for it (another connector's slot, or a different state database?)`,
-      `approval-cdc setup --resnapshot  -- or SELECT pg_drop_replication_slot(${lit}); if it is not ours`,
-    ));
+    findings.push(
+      fail(
+        'slot',
+        'error',
+        `slot ${name} exists but the state database has no checkpoint for it (another connector's slot, or a different state database?)`,
+        `approval-cdc setup --resnapshot  -- or SELECT pg_drop_replication_slot(${lit}); if it is not ours`,
+      ),
+    );
   } else if (slot.walStatus === 'unreserved') {
-    findings.push(fail('slot', 'warn',
-      `slot ${name} is past max_slot_wal_keep_size (wal_status = unreserved): it is lost at the next checkpoint unless the connector catches up`,
-      'start the connector (approval-cdc run) now, or raise max_slot_wal_keep_size',
-    ));
+    findings.push(
+      fail(
+        'slot',
+        'warn',
+        `slot ${name} is past max_slot_wal_keep_size (wal_status = unreserved): it is lost at the next checkpoint unless the connector catches up`,
+        'start the connector (approval-cdc run) now, or raise max_slot_wal_keep_size',
+      ),
+    );
   } else {
-    findings.push(pass(
-      'slot',
-      `slot ${name}: pgoutput, wal_status ${slot.walStatus ?? '-'}, ${slot.active ? `active (pid ${slot.activePid})` : 'inactive'}`,
-    ));
+    findings.push(
+      pass(
+        'slot',
+        `slot ${name}: pgoutput, wal_status ${slot.walStatus ?? '-'}, ${slot.active ? `active (pid ${slot.activePid})` : 'inactive'}`,
+      ),
+    );
   }
   const safe = slot.safeWalSize === null ? 'unlimited' : `${slot.safeWalSize} bytes`;
-  findings.push(pass(
-    'slot-retained-wal',
-    `slot ${name} retains ${slot.retainedBytes ?? 0n} bytes of WAL, lags ${slot.lagBytes ?? 0n} bytes; safe_wal_size ${safe}`,
-  ));
+  findings.push(
+    pass(
+      'slot-retained-wal',
+      `slot ${name} retains ${slot.retainedBytes ?? 0n} bytes of WAL, lags ${slot.lagBytes ?? 0n} bytes; safe_wal_size ${safe}`,
+    ),
+  );
   return findings;
 }
 
@@ -412,7 +546,9 @@ async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoin
         findings: [
           r?.can_create
             ? pass('state-db', `state database reachable; schema ${s.stateSchema} is created by setup`)
-            : fail('state-db', 'error',
+            : fail(
+                'state-db',
+                'error',
                 `state database reachable, but schema ${s.stateSchema} does not exist and the role may not create it`,
                 `CREATE SCHEMA ${ident(s.stateSchema)} AUTHORIZATION <connector role>;`,
               ),
@@ -420,10 +556,17 @@ async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoin
       };
     }
     const checkpoint = await new CheckpointStore(state.db, s.stateSchema).read(s.slotName);
-    const holds = checkpoint ? `holds the ${checkpoint.phase} checkpoint of slot ${s.slotName}` : 'has no checkpoint yet';
-    return { checkpoint, findings: [pass('state-db', `state database reachable; schema ${s.stateSchema} ${holds}`)] };
+    const holds = checkpoint
+      ? `holds the ${checkpoint.phase} checkpoint of slot ${s.slotName}`
+      : 'has no checkpoint yet';
+    return {
+      checkpoint,
+      findings: [pass('state-db', `state database reachable; schema ${s.stateSchema} ${holds}`)],
+    };
   } catch (error) {
-    const finding = fail('state-db', 'error',
+    const finding = fail(
+      'state-db',
+      'error',
       `state database unreachable: ${redactUrls(describeError(error))}`,
       'check APPROVAL_CDC_STATE_URL (it defaults to APPROVAL_CDC_SOURCE_URL)',
     );
@@ -435,7 +578,9 @@ async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoin
 
 async function checkFeishu(s: Settings): Promise<Finding> {
   if (!s.feishuAppId || !s.feishuAppSecret) {
-    return fail('feishu-credentials', 'warn',
+    return fail(
+      'feishu-credentials',
+      'warn',
       'Feishu app id or secret not set: `run` refuses to start without them',
       'set APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET',
     );
@@ -451,7 +596,9 @@ async function checkFeishu(s: Settings): Promise<Finding> {
     await client.verifyCredentials();
     return pass('feishu-credentials', `Feishu accepted app ${s.feishuAppId} at ${s.feishuBaseUrl}`);
   } catch (error) {
-    return fail('feishu-credentials', 'error',
+    return fail(
+      'feishu-credentials',
+      'error',
       `the credentials of Feishu app ${s.feishuAppId} could not be verified at ${s.feishuBaseUrl}: ${describeError(error)}`,
       'check APPROVAL_CDC_FEISHU_APP_ID, APPROVAL_CDC_FEISHU_APP_SECRET and APPROVAL_CDC_FEISHU_URL (Lark: https://open.larksuite.com)',
     );

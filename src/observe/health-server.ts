@@ -8,7 +8,11 @@ export interface Readiness {
   checks: Record<string, boolean | string>;
 }
 
-export async function startHealthServer(address: string, metrics: Metrics, readiness: () => Promise<Readiness>): Promise<Server> {
+export async function startHealthServer(
+  address: string,
+  metrics: Metrics,
+  readiness: () => Promise<Readiness>,
+): Promise<Server> {
   const [host, portText] = splitAddress(address);
   const server = createServer((req, res) => {
     void (async () => {

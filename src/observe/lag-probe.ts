@@ -62,7 +62,8 @@ export class LagProbe {
       const cp = await this.o.checkpoints.read(this.o.slot);
       if (cp) {
         metrics.checkpointLsn.set(Number(cp.lsn));
-        if (cp.lastCommitAt) metrics.secondsSinceCommit.set(Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000));
+        if (cp.lastCommitAt)
+          metrics.secondsSinceCommit.set(Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000));
       }
       const backlog = await this.o.instances.backlog();
       metrics.backlog.reset();

@@ -5,9 +5,22 @@ import { pino, type Logger } from 'pino';
 export type { Logger };
 
 const REDACT = [
-  'appSecret', 'app_secret', 'feishuAppSecret', 'token', 'tenant_access_token', 'authorization', 'password',
-  '*.appSecret', '*.app_secret', '*.feishuAppSecret', '*.token', '*.tenant_access_token', '*.authorization', '*.password',
-  'headers.authorization', '*.headers.authorization',
+  'appSecret',
+  'app_secret',
+  'feishuAppSecret',
+  'token',
+  'tenant_access_token',
+  'authorization',
+  'password',
+  '*.appSecret',
+  '*.app_secret',
+  '*.feishuAppSecret',
+  '*.token',
+  '*.tenant_access_token',
+  '*.authorization',
+  '*.password',
+  'headers.authorization',
+  '*.headers.authorization',
 ];
 
 /** Replaces the password of any postgres URL inside a string. */

@@ -8,13 +8,42 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'approval_cdc_process_' });
   const m = {
     registry,
-    slotLagBytes: new Gauge({ name: 'approval_cdc_slot_lag_bytes', help: 'WAL bytes between the server\'s current position and the slot\'s confirmed_flush_lsn', registers: [registry] }),
-    slotRetainedBytes: new Gauge({ name: 'approval_cdc_slot_retained_wal_bytes', help: 'WAL bytes retained by the slot (current position - restart_lsn)', registers: [registry] }),
-    slotSafeWalBytes: new Gauge({ name: 'approval_cdc_slot_safe_wal_size_bytes', help: 'pg_replication_slots.safe_wal_size: bytes that can still be written before the slot is lost (-1 = unlimited)', registers: [registry] }),
-    slotWalStatus: new Gauge({ name: 'approval_cdc_slot_wal_status', help: 'pg_replication_slots.wal_status, 1 for the current value', labelNames: ['status'], registers: [registry] }),
-    slotActive: new Gauge({ name: 'approval_cdc_slot_active', help: '1 when the slot has an active walsender', registers: [registry] }),
-    secondsSinceCommit: new Gauge({ name: 'approval_cdc_seconds_since_last_applied_commit', help: 'Seconds since the commit time of the newest source transaction applied to the replica (heartbeats keep it near zero when idle)', registers: [registry] }),
-    checkpointLsn: new Gauge({ name: 'approval_cdc_checkpoint_lsn', help: 'Checkpoint LSN as a number (bytes)', registers: [registry] }),
+    slotLagBytes: new Gauge({
+      name: 'approval_cdc_slot_lag_bytes',
+      help: "WAL bytes between the server's current position and the slot's confirmed_flush_lsn",
+      registers: [registry],
+    }),
+    slotRetainedBytes: new Gauge({
+      name: 'approval_cdc_slot_retained_wal_bytes',
+      help: 'WAL bytes retained by the slot (current position - restart_lsn)',
+      registers: [registry],
+    }),
+    slotSafeWalBytes: new Gauge({
+      name: 'approval_cdc_slot_safe_wal_size_bytes',
+      help: 'pg_replication_slots.safe_wal_size: bytes that can still be written before the slot is lost (-1 = unlimited)',
+      registers: [registry],
+    }),
+    slotWalStatus: new Gauge({
+      name: 'approval_cdc_slot_wal_status',
+      help: 'pg_replication_slots.wal_status, 1 for the current value',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
+    slotActive: new Gauge({
+      name: 'approval_cdc_slot_active',
+      help: '1 when the slot has an active walsender',
+      registers: [registry],
+    }),
+    secondsSinceCommit: new Gauge({
+      name: 'approval_cdc_seconds_since_last_applied_commit',
+      help: 'Seconds since the commit time of the newest source transaction applied to the replica (heartbeats keep it near zero when idle)',
+      registers: [registry],
+    }),
+    checkpointLsn: new Gauge({
+      name: 'approval_cdc_checkpoint_lsn',
+      help: 'Checkpoint LSN as a number (bytes)',
+      registers: [registry],
+    }),
     commitToAccept: new Histogram({
       name: 'approval_cdc_commit_to_accept_seconds',
       help: 'Seconds from a source commit to Feishu accepting the push that carried it',
@@ -22,21 +51,84 @@ export function createMetrics() {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800],
       registers: [registry],
     }),
-    backlog: new Gauge({ name: 'approval_cdc_backlog_instances', help: 'Instances whose replica version is ahead of Feishu, by lane', labelNames: ['lane'], registers: [registry] }),
-    oldestPendingSeconds: new Gauge({ name: 'approval_cdc_oldest_pending_seconds', help: 'Age of the oldest pending instance change', registers: [registry] }),
-    parked: new Gauge({ name: 'approval_cdc_parked_instances', help: 'Instances parked with a reason', registers: [registry] }),
-    inFlight: new Gauge({ name: 'approval_cdc_pushes_in_flight', help: 'Pushes in flight', registers: [registry] }),
-    pushes: new Counter({ name: 'approval_cdc_pushes_total', help: 'Pushes by result and code', labelNames: ['result', 'code'], registers: [registry] }),
-    budgetUsed: new Gauge({ name: 'approval_cdc_rate_budget_used_last_minute', help: 'external_instances calls started in the last 60 s', registers: [registry] }),
-    budgetLimit: new Gauge({ name: 'approval_cdc_rate_budget_per_minute', help: 'Configured per-minute budget', registers: [registry] }),
-    tokenRenewals: new Counter({ name: 'approval_cdc_token_renewals_total', help: 'tenant_access_token renewals', registers: [registry] }),
-    reconnects: new Counter({ name: 'approval_cdc_stream_reconnects_total', help: 'Replication stream rebuilds after an error or silence', registers: [registry] }),
-    changesApplied: new Counter({ name: 'approval_cdc_changes_applied_total', help: 'Row changes written to the replica', registers: [registry] }),
-    batchesApplied: new Counter({ name: 'approval_cdc_batches_applied_total', help: 'Replica batches committed', registers: [registry] }),
-    streaming: new Gauge({ name: 'approval_cdc_streaming', help: '1 while the replication stream is connected', registers: [registry] }),
-    snapshotRows: new Gauge({ name: 'approval_cdc_snapshot_rows_copied', help: 'Rows copied by the initial snapshot, by table', labelNames: ['table'], registers: [registry] }),
-    reconcileDiffs: new Counter({ name: 'approval_cdc_reconcile_differences_total', help: 'Instances the reconciler found different in Feishu and pushed again', registers: [registry] }),
-    leader: new Gauge({ name: 'approval_cdc_leader', help: '1 when this process holds the active lock, 0 while standing by', registers: [registry] }),
+    backlog: new Gauge({
+      name: 'approval_cdc_backlog_instances',
+      help: 'Instances whose replica version is ahead of Feishu, by lane',
+      labelNames: ['lane'],
+      registers: [registry],
+    }),
+    oldestPendingSeconds: new Gauge({
+      name: 'approval_cdc_oldest_pending_seconds',
+      help: 'Age of the oldest pending instance change',
+      registers: [registry],
+    }),
+    parked: new Gauge({
+      name: 'approval_cdc_parked_instances',
+      help: 'Instances parked with a reason',
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'approval_cdc_pushes_in_flight',
+      help: 'Pushes in flight',
+      registers: [registry],
+    }),
+    pushes: new Counter({
+      name: 'approval_cdc_pushes_total',
+      help: 'Pushes by result and code',
+      labelNames: ['result', 'code'],
+      registers: [registry],
+    }),
+    budgetUsed: new Gauge({
+      name: 'approval_cdc_rate_budget_used_last_minute',
+      help: 'external_instances calls started in the last 60 s',
+      registers: [registry],
+    }),
+    budgetLimit: new Gauge({
+      name: 'approval_cdc_rate_budget_per_minute',
+      help: 'Configured per-minute budget',
+      registers: [registry],
+    }),
+    tokenRenewals: new Counter({
+      name: 'approval_cdc_token_renewals_total',
+      help: 'tenant_access_token renewals',
+      registers: [registry],
+    }),
+    reconnects: new Counter({
+      name: 'approval_cdc_stream_reconnects_total',
+      help: 'Replication stream rebuilds after an error or silence',
+      registers: [registry],
+    }),
+    changesApplied: new Counter({
+      name: 'approval_cdc_changes_applied_total',
+      help: 'Row changes written to the replica',
+      registers: [registry],
+    }),
+    batchesApplied: new Counter({
+      name: 'approval_cdc_batches_applied_total',
+      help: 'Replica batches committed',
+      registers: [registry],
+    }),
+    streaming: new Gauge({
+      name: 'approval_cdc_streaming',
+      help: '1 while the replication stream is connected',
+      registers: [registry],
+    }),
+    snapshotRows: new Gauge({
+      name: 'approval_cdc_snapshot_rows_copied',
+      help: 'Rows copied by the initial snapshot, by table',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+    reconcileDiffs: new Counter({
+      name: 'approval_cdc_reconcile_differences_total',
+      help: 'Instances the reconciler found different in Feishu and pushed again',
+      registers: [registry],
+    }),
+    leader: new Gauge({
+      name: 'approval_cdc_leader',
+      help: '1 when this process holds the active lock, 0 while standing by',
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -79,7 +79,8 @@ export interface StatusInputs {
   recent?: number;
 }
 
-const seconds = (now: Date, then: Date | null) => (then ? Math.max(0, (now.getTime() - then.getTime()) / 1000) : null);
+const seconds = (now: Date, then: Date | null) =>
+  then ? Math.max(0, (now.getTime() - then.getTime()) / 1000) : null;
 const num = (v: bigint | null) => (v === null ? null : Number(v));
 const lsnText = (v: Lsn | null) => (v === null ? null : formatLsn(v));
 const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
@@ -133,7 +134,9 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
 async function readState(inputs: StatusInputs, now: Date, report: StatusReport): Promise<void> {
   const { db, schema } = inputs.state;
   const limit = inputs.recent ?? 5;
-  const exists = await sql<{ t: string | null }>`select to_regclass(${`"${schema}".checkpoint`})::text as t`.execute(db);
+  const exists = await sql<{
+    t: string | null;
+  }>`select to_regclass(${`"${schema}".checkpoint`})::text as t`.execute(db);
   if (!exists.rows[0]?.t) {
     report.unavailable.state = `the state schema "${schema}" is not set up (run \`approval-cdc setup\`)`;
     return;
@@ -168,7 +171,8 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
   report.parked.count = counts.rows[0]?.parked ?? 0;
   report.retrying = counts.rows[0]?.retrying ?? 0;
 
-  const parked = await sql<any>`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
+  const parked =
+    await sql<any>`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
     from ${t} where parked_at is not null order by parked_at desc, id limit ${limit}`.execute(db);
   report.parked.recent = parked.rows.map((r) => ({
     externalId: r.external_id,
@@ -181,7 +185,8 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
 
   // There is no "failed at" column; the next attempt time is the failure time plus its backoff, so
   // ordering by it puts the latest failures first closely enough for a status screen.
-  const errors = await sql<any>`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
+  const errors =
+    await sql<any>`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
     from ${t} where attempts > 0 and parked_at is null and last_error is not null
     order by next_attempt_at desc nulls last, id limit ${limit}`.execute(db);
   report.lastErrors = errors.rows.map((r) => ({

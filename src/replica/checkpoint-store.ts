@@ -69,16 +69,22 @@ export class CheckpointStore {
   }
 
   async saveProgress(slot: string, progress: CopyProgress): Promise<void> {
-    await sql`update ${this.t} set snapshot_progress = ${JSON.stringify(progress)}::jsonb, updated_at = now() where slot = ${slot}`.execute(this.db);
+    await sql`update ${this.t} set snapshot_progress = ${JSON.stringify(progress)}::jsonb, updated_at = now() where slot = ${slot}`.execute(
+      this.db,
+    );
   }
 
   async finishSnapshot(slot: string): Promise<void> {
-    await sql`update ${this.t} set phase = 'streaming', updated_at = now() where slot = ${slot}`.execute(this.db);
+    await sql`update ${this.t} set phase = 'streaming', updated_at = now() where slot = ${slot}`.execute(
+      this.db,
+    );
   }
 
   /** Records an idle-advanced position (keepalive or heartbeat) without a batch. */
   async advance(slot: string, lsn: Lsn): Promise<void> {
-    await sql`update ${this.t} set lsn = greatest(lsn, ${lsn.toString()}::bigint), updated_at = now() where slot = ${slot}`.execute(this.db);
+    await sql`update ${this.t} set lsn = greatest(lsn, ${lsn.toString()}::bigint), updated_at = now() where slot = ${slot}`.execute(
+      this.db,
+    );
   }
 
   async remove(slot: string): Promise<void> {

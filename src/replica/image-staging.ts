@@ -107,7 +107,11 @@ export function stageChange(
  * before. When every column is kept and sent, the decoded values are the image (no copy: images are
  * never mutated).
  */
-function keptValues(values: ChangeValues, keepCols: ReadonlySet<string>, existing: Image | undefined): Record<string, string | null> {
+function keptValues(
+  values: ChangeValues,
+  keepCols: ReadonlySet<string>,
+  existing: Image | undefined,
+): Record<string, string | null> {
   let whole = true;
   for (const col in values) {
     if (values[col] === undefined || !keepCols.has(col)) {

@@ -17,10 +17,23 @@ export interface InitialSelection {
 }
 
 /** Marks the backfill instances outside the selection as synced; returns how many were left out. */
-export async function applyInitialSelection(db: Kysely<any>, schema: string, mappings: MappingSet, s: InitialSelection): Promise<number> {
+export async function applyInitialSelection(
+  db: Kysely<any>,
+  schema: string,
+  mappings: MappingSet,
+  s: InitialSelection,
+): Promise<number> {
   if (s.mode === 'all' && s.sinceMs === undefined && !s.where) return 0;
   const inst = sql.id(schema, 'instance');
-  const keep = s.where ? await selectInstanceIds({ db, schema, mappings, where: s.where, ...(s.table ? { table: s.table } : {}) }) : null;
+  const keep = s.where
+    ? await selectInstanceIds({
+        db,
+        schema,
+        mappings,
+        where: s.where,
+        ...(s.table ? { table: s.table } : {}),
+      })
+    : null;
   const res = await sql`update ${inst} set synced_version = version, first_commit_at = null
     where lane = ${LANE_BACKFILL}::smallint and version > synced_version and not (
       ${s.mode !== 'none'}

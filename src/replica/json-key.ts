@@ -21,7 +21,8 @@ export function jsonKey(parts: readonly (string | null)[]): string {
   } else if (parts.length === 2) {
     const a = parts[0];
     const b = parts[1];
-    if (typeof a === 'string' && typeof b === 'string' && plain(a) && plain(b)) return '["' + a + '","' + b + '"]';
+    if (typeof a === 'string' && typeof b === 'string' && plain(a) && plain(b))
+      return '["' + a + '","' + b + '"]';
   }
   return JSON.stringify(parts);
 }

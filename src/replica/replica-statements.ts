@@ -56,7 +56,12 @@ export class ReplicaStatements {
   }
 
   /** The statement that bumps the versions of `refs` (null when there are none). */
-  bump(refs: Map<string, InstanceRef>, lane: number, commitTime: Date | null, priorities: ReadonlyMap<string, Priority>): RawBuilder<unknown> | null {
+  bump(
+    refs: Map<string, InstanceRef>,
+    lane: number,
+    commitTime: Date | null,
+    priorities: ReadonlyMap<string, Priority>,
+  ): RawBuilder<unknown> | null {
     if (refs.size === 0) return null;
     // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
     const part = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -65,7 +70,14 @@ export class ReplicaStatements {
     // One JSON document of rows rather than six array literals: pg builds those by string
     // concatenation and escaping, a tenth of the connector's garbage during catch-up.
     const doc = JSON.stringify(
-      part.map(([id, r]) => [id, r.mapping, r.key, this.externalId(r), (priorities.get(id)?.priority ?? 0n).toString(), String(priorities.get(id)?.updateMs ?? 0)]),
+      part.map(([id, r]) => [
+        id,
+        r.mapping,
+        r.key,
+        this.externalId(r),
+        (priorities.get(id)?.priority ?? 0n).toString(),
+        String(priorities.get(id)?.updateMs ?? 0),
+      ]),
     );
     return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
       select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint

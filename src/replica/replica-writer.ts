@@ -15,10 +15,25 @@
 //   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
 //   one whose row is deleted again within the batch is not written at all (planOf says why).
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { rowQueryKey, type InstanceRef, type MappingSet, type RowImage, type RowQuery } from '../mapping/contract.js';
+import {
+  rowQueryKey,
+  type InstanceRef,
+  type MappingSet,
+  type RowImage,
+  type RowQuery,
+} from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
 import { CdcError } from '../errors.js';
-import { imageKey, newStaging, stageChange, touch, type Image, type StagedImage, type Staging, type TableShape } from './image-staging.js';
+import {
+  imageKey,
+  newStaging,
+  stageChange,
+  touch,
+  type Image,
+  type StagedImage,
+  type Staging,
+  type TableShape,
+} from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
 import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit, type Priority } from './replica-statements.js';
@@ -59,7 +74,6 @@ interface Plan {
   readonly priorities: Map<string, Priority>;
 }
 
-
 /** Staged images of batches not yet committed, with the batch (seq) and writer generation they belong to. */
 interface InFlightImage {
   image: Image;
@@ -67,10 +81,11 @@ interface InFlightImage {
   generation: number;
 }
 
-const settle = (p: Promise<unknown>): Promise<void> => p.then(
-  () => undefined,
-  () => undefined,
-);
+const settle = (p: Promise<unknown>): Promise<void> =>
+  p.then(
+    () => undefined,
+    () => undefined,
+  );
 
 export class ReplicaWriter implements TableShape {
   private readonly keepCols = new Map<string, Set<string>>();
@@ -139,13 +154,21 @@ export class ReplicaWriter implements TableShape {
       try {
         const staged = await plan;
         await settle(previousWrite);
-        if (this.failed || generation !== this.generation) throw new CdcError('STATE_DB', 'an earlier batch failed to apply; this one is applied again after the restart');
+        if (this.failed || generation !== this.generation)
+          throw new CdcError(
+            'STATE_DB',
+            'an earlier batch failed to apply; this one is applied again after the restart',
+          );
         const summary =
           staged && staged.queries.length === 0
             ? await this.commitAtOnce(staged, batch, lane)
-            : await this.db.transaction().execute((trx) =>
-                staged ? this.writePlan(trx, staged, lane, batch) : this.applyChanges(trx, batch.changes, lane, batch),
-              );
+            : await this.db
+                .transaction()
+                .execute((trx) =>
+                  staged
+                    ? this.writePlan(trx, staged, lane, batch)
+                    : this.applyChanges(trx, batch.changes, lane, batch),
+                );
         if (staged) this.release(staged, seq);
         return summary;
       } catch (error) {
@@ -172,9 +195,20 @@ export class ReplicaWriter implements TableShape {
    * was created: they carry snapshotLsn - 1, so they replace images from an earlier slot's stream
    * and lose to every change the new slot streams (some of which precede its consistent point).
    */
-  async applySnapshotRows(table: string, rows: readonly Record<string, string | null>[], snapshotLsn: Lsn): Promise<number> {
-    const changes: RowChange[] = rows.map((values) => ({ kind: 'upsert', table, lsn: snapshotLsn - 1n, values }));
-    const summary = await this.db.transaction().execute((trx) => this.applyChanges(trx, changes, LANE_BACKFILL, NO_COMMIT));
+  async applySnapshotRows(
+    table: string,
+    rows: readonly Record<string, string | null>[],
+    snapshotLsn: Lsn,
+  ): Promise<number> {
+    const changes: RowChange[] = rows.map((values) => ({
+      kind: 'upsert',
+      table,
+      lsn: snapshotLsn - 1n,
+      values,
+    }));
+    const summary = await this.db
+      .transaction()
+      .execute((trx) => this.applyChanges(trx, changes, LANE_BACKFILL, NO_COMMIT));
     return summary.applied;
   }
 
@@ -191,7 +225,12 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** Reads, merges and serialises a batch's images outside any transaction (see the header). */
-  private async stage(changes: readonly RowChange[], lane: number, generation: number, seq: number): Promise<Plan> {
+  private async stage(
+    changes: readonly RowChange[],
+    lane: number,
+    generation: number,
+    seq: number,
+  ): Promise<Plan> {
     if (this.horizonGeneration !== generation) {
       this.horizon = await this.loadHorizon();
       this.horizonGeneration = generation;
@@ -199,7 +238,9 @@ export class ReplicaWriter implements TableShape {
     const pks = this.pksOf(changes);
     const keys = keysOf(changes, pks);
     const unread = new Set<string>();
-    const staging = newStaging(await this.loadImages(this.db, changes, pks, keys, generation, this.horizon, unread));
+    const staging = newStaging(
+      await this.loadImages(this.db, changes, pks, keys, generation, this.horizon, unread),
+    );
     changes.forEach((change, i) => {
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
     });
@@ -264,7 +305,12 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
-  private async applyChanges(trx: Kysely<any>, changes: readonly RowChange[], lane: number, commit: Commit): Promise<ApplySummary> {
+  private async applyChanges(
+    trx: Kysely<any>,
+    changes: readonly RowChange[],
+    lane: number,
+    commit: Commit,
+  ): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
     const keys = keysOf(changes, pks);
     const staging = newStaging(await this.loadImages(trx, changes, pks, keys, null, null));
@@ -280,14 +326,19 @@ export class ReplicaWriter implements TableShape {
       staging.written.clear();
       const prefix = `${change.table}\u0000`;
       for (const [k, img] of staging.images) {
-        if (k.startsWith(prefix) && !img.deleted && img.lsn < change.lsn) staging.images.set(k, { ...img, deleted: true, lsn: change.lsn });
+        if (k.startsWith(prefix) && !img.deleted && img.lsn < change.lsn)
+          staging.images.set(k, { ...img, deleted: true, lsn: change.lsn });
       }
-      for (const row of await this.truncateTable(trx, change.table, change.lsn)) touch(staging, change.table, row);
+      for (const row of await this.truncateTable(trx, change.table, change.lsn))
+        touch(staging, change.table, row);
       truncatedLsn = change.lsn;
       staging.applied++;
     }
     const plan = this.planOf(staging, lane);
-    const imageLsn = truncatedLsn !== null && (plan.imageLsn === null || truncatedLsn > plan.imageLsn) ? truncatedLsn : plan.imageLsn;
+    const imageLsn =
+      truncatedLsn !== null && (plan.imageLsn === null || truncatedLsn > plan.imageLsn)
+        ? truncatedLsn
+        : plan.imageLsn;
     return this.writePlan(trx, { ...plan, imageLsn }, lane, commit);
   }
 
@@ -296,7 +347,11 @@ export class ReplicaWriter implements TableShape {
     if (lane !== LANE_BACKFILL || !this.mappings.instanceRank) return priorities;
     for (const { table, image } of staging.written.values()) {
       const rank = image.deleted ? null : this.mappings.instanceRank(table, image.data);
-      if (rank) priorities.set(instanceIdOf(rank.ref), { priority: (rank.open ? OPEN_PRIORITY : 0n) + BigInt(rank.startMs), updateMs: rank.updateMs });
+      if (rank)
+        priorities.set(instanceIdOf(rank.ref), {
+          priority: (rank.open ? OPEN_PRIORITY : 0n) + BigInt(rank.startMs),
+          updateMs: rank.updateMs,
+        });
     }
     return priorities;
   }
@@ -342,7 +397,8 @@ export class ReplicaWriter implements TableShape {
     };
     changes.forEach((change, i) => {
       if (change.kind === 'truncate') return;
-      const unstored = horizon !== null && change.kind === 'upsert' && change.fresh === true && change.lsn > horizon;
+      const unstored =
+        horizon !== null && change.kind === 'upsert' && change.fresh === true && change.lsn > horizon;
       want(change.table, changePks[i] ?? null, changeKeys[i] ?? null, unstored);
       if (change.kind === 'upsert' && change.oldKey) {
         const oldPk = this.pkOf(change.table, change.oldKey);
@@ -353,7 +409,13 @@ export class ReplicaWriter implements TableShape {
     // One primary-key probe per key, whatever the statistics say: as a plain join, a batch of 1,000
     // keys against a replica of 20,000 rows was planned as a hash join over a full scan (13 ms
     // against 4 ms), and the scan grows with the replica until the plan flips.
-    const { rows } = await sql<{ tbl: string; pk: string; lsn: string; deleted: boolean; data: Record<string, string | null> }>`
+    const { rows } = await sql<{
+      tbl: string;
+      pk: string;
+      lsn: string;
+      deleted: boolean;
+      data: Record<string, string | null>;
+    }>`
       select r.tbl, r.pk, r.lsn, r.deleted, r.data from unnest(${tbls}::text[], ${pks}::text[]) as k(tbl, pk)
       cross join lateral (select tbl, pk, lsn, deleted, data from ${this.t('row_image')} i
         where i.tbl = k.tbl and i.pk = k.pk limit 1) r`.execute(db);
@@ -385,11 +447,20 @@ export class ReplicaWriter implements TableShape {
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: plan.refs.size };
   }
 
-  private async commitStatement(plan: Plan, batch: ChangeBatch, lane: number, upsertOnly: boolean): Promise<void> {
+  private async commitStatement(
+    plan: Plan,
+    batch: ChangeBatch,
+    lane: number,
+    upsertOnly: boolean,
+  ): Promise<void> {
     const docs = upsertOnly ? [...plan.docs, ...plan.newDocs] : plan.docs;
-    const parts: RawBuilder<unknown>[] = docs.map((doc, i) => sql`${sql.raw(`img${i}`)} as (${this.statements.upsertImages(doc)} returning 1)`);
+    const parts: RawBuilder<unknown>[] = docs.map(
+      (doc, i) => sql`${sql.raw(`img${i}`)} as (${this.statements.upsertImages(doc)} returning 1)`,
+    );
     if (!upsertOnly) {
-      plan.newDocs.forEach((doc, i) => parts.push(sql`${sql.raw(`new${i}`)} as (${this.statements.insertImages(doc)} returning 1)`));
+      plan.newDocs.forEach((doc, i) =>
+        parts.push(sql`${sql.raw(`new${i}`)} as (${this.statements.insertImages(doc)} returning 1)`),
+      );
     }
     const bump = this.statements.bump(plan.refs, lane, batch.commitTime, plan.priorities);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
@@ -406,7 +477,9 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** Instances the touched rows belong to directly, and the lookups that lead to more. Pure. */
-  private directRefs(touched: readonly { table: string; row: RowImage }[]): Pick<Plan, 'refs' | 'queries' | 'seenQueries'> {
+  private directRefs(
+    touched: readonly { table: string; row: RowImage }[],
+  ): Pick<Plan, 'refs' | 'queries' | 'seenQueries'> {
     const refs = new Map<string, InstanceRef>();
     const seenQueries = new Set<string>();
     const queries: RowQuery[] = [];
@@ -415,7 +488,13 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** Adds the instances `row` belongs to, and the lookups that read it not asked yet. */
-  private addRow(table: string, row: RowImage, refs: Map<string, InstanceRef>, seenQueries: Set<string>, queries: RowQuery[]): void {
+  private addRow(
+    table: string,
+    row: RowImage,
+    refs: Map<string, InstanceRef>,
+    seenQueries: Set<string>,
+    queries: RowQuery[],
+  ): void {
     for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
     for (const query of this.mappings.dependentsOfRow(table, row)) {
       const qk = rowQueryKey(query);
@@ -426,7 +505,10 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** Follows lookups from the direct instances to the rows that read them (chained up to a few levels). */
-  private async followLookups(trx: Kysely<any>, start: Pick<Plan, 'refs' | 'queries' | 'seenQueries'>): Promise<Map<string, InstanceRef>> {
+  private async followLookups(
+    trx: Kysely<any>,
+    start: Pick<Plan, 'refs' | 'queries' | 'seenQueries'>,
+  ): Promise<Map<string, InstanceRef>> {
     const refs = new Map(start.refs);
     const seenQueries = new Set(start.seenQueries);
     let queries = start.queries;
@@ -451,10 +533,11 @@ export class ReplicaWriter implements TableShape {
   ): Promise<void> {
     const list = [...refs.entries()];
     for (let i = 0; i < list.length; i += 5000) {
-      await this.statements.bump(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)?.execute(trx);
+      await this.statements
+        .bump(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)
+        ?.execute(trx);
     }
   }
-
 }
 
 /** The imageKey of each change's row (null: a truncate, or a key column missing). */

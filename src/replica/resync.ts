@@ -21,10 +21,17 @@ export interface ResyncOptions {
 /** Ids of the instances whose rows of `table` (default: every mapped table) satisfy `where`. */
 export async function selectInstanceIds(o: Omit<ResyncOptions, 'dryRun'>): Promise<string[]> {
   if (o.mapping && !o.mappings.mappingNames.includes(o.mapping)) {
-    throw new CdcError('CONFIG_INVALID', `no mapping named ${o.mapping}; mappings: ${o.mappings.mappingNames.join(', ')}`);
+    throw new CdcError(
+      'CONFIG_INVALID',
+      `no mapping named ${o.mapping}; mappings: ${o.mappings.mappingNames.join(', ')}`,
+    );
   }
   if (!o.where && !o.table) {
-    const { rows } = await sql<{ id: string }>`select id from ${sql.id(o.schema, 'instance')} where (${o.mapping ?? null}::text is null or mapping = ${o.mapping ?? null})`.execute(o.db);
+    const { rows } = await sql<{
+      id: string;
+    }>`select id from ${sql.id(o.schema, 'instance')} where (${o.mapping ?? null}::text is null or mapping = ${o.mapping ?? null})`.execute(
+      o.db,
+    );
     return rows.map((r) => r.id);
   }
   const tables = o.table ? [o.table] : [...o.mappings.tables.keys()];
@@ -35,7 +42,9 @@ export async function selectInstanceIds(o: Omit<ResyncOptions, 'dryRun'>): Promi
     const columns = [...new Set(use.columns)];
     const record = sql.raw(columns.map((c) => `"${c.replace(/"/g, '""')}" text`).join(', '));
     const condition = sql.raw(o.where ?? 'true');
-    const { rows } = await sql<{ data: Record<string, string | null> }>`select r.data from ${sql.id(o.schema, 'row_image')} r,
+    const { rows } = await sql<{
+      data: Record<string, string | null>;
+    }>`select r.data from ${sql.id(o.schema, 'row_image')} r,
         jsonb_to_record(r.data) as x(${record})
       where r.tbl = ${table} and not r.deleted and (${condition})`.execute(o.db);
     for (const row of rows) {

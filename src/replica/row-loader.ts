@@ -1,7 +1,14 @@
 // Reads from the replica the rows one instance needs, round by round as the mapping asks
 // (instance row, then its tasks and CCs, then the lookups their values need). Read-only.
 import type { Kysely } from 'kysely';
-import { rowQueryKey, type InstanceRef, type LoadedRow, type MappingSet, type RowLookup, type RowQuery } from '../mapping/contract.js';
+import {
+  rowQueryKey,
+  type InstanceRef,
+  type LoadedRow,
+  type MappingSet,
+  type RowLookup,
+  type RowQuery,
+} from '../mapping/contract.js';
 import { queryRows } from './row-query.js';
 
 export class LoadedRows implements RowLookup {
@@ -17,7 +24,12 @@ export class LoadedRows implements RowLookup {
   }
 }
 
-export async function loadInstanceRows(db: Kysely<any>, schema: string, mappings: MappingSet, ref: InstanceRef): Promise<LoadedRows> {
+export async function loadInstanceRows(
+  db: Kysely<any>,
+  schema: string,
+  mappings: MappingSet,
+  ref: InstanceRef,
+): Promise<LoadedRows> {
   const loaded = new LoadedRows();
   for (let round = 0; round < 8; round++) {
     const wanted = mappings.queriesFor(ref, loaded).filter((q) => !loaded.has(q));

@@ -21,7 +21,11 @@ function indexName(column: string): string {
  * (each costs a btree insert per write). Runs before streaming starts; the only writer of the
  * replica is this process, so the brief write lock of a plain CREATE INDEX blocks nobody.
  */
-export async function ensureRowQueryIndexes(db: Kysely<any>, schema: string, columns: Iterable<string>): Promise<void> {
+export async function ensureRowQueryIndexes(
+  db: Kysely<any>,
+  schema: string,
+  columns: Iterable<string>,
+): Promise<void> {
   const wanted = new Map<string, string>();
   for (const c of columns) wanted.set(indexName(c), c);
   const { rows } = await sql<{ name: string }>`
@@ -39,7 +43,11 @@ export async function ensureRowQueryIndexes(db: Kysely<any>, schema: string, col
 }
 
 /** The rows (live and tombstones) answering each query, in the order of `queries`. */
-export async function queryRows(db: Kysely<any>, schema: string, queries: readonly RowQuery[]): Promise<LoadedRow[][]> {
+export async function queryRows(
+  db: Kysely<any>,
+  schema: string,
+  queries: readonly RowQuery[],
+): Promise<LoadedRow[][]> {
   const out: LoadedRow[][] = queries.map(() => []);
   const byColumn = new Map<string, number[]>();
   queries.forEach((q, i) => {
@@ -57,8 +65,11 @@ export async function queryRows(db: Kysely<any>, schema: string, queries: readon
       from unnest(${indexes.map((i) => queries[i]?.table)}::text[], ${indexes.map((i) => queries[i]?.match[column])}::text[],
         ${indexes.map((i) => JSON.stringify(queries[i]?.match))}::jsonb[]) with ordinality as q(tbl, v, m, i)
       join lateral (select data, deleted from ${sql.id(schema, 'row_image')} ri
-        where ri.data ? ${col} and (ri.data ->> ${col}) = q.v and ri.tbl = q.tbl and ri.data @> q.m) r on true`.execute(db);
-    for (const row of rows) out[indexes[Number(row.i) - 1] as number]?.push({ values: row.data, deleted: row.deleted });
+        where ri.data ? ${col} and (ri.data ->> ${col}) = q.v and ri.tbl = q.tbl and ri.data @> q.m) r on true`.execute(
+      db,
+    );
+    for (const row of rows)
+      out[indexes[Number(row.i) - 1] as number]?.push({ values: row.data, deleted: row.deleted });
   }
   return out;
 }

@@ -12,7 +12,11 @@ export interface StateDb {
   close(): Promise<void>;
 }
 
-export function openStateDb(url: string, schema: string, options: { max?: number; applicationName?: string } = {}): StateDb {
+export function openStateDb(
+  url: string,
+  schema: string,
+  options: { max?: number; applicationName?: string } = {},
+): StateDb {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
@@ -47,5 +51,6 @@ export async function migrateStateDb(state: StateDb): Promise<void> {
     migrationLockTableName: 'kysely_migration_lock',
   });
   const { error } = await migrator.migrateToLatest();
-  if (error) throw new CdcError('STATE_DB', `migrating state schema ${state.schema} failed`, { cause: error });
+  if (error)
+    throw new CdcError('STATE_DB', `migrating state schema ${state.schema} failed`, { cause: error });
 }

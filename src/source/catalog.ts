@@ -7,7 +7,9 @@ import type { MappingSet } from '../mapping/contract.js';
 
 export function splitTable(table: string): { schema: string; name: string } {
   const dot = table.indexOf('.');
-  return dot < 0 ? { schema: 'public', name: table } : { schema: table.slice(0, dot), name: table.slice(dot + 1) };
+  return dot < 0
+    ? { schema: 'public', name: table }
+    : { schema: table.slice(0, dot), name: table.slice(dot + 1) };
 }
 
 export function quoteTable(table: string): string {
@@ -15,7 +17,10 @@ export function quoteTable(table: string): string {
   return `"${schema.replace(/"/g, '""')}"."${name.replace(/"/g, '""')}"`;
 }
 
-export async function resolveTableKeys(client: pg.ClientBase, mappings: MappingSet): Promise<Map<string, string[]>> {
+export async function resolveTableKeys(
+  client: pg.ClientBase,
+  mappings: MappingSet,
+): Promise<Map<string, string[]>> {
   const keys = new Map<string, string[]>();
   for (const [table, use] of mappings.tables) {
     if (use.keyColumns && use.keyColumns.length > 0) {
@@ -38,9 +43,13 @@ export async function resolveTableKeys(client: pg.ClientBase, mappings: MappingS
       [schema, name],
     );
     const row = rows[0];
-    if (!row?.exists) throw new CdcError('SOURCE_SETUP', `mapped table ${table} does not exist in the source database`);
+    if (!row?.exists)
+      throw new CdcError('SOURCE_SETUP', `mapped table ${table} does not exist in the source database`);
     if (!row.cols || row.cols.length === 0) {
-      throw new CdcError('SOURCE_SETUP', `mapped table ${table} has no primary key or replica identity index; declare key columns in its mapping`);
+      throw new CdcError(
+        'SOURCE_SETUP',
+        `mapped table ${table} has no primary key or replica identity index; declare key columns in its mapping`,
+      );
     }
     keys.set(table, row.cols);
   }

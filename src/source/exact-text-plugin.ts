@@ -40,7 +40,11 @@ export function createExactTextPlugin(publication: string, keep?: KeepColumns): 
   const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [publication], messages: true });
   const parser = (plugin as unknown as { parser: Record<string, unknown> }).parser as {
     readRelationColumn(reader: unknown): Record<string, unknown>;
-    readTuple(reader: Reader, relation: RelationShape, fallback?: Record<string, unknown> | null): Record<string, unknown>;
+    readTuple(
+      reader: Reader,
+      relation: RelationShape,
+      fallback?: Record<string, unknown> | null,
+    ): Record<string, unknown>;
   };
   const readRelationColumn = parser.readRelationColumn.bind(parser);
   parser.readRelationColumn = (reader: unknown) => ({ ...readRelationColumn(reader), parser: exact });
@@ -57,7 +61,8 @@ export function createExactTextPlugin(publication: string, keep?: KeepColumns): 
     }
     return plan;
   };
-  parser.readTuple = (reader, relation, fallback) => readTuple(reader, planOf(relation), fallback ?? undefined);
+  parser.readTuple = (reader, relation, fallback) =>
+    readTuple(reader, planOf(relation), fallback ?? undefined);
   const parse = plugin.parse.bind(plugin);
   plugin.parse = ((buffer: Buffer) => {
     try {
@@ -69,14 +74,19 @@ export function createExactTextPlugin(publication: string, keep?: KeepColumns): 
   return plugin;
 }
 
-function readTuple(reader: Reader, plan: TuplePlan, fallback: Record<string, unknown> | undefined): Record<string, unknown> {
+function readTuple(
+  reader: Reader,
+  plan: TuplePlan,
+  fallback: Record<string, unknown> | undefined,
+): Record<string, unknown> {
   const b = reader._b;
   let p = reader._p;
   const end = b.length;
   if (p + 2 > end) throw new Error('unexpected end of message');
   const count = (b[p]! << 8) | b[p + 1]!;
   p += 2;
-  if (count > plan.names.length) throw new Error(`tuple has ${count} columns, its relation ${plan.names.length}`);
+  if (count > plan.names.length)
+    throw new Error(`tuple has ${count} columns, its relation ${plan.names.length}`);
   const tuple: Record<string, unknown> = plan.dictionary ? Object.create(null) : {};
   for (let i = 0; i < count; i++) {
     if (p >= end) throw new Error('unexpected end of message');

@@ -37,7 +37,10 @@ export class Heartbeat {
     this.busy = true;
     try {
       if (!this.client) {
-        const client = new pg.Client({ connectionString: this.sourceUrl, application_name: 'approval-cdc-heartbeat' });
+        const client = new pg.Client({
+          connectionString: this.sourceUrl,
+          application_name: 'approval-cdc-heartbeat',
+        });
         client.on('error', () => {
           this.client = null;
         });
@@ -49,7 +52,10 @@ export class Heartbeat {
       this.failing = false;
     } catch (error) {
       if (!this.failing) {
-        this.logger.warn({ err: error }, `heartbeat failed (grant EXECUTE on pg_logical_emit_message, or set heartbeat interval 0): ${describeError(error)}`);
+        this.logger.warn(
+          { err: error },
+          `heartbeat failed (grant EXECUTE on pg_logical_emit_message, or set heartbeat interval 0): ${describeError(error)}`,
+        );
       }
       this.failing = true;
       await this.client?.end().catch(() => undefined);

@@ -52,7 +52,10 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
       slot = null;
     }
     if (slot && slot.walStatus === 'lost') {
-      throw new CdcError('SOURCE_SLOT_LOST', `replication slot ${o.slot} was invalidated (wal_status=lost); run \`approval-cdc setup --resnapshot\``);
+      throw new CdcError(
+        'SOURCE_SLOT_LOST',
+        `replication slot ${o.slot} was invalidated (wal_status=lost); run \`approval-cdc setup --resnapshot\``,
+      );
     }
     if (!slot && checkpoint?.phase === 'streaming' && !o.resnapshot) {
       throw new CdcError(
@@ -62,7 +65,10 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     }
     if (slot && checkpoint?.phase === 'streaming') return checkpoint.lsn;
     if (slot && !checkpoint) {
-      throw new CdcError('SOURCE_SETUP', `replication slot ${o.slot} exists but the state database has no checkpoint for it (another connector's slot?); drop it or run \`approval-cdc setup --resnapshot\``);
+      throw new CdcError(
+        'SOURCE_SETUP',
+        `replication slot ${o.slot} exists but the state database has no checkpoint for it (another connector's slot?); drop it or run \`approval-cdc setup --resnapshot\``,
+      );
     }
     let snapshotName: string | null = null;
     let exporter: pg.Client | null = null;
@@ -71,20 +77,29 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     if (!slot) {
       const elsewhere = await slotDatabase(admin, o.slot);
       if (elsewhere) {
-        throw new CdcError('SOURCE_SETUP', `a replication slot named ${o.slot} already exists for database ${elsewhere}; slot names are global to the server: choose another APPROVAL_CDC_SLOT`);
+        throw new CdcError(
+          'SOURCE_SETUP',
+          `a replication slot named ${o.slot} already exists for database ${elsewhere}; slot names are global to the server: choose another APPROVAL_CDC_SLOT`,
+        );
       }
       await o.checkpoints.beginCreating(o.slot);
       // Read before the slot exists: every change the slot streams is after it. The consistent point
       // is not: a transaction the builder decodes in full can still be open there, with changes
       // before it that the exported snapshot does not see; copied images placed below the
       // consistent point would win over those changes, and the replica would keep the old row.
-      const beforeSlot = parseLsn((await admin.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]?.lsn ?? '0/0');
+      const beforeSlot = parseLsn(
+        (await admin.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]
+          ?.lsn ?? '0/0',
+      );
       const created = await createSlotWithSnapshot(o.sourceUrl, o.slot);
       exporter = created.connection;
       snapshotName = created.snapshotName;
       await o.checkpoints.beginSnapshot(o.slot, created.consistentPoint, beforeSlot);
       checkpoint = await o.checkpoints.read(o.slot);
-      o.logger.info({ slot: o.slot, consistentPoint: formatLsn(created.consistentPoint) }, 'slot created; copying mapped tables under its snapshot');
+      o.logger.info(
+        { slot: o.slot, consistentPoint: formatLsn(created.consistentPoint) },
+        'slot created; copying mapped tables under its snapshot',
+      );
     } else {
       o.logger.info({ slot: o.slot }, 'resuming an interrupted snapshot copy under a fresh snapshot');
     }
@@ -93,7 +108,8 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     const copyLsn = checkpoint.copyLsn ?? consistentLsn;
     try {
       const tables = new Map<string, { keyColumns: readonly string[]; columns: readonly string[] }>();
-      for (const [table, use] of o.mappings.tables) tables.set(table, { keyColumns: o.tableKeys.get(table) ?? [], columns: use.columns });
+      for (const [table, use] of o.mappings.tables)
+        tables.set(table, { keyColumns: o.tableKeys.get(table) ?? [], columns: use.columns });
       await copySnapshot({
         sourceUrl: o.sourceUrl,
         snapshotName,
@@ -112,12 +128,17 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     if (resnapshot || o.resnapshot) {
       for (const table of o.mappings.tables.keys()) {
         const swept = await o.writer.sweepStale(table, copyLsn);
-        if (swept > 0) o.logger.info({ table, rows: swept }, 'rows gone since the last snapshot marked deleted');
+        if (swept > 0)
+          o.logger.info({ table, rows: swept }, 'rows gone since the last snapshot marked deleted');
       }
     }
     if (!resnapshot && !o.resnapshot) {
       const left = await applyInitialSelection(o.db, o.stateSchema, o.mappings, o.selection);
-      if (left > 0) o.logger.info({ instances: left }, 'initial load: instances outside the selection kept in the replica, not pushed');
+      if (left > 0)
+        o.logger.info(
+          { instances: left },
+          'initial load: instances outside the selection kept in the replica, not pushed',
+        );
     }
     await o.checkpoints.finishSnapshot(o.slot);
     o.logger.info({ slot: o.slot }, 'snapshot copy complete; streaming starts at the consistent point');

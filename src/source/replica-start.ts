@@ -21,7 +21,10 @@ export interface ReplicaStart {
   checkpoint: Lsn;
 }
 
-export type ReplicaStartOptions = Pick<InitialLoadOptions, 'resnapshot' | 'pageSize' | 'onProgress' | 'afterPage'> & {
+export type ReplicaStartOptions = Pick<
+  InitialLoadOptions,
+  'resnapshot' | 'pageSize' | 'onProgress' | 'afterPage'
+> & {
   settings: Settings;
   mappings: MappingSet;
   /** The state database. */

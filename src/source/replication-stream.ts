@@ -164,15 +164,26 @@ export class ReplicationStream {
           onStart();
           this.connected = true;
           this.o.hooks?.onConnected?.();
-          this.o.logger.info({ slot: this.o.slot, from: formatLsn(this.confirmedLsn) }, 'replication stream started');
+          this.o.logger.info(
+            { slot: this.o.slot, from: formatLsn(this.confirmedLsn) },
+            'replication stream started',
+          );
           this.sendStatus(true);
         });
         statusTimer = setInterval(() => this.sendStatus(true), this.o.statusIntervalMs);
-        watchdog = setInterval(() => {
-          if (Date.now() - this.lastByteAt > this.o.silenceTimeoutMs) {
-            reject(new CdcError('SOURCE_STREAM', `no byte from the replication stream for ${this.o.silenceTimeoutMs} ms`));
-          }
-        }, Math.min(1000, this.o.silenceTimeoutMs));
+        watchdog = setInterval(
+          () => {
+            if (Date.now() - this.lastByteAt > this.o.silenceTimeoutMs) {
+              reject(
+                new CdcError(
+                  'SOURCE_STREAM',
+                  `no byte from the replication stream for ${this.o.silenceTimeoutMs} ms`,
+                ),
+              );
+            }
+          },
+          Math.min(1000, this.o.silenceTimeoutMs),
+        );
         this.lastByteAt = Date.now();
         service.subscribe(plugin, this.o.slot, '0/0').then(
           () => reject(new CdcError('SOURCE_STREAM', 'replication stream ended')),
@@ -218,7 +229,9 @@ export class ReplicationStream {
 
   private setPaused(paused: boolean): void {
     // The library exposes no pause; its own flowControl does exactly this on the same socket.
-    const stream = (this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null)?._connection?.stream;
+    const stream = (
+      this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null
+    )?._connection?.stream;
     if (!stream) return;
     this.paused = paused;
     if (paused) stream.pause();
@@ -258,7 +271,9 @@ export class ReplicationStream {
     const msg = item.msg;
     switch (msg.tag) {
       case 'parse-error':
-        throw new CdcError('SOURCE_STREAM', `cannot decode pgoutput message: ${describeError(msg.error)}`, { cause: msg.error });
+        throw new CdcError('SOURCE_STREAM', `cannot decode pgoutput message: ${describeError(msg.error)}`, {
+          cause: msg.error,
+        });
       case 'begin':
         this.inTx = true;
         return;
@@ -286,7 +301,13 @@ export class ReplicationStream {
 
   private async keepalive(item: Extract<QueueItem, { kind: 'keepalive' }>): Promise<void> {
     const walEnd = parseLsn(item.walEnd);
-    if (!this.inTx && this.pending.length === 0 && this.pendingEnd === null && this.writing === null && walEnd > this.confirmedLsn) {
+    if (
+      !this.inTx &&
+      this.pending.length === 0 &&
+      this.pendingEnd === null &&
+      this.writing === null &&
+      walEnd > this.confirmedLsn
+    ) {
       // Nothing received is unapplied: everything up to walEnd is applied or irrelevant. It is
       // stored before it is confirmed, so the stored checkpoint never trails the slot.
       await this.o.sink.advanceIdle(walEnd);
@@ -313,10 +334,14 @@ export class ReplicationStream {
       this.pending.push({ kind: 'delete', table, lsn, values: (msg.old ?? msg.key ?? {}) as ChangeValues });
       return;
     }
-    const oldKey = msg.tag === 'update' ? ((msg.key ?? msg.old ?? undefined) as ChangeValues | undefined) : undefined;
+    const oldKey =
+      msg.tag === 'update' ? ((msg.key ?? msg.old ?? undefined) as ChangeValues | undefined) : undefined;
     const values = msg.new as ChangeValues;
     if (msg.tag === 'insert') this.pending.push({ kind: 'upsert', table, lsn, values, fresh: true });
-    else this.pending.push(oldKey ? { kind: 'upsert', table, lsn, values, oldKey } : { kind: 'upsert', table, lsn, values });
+    else
+      this.pending.push(
+        oldKey ? { kind: 'upsert', table, lsn, values, oldKey } : { kind: 'upsert', table, lsn, values },
+      );
   }
 
   /** `schema.name` of a relation, made once per relation message rather than once per change. */
@@ -339,7 +364,10 @@ export class ReplicationStream {
     const key = `${table}:${missing.join(',')}`;
     if (missing.length > 0 && !this.warned.has(key)) {
       this.warned.add(key);
-      this.o.logger.warn({ table, missing }, `mapped columns ${missing.join(', ')} of ${table} no longer exist (dropped or renamed): their values are null until the mapping is changed and \`approval-cdc resync\` runs`);
+      this.o.logger.warn(
+        { table, missing },
+        `mapped columns ${missing.join(', ')} of ${table} no longer exist (dropped or renamed): their values are null until the mapping is changed and \`approval-cdc resync\` runs`,
+      );
     }
   }
 
@@ -360,7 +388,11 @@ export class ReplicationStream {
     // this batch or earlier ones, even when the batch also holds part of the next transaction
     // (replaying that part later is harmless: its images carry the same LSNs and are skipped).
     const endLsn = this.pendingEnd;
-    const batch: ChangeBatch = { changes: this.pending, endLsn, commitTime: endLsn === null ? null : this.pendingCommitTime };
+    const batch: ChangeBatch = {
+      changes: this.pending,
+      endLsn,
+      commitTime: endLsn === null ? null : this.pendingCommitTime,
+    };
     this.pending = [];
     this.pendingEnd = null;
     this.pendingCommitTime = null;
@@ -415,10 +447,18 @@ function classifySlotError(error: unknown, slot: string): CdcError | null {
   const code = (error as { code?: string } | null)?.code;
   const message = describeError(error);
   if (code === '42704' || /replication slot .* does not exist/i.test(message)) {
-    return new CdcError('SOURCE_SLOT_MISSING', `replication slot ${slot} does not exist; run \`approval-cdc setup --resnapshot\``, { cause: error });
+    return new CdcError(
+      'SOURCE_SLOT_MISSING',
+      `replication slot ${slot} does not exist; run \`approval-cdc setup --resnapshot\``,
+      { cause: error },
+    );
   }
   if (code === '55000' && /invalidated|lost|cannot read from logical replication slot/i.test(message)) {
-    return new CdcError('SOURCE_SLOT_LOST', `replication slot ${slot} was invalidated (WAL removed); run \`approval-cdc setup --resnapshot\``, { cause: error });
+    return new CdcError(
+      'SOURCE_SLOT_LOST',
+      `replication slot ${slot} was invalidated (WAL removed); run \`approval-cdc setup --resnapshot\``,
+      { cause: error },
+    );
   }
   return null;
 }

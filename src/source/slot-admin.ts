@@ -19,7 +19,11 @@ export interface SlotInfo {
   retainedBytes: bigint | null;
 }
 
-export async function ensurePublication(client: pg.ClientBase, publication: string, tables: readonly string[]): Promise<void> {
+export async function ensurePublication(
+  client: pg.ClientBase,
+  publication: string,
+  tables: readonly string[],
+): Promise<void> {
   const list = tables.map(quoteTable).join(', ');
   const { rowCount } = await client.query('select 1 from pg_publication where pubname = $1', [publication]);
   if (rowCount === 0) {
@@ -64,12 +68,18 @@ export interface CreatedSlot {
 
 /** The database a slot of this name belongs to, if any (slot names are global to the cluster). */
 export async function slotDatabase(client: pg.ClientBase, slot: string): Promise<string | null> {
-  const { rows } = await client.query<{ database: string | null }>('select database from pg_replication_slots where slot_name = $1', [slot]);
+  const { rows } = await client.query<{ database: string | null }>(
+    'select database from pg_replication_slots where slot_name = $1',
+    [slot],
+  );
   return rows[0] ? (rows[0].database ?? '(physical)') : null;
 }
 
 export async function createSlotWithSnapshot(sourceUrl: string, slot: string): Promise<CreatedSlot> {
-  const connection = new pg.Client({ connectionString: sourceUrl, replication: 'database' } as pg.ClientConfig);
+  const connection = new pg.Client({
+    connectionString: sourceUrl,
+    replication: 'database',
+  } as pg.ClientConfig);
   connection.on('error', () => undefined);
   await connection.connect();
   try {

@@ -44,7 +44,11 @@ interface ColumnType {
 export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyProgress> {
   const pageSize = options.pageSize ?? 5000;
   // Every value as Postgres prints it (booleans t/f, char(n) padded), exactly like the stream sends it.
-  const client = new pg.Client({ connectionString: options.sourceUrl, application_name: 'approval-cdc-copy', types: RAW_TEXT });
+  const client = new pg.Client({
+    connectionString: options.sourceUrl,
+    application_name: 'approval-cdc-copy',
+    types: RAW_TEXT,
+  });
   client.on('error', () => undefined);
   await client.connect();
   const progress: CopyProgress = structuredClone(options.progress);
@@ -54,8 +58,12 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
     for (const [table, spec] of options.tables) {
       const state = (progress[table] ??= { done: false, lastKey: null, rows: 0 });
       if (state.done) continue;
-      const columns = await existingColumns(client, table, [...new Set([...spec.keyColumns, ...spec.columns])]);
-      const keyTypes = spec.keyColumns.map((k) => columns.find((c) => c.name === k) ?? { name: k, type: 'text' });
+      const columns = await existingColumns(client, table, [
+        ...new Set([...spec.keyColumns, ...spec.columns]),
+      ]);
+      const keyTypes = spec.keyColumns.map(
+        (k) => columns.find((c) => c.name === k) ?? { name: k, type: 'text' },
+      );
       const select = columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
       // Qualified, so ORDER BY sorts by the typed column and not by its text alias ("30" > "270").
       const keyList = keyTypes.map((k) => `t.${quoteIdent(k.name)}`).join(', ');
@@ -93,7 +101,11 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
   }
 }
 
-async function existingColumns(client: pg.ClientBase, table: string, wanted: string[]): Promise<ColumnType[]> {
+async function existingColumns(
+  client: pg.ClientBase,
+  table: string,
+  wanted: string[],
+): Promise<ColumnType[]> {
   const { schema, name } = splitTable(table);
   const { rows } = await client.query<{ attname: string; type: string }>(
     `select a.attname, format_type(a.atttypid, a.atttypmod) as type from pg_attribute a

@@ -79,7 +79,8 @@ export class InstanceStore {
   }
 
   async listParked(limit = 1000): Promise<ParkedInstance[]> {
-    const { rows } = await sql<any>`select id, mapping, external_id, parked_at, parked_reason, attempts, last_error
+    const { rows } =
+      await sql<any>`select id, mapping, external_id, parked_at, parked_reason, attempts, last_error
       from ${this.t} where parked_at is not null order by parked_at limit ${limit}`.execute(this.db);
     return rows.map((r: any) => ({
       id: r.id,
@@ -93,14 +94,19 @@ export class InstanceStore {
   }
 
   async countParked(): Promise<number> {
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${this.t} where parked_at is not null`.execute(this.db);
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from ${this.t} where parked_at is not null`.execute(this.db);
     return Number(rows[0]?.n ?? 0);
   }
 
   /** Un-parks instances (all, or those whose external id is listed) so they are tried again now. */
   async retryParked(externalIds: readonly string[] | 'all'): Promise<number> {
-    const res = await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
-      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : (externalIds)}::text[]))`.execute(this.db);
+    const res =
+      await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
+      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : externalIds}::text[]))`.execute(
+        this.db,
+      );
     return Number(res.numAffectedRows ?? 0);
   }
 
@@ -108,13 +114,20 @@ export class InstanceStore {
   async dropParked(externalIds: readonly string[] | 'all'): Promise<number> {
     const res = await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0,
         synced_version = version, first_commit_at = null
-      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : (externalIds)}::text[]))`.execute(this.db);
+      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : externalIds}::text[]))`.execute(
+      this.db,
+    );
     return Number(res.numAffectedRows ?? 0);
   }
 
   async backlog(): Promise<{ lane: number; count: number; oldest: Date | null }[]> {
-    const { rows } = await sql<any>`select lane, count(*)::int as count, min(dirty_since) as oldest from ${this.t}
+    const { rows } =
+      await sql<any>`select lane, count(*)::int as count, min(dirty_since) as oldest from ${this.t}
       where version > synced_version and parked_at is null group by lane order by lane`.execute(this.db);
-    return rows.map((r: any) => ({ lane: Number(r.lane), count: Number(r.count), oldest: r.oldest ? new Date(r.oldest) : null }));
+    return rows.map((r: any) => ({
+      lane: Number(r.lane),
+      count: Number(r.count),
+      oldest: r.oldest ? new Date(r.oldest) : null,
+    }));
   }
 }

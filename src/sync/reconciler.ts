@@ -61,7 +61,10 @@ export class Reconciler {
   async runOnce(): Promise<{ checked: number; differing: number }> {
     const t = sql.id(this.o.schema, 'instance');
     // Check calls allowed per run by the share of the budget, each carrying one batch of instances.
-    const callsPerRun = Math.max(1, Math.floor(this.o.perMinute * this.o.share * (this.o.intervalMs / 60_000)));
+    const callsPerRun = Math.max(
+      1,
+      Math.floor(this.o.perMinute * this.o.share * (this.o.intervalMs / 60_000)),
+    );
     const maxInstances = callsPerRun * (this.o.batchSize ?? 20);
     const { rows } = await sql<any>`select id, mapping, key, external_id, last_update_time from ${t}
       where synced_at > now() - make_interval(secs => ${this.o.windowMs / 1000}) and version = synced_version and parked_at is null
@@ -69,12 +72,18 @@ export class Reconciler {
     const entries: { id: string; entry: CheckInstance }[] = [];
     for (const r of rows) {
       const ref: InstanceRef = { mapping: r.mapping, key: r.key };
-      const built = this.o.mappings.build(ref, await loadInstanceRows(this.o.db, this.o.schema, this.o.mappings, ref));
+      const built = this.o.mappings.build(
+        ref,
+        await loadInstanceRows(this.o.db, this.o.schema, this.o.mappings, ref),
+      );
       if (built.kind !== 'payload') continue;
       entries.push({ id: r.id, entry: checkEntry(built.payload, BigInt(r.last_update_time)) });
     }
     const batch = this.o.batchSize ?? 20;
-    const maxRepush = Math.max(1, Math.floor(this.o.perMinute * this.o.share * Math.max(1, this.o.intervalMs / 60_000)));
+    const maxRepush = Math.max(
+      1,
+      Math.floor(this.o.perMinute * this.o.share * Math.max(1, this.o.intervalMs / 60_000)),
+    );
     const differing: string[] = [];
     for (let i = 0; i < entries.length && differing.length < maxRepush; i += batch) {
       const part = entries.slice(i, i + batch);
@@ -89,7 +98,10 @@ export class Reconciler {
     if (differing.length > 0) {
       await sql`update ${t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now()
         where id = any(${differing}::text[]) and version = synced_version`.execute(this.o.db);
-      this.o.logger.warn({ count: differing.length }, 'reconciler found instances Feishu does not hold as sent; pushing them again');
+      this.o.logger.warn(
+        { count: differing.length },
+        'reconciler found instances Feishu does not hold as sent; pushing them again',
+      );
       this.o.onDiff?.(differing.length);
     }
     return { checked: entries.length, differing: differing.length };

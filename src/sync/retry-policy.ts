@@ -21,7 +21,12 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseDelayMs: 500, maxDelayMs: 60_000, maxAttempts: 0 };
 
 /** What a failure says about itself: the feishu client puts disposition and retryAfterMs in details. */
-export function failureOf(error: unknown): { disposition: Disposition; retryAfterMs: number | null; reason: string; code: string } {
+export function failureOf(error: unknown): {
+  disposition: Disposition;
+  retryAfterMs: number | null;
+  reason: string;
+  code: string;
+} {
   const reason = describeError(error);
   if (isCdcError(error)) {
     const d = error.details.disposition;
@@ -44,7 +49,12 @@ export function failureOf(error: unknown): { disposition: Disposition; retryAfte
 }
 
 /** Exponential backoff with full jitter in [delay/2, delay], at least the server's reset time. */
-export function backoffMs(attempt: number, policy: RetryPolicy, random: number, retryAfterMs: number | null = null): number {
+export function backoffMs(
+  attempt: number,
+  policy: RetryPolicy,
+  random: number,
+  retryAfterMs: number | null = null,
+): number {
   const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   const jittered = Math.round(exp / 2 + (exp / 2) * Math.min(1, Math.max(0, random)));
   return Math.max(jittered, retryAfterMs ?? 0);
@@ -62,6 +72,10 @@ export function nextStep(error: unknown, attempt: number, policy: RetryPolicy, r
       if (policy.maxAttempts > 0 && attempt >= policy.maxAttempts) {
         return { action: 'park', reason: `gave up after ${attempt} attempts: ${f.reason}` };
       }
-      return { action: 'retry', delayMs: backoffMs(attempt, policy, random, f.retryAfterMs), reason: f.reason };
+      return {
+        action: 'retry',
+        delayMs: backoffMs(attempt, policy, random, f.retryAfterMs),
+        reason: f.reason,
+      };
   }
 }

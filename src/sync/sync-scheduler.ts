@@ -55,7 +55,9 @@ export class BackfillPace {
   private starts: number[] = [];
   private readonly limit: number;
   constructor(perMinute: number) {
-    this.limit = Number.isFinite(perMinute) ? Math.max(1, Math.floor(perMinute / 30)) : Number.POSITIVE_INFINITY;
+    this.limit = Number.isFinite(perMinute)
+      ? Math.max(1, Math.floor(perMinute / 30))
+      : Number.POSITIVE_INFINITY;
   }
   /** Milliseconds until a backfill push may start (0 = now). */
   delay(now: number): number {
@@ -190,7 +192,8 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'absent', code: 'absent' });
         return;
       }
-      if (built.kind === 'unmappable') throw new CdcError('MAPPING_UNMAPPABLE', built.reason, { details: { disposition: 'park' } });
+      if (built.kind === 'unmappable')
+        throw new CdcError('MAPPING_UNMAPPABLE', built.reason, { details: { disposition: 'park' } });
       const payload = withMonotonicUpdateTime(built.payload, built.updateMode, instance.lastUpdateTime);
       updateTime = BigInt(payload.update_time);
       const violations = this.o.checkLimits?.(payload) ?? [];
@@ -205,7 +208,8 @@ export class SyncScheduler {
       }
       await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
       const outcome: PushOutcome = { instance, result: 'accepted', code: '0' };
-      if (instance.firstCommitAt) outcome.commitToAcceptSeconds = Math.max(0, (Date.now() - instance.firstCommitAt.getTime()) / 1000);
+      if (instance.firstCommitAt)
+        outcome.commitToAcceptSeconds = Math.max(0, (Date.now() - instance.firstCommitAt.getTime()) / 1000);
       this.o.onOutcome?.(outcome);
     } catch (error) {
       await this.handleFailure(instance, error).catch((e: unknown) =>
@@ -247,14 +251,22 @@ export class SyncScheduler {
 }
 
 /** The payload with update_time raised above the last accepted one, and the mapping's update mode. */
-export function withMonotonicUpdateTime(payload: ExternalInstance, mode: UpdateMode, lastAccepted: bigint): ExternalInstance {
+export function withMonotonicUpdateTime(
+  payload: ExternalInstance,
+  mode: UpdateMode,
+  lastAccepted: bigint,
+): ExternalInstance {
   let mapped: bigint;
   try {
     mapped = BigInt(payload.update_time);
   } catch {
-    throw new CdcError('MAPPING_UNMAPPABLE', `update_time is not epoch milliseconds: ${describeError(payload.update_time)}`, {
-      details: { disposition: 'park' },
-    });
+    throw new CdcError(
+      'MAPPING_UNMAPPABLE',
+      `update_time is not epoch milliseconds: ${describeError(payload.update_time)}`,
+      {
+        details: { disposition: 'park' },
+      },
+    );
   }
   const updateTime = mapped > lastAccepted ? mapped : lastAccepted + 1n;
   return { ...payload, update_time: updateTime.toString(), update_mode: mode };

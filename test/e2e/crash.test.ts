@@ -1,7 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn } from '../../src/source/lsn.js';
-import { startConnectorFixture, waitForConvergence, type ConnectorFixture, settingsEnv } from '../support/connector-fixture.js';
+import {
+  startConnectorFixture,
+  waitForConvergence,
+  type ConnectorFixture,
+  settingsEnv,
+} from '../support/connector-fixture.js';
 import { newWorkloadState, seededRandom, seedUsers, workloadStep } from '../support/legacy-workload.js';
 
 const BIN = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
@@ -60,8 +65,15 @@ describe('a connector killed with SIGKILL again and again', () => {
     // A checkpoint still 'creating' holds no position yet: its slot exists, its snapshot is not recorded.
     const sampler = (async () => {
       while (sampling) {
-        const slot = await fx.sql.query(`select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = $1`, [fx.settings.slotName]);
-        const cp = await fx.sql.query(`select lsn::text from approval_cdc.checkpoint where slot = $1 and phase <> 'creating'`, [fx.settings.slotName]).catch(() => ({ rows: [] }));
+        const slot = await fx.sql.query(
+          `select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = $1`,
+          [fx.settings.slotName],
+        );
+        const cp = await fx.sql
+          .query(`select lsn::text from approval_cdc.checkpoint where slot = $1 and phase <> 'creating'`, [
+            fx.settings.slotName,
+          ])
+          .catch(() => ({ rows: [] }));
         const confirmed = slot.rows[0]?.lsn ? parseLsn(slot.rows[0].lsn) : null;
         const checkpoint = cp.rows[0]?.lsn ? BigInt(cp.rows[0].lsn) : null;
         if (confirmed !== null && checkpoint !== null) {

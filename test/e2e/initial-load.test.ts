@@ -2,7 +2,13 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaDifferences, LEGACY_KEYS } from '../support/replica-check.js';
-import { settingsEnv, startConnectorFixture, waitFor, waitForConvergence, type ConnectorFixture } from '../support/connector-fixture.js';
+import {
+  settingsEnv,
+  startConnectorFixture,
+  waitFor,
+  waitForConvergence,
+  type ConnectorFixture,
+} from '../support/connector-fixture.js';
 
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { migrateStateDb, openStateDb } from '../../src/replica/state-db.js';
@@ -50,8 +56,12 @@ describe('initial load', () => {
         if (pages === 3) {
           // Written while the copy runs: after the snapshot, so they must come through the stream.
           await seedRequests(fx, 1001, 20);
-          await fx.sql.query(`update oa.requests set status_code = 3, updated_at = '2026-06-01' where req_id between 1 and 30`);
-          await fx.sql.query(`delete from oa.steps where req_id between 31 and 40; delete from oa.requests where req_id between 41 and 45`);
+          await fx.sql.query(
+            `update oa.requests set status_code = 3, updated_at = '2026-06-01' where req_id between 1 and 30`,
+          );
+          await fx.sql.query(
+            `delete from oa.steps where req_id between 31 and 40; delete from oa.requests where req_id between 41 and 45`,
+          );
           await fx.sql.query(`update oa.requests set title = 'renamed during copy' where req_id = 390`);
         }
       },
@@ -90,7 +100,9 @@ describe('an interrupted initial load', () => {
     const progress = await fx.sql.query(`select phase, snapshot_progress from approval_cdc.checkpoint`);
     expect(progress.rows[0].phase).toBe('snapshot');
     // Changes while no connector runs: the stream must deliver them after the resumed copy.
-    await fx.sql.query(`update oa.requests set status_code = 2, updated_at = '2026-07-01' where req_id in (1, 299)`);
+    await fx.sql.query(
+      `update oa.requests set status_code = 2, updated_at = '2026-07-01' where req_id in (1, 299)`,
+    );
     await fx.sql.query(`delete from oa.cc where req_id = 3`);
     await seedRequests(fx, 5001, 5);
     await fx.startPipeline({ snapshotPageSize: 40 });
@@ -98,25 +110,38 @@ describe('an interrupted initial load', () => {
     expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
     expect(fx.fake.instance('oa-req-299')?.status).toBe('APPROVED');
     expect(fx.fake.instance('oa-req-3')?.cc_list ?? []).toEqual([]);
-    const phase = await waitFor(async () => (await fx.sql.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase === 'streaming', 5000, 'streaming');
+    const phase = await waitFor(
+      async () =>
+        (await fx.sql.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase === 'streaming',
+      5000,
+      'streaming',
+    );
     expect(phase).toBe(true);
   }, 120_000);
 });
 
 describe('an initial load killed with SIGKILL', () => {
   // A generous budget: this test is about the copy, not about Feishu's rate limits.
-  const fixture = seededFixture({ settings: { ratePerMinute: 100_000, ratePerSecond: 500 }, fake: { perMinute: 100_000, perSecond: 500 } });
+  const fixture = seededFixture({
+    settings: { ratePerMinute: 100_000, ratePerSecond: 500 },
+    fake: { perMinute: 100_000, perSecond: 500 },
+  });
 
   it('resumes after `setup` is killed halfway through the copy and ends with the replica and Feishu right', async () => {
     const fx = fixture();
     await seedRequests(fx, 1, 1200);
     const child = spawn(process.execPath, [BIN, 'setup'], {
-      env: settingsEnv(fx.settings, { APPROVAL_CDC_SNAPSHOT_PAGE_ROWS: '50', APPROVAL_CDC_LOG_LEVEL: 'silent' }),
+      env: settingsEnv(fx.settings, {
+        APPROVAL_CDC_SNAPSHOT_PAGE_ROWS: '50',
+        APPROVAL_CDC_LOG_LEVEL: 'silent',
+      }),
       stdio: 'ignore',
     });
     const copied = async () => {
       type Row = { snapshot_progress: Record<string, { rows: number }> };
-      const r = await fx.sql.query<Row>(`select snapshot_progress from approval_cdc.checkpoint`).catch(() => ({ rows: [] as Row[] }));
+      const r = await fx.sql
+        .query<Row>(`select snapshot_progress from approval_cdc.checkpoint`)
+        .catch(() => ({ rows: [] as Row[] }));
       return Object.values(r.rows[0]?.snapshot_progress ?? {}).reduce((n, t) => n + t.rows, 0);
     };
     await waitFor(async () => (await copied()) >= 600, 60_000, 'a quarter of the copy');
@@ -126,7 +151,9 @@ describe('an initial load killed with SIGKILL', () => {
     expect(phase).toBe('snapshot');
     // 1,200 requests, 1,200 steps, 400 CCs and 20 users in all: the copy stopped short of them.
     expect(await copied()).toBeLessThan(2820);
-    await fx.sql.query(`update oa.requests set status_code = 3, updated_at = '2026-08-01' where req_id in (2, 1199)`);
+    await fx.sql.query(
+      `update oa.requests set status_code = 3, updated_at = '2026-08-01' where req_id in (2, 1199)`,
+    );
     await fx.sql.query(`delete from oa.steps where req_id = 5`);
     await fx.startPipeline();
     await waitForConvergence(fx, 120_000);
@@ -178,27 +205,59 @@ describe('an initial load whose slot is created while transactions are open', ()
     };
     const [u, t, v] = [await client(), await client(), await client()];
     let vCommitted = 0n;
-    const lsnNow = async () => BigInt((await fx.sql.query(`select (pg_current_wal_insert_lsn() - '0/0')::text as n`)).rows[0].n);
+    const lsnNow = async () =>
+      BigInt((await fx.sql.query(`select (pg_current_wal_insert_lsn() - '0/0')::text as n`)).rows[0].n);
     try {
       // U runs when the slot starts building its snapshot, T when the builder gets a full snapshot
       // (it waits for U), V begins after that and is still open at the consistent point (T is done).
-      await u.query(`begin; insert into oa.cc (cc_no, req_id, user_no, created_at) values (901, 1, 2, '2026-01-01')`);
+      await u.query(
+        `begin; insert into oa.cc (cc_no, req_id, user_no, created_at) values (901, 1, 2, '2026-01-01')`,
+      );
       const started = fx.startPipeline();
       started.catch(() => undefined);
-      await waitFor(async () => (await fx.sql.query(`select 1 from pg_replication_slots where slot_name = $1 and restart_lsn is not null`, [fx.settings.slotName])).rowCount, 20_000, 'slot creation under way');
-      await t.query(`begin; insert into oa.cc (cc_no, req_id, user_no, created_at) values (902, 2, 3, '2026-01-01')`);
+      await waitFor(
+        async () =>
+          (
+            await fx.sql.query(
+              `select 1 from pg_replication_slots where slot_name = $1 and restart_lsn is not null`,
+              [fx.settings.slotName],
+            )
+          ).rowCount,
+        20_000,
+        'slot creation under way',
+      );
+      await t.query(
+        `begin; insert into oa.cc (cc_no, req_id, user_no, created_at) values (902, 2, 3, '2026-01-01')`,
+      );
       const tXid = (await t.query(`select xid(pg_current_xact_id())::text as x`)).rows[0].x as string;
       await u.query('commit');
       // Other test files share the server: the builder only gets its full snapshot once every
       // transaction older than T (U among them) has ended, and V must begin after that.
-      await waitFor(async () => (await fx.sql.query(`select 1 from pg_stat_activity where backend_xid is not null and age(backend_xid) > age($1::xid)`, [tXid])).rowCount === 0 || undefined, 20_000, 'transactions older than T to end');
+      await waitFor(
+        async () =>
+          (
+            await fx.sql.query(
+              `select 1 from pg_stat_activity where backend_xid is not null and age(backend_xid) > age($1::xid)`,
+              [tXid],
+            )
+          ).rowCount === 0 || undefined,
+        20_000,
+        'transactions older than T to end',
+      );
       await fx.sql.query('select pg_log_standby_snapshot()');
       await new Promise((r) => setTimeout(r, 300));
-      await v.query(`begin; update oa.requests set title = 'changed by V', updated_at = '2026-09-01' where req_id = 3`);
+      await v.query(
+        `begin; update oa.requests set title = 'changed by V', updated_at = '2026-09-01' where req_id = 3`,
+      );
       const vChange = await lsnNow();
       await t.query('commit');
       // Running-transactions records move the snapshot builder on; Postgres writes one every 15 s.
-      const created = async () => (await fx.sql.query(`select consistent_lsn::text from approval_cdc.checkpoint where phase <> 'creating'`).catch(() => ({ rows: [] }))).rows[0];
+      const created = async () =>
+        (
+          await fx.sql
+            .query(`select consistent_lsn::text from approval_cdc.checkpoint where phase <> 'creating'`)
+            .catch(() => ({ rows: [] }))
+        ).rows[0];
       let checkpoint: { consistent_lsn: string } | undefined;
       for (let i = 0; i < 100 && !checkpoint; i++) {
         await fx.sql.query('select pg_log_standby_snapshot()');
@@ -206,7 +265,10 @@ describe('an initial load whose slot is created while transactions are open', ()
         checkpoint = await created();
       }
       if (!checkpoint) await v.query('commit');
-      expect(checkpoint, 'the builder reached its full snapshot after V began (concurrent transactions?); scenario not reproduced').toBeDefined();
+      expect(
+        checkpoint,
+        'the builder reached its full snapshot after V began (concurrent transactions?); scenario not reproduced',
+      ).toBeDefined();
       expect(vChange).toBeLessThan(BigInt(checkpoint!.consistent_lsn));
       await started;
       await v.query('commit');
@@ -214,7 +276,17 @@ describe('an initial load whose slot is created while transactions are open', ()
     } finally {
       for (const c of [u, t, v]) await c.end().catch(() => undefined);
     }
-    await waitFor(async () => (await fx.sql.query(`select 1 from approval_cdc.checkpoint where phase = 'streaming' and lsn >= $1`, [vCommitted.toString()])).rowCount, 30_000, 'V applied');
+    await waitFor(
+      async () =>
+        (
+          await fx.sql.query(
+            `select 1 from approval_cdc.checkpoint where phase = 'streaming' and lsn >= $1`,
+            [vCommitted.toString()],
+          )
+        ).rowCount,
+      30_000,
+      'V applied',
+    );
     expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
     await fx.stopPipeline();
   }, 120_000);

@@ -1,13 +1,19 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { settingsEnv, startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
+import {
+  settingsEnv,
+  startConnectorFixture,
+  waitFor,
+  type ConnectorFixture,
+} from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 
 /** 40 requests: every third one still open (status 1), the others approved; submitted one day apart. */
 async function seedHistory(fx: ConnectorFixture): Promise<void> {
   await seedUsers(fx.sql);
-  await fx.sql.query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, finished_at, updated_at)
+  await fx.sql
+    .query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, finished_at, updated_at)
     select g, 1, 'R' || g, 1 + g % 20, case when g % 3 = 0 then 1 else 2 end,
            '2026-01-01'::timestamp + g * interval '1 day',
            case when g % 3 = 0 then null else '2026-01-01'::timestamp + g * interval '1 day' + interval '1 hour' end,
@@ -54,8 +60,14 @@ describe('initial load selection and order', () => {
       await fx.startPipeline();
       const instances = await settledInstances(fx, 13);
       expect(instances.every((i) => i.status === 'PENDING')).toBe(true);
-      await fx.sql.query(`update oa.requests set title = 'reopened', status_code = 1, finished_at = null where req_id = 1`);
-      await waitFor(() => fx.fake.instance('oa-req-1')?.status === 'PENDING', 20_000, 'request 1 after its change');
+      await fx.sql.query(
+        `update oa.requests set title = 'reopened', status_code = 1, finished_at = null where req_id = 1`,
+      );
+      await waitFor(
+        () => fx.fake.instance('oa-req-1')?.status === 'PENDING',
+        20_000,
+        'request 1 after its change',
+      );
       expect(fx.fake.instances()).toHaveLength(14);
     } finally {
       await fx.close();
@@ -67,7 +79,9 @@ describe('initial load selection and order', () => {
     try {
       await seedHistory(fx);
       const bin = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
-      await promisify(execFile)(process.execPath, [bin, 'setup'], { env: settingsEnv(fx.settings, { APPROVAL_CDC_LOG_LEVEL: 'silent' }) });
+      await promisify(execFile)(process.execPath, [bin, 'setup'], {
+        env: settingsEnv(fx.settings, { APPROVAL_CDC_LOG_LEVEL: 'silent' }),
+      });
       await fx.startPipeline();
       await settledInstances(fx, 13);
     } finally {
@@ -77,19 +91,32 @@ describe('initial load selection and order', () => {
 
   it('with initialLoadSince pushes only instances changed since that date', async () => {
     // Request g was updated on 2026-01-01 + g days + 1 h (Asia/Shanghai): since 2026-02-05 keeps 35..40.
-    const fx = await startConnectorFixture({ noPipeline: true, settings: { initialLoadSince: '2026-02-05T00:00:00+08:00' } });
+    const fx = await startConnectorFixture({
+      noPipeline: true,
+      settings: { initialLoadSince: '2026-02-05T00:00:00+08:00' },
+    });
     try {
       await seedHistory(fx);
       await fx.startPipeline();
       const instances = await settledInstances(fx, 6);
-      expect(instances.map((i) => i.instance_id).sort()).toEqual(['oa-req-35', 'oa-req-36', 'oa-req-37', 'oa-req-38', 'oa-req-39', 'oa-req-40']);
+      expect(instances.map((i) => i.instance_id).sort()).toEqual([
+        'oa-req-35',
+        'oa-req-36',
+        'oa-req-37',
+        'oa-req-38',
+        'oa-req-39',
+        'oa-req-40',
+      ]);
     } finally {
       await fx.close();
     }
   });
 
   it('with initialLoadWhere pushes only instances whose row matches the filter', async () => {
-    const fx = await startConnectorFixture({ noPipeline: true, settings: { initialLoadWhere: "req_id::int <= 5" } });
+    const fx = await startConnectorFixture({
+      noPipeline: true,
+      settings: { initialLoadWhere: 'req_id::int <= 5' },
+    });
     try {
       await seedHistory(fx);
       await fx.startPipeline();

@@ -7,7 +7,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startConnectorFixture, waitFor, type ConnectorFixture, settingsEnv } from '../support/connector-fixture.js';
+import {
+  startConnectorFixture,
+  waitFor,
+  type ConnectorFixture,
+  settingsEnv,
+} from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 import { sampleValue, scrapeMetrics, type PromSample } from '../support/prometheus-text.js';
 import { freePort } from '../support/throwaway-postgres.js';
@@ -40,9 +45,15 @@ describe('lag metrics of a running connector', () => {
     children.push(child);
     return { child, url: `http://127.0.0.1:${port}` };
   };
-  const metric = (samples: PromSample[], name: string, labels: Record<string, string> = {}) => sampleValue(samples, name, labels) ?? 0;
-  const sum = (samples: PromSample[], name: string) => samples.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
-  const currentLsn = async () => BigInt((await fx.sql.query<{ lsn: string }>(`select (pg_current_wal_lsn() - '0/0')::text as lsn`)).rows[0]?.lsn ?? '0');
+  const metric = (samples: PromSample[], name: string, labels: Record<string, string> = {}) =>
+    sampleValue(samples, name, labels) ?? 0;
+  const sum = (samples: PromSample[], name: string) =>
+    samples.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
+  const currentLsn = async () =>
+    BigInt(
+      (await fx.sql.query<{ lsn: string }>(`select (pg_current_wal_lsn() - '0/0')::text as lsn`)).rows[0]
+        ?.lsn ?? '0',
+    );
   const insertRequests = async (ids: number[]) => {
     for (const id of ids) {
       await fx.sql.query(
@@ -67,7 +78,9 @@ describe('lag metrics of a running connector', () => {
       child.kill('SIGCONT');
       child.kill('SIGKILL');
     }
-    await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => once(c, 'exit')));
+    await Promise.all(
+      children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => once(c, 'exit')),
+    );
     await fx?.close();
   });
 
@@ -75,17 +88,26 @@ describe('lag metrics of a running connector', () => {
     await waitFor(async () => (await fetch(`${mainUrl}/healthz`)).status === 200, 30_000, '/healthz 200');
     await waitFor(async () => (await fetch(`${mainUrl}/readyz`)).status === 200, 30_000, '/readyz 200');
     expect((await fetch(`${mainUrl}/healthz`)).status).toBe(200);
-    const ready = (await (await fetch(`${mainUrl}/readyz`)).json()) as { ready: boolean; checks: Record<string, unknown> };
+    const ready = (await (await fetch(`${mainUrl}/readyz`)).json()) as {
+      ready: boolean;
+      checks: Record<string, unknown>;
+    };
     expect(ready).toEqual({ ready: true, checks: { streaming: true, stateDatabase: true, feishu: true } });
   });
 
   it('counts commit-to-accept once changes were pushed', async () => {
     await insertRequests([4]);
     await waitFor(() => fx.fake.instance('oa-req-4'), 20_000, 'oa-req-4 in Feishu');
-    await waitFor(async () => sum(await scrapeMetrics(mainUrl), 'approval_cdc_commit_to_accept_seconds_count') > 0, 10_000, 'commit_to_accept count > 0');
+    await waitFor(
+      async () => sum(await scrapeMetrics(mainUrl), 'approval_cdc_commit_to_accept_seconds_count') > 0,
+      10_000,
+      'commit_to_accept count > 0',
+    );
     const samples = await scrapeMetrics(mainUrl);
     expect(sum(samples, 'approval_cdc_commit_to_accept_seconds_sum')).toBeGreaterThanOrEqual(0);
-    expect(metric(samples, 'approval_cdc_commit_to_accept_seconds_count', { lane: 'live' })).toBeGreaterThan(0);
+    expect(metric(samples, 'approval_cdc_commit_to_accept_seconds_count', { lane: 'live' })).toBeGreaterThan(
+      0,
+    );
   });
 
   it('shows slot lag bytes rising while the connector is paused, and falling near zero after it resumes', async () => {
@@ -112,9 +134,12 @@ describe('lag metrics of a running connector', () => {
       expect(Number(slot.rows[0]?.lag)).toBeGreaterThanOrEqual(5 * MiB);
 
       // The paused connector cannot answer /metrics; `status` is the second observer.
-      const status = await promisify(execFile)(process.execPath, [BIN, 'status', '--json'], { env: env({ APPROVAL_CDC_METRICS_ADDRESS: 'off' }) })
-        .catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
-      const report = JSON.parse(status.stdout) as { slot: { lagBytes: number | null; active: boolean } | null };
+      const status = await promisify(execFile)(process.execPath, [BIN, 'status', '--json'], {
+        env: env({ APPROVAL_CDC_METRICS_ADDRESS: 'off' }),
+      }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+      const report = JSON.parse(status.stdout) as {
+        slot: { lagBytes: number | null; active: boolean } | null;
+      };
       expect(report.slot?.lagBytes).toBeGreaterThanOrEqual(5 * MiB);
 
       main.kill('SIGCONT');
@@ -123,7 +148,10 @@ describe('lag metrics of a running connector', () => {
       const caughtUp = await waitFor(
         async () => {
           const samples = await scrapeMetrics(mainUrl);
-          return metric(samples, 'approval_cdc_checkpoint_lsn') >= Number(end) && metric(samples, 'approval_cdc_slot_lag_bytes') < MiB ? samples : null;
+          return metric(samples, 'approval_cdc_checkpoint_lsn') >= Number(end) &&
+            metric(samples, 'approval_cdc_slot_lag_bytes') < MiB
+            ? samples
+            : null;
         },
         60_000,
         'slot lag bytes back near zero after the catch-up',
@@ -135,10 +163,17 @@ describe('lag metrics of a running connector', () => {
     }
 
     // Idle database: only heartbeats commit, and they keep "seconds since the last applied commit" small.
-    await waitFor(async () => {
-      const samples = await scrapeMetrics(mainUrl);
-      return metric(samples, 'approval_cdc_seconds_since_last_applied_commit') < 5 && metric(samples, 'approval_cdc_slot_lag_bytes') < MiB;
-    }, 20_000, 'seconds since the last applied commit < 5 on an idle database');
+    await waitFor(
+      async () => {
+        const samples = await scrapeMetrics(mainUrl);
+        return (
+          metric(samples, 'approval_cdc_seconds_since_last_applied_commit') < 5 &&
+          metric(samples, 'approval_cdc_slot_lag_bytes') < MiB
+        );
+      },
+      20_000,
+      'seconds since the last applied commit < 5 on an idle database',
+    );
   }, 120_000);
 
   it('shows the live backlog and the oldest pending age while Feishu is down, and zero again after it recovers', async () => {
@@ -147,28 +182,40 @@ describe('lag metrics of a running connector', () => {
       backfill: metric(samples, 'approval_cdc_backlog_instances', { lane: 'backfill' }),
       oldest: metric(samples, 'approval_cdc_oldest_pending_seconds'),
     });
-    await waitFor(async () => {
-      const b = backlog(await scrapeMetrics(mainUrl));
-      return b.live === 0 && b.backfill === 0 && b.oldest === 0;
-    }, 60_000, 'an empty backlog before Feishu goes down');
+    await waitFor(
+      async () => {
+        const b = backlog(await scrapeMetrics(mainUrl));
+        return b.live === 0 && b.backfill === 0 && b.oldest === 0;
+      },
+      60_000,
+      'an empty backlog before Feishu goes down',
+    );
 
     fx.fake.faults.set({ down: true });
     try {
       await insertRequests([101, 102, 103]);
-      const during = await waitFor(async () => {
-        const b = backlog(await scrapeMetrics(mainUrl));
-        return b.live === 3 && b.oldest > 0 ? b : null;
-      }, 20_000, 'a live backlog of 3 with an oldest pending age');
+      const during = await waitFor(
+        async () => {
+          const b = backlog(await scrapeMetrics(mainUrl));
+          return b.live === 3 && b.oldest > 0 ? b : null;
+        },
+        20_000,
+        'a live backlog of 3 with an oldest pending age',
+      );
       expect(during.backfill).toBe(0);
       expect(fx.fake.instance('oa-req-101')).toBeUndefined();
     } finally {
       fx.fake.faults.set({ down: false });
     }
 
-    await waitFor(async () => {
-      const b = backlog(await scrapeMetrics(mainUrl));
-      return b.live === 0 && b.backfill === 0 && b.oldest === 0;
-    }, 60_000, 'the backlog back to zero after Feishu recovered');
+    await waitFor(
+      async () => {
+        const b = backlog(await scrapeMetrics(mainUrl));
+        return b.live === 0 && b.backfill === 0 && b.oldest === 0;
+      },
+      60_000,
+      'the backlog back to zero after Feishu recovered',
+    );
     for (const id of [101, 102, 103]) expect(fx.fake.instance(`oa-req-${id}`)?.status).toBe('PENDING');
   }, 120_000);
 

@@ -23,13 +23,29 @@ describe('replication stream', () => {
   });
 
   async function newSlot(name: string): Promise<Lsn> {
-    const { rows } = await sql.query(`select lsn::text from pg_create_logical_replication_slot($1, 'pgoutput')`, [name]);
+    const { rows } = await sql.query(
+      `select lsn::text from pg_create_logical_replication_slot($1, 'pgoutput')`,
+      [name],
+    );
     return parseLsn(rows[0].lsn);
   }
   const confirmed = async (slot: string) =>
-    parseLsn((await sql.query(`select confirmed_flush_lsn::text as l from pg_replication_slots where slot_name = $1`, [slot])).rows[0].l);
+    parseLsn(
+      (
+        await sql.query(
+          `select confirmed_flush_lsn::text as l from pg_replication_slots where slot_name = $1`,
+          [slot],
+        )
+      ).rows[0].l,
+    );
 
-  function stream(slot: string, checkpoint: Lsn, sink: BatchSink, batchMaxChanges = 500, keep?: ReadonlySet<string>) {
+  function stream(
+    slot: string,
+    checkpoint: Lsn,
+    sink: BatchSink,
+    batchMaxChanges = 500,
+    keep?: ReadonlySet<string>,
+  ) {
     return new ReplicationStream({
       sourceUrl: db.url,
       slot,
@@ -51,9 +67,14 @@ describe('replication stream', () => {
     const slot = `${db.name}_text`;
     const start = await newSlot(slot);
     const batches: ChangeBatch[] = [];
-    const s = stream(slot, start, { applyBatch: async (b: ChangeBatch) => void batches.push(b), advanceIdle: async () => undefined });
+    const s = stream(slot, start, {
+      applyBatch: async (b: ChangeBatch) => void batches.push(b),
+      advanceIdle: async () => undefined,
+    });
     const run = s.run();
-    await sql.query(`insert into t values (1, 12345678901234.500000, '2026-11-25 09:30:00.123456+08', 9007199254740993, true, 'x')`);
+    await sql.query(
+      `insert into t values (1, 12345678901234.500000, '2026-11-25 09:30:00.123456+08', 9007199254740993, true, 'x')`,
+    );
     await waitFor(() => batches.some((b) => b.changes.length > 0), 10_000, 'the insert');
     await s.stop();
     await run;
@@ -72,10 +93,18 @@ describe('replication stream', () => {
     const slot = `${db.name}_keep`;
     const start = await newSlot(slot);
     const batches: ChangeBatch[] = [];
-    const s = stream(slot, start, { applyBatch: async (b: ChangeBatch) => void batches.push(b), advanceIdle: async () => undefined }, 500, new Set(['id', 'n', 'doc', 'flag']));
+    const s = stream(
+      slot,
+      start,
+      { applyBatch: async (b: ChangeBatch) => void batches.push(b), advanceIdle: async () => undefined },
+      500,
+      new Set(['id', 'n', 'doc', 'flag']),
+    );
     const run = s.run();
     // A random 10 kB text is stored out of line (TOAST) and not sent again by an update that keeps it.
-    await sql.query(`insert into t (id, n, big, doc) values (40, 1.5, 7, (select string_agg(md5(g::text), '') from generate_series(1, 320) g))`);
+    await sql.query(
+      `insert into t (id, n, big, doc) values (40, 1.5, 7, (select string_agg(md5(g::text), '') from generate_series(1, 320) g))`,
+    );
     await sql.query(`update t set n = 2.5 where id = 40`);
     await waitFor(() => batches.flatMap((b) => b.changes).length >= 2, 10_000, 'the insert and the update');
     await s.stop();
@@ -85,7 +114,12 @@ describe('replication stream', () => {
     expect(insert?.kind === 'upsert' && Object.keys(insert.values)).toEqual(['id', 'n', 'flag', 'doc']);
     expect(insert?.kind === 'upsert' && insert.values.doc?.length).toBe(10_240);
     expect(update?.kind === 'upsert' && update.fresh).toBeUndefined();
-    expect(update?.kind === 'upsert' && update.values).toEqual({ id: '40', n: '2.500000', flag: null, doc: undefined });
+    expect(update?.kind === 'upsert' && update.values).toEqual({
+      id: '40',
+      n: '2.500000',
+      flag: null,
+      doc: undefined,
+    });
     expect(update?.kind === 'upsert' && 'doc' in update.values).toBe(true);
   });
 
@@ -116,7 +150,11 @@ describe('replication stream', () => {
     expect(await confirmed(slot)).toBeGreaterThanOrEqual(start);
     expect(await confirmed(slot)).toBeLessThan(sink.held ?? 0n);
     release();
-    await waitFor(async () => (await confirmed(slot)) >= applied && applied > 0n, 10_000, 'the ack after apply');
+    await waitFor(
+      async () => (await confirmed(slot)) >= applied && applied > 0n,
+      10_000,
+      'the ack after apply',
+    );
     expect(await confirmed(slot)).toBeGreaterThanOrEqual(applied);
     expect(applied).toBeLessThanOrEqual(end);
     await s.stop();
@@ -130,7 +168,10 @@ describe('replication stream', () => {
     const s = stream(
       slot,
       start,
-      { applyBatch: async (b: ChangeBatch) => void batches.push({ size: b.changes.length, endLsn: b.endLsn }), advanceIdle: async () => undefined },
+      {
+        applyBatch: async (b: ChangeBatch) => void batches.push({ size: b.changes.length, endLsn: b.endLsn }),
+        advanceIdle: async () => undefined,
+      },
       500,
     );
     const run = s.run();
@@ -149,11 +190,18 @@ describe('replication stream', () => {
     const slot = `${db.name}_idle`;
     const start = await newSlot(slot);
     const advanced: Lsn[] = [];
-    const s = stream(slot, start, { applyBatch: async () => undefined, advanceIdle: async (l: Lsn) => void advanced.push(l) });
+    const s = stream(slot, start, {
+      applyBatch: async () => undefined,
+      advanceIdle: async (l: Lsn) => void advanced.push(l),
+    });
     const run = s.run();
     await sql.query(`insert into other (v) select 'x' from generate_series(1, 1000)`);
     const end = parseLsn((await sql.query(`select pg_current_wal_insert_lsn()::text as l`)).rows[0].l);
-    await waitFor(async () => (await confirmed(slot)) >= end, 20_000, 'the slot to pass the unpublished workload');
+    await waitFor(
+      async () => (await confirmed(slot)) >= end,
+      20_000,
+      'the slot to pass the unpublished workload',
+    );
     // Stored before confirmed: the idle position reached the sink first.
     expect(advanced.some((l) => l >= end)).toBe(true);
     await s.stop();

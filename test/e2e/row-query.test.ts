@@ -31,7 +31,11 @@ describe('row queries', () => {
     db = await createTestDatabase('rowq');
     state = openStateDb(db.url, schema);
     await migrateStateDb(state);
-    noSeq = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: db.url, max: 1, options: '-c enable_seqscan=off' }) }) });
+    noSeq = new Kysely<any>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: db.url, max: 1, options: '-c enable_seqscan=off' }),
+      }),
+    });
     await new CheckpointStore(state.db, schema).beginSnapshot('s', 50n);
     const writer = new ReplicaWriter(state.db, schema, mappings, KEYS, 's');
     await writer.applyBatch({
@@ -40,11 +44,57 @@ describe('row queries', () => {
       changes: [
         { kind: 'upsert', table: 'oa.users', lsn: 90n, values: { user_no: '5', emp_no: 'E5', name: 'Ann' } },
         { kind: 'upsert', table: 'oa.users', lsn: 90n, values: { user_no: '6', emp_no: 'E6', name: 'Bo' } },
-        { kind: 'upsert', table: 'oa.requests', lsn: 91n, values: { req_id: '1', form_type: '1', title: 'T', applicant_no: '5', status_code: '1', submitted_at: T, updated_at: T } },
-        { kind: 'upsert', table: 'oa.steps', lsn: 92n, values: { step_id: '11', req_id: '1', seq: '1', node_name: 'N', approver_no: '6', state_code: '0', created_at: T, updated_at: T } },
-        { kind: 'upsert', table: 'oa.steps', lsn: 92n, values: { step_id: '12', req_id: '1', seq: '2', node_name: 'N', approver_no: '5', state_code: '0', created_at: T, updated_at: T } },
+        {
+          kind: 'upsert',
+          table: 'oa.requests',
+          lsn: 91n,
+          values: {
+            req_id: '1',
+            form_type: '1',
+            title: 'T',
+            applicant_no: '5',
+            status_code: '1',
+            submitted_at: T,
+            updated_at: T,
+          },
+        },
+        {
+          kind: 'upsert',
+          table: 'oa.steps',
+          lsn: 92n,
+          values: {
+            step_id: '11',
+            req_id: '1',
+            seq: '1',
+            node_name: 'N',
+            approver_no: '6',
+            state_code: '0',
+            created_at: T,
+            updated_at: T,
+          },
+        },
+        {
+          kind: 'upsert',
+          table: 'oa.steps',
+          lsn: 92n,
+          values: {
+            step_id: '12',
+            req_id: '1',
+            seq: '2',
+            node_name: 'N',
+            approver_no: '5',
+            state_code: '0',
+            created_at: T,
+            updated_at: T,
+          },
+        },
         { kind: 'delete', table: 'oa.steps', lsn: 93n, values: { step_id: '12' } },
-        { kind: 'upsert', table: 'oa.cc', lsn: 94n, values: { cc_no: '21', req_id: '1', user_no: '6', read_flag: 'N', created_at: T, updated_at: T } },
+        {
+          kind: 'upsert',
+          table: 'oa.cc',
+          lsn: 94n,
+          values: { cc_no: '21', req_id: '1', user_no: '6', read_flag: 'N', created_at: T, updated_at: T },
+        },
       ],
     });
   });
@@ -59,7 +109,9 @@ describe('row queries', () => {
     await sql`select 1`.execute(noSeq);
     const { rows } = await sql<{ name: string; scans: string }>`
       select indexrelname as name, idx_scan::text as scans from pg_stat_user_indexes
-      where schemaname = ${schema} and relname = 'row_image' and indexrelname like 'row_image_q_%'`.execute(state.db);
+      where schemaname = ${schema} and relname = 'row_image' and indexrelname like 'row_image_q_%'`.execute(
+      state.db,
+    );
     return new Map(rows.map((r) => [r.name, Number(r.scans)]));
   }
 
@@ -70,7 +122,12 @@ describe('row queries', () => {
     expect(before.size).toBe(4);
 
     const loaded = await loadInstanceRows(noSeq, schema, mappings, { mapping: 'oa-request', key: ['1'] });
-    expect(loaded.rows({ table: 'oa.steps', match: { req_id: '1' } })?.map((r) => [r.values.step_id, r.deleted]).sort()).toEqual([
+    expect(
+      loaded
+        .rows({ table: 'oa.steps', match: { req_id: '1' } })
+        ?.map((r) => [r.values.step_id, r.deleted])
+        .sort(),
+    ).toEqual([
       ['11', false],
       ['12', true],
     ]);
@@ -91,7 +148,9 @@ describe('row queries', () => {
   });
 
   it('answers a query of several columns with only the rows matching all of them', async () => {
-    const [rows] = await queryRows(state.db, schema, [{ table: 'oa.steps', match: { req_id: '1', approver_no: '5' } }]);
+    const [rows] = await queryRows(state.db, schema, [
+      { table: 'oa.steps', match: { req_id: '1', approver_no: '5' } },
+    ]);
     expect(rows?.map((r) => r.values.step_id)).toEqual(['12']);
   });
 

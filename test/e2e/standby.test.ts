@@ -4,7 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startConnectorFixture, waitFor, type ConnectorFixture, settingsEnv } from '../support/connector-fixture.js';
+import {
+  startConnectorFixture,
+  waitFor,
+  type ConnectorFixture,
+  settingsEnv,
+} from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 import { freePort } from '../support/throwaway-postgres.js';
 import { sampleValue, scrapeMetrics } from '../support/prometheus-text.js';
@@ -26,7 +31,9 @@ describe('a standby connector on the same slot', () => {
   });
   afterAll(async () => {
     for (const child of children) child.kill('SIGKILL');
-    await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => once(c, 'exit')));
+    await Promise.all(
+      children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => once(c, 'exit')),
+    );
     await fx?.close();
   });
 
@@ -66,13 +73,25 @@ describe('a standby connector on the same slot', () => {
 
   it('waits while the active one runs, then takes over after it is killed and pushes what changed since', async () => {
     const active = await startConnector();
-    await waitFor(async () => (await leader(active)) === 1 && (await streaming(active)) === 1, 30_000, 'the first connector to stream');
+    await waitFor(
+      async () => (await leader(active)) === 1 && (await streaming(active)) === 1,
+      30_000,
+      'the first connector to stream',
+    );
     await insertRequest(1);
-    await waitFor(() => fx.fake.instance('oa-req-1'), 20_000, 'oa-req-1 in Feishu through the active connector');
+    await waitFor(
+      () => fx.fake.instance('oa-req-1'),
+      20_000,
+      'oa-req-1 in Feishu through the active connector',
+    );
 
     const standby = await startConnector();
     // Its health server answers before it holds the lock: it stands by and says so.
-    await waitFor(async () => (await leader(standby)) === 0, 30_000, 'the standby to serve /metrics with leader 0');
+    await waitFor(
+      async () => (await leader(standby)) === 0,
+      30_000,
+      'the standby to serve /metrics with leader 0',
+    );
     expect(await readyStatus(standby)).toBe(503);
     expect(await streaming(standby)).toBe(0);
     expect(await leader(active)).toBe(1);
@@ -82,8 +101,16 @@ describe('a standby connector on the same slot', () => {
     await insertRequest(2);
 
     await waitFor(async () => (await leader(standby)) === 1, 15_000, 'the standby to take the lock');
-    await waitFor(async () => (await streaming(standby)) === 1 && (await readyStatus(standby)) === 200, 30_000, 'the standby to stream');
-    const taken = await waitFor(() => fx.fake.instance('oa-req-2'), 20_000, 'oa-req-2 in Feishu through the standby');
+    await waitFor(
+      async () => (await streaming(standby)) === 1 && (await readyStatus(standby)) === 200,
+      30_000,
+      'the standby to stream',
+    );
+    const taken = await waitFor(
+      () => fx.fake.instance('oa-req-2'),
+      20_000,
+      'oa-req-2 in Feishu through the standby',
+    );
     expect(taken.status).toBe('PENDING');
     expect(fx.fake.instance('oa-req-1')?.status).toBe('PENDING');
   }, 120_000);

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InstanceStore } from '../../src/sync/instance-store.js';
-import { LEGACY_MAPPINGS, startConnectorFixture, waitFor, waitForConvergence, type ConnectorFixture } from '../support/connector-fixture.js';
+import {
+  LEGACY_MAPPINGS,
+  startConnectorFixture,
+  waitFor,
+  waitForConvergence,
+  type ConnectorFixture,
+} from '../support/connector-fixture.js';
 import { newWorkloadState, seededRandom, seedUsers, workloadStep } from '../support/legacy-workload.js';
 
 const request = (id: number, applicant: number, at = '2026-11-20 09:00:00') =>
@@ -34,7 +40,9 @@ describe('sync: parking, limits and order', () => {
   beforeAll(async () => {
     fx = await startConnectorFixture();
     await seedUsers(fx.sql);
-    await fx.sql.query(`insert into oa.users (user_no, login, display_name, feishu_uid) values (99, 'ghost', 'Not in Feishu', null)`);
+    await fx.sql.query(
+      `insert into oa.users (user_no, login, display_name, feishu_uid) values (99, 'ghost', 'Not in Feishu', null)`,
+    );
     store = new InstanceStore((fx.pipeline as any).state.db, fx.settings.stateSchema);
   });
   afterAll(async () => {
@@ -45,18 +53,30 @@ describe('sync: parking, limits and order', () => {
     await fx.sql.query(`${request(7, 1)}; ${step(70, 7, 99)}`);
     await fx.sql.query(`${request(8, 2)}; ${step(80, 8, 3)}`);
     await waitFor(() => fx.fake.instance('oa-req-8'), 20_000, 'instance 8 in Feishu');
-    const parked = await waitFor(async () => (await store.listParked()).find((p) => p.externalId === 'oa-req-7'), 20_000, 'instance 7 parked');
+    const parked = await waitFor(
+      async () => (await store.listParked()).find((p) => p.externalId === 'oa-req-7'),
+      20_000,
+      'instance 7 parked',
+    );
     expect(parked.reason).toMatch(/user_id/);
     expect(fx.fake.instance('oa-req-7')).toBeUndefined();
     await fx.sql.query(`update oa.users set feishu_uid = 'ou_ghost' where user_no = 99`);
-    await waitFor(() => fx.fake.instance('oa-req-7')?.task_list?.[0]?.user_id === 'ou_ghost', 20_000, 'instance 7 pushed after its approver got an id');
+    await waitFor(
+      () => fx.fake.instance('oa-req-7')?.task_list?.[0]?.user_id === 'ou_ghost',
+      20_000,
+      'instance 7 pushed after its approver got an id',
+    );
     expect(await store.listParked()).toEqual([]);
   });
 
-  it('parks an instance beyond Feishu\'s task limit without spending a push on it', async () => {
+  it("parks an instance beyond Feishu's task limit without spending a push on it", async () => {
     const steps = Array.from({ length: 301 }, (_, i) => step(10_000 + i, 9, 2)).join(';');
     await fx.sql.query(`begin; ${request(9, 1)}; ${steps}; commit;`);
-    const parked = await waitFor(async () => (await store.listParked()).find((p) => p.externalId === 'oa-req-9'), 20_000, 'instance 9 parked');
+    const parked = await waitFor(
+      async () => (await store.listParked()).find((p) => p.externalId === 'oa-req-9'),
+      20_000,
+      'instance 9 parked',
+    );
     expect(parked.reason).toContain('task_list has 301 entries');
     expect(fx.fake.pushes().filter((p) => p.instance_id === 'oa-req-9')).toEqual([]);
     // Dropping gives up on that version; retry un-parks it (it parks again, the rows are unchanged).
@@ -68,9 +88,13 @@ describe('sync: parking, limits and order', () => {
     await fx.sql.query(`${request(10, 1, '2026-11-20 12:00:00')}; ${step(100, 10, 2)}`);
     await waitFor(() => acceptedPushes(fx, 'oa-req-10').length === 1, 20_000, 'first push of 10');
     const first = BigInt(acceptedPushes(fx, 'oa-req-10')[0]?.update_time ?? '0');
-    await fx.sql.query(`update oa.requests set title = 'earlier clock', updated_at = '2026-11-20 08:00:00' where req_id = 10`);
+    await fx.sql.query(
+      `update oa.requests set title = 'earlier clock', updated_at = '2026-11-20 08:00:00' where req_id = 10`,
+    );
     await waitFor(() => acceptedPushes(fx, 'oa-req-10').length === 2, 20_000, 'second push of 10');
-    await fx.sql.query(`update oa.requests set title = 'same clock', updated_at = '2026-11-20 08:00:00' where req_id = 10`);
+    await fx.sql.query(
+      `update oa.requests set title = 'same clock', updated_at = '2026-11-20 08:00:00' where req_id = 10`,
+    );
     await waitFor(() => acceptedPushes(fx, 'oa-req-10').length === 3, 20_000, 'third push of 10');
     const times = acceptedPushes(fx, 'oa-req-10').map((p) => BigInt(p.update_time ?? '0'));
     expect(times[0]).toBe(first);
@@ -90,27 +114,46 @@ describe('sync under Feishu faults', () => {
   });
 
   it('converges under 5xx, 1395001, resets, latency and token expiry, never going back in update_time', async () => {
-    fx.fake.faults.set({ seed: 7, errorRate: 0.2, error: { status: 503 }, resetRate: 0.1, latencyMs: [0, 80] });
+    fx.fake.faults.set({
+      seed: 7,
+      errorRate: 0.2,
+      error: { status: 503 },
+      resetRate: 0.1,
+      latencyMs: [0, 80],
+    });
     const random = seededRandom(42);
     const state = newWorkloadState(1);
     const clock = { minute: 0 };
     // Keep changing rows until the faults were hit: how many pushes 60 steps make depends on batching
     // and coalescing, so a fixed number of steps can end before the fake injected anything.
     for (let i = 0; i < 60; i++) await workloadStep(fx.sql, state, random, clock);
-    await waitFor(async () => {
-      if (fx.fake.counters.injectedErrors >= 3 && fx.fake.counters.injectedResets >= 1) return true;
-      await workloadStep(fx.sql, state, random, clock);
-      return false;
-    }, 30_000, '503s and resets');
+    await waitFor(
+      async () => {
+        if (fx.fake.counters.injectedErrors >= 3 && fx.fake.counters.injectedResets >= 1) return true;
+        await workloadStep(fx.sql, state, random, clock);
+        return false;
+      },
+      30_000,
+      '503s and resets',
+    );
     fx.fake.faults.expireTokens();
     const before = fx.fake.counters.injectedErrors;
-    fx.fake.faults.set({ seed: 8, errorRate: 0.3, error: { status: 400, code: 1395001 }, latencyMs: [0, 50] });
+    fx.fake.faults.set({
+      seed: 8,
+      errorRate: 0.3,
+      error: { status: 400, code: 1395001 },
+      latencyMs: [0, 50],
+    });
     for (let i = 0; i < 60; i++) await workloadStep(fx.sql, state, random, clock);
-    await waitFor(async () => {
-      if (fx.fake.counters.injectedErrors >= before + 3) return true;
-      await workloadStep(fx.sql, state, random, clock);
-      return false;
-    }, 30_000, '1395001 answers');
+    await waitFor(
+      async () => {
+        if (fx.fake.counters.injectedErrors >= before + 3) return true;
+        await workloadStep(fx.sql, state, random, clock);
+        return false;
+      },
+      30_000,
+      '1395001 answers',
+    );
     fx.fake.faults.clear();
     await waitForConvergence(fx, 60_000);
     expect(updateTimesNeverGoBack(fx)).toEqual([]);
@@ -124,18 +167,28 @@ describe('sync under Feishu faults', () => {
     await waitFor(() => fx.pipeline?.sync?.inFlightCount, 10_000, 'a push in flight');
     await fx.stopPipeline();
     expect(fx.fake.instance('oa-req-9001')).toBeDefined();
-    const accepted = await fx.sql.query(`select version, synced_version from approval_cdc.instance where external_id = 'oa-req-9001'`);
+    const accepted = await fx.sql.query(
+      `select version, synced_version from approval_cdc.instance where external_id = 'oa-req-9001'`,
+    );
     expect(accepted.rows[0].synced_version).toBe(accepted.rows[0].version);
 
     fx.fake.faults.set({ down: true });
     await fx.startPipeline();
     await fx.sql.query(`update oa.requests set title = 'while Feishu is down' where req_id = 9001`);
-    await waitFor(async () => {
-      const r = await fx.sql.query(`select version > synced_version as dirty, attempts from approval_cdc.instance where external_id = 'oa-req-9001'`);
-      return r.rows[0].dirty && r.rows[0].attempts > 0;
-    }, 20_000, 'a failed attempt');
+    await waitFor(
+      async () => {
+        const r = await fx.sql.query(
+          `select version > synced_version as dirty, attempts from approval_cdc.instance where external_id = 'oa-req-9001'`,
+        );
+        return r.rows[0].dirty && r.rows[0].attempts > 0;
+      },
+      20_000,
+      'a failed attempt',
+    );
     await fx.stopPipeline();
-    const pending = await fx.sql.query(`select version > synced_version as dirty from approval_cdc.instance where external_id = 'oa-req-9001'`);
+    const pending = await fx.sql.query(
+      `select version > synced_version as dirty from approval_cdc.instance where external_id = 'oa-req-9001'`,
+    );
     expect(pending.rows[0].dirty).toBe(true);
     fx.fake.faults.clear();
     await fx.startPipeline();
@@ -147,7 +200,9 @@ describe('sync options', () => {
   it('stops pushing and reports not ready when Feishu refuses the credentials', async () => {
     const fx = await startConnectorFixture({ settings: { feishuAppSecret: 'not-the-secret' } });
     try {
-      await fx.sql.query(`insert into oa.users (user_no, login, display_name, feishu_uid) values (1, 'a', 'A', 'ou_a'); ${request(1, 1)}`);
+      await fx.sql.query(
+        `insert into oa.users (user_no, login, display_name, feishu_uid) values (1, 'a', 'A', 'ou_a'); ${request(1, 1)}`,
+      );
       await waitFor(() => fx.pipeline?.sync?.stoppedReason, 20_000, 'pushing to stop');
       const readiness = await fx.pipeline?.readiness();
       expect(readiness?.ready).toBe(false);
@@ -161,22 +216,38 @@ describe('sync options', () => {
   it('pushes in UPDATE mode when the mapping asks for it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'approval-cdc-map-'));
     const file = join(dir, 'update-mode.yaml');
-    writeFileSync(file, readFileSync(LEGACY_MAPPINGS, 'utf8').replace('update_mode: REPLACE', 'update_mode: UPDATE'));
+    writeFileSync(
+      file,
+      readFileSync(LEGACY_MAPPINGS, 'utf8').replace('update_mode: REPLACE', 'update_mode: UPDATE'),
+    );
     const fx = await startConnectorFixture({ mappingsPath: file });
     try {
       await seedUsers(fx.sql);
       await fx.sql.query(`${request(1, 1)}; ${step(10, 1, 2)}`);
       await waitFor(() => fx.fake.instance('oa-req-1'), 20_000, 'instance 1');
-      await fx.sql.query(`update oa.steps set state_code = 1, updated_at = '2026-11-21 09:00:00', acted_at = '2026-11-21 09:00:00' where step_id = 10`);
-      await waitFor(() => fx.fake.instance('oa-req-1')?.task_list?.[0]?.status === 'APPROVED', 20_000, 'task approved via UPDATE');
-      expect(fx.fake.pushes().filter((p) => p.instance_id === 'oa-req-1').every((p) => p.update_mode === 'UPDATE')).toBe(true);
+      await fx.sql.query(
+        `update oa.steps set state_code = 1, updated_at = '2026-11-21 09:00:00', acted_at = '2026-11-21 09:00:00' where step_id = 10`,
+      );
+      await waitFor(
+        () => fx.fake.instance('oa-req-1')?.task_list?.[0]?.status === 'APPROVED',
+        20_000,
+        'task approved via UPDATE',
+      );
+      expect(
+        fx.fake
+          .pushes()
+          .filter((p) => p.instance_id === 'oa-req-1')
+          .every((p) => p.update_mode === 'UPDATE'),
+      ).toBe(true);
     } finally {
       await fx.close();
     }
   });
 
   it('pushes again what Feishu lost, found by the reconciler through external_instances/check', async () => {
-    const fx = await startConnectorFixture({ settings: { reconcileIntervalMs: 1000, reconcileWindowMs: 120_000 } });
+    const fx = await startConnectorFixture({
+      settings: { reconcileIntervalMs: 1000, reconcileWindowMs: 120_000 },
+    });
     try {
       await seedUsers(fx.sql);
       await fx.sql.query(`${request(1, 1)}; ${step(10, 1, 2)}; ${request(2, 3)}`);

@@ -30,7 +30,11 @@ describe('fault: a 200,000-row transaction on a mapped table', () => {
     await fx?.close();
   });
 
-  const walNow = async () => parseLsn((await fx.sql.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]?.lsn ?? '0/0');
+  const walNow = async () =>
+    parseLsn(
+      (await fx.sql.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]?.lsn ??
+        '0/0',
+    );
   const applied = (sampler: AckSampler, lsn: bigint, what: string) =>
     waitFor(() => (sampler.last?.checkpoint ?? 0n) >= lsn, 240_000, `the checkpoint to pass ${what}`);
 

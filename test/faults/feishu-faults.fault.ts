@@ -81,7 +81,10 @@ describe('fault: Feishu errors, resets, latency and token expiry', () => {
     fx.fake.faults.set({ seed: 9, errorRate: 0.2, resetRate: 0.1, latencyMs: [10, 200], error: {} });
     expiring = setInterval(() => fx.fake.faults.expireTokens(), 3000);
     const random = seededRandom(20261126);
-    const killer = startConnectorProcess({ env: fx.connectorEnv({ APPROVAL_CDC_BATCH_MAX_CHANGES: '50', APPROVAL_CDC_STATUS_INTERVAL_MS: '100' }), supervise: true });
+    const killer = startConnectorProcess({
+      env: fx.connectorEnv({ APPROVAL_CDC_BATCH_MAX_CHANGES: '50', APPROVAL_CDC_STATUS_INTERVAL_MS: '100' }),
+      supervise: true,
+    });
     conn = killer;
     const workload = startWorkload(fx.sql, { seed: 89, start: 20000, pauseMs: 20 });
     const kills = 6;

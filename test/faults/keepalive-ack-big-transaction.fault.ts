@@ -23,7 +23,9 @@ describe('fault: keepalive fast-forward while a large transaction is being decod
     const fx = await startFaultFixture();
     try {
       await fx.sql.query(`create publication p_keepalive for table oa.steps`);
-      const slot = await fx.sql.query<{ lsn: string }>(`select lsn::text from pg_create_logical_replication_slot('s_keepalive', 'pgoutput')`);
+      const slot = await fx.sql.query<{ lsn: string }>(
+        `select lsn::text from pg_create_logical_replication_slot('s_keepalive', 'pgoutput')`,
+      );
       const events: ({ kind: 'idle'; lsn: bigint } | { kind: 'apply'; n: number; end: bigint | null })[] = [];
       let appliedRows = 0;
       const stream = new ReplicationStream({
@@ -52,11 +54,19 @@ describe('fault: keepalive fast-forward while a large transaction is being decod
       });
       const run = stream.run();
       await sleep(1500);
-      await fx.sql.query(`insert into oa.steps (step_id, req_id, seq, node_name, approver_no, state_code, created_at, updated_at)
+      await fx.sql
+        .query(`insert into oa.steps (step_id, req_id, seq, node_name, approver_no, state_code, created_at, updated_at)
         select 10000000 + g, 5000000 + g / 100, g % 100, 'n', 1, 1, '2026-01-01 08:00:00', '2026-01-01 08:00:00'
         from generate_series(0, ${ROWS - 1}) g`);
-      const afterCommit = parseLsn((await fx.sql.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]?.lsn ?? '0/0');
-      await waitFor(() => appliedRows >= ROWS, 120_000, `the big transaction to be applied (${appliedRows} rows so far)`);
+      const afterCommit = parseLsn(
+        (await fx.sql.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]
+          ?.lsn ?? '0/0',
+      );
+      await waitFor(
+        () => appliedRows >= ROWS,
+        120_000,
+        `the big transaction to be applied (${appliedRows} rows so far)`,
+      );
       await sleep(500);
       await stream.stop();
       await run.catch(() => undefined);
@@ -64,7 +74,9 @@ describe('fault: keepalive fast-forward while a large transaction is being decod
       // The commit end of the big transaction is the end LSN of the first batch with one, after its
       // first change was applied (only this transaction touches the published table).
       const firstApplyIndex = events.findIndex((e) => e.kind === 'apply' && e.n > 0);
-      let closingIndex = events.findIndex((e, i) => i >= firstApplyIndex && e.kind === 'apply' && e.end !== null);
+      let closingIndex = events.findIndex(
+        (e, i) => i >= firstApplyIndex && e.kind === 'apply' && e.end !== null,
+      );
       if (closingIndex < 0) closingIndex = events.length;
       const closing = events[closingIndex];
       const commitEnd = closing?.kind === 'apply' && closing.end !== null ? closing.end : afterCommit;
@@ -76,8 +88,10 @@ describe('fault: keepalive fast-forward while a large transaction is being decod
         {
           rows: appliedRows,
           commitEnd: formatLsn(commitEnd),
-          idleAdvancesBeforeFirstChange: events.slice(0, firstApplyIndex).filter((e) => e.kind === 'idle').length,
-          prematureIdlePastCommit: premature.map((e) => formatLsn((e as { lsn: bigint }).lsn)).join(' ') || 'none',
+          idleAdvancesBeforeFirstChange: events.slice(0, firstApplyIndex).filter((e) => e.kind === 'idle')
+            .length,
+          prematureIdlePastCommit:
+            premature.map((e) => formatLsn((e as { lsn: bigint }).lsn)).join(' ') || 'none',
           duration: seconds(started),
         },
       );

@@ -44,33 +44,51 @@ describe('fault: schema changes mid-stream on mapped tables', () => {
     for (const statement of ddl) {
       await fx.sql.query(statement);
       await workload.burst(15);
-      await fx.sql.query(`update oa.steps set updated_at = updated_at + interval '1 second' where step_id in (select step_id from oa.steps order by step_id desc limit 5)`);
-      await fx.sql.query(`update oa.requests set updated_at = updated_at + interval '1 second' where req_id in (select req_id from oa.requests order by req_id desc limit 3)`);
+      await fx.sql.query(
+        `update oa.steps set updated_at = updated_at + interval '1 second' where step_id in (select step_id from oa.steps order by step_id desc limit 5)`,
+      );
+      await fx.sql.query(
+        `update oa.requests set updated_at = updated_at + interval '1 second' where req_id in (select req_id from oa.requests order by req_id desc limit 3)`,
+      );
       await waitForConvergence(fx, 60_000);
     }
     expect(conn.selfExits).toEqual([]);
 
     // A mapped column renamed under the connector.
-    const target = (await fx.sql.query<{ step_id: string; req_id: string }>(
-      `select step_id::text, req_id::text from oa.steps s where exists (select 1 from oa.requests r where r.req_id = s.req_id) order by step_id desc limit 1`,
-    )).rows[0];
+    const target = (
+      await fx.sql.query<{ step_id: string; req_id: string }>(
+        `select step_id::text, req_id::text from oa.steps s where exists (select 1 from oa.requests r where r.req_id = s.req_id) order by step_id desc limit 1`,
+      )
+    ).rows[0];
     expect(target).toBeTruthy();
     const stepId = target?.step_id ?? '0';
     const reqId = target?.req_id ?? '0';
     const pushesBefore = fx.fake.pushes().filter((p) => p.instance_id === `oa-req-${reqId}`).length;
     await fx.sql.query(`alter table oa.steps rename column node_name to node_label`);
-    await fx.sql.query(`update oa.steps set state_code = 1, acted_at = updated_at + interval '5 minutes', updated_at = updated_at + interval '5 minutes' where step_id = $1`, [stepId]);
+    await fx.sql.query(
+      `update oa.steps set state_code = 1, acted_at = updated_at + interval '5 minutes', updated_at = updated_at + interval '5 minutes' where step_id = $1`,
+      [stepId],
+    );
     await sleep(5000);
     const state = new pg.Client({ connectionString: fx.directStateUrl });
     await state.connect();
-    const inst = (await state.query<{ parked_reason: string | null; version: string; synced_version: string; last_error: string | null }>(
-      `select parked_reason, version::text, synced_version::text, last_error from "${fx.settings.stateSchema}".instance where external_id = $1`,
-      [`oa-req-${reqId}`],
-    )).rows[0];
-    const image = (await state.query<{ data: Record<string, unknown> }>(
-      `select data from "${fx.settings.stateSchema}".row_image where tbl = 'oa.steps' and pk = $1`,
-      [JSON.stringify([stepId])],
-    )).rows[0];
+    const inst = (
+      await state.query<{
+        parked_reason: string | null;
+        version: string;
+        synced_version: string;
+        last_error: string | null;
+      }>(
+        `select parked_reason, version::text, synced_version::text, last_error from "${fx.settings.stateSchema}".instance where external_id = $1`,
+        [`oa-req-${reqId}`],
+      )
+    ).rows[0];
+    const image = (
+      await state.query<{ data: Record<string, unknown> }>(
+        `select data from "${fx.settings.stateSchema}".row_image where tbl = 'oa.steps' and pk = $1`,
+        [JSON.stringify([stepId])],
+      )
+    ).rows[0];
     await state.end();
     const stored = fx.fake.instance(`oa-req-${reqId}`);
     const task = stored?.task_list?.find((t) => t.task_id === `oa-step-${stepId}`);
@@ -85,7 +103,10 @@ describe('fault: schema changes mid-stream on mapped tables', () => {
 
     // Undo the rename; the next change of the row restores the column in the replica.
     await fx.sql.query(`alter table oa.steps rename column node_label to node_name`);
-    await fx.sql.query(`update oa.steps set updated_at = updated_at + interval '1 minute' where step_id = $1`, [stepId]);
+    await fx.sql.query(
+      `update oa.steps set updated_at = updated_at + interval '1 minute' where step_id = $1`,
+      [stepId],
+    );
     await workload.burst(10);
     await waitForConvergence(fx, 60_000);
 

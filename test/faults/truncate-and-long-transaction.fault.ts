@@ -34,7 +34,11 @@ describe('fault: a long open transaction and TRUNCATE on the legacy database', (
     await fx?.close();
   });
 
-  const walInsert = async () => parseLsn((await fx.sql.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]?.lsn ?? '0/0');
+  const walInsert = async () =>
+    parseLsn(
+      (await fx.sql.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]?.lsn ??
+        '0/0',
+    );
 
   it('keeps up with other transactions while one stays open for 20 s, and delivers it after commit', async () => {
     const started = Date.now();
@@ -84,10 +88,16 @@ describe('fault: a long open transaction and TRUNCATE on the legacy database', (
     await waitForConvergence(fx, 60_000);
     const before = JSON.stringify(fx.fake.instances().map((i) => comparable(i)));
     const acceptedBefore = fx.fake.counters.pushesAccepted;
-    const ccRows = Number((await fx.sql.query<{ n: string }>('select count(*) as n from oa.cc')).rows[0]?.n ?? 0);
+    const ccRows = Number(
+      (await fx.sql.query<{ n: string }>('select count(*) as n from oa.cc')).rows[0]?.n ?? 0,
+    );
     await fx.sql.query('truncate oa.cc');
     const truncatedAt = await walInsert();
-    await waitFor(() => (sampler.last?.checkpoint ?? 0n) > truncatedAt, 30_000, 'the checkpoint to pass the TRUNCATE');
+    await waitFor(
+      () => (sampler.last?.checkpoint ?? 0n) > truncatedAt,
+      30_000,
+      'the checkpoint to pass the TRUNCATE',
+    );
     await sleep(2000);
     const ignoredLogged = conn?.grep(/TRUNCATE of a mapped table ignored/).length ?? 0;
     expect(ignoredLogged).toBeGreaterThan(0);
@@ -105,7 +115,9 @@ describe('fault: a long open transaction and TRUNCATE on the legacy database', (
     await sleep(3000);
     await fx.sql.query('truncate oa.cc, oa.steps');
     await waitForConvergence(fx, 90_000);
-    const withTasks = fx.fake.instances().filter((i) => (i.task_list?.length ?? 0) > 0 || (i.cc_list?.length ?? 0) > 0).length;
+    const withTasks = fx.fake
+      .instances()
+      .filter((i) => (i.task_list?.length ?? 0) > 0 || (i.cc_list?.length ?? 0) > 0).length;
     expect(withTasks).toBe(0);
 
     // Rows written earlier in the same batch as a TRUNCATE (here: the same transaction) must be
@@ -122,9 +134,15 @@ describe('fault: a long open transaction and TRUNCATE on the legacy database', (
       sameBatchTruncate = `FAILED: ${String(e).split('\n')[0] ?? ''}; Feishu cc_list of oa-req-910001 = ${JSON.stringify(fx.fake.instance('oa-req-910001')?.cc_list?.map((c) => c.cc_id))}`;
     });
 
-    const requests = Number((await fx.sql.query<{ n: string }>('select count(*) as n from oa.requests')).rows[0]?.n ?? 0);
+    const requests = Number(
+      (await fx.sql.query<{ n: string }>('select count(*) as n from oa.requests')).rows[0]?.n ?? 0,
+    );
     await fx.sql.query('truncate oa.requests');
-    await waitFor(async () => fx.fake.instances().every((i) => i.status === 'DELETED'), 90_000, 'every instance to be DELETED');
+    await waitFor(
+      async () => fx.fake.instances().every((i) => i.status === 'DELETED'),
+      90_000,
+      'every instance to be DELETED',
+    );
     const notDeleted = fx.fake.instances().filter((i) => i.status !== 'DELETED').length;
     expect(notDeleted).toBe(0);
 

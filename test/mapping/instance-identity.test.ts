@@ -153,7 +153,9 @@ describe('instanceRank', () => {
   });
 
   it('ranks a status that needs a lookup as open, and a start it cannot read as 0', () => {
-    expect(composite.instanceRank('app.twice', { k: '1', state_id: '3', created: 'yesterday' })).toMatchObject({
+    expect(
+      composite.instanceRank('app.twice', { k: '1', state_id: '3', created: 'yesterday' }),
+    ).toMatchObject({
       ref: { mapping: 'twice', key: ['1'] },
       open: true,
       startMs: 0,

@@ -13,7 +13,10 @@ interface DemoRun {
   lines: string[];
 }
 
-function startDemo(args: string[], onLine: (line: string, stop: (signal: NodeJS.Signals) => void) => void = () => undefined): Promise<DemoRun> {
+function startDemo(
+  args: string[],
+  onLine: (line: string, stop: (signal: NodeJS.Signals) => void) => void = () => undefined,
+): Promise<DemoRun> {
   const child = spawn(process.execPath, [BIN, 'demo', ...args], {
     env: { ...process.env, APPROVAL_CDC_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'inherit'],

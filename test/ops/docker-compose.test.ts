@@ -24,7 +24,8 @@ function mounts(service: any): { binds: Mount[]; named: string[] } {
   const named: string[] = [];
   for (const v of service.volumes ?? []) {
     const [source, target] = typeof v === 'string' ? v.split(':') : [v.source, v.target];
-    if (source.startsWith('.') || source.startsWith('/')) binds.push({ host: resolve(root, source), container: target });
+    if (source.startsWith('.') || source.startsWith('/'))
+      binds.push({ host: resolve(root, source), container: target });
     else named.push(source);
   }
   return { binds, named };
@@ -32,7 +33,8 @@ function mounts(service: any): { binds: Mount[]; named: string[] } {
 
 function environment(service: any): Record<string, string> {
   const env = service.environment ?? {};
-  if (Array.isArray(env)) return Object.fromEntries(env.map((e: string) => [e.split('=')[0], e.split('=').slice(1).join('=')]));
+  if (Array.isArray(env))
+    return Object.fromEntries(env.map((e: string) => [e.split('=')[0], e.split('=').slice(1).join('=')]));
   return env;
 }
 
@@ -40,12 +42,27 @@ function environment(service: any): Record<string, string> {
 function hostPathOf(service: any, containerPath: string): string | null {
   for (const m of mounts(service).binds) {
     if (containerPath === m.container) return m.host;
-    if (containerPath.startsWith(`${m.container}/`)) return join(m.host, posix.relative(m.container, containerPath));
+    if (containerPath.startsWith(`${m.container}/`))
+      return join(m.host, posix.relative(m.container, containerPath));
   }
   return null;
 }
 
-const PROMQL_WORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan']);
+const PROMQL_WORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'inf',
+  'nan',
+]);
 
 /** Metric names in a PromQL expression: identifiers that are not functions, keywords or label names. */
 function metricNames(expr: string): string[] {
@@ -77,7 +94,14 @@ function dashboardExpressions(dashboard: any): string[] {
 
 describe('docker-compose stack', () => {
   it('parses and has the services the demo needs', () => {
-    expect(Object.keys(services).sort()).toEqual(['connector', 'connector-standby', 'fake-feishu', 'grafana', 'postgres', 'prometheus']);
+    expect(Object.keys(services).sort()).toEqual([
+      'connector',
+      'connector-standby',
+      'fake-feishu',
+      'grafana',
+      'postgres',
+      'prometheus',
+    ]);
     expect(services.postgres.image).toBe('postgres:17');
     expect(services.postgres.command).toContain('wal_level=logical');
     expect(services.postgres.command).toContain('max_slot_wal_keep_size=10GB');
@@ -110,7 +134,8 @@ describe('docker-compose stack', () => {
     for (const name of connectorServices) {
       const env = environment(services[name]);
       expect(Object.keys(env).length, name).toBeGreaterThan(0);
-      for (const key of Object.keys(env)) expect(known.has(key as never), `${name} sets unknown ${key}`).toBe(true);
+      for (const key of Object.keys(env))
+        expect(known.has(key as never), `${name} sets unknown ${key}`).toBe(true);
       expect(env).toMatchObject({
         APPROVAL_CDC_FEISHU_URL: 'http://fake-feishu:8787',
         APPROVAL_CDC_FEISHU_APP_ID: 'cli_fake_app',
@@ -130,9 +155,17 @@ describe('docker-compose stack', () => {
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "bin\/approval-cdc\.js"\]$/m);
     for (const m of dockerfile.matchAll(/^COPY (.+) \S+$/gm)) {
-      for (const source of (m[1] ?? '').split(/\s+/)) expect(existsSync(join(root, source)), `COPY ${source}`).toBe(true);
+      for (const source of (m[1] ?? '').split(/\s+/))
+        expect(existsSync(join(root, source)), `COPY ${source}`).toBe(true);
     }
-    expect(services['fake-feishu'].command).toEqual(['fake-feishu', '--host', '0.0.0.0', '--port', '8787', '--any-approval-code']);
+    expect(services['fake-feishu'].command).toEqual([
+      'fake-feishu',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '8787',
+      '--any-approval-code',
+    ]);
     for (const name of connectorServices) expect(services[name].command).toEqual(['run']);
   });
 
@@ -140,7 +173,9 @@ describe('docker-compose stack', () => {
     const promFile = hostPathOf(services.prometheus, '/etc/prometheus/prometheus.yml');
     expect(promFile).toBe(join(root, 'docker/prometheus.yml'));
     const prom = readYaml('docker/prometheus.yml');
-    const targets: string[] = prom.scrape_configs.flatMap((c: any) => c.static_configs.flatMap((s: any) => s.targets));
+    const targets: string[] = prom.scrape_configs.flatMap((c: any) =>
+      c.static_configs.flatMap((s: any) => s.targets),
+    );
     const port = environment(services.connector).APPROVAL_CDC_METRICS_ADDRESS?.split(':')[1];
     expect(targets.sort()).toEqual(connectorServices.map((s) => `${s}:${port}`).sort());
     expect(prom.scrape_configs.every((c: any) => (c.metrics_path ?? '/metrics') === '/metrics')).toBe(true);
@@ -164,7 +199,9 @@ describe('docker-compose stack', () => {
     expect(dashboardDirs).toContain(join(root, 'docker/grafana/dashboards'));
     expect(existsSync(join(root, 'docker/grafana/dashboards/approval-cdc.json'))).toBe(true);
 
-    const dashboard = JSON.parse(readFileSync(join(root, 'docker/grafana/dashboards/approval-cdc.json'), 'utf8'));
+    const dashboard = JSON.parse(
+      readFileSync(join(root, 'docker/grafana/dashboards/approval-cdc.json'), 'utf8'),
+    );
     const uids = new Set<string>();
     const walk = (node: any) => {
       if (node && typeof node === 'object') {
@@ -178,18 +215,41 @@ describe('docker-compose stack', () => {
 
   it('uses in its dashboard only metrics the connector registers', async () => {
     const registered = new Set((await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
-    const dashboard = JSON.parse(readFileSync(join(root, 'docker/grafana/dashboards/approval-cdc.json'), 'utf8'));
-    const used = new Set(dashboardExpressions(dashboard).flatMap(metricNames).map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    const dashboard = JSON.parse(
+      readFileSync(join(root, 'docker/grafana/dashboards/approval-cdc.json'), 'utf8'),
+    );
+    const used = new Set(
+      dashboardExpressions(dashboard)
+        .flatMap(metricNames)
+        .map((n) => n.replace(/_(bucket|sum|count)$/, '')),
+    );
     expect(used.size).toBeGreaterThan(10);
     expect(used).toContain('approval_cdc_commit_to_accept_seconds');
     expect([...used].filter((n) => !registered.has(n))).toEqual([]);
-    for (const panel of ['slot lag', 'retained wal', 'wal_status', 'safe wal', 'since last applied commit', 'p50 / p99', 'backlog by lane', 'oldest pending', 'parked', 'pushes by result', 'rate budget', 'token renewals', 'reconnects', 'leader']) {
+    for (const panel of [
+      'slot lag',
+      'retained wal',
+      'wal_status',
+      'safe wal',
+      'since last applied commit',
+      'p50 / p99',
+      'backlog by lane',
+      'oldest pending',
+      'parked',
+      'pushes by result',
+      'rate budget',
+      'token renewals',
+      'reconnects',
+      'leader',
+    ]) {
       expect(JSON.stringify(dashboard.panels.map((p: any) => p.title)).toLowerCase(), panel).toContain(panel);
     }
   });
 
   it('reads metric names out of PromQL, skipping functions, keywords and label lists', () => {
-    expect(metricNames('histogram_quantile(0.99, sum by (le, lane) (rate(x_bucket{lane="live"}[5m])))')).toEqual(['x_bucket']);
+    expect(
+      metricNames('histogram_quantile(0.99, sum by (le, lane) (rate(x_bucket{lane="live"}[5m])))'),
+    ).toEqual(['x_bucket']);
     expect(metricNames('max(a and on(instance) (b == 1))')).toEqual(['a', 'b']);
   });
 });

@@ -27,7 +27,15 @@ function tablesOnly(tables: Record<string, Omit<TableUse, 'table'>>): MappingSet
 
 function settingsFor(url: string, name: string, extra: Record<string, unknown> = {}): Settings {
   return loadSettings({
-    overrides: { sourceUrl: url, slotName: name, publicationName: name, stateSchema: `${name}_state`, mappings: 'test/ops', metricsAddress: 'off', ...extra },
+    overrides: {
+      sourceUrl: url,
+      slotName: name,
+      publicationName: name,
+      stateSchema: `${name}_state`,
+      mappings: 'test/ops',
+      metricsAddress: 'off',
+      ...extra,
+    },
   });
 }
 
@@ -156,7 +164,11 @@ describe('doctor on a logical-decoding server', () => {
     );
     // A slot cannot be created in a transaction that wrote, as a multi-statement query is.
     await sql(db.url, `select pg_create_logical_replication_slot('${name}', 'pgoutput')`);
-    const settings = settingsFor(db.url, name, { feishuBaseUrl: fake.url, feishuAppId: fake.appId, feishuAppSecret: fake.appSecret });
+    const settings = settingsFor(db.url, name, {
+      feishuBaseUrl: fake.url,
+      feishuAppId: fake.appId,
+      feishuAppSecret: fake.appSecret,
+    });
     const state = openStateDb(db.url, settings.stateSchema);
     try {
       await migrateStateDb(state);
@@ -173,7 +185,15 @@ describe('doctor on a logical-decoding server', () => {
 
     const findings = await runDoctorChecks({ settings, mappings });
     expect(errors(findings)).toEqual([]);
-    for (const id of ['wal_level', 'replication-role', 'publication', 'publication-tables', 'slot', 'state-db', 'feishu-credentials']) {
+    for (const id of [
+      'wal_level',
+      'replication-role',
+      'publication',
+      'publication-tables',
+      'slot',
+      'state-db',
+      'feishu-credentials',
+    ]) {
       expect(byId(findings, id).ok).toBe(true);
     }
 

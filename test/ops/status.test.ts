@@ -33,8 +33,28 @@ describe('status report', () => {
       ['live-2', 0, ago(90), 0, null, null, null, null, null],
       ['live-3', 0, ago(20), 2, 'HTTP 503 from Feishu', 'FEISHU_HTTP', ago(-5), null, null],
       ['backfill-1', 1, ago(600), 0, null, null, null, null, null],
-      ['parked-1', 0, ago(300), 1, 'too many tasks (250 > 200)', 'PAYLOAD_LIMIT', null, ago(200), 'too many tasks (250 > 200)'],
-      ['parked-2', 1, ago(300), 1, 'unknown approval code', '1390001', null, ago(100), 'unknown approval code'],
+      [
+        'parked-1',
+        0,
+        ago(300),
+        1,
+        'too many tasks (250 > 200)',
+        'PAYLOAD_LIMIT',
+        null,
+        ago(200),
+        'too many tasks (250 > 200)',
+      ],
+      [
+        'parked-2',
+        1,
+        ago(300),
+        1,
+        'unknown approval code',
+        '1390001',
+        null,
+        ago(100),
+        'unknown approval code',
+      ],
     ];
     for (const [id, lane, dirtySince, attempts, err, code, next, parkedAt, reason] of rows) {
       await source.query(
@@ -83,7 +103,12 @@ describe('status report', () => {
       ['parked-1', 'too many tasks (250 > 200)'],
     ]);
     expect(report.lastErrors).toEqual([
-      expect.objectContaining({ externalId: 'live-3', code: 'FEISHU_HTTP', message: 'HTTP 503 from Feishu', attempts: 2 }),
+      expect.objectContaining({
+        externalId: 'live-3',
+        code: 'FEISHU_HTTP',
+        message: 'HTTP 503 from Feishu',
+        attempts: 2,
+      }),
     ]);
   });
 
@@ -96,7 +121,13 @@ describe('status report', () => {
   it('shows the slot lagging by the WAL written since it was confirmed', async () => {
     const report = await gather();
     expect(report.unavailable).toEqual({});
-    expect(report.slot).toMatchObject({ plugin: 'pgoutput', active: false, activePid: null, walStatus: 'reserved', safeWalSizeBytes: null });
+    expect(report.slot).toMatchObject({
+      plugin: 'pgoutput',
+      active: false,
+      activePid: null,
+      walStatus: 'reserved',
+      safeWalSizeBytes: null,
+    });
     expect(report.slot?.lagBytes).toBeGreaterThan(0);
     expect(report.slot?.retainedWalBytes).toBeGreaterThanOrEqual(report.slot?.lagBytes ?? 0);
   });

@@ -49,7 +49,12 @@ describe('teardown', () => {
   beforeAll(async () => {
     db = await createTestDatabase('teardown');
     settings = loadSettings({
-      overrides: { sourceUrl: db.url, slotName: `teardown_${db.name}`, publicationName: 'teardown_pub', stateSchema: 'teardown_state' },
+      overrides: {
+        sourceUrl: db.url,
+        slotName: `teardown_${db.name}`,
+        publicationName: 'teardown_pub',
+        stateSchema: 'teardown_state',
+      },
     });
     client = new pg.Client({ connectionString: db.url });
     await client.connect();
@@ -57,7 +62,10 @@ describe('teardown', () => {
   });
 
   beforeEach(async () => {
-    if ((await client.query('select 1 from pg_replication_slots where slot_name = $1', [settings.slotName])).rowCount === 0) {
+    if (
+      (await client.query('select 1 from pg_replication_slots where slot_name = $1', [settings.slotName]))
+        .rowCount === 0
+    ) {
       await client.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [settings.slotName]);
     }
     await client.query(`drop publication if exists ${settings.publicationName}`);

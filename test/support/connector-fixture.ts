@@ -14,7 +14,10 @@ import { createTestDatabase, type TestDatabase } from './test-database.js';
 
 export { expectedInstancesOf };
 
-export const LEGACY_SCHEMA = readFileSync(new URL('../../examples/legacy-approval/schema.sql', import.meta.url), 'utf8');
+export const LEGACY_SCHEMA = readFileSync(
+  new URL('../../examples/legacy-approval/schema.sql', import.meta.url),
+  'utf8',
+);
 export const LEGACY_MAPPINGS = new URL('../../mappings/legacy-approval.yaml', import.meta.url).pathname;
 
 export interface FixtureOptions {
@@ -105,13 +108,18 @@ export function settingsEnv(settings: Settings, extra: Record<string, string> = 
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [key, spec] of Object.entries(SETTINGS_TABLE)) {
     const value = (settings as Record<string, unknown>)[key];
-    if (value !== undefined && value !== null) env[spec.env] = value instanceof Date ? value.toISOString() : String(value);
+    if (value !== undefined && value !== null)
+      env[spec.env] = value instanceof Date ? value.toISOString() : String(value);
   }
   return { ...env, ...extra };
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes (then throws with the last value). */
-export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 20_000, what = 'condition'): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   let lastError: unknown;
@@ -124,7 +132,9 @@ export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 20_000
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `; last error ${String(lastError)}` : ''}`);
+  throw new Error(
+    `timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `; last error ${String(lastError)}` : ''}`,
+  );
 }
 
 /** Feishu's stored instance compared to the expected payload, ignoring what the sync stage owns. */
@@ -134,28 +144,37 @@ export function comparable(p: Partial<ExternalInstance> | undefined): unknown {
   const texts = new Map<string, string>();
   for (const r of i18n_resources ?? []) if (r.is_default) for (const t of r.texts) texts.set(t.key, t.value);
   // Resolve i18n keys so that key naming does not matter, only the texts users see.
-  return JSON.parse(JSON.stringify(rest), (_k, v: unknown) => (typeof v === 'string' && texts.has(v) ? `=${texts.get(v)}` : v));
+  return JSON.parse(JSON.stringify(rest), (_k, v: unknown) =>
+    typeof v === 'string' && texts.has(v) ? `=${texts.get(v)}` : v,
+  );
 }
 
 /** Waits until Feishu holds exactly the expected instances (others must be DELETED). */
 export async function waitForConvergence(fx: ConnectorFixture, timeoutMs = 30_000): Promise<void> {
   let diff = '';
   try {
-    await waitFor(async () => {
-      const expected = await fx.expectedInstances();
-      const problems: string[] = [];
-      for (const [id, payload] of expected) {
-        const stored = fx.fake.instance(id);
-        if (JSON.stringify(comparable(stored)) !== JSON.stringify(comparable(payload))) {
-          problems.push(`${id}: expected ${JSON.stringify(comparable(payload))}\n   got ${JSON.stringify(comparable(stored))}`);
+    await waitFor(
+      async () => {
+        const expected = await fx.expectedInstances();
+        const problems: string[] = [];
+        for (const [id, payload] of expected) {
+          const stored = fx.fake.instance(id);
+          if (JSON.stringify(comparable(stored)) !== JSON.stringify(comparable(payload))) {
+            problems.push(
+              `${id}: expected ${JSON.stringify(comparable(payload))}\n   got ${JSON.stringify(comparable(stored))}`,
+            );
+          }
         }
-      }
-      for (const stored of fx.fake.instances()) {
-        if (!expected.has(stored.instance_id) && stored.status !== 'DELETED') problems.push(`${stored.instance_id}: should be DELETED, is ${stored.status}`);
-      }
-      diff = problems.slice(0, 3).join('\n');
-      return problems.length === 0;
-    }, timeoutMs, 'Feishu to match the database');
+        for (const stored of fx.fake.instances()) {
+          if (!expected.has(stored.instance_id) && stored.status !== 'DELETED')
+            problems.push(`${stored.instance_id}: should be DELETED, is ${stored.status}`);
+        }
+        diff = problems.slice(0, 3).join('\n');
+        return problems.length === 0;
+      },
+      timeoutMs,
+      'Feishu to match the database',
+    );
   } catch (error) {
     throw new Error(`${String(error)}\n${diff}`);
   }

@@ -6,7 +6,10 @@ import type { MappingSet } from '../../src/mapping/contract.js';
 import { liveInstanceRefs, loadInstanceRowsLive } from '../../src/source/live-rows.js';
 
 /** The payloads Feishu should hold, built by the mapping from the live source rows. */
-export async function expectedInstancesOf(sql: pg.Pool, mappings: MappingSet): Promise<Map<string, ExternalInstance>> {
+export async function expectedInstancesOf(
+  sql: pg.Pool,
+  mappings: MappingSet,
+): Promise<Map<string, ExternalInstance>> {
   const client = await sql.connect();
   try {
     const out = new Map<string, ExternalInstance>();

@@ -18,16 +18,27 @@ export function parsePrometheusText(text: string): PromSample[] {
     const m = SAMPLE.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1] as string] = (l[2] as string).replace(/\\(.)/g, (_s, c: string) => (c === 'n' ? '\n' : c));
+    for (const l of (m[2] ?? '').matchAll(LABEL))
+      labels[l[1] as string] = (l[2] as string).replace(/\\(.)/g, (_s, c: string) => (c === 'n' ? '\n' : c));
     const v = m[3] as string;
-    out.push({ name: m[1] as string, labels, value: v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v) });
+    out.push({
+      name: m[1] as string,
+      labels,
+      value: v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v),
+    });
   }
   return out;
 }
 
 /** The value of the one sample named `name` whose labels include `labels`; undefined when there is none. */
-export function sampleValue(samples: PromSample[], name: string, labels: Record<string, string> = {}): number | undefined {
-  const match = samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+export function sampleValue(
+  samples: PromSample[],
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const match = samples.find(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
   return match?.value;
 }
 

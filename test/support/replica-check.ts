@@ -5,14 +5,22 @@ import type { MappingSet } from '../../src/mapping/contract.js';
 import { quoteTable } from '../../src/source/catalog.js';
 import { RAW_TEXT } from '../../src/source/snapshot-copy.js';
 
-export async function replicaDifferences(sql: pg.Pool, stateSchema: string, mappings: MappingSet, keys: Record<string, string[]>): Promise<string[]> {
+export async function replicaDifferences(
+  sql: pg.Pool,
+  stateSchema: string,
+  mappings: MappingSet,
+  keys: Record<string, string[]>,
+): Promise<string[]> {
   const problems: string[] = [];
   for (const [table, use] of mappings.tables) {
     const keyCols = keys[table];
     if (!keyCols) throw new Error(`no key columns given for ${table}`);
     const cols = [...new Set([...keyCols, ...use.columns])];
     const select = cols.map((c) => `"${c}"`).join(', ');
-    const source = await sql.query<Record<string, string | null>>({ text: `select ${select} from ${quoteTable(table)}`, types: RAW_TEXT });
+    const source = await sql.query<Record<string, string | null>>({
+      text: `select ${select} from ${quoteTable(table)}`,
+      types: RAW_TEXT,
+    });
     const replica = await sql.query<{ pk: string; data: Record<string, string | null> }>(
       `select pk, data from "${stateSchema}".row_image where tbl = $1 and not deleted`,
       [table],
@@ -26,9 +34,14 @@ export async function replicaDifferences(sql: pg.Pool, stateSchema: string, mapp
         continue;
       }
       images.delete(pk);
-      for (const c of cols) if ((image[c] ?? null) !== row[c]) problems.push(`${table} ${pk}.${c}: replica ${JSON.stringify(image[c])}, source ${JSON.stringify(row[c])}`);
+      for (const c of cols)
+        if ((image[c] ?? null) !== row[c])
+          problems.push(
+            `${table} ${pk}.${c}: replica ${JSON.stringify(image[c])}, source ${JSON.stringify(row[c])}`,
+          );
     }
-    for (const pk of images.keys()) problems.push(`${table} ${pk}: live in the replica, gone from the source`);
+    for (const pk of images.keys())
+      problems.push(`${table} ${pk}: live in the replica, gone from the source`);
   }
   return problems;
 }

@@ -38,7 +38,10 @@ export async function createDatabaseOn(adminUrl: string, prefix: string): Promis
           `select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null`,
           [name],
         );
-        await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [name]);
+        await c.query(
+          `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`,
+          [name],
+        );
         await c.query(`drop database if exists "${name}" with (force)`);
       } finally {
         await c.end();

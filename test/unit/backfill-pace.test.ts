@@ -15,7 +15,8 @@ describe('backfill pace', () => {
       pace.take(now);
       starts.push(now);
     }
-    for (let i = 33; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 33] as number)).toBeGreaterThanOrEqual(2000);
+    for (let i = 33; i < starts.length; i++)
+      expect((starts[i] as number) - (starts[i - 33] as number)).toBeGreaterThanOrEqual(2000);
     // 1000 starts take about a minute, not 20 s at 50/s.
     expect(starts[999]).toBeGreaterThan(58_000);
     expect(starts[999]).toBeLessThan(62_000);

@@ -9,7 +9,8 @@ describe('LSNs', () => {
     expect(parseLsn('1/0') > parseLsn('0/FFFFFFFF')).toBe(true);
   });
   it('round-trips through the text form', () => {
-    for (const text of ['0/0', '0/16B3748', '1A/FF000001', 'FFFFFFFF/FFFFFFFF']) expect(formatLsn(parseLsn(text))).toBe(text);
+    for (const text of ['0/0', '0/16B3748', '1A/FF000001', 'FFFFFFFF/FFFFFFFF'])
+      expect(formatLsn(parseLsn(text))).toBe(text);
   });
   it('parses positions on both sides of 2^53 and with surrounding blanks alike', () => {
     expect(parseLsn('1FFFFF/FFFFFFFF')).toBe((0x1fffffn << 32n) | 0xffffffffn);

@@ -24,7 +24,8 @@ describe('rate budget', () => {
       starts.push(now());
       ticket.release();
     }
-    for (let i = 50; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 50] as number)).toBeGreaterThanOrEqual(1000);
+    for (let i = 50; i < starts.length; i++)
+      expect((starts[i] as number) - (starts[i - 50] as number)).toBeGreaterThanOrEqual(1000);
   });
 
   it('never starts more than perMinute calls within any 60 s, and spends the whole minute budget', async () => {
@@ -35,7 +36,8 @@ describe('rate budget', () => {
       starts.push(now());
       ticket.release();
     }
-    for (let i = 1000; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 1000] as number)).toBeGreaterThanOrEqual(60_000);
+    for (let i = 1000; i < starts.length; i++)
+      expect((starts[i] as number) - (starts[i - 1000] as number)).toBeGreaterThanOrEqual(60_000);
     // Each minute: 1000 calls in 20 s at 50/s, then wait for the window. The third thousand starts
     // at 120 s and ends by 140 s: the limiter never waits longer than the windows require.
     expect(now()).toBeGreaterThanOrEqual(120_000);
@@ -54,7 +56,12 @@ describe('rate budget', () => {
     // A call granted at 0 that completes at 900 may arrive at Feishu at 899; a call granted at 1000
     // and arriving at 1001 would share Feishu's window with it. So the next grant waits until 1900.
     let clock = 0;
-    const b = new RateBudget({ perSecond: 1, perMinute: 100, now: () => clock, sleep: async (ms) => void (clock += ms) });
+    const b = new RateBudget({
+      perSecond: 1,
+      perMinute: 100,
+      now: () => clock,
+      sleep: async (ms) => void (clock += ms),
+    });
     const ticket = await b.acquire();
     clock = 900;
     ticket.release();
@@ -64,7 +71,12 @@ describe('rate budget', () => {
 
   it('counts a call still in flight against both windows', async () => {
     let clock = 0;
-    const b = new RateBudget({ perSecond: 1, perMinute: 100, now: () => clock, sleep: async (ms) => void (clock += ms) });
+    const b = new RateBudget({
+      perSecond: 1,
+      perMinute: 100,
+      now: () => clock,
+      sleep: async (ms) => void (clock += ms),
+    });
     const first = await b.acquire();
     const second = b.acquire();
     let granted = false;

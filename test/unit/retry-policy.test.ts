@@ -20,7 +20,10 @@ describe('retry policy', () => {
     expect(step.action === 'retry' && step.delayMs).toBeGreaterThanOrEqual(9000);
   });
   it('parks payload errors with their text', () => {
-    expect(nextStep(feishuError('park'), 1, DEFAULT_RETRY_POLICY, 0.5)).toEqual({ action: 'park', reason: 'FEISHU_API: boom' });
+    expect(nextStep(feishuError('park'), 1, DEFAULT_RETRY_POLICY, 0.5)).toEqual({
+      action: 'park',
+      reason: 'FEISHU_API: boom',
+    });
   });
   it('stops on credential and scope errors', () => {
     expect(nextStep(feishuError('stop'), 1, DEFAULT_RETRY_POLICY, 0.5).action).toBe('stop');
@@ -31,11 +34,18 @@ describe('retry policy', () => {
   it('parks after maxAttempts transient failures when a cap is set', () => {
     const policy = { ...DEFAULT_RETRY_POLICY, maxAttempts: 3 };
     expect(nextStep(feishuError('retry'), 2, policy, 0.5).action).toBe('retry');
-    expect(nextStep(feishuError('retry'), 3, policy, 0.5)).toMatchObject({ action: 'park', reason: expect.stringMatching(/gave up after 3 attempts/) });
+    expect(nextStep(feishuError('retry'), 3, policy, 0.5)).toMatchObject({
+      action: 'park',
+      reason: expect.stringMatching(/gave up after 3 attempts/),
+    });
   });
   it('parks limit violations and unmappable rows, retries unknown errors', () => {
-    expect(nextStep(new CdcError('PAYLOAD_LIMIT', 'too many tasks'), 1, DEFAULT_RETRY_POLICY, 0).action).toBe('park');
-    expect(nextStep(new CdcError('MAPPING_UNMAPPABLE', 'no user'), 1, DEFAULT_RETRY_POLICY, 0).action).toBe('park');
+    expect(nextStep(new CdcError('PAYLOAD_LIMIT', 'too many tasks'), 1, DEFAULT_RETRY_POLICY, 0).action).toBe(
+      'park',
+    );
+    expect(nextStep(new CdcError('MAPPING_UNMAPPABLE', 'no user'), 1, DEFAULT_RETRY_POLICY, 0).action).toBe(
+      'park',
+    );
     expect(nextStep(new Error('socket hang up'), 1, DEFAULT_RETRY_POLICY, 0).action).toBe('retry');
   });
 });

@@ -10,17 +10,25 @@ describe('settings', () => {
     expect(Object.isFrozen(s)).toBe(true);
   });
   it('names the environment variable of a bad value', () => {
-    expect(() => loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: 'x', APPROVAL_CDC_RATE_PER_MINUTE: 'lots' } })).toThrow(
-      /ratePerMinute \(APPROVAL_CDC_RATE_PER_MINUTE\)/,
-    );
+    expect(() =>
+      loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: 'x', APPROVAL_CDC_RATE_PER_MINUTE: 'lots' } }),
+    ).toThrow(/ratePerMinute \(APPROVAL_CDC_RATE_PER_MINUTE\)/);
     expect(() => loadSettings({ env: {} })).toThrow(/sourceUrl \(APPROVAL_CDC_SOURCE_URL\)/);
   });
   it('lets overrides win over the environment', () => {
-    const s = loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: 'a', APPROVAL_CDC_SLOT: 'one' }, overrides: { slotName: 'two' } });
+    const s = loadSettings({
+      env: { APPROVAL_CDC_SOURCE_URL: 'a', APPROVAL_CDC_SLOT: 'one' },
+      overrides: { slotName: 'two' },
+    });
     expect(s.slotName).toBe('two');
   });
   it('never shows secrets or passwords when logged', () => {
-    const s = loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: 'postgres://app:hunter2@db/legacy', APPROVAL_CDC_FEISHU_APP_SECRET: 'sekret' } });
+    const s = loadSettings({
+      env: {
+        APPROVAL_CDC_SOURCE_URL: 'postgres://app:hunter2@db/legacy',
+        APPROVAL_CDC_FEISHU_APP_SECRET: 'sekret',
+      },
+    });
     const text = JSON.stringify(redactedSettings(s));
     expect(text).not.toContain('hunter2');
     expect(text).not.toContain('sekret');

@@ -86,7 +86,10 @@ export function startConnectorProcess(options: ConnectorProcessOptions): Connect
       if (stopped) return;
       expectingExit = false;
       (proc as { starts: number }).starts++;
-      const c = spawn(process.execPath, [BIN, 'run'], { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, [BIN, 'run'], {
+        env: options.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       child = c;
       const out = { text: '' };
       const err = { text: '' };

@@ -6,7 +6,11 @@
 import { inject } from 'vitest';
 import type { SettingKey } from '../../../src/config/settings.js';
 import type { FakeFeishuOptions } from '../../../src/feishu/fake-feishu.js';
-import { settingsEnv, startConnectorFixture, type ConnectorFixture } from '../../support/connector-fixture.js';
+import {
+  settingsEnv,
+  startConnectorFixture,
+  type ConnectorFixture,
+} from '../../support/connector-fixture.js';
 import { createDatabaseOn } from '../../support/test-database.js';
 import { startAckSampler, type AckSampler } from './invariants.js';
 

@@ -1,6 +1,11 @@
 // The one summary line each fault scenario prints last:
 //   FAULT <name>: did <what was done>; checked <what>; k=v, k=v ...
-export function faultLine(name: string, did: string, checked: string, figures: Record<string, string | number | bigint>): string {
+export function faultLine(
+  name: string,
+  did: string,
+  checked: string,
+  figures: Record<string, string | number | bigint>,
+): string {
   const figs = Object.entries(figures)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(', ');

@@ -3,7 +3,12 @@
 // and retried after a pause: their outcome is whatever Postgres decided, and the convergence check
 // compares Feishu with what the database holds, not with what the workload meant to do.
 import type pg from 'pg';
-import { newWorkloadState, seededRandom, workloadStep, type WorkloadState } from '../../support/legacy-workload.js';
+import {
+  newWorkloadState,
+  seededRandom,
+  workloadStep,
+  type WorkloadState,
+} from '../../support/legacy-workload.js';
 
 export interface BackgroundWorkload {
   readonly steps: number;
@@ -14,7 +19,10 @@ export interface BackgroundWorkload {
   stop(): Promise<{ steps: number; errors: number }>;
 }
 
-export function startWorkload(sql: pg.Pool, o: { seed: number; pauseMs?: number; start?: number; background?: boolean }): BackgroundWorkload {
+export function startWorkload(
+  sql: pg.Pool,
+  o: { seed: number; pauseMs?: number; start?: number; background?: boolean },
+): BackgroundWorkload {
   const random = seededRandom(o.seed);
   const clock = { minute: 0 };
   const state = newWorkloadState(o.start ?? 1);
@@ -24,7 +32,7 @@ export function startWorkload(sql: pg.Pool, o: { seed: number; pauseMs?: number;
     errors: 0,
     state,
     async burst(n: number) {
-      for (let i = 0; i < n; ) {
+      for (let i = 0; i < n;) {
         if (await step()) i++;
         else await new Promise((r) => setTimeout(r, 200));
       }

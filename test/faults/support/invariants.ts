@@ -31,9 +31,18 @@ export interface AckSampler {
   stop(): Promise<AckReport>;
 }
 
-export function startAckSampler(o: { sourceUrl: string; stateUrl: string; slot: string; schema: string; intervalMs?: number }): AckSampler {
+export function startAckSampler(o: {
+  sourceUrl: string;
+  stateUrl: string;
+  slot: string;
+  schema: string;
+  intervalMs?: number;
+}): AckSampler {
   const source = new pg.Pool({ connectionString: o.sourceUrl, max: 1, connectionTimeoutMillis: 2000 });
-  const state = o.stateUrl === o.sourceUrl ? source : new pg.Pool({ connectionString: o.stateUrl, max: 1, connectionTimeoutMillis: 2000 });
+  const state =
+    o.stateUrl === o.sourceUrl
+      ? source
+      : new pg.Pool({ connectionString: o.stateUrl, max: 1, connectionTimeoutMillis: 2000 });
   source.on('error', () => undefined);
   state.on('error', () => undefined);
   const history: AckSample[] = [];
@@ -50,15 +59,24 @@ export function startAckSampler(o: { sourceUrl: string; stateUrl: string; slot: 
           [o.slot],
         );
         const cp = await state
-          .query<{ lsn: string }>(`select lsn::text from "${o.schema}".checkpoint where slot = $1 and phase <> 'creating'`, [o.slot])
+          .query<{ lsn: string }>(
+            `select lsn::text from "${o.schema}".checkpoint where slot = $1 and phase <> 'creating'`,
+            [o.slot],
+          )
           .catch(() => ({ rows: [] as { lsn: string }[] }));
         const row = slot.rows[0];
         const cpRow = cp.rows[0];
         if (row?.lsn && cpRow) {
-          const sample = { at: Date.now(), confirmed: parseLsn(row.lsn), checkpoint: BigInt(cpRow.lsn), currentWal: parseLsn(row.wal) };
+          const sample = {
+            at: Date.now(),
+            confirmed: parseLsn(row.lsn),
+            checkpoint: BigInt(cpRow.lsn),
+            currentWal: parseLsn(row.wal),
+          };
           report.samples++;
           history.push(sample);
-          if (sample.confirmed > sample.checkpoint) report.violations.push(`confirmed ${row.lsn} > checkpoint ${sample.checkpoint}`);
+          if (sample.confirmed > sample.checkpoint)
+            report.violations.push(`confirmed ${row.lsn} > checkpoint ${sample.checkpoint}`);
           const lag = sample.currentWal - sample.confirmed;
           if (lag > report.maxLagBytes) report.maxLagBytes = lag;
         }
@@ -98,7 +116,13 @@ export interface PushOrderReport {
 /** Per instance, the update_time of accepted pushes never decreases. */
 export function checkPushOrder(pushes: readonly PushRecord[]): PushOrderReport {
   const last = new Map<string, bigint>();
-  const out: PushOrderReport = { instances: 0, accepted: 0, attempts: pushes.length, rejected: 0, regressions: [] };
+  const out: PushOrderReport = {
+    instances: 0,
+    accepted: 0,
+    attempts: pushes.length,
+    rejected: 0,
+    regressions: [],
+  };
   for (const push of pushes) {
     if (!push.accepted) {
       out.rejected++;

@@ -4,7 +4,12 @@
 // destroy() stops it and removes the directory.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, loadEmbeddedPostgres, THROWAWAY_SETTINGS, throwawayDir } from '../../support/throwaway-postgres.js';
+import {
+  freePort,
+  loadEmbeddedPostgres,
+  THROWAWAY_SETTINGS,
+  throwawayDir,
+} from '../../support/throwaway-postgres.js';
 
 export interface RestartablePostgres {
   /** Superuser URL of the `postgres` database. */
@@ -17,11 +22,19 @@ export interface RestartablePostgres {
   destroy(): Promise<void>;
 }
 
-export async function startRestartablePostgres(extraSettings: Record<string, string> = {}): Promise<RestartablePostgres> {
+export async function startRestartablePostgres(
+  extraSettings: Record<string, string> = {},
+): Promise<RestartablePostgres> {
   const parent = await throwawayDir('approval-cdc-fault-pg-');
   const port = await freePort();
   const password = 'postgres';
-  const settings: Record<string, string> = { ...THROWAWAY_SETTINGS, max_replication_slots: '16', max_wal_senders: '16', max_connections: '200', ...extraSettings };
+  const settings: Record<string, string> = {
+    ...THROWAWAY_SETTINGS,
+    max_replication_slots: '16',
+    max_wal_senders: '16',
+    max_connections: '200',
+    ...extraSettings,
+  };
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const cluster = new EmbeddedPostgres({
     databaseDir: join(parent, 'data'),
