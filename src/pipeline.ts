@@ -8,10 +8,13 @@ import { CdcError, describeError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
-import { startHealthServer } from './observe/health-server.js';
+import { createConsole } from './console/console-server.js';
+import { CompiledMappingSet } from './mapping/mapping-set.js';
+import { splitAddress, startHealthServer } from './observe/health-server.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
+import { SampleRing } from './observe/sample-ring.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -43,6 +46,8 @@ export interface PipelineOptions {
 
 export class Pipeline {
   readonly metrics: Metrics;
+  /** The last hour of lag, budget and backlog samples (one every 2 s), for the console's charts. */
+  readonly samples = new SampleRing(1800);
   readonly done: Promise<void>;
   private stream: ReplicationStream | null = null;
   private scheduler: SyncScheduler | null = null;
@@ -74,6 +79,12 @@ export class Pipeline {
     return this.stream?.connected ?? false;
   }
 
+  /** host:port that /metrics and the console listen on, once started; null when off. */
+  get httpAddress(): string | null {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? `${a.address}:${a.port}` : null;
+  }
+
   get sync(): SyncScheduler | null {
     return this.scheduler;
   }
@@ -86,7 +97,27 @@ export class Pipeline {
     const db = this.state.db;
 
     if (s.metricsAddress !== 'off') {
-      this.server = await startHealthServer(s.metricsAddress, this.metrics, async () => this.readiness());
+      // The console needs the compiled mappings (names, keys, previews); a test's stand-in set has none.
+      const consoleHandler =
+        s.console && mappings instanceof CompiledMappingSet
+          ? createConsole({
+              settings: s,
+              mappings,
+              db,
+              metrics: this.metrics,
+              samples: this.samples,
+              readiness: async () => this.readiness(),
+              logger,
+              onChange: () => this.scheduler?.wake(),
+              listenHost: splitAddress(s.metricsAddress)[0],
+            })
+          : undefined;
+      this.server = await startHealthServer(
+        s.metricsAddress,
+        this.metrics,
+        async () => this.readiness(),
+        consoleHandler,
+      );
     }
     this.lock = new LeaderLock(s.stateUrl, s.slotName);
     await this.lock.acquire({
@@ -235,6 +266,7 @@ export class Pipeline {
       db,
       logger,
       intervalMs: 2000,
+      onSample: (sample) => this.samples.push(Date.now(), { ...sample, budgetUsed: budget.usedLastMinute() }),
     });
     this.probe.start();
     if (this.feishu && s.reconcileIntervalMs > 0) {

@@ -187,6 +187,16 @@ export const SETTINGS_TABLE = {
     schema: int(100).default(100_000),
     doc: 'Pushes kept in the push history in total (oldest pruned first).',
   },
+  console: {
+    env: 'APPROVAL_CDC_CONSOLE',
+    schema: bool.default(true),
+    doc: 'Serve the web console at /console on the metrics address.',
+  },
+  adminToken: {
+    env: 'APPROVAL_CDC_ADMIN_TOKEN',
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    doc: 'Token (16+ characters) that unlocks the console actions; unset = read-only console. Never logged.',
+  },
 } as const;
 
 type Table = typeof SETTINGS_TABLE;
@@ -243,7 +253,11 @@ export function describeSettings(): string {
       const parsed = (spec.schema as z.ZodType).safeParse(undefined);
       const dflt = parsed.success && parsed.data !== undefined ? String(parsed.data) : '(required)';
       const shown =
-        key === 'stateUrl' || key.startsWith('feishuApp') ? (parsed.success ? '(optional)' : dflt) : dflt;
+        key === 'stateUrl' || key.startsWith('feishuApp') || key === 'adminToken'
+          ? parsed.success
+            ? '(optional)'
+            : dflt
+          : dflt;
       return `  ${spec.env.padEnd(36)} ${key.padEnd(20)} default ${shown}\n      ${spec.doc}`;
     })
     .join('\n');
@@ -257,5 +271,6 @@ export function redactedSettings(settings: Settings): Record<string, unknown> {
     sourceUrl: hide(settings.sourceUrl),
     stateUrl: hide(settings.stateUrl),
     feishuAppSecret: settings.feishuAppSecret ? '***' : undefined,
+    adminToken: settings.adminToken ? '***' : undefined,
   };
 }

@@ -1,6 +1,7 @@
 // Serves /metrics (Prometheus), /healthz (the process is alive) and /readyz (streaming, state database
-// reachable, Feishu token valid). Invariant: it only reads; a probe never changes connector state.
-import { createServer, type Server } from 'node:http';
+// reachable, Feishu token valid), and hands every other request to `extra` (the console) when given.
+// Invariant: it only reads; a probe never changes connector state.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Metrics } from './metrics.js';
 
 export interface Readiness {
@@ -12,6 +13,8 @@ export async function startHealthServer(
   address: string,
   metrics: Metrics,
   readiness: () => Promise<Readiness>,
+  /** Answers other paths; resolves false when the path is not its own (404). */
+  extra?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>,
 ): Promise<Server> {
   const [host, portText] = splitAddress(address);
   const server = createServer((req, res) => {
@@ -27,7 +30,7 @@ export async function startHealthServer(
           const r = await readiness();
           res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' });
           res.end(JSON.stringify(r));
-        } else {
+        } else if (!(extra && (await extra(req, res)))) {
           res.writeHead(404).end();
         }
       } catch (error) {
@@ -42,7 +45,7 @@ export async function startHealthServer(
   return server;
 }
 
-function splitAddress(address: string): [string, string] {
+export function splitAddress(address: string): [string, string] {
   const i = address.lastIndexOf(':');
   return i < 0 ? ['127.0.0.1', address] : [address.slice(0, i) || '127.0.0.1', address.slice(i + 1)];
 }

@@ -11,6 +11,13 @@ import type { InstanceStore } from '../sync/instance-store.js';
 
 const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'];
 
+export interface LagSample {
+  lagBytes: number;
+  lagSeconds: number;
+  backlogLive: number;
+  backlogBackfill: number;
+}
+
 export class LagProbe {
   private timer: NodeJS.Timeout | null = null;
   private client: pg.Client | null = null;
@@ -25,6 +32,8 @@ export class LagProbe {
       db: Kysely<any>;
       logger: Logger;
       intervalMs: number;
+      /** Called after each complete sample with what it read (the console's charts keep them). */
+      onSample?: (sample: LagSample) => void;
     },
   ) {}
 
@@ -52,7 +61,9 @@ export class LagProbe {
         this.client = c;
       }
       const slot = await readSlot(this.client, this.o.slot);
+      const sample: LagSample = { lagBytes: 0, lagSeconds: 0, backlogLive: 0, backlogBackfill: 0 };
       if (slot) {
+        sample.lagBytes = Number(slot.lagBytes ?? 0n);
         metrics.slotLagBytes.set(Number(slot.lagBytes ?? 0n));
         metrics.slotRetainedBytes.set(Number(slot.retainedBytes ?? 0n));
         metrics.slotSafeWalBytes.set(slot.safeWalSize === null ? -1 : Number(slot.safeWalSize));
@@ -62,18 +73,23 @@ export class LagProbe {
       const cp = await this.o.checkpoints.read(this.o.slot);
       if (cp) {
         metrics.checkpointLsn.set(Number(cp.lsn));
-        if (cp.lastCommitAt)
-          metrics.secondsSinceCommit.set(Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000));
+        if (cp.lastCommitAt) {
+          sample.lagSeconds = Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000);
+          metrics.secondsSinceCommit.set(sample.lagSeconds);
+        }
       }
       const backlog = await this.o.instances.backlog();
       metrics.backlog.reset();
       let oldest: Date | null = null;
       for (const b of backlog) {
         metrics.backlog.set({ lane: b.lane === 0 ? 'live' : 'backfill' }, b.count);
+        if (b.lane === 0) sample.backlogLive += b.count;
+        else sample.backlogBackfill += b.count;
         if (b.oldest && (!oldest || b.oldest < oldest)) oldest = b.oldest;
       }
       metrics.oldestPendingSeconds.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
       metrics.parked.set(await this.o.instances.countParked());
+      this.o.onSample?.(sample);
     } catch (error) {
       this.o.logger.debug({ err: error }, 'lag sample failed');
       await this.client?.end().catch(() => undefined);

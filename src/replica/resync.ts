@@ -57,15 +57,29 @@ export async function selectInstanceIds(o: Omit<ResyncOptions, 'dryRun'>): Promi
 }
 
 export async function resync(o: ResyncOptions): Promise<{ instances: number; dryRun: boolean }> {
-  const inst = sql.id(o.schema, 'instance');
   const ids = await selectInstanceIds(o);
-  if (!o.dryRun && ids.length > 0) {
-    for (let i = 0; i < ids.length; i += 5000) {
-      await sql`update ${inst} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,
-          dirty_since = case when version > synced_version then dirty_since else now() end,
-          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
-        where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(o.db);
-    }
-  }
+  if (!o.dryRun) await markForResync(o.db, o.schema, ids, LANE_BACKFILL);
   return { instances: ids.length, dryRun: o.dryRun };
+}
+
+/**
+ * Marks instances (internal ids) to be pushed again from the replica in `lane`, un-parking them;
+ * returns how many exist. The console's "push again" uses the live lane: a person waits for it.
+ */
+export async function markForResync(
+  db: Kysely<any>,
+  schema: string,
+  ids: readonly string[],
+  lane: number,
+): Promise<number> {
+  const inst = sql.id(schema, 'instance');
+  let marked = 0;
+  for (let i = 0; i < ids.length; i += 5000) {
+    const res = await sql`update ${inst} set version = version + 1, lane = ${lane}::smallint,
+        dirty_since = case when version > synced_version then dirty_since else now() end,
+        parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
+      where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(db);
+    marked += Number(res.numAffectedRows ?? 0);
+  }
+  return marked;
 }
