@@ -49,6 +49,8 @@ export interface FakeFeishu {
   readonly counters: Readonly<FakeCounters>;
   /** Forgets instances, created approvals, pushes, counters, rate windows and faults; tokens stay valid. */
   reset(): void;
+  /** Rotates the app secret (as in the developer console): tokens are issued only for the new one. */
+  setAppSecret(secret: string): void;
 }
 
 export const DEFAULT_FAKE_SCOPES = ['approval:external_instance', 'approval:external_approval'] as const;
@@ -113,7 +115,9 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     appId,
-    appSecret,
+    get appSecret() {
+      return ctx.appSecret;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
@@ -125,5 +129,8 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     faults,
     counters,
     reset: ctx.reset,
+    setAppSecret(secret) {
+      ctx.appSecret = secret;
+    },
   };
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/replica-writer.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceStore, type DirtyInstance } from './instance-store.js';
+import { PushGate } from './push-gate.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
 
@@ -41,6 +42,8 @@ export interface SyncSchedulerOptions {
   random?: () => number;
   onOutcome?: (outcome: PushOutcome) => void;
   onStop?: (reason: string) => void;
+  /** Whether pushing is allowed (default: a gate of its own with default probe timing). */
+  gate?: PushGate;
   pollIntervalMs?: number;
   /** Backfill pushes per minute at most, spread evenly (default: unpaced). */
   backfillPerMinute?: number;
@@ -79,12 +82,17 @@ export class SyncScheduler {
   private wakePending = false;
   private readonly abort = new AbortController();
   private readonly backfillPace: BackfillPace;
-  /** Set when Feishu refuses our credentials or scope: nothing is pushed until restart. */
-  stoppedReason: string | null = null;
+  readonly gate: PushGate;
 
   constructor(private readonly o: SyncSchedulerOptions) {
     this.store = new InstanceStore(o.db, o.schema);
+    this.gate = o.gate ?? new PushGate();
     this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** Why pushing is stopped (credentials, scope, ...), or null while it runs. */
+  get stoppedReason(): string | null {
+    return this.gate.stoppedReason;
   }
 
   get inFlightCount(): number {
@@ -122,8 +130,9 @@ export class SyncScheduler {
     const poll = this.o.pollIntervalMs ?? 200;
     while (this.running) {
       try {
-        if (this.stoppedReason) {
-          await this.idle(poll * 5);
+        const untilProbe = this.gate.msUntilProbe();
+        if (untilProbe > 0) {
+          await this.idle(Math.min(untilProbe, poll * 5));
           continue;
         }
         if (this.inFlight.size >= this.o.concurrency) {
@@ -150,7 +159,14 @@ export class SyncScheduler {
           }
           this.backfillPace.take(Date.now());
         }
-        const task = this.pushOne(instance, ticket).finally(() => {
+        // While stopped, the gate lets one push through as a probe once it is due.
+        const admission = this.gate.admit();
+        if (admission === 'wait') {
+          ticket.cancel();
+          await this.idle(poll);
+          continue;
+        }
+        const task = this.pushOne(instance, ticket, admission === 'probe').finally(() => {
           this.inFlight.delete(instance.id);
           this.wake();
         });
@@ -180,7 +196,7 @@ export class SyncScheduler {
     });
   }
 
-  private async pushOne(instance: DirtyInstance, ticket: BudgetTicket): Promise<void> {
+  private async pushOne(instance: DirtyInstance, ticket: BudgetTicket, probe: boolean): Promise<void> {
     const { mappings, logger } = this.o;
     let updateTime = 0n;
     let pushed = false;
@@ -206,6 +222,8 @@ export class SyncScheduler {
       } finally {
         ticket.release();
       }
+      // Any accepted push proves pushing works again: a stopped gate runs again by itself.
+      this.gate.accepted();
       await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
       const outcome: PushOutcome = { instance, result: 'accepted', code: '0' };
       if (instance.firstCommitAt)
@@ -219,6 +237,7 @@ export class SyncScheduler {
       // Nothing was sent (absent, parked before sending, or a failure before the call): the unit
       // goes back to the budget.
       if (!pushed) ticket.cancel();
+      if (probe) this.gate.probeEnded();
     }
   }
 
@@ -240,8 +259,10 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'parked', code: failure.code });
         return;
       case 'stop':
-        this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
-        this.stoppedReason = step.reason;
+        if (this.gate.running) this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
+        else this.o.logger.error(log, `pushing still stopped: ${step.reason}`);
+        this.gate.stop(step.reason, failure.code);
+        // The instance stays due: it is the probe that finds out when pushing works again.
         await this.store.markRetry(instance.id, 0, step.reason, failure.code);
         this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code });
         this.o.onStop?.(step.reason);
