@@ -9,7 +9,7 @@ import type { CheckInstance, DiffInstance } from '../feishu/payload-schema.js';
 import type { InstanceRef, MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { LANE_BACKFILL } from '../replica/replica-writer.js';
+import { LANE_BACKFILL } from '../replica/instance-vocabulary.js';
 import { RateBudget } from './rate-budget.js';
 
 export interface ReconcilerOptions {
