@@ -146,7 +146,8 @@ export class Pipeline {
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
       onOutcome: (outcome) => {
-        this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
+        else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
         this.metrics.budgetUsed.set(budget.usedLastMinute());
         if (outcome.commitToAcceptSeconds !== undefined) {
           this.metrics.commitToAccept.observe(
