@@ -19,6 +19,7 @@ import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { Reconciler } from './sync/reconciler.js';
+import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { startReplica } from './source/replica-start.js';
@@ -48,6 +49,7 @@ export class Pipeline {
   private heartbeat: Heartbeat | null = null;
   private probe: LagProbe | null = null;
   private reconciler: Reconciler | null = null;
+  private history: PushHistory | null = null;
   private gaugeTimer: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
@@ -110,6 +112,15 @@ export class Pipeline {
       },
     });
 
+    const history = new PushHistory(
+      db,
+      s.stateSchema,
+      { perInstance: s.pushHistoryPerInstance, total: s.pushHistoryTotal },
+      (error) => logger.warn({ err: error }, 'cannot write the push history'),
+    );
+    history.start();
+    this.history = history;
+
     const budget = new RateBudget({ perSecond: s.ratePerSecond, perMinute: s.ratePerMinute });
     this.metrics.budgetLimit.set(s.ratePerMinute);
     let push = this.o.push;
@@ -148,6 +159,17 @@ export class Pipeline {
       onOutcome: (outcome) => {
         if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
         else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        history.record({
+          instanceId: outcome.instance.id,
+          externalId: outcome.instance.externalId,
+          version: outcome.instance.version,
+          lane: outcome.instance.lane,
+          result: outcome.result,
+          code: outcome.code,
+          message: outcome.message ?? null,
+          updateTime: outcome.updateTime ?? null,
+          at: new Date(),
+        });
         this.metrics.budgetUsed.set(budget.usedLastMinute());
         if (outcome.commitToAcceptSeconds !== undefined) {
           this.metrics.commitToAccept.observe(
@@ -272,6 +294,7 @@ export class Pipeline {
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     await this.reconciler?.stop();
     await this.scheduler?.stop();
+    await this.history?.stop();
     await this.probe?.stop();
     await this.feishu?.close();
     await this.lock?.release();

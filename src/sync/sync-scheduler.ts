@@ -26,6 +26,10 @@ export interface PushOutcome {
   /** 'unchanged': the payload equals the last one Feishu accepted; synced without a push. */
   result: 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent' | 'unchanged';
   code: string;
+  /** Why it failed (retry, parked, stopped). */
+  message?: string;
+  /** The update_time Feishu accepted. */
+  updateTime?: bigint;
   /** Seconds from the oldest unsynced source commit to Feishu's acceptance. */
   commitToAcceptSeconds?: number;
 }
@@ -229,7 +233,7 @@ export class SyncScheduler {
         this.o.minPushIntervalMs,
         digest,
       );
-      const outcome: PushOutcome = { instance, result: 'accepted', code: '0' };
+      const outcome: PushOutcome = { instance, result: 'accepted', code: '0', updateTime };
       if (instance.firstCommitAt)
         outcome.commitToAcceptSeconds = Math.max(0, (Date.now() - instance.firstCommitAt.getTime()) / 1000);
       this.o.onOutcome?.(outcome);
@@ -257,18 +261,18 @@ export class SyncScheduler {
       case 'retry':
         this.o.logger.warn({ ...log, delayMs: step.delayMs }, `push failed, will retry: ${step.reason}`);
         await this.store.markRetry(instance.id, step.delayMs, step.reason, failure.code);
-        this.o.onOutcome?.({ instance, result: 'retry', code: failure.code });
+        this.o.onOutcome?.({ instance, result: 'retry', code: failure.code, message: step.reason });
         return;
       case 'park':
         this.o.logger.error(log, `instance parked: ${step.reason}`);
         await this.store.park(instance.id, step.reason, failure.code);
-        this.o.onOutcome?.({ instance, result: 'parked', code: failure.code });
+        this.o.onOutcome?.({ instance, result: 'parked', code: failure.code, message: step.reason });
         return;
       case 'stop':
         this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
         this.stoppedReason = step.reason;
         await this.store.markRetry(instance.id, 0, step.reason, failure.code);
-        this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code });
+        this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code, message: step.reason });
         this.o.onStop?.(step.reason);
         return;
     }
