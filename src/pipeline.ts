@@ -55,7 +55,7 @@ export class Pipeline {
   private feishu: FeishuClient | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
-  private stopping = false;
+  private stopping: Promise<void> | null = null;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -280,26 +280,42 @@ export class Pipeline {
   }
 
   private fail(error: unknown): void {
+    if (this.stopping) {
+      // Already stopping (a signal, or Ctrl-C that also stopped a local Postgres): connections
+      // ending now are the stop itself, not a failure worth a fatal line.
+      this.o.logger.debug({ err: error }, `while stopping: ${describeError(error)}`);
+      return;
+    }
     this.o.logger.fatal({ err: error }, `pipeline failed: ${describeError(error)}`);
     this.rejectDone(error);
     void this.stop();
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
+  /** Stops every stage; every caller gets the same promise, settled once everything is closed. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopStages();
+    return this.stopping;
+  }
+
+  private async stopStages(): Promise<void> {
     this.abort.abort();
     await this.stream?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
-    await this.reconciler?.stop();
-    await this.scheduler?.stop();
+    // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
+    // flight get at most the request timeout, the longest one call can take.
+    await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);
     await this.history?.stop();
     await this.probe?.stop();
     await this.feishu?.close();
     await this.lock?.release();
     await this.state?.close();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      // A scraper's keep-alive connection must not hold the stop open.
+      this.server.closeAllConnections();
+    });
     this.metrics.leader.set(0);
     this.resolveDone();
   }

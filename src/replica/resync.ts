@@ -4,7 +4,7 @@
 import { sql, type Kysely } from 'kysely';
 import { CdcError } from '../errors.js';
 import type { InstanceRef, MappingSet } from '../mapping/contract.js';
-import { instanceIdOf, LANE_BACKFILL } from './replica-writer.js';
+import { instanceIdOf, LANE_BACKFILL } from './instance-vocabulary.js';
 
 export interface ResyncOptions {
   db: Kysely<any>;

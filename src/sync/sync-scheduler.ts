@@ -12,7 +12,7 @@ import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
-import { LANE_LIVE } from '../replica/replica-writer.js';
+import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceStore, type DirtyInstance } from './instance-store.js';
 import { payloadDigest } from './payload-digest.js';
@@ -120,14 +120,25 @@ export class SyncScheduler {
     }
   }
 
-  /** Stops taking new work and waits for pushes in flight (at most `graceMs`). */
+  /**
+   * Stops taking new work and waits for pushes in flight, at most `graceMs` (the request timeout:
+   * a push cannot take longer, so waiting longer only delays the stop). Returns as soon as they are
+   * done; the grace timer is cleared so it never holds the process open.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     this.running = false;
     this.abort.abort();
     this.wake();
     await this.loop?.catch(() => undefined);
+    if (this.inFlight.size === 0) return;
     const pending = Promise.allSettled([...this.inFlight.values()]);
-    await Promise.race([pending, new Promise((r) => setTimeout(r, graceMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    try {
+      await Promise.race([pending, grace]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async run(): Promise<void> {
