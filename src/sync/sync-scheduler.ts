@@ -5,7 +5,8 @@
 // - nothing vanishes (DESIGN 3): a dirty instance is due, in flight, waiting for a retry, or parked
 //   with its reason; nothing is marked synced that Feishu did not accept;
 // - live before backfill: due instances are taken by lane, then by how long they have waited;
-// - the budget is spent only on payloads that passed the mapping and the limit checks.
+// - the budget is spent only on payloads that passed the mapping and the limit checks, and that
+//   differ from the last payload Feishu accepted for the instance (update_time aside).
 import type { Kysely } from 'kysely';
 import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
@@ -15,6 +16,7 @@ import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceStore, type DirtyInstance } from './instance-store.js';
 import { PushGate } from './push-gate.js';
+import { payloadDigest } from './payload-digest.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
 
@@ -22,7 +24,8 @@ export type PushFn = (payload: ExternalInstance) => Promise<void>;
 
 export interface PushOutcome {
   instance: DirtyInstance;
-  result: 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent';
+  /** 'unchanged': the payload equals the last one Feishu accepted; synced without a push. */
+  result: 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent' | 'unchanged';
   code: string;
   /** Why it failed (retry, parked, stopped). */
   message?: string;
@@ -72,8 +75,13 @@ export class BackfillPace {
     if (this.starts.length < this.limit) return 0;
     return Math.max(1, (this.starts[0] as number) + 2000 - now);
   }
-  take(now: number): void {
+  /** Records a start; the returned function takes it back (the push was not made after all). */
+  take(now: number): () => void {
     this.starts.push(now);
+    return () => {
+      const i = this.starts.indexOf(now);
+      if (i >= 0) this.starts.splice(i, 1);
+    };
   }
 }
 
@@ -163,6 +171,7 @@ export class SyncScheduler {
           await this.idle(poll);
           continue;
         }
+        let untake = () => {};
         if (instance.lane !== LANE_LIVE) {
           const wait = this.backfillPace.delay(Date.now());
           if (wait > 0) {
@@ -172,16 +181,17 @@ export class SyncScheduler {
             await this.idle(wait);
             continue;
           }
-          this.backfillPace.take(Date.now());
+          untake = this.backfillPace.take(Date.now());
         }
         // While stopped, the gate lets one push through as a probe once it is due.
         const admission = this.gate.admit();
         if (admission === 'wait') {
           ticket.cancel();
+          untake();
           await this.idle(poll);
           continue;
         }
-        const task = this.pushOne(instance, ticket, admission === 'probe').finally(() => {
+        const task = this.pushOne(instance, ticket, untake, admission === 'probe').finally(() => {
           this.inFlight.delete(instance.id);
           this.wake();
         });
@@ -211,7 +221,12 @@ export class SyncScheduler {
     });
   }
 
-  private async pushOne(instance: DirtyInstance, ticket: BudgetTicket, probe: boolean): Promise<void> {
+  private async pushOne(
+    instance: DirtyInstance,
+    ticket: BudgetTicket,
+    untake: () => void,
+    probe: boolean,
+  ): Promise<void> {
     const { mappings, logger } = this.o;
     let updateTime = 0n;
     let pushed = false;
@@ -219,12 +234,19 @@ export class SyncScheduler {
       const rows = await loadInstanceRows(this.o.db, this.o.schema, mappings, instance.ref);
       const built = mappings.build(instance.ref, rows);
       if (built.kind === 'absent') {
-        await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0);
+        await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0, null);
         this.o.onOutcome?.({ instance, result: 'absent', code: 'absent' });
         return;
       }
       if (built.kind === 'unmappable')
         throw new CdcError('MAPPING_UNMAPPABLE', built.reason, { details: { disposition: 'park' } });
+      const digest = payloadDigest(built.payload, built.updateMode);
+      if (digest === instance.acceptedDigest) {
+        // Feishu shows exactly this already (a rewrite that changed no value it displays).
+        await this.store.markUnchanged(instance.id, instance.version);
+        this.o.onOutcome?.({ instance, result: 'unchanged', code: 'unchanged' });
+        return;
+      }
       const payload = withMonotonicUpdateTime(built.payload, built.updateMode, instance.lastUpdateTime);
       updateTime = BigInt(payload.update_time);
       const violations = this.o.checkLimits?.(payload) ?? [];
@@ -239,7 +261,13 @@ export class SyncScheduler {
       }
       // Any accepted push proves pushing works again: a stopped gate runs again by itself.
       this.gate.accepted();
-      await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
+      await this.store.markSynced(
+        instance.id,
+        instance.version,
+        updateTime,
+        this.o.minPushIntervalMs,
+        digest,
+      );
       const outcome: PushOutcome = { instance, result: 'accepted', code: '0', updateTime };
       if (instance.firstCommitAt)
         outcome.commitToAcceptSeconds = Math.max(0, (Date.now() - instance.firstCommitAt.getTime()) / 1000);
@@ -249,9 +277,12 @@ export class SyncScheduler {
         logger.error({ err: e, instance: instance.externalId }, 'cannot record push failure'),
       );
     } finally {
-      // Nothing was sent (absent, parked before sending, or a failure before the call): the unit
-      // goes back to the budget.
-      if (!pushed) ticket.cancel();
+      // Nothing was sent (absent, unchanged, parked before sending, or a failure before the call):
+      // the unit goes back to the budget, and the start back to the backfill pace.
+      if (!pushed) {
+        ticket.cancel();
+        untake();
+      }
       if (probe) this.gate.probeEnded();
     }
   }
