@@ -119,5 +119,12 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         );
       },
     },
+    '0021-accepted-digest': {
+      async up(db: Kysely<any>) {
+        // Digest of the last payload Feishu accepted for the instance, without update_time (null:
+        // unknown, push). A dirty instance whose payload has the same digest is synced without a push.
+        await sql`alter table ${s('instance')} add column accepted_digest text`.execute(db);
+      },
+    },
   };
 }

@@ -163,7 +163,8 @@ export class Pipeline {
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
       onOutcome: (outcome) => {
-        this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
+        else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
         history.record({
           instanceId: outcome.instance.id,
           externalId: outcome.instance.externalId,

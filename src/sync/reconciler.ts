@@ -9,7 +9,7 @@ import type { CheckInstance, DiffInstance } from '../feishu/payload-schema.js';
 import type { InstanceRef, MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { LANE_BACKFILL } from '../replica/replica-writer.js';
+import { LANE_BACKFILL } from '../replica/instance-vocabulary.js';
 import { RateBudget } from './rate-budget.js';
 
 export interface ReconcilerOptions {
@@ -110,7 +110,8 @@ export class Reconciler {
       }
     }
     if (differing.length > 0) {
-      await sql`update ${t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now()
+      await sql`update ${t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now(),
+          accepted_digest = null
         where id = any(${differing}::text[]) and version = synced_version`.execute(this.o.db);
       this.o.logger.warn(
         { count: differing.length },
