@@ -95,6 +95,12 @@ export class Pipeline {
 
     if (s.metricsAddress !== 'off') {
       this.server = await startHealthServer(s.metricsAddress, this.metrics, async () => this.readiness());
+      const bound = this.server.address();
+      const url =
+        bound && typeof bound === 'object'
+          ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
+          : s.metricsAddress;
+      logger.info({ url }, `serving /metrics, /healthz and /readyz on ${url}`);
     }
     this.lock = new LeaderLock(s.stateUrl, s.slotName);
     await this.lock.acquire({
