@@ -10,7 +10,8 @@ import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
 import { createConsole } from './console/console-server.js';
 import { CompiledMappingSet } from './mapping/mapping-set.js';
-import { splitAddress, startHealthServer } from './observe/health-server.js';
+import { parseListenAddress } from './config/listen-address.js';
+import { startHealthServer } from './observe/health-server.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
@@ -25,6 +26,8 @@ import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
+import { PushGate, type PushGateState } from './sync/push-gate.js';
+import { PushGateStore } from './sync/push-gate-store.js';
 import { startReplica } from './source/replica-start.js';
 
 export interface PipelineOptions {
@@ -60,7 +63,7 @@ export class Pipeline {
   private feishu: FeishuClient | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
-  private stopping = false;
+  private stopping: Promise<void> | null = null;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -79,10 +82,10 @@ export class Pipeline {
     return this.stream?.connected ?? false;
   }
 
-  /** host:port that /metrics and the console listen on, once started; null when off. */
-  get httpAddress(): string | null {
-    const a = this.server?.address();
-    return a && typeof a === 'object' ? `${a.address}:${a.port}` : null;
+  /** The port /metrics, /healthz and /readyz listen on (null when off or not started). */
+  get healthPort(): number | null {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : null;
   }
 
   get sync(): SyncScheduler | null {
@@ -109,7 +112,7 @@ export class Pipeline {
               readiness: async () => this.readiness(),
               logger,
               onChange: () => this.scheduler?.wake(),
-              listenHost: splitAddress(s.metricsAddress)[0],
+              listenHost: parseListenAddress(s.metricsAddress)?.host ?? '127.0.0.1',
             })
           : undefined;
       this.server = await startHealthServer(
@@ -117,6 +120,15 @@ export class Pipeline {
         this.metrics,
         async () => this.readiness(),
         consoleHandler,
+      );
+      const bound = this.server.address();
+      const url =
+        bound && typeof bound === 'object'
+          ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
+          : s.metricsAddress;
+      logger.info(
+        { url },
+        `serving /metrics, /healthz and /readyz on ${url}${consoleHandler ? `, the console on ${url}/console/` : ''}`,
       );
     }
     this.lock = new LeaderLock(s.stateUrl, s.slotName);
@@ -175,7 +187,14 @@ export class Pipeline {
         await client.pushInstance(payload);
       };
     }
+    const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
+    const gate = new PushGate({
+      probeIntervalMs: s.stopProbeIntervalMs,
+      onChange: (state) => this.gateChanged(state, gateStore),
+    });
+    this.gateChanged(gate.state, gateStore);
     this.scheduler = new SyncScheduler({
+      gate,
       db,
       schema: s.stateSchema,
       mappings,
@@ -188,7 +207,8 @@ export class Pipeline {
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
       onOutcome: (outcome) => {
-        this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
+        else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
         history.record({
           instanceId: outcome.instance.id,
           externalId: outcome.instance.externalId,
@@ -290,6 +310,21 @@ export class Pipeline {
     }
   }
 
+  private gateChanged(state: PushGateState, store: PushGateStore): void {
+    this.metrics.pushingStopped.reset();
+    if (state.state === 'stopped') {
+      this.metrics.pushingStopped.set({ code: state.code }, 1);
+      this.metrics.pushingStoppedSince.set(Math.floor(state.since.getTime() / 1000));
+    } else {
+      this.metrics.pushingStopped.set({ code: '' }, 0);
+      this.metrics.pushingStoppedSince.set(0);
+      if (store && this.scheduler) this.o.logger.warn('pushing resumed: Feishu accepted a push again');
+    }
+    store
+      .write(state)
+      .catch((e: unknown) => this.o.logger.error({ err: e }, 'cannot record the push gate state'));
+  }
+
   async readiness() {
     let stateOk = false;
     try {
@@ -299,38 +334,59 @@ export class Pipeline {
       stateOk = false;
     }
     const streaming = this.streaming;
-    const pushing = this.scheduler !== null && this.scheduler.stoppedReason === null;
+    const gate = this.scheduler?.gate.state;
+    const pushing = gate?.state === 'running';
+    // /healthz stays 200 while pushing is stopped: a restart cannot fix credentials or a scope, and
+    // the gate probes by itself; /readyz, `status` and approval_cdc_pushing_stopped carry the stop.
+    const feishu =
+      gate === undefined
+        ? 'not started'
+        : gate.state === 'running'
+          ? true
+          : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
       ready: streaming && stateOk && pushing,
-      checks: {
-        streaming,
-        stateDatabase: stateOk,
-        feishu: pushing ? true : (this.scheduler?.stoppedReason ?? 'not started'),
-      },
+      checks: { streaming, stateDatabase: stateOk, feishu },
     };
   }
 
   private fail(error: unknown): void {
+    if (this.stopping) {
+      // Already stopping (a signal, or Ctrl-C that also stopped a local Postgres): connections
+      // ending now are the stop itself, not a failure worth a fatal line.
+      this.o.logger.debug({ err: error }, `while stopping: ${describeError(error)}`);
+      return;
+    }
     this.o.logger.fatal({ err: error }, `pipeline failed: ${describeError(error)}`);
     this.rejectDone(error);
     void this.stop();
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
+  /** Stops every stage; every caller gets the same promise, settled once everything is closed. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopStages();
+    return this.stopping;
+  }
+
+  private async stopStages(): Promise<void> {
     this.abort.abort();
     await this.stream?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
-    await this.reconciler?.stop();
-    await this.scheduler?.stop();
+    // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
+    // flight get at most the request timeout, the longest one call can take.
+    await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);
     await this.history?.stop();
     await this.probe?.stop();
     await this.feishu?.close();
     await this.lock?.release();
     await this.state?.close();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      // A scraper's keep-alive connection must not hold the stop open.
+      this.server.closeAllConnections();
+    });
     this.metrics.leader.set(0);
     this.resolveDone();
   }

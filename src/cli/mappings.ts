@@ -10,7 +10,7 @@ import type { InstanceRef } from '../mapping/contract.js';
 import { describeMapping } from '../mapping/describe-mapping.js';
 import { checkAndLoadMappingFiles, formatProblems, loadMappings } from '../mapping/mapping-loader.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
-import { instanceIdOf } from '../replica/replica-writer.js';
+import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { openStateDb } from '../replica/state-db.js';
 import { loadInstanceRowsLive } from '../source/live-rows.js';

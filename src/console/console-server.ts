@@ -18,7 +18,7 @@ import type { Readiness } from '../observe/health-server.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { SampleRing } from '../observe/sample-ring.js';
-import { LANE_LIVE } from '../replica/replica-writer.js';
+import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { markForResync } from '../replica/resync.js';
 import { InstanceStore } from '../sync/instance-store.js';
 import { PushHistory } from '../sync/push-history.js';

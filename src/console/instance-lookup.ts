@@ -5,7 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { InstanceRef, LoadedRow, RowQuery } from '../mapping/contract.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
-import { instanceIdOf } from '../replica/replica-writer.js';
+import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceStore, type InstanceState } from '../sync/instance-store.js';
 import { previewOf, type PreviewResult } from '../sync/payload-preview.js';

@@ -2,9 +2,14 @@
 // §1.5, §5.3, §6). The client attaches its verdict to every error it throws and the sync stage acts
 // on it; nobody else interprets Feishu codes.
 // Invariant: every input gets exactly one disposition, and a failure we cannot recognise is never
-// retried forever: unknown codes park, unknown HTTP statuses without a code stop or park.
+// retried forever as a stop: unknown codes park; an HTTP status without a code is retried with backoff
+// (it may be a gateway's stray answer), or parks when it describes the request (400, 413, 414, 422).
 
-export type Disposition = 'retry' | 'renew-token' | 'park' | 'stop';
+/**
+ * quota: the tenant's monthly quota (99991403) or Lark points (99991406) are spent; no call can
+ * succeed before the renewal or an upgrade, so pushing pauses instead of retrying (beyond §3.3).
+ */
+export type Disposition = 'retry' | 'renew-token' | 'park' | 'stop' | 'quota';
 export type NetworkFailure = 'timeout' | 'reset' | 'refused';
 
 export interface FeishuFailure {
@@ -31,6 +36,7 @@ export const FEISHU_CODES = {
   RATE_LIMITED: 99991400,
   IP_DENIED: 99991401,
   MONTHLY_QUOTA_EXCEEDED: 99991403,
+  POINTS_DEPLETED: 99991406,
   TOKEN_MISSING: 99991661,
   TOKEN_INVALID: 99991663,
   APP_TOKEN_INVALID: 99991664,
@@ -86,7 +92,12 @@ const STOP_CODES: ReadonlyMap<number, string> = new Map([
   [C.TOKEN_MALFORMED, 'malformed token (99991671)'],
   [C.APP_UNAVAILABLE, 'the app is unavailable in this tenant (99991673)'],
   [C.IP_DENIED, 'this IP is denied by the app settings (99991401)'],
-  [C.MONTHLY_QUOTA_EXCEEDED, 'the monthly API quota is exhausted (99991403)'],
+]);
+
+// HTTP 429 like the rate limit, but not a rate limit: branch on the code (beyond §3.3).
+const QUOTA_CODES: ReadonlyMap<number, string> = new Map([
+  [C.MONTHLY_QUOTA_EXCEEDED, "the tenant's monthly API call quota is used up (99991403)"],
+  [C.POINTS_DEPLETED, 'the Lark advanced-API points are used up (99991406)'],
 ]);
 
 const PARK_CODES: ReadonlyMap<number, string> = new Map([
@@ -105,6 +116,7 @@ export function classifyFeishuFailure(failure: FeishuFailure): Classification {
       return { disposition: 'stop', reason: 'the token endpoint rejected app_id/app_secret (10003)' };
     }
     const known =
+      lookup(QUOTA_CODES, code, 'quota') ??
       lookup(RETRY_CODES, code, 'retry') ??
       lookup(RENEW_CODES, code, 'renew-token') ??
       lookup(STOP_CODES, code, 'stop') ??
@@ -120,16 +132,16 @@ export function classifyFeishuFailure(failure: FeishuFailure): Classification {
   }
 
   if (httpStatus === undefined) return { disposition: 'retry', reason: 'no response' };
-  if (httpStatus === 429) return { disposition: 'retry', reason: 'HTTP 429' };
-  if (httpStatus === 408) return { disposition: 'retry', reason: 'HTTP 408' };
-  if (httpStatus >= 500) return { disposition: 'retry', reason: `HTTP ${httpStatus}` };
-  // Without a Feishu code these point at our setup (wrong base URL, proxy auth), not at one payload.
-  if (httpStatus === 401 || httpStatus === 403)
-    return { disposition: 'stop', reason: `HTTP ${httpStatus} without a Feishu code` };
-  if (httpStatus === 404 || httpStatus === 405)
-    return { disposition: 'stop', reason: `HTTP ${httpStatus}: wrong base URL or path?` };
-  if (httpStatus >= 400) return { disposition: 'park', reason: `HTTP ${httpStatus} without a Feishu code` };
-  return { disposition: 'park', reason: `unexpected response (HTTP ${httpStatus})` };
+  // Without a Feishu code the answer came from something in between (a gateway, a proxy, a token the
+  // gateway no longer knows), not from the approval API: only a definitive code stops pushing. A
+  // stray 401 gets a fresh token; every other status is retried with backoff, except those that
+  // describe the request itself, which no retry can fix.
+  if (httpStatus === 401 && endpoint === 'api')
+    return { disposition: 'renew-token', reason: 'HTTP 401 without a Feishu code' };
+  if (httpStatus === 400 || httpStatus === 413 || httpStatus === 414 || httpStatus === 422)
+    return { disposition: 'park', reason: `HTTP ${httpStatus} without a Feishu code` };
+  if (httpStatus >= 400) return { disposition: 'retry', reason: `HTTP ${httpStatus} without a Feishu code` };
+  return { disposition: 'retry', reason: `unexpected response (HTTP ${httpStatus})` };
 }
 
 function lookup(

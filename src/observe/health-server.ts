@@ -2,6 +2,8 @@
 // reachable, Feishu token valid), and hands every other request to `extra` (the console) when given.
 // Invariant: it only reads; a probe never changes connector state.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { formatListenAddress, parseListenAddress } from '../config/listen-address.js';
+import { CdcError } from '../errors.js';
 import type { Metrics } from './metrics.js';
 
 export interface Readiness {
@@ -16,7 +18,9 @@ export async function startHealthServer(
   /** Answers other paths; resolves false when the path is not its own (404). */
   extra?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>,
 ): Promise<Server> {
-  const [host, portText] = splitAddress(address);
+  const parsed = parseListenAddress(address);
+  if (!parsed) throw new CdcError('CONFIG_INVALID', `not a listen address: ${address}`);
+  const { host, port } = parsed;
   const server = createServer((req, res) => {
     void (async () => {
       try {
@@ -39,13 +43,18 @@ export async function startHealthServer(
     })();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(portText), host, () => resolve());
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new CdcError(
+              'CONFIG_INVALID',
+              `APPROVAL_CDC_METRICS_ADDRESS ${formatListenAddress(parsed)} is already in use (another connector on this host? a standby on the same host needs its own APPROVAL_CDC_METRICS_ADDRESS, or "off")`,
+              { cause: error },
+            )
+          : error,
+      ),
+    );
+    server.listen(port, host, () => resolve());
   });
   return server;
-}
-
-export function splitAddress(address: string): [string, string] {
-  const i = address.lastIndexOf(':');
-  return i < 0 ? ['127.0.0.1', address] : [address.slice(0, i) || '127.0.0.1', address.slice(i + 1)];
 }

@@ -9,6 +9,7 @@ import { ARTIFACTS, launchBrowser } from '../support/browser.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text.js';
+import { freePort } from '../support/throwaway-postgres.js';
 
 const TOKEN = 'console-test-token-7f3a9c';
 const request = (id: number, approver: number) =>
@@ -27,11 +28,12 @@ describe('the console in a browser', () => {
   const parked = async (id: string) => (await store.listParked()).some((p) => p.externalId === id);
 
   beforeAll(async () => {
+    const port = await freePort();
     [fx, browser] = await Promise.all([
-      startConnectorFixture({ settings: { metricsAddress: '127.0.0.1:0', adminToken: TOKEN } }),
+      startConnectorFixture({ settings: { metricsAddress: `127.0.0.1:${port}`, adminToken: TOKEN } }),
       launchBrowser(),
     ]);
-    base = `http://${fx.pipeline?.httpAddress}`;
+    base = `http://127.0.0.1:${port}`;
     store = new InstanceStore((fx.pipeline as any).state.db, fx.settings.stateSchema);
     await seedUsers(fx.sql);
     await fx.sql.query(

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
-import { LANE_LIVE, ReplicaWriter } from '../../src/replica/replica-writer.js';
+import { LANE_LIVE } from '../../src/replica/instance-vocabulary.js';
+import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { RowChange } from '../../src/replica/row-change.js';
 import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
 import { InstanceStore } from '../../src/sync/instance-store.js';

@@ -30,6 +30,12 @@ describe('classifyFeishuFailure', () => {
     expect(disposition({ httpStatus: 400, code: 99991661 })).toBe('renew-token');
   });
 
+  it('tells the monthly quota (99991403, 99991406) from the rate limit although all are HTTP 429', () => {
+    expect(disposition({ httpStatus: 429, code: 99991400 })).toBe('retry');
+    expect(disposition({ httpStatus: 429, code: 99991403 })).toBe('quota');
+    expect(disposition({ httpStatus: 429, code: 99991406 })).toBe('quota');
+  });
+
   it('parks payload errors, HTTP 4xx without a code and unknown codes with HTTP 400', () => {
     expect(disposition({ httpStatus: 400, code: 1390001 })).toBe('park');
     expect(disposition({ httpStatus: 400, code: 1390002 })).toBe('park');
@@ -47,9 +53,13 @@ describe('classifyFeishuFailure', () => {
     expect(disposition({ httpStatus: 200, code: 777, endpoint: 'token' })).toBe('stop');
   });
 
-  it('stops on HTTP 401/403/404 without a Feishu code, which point at the setup rather than one payload', () => {
-    expect(disposition({ httpStatus: 401 })).toBe('stop');
-    expect(disposition({ httpStatus: 404 })).toBe('stop');
+  it('never stops on an HTTP status without a Feishu code: a 401 renews the token, 403/404/405 retry', () => {
+    expect(disposition({ httpStatus: 401 })).toBe('renew-token');
+    expect(disposition({ httpStatus: 401, endpoint: 'token' })).toBe('retry');
+    expect(disposition({ httpStatus: 403 })).toBe('retry');
+    expect(disposition({ httpStatus: 404 })).toBe('retry');
+    expect(disposition({ httpStatus: 405 })).toBe('retry');
+    expect(disposition({ httpStatus: 413 })).toBe('park');
   });
 
   it('gives every verdict a reason naming the code', () => {
