@@ -11,7 +11,7 @@ import type { MappingSet } from './mapping/contract.js';
 import { startHealthServer } from './observe/health-server.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
-import { createMetrics, type Metrics } from './observe/metrics.js';
+import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -56,6 +56,8 @@ export class Pipeline {
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set once Feishu issued a tenant_access_token for our credentials. */
+  private tokenObtained = false;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -104,6 +106,7 @@ export class Pipeline {
     this.metrics.leader.set(1);
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
+    initTableSeries(this.metrics, mappings.tables.keys());
     const { writer, checkpoints, checkpoint } = await startReplica({
       settings: s,
       mappings,
@@ -143,9 +146,19 @@ export class Pipeline {
         appSecret: s.feishuAppSecret,
         requestTimeoutMs: s.requestTimeoutMs,
         connections: s.syncConcurrency,
-        onTokenRenew: () => this.metrics.tokenRenewals.inc(),
+        onTokenRenew: () => {
+          this.metrics.tokenRenewals.inc();
+          this.tokenObtained = true;
+        },
       });
       this.feishu = client;
+      // Ready means Feishu took our credentials: ask for a token now rather than at the first push
+      // (an idle connector might otherwise never be ready, or be "ready" with a wrong secret).
+      client.verifyCredentials().then(
+        () => (this.tokenObtained = true),
+        (error: unknown) =>
+          logger.warn({ err: error }, `cannot obtain a Feishu token yet: ${describeError(error)}`),
+      );
       push = async (payload) => {
         await client.pushInstance(payload);
       };
@@ -275,12 +288,17 @@ export class Pipeline {
     }
     const streaming = this.streaming;
     const pushing = this.scheduler !== null && this.scheduler.stoppedReason === null;
+    const feishuOk = pushing && (this.feishu === null || this.tokenObtained);
     return {
-      ready: streaming && stateOk && pushing,
+      ready: streaming && stateOk && feishuOk,
       checks: {
         streaming,
         stateDatabase: stateOk,
-        feishu: pushing ? true : (this.scheduler?.stoppedReason ?? 'not started'),
+        feishu: !pushing
+          ? (this.scheduler?.stoppedReason ?? 'not started')
+          : this.feishu && !this.tokenObtained
+            ? 'no tenant_access_token obtained yet'
+            : true,
       },
     };
   }
