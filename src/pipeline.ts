@@ -22,6 +22,8 @@ import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
+import { PushGate, type PushGateState } from './sync/push-gate.js';
+import { PushGateStore } from './sync/push-gate-store.js';
 import { startReplica } from './source/replica-start.js';
 
 export interface PipelineOptions {
@@ -74,6 +76,12 @@ export class Pipeline {
 
   get streaming(): boolean {
     return this.stream?.connected ?? false;
+  }
+
+  /** The port /metrics, /healthz and /readyz listen on (null when off or not started). */
+  get healthPort(): number | null {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : null;
   }
 
   get sync(): SyncScheduler | null {
@@ -163,7 +171,14 @@ export class Pipeline {
         await client.pushInstance(payload);
       };
     }
+    const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
+    const gate = new PushGate({
+      probeIntervalMs: s.stopProbeIntervalMs,
+      onChange: (state) => this.gateChanged(state, gateStore),
+    });
+    this.gateChanged(gate.state, gateStore);
     this.scheduler = new SyncScheduler({
+      gate,
       db,
       schema: s.stateSchema,
       mappings,
@@ -278,6 +293,21 @@ export class Pipeline {
     }
   }
 
+  private gateChanged(state: PushGateState, store: PushGateStore): void {
+    this.metrics.pushingStopped.reset();
+    if (state.state === 'stopped') {
+      this.metrics.pushingStopped.set({ code: state.code }, 1);
+      this.metrics.pushingStoppedSince.set(Math.floor(state.since.getTime() / 1000));
+    } else {
+      this.metrics.pushingStopped.set({ code: '' }, 0);
+      this.metrics.pushingStoppedSince.set(0);
+      if (store && this.scheduler) this.o.logger.warn('pushing resumed: Feishu accepted a push again');
+    }
+    store
+      .write(state)
+      .catch((e: unknown) => this.o.logger.error({ err: e }, 'cannot record the push gate state'));
+  }
+
   async readiness() {
     let stateOk = false;
     try {
@@ -287,19 +317,21 @@ export class Pipeline {
       stateOk = false;
     }
     const streaming = this.streaming;
-    const pushing = this.scheduler !== null && this.scheduler.stoppedReason === null;
-    const feishuOk = pushing && (this.feishu === null || this.tokenObtained);
+    const gate = this.scheduler?.gate.state;
+    const pushing = gate?.state === 'running';
+    // Ready for Feishu means Feishu issued a token for our credentials, not merely "no error yet".
+    const tokenOk = this.feishu === null || this.tokenObtained;
+    // /healthz stays 200 while pushing is stopped: a restart cannot fix credentials or a scope, and
+    // the gate probes by itself; /readyz, `status` and approval_cdc_pushing_stopped carry the stop.
+    const feishu =
+      gate === undefined
+        ? 'not started'
+        : gate.state === 'running'
+          ? tokenOk || 'no tenant_access_token obtained yet'
+          : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
-      ready: streaming && stateOk && feishuOk,
-      checks: {
-        streaming,
-        stateDatabase: stateOk,
-        feishu: !pushing
-          ? (this.scheduler?.stoppedReason ?? 'not started')
-          : this.feishu && !this.tokenObtained
-            ? 'no tenant_access_token obtained yet'
-            : true,
-      },
+      ready: streaming && stateOk && pushing && tokenOk,
+      checks: { streaming, stateDatabase: stateOk, feishu },
     };
   }
 
