@@ -60,6 +60,7 @@ export class Pipeline {
   private stopping: Promise<void> | null = null;
   /** Set once Feishu issued a tenant_access_token for our credentials. */
   private tokenObtained = false;
+  private tokenError: string | null = null;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -164,8 +165,10 @@ export class Pipeline {
       // (an idle connector might otherwise never be ready, or be "ready" with a wrong secret).
       client.verifyCredentials().then(
         () => (this.tokenObtained = true),
-        (error: unknown) =>
-          logger.warn({ err: error }, `cannot obtain a Feishu token yet: ${describeError(error)}`),
+        (error: unknown) => {
+          this.tokenError = describeError(error);
+          logger.warn({ err: error }, `cannot obtain a Feishu token yet: ${this.tokenError}`);
+        },
       );
       push = async (payload) => {
         await client.pushInstance(payload);
@@ -327,7 +330,7 @@ export class Pipeline {
       gate === undefined
         ? 'not started'
         : gate.state === 'running'
-          ? tokenOk || 'no tenant_access_token obtained yet'
+          ? tokenOk || `no tenant_access_token obtained yet${this.tokenError ? `: ${this.tokenError}` : ''}`
           : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
       ready: streaming && stateOk && pushing && tokenOk,
