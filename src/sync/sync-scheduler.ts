@@ -13,7 +13,7 @@ import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { InstanceStore, type DirtyInstance } from './instance-store.js';
+import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
 
@@ -75,7 +75,7 @@ export class BackfillPace {
 }
 
 export class SyncScheduler {
-  readonly store: InstanceStore;
+  readonly store: InstanceTable;
   private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
@@ -87,7 +87,7 @@ export class SyncScheduler {
   stoppedReason: string | null = null;
 
   constructor(private readonly o: SyncSchedulerOptions) {
-    this.store = new InstanceStore(o.db, o.schema);
+    this.store = new InstanceTable(o.db, o.schema);
     this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY);
   }
 
