@@ -78,6 +78,11 @@ export function createMetrics() {
       labelNames: ['result', 'code'],
       registers: [registry],
     }),
+    unchangedPayloads: new Counter({
+      name: 'approval_cdc_unchanged_payloads_total',
+      help: 'Dirty instances marked synced without a push: their payload equals the last one Feishu accepted (update_time aside)',
+      registers: [registry],
+    }),
     budgetUsed: new Gauge({
       name: 'approval_cdc_rate_budget_used_last_minute',
       help: 'external_instances calls started in the last 60 s',
@@ -122,6 +127,17 @@ export function createMetrics() {
     reconcileDiffs: new Counter({
       name: 'approval_cdc_reconcile_differences_total',
       help: 'Instances the reconciler found different in Feishu and pushed again',
+      registers: [registry],
+    }),
+    pushingStopped: new Gauge({
+      name: 'approval_cdc_pushing_stopped',
+      help: '1 while pushing is stopped by a definitive Feishu answer (credentials, scope), with its code; probed again on a timer',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    pushingStoppedSince: new Gauge({
+      name: 'approval_cdc_pushing_stopped_since_seconds',
+      help: 'Unix time pushing stopped (0 while pushing)',
       registers: [registry],
     }),
     leader: new Gauge({

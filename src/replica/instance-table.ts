@@ -50,6 +50,8 @@ export interface DirtyInstance {
   lastUpdateTime: bigint;
   attempts: number;
   firstCommitAt: Date | null;
+  /** Digest of the last payload Feishu accepted (payloadDigest), null when unknown. */
+  acceptedDigest: string | null;
 }
 
 export interface ParkedInstance {
@@ -116,7 +118,10 @@ export class InstanceTable {
           then ${inst}.dirty_since else now() end,
         first_commit_at = case when ${inst}.version > ${inst}.synced_version and ${inst}.first_commit_at is not null
           then ${inst}.first_commit_at else excluded.first_commit_at end,
-        parked_at = null, parked_reason = null, attempts = 0,
+        -- A new change un-parks (the new rows may map), but an instance in backoff keeps its attempts
+        -- and its next attempt: the backoff of a failing push must not restart with every change.
+        attempts = case when ${inst}.parked_at is not null then 0 else ${inst}.attempts end,
+        parked_at = null, parked_reason = null,
         next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
   }
 
@@ -133,14 +138,16 @@ export class InstanceTable {
     for (let i = 0; i < ids.length; i += 5000) {
       await sql`update ${this.t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,
           dirty_since = case when version > synced_version then dirty_since else now() end,
-          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
+          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null,
+          accepted_digest = null
         where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(this.db);
     }
   }
 
   /** Reconciler: marks synced instances Feishu does not hold as sent for another push. */
   async requeueSynced(ids: readonly string[]): Promise<void> {
-    await sql`update ${this.t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now()
+    await sql`update ${this.t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now(),
+          accepted_digest = null
         where id = any(${ids}::text[]) and version = synced_version`.execute(this.db);
   }
 
@@ -226,7 +233,8 @@ export class InstanceTable {
 
   async dueInstances(limit: number, exclude: readonly string[]): Promise<DirtyInstance[]> {
     const { rows } = await sql<any>`
-      select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at
+      select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
+        accepted_digest
       from ${this.t}
       where version > synced_version and parked_at is null
         and (next_attempt_at is null or next_attempt_at <= now())
@@ -242,16 +250,36 @@ export class InstanceTable {
       lastUpdateTime: BigInt(r.last_update_time),
       attempts: Number(r.attempts),
       firstCommitAt: r.first_commit_at ? new Date(r.first_commit_at) : null,
+      acceptedDigest: r.accepted_digest ?? null,
     }));
   }
 
-  async markSynced(id: string, version: bigint, updateTime: bigint, minIntervalMs: number): Promise<void> {
+  /** Feishu accepted the payload with `digest` (null: nothing was pushed, e.g. an absent instance). */
+  async markSynced(
+    id: string,
+    version: bigint,
+    updateTime: bigint,
+    minIntervalMs: number,
+    digest: string | null,
+  ): Promise<void> {
     await sql`update ${this.t} set
-        synced_version = greatest(synced_version, ${version.toString()}::bigint),
+        synced_version = greatest(synced_version, ${version.toString()}::bigint), accepted_digest = ${digest},
         last_update_time = greatest(last_update_time, ${updateTime.toString()}::bigint),
         first_commit_at = case when version <= ${version.toString()}::bigint then null else first_commit_at end,
         attempts = 0, last_error = null, last_error_code = null, synced_at = now(), pushes = pushes + 1,
         next_attempt_at = now() + make_interval(secs => ${minIntervalMs / 1000})
+      where id = ${id}`.execute(this.db);
+  }
+
+  /**
+   * The version's payload equals the one Feishu accepted last: synced without a push. The minimum
+   * push interval is not restarted, since nothing reached Feishu.
+   */
+  async markUnchanged(id: string, version: bigint): Promise<void> {
+    await sql`update ${this.t} set
+        synced_version = greatest(synced_version, ${version.toString()}::bigint),
+        first_commit_at = case when version <= ${version.toString()}::bigint then null else first_commit_at end,
+        attempts = 0, last_error = null, last_error_code = null
       where id = ${id}`.execute(this.db);
   }
 
