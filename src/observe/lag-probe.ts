@@ -7,7 +7,7 @@ import type { Logger } from './logger.js';
 import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
-import type { InstanceStore } from '../sync/instance-store.js';
+import type { InstanceTable } from '../replica/instance-table.js';
 
 export class LagProbe {
   private timer: NodeJS.Timeout | null = null;
@@ -19,7 +19,7 @@ export class LagProbe {
       slot: string;
       metrics: Metrics;
       checkpoints: CheckpointStore;
-      instances: InstanceStore;
+      instances: InstanceTable;
       db: Kysely<any>;
       logger: Logger;
       intervalMs: number;
