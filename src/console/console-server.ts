@@ -2,8 +2,8 @@
 // request passes, and the actions. Invariants:
 // - read-only unless an admin token is configured; every action is a POST that ConsoleAuth allows
 //   (the token in a header, or a login session with its CSRF token), and is logged with who and what;
-// - actions change sync state only through the functions the CLI uses (InstanceStore.retryParked and
-//   dropParked, markForResync), never with SQL of their own;
+// - actions change sync state only through the instance table's owner, with the statements the CLI
+//   uses (retryParked and dropParked of `parked`, requeue of `resync`), never with SQL of their own;
 // - served on a loopback address, it answers only requests whose Host is a loopback name (a web page
 //   cannot reach it through DNS rebinding); every page forbids framing, inline and foreign scripts;
 // - no CDN: the script, the style sheet and uPlot are served from here, so it works offline.
@@ -19,8 +19,7 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { SampleRing } from '../observe/sample-ring.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
-import { markForResync } from '../replica/resync.js';
-import { InstanceStore } from '../sync/instance-store.js';
+import { InstanceTable } from '../replica/instance-table.js';
 import { PushHistory } from '../sync/push-history.js';
 import { CONSOLE_CSS, CONSOLE_SCRIPT } from './console-assets.js';
 import { ConsoleAuth, sameOrigin, type Session } from './console-auth.js';
@@ -65,7 +64,7 @@ const require = createRequire(import.meta.url);
 export function createConsole(o: ConsoleOptions): ConsoleHandler {
   const auth = new ConsoleAuth(o.settings.adminToken);
   const schema = o.settings.stateSchema;
-  const store = new InstanceStore(o.db, schema);
+  const store = new InstanceTable(o.db, schema);
   const now = o.now ?? (() => new Date());
   const loopbackOnly = isLoopback(o.listenHost);
   const assets = new Map<string, { type: string; body: () => string }>([
@@ -254,7 +253,7 @@ export function createConsole(o: ConsoleOptions): ConsoleHandler {
         o.logger.info({ remote, by: verdict.by, action: 'parked drop', count, ids: ids.slice(0, 20) }, done);
         break;
       default:
-        count = await markForResync(o.db, schema, ids, LANE_LIVE);
+        count = await store.requeue(ids, LANE_LIVE);
         done = `${count} instance${count === 1 ? '' : 's'} will be pushed again (live lane)`;
         o.logger.info({ remote, by: verdict.by, action: 'push again', count, ids: ids.slice(0, 20) }, done);
     }
@@ -298,7 +297,7 @@ export function createConsole(o: ConsoleOptions): ConsoleHandler {
 
 /** Retries every parked instance of a group, a bounded page at a time. */
 async function retryGroup(
-  store: InstanceStore,
+  store: InstanceTable,
   group: { code: string; reasonClass: string },
 ): Promise<number> {
   let total = 0;

@@ -7,7 +7,7 @@ import type { InstanceRef, LoadedRow, RowQuery } from '../mapping/contract.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
 import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { InstanceStore, type InstanceState } from '../sync/instance-store.js';
+import { InstanceTable, type InstanceState } from '../replica/instance-table.js';
 import { previewOf, type PreviewResult } from '../sync/payload-preview.js';
 import { PushHistory, type PushEntry } from '../sync/push-history.js';
 
@@ -36,7 +36,7 @@ export async function lookUpInstances(o: {
 }): Promise<FoundInstance[]> {
   const q = o.query.trim();
   if (q === '') return [];
-  const store = new InstanceStore(o.db, o.schema);
+  const store = new InstanceTable(o.db, o.schema);
   let states = await store.find({ externalId: q });
   const refs = new Map<string, InstanceRef>(states.map((s) => [s.id, { mapping: s.mapping, key: s.key }]));
   if (refs.size === 0) {

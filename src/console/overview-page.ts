@@ -25,7 +25,7 @@ const M = {
   leader: 'approval_cdc_leader',
   streaming: 'approval_cdc_streaming',
   lagBytes: 'approval_cdc_slot_lag_bytes',
-  lagSeconds: 'approval_cdc_seconds_since_last_applied_commit',
+  lagSeconds: 'approval_cdc_replication_lag_seconds',
   retained: 'approval_cdc_slot_retained_wal_bytes',
   safe: 'approval_cdc_slot_safe_wal_size_bytes',
   walStatus: 'approval_cdc_slot_wal_status',

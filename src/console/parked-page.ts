@@ -2,7 +2,7 @@
 // instances (of a group, or all) with reason and age, each with retry and drop. Invariant: bounded
 // work whatever the number of parked instances - at most 100 groups and one keyset page of 50.
 import type { Kysely } from 'kysely';
-import { InstanceStore, type ParkedCursor } from '../sync/instance-store.js';
+import { InstanceTable, type ParkedCursor } from '../replica/instance-table.js';
 import { actionForm, age, html, type Html } from './html.js';
 
 export const PARKED_PAGE = 50;
@@ -32,7 +32,7 @@ export async function parkedBody(o: {
   path: string;
   now: Date;
 }): Promise<Html> {
-  const store = new InstanceStore(o.db, o.schema);
+  const store = new InstanceTable(o.db, o.schema);
   const groups = await store.parkedGroups(100);
   const group = o.query.reason !== null ? { code: o.query.code ?? '', reasonClass: o.query.reason } : null;
   const page = await store.parkedPage({
