@@ -11,7 +11,7 @@ import type { MappingSet } from './mapping/contract.js';
 import { startHealthServer } from './observe/health-server.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
-import { createMetrics, type Metrics } from './observe/metrics.js';
+import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -24,6 +24,8 @@ import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
+import { PushGate, type PushGateState } from './sync/push-gate.js';
+import { PushGateStore } from './sync/push-gate-store.js';
 import { startReplica } from './source/replica-start.js';
 
 export interface PipelineOptions {
@@ -59,6 +61,9 @@ export class Pipeline {
   private lock: LeaderLock | null = null;
   private ledger: RateLedger | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set once Feishu issued a tenant_access_token for our credentials. */
+  private tokenObtained = false;
+  private tokenError: string | null = null;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -77,6 +82,12 @@ export class Pipeline {
     return this.stream?.connected ?? false;
   }
 
+  /** The port /metrics, /healthz and /readyz listen on (null when off or not started). */
+  get healthPort(): number | null {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : null;
+  }
+
   get sync(): SyncScheduler | null {
     return this.scheduler;
   }
@@ -90,6 +101,12 @@ export class Pipeline {
 
     if (s.metricsAddress !== 'off') {
       this.server = await startHealthServer(s.metricsAddress, this.metrics, async () => this.readiness());
+      const bound = this.server.address();
+      const url =
+        bound && typeof bound === 'object'
+          ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
+          : s.metricsAddress;
+      logger.info({ url }, `serving /metrics, /healthz and /readyz on ${url}`);
     }
     this.lock = new LeaderLock(s.stateUrl, s.slotName);
     await this.lock.acquire({
@@ -101,6 +118,7 @@ export class Pipeline {
     this.metrics.leader.set(1);
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
+    initTableSeries(this.metrics, mappings.tables.keys());
     const { writer, checkpoints, checkpoint } = await startReplica({
       settings: s,
       mappings,
@@ -156,9 +174,21 @@ export class Pipeline {
         appSecret: s.feishuAppSecret,
         requestTimeoutMs: s.requestTimeoutMs,
         connections: s.syncConcurrency,
-        onTokenRenew: () => this.metrics.tokenRenewals.inc(),
+        onTokenRenew: () => {
+          this.metrics.tokenRenewals.inc();
+          this.tokenObtained = true;
+        },
       });
       this.feishu = client;
+      // Ready means Feishu took our credentials: ask for a token now rather than at the first push
+      // (an idle connector might otherwise never be ready, or be "ready" with a wrong secret).
+      client.verifyCredentials().then(
+        () => (this.tokenObtained = true),
+        (error: unknown) => {
+          this.tokenError = describeError(error);
+          logger.warn({ err: error }, `cannot obtain a Feishu token yet: ${this.tokenError}`);
+        },
+      );
       push = async (payload) => {
         await client.pushInstance(payload);
       };
@@ -172,7 +202,14 @@ export class Pipeline {
         ended();
       }
     };
+    const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
+    const gate = new PushGate({
+      probeIntervalMs: s.stopProbeIntervalMs,
+      onChange: (state) => this.gateChanged(state, gateStore),
+    });
+    this.gateChanged(gate.state, gateStore);
     this.scheduler = new SyncScheduler({
+      gate,
       db,
       schema: s.stateSchema,
       mappings,
@@ -290,6 +327,21 @@ export class Pipeline {
     }
   }
 
+  private gateChanged(state: PushGateState, store: PushGateStore): void {
+    this.metrics.pushingStopped.reset();
+    if (state.state === 'stopped') {
+      this.metrics.pushingStopped.set({ code: state.code }, 1);
+      this.metrics.pushingStoppedSince.set(Math.floor(state.since.getTime() / 1000));
+    } else {
+      this.metrics.pushingStopped.set({ code: '' }, 0);
+      this.metrics.pushingStoppedSince.set(0);
+      if (store && this.scheduler) this.o.logger.warn('pushing resumed: Feishu accepted a push again');
+    }
+    store
+      .write(state)
+      .catch((e: unknown) => this.o.logger.error({ err: e }, 'cannot record the push gate state'));
+  }
+
   async readiness() {
     let stateOk = false;
     try {
@@ -299,14 +351,21 @@ export class Pipeline {
       stateOk = false;
     }
     const streaming = this.streaming;
-    const pushing = this.scheduler !== null && this.scheduler.stoppedReason === null;
+    const gate = this.scheduler?.gate.state;
+    const pushing = gate?.state === 'running';
+    // Ready for Feishu means Feishu issued a token for our credentials, not merely "no error yet".
+    const tokenOk = this.feishu === null || this.tokenObtained;
+    // /healthz stays 200 while pushing is stopped: a restart cannot fix credentials or a scope, and
+    // the gate probes by itself; /readyz, `status` and approval_cdc_pushing_stopped carry the stop.
+    const feishu =
+      gate === undefined
+        ? 'not started'
+        : gate.state === 'running'
+          ? tokenOk || `no tenant_access_token obtained yet${this.tokenError ? `: ${this.tokenError}` : ''}`
+          : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
-      ready: streaming && stateOk && pushing,
-      checks: {
-        streaming,
-        stateDatabase: stateOk,
-        feishu: pushing ? true : (this.scheduler?.stoppedReason ?? 'not started'),
-      },
+      ready: streaming && stateOk && pushing && tokenOk,
+      checks: { streaming, stateDatabase: stateOk, feishu },
     };
   }
 

@@ -14,9 +14,10 @@ import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { InstanceStore, type DirtyInstance } from './instance-store.js';
+import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
 import { BackfillPace } from './backfill-pace.js';
 import { CircuitBreaker, isOutage } from './circuit-breaker.js';
+import { PushGate } from './push-gate.js';
 import { payloadDigest } from './payload-digest.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
@@ -50,6 +51,8 @@ export interface SyncSchedulerOptions {
   random?: () => number;
   onOutcome?: (outcome: PushOutcome) => void;
   onStop?: (reason: string) => void;
+  /** Whether pushing is allowed (default: a gate of its own with default probe timing). */
+  gate?: PushGate;
   pollIntervalMs?: number;
   /** Backfill pushes per window at most, spread evenly (default: unpaced). */
   backfillPerMinute?: number;
@@ -61,7 +64,7 @@ export interface SyncSchedulerOptions {
 }
 
 export class SyncScheduler {
-  readonly store: InstanceStore;
+  readonly store: InstanceTable;
   private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
@@ -72,13 +75,18 @@ export class SyncScheduler {
   private readonly breaker: CircuitBreaker;
   /** Codes of the outage failures since the breaker last closed: their backoff ends when it closes. */
   private readonly outageCodes = new Set<string>();
-  /** Set when Feishu refuses our credentials or scope: nothing is pushed until restart. */
-  stoppedReason: string | null = null;
+  readonly gate: PushGate;
 
   constructor(private readonly o: SyncSchedulerOptions) {
-    this.store = new InstanceStore(o.db, o.schema);
+    this.store = new InstanceTable(o.db, o.schema);
+    this.gate = o.gate ?? new PushGate();
     this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY, o.windowMs);
     this.breaker = o.breaker ?? new CircuitBreaker({ failures: 5, probeIntervalMs: 5000 });
+  }
+
+  /** Why pushing is stopped (credentials, scope, ...), or null while it runs. */
+  get stoppedReason(): string | null {
+    return this.gate.stoppedReason;
   }
 
   get inFlightCount(): number {
@@ -127,8 +135,9 @@ export class SyncScheduler {
     const poll = this.o.pollIntervalMs ?? 200;
     while (this.running) {
       try {
-        if (this.stoppedReason) {
-          await this.idle(poll * 5);
+        const untilProbe = this.gate.msUntilProbe();
+        if (untilProbe > 0) {
+          await this.idle(Math.min(untilProbe, poll * 5));
           continue;
         }
         if (this.inFlight.size >= this.o.concurrency) {
@@ -162,11 +171,22 @@ export class SyncScheduler {
           }
           untake = this.backfillPace.take(Date.now());
         }
-        const probe = this.breaker.start();
-        const task = this.pushOne(instance, ticket, untake, probe).finally(() => {
-          this.inFlight.delete(instance.id);
-          this.wake();
-        });
+        // While stopped, the gate lets one push through as a probe once it is due.
+        const admission = this.gate.admit();
+        if (admission === 'wait') {
+          ticket.cancel();
+          untake();
+          await this.idle(poll);
+          continue;
+        }
+        // The gate's probe (a definitive stop) or the breaker's (an outage): one push at a time.
+        const breakerProbe = this.breaker.start();
+        const task = this.pushOne(instance, ticket, untake, admission === 'probe', breakerProbe).finally(
+          () => {
+            this.inFlight.delete(instance.id);
+            this.wake();
+          },
+        );
         this.inFlight.set(instance.id, task);
       } catch (error) {
         if (!this.running) break;
@@ -198,6 +218,7 @@ export class SyncScheduler {
     ticket: BudgetTicket,
     untake: () => void,
     probe: boolean,
+    breakerProbe: boolean,
   ): Promise<void> {
     const { mappings, logger } = this.o;
     let updateTime = 0n;
@@ -234,6 +255,8 @@ export class SyncScheduler {
       } finally {
         ticket.release();
       }
+      // Any accepted push proves pushing works again: a stopped gate runs again by itself.
+      this.gate.accepted();
       this.noteAnswered();
       await this.store.markSynced(
         instance.id,
@@ -256,8 +279,9 @@ export class SyncScheduler {
       if (!pushed) {
         ticket.cancel();
         untake();
-        this.breaker.unsent(probe);
+        this.breaker.unsent(breakerProbe);
       }
+      if (probe) this.gate.probeEnded();
     }
   }
 
@@ -309,8 +333,10 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'parked', code: failure.code, message: step.reason });
         return;
       case 'stop':
-        this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
-        this.stoppedReason = step.reason;
+        if (this.gate.running) this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
+        else this.o.logger.error(log, `pushing still stopped: ${step.reason}`);
+        this.gate.stop(step.reason, failure.code);
+        // The instance stays due: it is the probe that finds out when pushing works again.
         await this.store.markRetry(instance.id, 0, step.reason, failure.code);
         this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code, message: step.reason });
         this.o.onStop?.(step.reason);
