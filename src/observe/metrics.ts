@@ -78,6 +78,11 @@ export function createMetrics() {
       labelNames: ['result', 'code'],
       registers: [registry],
     }),
+    unchangedPayloads: new Counter({
+      name: 'approval_cdc_unchanged_payloads_total',
+      help: 'Dirty instances marked synced without a push: their payload equals the last one Feishu accepted (update_time aside)',
+      registers: [registry],
+    }),
     budgetUsed: new Gauge({
       name: 'approval_cdc_rate_budget_used_last_minute',
       help: 'external_instances calls started in the last 60 s',
@@ -143,6 +148,17 @@ export function createMetrics() {
     callsProjected: new Gauge({
       name: 'approval_cdc_feishu_calls_projected_this_month',
       help: 'Counted calls this month projected to the end of the month at the current rate',
+      registers: [registry],
+    }),
+    pushingStopped: new Gauge({
+      name: 'approval_cdc_pushing_stopped',
+      help: '1 while pushing is stopped by a definitive Feishu answer (credentials, scope), with its code; probed again on a timer',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    pushingStoppedSince: new Gauge({
+      name: 'approval_cdc_pushing_stopped_since_seconds',
+      help: 'Unix time pushing stopped (0 while pushing)',
       registers: [registry],
     }),
     leader: new Gauge({

@@ -63,7 +63,8 @@ export async function resync(o: ResyncOptions): Promise<{ instances: number; dry
     for (let i = 0; i < ids.length; i += 5000) {
       await sql`update ${inst} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,
           dirty_since = case when version > synced_version then dirty_since else now() end,
-          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
+          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null,
+          accepted_digest = null
         where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(o.db);
     }
   }

@@ -7,7 +7,8 @@
 // buffer, not memory growth.
 import { sql, type Kysely } from 'kysely';
 
-export type PushResult = 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent';
+/** 'unchanged': synced without a push (payload equal to the last accepted one). */
+export type PushResult = 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent' | 'unchanged';
 
 export interface PushRecord {
   instanceId: string;

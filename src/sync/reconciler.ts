@@ -110,7 +110,8 @@ export class Reconciler {
       }
     }
     if (differing.length > 0) {
-      await sql`update ${t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now()
+      await sql`update ${t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now(),
+          accepted_digest = null
         where id = any(${differing}::text[]) and version = synced_version`.execute(this.o.db);
       this.o.logger.warn(
         { count: differing.length },

@@ -5,7 +5,8 @@
 // - nothing vanishes (DESIGN 3): a dirty instance is due, in flight, waiting for a retry, or parked
 //   with its reason; nothing is marked synced that Feishu did not accept;
 // - live before backfill: due instances are taken by lane, then by how long they have waited;
-// - the budget is spent only on payloads that passed the mapping and the limit checks.
+// - the budget is spent only on payloads that passed the mapping and the limit checks, and that
+//   differ from the last payload Feishu accepted for the instance (update_time aside).
 import type { Kysely } from 'kysely';
 import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
@@ -14,6 +15,8 @@ import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
 import { InstanceStore, type DirtyInstance } from './instance-store.js';
+import { PushGate } from './push-gate.js';
+import { payloadDigest } from './payload-digest.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
 
@@ -21,7 +24,8 @@ export type PushFn = (payload: ExternalInstance) => Promise<void>;
 
 export interface PushOutcome {
   instance: DirtyInstance;
-  result: 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent';
+  /** 'unchanged': the payload equals the last one Feishu accepted; synced without a push. */
+  result: 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent' | 'unchanged';
   code: string;
   /** Why it failed (retry, parked, stopped). */
   message?: string;
@@ -45,6 +49,8 @@ export interface SyncSchedulerOptions {
   random?: () => number;
   onOutcome?: (outcome: PushOutcome) => void;
   onStop?: (reason: string) => void;
+  /** Whether pushing is allowed (default: a gate of its own with default probe timing). */
+  gate?: PushGate;
   pollIntervalMs?: number;
   /** Runs before the virtual-table rows of a build are read (resolves user identities). */
   beforeVirtual?: BeforeVirtualRead;
@@ -71,8 +77,13 @@ export class BackfillPace {
     if (this.starts.length < this.limit) return 0;
     return Math.max(1, (this.starts[0] as number) + 2000 - now);
   }
-  take(now: number): void {
+  /** Records a start; the returned function takes it back (the push was not made after all). */
+  take(now: number): () => void {
     this.starts.push(now);
+    return () => {
+      const i = this.starts.indexOf(now);
+      if (i >= 0) this.starts.splice(i, 1);
+    };
   }
 }
 
@@ -85,12 +96,17 @@ export class SyncScheduler {
   private wakePending = false;
   private readonly abort = new AbortController();
   private readonly backfillPace: BackfillPace;
-  /** Set when Feishu refuses our credentials or scope: nothing is pushed until restart. */
-  stoppedReason: string | null = null;
+  readonly gate: PushGate;
 
   constructor(private readonly o: SyncSchedulerOptions) {
     this.store = new InstanceStore(o.db, o.schema);
+    this.gate = o.gate ?? new PushGate();
     this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** Why pushing is stopped (credentials, scope, ...), or null while it runs. */
+  get stoppedReason(): string | null {
+    return this.gate.stoppedReason;
   }
 
   get inFlightCount(): number {
@@ -139,8 +155,9 @@ export class SyncScheduler {
     const poll = this.o.pollIntervalMs ?? 200;
     while (this.running) {
       try {
-        if (this.stoppedReason) {
-          await this.idle(poll * 5);
+        const untilProbe = this.gate.msUntilProbe();
+        if (untilProbe > 0) {
+          await this.idle(Math.min(untilProbe, poll * 5));
           continue;
         }
         if (this.inFlight.size >= this.o.concurrency) {
@@ -156,6 +173,7 @@ export class SyncScheduler {
           await this.idle(poll);
           continue;
         }
+        let untake = () => {};
         if (instance.lane !== LANE_LIVE) {
           const wait = this.backfillPace.delay(Date.now());
           if (wait > 0) {
@@ -165,9 +183,17 @@ export class SyncScheduler {
             await this.idle(wait);
             continue;
           }
-          this.backfillPace.take(Date.now());
+          untake = this.backfillPace.take(Date.now());
         }
-        const task = this.pushOne(instance, ticket).finally(() => {
+        // While stopped, the gate lets one push through as a probe once it is due.
+        const admission = this.gate.admit();
+        if (admission === 'wait') {
+          ticket.cancel();
+          untake();
+          await this.idle(poll);
+          continue;
+        }
+        const task = this.pushOne(instance, ticket, untake, admission === 'probe').finally(() => {
           this.inFlight.delete(instance.id);
           this.wake();
         });
@@ -197,7 +223,12 @@ export class SyncScheduler {
     });
   }
 
-  private async pushOne(instance: DirtyInstance, ticket: BudgetTicket): Promise<void> {
+  private async pushOne(
+    instance: DirtyInstance,
+    ticket: BudgetTicket,
+    untake: () => void,
+    probe: boolean,
+  ): Promise<void> {
     const { mappings, logger } = this.o;
     let updateTime = 0n;
     let pushed = false;
@@ -211,12 +242,19 @@ export class SyncScheduler {
       );
       const built = mappings.build(instance.ref, rows);
       if (built.kind === 'absent') {
-        await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0);
+        await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0, null);
         this.o.onOutcome?.({ instance, result: 'absent', code: 'absent' });
         return;
       }
       if (built.kind === 'unmappable')
         throw new CdcError('MAPPING_UNMAPPABLE', built.reason, { details: { disposition: 'park' } });
+      const digest = payloadDigest(built.payload, built.updateMode);
+      if (digest === instance.acceptedDigest) {
+        // Feishu shows exactly this already (a rewrite that changed no value it displays).
+        await this.store.markUnchanged(instance.id, instance.version);
+        this.o.onOutcome?.({ instance, result: 'unchanged', code: 'unchanged' });
+        return;
+      }
       const payload = withMonotonicUpdateTime(built.payload, built.updateMode, instance.lastUpdateTime);
       updateTime = BigInt(payload.update_time);
       const violations = this.o.checkLimits?.(payload) ?? [];
@@ -229,7 +267,15 @@ export class SyncScheduler {
       } finally {
         ticket.release();
       }
-      await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
+      // Any accepted push proves pushing works again: a stopped gate runs again by itself.
+      this.gate.accepted();
+      await this.store.markSynced(
+        instance.id,
+        instance.version,
+        updateTime,
+        this.o.minPushIntervalMs,
+        digest,
+      );
       const outcome: PushOutcome = { instance, result: 'accepted', code: '0', updateTime };
       if (instance.firstCommitAt)
         outcome.commitToAcceptSeconds = Math.max(0, (Date.now() - instance.firstCommitAt.getTime()) / 1000);
@@ -239,9 +285,13 @@ export class SyncScheduler {
         logger.error({ err: e, instance: instance.externalId }, 'cannot record push failure'),
       );
     } finally {
-      // Nothing was sent (absent, parked before sending, or a failure before the call): the unit
-      // goes back to the budget.
-      if (!pushed) ticket.cancel();
+      // Nothing was sent (absent, unchanged, parked before sending, or a failure before the call):
+      // the unit goes back to the budget, and the start back to the backfill pace.
+      if (!pushed) {
+        ticket.cancel();
+        untake();
+      }
+      if (probe) this.gate.probeEnded();
     }
   }
 
@@ -263,8 +313,10 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'parked', code: failure.code, message: step.reason });
         return;
       case 'stop':
-        this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
-        this.stoppedReason = step.reason;
+        if (this.gate.running) this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
+        else this.o.logger.error(log, `pushing still stopped: ${step.reason}`);
+        this.gate.stop(step.reason, failure.code);
+        // The instance stays due: it is the probe that finds out when pushing works again.
         await this.store.markRetry(instance.id, 0, step.reason, failure.code);
         this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code, message: step.reason });
         this.o.onStop?.(step.reason);
