@@ -164,14 +164,17 @@ export function stateMigrations(schema: string): Record<string, Migration> {
           resolved_at timestamptz not null default now(),
           primary key (kind, value, id_type)
         )`.execute(db);
-        // Quota state survives restarts: calls counted this month and a pause until renewal.
-        await sql`create table ${s('feishu_quota')} (
+        // Counted Feishu calls per calendar month (China time, when Feishu's quota renews): the
+        // monthly quota has no API to read its counter (feishu-beyond-instances.md §3.7).
+        await sql`create table ${s('feishu_calls')} (
           month text primary key,
           calls bigint not null default 0,
-          paused_at timestamptz,
-          paused_code text,
-          paused_reason text,
           updated_at timestamptz not null default now()
+        )`.execute(db);
+        // `approval-cdc resume`: a request the running connector picks up, whatever stopped pushing.
+        await sql`create table ${s('resume_request')} (
+          slot text primary key,
+          requested_at timestamptz not null default now()
         )`.execute(db);
       },
     },

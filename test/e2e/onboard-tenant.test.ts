@@ -9,7 +9,7 @@ import { FeishuClient } from '../../src/feishu/feishu-client.js';
 import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
 import { applyDefinitions, planDefinitions } from '../../src/sync/definitions-sync.js';
 import { IdentityResolver } from '../../src/sync/identity-resolver.js';
-import { InstanceStore } from '../../src/sync/instance-store.js';
+import { InstanceTable } from '../../src/replica/instance-table.js';
 import { RateBudget } from '../../src/sync/rate-budget.js';
 import { usersReport } from '../../src/sync/users-report.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
@@ -125,7 +125,7 @@ describe('onboarding a tenant whose legacy schema has no Feishu ids', () => {
   });
 
   it('parks the instance whose approver has an unknown email, with the reason', async () => {
-    const store = new InstanceStore(state.db, schema());
+    const store = new InstanceTable(state.db, schema());
     const parked = await waitFor(
       async () => (await store.listParked()).find((p) => p.externalId === 'oa-req-102'),
       20_000,
