@@ -12,6 +12,7 @@ import { startHealthServer } from './observe/health-server.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
 import { createMetrics, type Metrics } from './observe/metrics.js';
+import { CheckpointStore } from './replica/checkpoint-store.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -38,6 +39,35 @@ export interface PipelineOptions {
   resnapshot?: boolean;
   /** Progress of the initial copy, for a terminal bar. */
   onSnapshotProgress?: (table: string, progress: TableProgress) => void;
+}
+
+/**
+ * A Feishu client whose credentials Feishu has just accepted (a token was issued); CONFIG_INVALID
+ * when they are not set, FEISHU_TOKEN when Feishu refuses them. `setup` and `run` call it before
+ * they create anything.
+ */
+export async function connectFeishu(s: Settings, onTokenRenew?: () => void): Promise<FeishuClient> {
+  if (!s.feishuAppId || !s.feishuAppSecret) {
+    throw new CdcError(
+      'CONFIG_INVALID',
+      'APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET are required (checked before the slot is created)',
+    );
+  }
+  const client = new FeishuClient({
+    baseUrl: s.feishuBaseUrl,
+    appId: s.feishuAppId,
+    appSecret: s.feishuAppSecret,
+    requestTimeoutMs: s.requestTimeoutMs,
+    connections: s.syncConcurrency,
+    ...(onTokenRenew ? { onTokenRenew } : {}),
+  });
+  try {
+    await client.verifyCredentials();
+  } catch (error) {
+    await client.close().catch(() => undefined);
+    throw error;
+  }
+  return client;
 }
 
 export class Pipeline {
@@ -79,6 +109,10 @@ export class Pipeline {
   /** Starts every stage; resolves once streaming has been started (after the initial load if any). */
   async start(): Promise<void> {
     const { settings: s, logger, mappings } = this.o;
+    // Credentials first: a wrong secret must not leave a slot behind that retains WAL.
+    if (!this.o.push) {
+      this.feishu = await connectFeishu(s, () => this.metrics.tokenRenewals.inc());
+    }
     this.state = openStateDb(s.stateUrl, s.stateSchema);
     await migrateStateDb(this.state);
     const db = this.state.db;
@@ -95,6 +129,20 @@ export class Pipeline {
     });
     this.metrics.leader.set(1);
     logger.info({ slot: s.slotName }, 'holding the active lock');
+
+    // Sampling starts before the copy: the slot retains WAL from its creation on, and the copy is
+    // when that matters most.
+    this.probe = new LagProbe({
+      sourceUrl: s.sourceUrl,
+      slot: s.slotName,
+      metrics: this.metrics,
+      checkpoints: new CheckpointStore(db, s.stateSchema),
+      instances: () => this.scheduler?.store ?? null,
+      db,
+      logger,
+      intervalMs: 2000,
+    });
+    this.probe.start();
 
     const { writer, checkpoints, checkpoint } = await startReplica({
       settings: s,
@@ -113,26 +161,13 @@ export class Pipeline {
     const budget = new RateBudget({ perSecond: s.ratePerSecond, perMinute: s.ratePerMinute });
     this.metrics.budgetLimit.set(s.ratePerMinute);
     let push = this.o.push;
-    if (!push) {
-      if (!s.feishuAppId || !s.feishuAppSecret) {
-        throw new CdcError(
-          'CONFIG_INVALID',
-          'APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET are required to push',
-        );
-      }
-      const client = new FeishuClient({
-        baseUrl: s.feishuBaseUrl,
-        appId: s.feishuAppId,
-        appSecret: s.feishuAppSecret,
-        requestTimeoutMs: s.requestTimeoutMs,
-        connections: s.syncConcurrency,
-        onTokenRenew: () => this.metrics.tokenRenewals.inc(),
-      });
-      this.feishu = client;
+    const client = this.feishu;
+    if (!push && client) {
       push = async (payload) => {
         await client.pushInstance(payload);
       };
     }
+    if (!push) throw new CdcError('INTERNAL', 'no Feishu client and no push function');
     this.scheduler = new SyncScheduler({
       db,
       schema: s.stateSchema,
@@ -204,17 +239,6 @@ export class Pipeline {
     );
     this.heartbeat = new Heartbeat(s.sourceUrl, s.heartbeatIntervalMs, logger);
     this.heartbeat.start();
-    this.probe = new LagProbe({
-      sourceUrl: s.sourceUrl,
-      slot: s.slotName,
-      metrics: this.metrics,
-      checkpoints,
-      instances: this.scheduler.store,
-      db,
-      logger,
-      intervalMs: 2000,
-    });
-    this.probe.start();
     if (this.feishu && s.reconcileIntervalMs > 0) {
       const client = this.feishu;
       this.reconciler = new Reconciler({

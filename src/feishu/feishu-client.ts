@@ -128,6 +128,20 @@ export class FeishuClient {
     };
   }
 
+  /**
+   * Whether Feishu knows an approval definition by this code (the code instances are pushed with):
+   * false on 1390002 "approval code not found"; any other failure throws.
+   */
+  async approvalExists(approvalCode: string): Promise<boolean> {
+    try {
+      await this.#callApi(`${APPROVALS_PATH}/${encodeURIComponent(approvalCode)}`, undefined, 'GET');
+      return true;
+    } catch (err) {
+      if (err instanceof CdcError && err.details.feishuCode === 1390002) return false;
+      throw err;
+    }
+  }
+
   /** Fetches a token, so bad credentials surface at startup rather than at the first push. */
   async verifyCredentials(): Promise<void> {
     await this.#tokens.get();
@@ -137,11 +151,11 @@ export class FeishuClient {
     await this.#pool.close();
   }
 
-  async #callApi(path: string, body: unknown): Promise<JsonResponse> {
+  async #callApi(path: string, body: unknown, method: 'GET' | 'POST' = 'POST'): Promise<JsonResponse> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#tokens.get();
       try {
-        return await this.#send(path, body, token);
+        return await this.#send(path, body, token, method);
       } catch (err) {
         if (attempt === 0 && err instanceof CdcError && err.details.disposition === 'renew-token') {
           this.#tokens.invalidate(token);
@@ -152,8 +166,13 @@ export class FeishuClient {
     }
   }
 
-  async #send(path: string, body: unknown, token: string | undefined): Promise<JsonResponse> {
-    const res = await this.#post(path, body, token);
+  async #send(
+    path: string,
+    body: unknown,
+    token: string | undefined,
+    method: 'GET' | 'POST',
+  ): Promise<JsonResponse> {
+    const res = await this.#request(method, path, body, token);
     const code = typeof res.body?.code === 'number' ? res.body.code : undefined;
     if (res.status === 200 && code === 0) return res;
     const msg = typeof res.body?.msg === 'string' ? this.#scrub(res.body.msg, token) : undefined;
@@ -183,7 +202,8 @@ export class FeishuClient {
   }
 
   async #fetchToken(): Promise<IssuedToken> {
-    const res = await this.#post(
+    const res = await this.#request(
+      'POST',
       TENANT_TOKEN_PATH,
       { app_id: this.#appId, app_secret: this.#appSecret },
       undefined,
@@ -221,17 +241,23 @@ export class FeishuClient {
     );
   }
 
-  async #post(path: string, body: unknown, token: string | undefined): Promise<JsonResponse> {
-    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+  async #request(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    token: string | undefined,
+  ): Promise<JsonResponse> {
+    const headers: Record<string, string> =
+      method === 'POST' ? { 'content-type': 'application/json; charset=utf-8' } : {};
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     let res: Dispatcher.ResponseData;
     let text: string;
     try {
       res = await this.#pool.request({
-        method: 'POST',
+        method,
         path: this.#pathPrefix + path,
         headers,
-        body: JSON.stringify(body),
+        ...(method === 'POST' ? { body: JSON.stringify(body) } : {}),
       });
       text = await res.body.text();
     } catch (err) {

@@ -1,6 +1,7 @@
 // Samples lag where users feel it: the slot's position and retained WAL on the source, the newest
-// applied commit and the backlog in the state database. Read-only; a failed sample is logged and the
-// gauges keep their last value.
+// applied commit and the backlog in the state database. Read-only. It starts before the initial copy,
+// so the slot's gauges are true while the copy runs (when WAL piles up most). Invariant: a slot gauge
+// that cannot be read (no slot yet, a failed sample) is NaN, never 0 or a stale value.
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import type { Logger } from './logger.js';
@@ -21,7 +22,8 @@ export class LagProbe {
       slot: string;
       metrics: Metrics;
       checkpoints: CheckpointStore;
-      instances: InstanceStore;
+      /** The sync stage's store, once it exists (the probe starts before it, during the copy). */
+      instances: () => InstanceStore | null;
       db: Kysely<any>;
       logger: Logger;
       intervalMs: number;
@@ -40,10 +42,16 @@ export class LagProbe {
     this.client = null;
   }
 
+  private unreadSlot(): void {
+    const m = this.o.metrics;
+    for (const g of [m.slotLagBytes, m.slotRetainedBytes, m.slotSafeWalBytes]) g.set(Number.NaN);
+  }
+
   async sample(): Promise<void> {
     const { metrics } = this.o;
     try {
       if (!this.client) {
+        this.unreadSlot();
         const c = new pg.Client({ connectionString: this.o.sourceUrl, application_name: 'approval-cdc-lag' });
         c.on('error', () => {
           this.client = null;
@@ -51,13 +59,22 @@ export class LagProbe {
         await c.connect();
         this.client = c;
       }
-      const slot = await readSlot(this.client, this.o.slot);
+      const slot = await readSlot(this.client, this.o.slot).catch((error: unknown) => {
+        this.unreadSlot();
+        throw error;
+      });
       if (slot) {
-        metrics.slotLagBytes.set(Number(slot.lagBytes ?? 0n));
-        metrics.slotRetainedBytes.set(Number(slot.retainedBytes ?? 0n));
-        metrics.slotSafeWalBytes.set(slot.safeWalSize === null ? -1 : Number(slot.safeWalSize));
+        const bytes = (v: bigint | null) => (v === null ? Number.NaN : Number(v));
+        metrics.slotLagBytes.set(bytes(slot.lagBytes));
+        metrics.slotRetainedBytes.set(bytes(slot.retainedBytes));
+        // NULL safe_wal_size: unlimited (max_slot_wal_keep_size = -1), unless the slot is lost.
+        metrics.slotSafeWalBytes.set(
+          slot.safeWalSize !== null ? Number(slot.safeWalSize) : slot.walStatus === 'lost' ? Number.NaN : -1,
+        );
         metrics.slotActive.set(slot.active ? 1 : 0);
         for (const s of WAL_STATUSES) metrics.slotWalStatus.set({ status: s }, slot.walStatus === s ? 1 : 0);
+      } else {
+        this.unreadSlot();
       }
       const cp = await this.o.checkpoints.read(this.o.slot);
       if (cp) {
@@ -65,7 +82,9 @@ export class LagProbe {
         if (cp.lastCommitAt)
           metrics.secondsSinceCommit.set(Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000));
       }
-      const backlog = await this.o.instances.backlog();
+      const instances = this.o.instances();
+      if (!instances) return;
+      const backlog = await instances.backlog();
       metrics.backlog.reset();
       let oldest: Date | null = null;
       for (const b of backlog) {
@@ -73,7 +92,7 @@ export class LagProbe {
         if (b.oldest && (!oldest || b.oldest < oldest)) oldest = b.oldest;
       }
       metrics.oldestPendingSeconds.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
-      metrics.parked.set(await this.o.instances.countParked());
+      metrics.parked.set(await instances.countParked());
     } catch (error) {
       this.o.logger.debug({ err: error }, 'lag sample failed');
       await this.client?.end().catch(() => undefined);

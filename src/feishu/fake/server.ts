@@ -16,6 +16,7 @@ import {
   tokenRequestSchema,
 } from '../payload-schema.js';
 import type { PayloadLimits } from '../payload-schema.js';
+import { APPROVAL_LOOKUP_SCOPES, approvalLookupCode, lookupApproval } from './approval-lookup.js';
 import { faultSettingsSchema } from './faults.js';
 import type { Faults } from './faults.js';
 import type { RateWindows } from './rate-windows.js';
@@ -123,6 +124,8 @@ export async function handleRequest(
   const text = await readBody(req);
   let outcome: Outcome;
   if (url.pathname.startsWith('/_fake/')) outcome = admin(ctx, req.method ?? 'GET', url.pathname, text);
+  else if (req.method === 'GET' && approvalLookupCode(url.pathname) !== null)
+    outcome = await api(ctx, req, url, text);
   else if (req.method !== 'POST') outcome = { status: 404, text: '404 page not found' };
   else if (url.pathname === TOKEN_PATH) outcome = token(ctx, text);
   else if (ROUTES[url.pathname]) outcome = await api(ctx, req, url, text);
@@ -197,7 +200,8 @@ async function api(ctx: FakeContext, req: IncomingMessage, url: URL, text: strin
       'Invalid access token for authorization. Please make a request with token attached.',
     );
   }
-  const route = ROUTES[url.pathname];
+  const lookup = req.method === 'GET' ? approvalLookupCode(url.pathname) : null;
+  const route = lookup === null ? ROUTES[url.pathname] : { scopes: APPROVAL_LOOKUP_SCOPES };
   if (route && !route.scopes.some((s) => ctx.scopes.has(s))) {
     ctx.counters.missingScope++;
     return fail(
@@ -206,7 +210,8 @@ async function api(ctx: FakeContext, req: IncomingMessage, url: URL, text: strin
       `Access denied. One of the following scopes is required: [${route.scopes.join(', ')}]`,
     );
   }
-  const decision = ctx.rate.take(`${ctx.appId} ${url.pathname}`);
+  // Lookups of every code share one window (Feishu limits the endpoint, not each code).
+  const decision = ctx.rate.take(`${ctx.appId} ${lookup === null ? url.pathname : 'GET external_approvals'}`);
   if (!decision.ok) {
     ctx.counters.tooManyRequests++;
     return {
@@ -218,6 +223,7 @@ async function api(ctx: FakeContext, req: IncomingMessage, url: URL, text: strin
     };
   }
 
+  if (lookup !== null) return lookupApproval(ctx.state, lookup);
   const body = parseJson(text);
   if (body === undefined) return invalid('body is not valid JSON');
   if (url.pathname === INSTANCES) return pushInstance(ctx, body);

@@ -39,6 +39,13 @@ export class FakeState {
     return this.#acceptAnyApproval || this.#seededApprovals.has(code) || this.#approvals.has(code);
   }
 
+  /** The stored definition of a known code (a seeded or accept-any code has only its code). */
+  approval(code: string): (Partial<ExternalApprovalBody> & { approval_code: string }) | undefined {
+    const stored = this.#approvals.get(code);
+    if (stored) return structuredClone(stored);
+    return this.knowsApproval(code) ? { approval_code: code } : undefined;
+  }
+
   putApproval(body: ExternalApprovalBody): void {
     this.#approvals.set(body.approval_code, structuredClone(body));
   }
