@@ -23,6 +23,8 @@ import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
+import { PushGate, type PushGateState } from './sync/push-gate.js';
+import { PushGateStore } from './sync/push-gate-store.js';
 import { startReplica } from './source/replica-start.js';
 
 export interface PipelineOptions {
@@ -44,10 +46,13 @@ export interface PipelineOptions {
 
 /**
  * A Feishu client whose credentials Feishu has just accepted (a token was issued); CONFIG_INVALID
- * when they are not set, FEISHU_TOKEN when Feishu refuses them. `setup` and `run` call it before
- * they create anything.
+ * when they are not set, FEISHU_TOKEN when Feishu refuses them (or, unless `tolerateOutage`, does not
+ * answer). `setup` and `run` call it before they create anything.
  */
-export async function connectFeishu(s: Settings, onTokenRenew?: () => void): Promise<FeishuClient> {
+export async function connectFeishu(
+  s: Settings,
+  options: { onTokenRenew?: () => void; tolerateOutage?: boolean; logger?: Logger } = {},
+): Promise<FeishuClient> {
   if (!s.feishuAppId || !s.feishuAppSecret) {
     throw new CdcError(
       'CONFIG_INVALID',
@@ -60,13 +65,22 @@ export async function connectFeishu(s: Settings, onTokenRenew?: () => void): Pro
     appSecret: s.feishuAppSecret,
     requestTimeoutMs: s.requestTimeoutMs,
     connections: s.syncConcurrency,
-    ...(onTokenRenew ? { onTokenRenew } : {}),
+    ...(options.onTokenRenew ? { onTokenRenew: options.onTokenRenew } : {}),
   });
   try {
     await client.verifyCredentials();
   } catch (error) {
-    await client.close().catch(() => undefined);
-    throw error;
+    // Refused credentials stop here. Feishu down or unreachable does not: a restart during an outage
+    // must keep the stream (and the slot's WAL) moving; the sync stage retries the token then.
+    const refused = !(error instanceof CdcError) || error.details.disposition === 'stop';
+    if (refused || !options.tolerateOutage) {
+      await client.close().catch(() => undefined);
+      throw error;
+    }
+    options.logger?.warn(
+      { err: error },
+      'Feishu did not answer the token request; starting anyway, pushes wait for it',
+    );
   }
   return client;
 }
@@ -104,6 +118,12 @@ export class Pipeline {
     return this.stream?.connected ?? false;
   }
 
+  /** The port /metrics, /healthz and /readyz listen on (null when off or not started). */
+  get healthPort(): number | null {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : null;
+  }
+
   get sync(): SyncScheduler | null {
     return this.scheduler;
   }
@@ -113,7 +133,11 @@ export class Pipeline {
     const { settings: s, logger, mappings } = this.o;
     // Credentials first: a wrong secret must not leave a slot behind that retains WAL.
     if (!this.o.push) {
-      this.feishu = await connectFeishu(s, () => this.metrics.tokenRenewals.inc());
+      this.feishu = await connectFeishu(s, {
+        onTokenRenew: () => this.metrics.tokenRenewals.inc(),
+        tolerateOutage: true,
+        logger,
+      });
     }
     this.state = openStateDb(s.stateUrl, s.stateSchema);
     await migrateStateDb(this.state);
@@ -185,7 +209,14 @@ export class Pipeline {
       };
     }
     if (!push) throw new CdcError('INTERNAL', 'no Feishu client and no push function');
+    const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
+    const gate = new PushGate({
+      probeIntervalMs: s.stopProbeIntervalMs,
+      onChange: (state) => this.gateChanged(state, gateStore),
+    });
+    this.gateChanged(gate.state, gateStore);
     this.scheduler = new SyncScheduler({
+      gate,
       db,
       schema: s.stateSchema,
       mappings,
@@ -289,6 +320,21 @@ export class Pipeline {
     }
   }
 
+  private gateChanged(state: PushGateState, store: PushGateStore): void {
+    this.metrics.pushingStopped.reset();
+    if (state.state === 'stopped') {
+      this.metrics.pushingStopped.set({ code: state.code }, 1);
+      this.metrics.pushingStoppedSince.set(Math.floor(state.since.getTime() / 1000));
+    } else {
+      this.metrics.pushingStopped.set({ code: '' }, 0);
+      this.metrics.pushingStoppedSince.set(0);
+      if (store && this.scheduler) this.o.logger.warn('pushing resumed: Feishu accepted a push again');
+    }
+    store
+      .write(state)
+      .catch((e: unknown) => this.o.logger.error({ err: e }, 'cannot record the push gate state'));
+  }
+
   async readiness() {
     let stateOk = false;
     try {
@@ -298,14 +344,19 @@ export class Pipeline {
       stateOk = false;
     }
     const streaming = this.streaming;
-    const pushing = this.scheduler !== null && this.scheduler.stoppedReason === null;
+    const gate = this.scheduler?.gate.state;
+    const pushing = gate?.state === 'running';
+    // /healthz stays 200 while pushing is stopped: a restart cannot fix credentials or a scope, and
+    // the gate probes by itself; /readyz, `status` and approval_cdc_pushing_stopped carry the stop.
+    const feishu =
+      gate === undefined
+        ? 'not started'
+        : gate.state === 'running'
+          ? true
+          : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
       ready: streaming && stateOk && pushing,
-      checks: {
-        streaming,
-        stateDatabase: stateOk,
-        feishu: pushing ? true : (this.scheduler?.stoppedReason ?? 'not started'),
-      },
+      checks: { streaming, stateDatabase: stateOk, feishu },
     };
   }
 

@@ -97,6 +97,11 @@ export const SETTINGS_TABLE = {
     schema: int(100).default(10_000),
     doc: 'Timeout of one Feishu HTTP call.',
   },
+  stopProbeIntervalMs: {
+    env: 'APPROVAL_CDC_STOP_PROBE_INTERVAL_MS',
+    schema: int(100).default(30_000),
+    doc: 'After Feishu stops pushing (bad credentials, missing scope), one push probes again after this long (doubling up to 10 min).',
+  },
   batchMaxChanges: {
     env: 'APPROVAL_CDC_BATCH_MAX_CHANGES',
     schema: int(1).default(2000),

@@ -68,6 +68,8 @@ export interface FakeFeishu {
   /** Forgets instances, created approvals, pushes, counters, quota use, rate windows and faults; tokens
    * and the directory stay. */
   reset(): void;
+  /** Rotates the app secret (as in the developer console): tokens are issued only for the new one. */
+  setAppSecret(secret: string): void;
 }
 
 export const DEFAULT_FAKE_SCOPES = [
@@ -152,7 +154,9 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
   return {
     url: origin,
     appId,
-    appSecret,
+    get appSecret() {
+      return ctx.appSecret;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
@@ -167,5 +171,8 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     faults,
     counters,
     reset: ctx.reset,
+    setAppSecret(secret) {
+      ctx.appSecret = secret;
+    },
   };
 }
