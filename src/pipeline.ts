@@ -11,7 +11,7 @@ import type { MappingSet } from './mapping/contract.js';
 import { startHealthServer } from './observe/health-server.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
-import { createMetrics, type Metrics } from './observe/metrics.js';
+import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
@@ -51,7 +51,12 @@ export interface PipelineOptions {
  */
 export async function connectFeishu(
   s: Settings,
-  options: { onTokenRenew?: () => void; tolerateOutage?: boolean; logger?: Logger } = {},
+  options: {
+    onTokenRenew?: () => void;
+    tolerateOutage?: boolean;
+    onOutage?: (error: unknown) => void;
+    logger?: Logger;
+  } = {},
 ): Promise<FeishuClient> {
   if (!s.feishuAppId || !s.feishuAppSecret) {
     throw new CdcError(
@@ -81,6 +86,7 @@ export async function connectFeishu(
       { err: error },
       'Feishu did not answer the token request; starting anyway, pushes wait for it',
     );
+    options.onOutage?.(error);
   }
   return client;
 }
@@ -100,6 +106,9 @@ export class Pipeline {
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set once Feishu issued a tenant_access_token for our credentials. */
+  private tokenObtained = false;
+  private tokenError: string | null = null;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -133,11 +142,21 @@ export class Pipeline {
     const { settings: s, logger, mappings } = this.o;
     // Credentials first: a wrong secret must not leave a slot behind that retains WAL.
     if (!this.o.push) {
+      let outage = false;
       this.feishu = await connectFeishu(s, {
-        onTokenRenew: () => this.metrics.tokenRenewals.inc(),
+        onTokenRenew: () => {
+          this.metrics.tokenRenewals.inc();
+          this.tokenObtained = true;
+        },
         tolerateOutage: true,
+        onOutage: (error) => {
+          outage = true;
+          this.tokenError = describeError(error);
+        },
         logger,
       });
+      // Ready means Feishu took our credentials (an idle connector might otherwise never be ready).
+      if (!outage) this.tokenObtained = true;
     }
     this.state = openStateDb(s.stateUrl, s.stateSchema);
     await migrateStateDb(this.state);
@@ -162,6 +181,7 @@ export class Pipeline {
     this.metrics.leader.set(1);
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
+    initTableSeries(this.metrics, mappings.tables.keys());
     // Sampling starts before the copy: the slot retains WAL from its creation on, and the copy is
     // when that matters most.
     this.probe = new LagProbe({
@@ -346,16 +366,18 @@ export class Pipeline {
     const streaming = this.streaming;
     const gate = this.scheduler?.gate.state;
     const pushing = gate?.state === 'running';
+    // Ready for Feishu means Feishu issued a token for our credentials, not merely "no error yet".
+    const tokenOk = this.feishu === null || this.tokenObtained;
     // /healthz stays 200 while pushing is stopped: a restart cannot fix credentials or a scope, and
     // the gate probes by itself; /readyz, `status` and approval_cdc_pushing_stopped carry the stop.
     const feishu =
       gate === undefined
         ? 'not started'
         : gate.state === 'running'
-          ? true
+          ? tokenOk || `no tenant_access_token obtained yet${this.tokenError ? `: ${this.tokenError}` : ''}`
           : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
-      ready: streaming && stateOk && pushing,
+      ready: streaming && stateOk && pushing && tokenOk,
       checks: { streaming, stateDatabase: stateOk, feishu },
     };
   }
