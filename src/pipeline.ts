@@ -18,6 +18,7 @@ import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js
 import { Heartbeat } from './source/heartbeat.js';
 import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
+import { IdentityResolver } from './sync/identity-resolver.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
@@ -103,6 +104,7 @@ export class Pipeline {
   private gaugeTimer: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
+  private identities: IdentityResolver | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private stopping: Promise<void> | null = null;
@@ -227,8 +229,21 @@ export class Pipeline {
       push = async (payload) => {
         await client.pushInstance(payload);
       };
+      this.identities = new IdentityResolver({
+        db,
+        schema: s.stateSchema,
+        api: client,
+        budget: new RateBudget({ perSecond: s.identityPerSecond, perMinute: s.identityPerMinute }),
+        refreshMs: s.identityRefreshMs,
+        negativeRefreshMs: s.identityNegativeRefreshMs,
+        onLookup: (e) => {
+          this.metrics.identityLookups.inc({ result: 'found' }, e.found);
+          this.metrics.identityLookups.inc({ result: 'not_found' }, e.inputs - e.found);
+        },
+      });
     }
     if (!push) throw new CdcError('INTERNAL', 'no Feishu client and no push function');
+    const identities = this.identities;
     const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
     const gate = new PushGate({
       probeIntervalMs: s.stopProbeIntervalMs,
@@ -248,6 +263,7 @@ export class Pipeline {
       retry: DEFAULT_RETRY_POLICY,
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
+      ...(identities ? { beforeVirtual: (queries) => identities.ensure(queries) } : {}),
       onOutcome: (outcome) => {
         if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
         else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
