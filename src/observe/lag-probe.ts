@@ -4,12 +4,17 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
-import type { InstanceStore } from '../sync/instance-store.js';
+import type { InstanceTable } from '../replica/instance-table.js';
 
-const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'];
+export interface LagSample {
+  lagBytes: number;
+  lagSeconds: number;
+  backlogLive: number;
+  backlogBackfill: number;
+}
 
 export class LagProbe {
   private timer: NodeJS.Timeout | null = null;
@@ -21,10 +26,12 @@ export class LagProbe {
       slot: string;
       metrics: Metrics;
       checkpoints: CheckpointStore;
-      instances: InstanceStore;
+      instances: InstanceTable;
       db: Kysely<any>;
       logger: Logger;
       intervalMs: number;
+      /** Called after each complete sample with what it read (the console's charts keep them). */
+      onSample?: (sample: LagSample) => void;
     },
   ) {}
 
@@ -52,7 +59,9 @@ export class LagProbe {
         this.client = c;
       }
       const slot = await readSlot(this.client, this.o.slot);
+      const sample: LagSample = { lagBytes: 0, lagSeconds: 0, backlogLive: 0, backlogBackfill: 0 };
       if (slot) {
+        sample.lagBytes = Number(slot.lagBytes ?? 0n);
         metrics.slotLagBytes.set(Number(slot.lagBytes ?? 0n));
         metrics.slotRetainedBytes.set(Number(slot.retainedBytes ?? 0n));
         metrics.slotSafeWalBytes.set(slot.safeWalSize === null ? -1 : Number(slot.safeWalSize));
@@ -62,18 +71,30 @@ export class LagProbe {
       const cp = await this.o.checkpoints.read(this.o.slot);
       if (cp) {
         metrics.checkpointLsn.set(Number(cp.lsn));
-        if (cp.lastCommitAt)
-          metrics.secondsSinceCommit.set(Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000));
+        if (cp.lastCommitAt) {
+          sample.lagSeconds = Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000);
+          metrics.secondsSinceCommit.set(sample.lagSeconds);
+        }
       }
-      const backlog = await this.o.instances.backlog();
-      metrics.backlog.reset();
-      let oldest: Date | null = null;
-      for (const b of backlog) {
-        metrics.backlog.set({ lane: b.lane === 0 ? 'live' : 'backfill' }, b.count);
-        if (b.oldest && (!oldest || b.oldest < oldest)) oldest = b.oldest;
+      // Every lane is set each time (0 when empty), so a drained lane reads 0, not its last value.
+      const lanes = new Map(LANES.map((lane) => [lane, { count: 0, oldest: null as Date | null }]));
+      for (const b of await this.o.instances.backlog()) {
+        const lane = lanes.get(b.lane === 0 ? 'live' : 'backfill');
+        if (!lane) continue;
+        lane.count += b.count;
+        if (b.oldest && (!lane.oldest || b.oldest < lane.oldest)) lane.oldest = b.oldest;
       }
-      metrics.oldestPendingSeconds.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
+      for (const [lane, b] of lanes) {
+        metrics.backlog.set({ lane }, b.count);
+        if (lane === 'live') sample.backlogLive = b.count;
+        else sample.backlogBackfill = b.count;
+        metrics.oldestPendingSeconds.set(
+          { lane },
+          b.oldest ? Math.max(0, (Date.now() - b.oldest.getTime()) / 1000) : 0,
+        );
+      }
       metrics.parked.set(await this.o.instances.countParked());
+      this.o.onSample?.(sample);
     } catch (error) {
       this.o.logger.debug({ err: error }, 'lag sample failed');
       await this.client?.end().catch(() => undefined);
