@@ -2,9 +2,9 @@
 // mapped tables under the slot's snapshot. Idempotent; `run` does the same on first start.
 import { describeError } from '../errors.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
-import { formatLsn } from '../source/lsn.js';
+import { formatLsn } from '../core/lsn.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
-import { startReplica } from '../source/replica-start.js';
+import { startReplica } from '../pipeline.js';
 
 export async function setupCommand(flags: GlobalFlags & { resnapshot?: boolean }): Promise<number> {
   const { settings: s, logger } = commandContext(flags);

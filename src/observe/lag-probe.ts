@@ -3,7 +3,7 @@
 // gauges keep their last value.
 import type { Kysely } from 'kysely';
 import pg from 'pg';
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
 import type { Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';

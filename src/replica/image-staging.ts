@@ -5,7 +5,7 @@
 // every kept column as it was (a rewrite, an edit of columns no mapping reads) touches nothing and
 // is not written: no mapping can tell it happened.
 import type { RowImage } from '../mapping/contract.js';
-import type { Lsn } from '../source/lsn.js';
+import type { Lsn } from '../core/lsn.js';
 import type { ChangeValues, RowChange } from './row-change.js';
 
 export interface Image {

@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { CdcError } from '../errors.js';
 import { quoteTable } from './catalog.js';
-import { parseLsn, type Lsn } from './lsn.js';
+import { parseLsn, type Lsn } from '../core/lsn.js';
 
 export interface SlotInfo {
   slotName: string;

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { gatherStatus } from '../../src/observe/status-report.js';
+import { gatherStatus } from '../../src/ops/status-report.js';
 import { openStateDb } from '../../src/replica/state-db.js';
 import {
   startConnectorFixture,

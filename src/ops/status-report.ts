@@ -6,7 +6,7 @@ import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import { describeError } from '../errors.js';
 import { CheckpointStore } from '../replica/checkpoint-store.js';
-import { formatLsn, type Lsn } from '../source/lsn.js';
+import { formatLsn, type Lsn } from '../core/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { InstanceTable } from '../replica/instance-table.js';
 import { PushGateStore } from '../sync/push-gate-store.js';

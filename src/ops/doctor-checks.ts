@@ -12,7 +12,7 @@ import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js
 import { openStateDb } from '../replica/state-db.js';
 import { quoteTable, splitTable } from '../source/catalog.js';
 import { readSlot } from '../source/slot-admin.js';
-import { redactUrls } from './logger.js';
+import { redactUrls } from '../core/logger.js';
 
 export type Severity = 'error' | 'warn' | 'info';
 
