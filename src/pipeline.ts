@@ -12,9 +12,11 @@ import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
 import { startHealthServer } from './observe/health-server.js';
+import type { TableProgressReport } from './observe/copy-progress.js';
+import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './core/logger.js';
-import { createMetrics, type Metrics } from './observe/metrics.js';
+import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
 import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
@@ -25,9 +27,11 @@ import type { Lsn } from './core/lsn.js';
 import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
 import { ensureInitialLoad, type InitialLoadOptions } from './source/initial-load.js';
-import type { TableProgress } from './core/copy-progress.js';
 import { ReplicationStream } from './source/replication-stream.js';
+import { CircuitBreaker } from './sync/circuit-breaker.js';
+import { IdentityResolver } from './sync/identity-resolver.js';
 import { RateBudget } from './sync/rate-budget.js';
+import { RateLedger } from './sync/rate-ledger.js';
 import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
@@ -48,8 +52,8 @@ export interface PipelineOptions {
   afterSnapshotPage?: (table: string, copied: number) => void | Promise<void>;
   /** Drop the slot and copy everything again (recovery from a lost slot). */
   resnapshot?: boolean;
-  /** Progress of the initial copy, for a terminal bar. */
-  onSnapshotProgress?: (table: string, progress: TableProgress) => void;
+  /** Progress of the initial copy after each page, for a terminal bar. */
+  onSnapshotProgress?: (report: TableProgressReport) => void;
 }
 
 export class Pipeline {
@@ -64,9 +68,14 @@ export class Pipeline {
   private gaugeTimer: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
+  private identities: IdentityResolver | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
+  private ledger: RateLedger | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set once Feishu issued a tenant_access_token for our credentials. */
+  private tokenObtained = false;
+  private tokenError: string | null = null;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -121,6 +130,13 @@ export class Pipeline {
     this.metrics.leader.set(1);
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
+    initTableSeries(this.metrics, mappings.tables.keys());
+    const onSnapshotProgress = this.o.onSnapshotProgress;
+    const copyReporter = new CopyReporter({
+      metrics: this.metrics,
+      logger,
+      ...(onSnapshotProgress ? { onReport: onSnapshotProgress } : {}),
+    });
     const { writer, checkpoints, checkpoint } = await startReplica({
       settings: s,
       mappings,
@@ -129,10 +145,7 @@ export class Pipeline {
       ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
       ...(this.o.afterSnapshotPage ? { afterPage: this.o.afterSnapshotPage } : {}),
       ...(this.o.resnapshot ? { resnapshot: true } : {}),
-      onProgress: (table, p) => {
-        this.metrics.snapshotRows.set({ table }, p.rows);
-        this.o.onSnapshotProgress?.(table, p);
-      },
+      onProgress: (table, p) => copyReporter.update(table, p),
     });
 
     const history = new PushHistory(
@@ -144,8 +157,24 @@ export class Pipeline {
     history.start();
     this.history = history;
 
-    const budget = new RateBudget({ perSecond: s.ratePerSecond, perMinute: s.ratePerMinute });
+    const budget = new RateBudget({
+      perSecond: s.ratePerSecond,
+      perMinute: s.ratePerMinute,
+      windowMs: s.rateWindowMs,
+    });
     this.metrics.budgetLimit.set(s.ratePerMinute);
+    // The calls of the previous process (or of the active one this standby replaces) still count at
+    // Feishu: the budget starts with them, read from the ledger every process writes before a call.
+    const ledger = new RateLedger({
+      db,
+      schema: s.stateSchema,
+      app: s.feishuAppId ?? '',
+      windowMs: s.rateWindowMs,
+      timeoutMs: s.requestTimeoutMs,
+      logger,
+    });
+    this.ledger = ledger;
+    budget.seed(await ledger.recent());
     let push = this.o.push;
     if (!push) {
       if (!s.feishuAppId || !s.feishuAppSecret) {
@@ -160,13 +189,47 @@ export class Pipeline {
         appSecret: s.feishuAppSecret,
         requestTimeoutMs: s.requestTimeoutMs,
         connections: s.syncConcurrency,
-        onTokenRenew: () => this.metrics.tokenRenewals.inc(),
+        onTokenRenew: () => {
+          this.metrics.tokenRenewals.inc();
+          this.tokenObtained = true;
+        },
       });
       this.feishu = client;
+      // Ready means Feishu took our credentials: ask for a token now rather than at the first push
+      // (an idle connector might otherwise never be ready, or be "ready" with a wrong secret).
+      client.verifyCredentials().then(
+        () => (this.tokenObtained = true),
+        (error: unknown) => {
+          this.tokenError = describeError(error);
+          logger.warn({ err: error }, `cannot obtain a Feishu token yet: ${this.tokenError}`);
+        },
+      );
       push = async (payload) => {
         await client.pushInstance(payload);
       };
+      this.identities = new IdentityResolver({
+        db,
+        schema: s.stateSchema,
+        api: client,
+        budget: new RateBudget({ perSecond: s.identityPerSecond, perMinute: s.identityPerMinute }),
+        refreshMs: s.identityRefreshMs,
+        negativeRefreshMs: s.identityNegativeRefreshMs,
+        onLookup: (e) => {
+          this.metrics.identityLookups.inc({ result: 'found' }, e.found);
+          this.metrics.identityLookups.inc({ result: 'not_found' }, e.inputs - e.found);
+        },
+      });
     }
+    const send = push;
+    const ledgered: PushFn = async (payload) => {
+      const ended = await ledger.begin();
+      try {
+        await send(payload);
+      } finally {
+        ended();
+      }
+    };
+    const identities = this.identities;
     const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
     const gate = new PushGate({
       probeIntervalMs: s.stopProbeIntervalMs,
@@ -178,14 +241,18 @@ export class Pipeline {
       db,
       schema: s.stateSchema,
       mappings,
-      push,
+      push: ledgered,
       budget,
+      windowMs: s.rateWindowMs,
+      breaker: new CircuitBreaker({ failures: s.breakerFailures, probeIntervalMs: s.breakerProbeIntervalMs }),
+      onBreaker: (open) => this.metrics.breakerOpen.set(open ? 1 : 0),
       concurrency: s.syncConcurrency,
       minPushIntervalMs: s.minPushIntervalMs,
       backfillPerMinute: s.ratePerMinute,
       retry: DEFAULT_RETRY_POLICY,
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
+      ...(identities ? { beforeVirtual: (queries) => identities.ensure(queries) } : {}),
       onOutcome: (outcome) => {
         if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
         else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
@@ -315,16 +382,18 @@ export class Pipeline {
     const streaming = this.streaming;
     const gate = this.scheduler?.gate.state;
     const pushing = gate?.state === 'running';
+    // Ready for Feishu means Feishu issued a token for our credentials, not merely "no error yet".
+    const tokenOk = this.feishu === null || this.tokenObtained;
     // /healthz stays 200 while pushing is stopped: a restart cannot fix credentials or a scope, and
     // the gate probes by itself; /readyz, `status` and approval_cdc_pushing_stopped carry the stop.
     const feishu =
       gate === undefined
         ? 'not started'
         : gate.state === 'running'
-          ? true
+          ? tokenOk || `no tenant_access_token obtained yet${this.tokenError ? `: ${this.tokenError}` : ''}`
           : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
-      ready: streaming && stateOk && pushing,
+      ready: streaming && stateOk && pushing && tokenOk,
       checks: { streaming, stateDatabase: stateOk, feishu },
     };
   }
@@ -355,6 +424,7 @@ export class Pipeline {
     // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
     // flight get at most the request timeout, the longest one call can take.
     await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);
+    await this.ledger?.flush();
     await this.history?.stop();
     await this.probe?.stop();
     await this.feishu?.close();

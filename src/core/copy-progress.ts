@@ -6,6 +6,10 @@ export interface TableProgress {
   done: boolean;
   lastKey: (string | null)[] | null;
   rows: number;
+  /** Estimated rows of the table (observe/copy-progress.ts reports against it). */
+  total?: number;
+  /** When the copy of this table started (ISO time). */
+  startedAt?: string;
 }
 
 export type CopyProgress = Record<string, TableProgress>;

@@ -1,11 +1,18 @@
-// Owns the Prometheus metrics of one connector, on its own registry. Invariant: metrics only
-// observe; nothing reads them to make decisions. Every name here is documented in the README and used
-// by the Grafana dashboard (a test checks the dashboard names only metrics that exist).
+// Owns the Prometheus metrics of one connector, on its own registry. Invariants: metrics only
+// observe, nothing reads them to make decisions; names follow Prometheus conventions (unit as the
+// suffix, _total counters, Node's defaults under their standard process_* / nodejs_* names); every
+// labelled series whose label values are known in advance exists from the start at 0, so a
+// dashboard shows 0 rather than "no data" and `rate()` sees the first increment. Every name here is
+// documented in the README (a test checks it) and passes `promtool check metrics` (test/e2e/metrics-lint).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const LANES = ['live', 'backfill'] as const;
+export const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'] as const;
+export const PUSH_RESULTS = ['accepted', 'retry', 'parked', 'stopped', 'absent'] as const;
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'approval_cdc_process_' });
+  collectDefaultMetrics({ register: registry });
   const m = {
     registry,
     slotLagBytes: new Gauge({
@@ -35,8 +42,8 @@ export function createMetrics() {
       registers: [registry],
     }),
     secondsSinceCommit: new Gauge({
-      name: 'approval_cdc_seconds_since_last_applied_commit',
-      help: 'Seconds since the commit time of the newest source transaction applied to the replica (heartbeats keep it near zero when idle)',
+      name: 'approval_cdc_replication_lag_seconds',
+      help: 'Seconds since the commit time of the newest source transaction applied to the replica; idle, a heartbeat commits every APPROVAL_CDC_HEARTBEAT_INTERVAL_MS, so it rises to about that interval and drops back',
       registers: [registry],
     }),
     checkpointLsn: new Gauge({
@@ -59,7 +66,8 @@ export function createMetrics() {
     }),
     oldestPendingSeconds: new Gauge({
       name: 'approval_cdc_oldest_pending_seconds',
-      help: 'Age of the oldest pending instance change',
+      help: 'Age of the oldest pending instance change, by lane (a first start fills the backfill lane for hours: alert on live)',
+      labelNames: ['lane'],
       registers: [registry],
     }),
     parked: new Gauge({
@@ -81,6 +89,11 @@ export function createMetrics() {
     unchangedPayloads: new Counter({
       name: 'approval_cdc_unchanged_payloads_total',
       help: 'Dirty instances marked synced without a push: their payload equals the last one Feishu accepted (update_time aside)',
+      registers: [registry],
+    }),
+    breakerOpen: new Gauge({
+      name: 'approval_cdc_breaker_open',
+      help: '1 while the circuit breaker holds pushes because Feishu fails every call (one probe at a time)',
       registers: [registry],
     }),
     budgetUsed: new Gauge({
@@ -124,9 +137,36 @@ export function createMetrics() {
       labelNames: ['table'],
       registers: [registry],
     }),
+    snapshotRowsEstimated: new Gauge({
+      name: 'approval_cdc_snapshot_rows_estimated',
+      help: 'Estimated rows of each mapped table when its initial copy started (pg_class.reltuples, or a count)',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
     reconcileDiffs: new Counter({
       name: 'approval_cdc_reconcile_differences_total',
       help: 'Instances the reconciler found different in Feishu and pushed again',
+      registers: [registry],
+    }),
+    identityLookups: new Counter({
+      name: 'approval_cdc_identity_lookups_total',
+      help: 'Legacy identities (emails, mobiles) looked up through contact batch_get_id, by result (found, not_found)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    quotaPaused: new Gauge({
+      name: 'approval_cdc_quota_paused',
+      help: "1 while pushing is paused because the tenant's monthly API quota is used up (99991403/99991406)",
+      registers: [registry],
+    }),
+    callsThisMonth: new Gauge({
+      name: 'approval_cdc_feishu_calls_this_month',
+      help: 'Counted Feishu calls (approval APIs) that succeeded this calendar month, as counted by the connector',
+      registers: [registry],
+    }),
+    callsProjected: new Gauge({
+      name: 'approval_cdc_feishu_calls_projected_this_month',
+      help: 'Counted calls this month projected to the end of the month at the current rate',
       registers: [registry],
     }),
     pushingStopped: new Gauge({
@@ -146,7 +186,23 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  for (const lane of LANES) {
+    m.backlog.set({ lane }, 0);
+    m.oldestPendingSeconds.set({ lane }, 0);
+    m.commitToAccept.zero({ lane });
+  }
+  for (const status of WAL_STATUSES) m.slotWalStatus.set({ status }, 0);
+  // The code label is empty (absent) until a push of that result had a code to tell.
+  for (const result of PUSH_RESULTS) m.pushes.inc({ result, code: '' }, 0);
   return m;
+}
+
+/** Creates the per-table series (0) for the mapped tables, so each exists before its first copy. */
+export function initTableSeries(metrics: Metrics, tables: Iterable<string>): void {
+  for (const table of tables) {
+    metrics.snapshotRows.set({ table }, 0);
+    metrics.snapshotRowsEstimated.set({ table }, 0);
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
