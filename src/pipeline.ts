@@ -18,6 +18,8 @@ import { Heartbeat } from './source/heartbeat.js';
 import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
+import { MonthlyCalls, PacedRateBudget } from './sync/monthly-calls.js';
+import { QuotaWatch } from './sync/quota-watch.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
@@ -57,6 +59,7 @@ export class Pipeline {
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
   private identities: IdentityResolver | null = null;
+  private quotaWatch: QuotaWatch | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private stopping: Promise<void> | null = null;
@@ -141,7 +144,14 @@ export class Pipeline {
     history.start();
     this.history = history;
 
-    const budget = new RateBudget({ perSecond: s.ratePerSecond, perMinute: s.ratePerMinute });
+    const calls = new MonthlyCalls(db, s.stateSchema);
+    await calls.load();
+    const rates = { perSecond: s.ratePerSecond, perMinute: s.ratePerMinute };
+    // With a monthly budget the approval calls are spread over the month (status shows the projection).
+    const budget =
+      s.monthlyCallBudget > 0
+        ? new PacedRateBudget(rates, calls, s.monthlyCallBudget)
+        : new RateBudget(rates);
     this.metrics.budgetLimit.set(s.ratePerMinute);
     let push = this.o.push;
     if (!push) {
@@ -157,6 +167,7 @@ export class Pipeline {
         appSecret: s.feishuAppSecret,
         requestTimeoutMs: s.requestTimeoutMs,
         connections: s.syncConcurrency,
+        onCountedCall: () => calls.add(),
         onTokenRenew: () => {
           this.metrics.tokenRenewals.inc();
           this.tokenObtained = true;
@@ -195,8 +206,22 @@ export class Pipeline {
       onChange: (state) => this.gateChanged(state, gateStore),
     });
     this.gateChanged(gate.state, gateStore);
+    this.quotaWatch = new QuotaWatch({
+      db,
+      schema: s.stateSchema,
+      slot: s.slotName,
+      calls,
+      gate,
+      logger,
+      onFigures: ({ used, projected }) => {
+        this.metrics.callsThisMonth.set(used);
+        this.metrics.callsProjected.set(projected);
+      },
+    });
+    this.quotaWatch.start();
     this.scheduler = new SyncScheduler({
       gate,
+      quotaProbeIntervalMs: s.quotaProbeIntervalMs,
       db,
       schema: s.stateSchema,
       mappings,
@@ -297,7 +322,8 @@ export class Pipeline {
         db,
         schema: s.stateSchema,
         mappings,
-        check: (instances) => client.checkInstances(instances),
+        // Checks are counted calls too: none while pushing is stopped or the quota paused.
+        check: (instances) => (gate.running ? client.checkInstances(instances) : Promise.resolve([])),
         logger,
         intervalMs: s.reconcileIntervalMs,
         windowMs: s.reconcileWindowMs,
@@ -314,6 +340,9 @@ export class Pipeline {
 
   private gateChanged(state: PushGateState, store: PushGateStore): void {
     this.metrics.pushingStopped.reset();
+    this.metrics.quotaPaused.set(
+      state.state === 'stopped' && (state.code === '99991403' || state.code === '99991406') ? 1 : 0,
+    );
     if (state.state === 'stopped') {
       this.metrics.pushingStopped.set({ code: state.code }, 1);
       this.metrics.pushingStoppedSince.set(Math.floor(state.since.getTime() / 1000));
@@ -377,6 +406,7 @@ export class Pipeline {
     await this.stream?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    await this.quotaWatch?.stop();
     // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
     // flight get at most the request timeout, the longest one call can take.
     await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);

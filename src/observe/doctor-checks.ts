@@ -12,6 +12,7 @@ import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js
 import { openStateDb } from '../replica/state-db.js';
 import { quoteTable, splitTable } from '../source/catalog.js';
 import { readSlot } from '../source/slot-admin.js';
+import { definitionFindings } from './doctor-definitions.js';
 import { redactUrls } from './logger.js';
 
 export type Severity = 'error' | 'warn' | 'info';
@@ -119,7 +120,7 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
   } finally {
     await source.end().catch(() => undefined);
   }
-  findings.push(...state.findings, await checkFeishu(s));
+  findings.push(...state.findings, await checkFeishu(s), ...(await definitionFindings(s, mappings)));
   return findings;
 }
 
