@@ -8,19 +8,26 @@ import { CdcError, describeError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
+import { createConsole } from './console/console-server.js';
+import { CompiledMappingSet } from './mapping/mapping-set.js';
+import { parseListenAddress } from './config/listen-address.js';
 import { startHealthServer } from './observe/health-server.js';
+import type { TableProgressReport } from './observe/copy-progress.js';
+import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
+import { SampleRing } from './observe/sample-ring.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
-import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
+import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
 import { MonthlyCalls, PacedRateBudget } from './sync/monthly-calls.js';
 import { QuotaWatch } from './sync/quota-watch.js';
 import { RateBudget } from './sync/rate-budget.js';
+import { RateLedger } from './sync/rate-ledger.js';
 import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
@@ -42,12 +49,14 @@ export interface PipelineOptions {
   afterSnapshotPage?: (table: string, copied: number) => void | Promise<void>;
   /** Drop the slot and copy everything again (recovery from a lost slot). */
   resnapshot?: boolean;
-  /** Progress of the initial copy, for a terminal bar. */
-  onSnapshotProgress?: (table: string, progress: TableProgress) => void;
+  /** Progress of the initial copy after each page, for a terminal bar. */
+  onSnapshotProgress?: (report: TableProgressReport) => void;
 }
 
 export class Pipeline {
   readonly metrics: Metrics;
+  /** The last hour of lag, budget and backlog samples (one every 2 s), for the console's charts. */
+  readonly samples = new SampleRing(1800);
   readonly done: Promise<void>;
   private stream: ReplicationStream | null = null;
   private scheduler: SyncScheduler | null = null;
@@ -62,6 +71,7 @@ export class Pipeline {
   private quotaWatch: QuotaWatch | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
+  private ledger: RateLedger | null = null;
   private stopping: Promise<void> | null = null;
   /** Set once Feishu issued a tenant_access_token for our credentials. */
   private tokenObtained = false;
@@ -102,13 +112,36 @@ export class Pipeline {
     const db = this.state.db;
 
     if (s.metricsAddress !== 'off') {
-      this.server = await startHealthServer(s.metricsAddress, this.metrics, async () => this.readiness());
+      // The console needs the compiled mappings (names, keys, previews); a test's stand-in set has none.
+      const consoleHandler =
+        s.console && mappings instanceof CompiledMappingSet
+          ? createConsole({
+              settings: s,
+              mappings,
+              db,
+              metrics: this.metrics,
+              samples: this.samples,
+              readiness: async () => this.readiness(),
+              logger,
+              onChange: () => this.scheduler?.wake(),
+              listenHost: parseListenAddress(s.metricsAddress)?.host ?? '127.0.0.1',
+            })
+          : undefined;
+      this.server = await startHealthServer(
+        s.metricsAddress,
+        this.metrics,
+        async () => this.readiness(),
+        consoleHandler,
+      );
       const bound = this.server.address();
       const url =
         bound && typeof bound === 'object'
           ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
           : s.metricsAddress;
-      logger.info({ url }, `serving /metrics, /healthz and /readyz on ${url}`);
+      logger.info(
+        { url },
+        `serving /metrics, /healthz and /readyz on ${url}${consoleHandler ? `, the console on ${url}/console/` : ''}`,
+      );
     }
     this.lock = new LeaderLock(s.stateUrl, s.slotName);
     await this.lock.acquire({
@@ -121,6 +154,12 @@ export class Pipeline {
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
     initTableSeries(this.metrics, mappings.tables.keys());
+    const onSnapshotProgress = this.o.onSnapshotProgress;
+    const copyReporter = new CopyReporter({
+      metrics: this.metrics,
+      logger,
+      ...(onSnapshotProgress ? { onReport: onSnapshotProgress } : {}),
+    });
     const { writer, checkpoints, checkpoint } = await startReplica({
       settings: s,
       mappings,
@@ -129,10 +168,7 @@ export class Pipeline {
       ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
       ...(this.o.afterSnapshotPage ? { afterPage: this.o.afterSnapshotPage } : {}),
       ...(this.o.resnapshot ? { resnapshot: true } : {}),
-      onProgress: (table, p) => {
-        this.metrics.snapshotRows.set({ table }, p.rows);
-        this.o.onSnapshotProgress?.(table, p);
-      },
+      onProgress: (table, p) => copyReporter.update(table, p),
     });
 
     const history = new PushHistory(
@@ -146,13 +182,25 @@ export class Pipeline {
 
     const calls = new MonthlyCalls(db, s.stateSchema);
     await calls.load();
-    const rates = { perSecond: s.ratePerSecond, perMinute: s.ratePerMinute };
+    const rates = { perSecond: s.ratePerSecond, perMinute: s.ratePerMinute, windowMs: s.rateWindowMs };
     // With a monthly budget the approval calls are spread over the month (status shows the projection).
     const budget =
       s.monthlyCallBudget > 0
         ? new PacedRateBudget(rates, calls, s.monthlyCallBudget)
         : new RateBudget(rates);
     this.metrics.budgetLimit.set(s.ratePerMinute);
+    // The calls of the previous process (or of the active one this standby replaces) still count at
+    // Feishu: the budget starts with them, read from the ledger every process writes before a call.
+    const ledger = new RateLedger({
+      db,
+      schema: s.stateSchema,
+      app: s.feishuAppId ?? '',
+      windowMs: s.rateWindowMs,
+      timeoutMs: s.requestTimeoutMs,
+      logger,
+    });
+    this.ledger = ledger;
+    budget.seed(await ledger.recent());
     let push = this.o.push;
     if (!push) {
       if (!s.feishuAppId || !s.feishuAppSecret) {
@@ -199,6 +247,15 @@ export class Pipeline {
         },
       });
     }
+    const send = push;
+    const ledgered: PushFn = async (payload) => {
+      const ended = await ledger.begin();
+      try {
+        await send(payload);
+      } finally {
+        ended();
+      }
+    };
     const identities = this.identities;
     const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
     const gate = new PushGate({
@@ -225,8 +282,11 @@ export class Pipeline {
       db,
       schema: s.stateSchema,
       mappings,
-      push,
+      push: ledgered,
       budget,
+      windowMs: s.rateWindowMs,
+      breaker: new CircuitBreaker({ failures: s.breakerFailures, probeIntervalMs: s.breakerProbeIntervalMs }),
+      onBreaker: (open) => this.metrics.breakerOpen.set(open ? 1 : 0),
       concurrency: s.syncConcurrency,
       minPushIntervalMs: s.minPushIntervalMs,
       backfillPerMinute: s.ratePerMinute,
@@ -314,6 +374,7 @@ export class Pipeline {
       db,
       logger,
       intervalMs: 2000,
+      onSample: (sample) => this.samples.push(Date.now(), { ...sample, budgetUsed: budget.usedLastMinute() }),
     });
     this.probe.start();
     if (this.feishu && s.reconcileIntervalMs > 0) {
@@ -410,6 +471,7 @@ export class Pipeline {
     // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
     // flight get at most the request timeout, the longest one call can take.
     await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);
+    await this.ledger?.flush();
     await this.history?.stop();
     await this.probe?.stop();
     await this.feishu?.close();

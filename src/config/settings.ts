@@ -82,6 +82,21 @@ export const SETTINGS_TABLE = {
     schema: int(1).default(1000),
     doc: 'Client-side budget of external_instances calls per minute.',
   },
+  rateWindowMs: {
+    env: 'APPROVAL_CDC_RATE_WINDOW_MS',
+    schema: int(1000).default(60_000),
+    doc: "Length of the window APPROVAL_CDC_RATE_PER_MINUTE applies to (Feishu's is 60 s; only tests shorten it).",
+  },
+  breakerFailures: {
+    env: 'APPROVAL_CDC_BREAKER_FAILURES',
+    schema: int(1).default(5),
+    doc: 'Consecutive pushes failing as in an outage (5xx, timeouts, resets) that open the circuit breaker.',
+  },
+  breakerProbeIntervalMs: {
+    env: 'APPROVAL_CDC_BREAKER_PROBE_INTERVAL_MS',
+    schema: int(100).default(5000),
+    doc: 'While the breaker is open (Feishu fails everything), one probe push this often.',
+  },
   syncConcurrency: {
     env: 'APPROVAL_CDC_SYNC_CONCURRENCY',
     schema: int(1).default(16),
@@ -196,6 +211,16 @@ export const SETTINGS_TABLE = {
     env: 'APPROVAL_CDC_PUSH_HISTORY_TOTAL',
     schema: int(100).default(100_000),
     doc: 'Pushes kept in the push history in total (oldest pruned first).',
+  },
+  console: {
+    env: 'APPROVAL_CDC_CONSOLE',
+    schema: bool.default(true),
+    doc: 'Serve the web console at /console on the metrics address.',
+  },
+  adminToken: {
+    env: 'APPROVAL_CDC_ADMIN_TOKEN',
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    doc: 'Token (16+ characters) that unlocks the console actions; unset = read-only console. Never logged.',
   },
   // Onboarding (issue 17): user identities and the monthly quota.
   identityRefreshMs: {
@@ -346,5 +371,6 @@ export function redactedSettings(settings: Settings): Record<string, unknown> {
     sourceUrl: hide(settings.sourceUrl),
     stateUrl: hide(settings.stateUrl),
     feishuAppSecret: settings.feishuAppSecret ? '***' : undefined,
+    adminToken: settings.adminToken ? '***' : undefined,
   };
 }

@@ -91,6 +91,11 @@ export function createMetrics() {
       help: 'Dirty instances marked synced without a push: their payload equals the last one Feishu accepted (update_time aside)',
       registers: [registry],
     }),
+    breakerOpen: new Gauge({
+      name: 'approval_cdc_breaker_open',
+      help: '1 while the circuit breaker holds pushes because Feishu fails every call (one probe at a time)',
+      registers: [registry],
+    }),
     budgetUsed: new Gauge({
       name: 'approval_cdc_rate_budget_used_last_minute',
       help: 'external_instances calls started in the last 60 s',
@@ -129,6 +134,12 @@ export function createMetrics() {
     snapshotRows: new Gauge({
       name: 'approval_cdc_snapshot_rows_copied',
       help: 'Rows copied by the initial snapshot, by table',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+    snapshotRowsEstimated: new Gauge({
+      name: 'approval_cdc_snapshot_rows_estimated',
+      help: 'Estimated rows of each mapped table when its initial copy started (pg_class.reltuples, or a count)',
       labelNames: ['table'],
       registers: [registry],
     }),
@@ -188,7 +199,10 @@ export function createMetrics() {
 
 /** Creates the per-table series (0) for the mapped tables, so each exists before its first copy. */
 export function initTableSeries(metrics: Metrics, tables: Iterable<string>): void {
-  for (const table of tables) metrics.snapshotRows.set({ table }, 0);
+  for (const table of tables) {
+    metrics.snapshotRows.set({ table }, 0);
+    metrics.snapshotRowsEstimated.set({ table }, 0);
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
