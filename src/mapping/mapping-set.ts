@@ -17,6 +17,7 @@ import type {
   TableUse,
 } from './contract.js';
 import { indexColumnOf, rowQueryKey } from './contract.js';
+import { approvalCodesOf, type ApprovalCodes } from './approval-codes.js';
 import type { CompiledMapping } from './compiled-mapping.js';
 import { evaluate, type Expr } from './expression.js';
 import { matchesFilter } from './filter.js';
@@ -237,6 +238,10 @@ export class CompiledMappingSet implements MappingSet {
     };
     for (const m of this.#mappings.values()) walk(m.instance.approvalCode);
     return [...keys].sort();
+  }
+
+  approvalCodes(): ApprovalCodes {
+    return approvalCodesOf(this.#mappings.values());
   }
 
   instanceTableOf(mapping: string): TableName | undefined {

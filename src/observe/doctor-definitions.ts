@@ -9,7 +9,7 @@ import { FeishuClient } from '../feishu/feishu-client.js';
 import type { MappingSet } from '../mapping/contract.js';
 import { openStateDb } from '../replica/state-db.js';
 import { planDefinitions } from '../sync/definitions-sync.js';
-import type { Finding } from './doctor-checks.js';
+import type { Finding } from './doctor-finding.js';
 
 const APPLY = 'approval-cdc definitions plan, then definitions apply --allow-create';
 

@@ -46,7 +46,8 @@ describe('the monthly quota pauses pushing until it renews or an operator resume
     const gate = fx.pipeline?.sync?.gate;
     await waitFor(() => gate?.state.state === 'stopped', 20_000, 'the gate to stop');
     expect(gate?.state).toMatchObject({ state: 'stopped', code: '99991403' });
-    await new Promise((r) => setTimeout(r, 300));
+    // Pushes that started before the first refusal may still be on their way: let them end.
+    await waitFor(() => fx.pipeline?.sync?.inFlightCount === 0, 20_000, 'pushes in flight to end');
     const calls = fx.fake.pushes().length;
     const refusedBefore = fx.fake.quota.refused;
     await new Promise((r) => setTimeout(r, 3000));
