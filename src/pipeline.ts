@@ -1,8 +1,11 @@
-// The composition root: wires source -> replica -> sync -> feishu, and observe around them.
+// The composition root: wires source -> replica -> sync -> feishu, and observe around them; `setup`
+// starts the replica through the same startReplica as `run`.
 // Invariants it owns: the state schema is migrated and the active lock held before anything streams
 // or pushes; a mapping that fails to load stops start-up before any connection to the source; on
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
 import type { Server } from 'node:http';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
 import type { Settings } from './config/settings.js';
 import { CdcError, describeError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
@@ -15,16 +18,24 @@ import { startHealthServer } from './observe/health-server.js';
 import type { TableProgressReport } from './observe/copy-progress.js';
 import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
-import type { Logger } from './observe/logger.js';
+import type { Logger } from './core/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { SampleRing } from './observe/sample-ring.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
+import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
+import { ReplicaWriter } from './replica/replica-writer.js';
+import { ensureRowQueryIndexes } from './replica/row-query.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
+import type { Lsn } from './core/lsn.js';
+import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
+import { ensureInitialLoad, type InitialLoadOptions } from './source/initial-load.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
+import { MonthlyCalls, PacedRateBudget } from './sync/monthly-calls.js';
+import { QuotaWatch } from './sync/quota-watch.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { RateLedger } from './sync/rate-ledger.js';
 import { Reconciler } from './sync/reconciler.js';
@@ -33,7 +44,6 @@ import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { PushGate, type PushGateState } from './sync/push-gate.js';
 import { PushGateStore } from './sync/push-gate-store.js';
-import { startReplica } from './source/replica-start.js';
 
 export interface PipelineOptions {
   settings: Settings;
@@ -61,6 +71,7 @@ export async function connectFeishu(
   s: Settings,
   options: {
     onTokenRenew?: () => void;
+    onCountedCall?: () => void;
     tolerateOutage?: boolean;
     onOutage?: (error: unknown) => void;
     logger?: Logger;
@@ -79,6 +90,7 @@ export async function connectFeishu(
     requestTimeoutMs: s.requestTimeoutMs,
     connections: s.syncConcurrency,
     ...(options.onTokenRenew ? { onTokenRenew: options.onTokenRenew } : {}),
+    ...(options.onCountedCall ? { onCountedCall: options.onCountedCall } : {}),
   });
   try {
     await client.verifyCredentials();
@@ -116,6 +128,8 @@ export class Pipeline {
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
   private identities: IdentityResolver | null = null;
+  private quotaWatch: QuotaWatch | null = null;
+  private countCall: () => void = () => undefined;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private ledger: RateLedger | null = null;
@@ -158,6 +172,8 @@ export class Pipeline {
     if (!this.o.push) {
       let outage = false;
       this.feishu = await connectFeishu(s, {
+        // Calls of the month are counted from the first one (the counter is loaded after migrating).
+        onCountedCall: () => this.countCall(),
         onTokenRenew: () => {
           this.metrics.tokenRenewals.inc();
           this.tokenObtained = true;
@@ -261,11 +277,15 @@ export class Pipeline {
     history.start();
     this.history = history;
 
-    const budget = new RateBudget({
-      perSecond: s.ratePerSecond,
-      perMinute: s.ratePerMinute,
-      windowMs: s.rateWindowMs,
-    });
+    const calls = new MonthlyCalls(db, s.stateSchema);
+    await calls.load();
+    this.countCall = () => calls.add();
+    const rates = { perSecond: s.ratePerSecond, perMinute: s.ratePerMinute, windowMs: s.rateWindowMs };
+    // With a monthly budget the approval calls are spread over the month (status shows the projection).
+    const budget =
+      s.monthlyCallBudget > 0
+        ? new PacedRateBudget(rates, calls, s.monthlyCallBudget)
+        : new RateBudget(rates);
     this.budget = budget;
     this.metrics.budgetLimit.set(s.ratePerMinute);
     // The calls of the previous process (or of the active one this standby replaces) still count at
@@ -316,8 +336,22 @@ export class Pipeline {
       onChange: (state) => this.gateChanged(state, gateStore),
     });
     this.gateChanged(gate.state, gateStore);
+    this.quotaWatch = new QuotaWatch({
+      db,
+      schema: s.stateSchema,
+      slot: s.slotName,
+      calls,
+      gate,
+      logger,
+      onFigures: ({ used, projected }) => {
+        this.metrics.callsThisMonth.set(used);
+        this.metrics.callsProjected.set(projected);
+      },
+    });
+    this.quotaWatch.start();
     this.scheduler = new SyncScheduler({
       gate,
+      quotaProbeIntervalMs: s.quotaProbeIntervalMs,
       db,
       schema: s.stateSchema,
       mappings,
@@ -410,7 +444,8 @@ export class Pipeline {
         db,
         schema: s.stateSchema,
         mappings,
-        check: (instances) => client.checkInstances(instances),
+        // Checks are counted calls too: none while pushing is stopped or the quota paused.
+        check: (instances) => (gate.running ? client.checkInstances(instances) : Promise.resolve([])),
         logger,
         intervalMs: s.reconcileIntervalMs,
         windowMs: s.reconcileWindowMs,
@@ -427,6 +462,9 @@ export class Pipeline {
 
   private gateChanged(state: PushGateState, store: PushGateStore): void {
     this.metrics.pushingStopped.reset();
+    this.metrics.quotaPaused.set(
+      state.state === 'stopped' && (state.code === '99991403' || state.code === '99991406') ? 1 : 0,
+    );
     if (state.state === 'stopped') {
       this.metrics.pushingStopped.set({ code: state.code }, 1);
       this.metrics.pushingStoppedSince.set(Math.floor(state.since.getTime() / 1000));
@@ -490,6 +528,7 @@ export class Pipeline {
     await this.stream?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    await this.quotaWatch?.stop();
     // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
     // flight get at most the request timeout, the longest one call can take.
     await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);
@@ -508,4 +547,75 @@ export class Pipeline {
     this.metrics.leader.set(0);
     this.resolveDone();
   }
+}
+
+// What `run` (the Pipeline) and `setup` both do before streaming: the source's row identities, the
+// replica's lookup indexes, the writer, and the initial load with the configured selection. Invariant:
+// both commands start the replica the same way, so `setup` followed by `run` equals `run` alone.
+
+export interface ReplicaStart {
+  writer: ReplicaWriter;
+  checkpoints: CheckpointStore;
+  /** The position to stream from. */
+  checkpoint: Lsn;
+}
+
+export type ReplicaStartOptions = Pick<
+  InitialLoadOptions,
+  'resnapshot' | 'pageSize' | 'onProgress' | 'afterPage'
+> & {
+  settings: Settings;
+  mappings: MappingSet;
+  /** The state database. */
+  db: Kysely<any>;
+  logger: Logger;
+};
+
+export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart> {
+  const { settings: s, mappings } = o;
+  const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-catalog' });
+  source.on('error', () => undefined);
+  await source.connect();
+  let tableKeys: Map<string, string[]>;
+  try {
+    tableKeys = await resolveTableKeys(source, mappings);
+  } finally {
+    await source.end().catch(() => undefined);
+  }
+  await ensureRowQueryIndexes(o.db, s.stateSchema, mappings.queryColumns);
+  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName);
+  const checkpoints = new CheckpointStore(o.db, s.stateSchema);
+  const checkpoint = await ensureInitialLoad({
+    sourceUrl: s.sourceUrl,
+    slot: s.slotName,
+    publication: s.publicationName,
+    mappings,
+    tableKeys,
+    writer,
+    checkpoints,
+    logger: o.logger,
+    db: o.db,
+    stateSchema: s.stateSchema,
+    selection: selectionOf(s, mappings),
+    pageSize: o.pageSize ?? s.snapshotPageRows,
+    ...(o.resnapshot ? { resnapshot: true } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.afterPage ? { afterPage: o.afterPage } : {}),
+  });
+  return { writer, checkpoints, checkpoint };
+}
+
+function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
+  return {
+    mode: s.initialLoad,
+    ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
+    ...(s.initialLoadWhere ? { where: s.initialLoadWhere, table: onlyInstanceTable(mappings) } : {}),
+  };
+}
+
+/** The instance table when all mappings share one (a `where` filter is written against it). */
+function onlyInstanceTable(mappings: MappingSet): string | undefined {
+  const tables = new Set(mappings.mappingNames.map((m) => mappings.instanceTableOf?.(m)));
+  const [only] = [...tables];
+  return tables.size === 1 ? only : undefined;
 }

@@ -3,10 +3,10 @@
 // Exit 0 when every section could be read, 1 when one was unavailable (the output says which).
 import pg from 'pg';
 import { openStateDb } from '../replica/state-db.js';
-import { gatherStatus, type InstanceProblem, type StatusReport } from '../observe/status-report.js';
+import { gatherStatus, type InstanceProblem, type StatusReport } from '../ops/status-report.js';
 import { describeError } from '../errors.js';
+import { redactUrls } from '../core/logger.js';
 import { describeTableProgress } from '../observe/copy-progress.js';
-import { redactUrls } from '../observe/logger.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
 export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Promise<number> {
@@ -25,6 +25,7 @@ export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Pr
       state: { db: state.db, schema: s.stateSchema },
       source: sourceError === null ? source : { error: sourceError },
       slot: s.slotName,
+      monthlyCallBudget: s.monthlyCallBudget,
     });
     process.stdout.write(flags.json ? renderStatusJson(report) : renderStatusText(report));
     return Object.keys(report.unavailable).length > 0 ? 1 : 0;
@@ -105,6 +106,12 @@ export function renderStatusText(r: StatusReport): string {
         `STOPPED since ${p.since ?? '?'} (${p.code ?? '-'}): ${oneLine(p.reason ?? '')}; next probe ${p.nextProbeAt ?? '-'}`,
       );
     else if (p) add('pushing', 'running');
+    const c = r.feishuCalls;
+    if (c)
+      add(
+        'calls this month',
+        `${c.used}${c.budget ? ` of a budget of ${c.budget}` : ''} (${c.month}, counted calls), projected ${c.projected}${c.budget && c.projected > c.budget ? ' - OVER BUDGET at this rate' : ''}`,
+      );
     add('retrying', String(r.retrying));
     add('parked', String(r.parked.count));
     const counts = r.pushes.lastHour.map(
