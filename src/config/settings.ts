@@ -1,7 +1,7 @@
 // Owns the connector's settings: one declarative table (name, env variable, default, description),
 // parsed once with zod at the edge and frozen. Invariant: nothing below the composition root reads
 // process.env; every stage receives the frozen Settings object or a slice of it.
-import { redactPostgresUrls } from './redact-url.js';
+import { redactPostgresUrls } from '../core/redact-url.js';
 import { z } from 'zod';
 import { CdcError } from '../errors.js';
 import { readConfigFile, settingProblems } from './settings-input.js';

@@ -1,6 +1,6 @@
 // Owns logging: pino JSON lines with secrets redacted. Invariant: app secrets, tokens, passwords and
 // Authorization headers never reach a log line, whatever object a caller logs.
-import { redactPostgresUrls } from '../config/redact-url.js';
+import { redactPostgresUrls } from './redact-url.js';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };

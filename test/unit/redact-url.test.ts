@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadSettings, redactedSettings } from '../../src/config/settings.js';
-import { redactUrls } from '../../src/observe/logger.js';
+import { redactUrls } from '../../src/core/logger.js';
 
 describe('password redaction', () => {
   it('hides a database password with a raw @ entirely, in settings and in log text', () => {
