@@ -106,6 +106,11 @@ export interface MappingSet {
   instanceRank?(table: TableName, row: RowImage): InstanceRankOfRow | null;
   /** The table whose rows are the instances of `mapping`. */
   instanceTableOf?(mapping: string): TableName | undefined;
+  /**
+   * The approval codes the mappings can push (literal values of their approval_code), and the
+   * mappings whose code is computed from row data and cannot be listed.
+   */
+  approvalCodes?(): { codes: string[]; computed: string[] };
 }
 
 /** What instanceRank tells about an instance row. */
