@@ -5,7 +5,7 @@
 // gets its own slot, publication and state schema on one database seeded with --requests requests.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { FakeFeishu } from '../src/feishu/fake-feishu.js';
+import type { FakeFeishu } from '../src/feishu/fake/fake-feishu.js';
 import { freePort } from '../src/demo/throwaway-postgres.js';
 import type { BenchFn } from './run.js';
 import { startBenchDatabase, type BenchDatabase } from './support/bench-db.js';
