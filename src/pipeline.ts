@@ -611,8 +611,12 @@ function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
   return {
     mode: s.initialLoad,
     ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-    ...(s.initialLoadWhere ? { where: s.initialLoadWhere, table: onlyInstanceTable(mappings) } : {}),
+    ...(s.initialLoadWhere ? whereSelection(s.initialLoadWhere, onlyInstanceTable(mappings)) : {}),
   };
+}
+
+function whereSelection(where: string, table: string | undefined): Pick<InitialSelection, 'where' | 'table'> {
+  return table === undefined ? { where } : { where, table };
 }
 
 /** The instance table when all mappings share one (a `where` filter is written against it). */
