@@ -432,8 +432,10 @@ export class Pipeline {
         },
       },
     });
+    // The stream ends when stop() stopped it; `done` settles only once the whole stop finished
+    // (pushes in flight, lock, connections), since `run` exits the process right after it.
     this.stream.run().then(
-      () => this.resolveDone(),
+      () => void this.stop(),
       (e: unknown) => this.fail(e),
     );
     this.heartbeat = new Heartbeat(s.sourceUrl, s.heartbeatIntervalMs, logger);
