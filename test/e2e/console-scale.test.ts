@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/settings.js';
 import { createConsole } from '../../src/console/console-server.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
-import { createLogger } from '../../src/observe/logger.js';
+import { createLogger } from '../../src/core/logger.js';
 import { createMetrics } from '../../src/observe/metrics.js';
 import { startHealthServer } from '../../src/observe/health-server.js';
 import { SampleRing } from '../../src/observe/sample-ring.js';
-import { openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
 import { createTestDatabase, DEFAULT_STATE_SCHEMA, type TestDatabase } from '../support/test-database.js';
 import { freePort } from '../support/throwaway-postgres.js';
@@ -23,7 +23,7 @@ const schema = DEFAULT_STATE_SCHEMA;
 
 describe('the console with 100,000 parked instances and a long history', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   const servers: Server[] = [];
   let base: string;
   let readOnlyBase: string;
