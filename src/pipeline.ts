@@ -432,8 +432,10 @@ export class Pipeline {
         },
       },
     });
+    // The stream ends when stop() stopped it; `done` settles only once the whole stop finished
+    // (pushes in flight, lock, connections), since `run` exits the process right after it.
     this.stream.run().then(
-      () => this.resolveDone(),
+      () => void this.stop(),
       (e: unknown) => this.fail(e),
     );
     this.heartbeat = new Heartbeat(s.sourceUrl, s.heartbeatIntervalMs, logger);
@@ -609,8 +611,12 @@ function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
   return {
     mode: s.initialLoad,
     ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-    ...(s.initialLoadWhere ? { where: s.initialLoadWhere, table: onlyInstanceTable(mappings) } : {}),
+    ...(s.initialLoadWhere ? whereSelection(s.initialLoadWhere, onlyInstanceTable(mappings)) : {}),
   };
+}
+
+function whereSelection(where: string, table: string | undefined): Pick<InitialSelection, 'where' | 'table'> {
+  return table === undefined ? { where } : { where, table };
 }
 
 /** The instance table when all mappings share one (a `where` filter is written against it). */
