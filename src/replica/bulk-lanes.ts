@@ -7,6 +7,7 @@
 //   the instances its earlier batches put in the live lane (and only those) move to the bulk lane;
 // - memory is bounded by the threshold: a transaction's ids are kept until it is known to be bulk.
 import type { Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import type { InstanceRef, RowImage } from '../mapping/contract.js';
 import type { DirtySetFinder } from './dirty-set.js';
 import { LANE_BULK, LANE_LIVE } from './instance-vocabulary.js';
@@ -59,7 +60,7 @@ export class BulkLanes {
    * read from `touched`. `liveWaiting` tells which ids already wait in the live lane.
    */
   async split(
-    db: Kysely<any>,
+    db: Kysely<StateDb>,
     all: Map<string, InstanceRef>,
     touched: readonly { table: string; row: RowImage }[],
     tx: BatchTransactions,

@@ -5,6 +5,7 @@
 // synced_version only moves up, and only to a version whose rows were read before the accepted push
 // was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
 import { LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 
@@ -109,7 +110,7 @@ const REASON_CLASS = (column: string) =>
 
 export class InstanceTable {
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
   ) {}
 
@@ -173,7 +174,7 @@ export class InstanceTable {
   }
 
   /** Which of `ids` wait in the live lane (dirty, not parked). */
-  async waitingLive(db: Kysely<any>, ids: readonly string[]): Promise<Set<string>> {
+  async waitingLive(db: Kysely<StateDb>, ids: readonly string[]): Promise<Set<string>> {
     const { rows } = await sql<{ id: string }>`select id from ${this.t}
       where id = any(${ids}::text[]) and lane = ${LANE_LIVE}::smallint and version > synced_version`.execute(
       db,
@@ -185,7 +186,7 @@ export class InstanceTable {
    * Moves instances still waiting in the live lane to `lane` (a transaction found to be bulk after
    * its first batches put them there), queued by the time they enter it.
    */
-  async demote(db: Kysely<any>, ids: readonly string[], lane: number): Promise<void> {
+  async demote(db: Kysely<StateDb>, ids: readonly string[], lane: number): Promise<void> {
     await sql`update ${this.t} set lane = ${lane}::smallint, dirty_since = now(), priority = 0
       where id = any(${ids}::text[]) and lane = ${LANE_LIVE}::smallint and version > synced_version`.execute(
       db,

@@ -9,7 +9,7 @@ import { InstanceTable } from '../../src/replica/instance-table.js';
 import { LANE_BACKFILL, LANE_BULK, LANE_LIVE } from '../../src/replica/instance-vocabulary.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { ChangeBatch, RowChange } from '../../src/replica/row-change.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { LEGACY_MAPPINGS, startConnectorFixture, waitFor } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -34,7 +34,7 @@ const row = (id: number, title: string) => ({
 
 describe('the bulk lane in the replica', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   const schema = 'approval_cdc';
   let lsn = 1000n;
   let writer: ReplicaWriter;
