@@ -368,6 +368,14 @@ export class InstanceTable {
     }));
   }
 
+  /** Of these external ids, which exist and whether each is parked (an id not in the map is unknown). */
+  async parkedStateOf(externalIds: readonly string[]): Promise<Map<string, boolean>> {
+    const { rows } = await sql<{ external_id: string; parked: boolean }>`select external_id,
+        bool_or(parked_at is not null) as parked
+      from ${this.t} where external_id = any(${externalIds}::text[]) group by external_id`.execute(this.db);
+    return new Map(rows.map((r) => [r.external_id, r.parked]));
+  }
+
   async countParked(): Promise<number> {
     const { rows } = await sql<{
       n: number;
