@@ -151,7 +151,7 @@ export function stateMigrations(schema: string): Record<string, Migration> {
       },
     },
     '0016b-parked-class': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // What parked instances of one problem share: the reason with digits and quoted text blanked,
         // set when an instance is parked (replica/instance-table.ts). The console groups by it and
         // pages through a group with this index, whatever the size of the parked set.
