@@ -3,6 +3,7 @@
 // or column (a migration only adds, so a type here is never removed). Read types are what pg returns
 // without custom parsers: int8 as text, timestamptz as Date, jsonb parsed.
 import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { CopyProgress } from '../core/copy-progress.js';
 
 /** bigint: read as text (pg does not parse int8), written as bigint, number or text. */
 export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
@@ -40,6 +41,8 @@ export interface InstanceColumns {
   next_attempt_at: Timestamp | null;
   parked_at: Timestamp | null;
   parked_reason: string | null;
+  /** The parked reason with ids and quoted text blanked: the console's group (migration 0016b). */
+  parked_class: string | null;
   last_error: string | null;
   last_error_code: string | null;
   synced_at: Timestamp | null;
@@ -55,7 +58,8 @@ export interface CheckpointColumns {
   lsn: Int8;
   phase: Generated<'creating' | 'snapshot' | 'streaming'>;
   consistent_lsn: Int8 | null;
-  snapshot_progress: JsonDefault<Record<string, unknown>>;
+  /** Written only by checkpoint-store.ts, from the copy's own progress. */
+  snapshot_progress: JsonDefault<CopyProgress>;
   last_commit_at: Timestamp | null;
   updated_at: TimestampDefault;
   image_lsn: Int8 | null;
