@@ -221,7 +221,7 @@ export function stateMigrations(schema: string): Record<string, Migration> {
       },
     },
     '0021c-bulk-lane': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // A lane between live and backfill for bulk transactions: backfill moves from 1 to 2 (lanes
         // are ordered by number), in the instances and in the push history alike.
         await sql`update ${s('instance')} set lane = 2 where lane = 1`.execute(db);
