@@ -54,7 +54,7 @@ function summaryOf(run: DemoRun): Record<string, unknown> {
 
 describe('approval-cdc demo', () => {
   it('syncs instances into the fake Feishu within --seconds and leaves no Postgres directory behind', async () => {
-    const run = await startDemo(['--seconds', '20']);
+    const run = await startDemo(['--seconds', '10']);
     expect(run.code, run.lines.join('\n')).toBe(0);
     const summary = summaryOf(run);
     expect(summary.demo).toBe('done');
