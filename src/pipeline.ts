@@ -5,6 +5,7 @@
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
 import type { Server } from 'node:http';
 import type { Kysely } from 'kysely';
+import type { StateDb } from './replica/state-schema.js';
 import pg from 'pg';
 import type { Settings } from './config/settings.js';
 import { CdcError, describeError } from './errors.js';
@@ -26,7 +27,7 @@ import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { ensureRowQueryIndexes } from './replica/row-query.js';
-import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from './replica/state-db.js';
 import type { Lsn } from './core/lsn.js';
 import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -132,7 +133,7 @@ export class Pipeline {
   private identities: IdentityResolver | null = null;
   private quotaWatch: QuotaWatch | null = null;
   private countCall: () => void = () => undefined;
-  private state: StateDb | null = null;
+  private state: StateConnection | null = null;
   private lock: LeaderLock | null = null;
   private ledger: RateLedger | null = null;
   private stopping: Promise<void> | null = null;
@@ -571,7 +572,7 @@ export type ReplicaStartOptions = Pick<
   settings: Settings;
   mappings: MappingSet;
   /** The state database. */
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   logger: Logger;
 };
 

@@ -10,10 +10,11 @@ import { CdcError } from '../errors.js';
 import type { InstanceRef, MappingSet, TableName } from '../mapping/contract.js';
 import { parseWhereCondition, type WhereCondition, type WhereFilter } from '../mapping/where-condition.js';
 import { InstanceTable } from './instance-table.js';
+import type { StateDb } from './state-schema.js';
 import { instanceIdOf } from './instance-vocabulary.js';
 
 export interface ResyncOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   mappings: MappingSet;
   mapping?: string;
@@ -176,7 +177,7 @@ function filterSql(f: WhereFilter): RawBuilder<boolean> {
 }
 
 /** Runs `work` in a READ ONLY transaction: whatever it executes cannot write. */
-async function readOnly<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+async function readOnly<T>(db: Kysely<StateDb>, work: (trx: Kysely<StateDb>) => Promise<T>): Promise<T> {
   // Inside a caller's transaction the mode is the caller's (it cannot change once a query ran); the
   // condition is still parameters only.
   if (db.isTransaction) return work(db);
@@ -187,7 +188,7 @@ async function readOnly<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<
 }
 
 async function externalIdsOf(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   ids: readonly string[],
   limit: number,
