@@ -25,6 +25,7 @@ import { SampleRing } from './observe/sample-ring.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
 import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
+import { laneName } from './replica/instance-vocabulary.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { ensureRowQueryIndexes } from './replica/row-query.js';
 import { migrateStateDb, openStateDb, type StateConnection } from './replica/state-db.js';
@@ -386,7 +387,7 @@ export class Pipeline {
         this.metrics.budgetUsed.set(budget.usedLastMinute());
         if (outcome.commitToAcceptSeconds !== undefined) {
           this.metrics.commitToAccept.observe(
-            { lane: outcome.instance.lane === 0 ? 'live' : 'backfill' },
+            { lane: laneName(outcome.instance.lane) },
             outcome.commitToAcceptSeconds,
           );
         }
@@ -587,7 +588,7 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
     await source.end().catch(() => undefined);
   }
   await ensureRowQueryIndexes(o.db, s.stateSchema, mappings.queryColumns);
-  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName);
+  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName, s.bulkThreshold);
   const checkpoints = new CheckpointStore(o.db, s.stateSchema);
   const checkpoint = await ensureInitialLoad({
     sourceUrl: s.sourceUrl,
