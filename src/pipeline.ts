@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { StateDb } from './replica/state-schema.js';
 import pg from 'pg';
 import type { Settings } from './config/settings.js';
-import { CdcError, describeError } from './errors.js';
+import { CdcError, describeError, isFeishuError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
@@ -101,7 +101,8 @@ export async function connectFeishu(
   } catch (error) {
     // Refused credentials stop here. Feishu down or unreachable does not: a restart during an outage
     // must keep the stream (and the slot's WAL) moving; the sync stage retries the token then.
-    const refused = !(error instanceof CdcError) || error.details.disposition === 'stop';
+    const refused =
+      !(error instanceof CdcError) || (isFeishuError(error) && error.details.disposition === 'stop');
     if (refused || !options.tolerateOutage) {
       await client.close().catch(() => undefined);
       throw error;
