@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { StateDb } from './replica/state-schema.js';
 import pg from 'pg';
 import type { Settings } from './config/settings.js';
-import { CdcError, describeError } from './errors.js';
+import { CdcError, describeError, isFeishuError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
@@ -46,6 +46,8 @@ import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { PushGate, type PushGateState } from './sync/push-gate.js';
 import { PushGateStore } from './sync/push-gate-store.js';
+import { parseWhereCondition } from './mapping/where-condition.js';
+import { whereTables } from './replica/resync.js';
 
 export interface PipelineOptions {
   settings: Settings;
@@ -99,7 +101,8 @@ export async function connectFeishu(
   } catch (error) {
     // Refused credentials stop here. Feishu down or unreachable does not: a restart during an outage
     // must keep the stream (and the slot's WAL) moving; the sync stage retries the token then.
-    const refused = !(error instanceof CdcError) || error.details.disposition === 'stop';
+    const refused =
+      !(error instanceof CdcError) || (isFeishuError(error) && error.details.disposition === 'stop');
     if (refused || !options.tolerateOutage) {
       await client.close().catch(() => undefined);
       throw error;
@@ -577,6 +580,7 @@ export type ReplicaStartOptions = Pick<
 
 export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart> {
   const { settings: s, mappings } = o;
+  const selection = selectionOf(s, mappings);
   const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-catalog' });
   source.on('error', () => undefined);
   await source.connect();
@@ -600,7 +604,7 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
     logger: o.logger,
     db: o.db,
     stateSchema: s.stateSchema,
-    selection: selectionOf(s, mappings),
+    selection,
     pageSize: o.pageSize ?? s.snapshotPageRows,
     ...(o.resnapshot ? { resnapshot: true } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -610,20 +614,13 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
 }
 
 function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
+  const label = 'APPROVAL_CDC_INITIAL_LOAD_WHERE';
+  const where = s.initialLoadWhere === undefined ? undefined : parseWhereCondition(s.initialLoadWhere, label);
+  // Checked before anything starts: a misspelled column fails now, not after the copy.
+  if (where) whereTables(mappings, {}, where.columns, label);
   return {
     mode: s.initialLoad,
     ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-    ...(s.initialLoadWhere ? whereSelection(s.initialLoadWhere, onlyInstanceTable(mappings)) : {}),
+    ...(where ? { where } : {}),
   };
-}
-
-function whereSelection(where: string, table: string | undefined): Pick<InitialSelection, 'where' | 'table'> {
-  return table === undefined ? { where } : { where, table };
-}
-
-/** The instance table when all mappings share one (a `where` filter is written against it). */
-function onlyInstanceTable(mappings: MappingSet): string | undefined {
-  const tables = new Set(mappings.mappingNames.map((m) => mappings.instanceTableOf?.(m)));
-  const [only] = [...tables];
-  return tables.size === 1 ? only : undefined;
 }
