@@ -235,5 +235,13 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`create index rate_ledger_recent on ${s('rate_ledger')} (app, started_at)`.execute(db);
       },
     },
+    '0021c-bulk-lane': {
+      async up(db: Kysely<unknown>) {
+        // A lane between live and backfill for bulk transactions: backfill moves from 1 to 2 (lanes
+        // are ordered by number), in the instances and in the push history alike.
+        await sql`update ${s('instance')} set lane = 2 where lane = 1`.execute(db);
+        await sql`update ${s('push_history')} set lane = 2 where lane = 1`.execute(db);
+      },
+    },
   };
 }

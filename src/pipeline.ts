@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { StateDb } from './replica/state-schema.js';
 import pg from 'pg';
 import type { Settings } from './config/settings.js';
-import { CdcError, describeError, isCdcError } from './errors.js';
+import { CdcError, describeError, isCdcError, isFeishuError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
@@ -25,6 +25,7 @@ import { SampleRing } from './observe/sample-ring.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
 import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
+import { laneName } from './replica/instance-vocabulary.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { ensureRowQueryIndexes } from './replica/row-query.js';
 import { migrateStateDb, openStateDb, type StateConnection } from './replica/state-db.js';
@@ -99,7 +100,8 @@ export async function connectFeishu(
   } catch (error) {
     // Refused credentials stop here. Feishu down or unreachable does not: a restart during an outage
     // must keep the stream (and the slot's WAL) moving; the sync stage retries the token then.
-    const refused = !(error instanceof CdcError) || error.details.disposition === 'stop';
+    const refused =
+      !(error instanceof CdcError) || (isFeishuError(error) && error.details.disposition === 'stop');
     if (refused || !options.tolerateOutage) {
       await client.close().catch(() => undefined);
       throw error;
@@ -401,7 +403,7 @@ export class Pipeline {
         this.metrics.budgetUsed.set(budget.usedLastMinute());
         if (outcome.commitToAcceptSeconds !== undefined) {
           this.metrics.commitToAccept.observe(
-            { lane: outcome.instance.lane === 0 ? 'live' : 'backfill' },
+            { lane: laneName(outcome.instance.lane) },
             outcome.commitToAcceptSeconds,
           );
         }
@@ -626,7 +628,7 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
     await source.end().catch(() => undefined);
   }
   await ensureRowQueryIndexes(o.db, s.stateSchema, mappings.queryColumns);
-  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName);
+  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName, s.bulkThreshold);
   const checkpoints = new CheckpointStore(o.db, s.stateSchema);
   const checkpoint = await ensureInitialLoad({
     sourceUrl: s.sourceUrl,

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { describeSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
-import { EXIT, exitCodeOf } from './exit-codes.js';
+import { EXIT, toExitCode } from './exit-codes.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { runFakeFeishu } from './fake-feishu.js';
@@ -190,7 +190,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   process.stderr.write(`${describeError(error)}\n`);
-  exitCode = exitCodeOf(error);
+  exitCode = toExitCode(error);
 }
 // Exit as soon as the command has printed: a timer or idle connection left behind by a library
 // must never keep a finished command (or a stopped daemon) alive.

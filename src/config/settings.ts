@@ -98,6 +98,11 @@ export const SETTINGS_TABLE = {
     schema: int(100).default(5000),
     doc: 'While the breaker is open (Feishu fails everything), one probe push this often.',
   },
+  bulkThreshold: {
+    env: 'APPROVAL_CDC_BULK_THRESHOLD',
+    schema: int(0).default(100),
+    doc: 'A source transaction that changes more instances than this goes to the bulk lane (below live changes, above the backfill), so a data fix never delays users; 0 = no bulk lane.',
+  },
   syncConcurrency: {
     env: 'APPROVAL_CDC_SYNC_CONCURRENCY',
     schema: int(1).default(16),

@@ -11,12 +11,13 @@ import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { InstanceTable } from '../replica/instance-table.js';
+import { LANE_NAMES, laneName, type LaneName } from '../replica/instance-vocabulary.js';
 import { monthKey, projectedCalls, readCalls } from '../sync/monthly-calls.js';
 import { PushGateStore } from '../sync/push-gate-store.js';
 import { ConnectorRunStore } from '../replica/connector-run.js';
 import { PushHistory, type PushCount } from '../sync/push-history.js';
 
-export type LaneName = 'live' | 'backfill';
+export type { LaneName };
 
 export interface LaneBacklog {
   lane: LaneName;
@@ -133,10 +134,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
     connector: null,
     checkpoint: null,
     lagSeconds: null,
-    backlog: [
-      { lane: 'live', count: 0, oldestPendingSeconds: null },
-      { lane: 'backfill', count: 0, oldestPendingSeconds: null },
-    ],
+    backlog: [...LANE_NAMES.map((lane) => ({ lane, count: 0, oldestPendingSeconds: null }))],
     oldestPendingSeconds: null,
     pushing: null,
     feishuCalls: null,
@@ -247,7 +245,7 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
   let oldest: Date | null = null;
   const instances = new InstanceTable(db, schema);
   for (const lane of await instances.backlog()) {
-    const entry = report.backlog[lane.lane === 0 ? 0 : 1];
+    const entry = report.backlog.find((b) => b.lane === laneName(lane.lane));
     if (!entry) continue;
     entry.count += lane.count;
     entry.oldestPendingSeconds = Math.max(entry.oldestPendingSeconds ?? 0, seconds(now, lane.oldest) ?? 0);
