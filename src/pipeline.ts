@@ -47,6 +47,8 @@ import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { PushGate, type PushGateState } from './sync/push-gate.js';
 import { PushGateStore } from './sync/push-gate-store.js';
+import { parseWhereCondition } from './mapping/where-condition.js';
+import { whereTables } from './replica/resync.js';
 
 export interface PipelineOptions {
   settings: Settings;
@@ -618,6 +620,7 @@ export type ReplicaStartOptions = Pick<
 
 export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart> {
   const { settings: s, mappings } = o;
+  const selection = selectionOf(s, mappings);
   const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-catalog' });
   source.on('error', () => undefined);
   await source.connect();
@@ -641,7 +644,7 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
     logger: o.logger,
     db: o.db,
     stateSchema: s.stateSchema,
-    selection: selectionOf(s, mappings),
+    selection,
     pageSize: o.pageSize ?? s.snapshotPageRows,
     ...(o.resnapshot ? { resnapshot: true } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -651,20 +654,13 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
 }
 
 function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
+  const label = 'APPROVAL_CDC_INITIAL_LOAD_WHERE';
+  const where = s.initialLoadWhere === undefined ? undefined : parseWhereCondition(s.initialLoadWhere, label);
+  // Checked before anything starts: a misspelled column fails now, not after the copy.
+  if (where) whereTables(mappings, {}, where.columns, label);
   return {
     mode: s.initialLoad,
     ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-    ...(s.initialLoadWhere ? whereSelection(s.initialLoadWhere, onlyInstanceTable(mappings)) : {}),
+    ...(where ? { where } : {}),
   };
-}
-
-function whereSelection(where: string, table: string | undefined): Pick<InitialSelection, 'where' | 'table'> {
-  return table === undefined ? { where } : { where, table };
-}
-
-/** The instance table when all mappings share one (a `where` filter is written against it). */
-function onlyInstanceTable(mappings: MappingSet): string | undefined {
-  const tables = new Set(mappings.mappingNames.map((m) => mappings.instanceTableOf?.(m)));
-  const [only] = [...tables];
-  return tables.size === 1 ? only : undefined;
 }
