@@ -5,7 +5,7 @@ import { describeError } from '../errors.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
 import { resync } from '../replica/resync.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
-import { exitCodeOf } from './exit-codes.js';
+import { toExitCode } from './exit-codes.js';
 
 export interface ResyncFlags extends GlobalFlags {
   ids?: string[];
@@ -50,7 +50,7 @@ export async function resyncCommand(flags: ResyncFlags): Promise<number> {
     return 0;
   } catch (error) {
     process.stderr.write(`resync failed: ${describeError(error)}\n`);
-    return exitCodeOf(error);
+    return toExitCode(error);
   } finally {
     await state.close();
     logger.flush();
