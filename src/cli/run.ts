@@ -44,7 +44,7 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
     return 0;
   } catch (error) {
     logger.fatal({ err: error }, describeError(error));
-    await pipeline.stop().catch(() => undefined);
+    await pipeline.stop(error).catch(() => undefined);
     return toExitCode(error);
   } finally {
     heapGuard?.stop();

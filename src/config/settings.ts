@@ -186,7 +186,7 @@ export const SETTINGS_TABLE = {
   initialLoadWhere: {
     env: 'APPROVAL_CDC_INITIAL_LOAD_WHERE',
     schema: z.string().optional(),
-    doc: 'Initial load pushes only instances whose instance-table row matches this SQL condition (columns as text).',
+    doc: 'Initial load pushes only instances whose instance-table row matches this condition (the `resync --where` language, no SQL); checked at start.',
   },
   reconcileIntervalMs: {
     env: 'APPROVAL_CDC_RECONCILE_INTERVAL_MS',
