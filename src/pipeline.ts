@@ -22,6 +22,7 @@ import { Reconciler } from './sync/reconciler.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { startReplica } from './source/replica-start.js';
+import { startLoopStage, type LoopStage } from './loop-stage.js';
 
 export interface PipelineOptions {
   settings: Settings;
@@ -53,6 +54,7 @@ export class Pipeline {
   private feishu: FeishuClient | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
+  private loopStage: LoopStage | null = null;
   private stopping = false;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
@@ -74,6 +76,11 @@ export class Pipeline {
 
   get sync(): SyncScheduler | null {
     return this.scheduler;
+  }
+
+  /** Bot cards, the callback endpoint and the decision applier (null before start). */
+  get loop(): LoopStage | null {
+    return this.loopStage;
   }
 
   /** Starts every stage; resolves once streaming has been started (after the initial load if any). */
@@ -133,6 +140,15 @@ export class Pipeline {
         await client.pushInstance(payload);
       };
     }
+    this.loopStage = await startLoopStage({
+      settings: s,
+      mappings,
+      db,
+      client: this.feishu,
+      logger,
+      metrics: this.metrics,
+    });
+    const loopStage = this.loopStage;
     this.scheduler = new SyncScheduler({
       db,
       schema: s.stateSchema,
@@ -145,6 +161,7 @@ export class Pipeline {
       retry: DEFAULT_RETRY_POLICY,
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
+      afterAccepted: (instance, payload) => loopStage.afterAccepted(instance, payload),
       onOutcome: (outcome) => {
         this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
         this.metrics.budgetUsed.set(budget.usedLastMinute());
@@ -267,6 +284,7 @@ export class Pipeline {
     this.stopping = true;
     this.abort.abort();
     await this.stream?.stop();
+    await this.loopStage?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     await this.reconciler?.stop();

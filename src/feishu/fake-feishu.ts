@@ -6,6 +6,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PayloadLimits } from './payload-schema.js';
+import { FakeBotMessages } from './fake/bot-messages.js';
+import type { ActOptions, ActResult, CardView, FakeCard } from './fake/bot-messages.js';
 import { Faults } from './fake/faults.js';
 import type { FaultControl, FaultSettings } from './fake/faults.js';
 import { RateWindows } from './fake/rate-windows.js';
@@ -15,6 +17,7 @@ import { FakeState } from './fake/state.js';
 import type { StoredInstance } from './fake/state.js';
 import { TokenStore } from './fake/token-store.js';
 
+export type { ActOptions, ActResult, CardView, FakeCard } from './fake/bot-messages.js';
 export type { FaultControl, FaultSettings } from './fake/faults.js';
 export type { FakeCounters, PushRecord } from './fake/server.js';
 export type { StoredInstance } from './fake/state.js';
@@ -47,11 +50,22 @@ export interface FakeFeishu {
   pushes(): PushRecord[];
   faults: FaultControl;
   readonly counters: Readonly<FakeCounters>;
+  /** Approval bot cards sent so far (all users). */
+  cards(): FakeCard[];
+  card(messageId: string): FakeCard | undefined;
+  /** One user's cards as their Feishu client shows them. */
+  userView(userId: string): CardView[];
+  /** Plays the user: clicks a button on a card, which POSTs the callback as Feishu would. */
+  act(messageId: string, options: ActOptions): Promise<ActResult>;
   /** Forgets instances, created approvals, pushes, counters, rate windows and faults; tokens stay valid. */
   reset(): void;
 }
 
-export const DEFAULT_FAKE_SCOPES = ['approval:external_instance', 'approval:external_approval'] as const;
+export const DEFAULT_FAKE_SCOPES = [
+  'approval:external_instance',
+  'approval:external_approval',
+  'approval:approval:readonly',
+] as const;
 
 export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<FakeFeishu> {
   const now = options.now ?? Date.now;
@@ -70,6 +84,7 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
   const pushes: PushRecord[] = [];
   const counters = emptyCounters();
   const lastAccepted = new Map<string, number>();
+  const messages = new FakeBotMessages(now);
   const ctx: FakeContext = {
     appId,
     appSecret,
@@ -81,6 +96,7 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     pushes,
     counters,
     lastAccepted,
+    messages,
     scopes: new Set(options.scopes ?? DEFAULT_FAKE_SCOPES),
     limits: options.limits ?? {},
     reset: () => {
@@ -90,6 +106,7 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
       lastAccepted.clear();
       rate.clear();
       faults.clear();
+      messages.clear();
     },
   };
 
@@ -124,6 +141,10 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     pushes: () => pushes.map((p) => ({ ...p })),
     faults,
     counters,
+    cards: () => messages.cards(),
+    card: (id) => messages.card(id),
+    userView: (userId) => messages.viewOf(userId),
+    act: (id, options) => messages.act(id, options),
     reset: ctx.reset,
   };
 }

@@ -129,6 +129,24 @@ export function createMetrics() {
       help: '1 when this process holds the active lock, 0 while standing by',
       registers: [registry],
     }),
+    botMessages: new Counter({
+      name: 'approval_cdc_bot_messages_total',
+      help: 'Approval bot card calls by result: sent, closed (card updated), retry, parked',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    callbacks: new Counter({
+      name: 'approval_cdc_callbacks_total',
+      help: 'Quick-approval callbacks answered, by HTTP status (200 taken, 401 bad token, 409 refused, ...)',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
+    decisions: new Counter({
+      name: 'approval_cdc_decisions_total',
+      help: 'Decisions taken in Feishu handled by the applier: applied, refused, retry, parked',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -40,6 +40,12 @@ export interface SyncSchedulerOptions {
   checkLimits?: (payload: ExternalInstance) => string[];
   random?: () => number;
   onOutcome?: (outcome: PushOutcome) => void;
+  /**
+   * Runs after Feishu accepted a push and before it is recorded as synced (the notify stage plans
+   * the bot cards of the tasks the push made visible). A failure counts as a failed push: the
+   * instance is pushed again, which is harmless, and the hook runs again.
+   */
+  afterAccepted?: (instance: DirtyInstance, payload: ExternalInstance) => Promise<void>;
   onStop?: (reason: string) => void;
   pollIntervalMs?: number;
   /** Backfill pushes per minute at most, spread evenly (default: unpaced). */
@@ -206,6 +212,7 @@ export class SyncScheduler {
       } finally {
         ticket.release();
       }
+      await this.o.afterAccepted?.(instance, payload);
       await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
       const outcome: PushOutcome = { instance, result: 'accepted', code: '0' };
       if (instance.firstCommitAt)

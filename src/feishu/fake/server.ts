@@ -16,6 +16,9 @@ import {
   tokenRequestSchema,
 } from '../payload-schema.js';
 import type { PayloadLimits } from '../payload-schema.js';
+import { MESSAGE_SEND_PATH, MESSAGE_UPDATE_PATH } from '../bot-message-schema.js';
+import { actSchema } from './bot-messages.js';
+import type { FakeBotMessages } from './bot-messages.js';
 import { faultSettingsSchema } from './faults.js';
 import type { Faults } from './faults.js';
 import type { RateWindows } from './rate-windows.js';
@@ -83,6 +86,7 @@ export interface FakeContext {
   pushes: PushRecord[];
   counters: FakeCounters;
   lastAccepted: Map<string, number>;
+  messages: FakeBotMessages;
   reset: () => void;
 }
 
@@ -106,6 +110,9 @@ const ROUTES: Record<string, { scopes: readonly string[] }> = {
   '/open-apis/approval/v4/external_approvals': {
     scopes: ['approval:approval', 'approval:external_approval'],
   },
+  // The bot message APIs name approval:approval:readonly as their scope (feishu-beyond-instances §4.2).
+  [MESSAGE_SEND_PATH]: { scopes: ['approval:approval', 'approval:approval:readonly'] },
+  [MESSAGE_UPDATE_PATH]: { scopes: ['approval:approval', 'approval:approval:readonly'] },
 };
 const INSTANCES = '/open-apis/approval/v4/external_instances';
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -122,7 +129,9 @@ export async function handleRequest(
   const url = new URL(req.url ?? '/', 'http://fake');
   const text = await readBody(req);
   let outcome: Outcome;
-  if (url.pathname.startsWith('/_fake/')) outcome = admin(ctx, req.method ?? 'GET', url.pathname, text);
+  if (url.pathname.startsWith('/_fake/messages') || url.pathname.startsWith('/_fake/users/'))
+    outcome = await userPlay(ctx, req.method ?? 'GET', url.pathname, text);
+  else if (url.pathname.startsWith('/_fake/')) outcome = admin(ctx, req.method ?? 'GET', url.pathname, text);
   else if (req.method !== 'POST') outcome = { status: 404, text: '404 page not found' };
   else if (url.pathname === TOKEN_PATH) outcome = token(ctx, text);
   else if (ROUTES[url.pathname]) outcome = await api(ctx, req, url, text);
@@ -221,6 +230,10 @@ async function api(ctx: FakeContext, req: IncomingMessage, url: URL, text: strin
   const body = parseJson(text);
   if (body === undefined) return invalid('body is not valid JSON');
   if (url.pathname === INSTANCES) return pushInstance(ctx, body);
+  if (url.pathname === MESSAGE_SEND_PATH || url.pathname === MESSAGE_UPDATE_PATH) {
+    const r = url.pathname === MESSAGE_SEND_PATH ? ctx.messages.send(body) : ctx.messages.update(body);
+    return r.ok ? ok(r.data) : fail(r.status, r.code, r.msg);
+  }
   if (url.pathname.endsWith('/check')) {
     ctx.counters.checks++;
     const parsed = checkBodySchema.safeParse(body);
@@ -298,6 +311,28 @@ function admin(ctx: FakeContext, method: string, path: string, text: string): Ou
     default:
       return { status: 404, text: '404 page not found' };
   }
+}
+
+/** The user's side of the bot: their cards, and a click on a card's button (POSTs the callback). */
+async function userPlay(ctx: FakeContext, method: string, path: string, text: string): Promise<Outcome> {
+  if (method === 'GET' && path === '/_fake/messages') return { status: 200, body: ctx.messages.cards() };
+  const view = /^\/_fake\/users\/([^/]+)\/messages$/.exec(path);
+  if (method === 'GET' && view?.[1])
+    return { status: 200, body: ctx.messages.viewOf(decodeURIComponent(view[1])) };
+  const act = /^\/_fake\/messages\/(\d+)\/act$/.exec(path);
+  if (method === 'POST' && act?.[1]) {
+    const parsed = actSchema.safeParse(parseJson(text) ?? {});
+    if (!parsed.success) return { status: 400, body: { error: describeSchemaIssues(parsed.error) } };
+    const { reason, user_id, action_type, stale } = parsed.data;
+    const answer = await ctx.messages.act(act[1], {
+      action_type,
+      ...(stale === undefined ? {} : { stale }),
+      ...(reason === undefined ? {} : { reason }),
+      ...(user_id === undefined ? {} : { user_id }),
+    });
+    return { status: 200, body: answer };
+  }
+  return { status: 404, text: '404 page not found' };
 }
 
 function recordPush(ctx: FakeContext, text: string, outcome: Outcome): void {
