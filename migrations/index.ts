@@ -96,6 +96,29 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`alter table ${s('checkpoint')} add column copy_lsn bigint`.execute(db);
       },
     },
+    '0016-push-history': {
+      async up(db: Kysely<any>) {
+        // The last pushes of each instance (time, result, Feishu code), for `status` and the console.
+        // Bounded: sync/push-history.ts prunes it per instance and in total after each write.
+        await sql`create table ${s('push_history')} (
+          id bigserial primary key,
+          at timestamptz not null default now(),
+          instance_id text not null,
+          external_id text not null,
+          version bigint not null,
+          lane smallint not null,
+          result text not null,
+          code text not null,
+          message text,
+          update_time bigint
+        )`.execute(db);
+        await sql`create index push_history_instance on ${s('push_history')} (instance_id, id)`.execute(db);
+        // The console finds an instance by its external id; without this, a full scan of `instance`.
+        await sql`create index if not exists instance_external_id on ${s('instance')} (external_id)`.execute(
+          db,
+        );
+      },
+    },
     '0018-bot-messages-and-decisions': {
       async up(db: Kysely<any>) {
         // One approval bot card per pending episode of a task (src/notify/): the uuid Feishu
@@ -149,6 +172,13 @@ export function stateMigrations(schema: string): Record<string, Migration> {
           decided_at timestamptz
         )`.execute(db);
         await sql`create index decision_due on ${s('decision')} (id) where state = 'received'`.execute(db);
+      },
+    },
+    '0021-accepted-digest': {
+      async up(db: Kysely<any>) {
+        // Digest of the last payload Feishu accepted for the instance, without update_time (null:
+        // unknown, push). A dirty instance whose payload has the same digest is synced without a push.
+        await sql`alter table ${s('instance')} add column accepted_digest text`.execute(db);
       },
     },
   };

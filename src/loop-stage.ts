@@ -11,7 +11,7 @@ import type { FeishuClient } from './feishu/feishu-client.js';
 import type { MappingSet } from './mapping/contract.js';
 import type { Logger } from './observe/logger.js';
 import type { Metrics } from './observe/metrics.js';
-import { LANE_LIVE } from './replica/replica-writer.js';
+import { LANE_LIVE } from './replica/instance-vocabulary.js';
 import { MessageStore } from './notify/message-store.js';
 import { Notifier } from './notify/notifier.js';
 import { RateBudget } from './sync/rate-budget.js';

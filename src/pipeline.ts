@@ -19,6 +19,7 @@ import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { Reconciler } from './sync/reconciler.js';
+import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { startReplica } from './source/replica-start.js';
@@ -49,13 +50,14 @@ export class Pipeline {
   private heartbeat: Heartbeat | null = null;
   private probe: LagProbe | null = null;
   private reconciler: Reconciler | null = null;
+  private history: PushHistory | null = null;
   private gaugeTimer: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private loopStage: LoopStage | null = null;
-  private stopping = false;
+  private stopping: Promise<void> | null = null;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -117,6 +119,15 @@ export class Pipeline {
       },
     });
 
+    const history = new PushHistory(
+      db,
+      s.stateSchema,
+      { perInstance: s.pushHistoryPerInstance, total: s.pushHistoryTotal },
+      (error) => logger.warn({ err: error }, 'cannot write the push history'),
+    );
+    history.start();
+    this.history = history;
+
     const budget = new RateBudget({ perSecond: s.ratePerSecond, perMinute: s.ratePerMinute });
     this.metrics.budgetLimit.set(s.ratePerMinute);
     let push = this.o.push;
@@ -163,7 +174,19 @@ export class Pipeline {
       checkLimits: (p) => payloadLimitViolations(p),
       afterAccepted: (instance, payload) => loopStage.afterAccepted(instance, payload),
       onOutcome: (outcome) => {
-        this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
+        else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        history.record({
+          instanceId: outcome.instance.id,
+          externalId: outcome.instance.externalId,
+          version: outcome.instance.version,
+          lane: outcome.instance.lane,
+          result: outcome.result,
+          code: outcome.code,
+          message: outcome.message ?? null,
+          updateTime: outcome.updateTime ?? null,
+          at: new Date(),
+        });
         this.metrics.budgetUsed.set(budget.usedLastMinute());
         if (outcome.commitToAcceptSeconds !== undefined) {
           this.metrics.commitToAccept.observe(
@@ -274,26 +297,43 @@ export class Pipeline {
   }
 
   private fail(error: unknown): void {
+    if (this.stopping) {
+      // Already stopping (a signal, or Ctrl-C that also stopped a local Postgres): connections
+      // ending now are the stop itself, not a failure worth a fatal line.
+      this.o.logger.debug({ err: error }, `while stopping: ${describeError(error)}`);
+      return;
+    }
     this.o.logger.fatal({ err: error }, `pipeline failed: ${describeError(error)}`);
     this.rejectDone(error);
     void this.stop();
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
+  /** Stops every stage; every caller gets the same promise, settled once everything is closed. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopStages();
+    return this.stopping;
+  }
+
+  private async stopStages(): Promise<void> {
     this.abort.abort();
     await this.stream?.stop();
     await this.loopStage?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
-    await this.reconciler?.stop();
-    await this.scheduler?.stop();
+    // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
+    // flight get at most the request timeout, the longest one call can take.
+    await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);
+    await this.history?.stop();
     await this.probe?.stop();
     await this.feishu?.close();
     await this.lock?.release();
     await this.state?.close();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      // A scraper's keep-alive connection must not hold the stop open.
+      this.server.closeAllConnections();
+    });
     this.metrics.leader.set(0);
     this.resolveDone();
   }

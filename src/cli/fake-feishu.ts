@@ -21,6 +21,9 @@ export async function runFakeFeishu(argv: string[]): Promise<number> {
         'token-ttl': { type: 'string' },
         'approval-code': { type: 'string', multiple: true },
         'any-approval-code': { type: 'boolean', default: false },
+        directory: { type: 'string' },
+        group: { type: 'string', multiple: true },
+        'monthly-quota': { type: 'string' },
       },
       strict: true,
     }));
@@ -29,7 +32,7 @@ export async function runFakeFeishu(argv: string[]): Promise<number> {
     return 2;
   }
   const numbers: Record<string, number | undefined> = {};
-  for (const name of ['port', 'per-second', 'per-minute', 'token-ttl'] as const) {
+  for (const name of ['port', 'per-second', 'per-minute', 'token-ttl', 'monthly-quota'] as const) {
     const raw = values[name];
     if (raw === undefined) continue;
     const n = Number(raw);
@@ -49,6 +52,12 @@ export async function runFakeFeishu(argv: string[]): Promise<number> {
     ...(numbers['per-minute'] === undefined ? {} : { perMinute: numbers['per-minute'] }),
     ...(numbers['token-ttl'] === undefined ? {} : { tokenTtlSeconds: numbers['token-ttl'] }),
     approvalCodes: values['any-approval-code'] ? '*' : (values['approval-code'] ?? []),
+    ...(values.directory === undefined ? {} : { directoryFile: values.directory }),
+    // --group code=@i18n@name: a group that exists before the first definition.
+    groups: Object.fromEntries(
+      (values.group ?? []).map((g) => [g.split('=')[0] ?? g, g.split('=')[1] ?? '']),
+    ),
+    ...(numbers['monthly-quota'] === undefined ? {} : { faults: { monthlyQuota: numbers['monthly-quota'] } }),
   });
   // The fake's secret is not a secret; printing it lets a demo script pick the credentials up.
   process.stdout.write(

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { describeSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import { decisionsCommand } from './decisions.js';
+import { exitCodeOf } from './exit-codes.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { runFakeFeishu } from './fake-feishu.js';
@@ -166,10 +167,28 @@ program
     exitCode = await demoCommand({ ...globals(), ...opts });
   });
 
+// A closed pipe (`parked list | head -1`, `demo | tee` ended) is not an error: a long-running command
+// stops as on SIGTERM (the demo still removes its Postgres), any other exits quietly at once.
+let outputClosed = false;
+const onOutputError = (error: NodeJS.ErrnoException): void => {
+  if (outputClosed) return;
+  if (error.code !== 'EPIPE') throw error;
+  outputClosed = true;
+  if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
+  else process.exit(exitCode);
+};
+process.stdout.on('error', onOutputError);
+process.stderr.on('error', onOutputError);
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   process.stderr.write(`${describeError(error)}\n`);
-  exitCode = 1;
+  exitCode = exitCodeOf(error);
 }
-process.exitCode = exitCode;
+// Exit as soon as the command has printed: a timer or idle connection left behind by a library
+// must never keep a finished command (or a stopped daemon) alive.
+const drained = (stream: NodeJS.WriteStream) =>
+  new Promise<void>((resolve) => (outputClosed ? resolve() : stream.write('', () => resolve())));
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
+process.exit(exitCode);

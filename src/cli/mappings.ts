@@ -12,7 +12,7 @@ import type { CompiledMapping } from '../mapping/compiled-mapping.js';
 import type { BuildResult, InstanceRef } from '../mapping/contract.js';
 import { checkAndLoadMappingFiles, formatProblems, loadMappings } from '../mapping/mapping-loader.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
-import { instanceIdOf } from '../replica/replica-writer.js';
+import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { openStateDb } from '../replica/state-db.js';
 import { loadInstanceRowsLive } from '../source/live-rows.js';

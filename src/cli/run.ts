@@ -3,6 +3,7 @@ import { redactedSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import { startHeapGuard } from '../observe/heap-guard.js';
 import { Pipeline } from '../pipeline.js';
+import { exitCodeOf } from './exit-codes.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
 export async function runCommand(flags: GlobalFlags): Promise<number> {
@@ -43,7 +44,7 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
   } catch (error) {
     logger.fatal({ err: error }, describeError(error));
     await pipeline.stop().catch(() => undefined);
-    return 1;
+    return exitCodeOf(error);
   } finally {
     heapGuard?.stop();
     logger.flush();

@@ -94,6 +94,10 @@ export function renderStatusText(r: StatusReport): string {
     }
     add('retrying', String(r.retrying));
     add('parked', String(r.parked.count));
+    const counts = r.pushes.lastHour.map(
+      (c) => `${c.result} ${c.count}${c.code === '0' ? '' : ` (${c.code})`}`,
+    );
+    add('pushes last hour', counts.length > 0 ? counts.join(', ') : 'none');
   }
   const lines = [`approval-cdc status  slot ${r.slotName}  at ${r.at}`];
   for (const [where, why] of Object.entries(r.unavailable))
@@ -102,6 +106,7 @@ export function renderStatusText(r: StatusReport): string {
   for (const [k, v] of rows) lines.push(`  ${k.padEnd(width)}  ${v}`);
   if (r.parked.recent.length > 0) lines.push('  recently parked:', ...problemLines(r.parked.recent));
   if (r.lastErrors.length > 0) lines.push('  last errors:', ...problemLines(r.lastErrors));
+  if (r.pushes.recent.length > 0) lines.push('  last pushes:', ...pushLines(r.pushes.recent));
   return `${lines.join('\n')}\n`;
 }
 
@@ -121,6 +126,14 @@ function problemLines(items: InstanceProblem[]): string[] {
   return items.map(
     (p) =>
       `    ${p.externalId.padEnd(idWidth)}  ${(p.code ?? '-').padEnd(codeWidth)}  ${p.attempts}x  ${oneLine(p.message)}`,
+  );
+}
+
+function pushLines(items: StatusReport['pushes']['recent']): string[] {
+  const idWidth = Math.max(...items.map((p) => p.externalId.length));
+  return items.map(
+    (p) =>
+      `    ${p.at}  ${p.externalId.padEnd(idWidth)}  ${p.result} ${p.code}${p.message ? `  ${oneLine(p.message)}` : ''}`,
   );
 }
 

@@ -238,6 +238,16 @@ export const SETTINGS_TABLE = {
     schema: bool.default(true),
     doc: "Wait for the active connector's lock instead of failing when another one runs.",
   },
+  pushHistoryPerInstance: {
+    env: 'APPROVAL_CDC_PUSH_HISTORY_PER_INSTANCE',
+    schema: int(1).default(20),
+    doc: 'Pushes kept in the push history per instance (status, console).',
+  },
+  pushHistoryTotal: {
+    env: 'APPROVAL_CDC_PUSH_HISTORY_TOTAL',
+    schema: int(100).default(100_000),
+    doc: 'Pushes kept in the push history in total (oldest pruned first).',
+  },
 } as const;
 
 type Table = typeof SETTINGS_TABLE;

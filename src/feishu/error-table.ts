@@ -4,7 +4,11 @@
 // Invariant: every input gets exactly one disposition, and a failure we cannot recognise is never
 // retried forever: unknown codes park, unknown HTTP statuses without a code stop or park.
 
-export type Disposition = 'retry' | 'renew-token' | 'park' | 'stop';
+/**
+ * quota: the tenant's monthly quota (99991403) or Lark points (99991406) are spent; no call can
+ * succeed before the renewal or an upgrade, so pushing pauses instead of retrying (beyond §3.3).
+ */
+export type Disposition = 'retry' | 'renew-token' | 'park' | 'stop' | 'quota';
 export type NetworkFailure = 'timeout' | 'reset' | 'refused';
 
 export interface FeishuFailure {
@@ -31,6 +35,7 @@ export const FEISHU_CODES = {
   RATE_LIMITED: 99991400,
   IP_DENIED: 99991401,
   MONTHLY_QUOTA_EXCEEDED: 99991403,
+  POINTS_DEPLETED: 99991406,
   TOKEN_MISSING: 99991661,
   TOKEN_INVALID: 99991663,
   APP_TOKEN_INVALID: 99991664,
@@ -86,7 +91,12 @@ const STOP_CODES: ReadonlyMap<number, string> = new Map([
   [C.TOKEN_MALFORMED, 'malformed token (99991671)'],
   [C.APP_UNAVAILABLE, 'the app is unavailable in this tenant (99991673)'],
   [C.IP_DENIED, 'this IP is denied by the app settings (99991401)'],
-  [C.MONTHLY_QUOTA_EXCEEDED, 'the monthly API quota is exhausted (99991403)'],
+]);
+
+// HTTP 429 like the rate limit, but not a rate limit: branch on the code (beyond §3.3).
+const QUOTA_CODES: ReadonlyMap<number, string> = new Map([
+  [C.MONTHLY_QUOTA_EXCEEDED, "the tenant's monthly API call quota is used up (99991403)"],
+  [C.POINTS_DEPLETED, 'the Lark advanced-API points are used up (99991406)'],
 ]);
 
 const PARK_CODES: ReadonlyMap<number, string> = new Map([
@@ -105,6 +115,7 @@ export function classifyFeishuFailure(failure: FeishuFailure): Classification {
       return { disposition: 'stop', reason: 'the token endpoint rejected app_id/app_secret (10003)' };
     }
     const known =
+      lookup(QUOTA_CODES, code, 'quota') ??
       lookup(RETRY_CODES, code, 'retry') ??
       lookup(RENEW_CODES, code, 'renew-token') ??
       lookup(STOP_CODES, code, 'stop') ??

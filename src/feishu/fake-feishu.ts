@@ -8,7 +8,12 @@ import type { AddressInfo } from 'node:net';
 import type { PayloadLimits } from './payload-schema.js';
 import { FakeBotMessages } from './fake/bot-messages.js';
 import type { ActOptions, ActResult, CardView, FakeCard } from './fake/bot-messages.js';
+import { FakeApprovals } from './fake/approvals.js';
+import type { StoredApproval } from './fake/approvals.js';
+import { FakeDirectory, loadDirectoryFile } from './fake/directory.js';
+import type { DirectoryUser } from './fake/directory.js';
 import { Faults } from './fake/faults.js';
+import { FakeQuota } from './fake/quota.js';
 import type { FaultControl, FaultSettings } from './fake/faults.js';
 import { RateWindows } from './fake/rate-windows.js';
 import { emptyCounters, handleRequest } from './fake/server.js';
@@ -21,6 +26,8 @@ export type { ActOptions, ActResult, CardView, FakeCard } from './fake/bot-messa
 export type { FaultControl, FaultSettings } from './fake/faults.js';
 export type { FakeCounters, PushRecord } from './fake/server.js';
 export type { StoredInstance } from './fake/state.js';
+export type { StoredApproval } from './fake/approvals.js';
+export type { DirectoryUser } from './fake/directory.js';
 
 export interface FakeFeishuOptions {
   port?: number;
@@ -35,6 +42,11 @@ export interface FakeFeishuOptions {
   approvalCodes?: readonly string[] | '*';
   /** Payload limits, e.g. { maxTasks: 200 } to act like the Lark copy of the doc. */
   limits?: Partial<PayloadLimits>;
+  /** Approval groups that exist before any definition is created: group_code -> group_name key. */
+  groups?: Readonly<Record<string, string>>;
+  /** The tenant's users, for contact batch_get_id (or `directoryFile`, a JSON array of them). */
+  directory?: readonly DirectoryUser[];
+  directoryFile?: string;
   /** Faults active from the start. */
   faults?: FaultSettings;
   now?: () => number;
@@ -57,7 +69,14 @@ export interface FakeFeishu {
   userView(userId: string): CardView[];
   /** Plays the user: clicks a button on a card, which POSTs the callback as Feishu would. */
   act(messageId: string, options: ActOptions): Promise<ActResult>;
-  /** Forgets instances, created approvals, pushes, counters, rate windows and faults; tokens stay valid. */
+  /** Definitions created through external_approvals, with both their codes. */
+  approvals(): StoredApproval[];
+  /** The tenant's users (replace() swaps them, as a directory change would). */
+  directory: FakeDirectory;
+  /** This month's counted calls; renew() starts a new month. */
+  quota: FakeQuota;
+  /** Forgets instances, created approvals, pushes, counters, quota use, rate windows and faults; tokens
+   * and the directory stay. */
   reset(): void;
 }
 
@@ -65,6 +84,8 @@ export const DEFAULT_FAKE_SCOPES = [
   'approval:external_instance',
   'approval:external_approval',
   'approval:approval:readonly',
+  'contact:user.id:readonly',
+  'contact:user.employee_id:readonly',
 ] as const;
 
 export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<FakeFeishu> {
@@ -81,6 +102,14 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     now,
   );
   const state = new FakeState(options.approvalCodes ?? []);
+  const approvals = new FakeApprovals(options.groups);
+  const directory = new FakeDirectory(
+    options.directoryFile === undefined
+      ? (options.directory ?? [])
+      : loadDirectoryFile(options.directoryFile),
+  );
+  const quota = new FakeQuota();
+  let origin = '';
   const pushes: PushRecord[] = [];
   const counters = emptyCounters();
   const lastAccepted = new Map<string, number>();
@@ -97,10 +126,16 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     counters,
     lastAccepted,
     messages,
+    approvals,
+    directory,
+    quota,
+    origin: () => origin,
     scopes: new Set(options.scopes ?? DEFAULT_FAKE_SCOPES),
     limits: options.limits ?? {},
     reset: () => {
       state.clear();
+      approvals.clear();
+      quota.renew();
       pushes.length = 0;
       Object.assign(counters, emptyCounters());
       lastAccepted.clear();
@@ -126,9 +161,10 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     });
   });
   const { port } = server.address() as AddressInfo;
+  origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: origin,
     appId,
     appSecret,
     close: () =>
@@ -139,6 +175,9 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     instances: () => state.instances(),
     instance: (id) => state.instance(id),
     pushes: () => pushes.map((p) => ({ ...p })),
+    approvals: () => approvals.definitions(),
+    directory,
+    quota,
     faults,
     counters,
     cards: () => messages.cards(),

@@ -7,7 +7,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { CdcError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { classifyFeishuFailure } from './error-table.js';
+import { classifyFeishuFailure, FEISHU_CODES } from './error-table.js';
 import type { Disposition, NetworkFailure } from './error-table.js';
 import type { ExternalInstance } from './external-instance.js';
 import { MESSAGE_SEND_PATH, MESSAGE_UPDATE_PATH } from './bot-message-schema.js';
@@ -20,6 +20,13 @@ import type { IssuedToken, RenewReason } from './token-manager.js';
 export const INSTANCES_PATH = '/open-apis/approval/v4/external_instances';
 export const CHECK_PATH = '/open-apis/approval/v4/external_instances/check';
 export const APPROVALS_PATH = '/open-apis/approval/v4/external_approvals';
+export const BATCH_GET_ID_PATH = '/open-apis/contact/v3/users/batch_get_id';
+
+export interface BatchGetIdEntry {
+  user_id?: string;
+  email?: string;
+  mobile?: string;
+}
 
 export interface FeishuClientOptions {
   baseUrl: string;
@@ -52,6 +59,8 @@ export interface FeishuErrorDetails {
   disposition: Disposition;
   reason: string;
   retryAfterMs?: number;
+  /** 99991672: the link where an admin grants the missing scope (feishu-beyond-instances.md §3.5). */
+  scopeLink?: string;
 }
 
 interface JsonResponse {
@@ -112,7 +121,10 @@ export class FeishuClient {
     return parsed.data;
   }
 
-  /** Creates or updates a third-party approval definition; returns the code Feishu answered with. */
+  /**
+   * Creates or updates (by its custom approval_code) a third-party approval definition; returns the
+   * platform code Feishu answers with, the one GET and instances need (feishu-beyond-instances.md §1.1).
+   */
   async createApproval(
     body: ExternalApprovalBody,
     query: {
@@ -125,9 +137,49 @@ export class FeishuClient {
     const path = search.size > 0 ? `${APPROVALS_PATH}?${search.toString()}` : APPROVALS_PATH;
     const res = await this.#callApi(path, body);
     const data = res.body?.data as { approval_code?: unknown } | undefined;
-    return {
-      approval_code: typeof data?.approval_code === 'string' ? data.approval_code : body.approval_code,
-    };
+    if (typeof data?.approval_code !== 'string' || data.approval_code === '') {
+      throw this.#error('FEISHU_HTTP', APPROVALS_PATH, 'external_approvals answered no approval_code', {
+        httpStatus: res.status,
+        disposition: 'stop',
+        reason: 'external_approvals answered no approval_code',
+      });
+    }
+    return { approval_code: data.approval_code };
+  }
+
+  /** Reads a definition by its platform code; the answer's approval_code is the custom code (§1.1). */
+  async getApproval(platformCode: string): Promise<Record<string, unknown>> {
+    const res = await this.#callApi(
+      `${APPROVALS_PATH}/${encodeURIComponent(platformCode)}`,
+      undefined,
+      'GET',
+    );
+    const data = res.body?.data;
+    return typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : {};
+  }
+
+  /**
+   * contact v3 users/batch_get_id (feishu-api.md §7.2): at most 50 emails and 50 mobiles; one entry
+   * per input, echoing it, without user_id when nobody matched.
+   */
+  async batchGetId(
+    request: { emails?: string[]; mobiles?: string[]; include_resigned?: boolean },
+    userIdType: 'open_id' | 'union_id' | 'user_id',
+  ): Promise<BatchGetIdEntry[]> {
+    const res = await this.#callApi(`${BATCH_GET_ID_PATH}?user_id_type=${userIdType}`, request);
+    const list = (res.body?.data as { user_list?: unknown } | undefined)?.user_list;
+    if (!Array.isArray(list)) return [];
+    return list.flatMap((e: unknown) => {
+      if (typeof e !== 'object' || e === null) return [];
+      const { user_id, email, mobile } = e as Record<string, unknown>;
+      return [
+        {
+          ...(typeof user_id === 'string' && user_id !== '' ? { user_id } : {}),
+          ...(typeof email === 'string' ? { email } : {}),
+          ...(typeof mobile === 'string' ? { mobile } : {}),
+        },
+      ];
+    });
   }
 
   /** Sends an approval bot message; returns its message_id (a string: it exceeds 2^53, §4.9). */
@@ -158,23 +210,42 @@ export class FeishuClient {
     await this.#pool.close();
   }
 
-  async #callApi(path: string, body: unknown): Promise<JsonResponse> {
+  async #callApi(path: string, body: unknown, method: 'GET' | 'POST' = 'POST'): Promise<JsonResponse> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#tokens.get();
       try {
-        return await this.#send(path, body, token);
+        return await this.#send(method, path, body, token);
       } catch (err) {
-        if (attempt === 0 && err instanceof CdcError && err.details.disposition === 'renew-token') {
-          this.#tokens.invalidate(token);
-          continue;
+        if (err instanceof CdcError && err.details.disposition === 'renew-token') {
+          if (attempt === 0) {
+            this.#tokens.invalidate(token);
+            continue;
+          }
+          // A fresh token got the same answer: not an expired token but an endpoint this app may not
+          // call (feishu-beyond-instances.md §3.4). No token loop: stop and say which endpoint.
+          throw this.#error(
+            'FEISHU_PERMISSION',
+            path,
+            `${pathOnly(path)} answered ${String(err.details.feishuCode)} again with a fresh token: a permission or endpoint problem, not an expired token`,
+            {
+              ...(err.details as Omit<FeishuErrorDetails, 'endpoint'>),
+              disposition: 'stop',
+              reason: `permission or endpoint problem on ${pathOnly(path)} (${String(err.details.feishuCode)} after a fresh token)`,
+            },
+          );
         }
         throw err;
       }
     }
   }
 
-  async #send(path: string, body: unknown, token: string | undefined): Promise<JsonResponse> {
-    const res = await this.#post(path, body, token);
+  async #send(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    token: string | undefined,
+  ): Promise<JsonResponse> {
+    const res = await this.#request(method, path, body, token);
     const code = typeof res.body?.code === 'number' ? res.body.code : undefined;
     if (res.status === 200 && code === 0) return res;
     const msg = typeof res.body?.msg === 'string' ? this.#scrub(res.body.msg, token) : undefined;
@@ -183,28 +254,35 @@ export class FeishuClient {
       ...(code === undefined ? {} : { code }),
     });
     const resetSeconds = rateLimitOf(res.headers)?.resetSeconds;
-    const details = {
+    const details: Omit<FeishuErrorDetails, 'endpoint'> = {
       httpStatus: res.status,
       ...(code === undefined ? {} : { feishuCode: code }),
       ...(msg === undefined ? {} : { feishuMsg: msg }),
       ...verdict,
       ...(resetSeconds === undefined ? {} : { retryAfterMs: resetSeconds * 1000 }),
     };
+    const scopeLink = code === FEISHU_CODES.SCOPE_MISSING ? scopeLinkOf(res.body) : undefined;
+    if (scopeLink !== undefined) details.scopeLink = scopeLink;
     const errorCode: ErrorCode =
-      res.status === 429 || code === 99991400
-        ? 'FEISHU_RATE_LIMITED'
-        : verdict.disposition === 'renew-token'
-          ? 'FEISHU_TOKEN'
-          : code === undefined
-            ? 'FEISHU_HTTP'
-            : 'FEISHU_API';
+      verdict.disposition === 'quota'
+        ? 'FEISHU_QUOTA'
+        : res.status === 429 || code === 99991400
+          ? 'FEISHU_RATE_LIMITED'
+          : verdict.disposition === 'renew-token'
+            ? 'FEISHU_TOKEN'
+            : code === undefined
+              ? 'FEISHU_HTTP'
+              : 'FEISHU_API';
     const what =
       code === undefined ? `HTTP ${res.status}` : `HTTP ${res.status} code ${code}${msg ? ` ${msg}` : ''}`;
-    throw this.#error(errorCode, path, `${pathOnly(path)} failed: ${what}`, details);
+    const link =
+      scopeLink !== undefined && !what.includes(scopeLink) ? `; request the scope at ${scopeLink}` : '';
+    throw this.#error(errorCode, path, `${pathOnly(path)} failed: ${what}${link}`, details);
   }
 
   async #fetchToken(): Promise<IssuedToken> {
-    const res = await this.#post(
+    const res = await this.#request(
+      'POST',
       TENANT_TOKEN_PATH,
       { app_id: this.#appId, app_secret: this.#appSecret },
       undefined,
@@ -242,17 +320,22 @@ export class FeishuClient {
     );
   }
 
-  async #post(path: string, body: unknown, token: string | undefined): Promise<JsonResponse> {
+  async #request(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    token: string | undefined,
+  ): Promise<JsonResponse> {
     const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     let res: Dispatcher.ResponseData;
     let text: string;
     try {
       res = await this.#pool.request({
-        method: 'POST',
+        method,
         path: this.#pathPrefix + path,
         headers,
-        body: JSON.stringify(body),
+        ...(method === 'POST' ? { body: JSON.stringify(body) } : {}),
       });
       text = await res.body.text();
     } catch (err) {
@@ -298,6 +381,19 @@ export class FeishuClient {
     if (token) out = out.split(token).join('[redacted]');
     return out.replace(/\bt-[A-Za-z0-9._-]{8,}/g, '[redacted]');
   }
+}
+
+/** The scope-request link of a 99991672 answer: error.helps[].url, else the URL in msg. */
+export function scopeLinkOf(body: Record<string, unknown> | undefined): string | undefined {
+  const helps = (body?.error as { helps?: unknown } | undefined)?.helps;
+  if (Array.isArray(helps)) {
+    for (const h of helps) {
+      const url = (h as { url?: unknown } | null)?.url;
+      if (typeof url === 'string' && url.includes('/auth')) return url;
+    }
+  }
+  const msg = typeof body?.msg === 'string' ? body.msg : '';
+  return /https?:\/\/\S+\/app\/\S+\/auth\?[^\s，。]+/.exec(msg)?.[0];
 }
 
 function pathOnly(path: string): string {

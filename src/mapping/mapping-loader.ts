@@ -160,20 +160,44 @@ function compileSources(sources: readonly MappingSourceText[]): {
       const pos = yaml.positionOf(p.path, p.at);
       return makeProblem(file, pos.line, pos.col, p);
     };
-    const result = MappingFileSchema.safeParse(yaml.value);
-    if (!result.success) {
-      for (const issue of result.error.issues)
-        for (const p of zodProblems(issue, yaml.value)) problems.push(place(p));
-      continue;
-    }
-    const compiled = compileMappingFile(result.data, file);
+    const { doc, issues } = parseReporting(yaml.value);
+    for (const issue of issues) for (const p of zodProblems(issue, yaml.value)) problems.push(place(p));
+    if (!doc) continue;
+    const compiled = compileMappingFile(doc, file);
     problems.push(...compiled.problems.map(place));
     mappings.push(...compiled.mappings);
-    parsed.push({ file, yaml, doc: result.data });
+    parsed.push({ file, yaml, doc });
   }
   problems.push(...crossFileProblems(parsed));
   if (problems.length > 0) return { problems };
   return { set: new CompiledMappingSet(mappings), problems };
+}
+
+/**
+ * Parses a mapping document; when the schema refuses it, drops every refused value (a bad
+ * update_mode, an unknown key) and parses again, so the compiler still reports the file's other
+ * problems in the same run. The repaired document is only ever used to find more problems: with
+ * any schema issue the file is refused.
+ */
+function parseReporting(value: unknown): { doc?: MappingFile; issues: ZodIssueLike[] } {
+  const first = MappingFileSchema.safeParse(value);
+  if (first.success) return { doc: first.data, issues: [] };
+  const issues = first.error.issues as ZodIssueLike[];
+  const repaired: unknown = structuredClone(value);
+  for (const issue of issues) {
+    const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      const parent = valueAt(repaired, path);
+      for (const key of issue.keys ?? [])
+        if (parent && typeof parent === 'object') delete (parent as any)[key];
+    } else if (path.length > 0) {
+      const parent = valueAt(repaired, path.slice(0, -1));
+      if (parent && typeof parent === 'object' && !Array.isArray(parent))
+        delete (parent as Record<string | number, unknown>)[path[path.length - 1] as string | number];
+    }
+  }
+  const second = MappingFileSchema.safeParse(repaired);
+  return second.success ? { doc: second.data, issues } : { issues };
 }
 
 function valueAt(root: unknown, path: readonly PathKey[]): unknown {

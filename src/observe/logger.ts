@@ -29,6 +29,7 @@ export function redactUrls(text: string): string {
 }
 
 export function createLogger(level: string = 'info', destination?: NodeJS.WritableStream): Logger {
+  const target = destination ?? stderrDestination();
   return pino(
     {
       level,
@@ -43,8 +44,17 @@ export function createLogger(level: string = 'info', destination?: NodeJS.Writab
       },
       serializers: { err: (err: unknown) => serializeError(err) },
     },
-    destination ?? pino.destination({ fd: 2, sync: false }),
+    target,
   );
+}
+
+/** Asynchronous stderr; a closed pipe (`run 2>&1 | head`) drops log lines instead of crashing. */
+function stderrDestination(): ReturnType<typeof pino.destination> {
+  const dest = pino.destination({ fd: 2, sync: false });
+  dest.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') process.stderr.write(`log write failed: ${error.message}\n`);
+  });
+  return dest;
 }
 
 function serializeError(err: unknown): unknown {

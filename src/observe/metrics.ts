@@ -78,6 +78,11 @@ export function createMetrics() {
       labelNames: ['result', 'code'],
       registers: [registry],
     }),
+    unchangedPayloads: new Counter({
+      name: 'approval_cdc_unchanged_payloads_total',
+      help: 'Dirty instances marked synced without a push: their payload equals the last one Feishu accepted (update_time aside)',
+      registers: [registry],
+    }),
     budgetUsed: new Gauge({
       name: 'approval_cdc_rate_budget_used_last_minute',
       help: 'external_instances calls started in the last 60 s',

@@ -9,6 +9,7 @@ import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../source/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { InstanceStore } from '../sync/instance-store.js';
+import { PushHistory, type PushCount } from '../sync/push-history.js';
 
 export type LaneName = 'live' | 'backfill';
 
@@ -26,6 +27,14 @@ export interface InstanceProblem {
   attempts: number;
   /** When it was parked (parked instances) or when it is tried next (retrying ones). */
   at: string | null;
+}
+
+export interface RecentPush {
+  at: string;
+  externalId: string;
+  result: string;
+  code: string;
+  message: string | null;
 }
 
 export interface CheckpointStatus {
@@ -64,6 +73,8 @@ export interface StatusReport {
   parked: { count: number; recent: InstanceProblem[] };
   /** The latest errors of instances still being retried; parked ones are under `parked`. */
   lastErrors: InstanceProblem[];
+  /** From the push history: results of the last hour by result and code, and the latest pushes. */
+  pushes: { lastHour: PushCount[]; recent: RecentPush[] };
   /** null when the source was reachable and has no such slot, or when the source is unavailable. */
   slot: SlotStatus | null;
   unavailable: { state?: string; source?: string };
@@ -100,6 +111,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
     retrying: 0,
     parked: { count: 0, recent: [] },
     lastErrors: [],
+    pushes: { lastHour: [], recent: [] },
     slot: null,
     unavailable: {},
   };
@@ -197,4 +209,20 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
     attempts: Number(r.attempts),
     at: iso(r.next_attempt_at),
   }));
+
+  // A state schema from before migration 0016 (status does not migrate) has no push history yet.
+  const history = await sql<{
+    t: string | null;
+  }>`select to_regclass(${`"${schema}".push_history`})::text as t`.execute(db);
+  if (history.rows[0]?.t) {
+    const pushes = new PushHistory(db, schema);
+    report.pushes.lastHour = await pushes.countsSince(new Date(now.getTime() - 3_600_000));
+    report.pushes.recent = (await pushes.latest(limit)).map((p) => ({
+      at: p.at.toISOString(),
+      externalId: p.externalId,
+      result: p.result,
+      code: p.code,
+      message: p.message,
+    }));
+  }
 }

@@ -1,7 +1,9 @@
 // Turns source row changes into the row images to store, given the images stored before them. Pure:
 // no I/O, no clock. Invariant: an image is only replaced by one from a later LSN, so a replayed
 // change stages nothing; every image a change replaces or writes is reported as touched, so the
-// instances the row belonged to before and after the change are both found.
+// instances the row belonged to before and after the change are both found. An update that leaves
+// every kept column as it was (a rewrite, an edit of columns no mapping reads) touches nothing and
+// is not written: no mapping can tell it happened.
 import type { RowImage } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
 import type { ChangeValues, RowChange } from './row-change.js';
@@ -89,13 +91,18 @@ export function stageChange(
     s.skipped++;
     return;
   }
-  if (existing && !existing.deleted) touch(s, change.table, existing.data);
   if (change.kind === 'delete') {
+    if (existing && !existing.deleted) touch(s, change.table, existing.data);
     const data = existing?.data ?? pickDefined(change.values);
     put(s, change.table, pk, { lsn: change.lsn, deleted: true, data }, key);
     touch(s, change.table, data);
   } else {
     const data = keptValues(change.values, keepCols, existing);
+    if (existing && !existing.deleted && sameValues(existing.data, data)) {
+      s.applied++;
+      return;
+    }
+    if (existing && !existing.deleted) touch(s, change.table, existing.data);
     put(s, change.table, pk, { lsn: change.lsn, deleted: false, data }, key);
     touch(s, change.table, data);
   }
@@ -132,6 +139,16 @@ function keptValues(
     }
   }
   return data;
+}
+
+function sameValues(a: Record<string, string | null>, b: Record<string, string | null>): boolean {
+  let n = 0;
+  for (const col in a) {
+    if (a[col] !== b[col]) return false;
+    n++;
+  }
+  for (const _col in b) n--;
+  return n === 0;
 }
 
 function pickDefined(values: ChangeValues): Record<string, string | null> {

@@ -4,7 +4,7 @@
 // dirty again like every other instance, so nothing is lost, only the history is not replayed.
 import { sql, type Kysely } from 'kysely';
 import type { MappingSet } from '../mapping/contract.js';
-import { LANE_BACKFILL, OPEN_PRIORITY } from './replica-writer.js';
+import { LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
 import { selectInstanceIds } from './resync.js';
 
 export interface InitialSelection {

@@ -88,7 +88,11 @@ export class ReplicaStatements {
         priority = case when excluded.lane = 0 then 0 else greatest(${inst}.priority, excluded.priority) end,
         source_update_ms = greatest(${inst}.source_update_ms, excluded.source_update_ms),
         lane = least(${inst}.lane, excluded.lane),
-        dirty_since = case when ${inst}.version > ${inst}.synced_version then ${inst}.dirty_since else now() end,
+        -- The time the instance entered its lane: kept while it waits there, reset when it becomes
+        -- dirty or moves up a lane, so one promoted from the backfill queues behind live changes
+        -- already waiting instead of overtaking them with the copy's time.
+        dirty_since = case when ${inst}.version > ${inst}.synced_version and ${inst}.lane <= excluded.lane
+          then ${inst}.dirty_since else now() end,
         first_commit_at = case when ${inst}.version > ${inst}.synced_version and ${inst}.first_commit_at is not null
           then ${inst}.first_commit_at else excluded.first_commit_at end,
         parked_at = null, parked_reason = null, attempts = 0,

@@ -3,8 +3,8 @@
 //   checkpoint never covers a change that is not in the replica (DESIGN invariant 1);
 // - an image is only replaced by one from a later LSN, so a replayed transaction changes nothing
 //   and dirties no instance (invariant 4);
-// - every instance a changed row belonged to before or after the change, directly or through a
-//   lookup, gets its version bumped (invariant 3 starts here);
+// - every instance a changed row belonged to before or after the change, directly or through
+//   lookups of any depth, gets its version bumped (invariant 3 starts here; dirty-set.ts finds them);
 // - batches commit in the order they are handed over, and none commits after one that failed until
 //   resume() is called (the stream does so when it starts replaying from the slot's position).
 //   Batch N+1 is staged (its images read, merged, serialised) while batch N is being written: the
@@ -15,13 +15,7 @@
 //   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
 //   one whose row is deleted again within the batch is not written at all (planOf says why).
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import {
-  rowQueryKey,
-  type InstanceRef,
-  type MappingSet,
-  type RowImage,
-  type RowQuery,
-} from '../mapping/contract.js';
+import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
 import { CdcError } from '../errors.js';
 import {
@@ -37,10 +31,8 @@ import {
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
 import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit, type Priority } from './replica-statements.js';
-import { queryRows } from './row-query.js';
-
-export const LANE_LIVE = 0;
-export const LANE_BACKFILL = 1;
+import { DirtySetFinder, type DirtySet } from './dirty-set.js';
+import { instanceIdOf, LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 
 export interface ApplySummary {
   applied: number;
@@ -48,15 +40,7 @@ export interface ApplySummary {
   instancesDirtied: number;
 }
 
-/** Backfill priority: open approvals above closed ones, newer above older. */
-export const OPEN_PRIORITY = 10_000_000_000_000n;
-
-export function instanceIdOf(ref: InstanceRef): string {
-  // Per touched row: no spread (it reserves room to grow) for the usual one-column key.
-  return jsonKey(ref.key.length === 1 ? [ref.mapping, ref.key[0] as string] : [ref.mapping, ...ref.key]);
-}
-
-interface Plan {
+interface Plan extends DirtySet {
   readonly staging: Staging;
   readonly docs: string[];
   /**
@@ -68,9 +52,6 @@ interface Plan {
   readonly newDocs: string[];
   /** The highest LSN of the images this plan writes (null: none). */
   readonly imageLsn: Lsn | null;
-  readonly refs: Map<string, InstanceRef>;
-  readonly queries: RowQuery[];
-  readonly seenQueries: Set<string>;
   readonly priorities: Map<string, Priority>;
 }
 
@@ -101,6 +82,7 @@ export class ReplicaWriter implements TableShape {
   private horizon: Lsn | null = null;
   private horizonGeneration = -1;
   private readonly statements: ReplicaStatements;
+  private readonly dirty: DirtySetFinder;
 
   constructor(
     private readonly db: Kysely<any>,
@@ -113,6 +95,7 @@ export class ReplicaWriter implements TableShape {
       this.keepCols.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
     }
     this.statements = new ReplicaStatements(schema, slot, (ref) => mappings.externalId(ref));
+    this.dirty = new DirtySetFinder(mappings, schema);
   }
 
   private t(name: string) {
@@ -217,8 +200,8 @@ export class ReplicaWriter implements TableShape {
     return this.db.transaction().execute(async (trx) => {
       const gone = await this.truncateTable(trx, table, snapshotLsn - 1n);
       await this.statements.checkpoint(NO_COMMIT, snapshotLsn - 1n)?.execute(trx);
-      const direct = this.directRefs(gone.map((row) => ({ table, row })));
-      const refs = await this.followLookups(trx, direct);
+      const direct = this.dirty.direct(gone.map((row) => ({ table, row })));
+      const refs = await this.dirty.follow(trx, direct);
       await this.bumpInstances(trx, refs, LANE_BACKFILL, null);
       return gone.length;
     });
@@ -269,7 +252,7 @@ export class ReplicaWriter implements TableShape {
       docs: imageDocs(known),
       newDocs: imageDocs(fresh),
       imageLsn,
-      ...this.directRefs(staging.touched),
+      ...this.dirty.direct(staging.touched),
       priorities: this.prioritiesOf(staging, lane),
     };
   }
@@ -298,7 +281,7 @@ export class ReplicaWriter implements TableShape {
   /** Writes a plan in a transaction, the checkpoint (and horizon) last. */
   private async writePlan(trx: Kysely<any>, plan: Plan, lane: number, commit: Commit): Promise<ApplySummary> {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
-    const refs = await this.followLookups(trx, plan);
+    const refs = await this.dirty.follow(trx, plan);
     await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
     await this.statements.checkpoint(commit, plan.imageLsn)?.execute(trx);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
@@ -474,54 +457,6 @@ export class ReplicaWriter implements TableShape {
       update ${this.t('row_image')} set deleted = true, lsn = ${lsn.toString()}::bigint
       where tbl = ${table} and not deleted and lsn < ${lsn.toString()}::bigint returning data`.execute(trx);
     return rows.map((r) => r.data);
-  }
-
-  /** Instances the touched rows belong to directly, and the lookups that lead to more. Pure. */
-  private directRefs(
-    touched: readonly { table: string; row: RowImage }[],
-  ): Pick<Plan, 'refs' | 'queries' | 'seenQueries'> {
-    const refs = new Map<string, InstanceRef>();
-    const seenQueries = new Set<string>();
-    const queries: RowQuery[] = [];
-    for (const { table, row } of touched) this.addRow(table, row, refs, seenQueries, queries);
-    return { refs, queries, seenQueries };
-  }
-
-  /** Adds the instances `row` belongs to, and the lookups that read it not asked yet. */
-  private addRow(
-    table: string,
-    row: RowImage,
-    refs: Map<string, InstanceRef>,
-    seenQueries: Set<string>,
-    queries: RowQuery[],
-  ): void {
-    for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
-    for (const query of this.mappings.dependentsOfRow(table, row)) {
-      const qk = rowQueryKey(query);
-      if (seenQueries.has(qk)) continue;
-      seenQueries.add(qk);
-      queries.push(query);
-    }
-  }
-
-  /** Follows lookups from the direct instances to the rows that read them (chained up to a few levels). */
-  private async followLookups(
-    trx: Kysely<any>,
-    start: Pick<Plan, 'refs' | 'queries' | 'seenQueries'>,
-  ): Promise<Map<string, InstanceRef>> {
-    const refs = new Map(start.refs);
-    const seenQueries = new Set(start.seenQueries);
-    let queries = start.queries;
-    for (let depth = 0; depth < 3 && queries.length > 0; depth++) {
-      const answers = await queryRows(trx, this.schema, queries);
-      const next: RowQuery[] = [];
-      answers.forEach((rows, i) => {
-        const table = queries[i]?.table as string;
-        for (const { values } of rows) this.addRow(table, values, refs, seenQueries, next);
-      });
-      queries = next;
-    }
-    return refs;
   }
 
   private async bumpInstances(

@@ -4,7 +4,7 @@
 import { sql, type Kysely } from 'kysely';
 import { CdcError } from '../errors.js';
 import type { InstanceRef, MappingSet } from '../mapping/contract.js';
-import { instanceIdOf, LANE_BACKFILL } from './replica-writer.js';
+import { instanceIdOf, LANE_BACKFILL } from './instance-vocabulary.js';
 
 export interface ResyncOptions {
   db: Kysely<any>;
@@ -63,7 +63,8 @@ export async function resync(o: ResyncOptions): Promise<{ instances: number; dry
     for (let i = 0; i < ids.length; i += 5000) {
       await sql`update ${inst} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,
           dirty_since = case when version > synced_version then dirty_since else now() end,
-          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
+          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null,
+          accepted_digest = null
         where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(o.db);
     }
   }

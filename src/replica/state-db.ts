@@ -36,6 +36,10 @@ export function openStateDb(
     schema,
     async close() {
       await db.destroy();
+      // Kysely ends the pool only if it ever used it itself; a caller that only ran pool.query (a
+      // command that found no state schema) would otherwise keep an idle connection, and the
+      // process, alive for the pool's idle timeout (10 s).
+      if (!pool.ended) await pool.end().catch(() => undefined);
     },
   };
 }

@@ -13,6 +13,8 @@ export interface DirtyInstance {
   lastUpdateTime: bigint;
   attempts: number;
   firstCommitAt: Date | null;
+  /** Digest of the last payload Feishu accepted (payloadDigest), null when unknown. */
+  acceptedDigest: string | null;
 }
 
 export interface ParkedInstance {
@@ -37,7 +39,8 @@ export class InstanceStore {
 
   async dueInstances(limit: number, exclude: readonly string[]): Promise<DirtyInstance[]> {
     const { rows } = await sql<any>`
-      select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at
+      select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
+        accepted_digest
       from ${this.t}
       where version > synced_version and parked_at is null
         and (next_attempt_at is null or next_attempt_at <= now())
@@ -53,16 +56,36 @@ export class InstanceStore {
       lastUpdateTime: BigInt(r.last_update_time),
       attempts: Number(r.attempts),
       firstCommitAt: r.first_commit_at ? new Date(r.first_commit_at) : null,
+      acceptedDigest: r.accepted_digest ?? null,
     }));
   }
 
-  async markSynced(id: string, version: bigint, updateTime: bigint, minIntervalMs: number): Promise<void> {
+  /** Feishu accepted the payload with `digest` (null: nothing was pushed, e.g. an absent instance). */
+  async markSynced(
+    id: string,
+    version: bigint,
+    updateTime: bigint,
+    minIntervalMs: number,
+    digest: string | null,
+  ): Promise<void> {
     await sql`update ${this.t} set
-        synced_version = greatest(synced_version, ${version.toString()}::bigint),
+        synced_version = greatest(synced_version, ${version.toString()}::bigint), accepted_digest = ${digest},
         last_update_time = greatest(last_update_time, ${updateTime.toString()}::bigint),
         first_commit_at = case when version <= ${version.toString()}::bigint then null else first_commit_at end,
         attempts = 0, last_error = null, last_error_code = null, synced_at = now(), pushes = pushes + 1,
         next_attempt_at = now() + make_interval(secs => ${minIntervalMs / 1000})
+      where id = ${id}`.execute(this.db);
+  }
+
+  /**
+   * The version's payload equals the one Feishu accepted last: synced without a push. The minimum
+   * push interval is not restarted, since nothing reached Feishu.
+   */
+  async markUnchanged(id: string, version: bigint): Promise<void> {
+    await sql`update ${this.t} set
+        synced_version = greatest(synced_version, ${version.toString()}::bigint),
+        first_commit_at = case when version <= ${version.toString()}::bigint then null else first_commit_at end,
+        attempts = 0, last_error = null, last_error_code = null
       where id = ${id}`.execute(this.db);
   }
 

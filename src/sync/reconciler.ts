@@ -9,7 +9,7 @@ import type { CheckInstance, DiffInstance } from '../feishu/payload-schema.js';
 import type { InstanceRef, MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { LANE_BACKFILL } from '../replica/replica-writer.js';
+import { LANE_BACKFILL } from '../replica/instance-vocabulary.js';
 import { RateBudget } from './rate-budget.js';
 
 export interface ReconcilerOptions {
@@ -32,6 +32,8 @@ export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private readonly checkBudget: RateBudget;
+  /** Aborted by stop(): a pass paced over minutes ends at its next step instead of finishing. */
+  private readonly abort = new AbortController();
 
   constructor(private readonly o: ReconcilerOptions) {
     const perMinute = Math.max(1, Math.floor(o.perMinute * o.share));
@@ -54,7 +56,12 @@ export class Reconciler {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.abort.abort();
     await this.running;
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
   }
 
   /** Checks one window of recently synced instances; returns how many differed and were marked. */
@@ -71,6 +78,7 @@ export class Reconciler {
       order by synced_at desc limit ${maxInstances}`.execute(this.o.db);
     const entries: { id: string; entry: CheckInstance }[] = [];
     for (const r of rows) {
+      if (this.stopped) return { checked: 0, differing: 0 };
       const ref: InstanceRef = { mapping: r.mapping, key: r.key };
       const built = this.o.mappings.build(
         ref,
@@ -86,8 +94,14 @@ export class Reconciler {
     );
     const differing: string[] = [];
     for (let i = 0; i < entries.length && differing.length < maxRepush; i += batch) {
+      if (this.stopped) break;
       const part = entries.slice(i, i + batch);
-      const ticket = await this.checkBudget.acquire();
+      let ticket;
+      try {
+        ticket = await this.checkBudget.acquire(this.abort.signal);
+      } catch {
+        break; // stopped while waiting for the check budget; what was found so far is still marked
+      }
       const diffs = await this.o.check(part.map((p) => p.entry)).finally(() => ticket.release());
       const byExternal = new Map(part.map((p) => [p.entry.instance_id, p.id]));
       for (const d of diffs) {
@@ -96,7 +110,8 @@ export class Reconciler {
       }
     }
     if (differing.length > 0) {
-      await sql`update ${t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now()
+      await sql`update ${t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now(),
+          accepted_digest = null
         where id = any(${differing}::text[]) and version = synced_version`.execute(this.o.db);
       this.o.logger.warn(
         { count: differing.length },

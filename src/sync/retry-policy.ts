@@ -31,7 +31,7 @@ export function failureOf(error: unknown): {
   if (isCdcError(error)) {
     const d = error.details.disposition;
     const disposition: Disposition =
-      d === 'retry' || d === 'renew-token' || d === 'park' || d === 'stop'
+      d === 'retry' || d === 'renew-token' || d === 'park' || d === 'stop' || d === 'quota'
         ? d
         : error.code === 'PAYLOAD_LIMIT' || error.code === 'MAPPING_UNMAPPABLE'
           ? 'park'
@@ -66,6 +66,7 @@ export function nextStep(error: unknown, attempt: number, policy: RetryPolicy, r
     case 'park':
       return { action: 'park', reason: f.reason };
     case 'stop':
+    case 'quota':
       return { action: 'stop', reason: f.reason };
     case 'retry':
     case 'renew-token':

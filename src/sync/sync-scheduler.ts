@@ -5,15 +5,17 @@
 // - nothing vanishes (DESIGN 3): a dirty instance is due, in flight, waiting for a retry, or parked
 //   with its reason; nothing is marked synced that Feishu did not accept;
 // - live before backfill: due instances are taken by lane, then by how long they have waited;
-// - the budget is spent only on payloads that passed the mapping and the limit checks.
+// - the budget is spent only on payloads that passed the mapping and the limit checks, and that
+//   differ from the last payload Feishu accepted for the instance (update_time aside).
 import type { Kysely } from 'kysely';
 import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
-import { LANE_LIVE } from '../replica/replica-writer.js';
+import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceStore, type DirtyInstance } from './instance-store.js';
+import { payloadDigest } from './payload-digest.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
 
@@ -21,8 +23,13 @@ export type PushFn = (payload: ExternalInstance) => Promise<void>;
 
 export interface PushOutcome {
   instance: DirtyInstance;
-  result: 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent';
+  /** 'unchanged': the payload equals the last one Feishu accepted; synced without a push. */
+  result: 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent' | 'unchanged';
   code: string;
+  /** Why it failed (retry, parked, stopped). */
+  message?: string;
+  /** The update_time Feishu accepted. */
+  updateTime?: bigint;
   /** Seconds from the oldest unsynced source commit to Feishu's acceptance. */
   commitToAcceptSeconds?: number;
 }
@@ -71,8 +78,13 @@ export class BackfillPace {
     if (this.starts.length < this.limit) return 0;
     return Math.max(1, (this.starts[0] as number) + 2000 - now);
   }
-  take(now: number): void {
+  /** Records a start; the returned function takes it back (the push was not made after all). */
+  take(now: number): () => void {
     this.starts.push(now);
+    return () => {
+      const i = this.starts.indexOf(now);
+      if (i >= 0) this.starts.splice(i, 1);
+    };
   }
 }
 
@@ -114,14 +126,25 @@ export class SyncScheduler {
     }
   }
 
-  /** Stops taking new work and waits for pushes in flight (at most `graceMs`). */
+  /**
+   * Stops taking new work and waits for pushes in flight, at most `graceMs` (the request timeout:
+   * a push cannot take longer, so waiting longer only delays the stop). Returns as soon as they are
+   * done; the grace timer is cleared so it never holds the process open.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     this.running = false;
     this.abort.abort();
     this.wake();
     await this.loop?.catch(() => undefined);
+    if (this.inFlight.size === 0) return;
     const pending = Promise.allSettled([...this.inFlight.values()]);
-    await Promise.race([pending, new Promise((r) => setTimeout(r, graceMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    try {
+      await Promise.race([pending, grace]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async run(): Promise<void> {
@@ -145,6 +168,7 @@ export class SyncScheduler {
           await this.idle(poll);
           continue;
         }
+        let untake = () => {};
         if (instance.lane !== LANE_LIVE) {
           const wait = this.backfillPace.delay(Date.now());
           if (wait > 0) {
@@ -154,9 +178,9 @@ export class SyncScheduler {
             await this.idle(wait);
             continue;
           }
-          this.backfillPace.take(Date.now());
+          untake = this.backfillPace.take(Date.now());
         }
-        const task = this.pushOne(instance, ticket).finally(() => {
+        const task = this.pushOne(instance, ticket, untake).finally(() => {
           this.inFlight.delete(instance.id);
           this.wake();
         });
@@ -186,7 +210,7 @@ export class SyncScheduler {
     });
   }
 
-  private async pushOne(instance: DirtyInstance, ticket: BudgetTicket): Promise<void> {
+  private async pushOne(instance: DirtyInstance, ticket: BudgetTicket, untake: () => void): Promise<void> {
     const { mappings, logger } = this.o;
     let updateTime = 0n;
     let pushed = false;
@@ -194,12 +218,19 @@ export class SyncScheduler {
       const rows = await loadInstanceRows(this.o.db, this.o.schema, mappings, instance.ref);
       const built = mappings.build(instance.ref, rows);
       if (built.kind === 'absent') {
-        await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0);
+        await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0, null);
         this.o.onOutcome?.({ instance, result: 'absent', code: 'absent' });
         return;
       }
       if (built.kind === 'unmappable')
         throw new CdcError('MAPPING_UNMAPPABLE', built.reason, { details: { disposition: 'park' } });
+      const digest = payloadDigest(built.payload, built.updateMode);
+      if (digest === instance.acceptedDigest) {
+        // Feishu shows exactly this already (a rewrite that changed no value it displays).
+        await this.store.markUnchanged(instance.id, instance.version);
+        this.o.onOutcome?.({ instance, result: 'unchanged', code: 'unchanged' });
+        return;
+      }
       const payload = withMonotonicUpdateTime(built.payload, built.updateMode, instance.lastUpdateTime);
       updateTime = BigInt(payload.update_time);
       const violations = this.o.checkLimits?.(payload) ?? [];
@@ -213,8 +244,14 @@ export class SyncScheduler {
         ticket.release();
       }
       await this.o.afterAccepted?.(instance, payload);
-      await this.store.markSynced(instance.id, instance.version, updateTime, this.o.minPushIntervalMs);
-      const outcome: PushOutcome = { instance, result: 'accepted', code: '0' };
+      await this.store.markSynced(
+        instance.id,
+        instance.version,
+        updateTime,
+        this.o.minPushIntervalMs,
+        digest,
+      );
+      const outcome: PushOutcome = { instance, result: 'accepted', code: '0', updateTime };
       if (instance.firstCommitAt)
         outcome.commitToAcceptSeconds = Math.max(0, (Date.now() - instance.firstCommitAt.getTime()) / 1000);
       this.o.onOutcome?.(outcome);
@@ -223,9 +260,12 @@ export class SyncScheduler {
         logger.error({ err: e, instance: instance.externalId }, 'cannot record push failure'),
       );
     } finally {
-      // Nothing was sent (absent, parked before sending, or a failure before the call): the unit
-      // goes back to the budget.
-      if (!pushed) ticket.cancel();
+      // Nothing was sent (absent, unchanged, parked before sending, or a failure before the call):
+      // the unit goes back to the budget, and the start back to the backfill pace.
+      if (!pushed) {
+        ticket.cancel();
+        untake();
+      }
     }
   }
 
@@ -239,18 +279,18 @@ export class SyncScheduler {
       case 'retry':
         this.o.logger.warn({ ...log, delayMs: step.delayMs }, `push failed, will retry: ${step.reason}`);
         await this.store.markRetry(instance.id, step.delayMs, step.reason, failure.code);
-        this.o.onOutcome?.({ instance, result: 'retry', code: failure.code });
+        this.o.onOutcome?.({ instance, result: 'retry', code: failure.code, message: step.reason });
         return;
       case 'park':
         this.o.logger.error(log, `instance parked: ${step.reason}`);
         await this.store.park(instance.id, step.reason, failure.code);
-        this.o.onOutcome?.({ instance, result: 'parked', code: failure.code });
+        this.o.onOutcome?.({ instance, result: 'parked', code: failure.code, message: step.reason });
         return;
       case 'stop':
         this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
         this.stoppedReason = step.reason;
         await this.store.markRetry(instance.id, 0, step.reason, failure.code);
-        this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code });
+        this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code, message: step.reason });
         this.o.onStop?.(step.reason);
         return;
     }

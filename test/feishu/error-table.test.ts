@@ -30,6 +30,12 @@ describe('classifyFeishuFailure', () => {
     expect(disposition({ httpStatus: 400, code: 99991661 })).toBe('renew-token');
   });
 
+  it('tells the monthly quota (99991403, 99991406) from the rate limit although all are HTTP 429', () => {
+    expect(disposition({ httpStatus: 429, code: 99991400 })).toBe('retry');
+    expect(disposition({ httpStatus: 429, code: 99991403 })).toBe('quota');
+    expect(disposition({ httpStatus: 429, code: 99991406 })).toBe('quota');
+  });
+
   it('parks payload errors, HTTP 4xx without a code and unknown codes with HTTP 400', () => {
     expect(disposition({ httpStatus: 400, code: 1390001 })).toBe('park');
     expect(disposition({ httpStatus: 400, code: 1390002 })).toBe('park');

@@ -51,3 +51,21 @@ export const PUSH = '/open-apis/approval/v4/external_instances';
 export const CHECK = '/open-apis/approval/v4/external_instances/check';
 export const APPROVALS = '/open-apis/approval/v4/external_approvals';
 export const TOKEN = '/open-apis/auth/v3/tenant_access_token/internal';
+
+/** Any method with a token, for the GET/DELETE endpoints of the API (not the /_fake/ ones). */
+export async function rawCall(
+  fake: FakeFeishu,
+  method: 'GET' | 'DELETE' | 'POST',
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<RawAnswer> {
+  const res = await fetch(fake.url + path, {
+    method,
+    headers: { 'content-type': 'application/json; charset=utf-8', authorization: `Bearer ${token}` },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+export const BATCH_GET_ID = '/open-apis/contact/v3/users/batch_get_id';

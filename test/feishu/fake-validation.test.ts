@@ -206,6 +206,8 @@ describe('fake Feishu: external_approvals', () => {
   const definition = {
     approval_name: '@i18n@approval_name',
     approval_code: 'CREATED-1',
+    group_code: 'grp',
+    group_name: '@i18n@approval_name',
     external: { support_pc: true, create_link_pc: 'https://legacy.example/new' },
     viewers: [{ viewer_type: 'TENANT' }],
     i18n_resources: [
@@ -215,8 +217,10 @@ describe('fake Feishu: external_approvals', () => {
 
   it('creates a definition whose code instances may then reference', async () => {
     const created = await rawPost(fake, `${APPROVALS}?user_id_type=user_id`, definition, token);
-    expect(created.body).toEqual({ code: 0, msg: 'success', data: { approval_code: 'CREATED-1' } });
-    expect((await push(samplePayload({ approval_code: 'CREATED-1' }))).status).toBe(200);
+    expect(created.body).toMatchObject({ code: 0, msg: 'success' });
+    const platform = created.body.data.approval_code as string;
+    expect(platform).not.toBe('CREATED-1');
+    expect((await push(samplePayload({ approval_code: platform }))).status).toBe(200);
   });
 
   it('rejects a definition whose name is too short or shown nowhere', async () => {

@@ -93,13 +93,13 @@ describe('FeishuClient against the fake', () => {
     expect(fake.instance('inst:1')?.update_time).toBe('1700000000001');
   });
 
-  it('retries only once after a renewal, then reports renew-token', async () => {
+  it('retries only once after a renewal, then reports a permission problem, not a token loop', async () => {
     const c = client();
     await c.verifyCredentials();
     fake.faults.set({ failNext: { count: 2, status: 400, code: 99991663 } });
     const err = await failure(c.pushInstance(samplePayload()));
-    expect(err.code).toBe('FEISHU_TOKEN');
-    expect(err.details.disposition).toBe('renew-token');
+    expect(err.code).toBe('FEISHU_PERMISSION');
+    expect(err.details.disposition).toBe('stop');
     expect(fake.pushes()).toHaveLength(2);
   });
 
@@ -229,16 +229,29 @@ describe('FeishuClient against the fake', () => {
       {
         approval_name: '@i18n@approval_name',
         approval_code: 'FROM-CLIENT',
+        group_code: 'grp',
+        group_name: '@i18n@group_name',
         external: { support_pc: true },
         i18n_resources: [
-          { locale: 'en-US', is_default: true, texts: [{ key: '@i18n@approval_name', value: 'Leave' }] },
+          {
+            locale: 'en-US',
+            is_default: true,
+            texts: [
+              { key: '@i18n@approval_name', value: 'Leave' },
+              { key: '@i18n@group_name', value: 'Group' },
+            ],
+          },
         ],
       },
       { user_id_type: 'user_id' },
     );
-    expect(created.approval_code).toBe('FROM-CLIENT');
+    // Feishu answers the platform code (a UUID), the one instances and GET need.
+    expect(created.approval_code).toMatch(/^[0-9A-F-]{36}$/);
     await expect(
-      c.pushInstance(samplePayload({ approval_code: 'FROM-CLIENT', instance_id: 'inst:7' })),
+      c.pushInstance(samplePayload({ approval_code: created.approval_code, instance_id: 'inst:7' })),
     ).resolves.toMatchObject({ accepted: true });
+    await expect(c.getApproval(created.approval_code)).resolves.toMatchObject({
+      approval_code: 'FROM-CLIENT',
+    });
   });
 });

@@ -47,6 +47,13 @@ const EXPECTED: Record<string, string[]> = {
   'empty-file.yaml': [
     `${DIR}/empty-file.yaml:1:1 (root): an empty document; expected a mapping file: an object with mappings`,
   ],
+  'five-problems.yaml': [
+    `${DIR}/five-problems.yaml:5:14 defaults.time_zone: "Mars/Base"; expected an IANA time zone such as Asia/Shanghai`,
+    `${DIR}/five-problems.yaml:10:18 mappings[0].update_mode: "MERGE"; expected one of REPLACE, UPDATE`,
+    `${DIR}/five-problems.yaml:16:60 mappings[0].instance.status.values["2"]: "DONE"; expected one of PENDING, APPROVED, REJECTED, CANCELED, DELETED, HIDDEN, TERMINATED`,
+    `${DIR}/five-problems.yaml:18:7 mappings[0].instance.titel: unknown key "titel"; expected one of the keys table, key, columns, where, on_delete, id, approval_code, status, title, links, user_id, open_id, user_name, department_id, department_name, start_time, end_time, update_time, display_method, extra, form`,
+    `${DIR}/five-problems.yaml:27:13 mappings[0].tasks[0].id: "oa-req-{step_id}", a constant prefix "oa-req-" that overlaps "oa-req-" of mappings[0].instance.id; expected an id template whose constant prefix is not a prefix of another's (e.g. "task-{id}" and "cc-{id}")`,
+  ],
   'ids-without-prefix.yaml': [
     `${DIR}/ids-without-prefix.yaml:24:13 mappings[0].tasks[0].id: "{step_id}", a constant prefix "" that overlaps "oa-req-" of mappings[0].instance.id; expected an id template whose constant prefix is not a prefix of another's (e.g. "task-{id}" and "cc-{id}")`,
     `${DIR}/ids-without-prefix.yaml:32:13 mappings[0].ccs[0].id: "{cc_no}", a constant prefix "" that overlaps "oa-req-" of mappings[0].instance.id; expected an id template whose constant prefix is not a prefix of another's (e.g. "task-{id}" and "cc-{id}")`,

@@ -64,6 +64,20 @@ describe('approval-cdc mappings check', () => {
     ]);
   });
 
+  it('prints all five problems of a file with five, schema and compiler problems alike', async () => {
+    const r = await cli(['mappings', 'check', 'test/mapping/broken/five-problems.yaml']);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe('5 problems in the mapping files:');
+    expect(lines.slice(1).map((l) => l.split(' ')[1])).toEqual([
+      'defaults.time_zone:',
+      'mappings[0].update_mode:',
+      'mappings[0].instance.status.values["2"]:',
+      'mappings[0].instance.titel:',
+      'mappings[0].tasks[0].id:',
+    ]);
+  });
+
   it('exits 1 naming a path that does not exist', async () => {
     const r = await cli(['mappings', 'check', 'no/such.yaml']);
     expect(r.code).toBe(1);
@@ -151,7 +165,7 @@ describe('with a legacy database', () => {
 
   it('a mapping that fails to load never starts a half-configured connector', async () => {
     const r = await cli(['run'], { ...env(), APPROVAL_CDC_MAPPINGS: BROKEN });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2); // a configuration error: fix the files, restarting cannot help
     expect(r.stderr).toContain(`MAPPING_INVALID: 1 problem in the mapping files:\n${BROKEN_MESSAGE}`);
     expect(await stateOfSource()).toEqual({ publications: 0, slots: 0, schema: false });
   });

@@ -1,26 +1,31 @@
-// Starts one throwaway Postgres for the whole test run unless TEST_DATABASE_URL names a server.
-// Each test file then gets its own database (see test-database.ts).
+// Starts one throwaway Postgres for the whole test run unless TEST_DATABASE_URL names a server, and
+// makes one template database with the state schema migrated. Each test file then gets its own
+// database cloned from it (see test-database.ts), so no file pays for the migrations again.
 import type { TestProject } from 'vitest/node';
+import { createTemplateDatabase, type TestDatabase } from './test-database.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from './throwaway-postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     adminUrl: string;
+    /** The database every test database is cloned from. */
+    templateDatabase: string;
   }
 }
 
 let cluster: ThrowawayPostgres | undefined;
+let template: TestDatabase | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   const external = process.env.TEST_DATABASE_URL;
-  if (external) {
-    project.provide('adminUrl', external);
-    return;
-  }
-  cluster = await startThrowawayPostgres();
-  project.provide('adminUrl', cluster.url);
+  if (!external) cluster = await startThrowawayPostgres();
+  const adminUrl = external ?? (cluster as ThrowawayPostgres).url;
+  template = await createTemplateDatabase(adminUrl);
+  project.provide('adminUrl', adminUrl);
+  project.provide('templateDatabase', template.name);
 }
 
 export async function teardown(): Promise<void> {
+  await template?.drop();
   await cluster?.stop();
 }

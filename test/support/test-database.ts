@@ -1,8 +1,10 @@
 // Gives a test file its own database on the shared test server and drops it, with its replication
-// slots, afterwards. Invariant: nothing a test creates outlives the test file.
+// slots, afterwards. Invariant: nothing a test creates outlives the test file. A test file's database
+// is a clone of the run's template, in which the state schema (DEFAULT_STATE_SCHEMA) is migrated.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { migrateStateDb, openStateDb } from '../../src/replica/state-db.js';
 
 export interface TestDatabase {
   url: string;
@@ -16,13 +18,23 @@ export function withDatabase(adminUrl: string, database: string): string {
   return url.toString();
 }
 
-/** A fresh database on the server `adminUrl` names; drop() removes it with its replication slots. */
-export async function createDatabaseOn(adminUrl: string, prefix: string): Promise<TestDatabase> {
+/** The state schema the template holds migrated (the settings' default). */
+export const DEFAULT_STATE_SCHEMA = 'approval_cdc';
+
+/**
+ * A fresh database on the server `adminUrl` names, a copy of `template` if given (it must have no
+ * open connections); drop() removes it with its replication slots.
+ */
+export async function createDatabaseOn(
+  adminUrl: string,
+  prefix: string,
+  template?: string,
+): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(5).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`create database "${name}"`);
+    await admin.query(`create database "${name}"${template ? ` template "${template}"` : ''}`);
   } finally {
     await admin.end();
   }
@@ -50,7 +62,19 @@ export async function createDatabaseOn(adminUrl: string, prefix: string): Promis
   };
 }
 
-/** A fresh database on the shared test server of this run. */
+/** The run's template: a fresh database with the state schema migrated, and no connection left open. */
+export async function createTemplateDatabase(adminUrl: string): Promise<TestDatabase> {
+  const template = await createDatabaseOn(adminUrl, 'template');
+  const state = openStateDb(template.url, DEFAULT_STATE_SCHEMA, { max: 1 });
+  try {
+    await migrateStateDb(state);
+  } finally {
+    await state.close();
+  }
+  return template;
+}
+
+/** A fresh database on the shared test server of this run, cloned from the run's template. */
 export function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
-  return createDatabaseOn(inject('adminUrl'), prefix);
+  return createDatabaseOn(inject('adminUrl'), prefix, inject('templateDatabase'));
 }

@@ -31,6 +31,18 @@ export const faultSettingsSchema = z.object({
   down: z.boolean().optional(),
   /** A push of the same instance sooner than this after its last accepted push gets 1395001 (0 = off). */
   minSameInstanceIntervalMs: z.number().min(0).optional(),
+  /** Counted calls allowed this month (a capped edition); null = uncapped (quota.ts). */
+  monthlyQuota: z.number().int().min(0).nullable().optional(),
+  /** Every counted call answers HTTP 429 with this code until cleared or renewed (quota.ts). */
+  quotaExhausted: z
+    .union([z.literal(99991403), z.literal(99991406)])
+    .nullable()
+    .optional(),
+  /**
+   * API paths answered 99991663 whatever the token, as the real server answers endpoints the app may
+   * not call (feishu-beyond-instances.md §3.4).
+   */
+  invalidTokenOn: z.array(z.string()).optional(),
   /** Seeds the random source of errorRate/resetRate/latency ranges. */
   seed: z.number().int().optional(),
 });

@@ -1,5 +1,6 @@
-// Request handling of the fake Feishu: the token endpoint, the three approval endpoints with their
-// gateway checks (faults, token, scope, rate windows) in the order a real gateway applies them, and
+// Request handling of the fake Feishu: the token endpoint, the approval endpoints (instances, check,
+// definitions in approvals.ts) and contact batch_get_id (directory.ts), with their gateway checks
+// (faults, token, scope, monthly quota, rate windows) in the order a real gateway applies them, and
 // the /_fake/ admin endpoints that let another process drive and inspect it.
 // Invariant: every answer uses the status, code and msg the reference documents for the situation;
 // where it documents none, the choice is stated next to the code that makes it.
@@ -10,7 +11,6 @@ import type { ExternalInstance } from '../external-instance.js';
 import {
   checkBodySchema,
   describeSchemaIssues,
-  externalApprovalSchema,
   externalInstanceSchema,
   payloadLimitViolations,
   tokenRequestSchema,
@@ -19,9 +19,13 @@ import type { PayloadLimits } from '../payload-schema.js';
 import { MESSAGE_SEND_PATH, MESSAGE_UPDATE_PATH } from '../bot-message-schema.js';
 import { actSchema } from './bot-messages.js';
 import type { FakeBotMessages } from './bot-messages.js';
+import type { FakeApprovals } from './approvals.js';
+import { directoryUserSchema } from './directory.js';
+import type { FakeDirectory } from './directory.js';
 import { faultSettingsSchema } from './faults.js';
 import type { Faults } from './faults.js';
 import type { RateWindows } from './rate-windows.js';
+import type { FakeQuota } from './quota.js';
 import type { FakeState } from './state.js';
 import type { TokenStore } from './token-store.js';
 
@@ -53,6 +57,7 @@ export interface FakeCounters {
   injectedErrors: number;
   injectedResets: number;
   tooSoon: number;
+  batchGetId: number;
 }
 
 export function emptyCounters(): FakeCounters {
@@ -70,6 +75,7 @@ export function emptyCounters(): FakeCounters {
     injectedErrors: 0,
     injectedResets: 0,
     tooSoon: 0,
+    batchGetId: 0,
   };
 }
 
@@ -87,6 +93,11 @@ export interface FakeContext {
   counters: FakeCounters;
   lastAccepted: Map<string, number>;
   messages: FakeBotMessages;
+  approvals: FakeApprovals;
+  directory: FakeDirectory;
+  quota: FakeQuota;
+  /** The fake's own http://host:port, for links it hands out. */
+  origin: () => string;
   reset: () => void;
 }
 
@@ -100,26 +111,74 @@ interface Outcome {
 }
 
 const TOKEN_PATH = '/open-apis/auth/v3/tenant_access_token/internal';
-const ROUTES: Record<string, { scopes: readonly string[] }> = {
-  '/open-apis/approval/v4/external_instances': {
-    scopes: ['approval:approval', 'approval:external_instance'],
-  },
-  '/open-apis/approval/v4/external_instances/check': {
-    scopes: ['approval:approval', 'approval:approval:readonly', 'approval:external_instance'],
-  },
-  '/open-apis/approval/v4/external_approvals': {
-    scopes: ['approval:approval', 'approval:external_approval'],
-  },
-  // The bot message APIs name approval:approval:readonly as their scope (feishu-beyond-instances §4.2).
-  [MESSAGE_SEND_PATH]: { scopes: ['approval:approval', 'approval:approval:readonly'] },
-  [MESSAGE_UPDATE_PATH]: { scopes: ['approval:approval', 'approval:approval:readonly'] },
-};
+const APPROVAL_SCOPES = ['approval:approval', 'approval:external_approval'];
 const INSTANCES = '/open-apis/approval/v4/external_instances';
+const APPROVALS = '/open-apis/approval/v4/external_approvals';
+const BATCH_GET_ID = '/open-apis/contact/v3/users/batch_get_id';
+
+interface Route {
+  /** Rate-window and scope key: method and path pattern. */
+  name: string;
+  scopes: readonly string[];
+  /** Counts toward the monthly quota (approval APIs do; contact does not, §3.1). */
+  counted: boolean;
+  /** The last path segment, for routes with a code in the path. */
+  param?: string;
+}
+
+function routeOf(method: string, path: string): Route | undefined {
+  if (method === 'POST' && path === INSTANCES)
+    return {
+      name: 'POST external_instances',
+      scopes: ['approval:approval', 'approval:external_instance'],
+      counted: true,
+    };
+  if (method === 'POST' && path === `${INSTANCES}/check`)
+    return {
+      name: 'POST external_instances/check',
+      scopes: ['approval:approval', 'approval:approval:readonly', 'approval:external_instance'],
+      counted: true,
+    };
+  if (method === 'POST' && path === APPROVALS)
+    return { name: 'POST external_approvals', scopes: APPROVAL_SCOPES, counted: true };
+  if ((method === 'GET' || method === 'DELETE') && path.startsWith(`${APPROVALS}/`)) {
+    const param = decodeURIComponent(path.slice(APPROVALS.length + 1));
+    if (param === '' || param.includes('/')) return undefined;
+    return {
+      name: `${method} external_approvals/:code`,
+      scopes: ['approval:approval', 'approval:approval:readonly', 'approval:external_approval'],
+      counted: true,
+      param,
+    };
+  }
+  if (method === 'GET' && path === APPROVALS)
+    return { name: 'GET external_approvals', scopes: APPROVAL_SCOPES, counted: true };
+  // The bot message APIs name approval:approval:readonly as their scope and count toward the month
+  // like every approval API (feishu-beyond-instances.md §4.2, §4.10).
+  if (method === 'POST' && path === MESSAGE_SEND_PATH)
+    return {
+      name: 'POST message/send',
+      scopes: ['approval:approval', 'approval:approval:readonly'],
+      counted: true,
+    };
+  if (method === 'POST' && path === MESSAGE_UPDATE_PATH)
+    return {
+      name: 'POST message/update',
+      scopes: ['approval:approval', 'approval:approval:readonly'],
+      counted: true,
+    };
+  if (method === 'POST' && path === BATCH_GET_ID)
+    return { name: 'POST users/batch_get_id', scopes: ['contact:user.id:readonly'], counted: false };
+  return undefined;
+}
+
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 const ok = (data: unknown): Outcome => ({ status: 200, body: { code: 0, msg: 'success', data } });
 const fail = (status: number, code: number, msg: string): Outcome => ({ status, body: { code, msg } });
 const invalid = (detail: string): Outcome => fail(400, 1390001, `param is invalid: ${detail}`);
+const INVALID_TOKEN_MSG =
+  'Invalid access token for authorization. Please make a request with token attached.';
 
 export async function handleRequest(
   ctx: FakeContext,
@@ -128,16 +187,17 @@ export async function handleRequest(
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://fake');
   const text = await readBody(req);
+  const method = req.method ?? 'GET';
+  const route = routeOf(method, url.pathname);
   let outcome: Outcome;
   if (url.pathname.startsWith('/_fake/messages') || url.pathname.startsWith('/_fake/users/'))
-    outcome = await userPlay(ctx, req.method ?? 'GET', url.pathname, text);
-  else if (url.pathname.startsWith('/_fake/')) outcome = admin(ctx, req.method ?? 'GET', url.pathname, text);
-  else if (req.method !== 'POST') outcome = { status: 404, text: '404 page not found' };
-  else if (url.pathname === TOKEN_PATH) outcome = token(ctx, text);
-  else if (ROUTES[url.pathname]) outcome = await api(ctx, req, url, text);
+    outcome = await userPlay(ctx, method, url.pathname, text);
+  else if (url.pathname.startsWith('/_fake/')) outcome = admin(ctx, method, url.pathname, text);
+  else if (method === 'POST' && url.pathname === TOKEN_PATH) outcome = token(ctx, text);
+  else if (route) outcome = await api(ctx, req, url, route, text);
   else outcome = { status: 404, text: '404 page not found' };
 
-  if (url.pathname === INSTANCES && req.method === 'POST') recordPush(ctx, text, outcome);
+  if (url.pathname === INSTANCES && method === 'POST') recordPush(ctx, text, outcome);
   if (outcome.reset) {
     req.socket.destroy();
     return;
@@ -171,7 +231,13 @@ function token(ctx: FakeContext, text: string): Outcome {
   };
 }
 
-async function api(ctx: FakeContext, req: IncomingMessage, url: URL, text: string): Promise<Outcome> {
+async function api(
+  ctx: FakeContext,
+  req: IncomingMessage,
+  url: URL,
+  route: Route,
+  text: string,
+): Promise<Outcome> {
   ctx.counters.requests++;
   if (ctx.faults.down) return { status: 503, text: 'Service Unavailable' };
   const delay = ctx.faults.latency();
@@ -200,22 +266,27 @@ async function api(ctx: FakeContext, req: IncomingMessage, url: URL, text: strin
   }
   if (!ctx.tokens.isValid(auth[1])) {
     ctx.counters.invalidToken++;
-    return fail(
-      400,
-      99991663,
-      'Invalid access token for authorization. Please make a request with token attached.',
-    );
+    return fail(400, 99991663, INVALID_TOKEN_MSG);
   }
-  const route = ROUTES[url.pathname];
-  if (route && !route.scopes.some((s) => ctx.scopes.has(s))) {
+  // A valid token on an endpoint the app may not call: the misleading 99991663 of §3.4 (the list
+  // and delete of definitions always; other paths when injected).
+  if (
+    route.name === 'GET external_approvals' ||
+    route.name === 'DELETE external_approvals/:code' ||
+    (ctx.faults.current().invalidTokenOn ?? []).includes(url.pathname)
+  ) {
+    ctx.counters.invalidToken++;
+    return fail(400, 99991663, INVALID_TOKEN_MSG);
+  }
+  if (!route.scopes.some((s) => ctx.scopes.has(s))) {
     ctx.counters.missingScope++;
-    return fail(
-      400,
-      99991672,
-      `Access denied. One of the following scopes is required: [${route.scopes.join(', ')}]`,
-    );
+    return missingScope(ctx, route.scopes);
   }
-  const decision = ctx.rate.take(`${ctx.appId} ${url.pathname}`);
+  if (route.counted) {
+    const refused = ctx.quota.refuse(ctx.faults.current());
+    if (refused) return refused;
+  }
+  const decision = ctx.rate.take(`${ctx.appId} ${route.name}`);
   if (!decision.ok) {
     ctx.counters.tooManyRequests++;
     return {
@@ -226,21 +297,53 @@ async function api(ctx: FakeContext, req: IncomingMessage, url: URL, text: strin
       },
     };
   }
+  const outcome = dispatch(ctx, url, route, text);
+  // §3.1: only calls that succeed count toward the month.
+  if (route.counted && outcome.status === 200 && (outcome.body as { code?: unknown }).code === 0)
+    ctx.quota.count();
+  return outcome;
+}
 
+function dispatch(ctx: FakeContext, url: URL, route: Route, text: string): Outcome {
+  if (route.name === 'GET external_approvals/:code') return ctx.approvals.get(route.param ?? '');
   const body = parseJson(text);
   if (body === undefined) return invalid('body is not valid JSON');
-  if (url.pathname === INSTANCES) return pushInstance(ctx, body);
-  if (url.pathname === MESSAGE_SEND_PATH || url.pathname === MESSAGE_UPDATE_PATH) {
-    const r = url.pathname === MESSAGE_SEND_PATH ? ctx.messages.send(body) : ctx.messages.update(body);
-    return r.ok ? ok(r.data) : fail(r.status, r.code, r.msg);
+  switch (route.name) {
+    case 'POST external_instances':
+      return pushInstance(ctx, body);
+    case 'POST external_instances/check': {
+      ctx.counters.checks++;
+      const parsed = checkBodySchema.safeParse(body);
+      if (!parsed.success) return invalid(describeSchemaIssues(parsed.error));
+      return ok({ diff_instances: ctx.state.check(parsed.data.instances) });
+    }
+    case 'POST message/send':
+    case 'POST message/update': {
+      const r = route.name === 'POST message/send' ? ctx.messages.send(body) : ctx.messages.update(body);
+      return r.ok ? ok(r.data) : fail(r.status, r.code, r.msg);
+    }
+    case 'POST users/batch_get_id':
+      ctx.counters.batchGetId++;
+      return ctx.directory.batchGetId(Object.fromEntries(url.searchParams), body, ctx.scopes);
+    default:
+      return createApproval(ctx, url, body);
   }
-  if (url.pathname.endsWith('/check')) {
-    ctx.counters.checks++;
-    const parsed = checkBodySchema.safeParse(body);
-    if (!parsed.success) return invalid(describeSchemaIssues(parsed.error));
-    return ok({ diff_instances: ctx.state.check(parsed.data.instances) });
-  }
-  return createApproval(ctx, url, body);
+}
+
+/** 99991672 with the scope-request link the real answer carries (feishu-beyond-instances.md §3.5). */
+function missingScope(ctx: FakeContext, scopes: readonly string[]): Outcome {
+  const link = `${ctx.origin()}/app/${ctx.appId}/auth?q=${scopes.map(encodeURIComponent).join(',')}&op_from=openapi&token_type=tenant`;
+  return {
+    status: 400,
+    body: {
+      code: 99991672,
+      msg: `Access denied. One of the following scopes is required: [${scopes.join(', ')}].应用尚未开通所需的应用身份权限：[${scopes.join(', ')}]，点击链接申请并开通任一权限即可：${link}`,
+      error: {
+        permission_violations: scopes.map((subject) => ({ type: 'action_scope_required', subject })),
+        helps: [{ url: link, description: 'Enable any one of the scopes' }],
+      },
+    },
+  };
 }
 
 function pushInstance(ctx: FakeContext, body: unknown): Outcome {
@@ -250,7 +353,11 @@ function pushInstance(ctx: FakeContext, body: unknown): Outcome {
   const payload = parsed.data as unknown as ExternalInstance;
   const violations = payloadLimitViolations(payload, ctx.limits);
   if (violations.length > 0) return invalid(violations.join('; '));
-  if (!ctx.state.knowsApproval(payload.approval_code))
+  // Instances name a definition by its platform code (feishu-beyond-instances.md §1.1).
+  if (
+    !ctx.state.knowsApproval(payload.approval_code) &&
+    !ctx.approvals.knowsPlatformCode(payload.approval_code)
+  )
     return invalid(`approval_code: ${payload.approval_code} not found`);
   const minInterval = ctx.faults.minSameInstanceIntervalMs;
   const last = ctx.lastAccepted.get(payload.instance_id);
@@ -272,12 +379,7 @@ const approvalQuerySchema = z.object({
 function createApproval(ctx: FakeContext, url: URL, body: unknown): Outcome {
   const query = approvalQuerySchema.safeParse(Object.fromEntries(url.searchParams));
   if (!query.success) return invalid(describeSchemaIssues(query.error));
-  const parsed = externalApprovalSchema.safeParse(body);
-  if (!parsed.success) return invalid(describeSchemaIssues(parsed.error));
-  // Real Feishu may answer a new definition with a code of its own; the fake keeps the caller's code,
-  // which the reference says stays usable.
-  ctx.state.putApproval(parsed.data);
-  return ok({ approval_code: parsed.data.approval_code });
+  return ctx.approvals.upsert(body);
 }
 
 const adminFaultsSchema = faultSettingsSchema.extend({
@@ -304,6 +406,24 @@ function admin(ctx: FakeContext, method: string, path: string, text: string): Ou
       ctx.faults.set(settings);
       if (expireTokens) ctx.faults.expireTokens();
       return { status: 200, body: ctx.faults.current() };
+    }
+    case 'GET /_fake/approvals':
+      return { status: 200, body: ctx.approvals.definitions() };
+    case 'GET /_fake/quota':
+      return {
+        status: 200,
+        body: { used: ctx.quota.used, refused: ctx.quota.refused, ...ctx.faults.current() },
+      };
+    case 'POST /_fake/quota/renew':
+      // The 1st of the month: the counter restarts and an injected exhaustion ends.
+      ctx.quota.renew();
+      ctx.faults.set({ quotaExhausted: null });
+      return { status: 200, body: { used: ctx.quota.used } };
+    case 'POST /_fake/directory': {
+      const parsed = directoryUserSchema.array().safeParse(parseJson(text));
+      if (!parsed.success) return { status: 400, body: { error: describeSchemaIssues(parsed.error) } };
+      ctx.directory.replace(parsed.data);
+      return { status: 200, body: { users: parsed.data.length } };
     }
     case 'POST /_fake/reset':
       ctx.reset();

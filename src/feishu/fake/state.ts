@@ -1,10 +1,10 @@
-// What the fake Feishu remembers: approval definitions and external instances, and the two ways a
+// What the fake Feishu remembers of external instances (definitions: approvals.ts), and the two ways a
 // push changes them (reference §1.4) plus the check diff (§2).
 // Invariant: REPLACE makes the stored instance exactly the payload; UPDATE never deletes, changes an
 // entity only when its update_time is strictly greater than the stored one, and keeps the fields
 // §1.4 calls immutable. Stored values are copies; callers never alias them.
 import type { ExternalCc, ExternalInstance, ExternalTask, I18nResource } from '../external-instance.js';
-import type { CheckInstance, DiffInstance, ExternalApprovalBody } from '../payload-schema.js';
+import type { CheckInstance, DiffInstance } from '../payload-schema.js';
 
 export type StoredInstance = Omit<ExternalInstance, 'update_mode'>;
 
@@ -27,7 +27,6 @@ const IMMUTABLE_CC_FIELDS = ['cc_id', 'user_id', 'open_id', 'create_time'] as co
 export class FakeState {
   readonly #seededApprovals: ReadonlySet<string>;
   readonly #acceptAnyApproval: boolean;
-  readonly #approvals = new Map<string, ExternalApprovalBody>();
   readonly #instances = new Map<string, StoredInstance>();
 
   constructor(approvalCodes: readonly string[] | '*') {
@@ -36,11 +35,7 @@ export class FakeState {
   }
 
   knowsApproval(code: string): boolean {
-    return this.#acceptAnyApproval || this.#seededApprovals.has(code) || this.#approvals.has(code);
-  }
-
-  putApproval(body: ExternalApprovalBody): void {
-    this.#approvals.set(body.approval_code, structuredClone(body));
+    return this.#acceptAnyApproval || this.#seededApprovals.has(code);
   }
 
   instances(): StoredInstance[] {
@@ -96,7 +91,6 @@ export class FakeState {
 
   clear(): void {
     this.#instances.clear();
-    this.#approvals.clear();
   }
 }
 

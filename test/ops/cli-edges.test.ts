@@ -1,0 +1,62 @@
+// The CLI at its edges, through the real launcher in a child process: a closed pipe, grouped parked
+// lists. Each case is one an on-call engineer meets with a shell pipeline.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** Runs a shell line in the repository with exactly `env` (plus PATH and HOME). */
+function sh(
+  line: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-o', 'pipefail', '-c', line], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('the CLI in a shell pipeline', () => {
+  let db: TestDatabase;
+  let state: StateDb;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('cliedges');
+    state = openStateDb(db.url, 'approval_cdc');
+    await migrateStateDb(state);
+    // 300 parked instances of two causes, each listed with a long reason: far more than a pipe holds.
+    await state.pool.query(
+      `insert into approval_cdc.instance (id, mapping, key, external_id, version, parked_at, parked_reason, attempts, last_error_code)
+       select 'oa-request:' || i, 'oa-request', jsonb_build_array(i::text), 'oa-req-' || i, 2,
+              now() - make_interval(secs => 300 - i),
+              case when i % 3 = 0 then 'PAYLOAD_LIMIT: too many tasks (250 > 200) ' || repeat('x', 400)
+                   else 'FEISHU_API: 1390001 unknown approval code ' || repeat('y', 400) end,
+              1, case when i % 3 = 0 then 'PAYLOAD_LIMIT' else '1390001' end
+       from generate_series(1, 300) i`,
+    );
+    env = { APPROVAL_CDC_SOURCE_URL: db.url, APPROVAL_CDC_LOG_LEVEL: 'silent' };
+  });
+
+  afterAll(async () => {
+    await state?.close();
+    await db?.drop();
+  });
+
+  it('`parked list | head -1` prints one line and exits quietly (no EPIPE)', async () => {
+    const r = await sh('node bin/approval-cdc.js parked list | head -1', env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(r.stdout).toMatch(/^oa-req-1 /);
+  });
+});
