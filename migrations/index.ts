@@ -96,6 +96,22 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`alter table ${s('checkpoint')} add column copy_lsn bigint`.execute(db);
       },
     },
+    '0014-push-gate': {
+      async up(db: Kysely<any>) {
+        // Whether the daemon of a slot may push (src/sync/push-gate.ts), so that `status` shows a stop
+        // (bad credentials, a missing scope) without asking the daemon.
+        await sql`create table ${s('push_gate')} (
+          slot text primary key,
+          state text not null,
+          reason text,
+          code text,
+          since timestamptz,
+          next_probe_at timestamptz,
+          probes integer not null default 0,
+          updated_at timestamptz not null default now()
+        )`.execute(db);
+      },
+    },
     '0016-push-history': {
       async up(db: Kysely<any>) {
         // The last pushes of each instance (time, result, Feishu code), for `status` and the console.

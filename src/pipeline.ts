@@ -22,6 +22,8 @@ import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
+import { PushGate, type PushGateState } from './sync/push-gate.js';
+import { PushGateStore } from './sync/push-gate-store.js';
 import { startReplica } from './source/replica-start.js';
 import { startLoopStage, type LoopStage } from './loop-stage.js';
 
@@ -76,6 +78,12 @@ export class Pipeline {
     return this.stream?.connected ?? false;
   }
 
+  /** The port /metrics, /healthz and /readyz listen on (null when off or not started). */
+  get healthPort(): number | null {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : null;
+  }
+
   get sync(): SyncScheduler | null {
     return this.scheduler;
   }
@@ -94,6 +102,12 @@ export class Pipeline {
 
     if (s.metricsAddress !== 'off') {
       this.server = await startHealthServer(s.metricsAddress, this.metrics, async () => this.readiness());
+      const bound = this.server.address();
+      const url =
+        bound && typeof bound === 'object'
+          ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
+          : s.metricsAddress;
+      logger.info({ url }, `serving /metrics, /healthz and /readyz on ${url}`);
     }
     this.lock = new LeaderLock(s.stateUrl, s.slotName);
     await this.lock.acquire({
@@ -160,7 +174,14 @@ export class Pipeline {
       metrics: this.metrics,
     });
     const loopStage = this.loopStage;
+    const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
+    const gate = new PushGate({
+      probeIntervalMs: s.stopProbeIntervalMs,
+      onChange: (state) => this.gateChanged(state, gateStore),
+    });
+    this.gateChanged(gate.state, gateStore);
     this.scheduler = new SyncScheduler({
+      gate,
       db,
       schema: s.stateSchema,
       mappings,
@@ -276,6 +297,21 @@ export class Pipeline {
     }
   }
 
+  private gateChanged(state: PushGateState, store: PushGateStore): void {
+    this.metrics.pushingStopped.reset();
+    if (state.state === 'stopped') {
+      this.metrics.pushingStopped.set({ code: state.code }, 1);
+      this.metrics.pushingStoppedSince.set(Math.floor(state.since.getTime() / 1000));
+    } else {
+      this.metrics.pushingStopped.set({ code: '' }, 0);
+      this.metrics.pushingStoppedSince.set(0);
+      if (store && this.scheduler) this.o.logger.warn('pushing resumed: Feishu accepted a push again');
+    }
+    store
+      .write(state)
+      .catch((e: unknown) => this.o.logger.error({ err: e }, 'cannot record the push gate state'));
+  }
+
   async readiness() {
     let stateOk = false;
     try {
@@ -285,14 +321,19 @@ export class Pipeline {
       stateOk = false;
     }
     const streaming = this.streaming;
-    const pushing = this.scheduler !== null && this.scheduler.stoppedReason === null;
+    const gate = this.scheduler?.gate.state;
+    const pushing = gate?.state === 'running';
+    // /healthz stays 200 while pushing is stopped: a restart cannot fix credentials or a scope, and
+    // the gate probes by itself; /readyz, `status` and approval_cdc_pushing_stopped carry the stop.
+    const feishu =
+      gate === undefined
+        ? 'not started'
+        : gate.state === 'running'
+          ? true
+          : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
       ready: streaming && stateOk && pushing,
-      checks: {
-        streaming,
-        stateDatabase: stateOk,
-        feishu: pushing ? true : (this.scheduler?.stoppedReason ?? 'not started'),
-      },
+      checks: { streaming, stateDatabase: stateOk, feishu },
     };
   }
 

@@ -92,6 +92,13 @@ export function renderStatusText(r: StatusReport): string {
         `${lane.count}${lane.count > 0 ? `  oldest ${humanSeconds(lane.oldestPendingSeconds)}` : ''}`,
       );
     }
+    const p = r.pushing;
+    if (p?.state === 'stopped')
+      add(
+        'pushing',
+        `STOPPED since ${p.since ?? '?'} (${p.code ?? '-'}): ${oneLine(p.reason ?? '')}; next probe ${p.nextProbeAt ?? '-'}`,
+      );
+    else if (p) add('pushing', 'running');
     add('retrying', String(r.retrying));
     add('parked', String(r.parked.count));
     const counts = r.pushes.lastHour.map(

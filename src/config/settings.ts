@@ -1,49 +1,54 @@
 // Owns the connector's settings: one declarative table (name, env variable, default, description),
 // parsed once with zod at the edge and frozen. Invariant: nothing below the composition root reads
 // process.env; every stage receives the frozen Settings object or a slice of it.
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CdcError } from '../errors.js';
-
-const int = (min: number) => z.coerce.number().int().min(min);
-const bool = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
-  .transform((v) => v === true || v === 'true' || v === '1');
+import { readConfigFile, settingProblems } from './settings-input.js';
+import {
+  bool,
+  fraction,
+  httpUrl,
+  identifier,
+  int,
+  isoDate,
+  listenAddress,
+  oneOf,
+  postgresUrl,
+} from './setting-types.js';
 
 /** Every setting: key in a config file, env variable, zod type with its default, and what it means. */
 export const SETTINGS_TABLE = {
   sourceUrl: {
     env: 'APPROVAL_CDC_SOURCE_URL',
-    schema: z.string().min(1),
+    schema: postgresUrl,
     doc: 'Postgres URL of the legacy database (needs REPLICATION and SELECT on mapped tables).',
   },
   stateUrl: {
     env: 'APPROVAL_CDC_STATE_URL',
-    schema: z.string().min(1).optional(),
+    schema: postgresUrl.optional(),
     doc: 'Postgres URL of the state database; defaults to the source database.',
   },
   stateSchema: {
     env: 'APPROVAL_CDC_STATE_SCHEMA',
-    schema: z
-      .string()
-      .regex(/^[a-z_][a-z0-9_]*$/)
-      .default('approval_cdc'),
+    schema: identifier(
+      /^[a-z_][a-z0-9_]*$/,
+      'a lower-case name: a-z, 0-9, _ (not starting with a digit)',
+    ).default('approval_cdc'),
     doc: 'Schema holding the replica, instance versions and checkpoint.',
   },
   slotName: {
     env: 'APPROVAL_CDC_SLOT',
     schema: z
-      .string()
-      .regex(/^[a-z0-9_]+$/)
+      .string({ error: 'a lower-case name: a-z, 0-9, _' })
+      .regex(/^[a-z0-9_]+$/, { error: 'a lower-case name: a-z, 0-9, _' })
       .default('approval_cdc'),
     doc: 'Logical replication slot name.',
   },
   publicationName: {
     env: 'APPROVAL_CDC_PUBLICATION',
     schema: z
-      .string()
-      .regex(/^[a-z0-9_]+$/)
+      .string({ error: 'a lower-case name: a-z, 0-9, _' })
+      .regex(/^[a-z0-9_]+$/, { error: 'a lower-case name: a-z, 0-9, _' })
       .default('approval_cdc'),
     doc: 'Publication over the mapped tables.',
   },
@@ -54,7 +59,7 @@ export const SETTINGS_TABLE = {
   },
   feishuBaseUrl: {
     env: 'APPROVAL_CDC_FEISHU_URL',
-    schema: z.string().url().default('https://open.feishu.cn'),
+    schema: httpUrl.default('https://open.feishu.cn'),
     doc: 'Feishu Open API base URL (Lark: https://open.larksuite.com).',
   },
   feishuAppId: {
@@ -92,6 +97,11 @@ export const SETTINGS_TABLE = {
     schema: int(100).default(10_000),
     doc: 'Timeout of one Feishu HTTP call.',
   },
+  stopProbeIntervalMs: {
+    env: 'APPROVAL_CDC_STOP_PROBE_INTERVAL_MS',
+    schema: int(100).default(30_000),
+    doc: 'After Feishu stops pushing (bad credentials, missing scope), one push probes again after this long (doubling up to 10 min).',
+  },
   batchMaxChanges: {
     env: 'APPROVAL_CDC_BATCH_MAX_CHANGES',
     schema: int(1).default(2000),
@@ -119,12 +129,12 @@ export const SETTINGS_TABLE = {
   },
   truncate: {
     env: 'APPROVAL_CDC_TRUNCATE',
-    schema: z.enum(['ignore', 'delete']).default('ignore'),
+    schema: oneOf(['ignore', 'delete']).default('ignore'),
     doc: 'What TRUNCATE of a mapped table does: ignore (logged) or delete every row.',
   },
   metricsAddress: {
     env: 'APPROVAL_CDC_METRICS_ADDRESS',
-    schema: z.string().default('127.0.0.1:9187'),
+    schema: listenAddress.default('127.0.0.1:9187'),
     doc: 'host:port of /metrics, /healthz, /readyz ("off" disables).',
   },
   heapTargetMb: {
@@ -134,7 +144,7 @@ export const SETTINGS_TABLE = {
   },
   logLevel: {
     env: 'APPROVAL_CDC_LOG_LEVEL',
-    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    schema: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     doc: 'Log level.',
   },
   snapshotPageRows: {
@@ -144,12 +154,12 @@ export const SETTINGS_TABLE = {
   },
   initialLoad: {
     env: 'APPROVAL_CDC_INITIAL_LOAD',
-    schema: z.enum(['all', 'open', 'none']).default('all'),
+    schema: oneOf(['all', 'open', 'none']).default('all'),
     doc: 'What the first start pushes: all instances, only open ones, or none (the replica keeps every row either way).',
   },
   initialLoadSince: {
     env: 'APPROVAL_CDC_INITIAL_LOAD_SINCE',
-    schema: z.coerce.date().optional(),
+    schema: isoDate.optional(),
     doc: 'Initial load pushes only instances whose update_time is at or after this date.',
   },
   initialLoadWhere: {
@@ -169,7 +179,7 @@ export const SETTINGS_TABLE = {
   },
   reconcileShare: {
     env: 'APPROVAL_CDC_RECONCILE_SHARE',
-    schema: z.coerce.number().min(0).max(0.5).default(0.05),
+    schema: fraction(0, 0.5).default(0.05),
     doc: 'Share of the rate budget the reconciler may use.',
   },
   notifyPerSecond: {
@@ -197,7 +207,7 @@ export const SETTINGS_TABLE = {
   },
   callbackPublicUrl: {
     env: 'APPROVAL_CDC_CALLBACK_PUBLIC_URL',
-    schema: z.string().url().optional(),
+    schema: httpUrl.optional(),
     doc: 'The URL Feishu calls (your ingress); default http://<callback address><callback path>.',
   },
   callbackToken: {
@@ -217,7 +227,7 @@ export const SETTINGS_TABLE = {
   },
   writebackUrl: {
     env: 'APPROVAL_CDC_WRITEBACK_URL',
-    schema: z.string().min(1).optional(),
+    schema: postgresUrl.optional(),
     doc: 'Postgres URL of the legacy database for SQL write-backs, as a role of their own (UPDATE on what the statements change).',
   },
   writebackLedger: {
@@ -253,11 +263,13 @@ export const SETTINGS_TABLE = {
 type Table = typeof SETTINGS_TABLE;
 export type SettingKey = keyof Table;
 
-const settingsSchema = z.object(
-  Object.fromEntries(Object.entries(SETTINGS_TABLE).map(([k, v]) => [k, v.schema])) as {
-    [K in SettingKey]: Table[K]['schema'];
-  },
-);
+const settingsSchema = z
+  .object(
+    Object.fromEntries(Object.entries(SETTINGS_TABLE).map(([k, v]) => [k, v.schema])) as {
+      [K in SettingKey]: Table[K]['schema'];
+    },
+  )
+  .strict();
 
 export type Settings = Readonly<z.output<typeof settingsSchema> & { stateUrl: string }>;
 
@@ -267,34 +279,82 @@ export interface SettingsSources {
   overrides?: Partial<Record<SettingKey, unknown>>;
 }
 
-/** Parses settings from a config file, the environment and overrides (later wins), or throws CONFIG_INVALID. */
+/**
+ * Parses settings from a config file, the environment and overrides (later wins), or throws
+ * CONFIG_INVALID listing every problem at once: unknown keys and APPROVAL_CDC_* variables (with the
+ * name meant), each bad value with its variable, what was found and what is accepted, and settings
+ * that contradict each other.
+ */
 export function loadSettings(sources: SettingsSources = {}): Settings {
   const raw: Record<string, unknown> = {};
+  /** Where each value came from, as the user wrote it: variable, config key or flag. */
+  const origin: Record<string, string> = {};
+  const problems: string[] = [];
+  const table = SETTINGS_TABLE as Record<string, { env: string }>;
   if (sources.file) {
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(readFileSync(sources.file, 'utf8'));
-    } catch (cause) {
-      throw new CdcError('CONFIG_INVALID', `cannot read config file ${sources.file}`, { cause });
+    const file = readConfigFile(sources.file, table);
+    problems.push(...file.problems);
+    for (const [key, value] of Object.entries(file.values)) {
+      raw[key] = value;
+      origin[key] = `${key} in ${sources.file}`;
     }
-    if (parsed && typeof parsed === 'object') Object.assign(raw, parsed);
   }
-  for (const [key, spec] of Object.entries(SETTINGS_TABLE)) {
-    const value = sources.env?.[spec.env];
-    if (value !== undefined && value !== '') raw[key] = value;
+  const env = sources.env ?? {};
+  problems.push(...settingProblems.unknownVariables(env, table));
+  for (const [key, spec] of Object.entries(table)) {
+    const value = env[spec.env];
+    if (value !== undefined && value !== '') {
+      raw[key] = value;
+      origin[key] = spec.env;
+    }
   }
-  for (const [key, value] of Object.entries(sources.overrides ?? {}))
-    if (value !== undefined) raw[key] = value;
+  for (const [key, value] of Object.entries(sources.overrides ?? {})) {
+    if (value === undefined) continue;
+    raw[key] = value;
+    origin[key] = OVERRIDE_FLAGS[key] ?? key;
+  }
   const result = settingsSchema.safeParse(raw);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
+    for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        problems.push(...issue.keys.map((k) => settingProblems.unknownSetting(k, table)));
+        continue;
+      }
       const key = String(issue.path[0] ?? '');
-      const env = (SETTINGS_TABLE as Record<string, { env: string }>)[key]?.env;
-      return `${key}${env ? ` (${env})` : ''}: ${issue.message}`;
-    });
-    throw new CdcError('CONFIG_INVALID', `invalid settings:\n  ${lines.join('\n  ')}`);
+      problems.push(settingProblems.badValue(key, table[key]?.env, origin[key], raw[key], issue.message));
+    }
+  } else {
+    problems.push(...crossChecks(result.data, origin));
+  }
+  if (problems.length > 0 || !result.success) {
+    const n = problems.length;
+    throw new CdcError(
+      'CONFIG_INVALID',
+      `${n} setting problem${n === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`,
+      {
+        details: { problems },
+      },
+    );
   }
   return Object.freeze({ ...result.data, stateUrl: result.data.stateUrl ?? result.data.sourceUrl });
+}
+
+/** Flags that set a setting, named in messages instead of the setting's key. */
+const OVERRIDE_FLAGS: Record<string, string> = { mappings: '--mappings', logLevel: '--log-level' };
+
+/** Settings valid alone but not together. */
+function crossChecks(s: z.output<typeof settingsSchema>, origin: Record<string, string>): string[] {
+  const name = (key: SettingKey) => origin[key] ?? SETTINGS_TABLE[key].env;
+  const out: string[] = [];
+  if (s.ratePerSecond > s.ratePerMinute)
+    out.push(
+      `${name('ratePerSecond')} (${s.ratePerSecond}) is above ${name('ratePerMinute')} (${s.ratePerMinute}): calls per second can be at most the calls per minute`,
+    );
+  if (s.callbackAddress !== 'off' && !s.callbackToken)
+    out.push(
+      `${name('callbackAddress')} is set but ${name('callbackToken')} is not: every callback must carry the token`,
+    );
+  return out;
 }
 
 /** The settings table as text for --help: key, env variable, default, description. */
@@ -302,9 +362,11 @@ export function describeSettings(): string {
   return Object.entries(SETTINGS_TABLE)
     .map(([key, spec]) => {
       const parsed = (spec.schema as z.ZodType).safeParse(undefined);
-      const dflt = parsed.success && parsed.data !== undefined ? String(parsed.data) : '(required)';
-      const shown =
-        key === 'stateUrl' || key.startsWith('feishuApp') ? (parsed.success ? '(optional)' : dflt) : dflt;
+      const shown = !parsed.success
+        ? '(required)'
+        : parsed.data === undefined
+          ? '(optional)'
+          : String(parsed.data);
       return `  ${spec.env.padEnd(36)} ${key.padEnd(20)} default ${shown}\n      ${spec.doc}`;
     })
     .join('\n');

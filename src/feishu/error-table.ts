@@ -2,7 +2,8 @@
 // §1.5, §5.3, §6). The client attaches its verdict to every error it throws and the sync stage acts
 // on it; nobody else interprets Feishu codes.
 // Invariant: every input gets exactly one disposition, and a failure we cannot recognise is never
-// retried forever: unknown codes park, unknown HTTP statuses without a code stop or park.
+// retried forever as a stop: unknown codes park; an HTTP status without a code is retried with backoff
+// (it may be a gateway's stray answer), or parks when it describes the request (400, 413, 414, 422).
 
 /**
  * quota: the tenant's monthly quota (99991403) or Lark points (99991406) are spent; no call can
@@ -131,16 +132,16 @@ export function classifyFeishuFailure(failure: FeishuFailure): Classification {
   }
 
   if (httpStatus === undefined) return { disposition: 'retry', reason: 'no response' };
-  if (httpStatus === 429) return { disposition: 'retry', reason: 'HTTP 429' };
-  if (httpStatus === 408) return { disposition: 'retry', reason: 'HTTP 408' };
-  if (httpStatus >= 500) return { disposition: 'retry', reason: `HTTP ${httpStatus}` };
-  // Without a Feishu code these point at our setup (wrong base URL, proxy auth), not at one payload.
-  if (httpStatus === 401 || httpStatus === 403)
-    return { disposition: 'stop', reason: `HTTP ${httpStatus} without a Feishu code` };
-  if (httpStatus === 404 || httpStatus === 405)
-    return { disposition: 'stop', reason: `HTTP ${httpStatus}: wrong base URL or path?` };
-  if (httpStatus >= 400) return { disposition: 'park', reason: `HTTP ${httpStatus} without a Feishu code` };
-  return { disposition: 'park', reason: `unexpected response (HTTP ${httpStatus})` };
+  // Without a Feishu code the answer came from something in between (a gateway, a proxy, a token the
+  // gateway no longer knows), not from the approval API: only a definitive code stops pushing. A
+  // stray 401 gets a fresh token; every other status is retried with backoff, except those that
+  // describe the request itself, which no retry can fix.
+  if (httpStatus === 401 && endpoint === 'api')
+    return { disposition: 'renew-token', reason: 'HTTP 401 without a Feishu code' };
+  if (httpStatus === 400 || httpStatus === 413 || httpStatus === 414 || httpStatus === 422)
+    return { disposition: 'park', reason: `HTTP ${httpStatus} without a Feishu code` };
+  if (httpStatus >= 400) return { disposition: 'retry', reason: `HTTP ${httpStatus} without a Feishu code` };
+  return { disposition: 'retry', reason: `unexpected response (HTTP ${httpStatus})` };
 }
 
 function lookup(

@@ -78,6 +78,8 @@ export interface FakeFeishu {
   /** Forgets instances, created approvals, pushes, counters, quota use, rate windows and faults; tokens
    * and the directory stay. */
   reset(): void;
+  /** Rotates the app secret (as in the developer console): tokens are issued only for the new one. */
+  setAppSecret(secret: string): void;
 }
 
 export const DEFAULT_FAKE_SCOPES = [
@@ -166,7 +168,9 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
   return {
     url: origin,
     appId,
-    appSecret,
+    get appSecret() {
+      return ctx.appSecret;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
@@ -185,5 +189,8 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     userView: (userId) => messages.viewOf(userId),
     act: (id, options) => messages.act(id, options),
     reset: ctx.reset,
+    setAppSecret(secret) {
+      ctx.appSecret = secret;
+    },
   };
 }

@@ -1,6 +1,8 @@
 // Serves /metrics (Prometheus), /healthz (the process is alive) and /readyz (streaming, state database
 // reachable, Feishu token valid). Invariant: it only reads; a probe never changes connector state.
 import { createServer, type Server } from 'node:http';
+import { formatListenAddress, parseListenAddress } from '../config/listen-address.js';
+import { CdcError } from '../errors.js';
 import type { Metrics } from './metrics.js';
 
 export interface Readiness {
@@ -13,7 +15,9 @@ export async function startHealthServer(
   metrics: Metrics,
   readiness: () => Promise<Readiness>,
 ): Promise<Server> {
-  const [host, portText] = splitAddress(address);
+  const parsed = parseListenAddress(address);
+  if (!parsed) throw new CdcError('CONFIG_INVALID', `not a listen address: ${address}`);
+  const { host, port } = parsed;
   const server = createServer((req, res) => {
     void (async () => {
       try {
@@ -36,13 +40,18 @@ export async function startHealthServer(
     })();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(portText), host, () => resolve());
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new CdcError(
+              'CONFIG_INVALID',
+              `APPROVAL_CDC_METRICS_ADDRESS ${formatListenAddress(parsed)} is already in use (another connector on this host? a standby on the same host needs its own APPROVAL_CDC_METRICS_ADDRESS, or "off")`,
+              { cause: error },
+            )
+          : error,
+      ),
+    );
+    server.listen(port, host, () => resolve());
   });
   return server;
-}
-
-function splitAddress(address: string): [string, string] {
-  const i = address.lastIndexOf(':');
-  return i < 0 ? ['127.0.0.1', address] : [address.slice(0, i) || '127.0.0.1', address.slice(i + 1)];
 }

@@ -129,6 +129,17 @@ export function createMetrics() {
       help: 'Instances the reconciler found different in Feishu and pushed again',
       registers: [registry],
     }),
+    pushingStopped: new Gauge({
+      name: 'approval_cdc_pushing_stopped',
+      help: '1 while pushing is stopped by a definitive Feishu answer (credentials, scope), with its code; probed again on a timer',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    pushingStoppedSince: new Gauge({
+      name: 'approval_cdc_pushing_stopped_since_seconds',
+      help: 'Unix time pushing stopped (0 while pushing)',
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: 'approval_cdc_leader',
       help: '1 when this process holds the active lock, 0 while standing by',

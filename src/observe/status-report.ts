@@ -9,6 +9,7 @@ import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../source/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { InstanceStore } from '../sync/instance-store.js';
+import { PushGateStore } from '../sync/push-gate-store.js';
 import { PushHistory, type PushCount } from '../sync/push-history.js';
 
 export type LaneName = 'live' | 'backfill';
@@ -68,6 +69,15 @@ export interface StatusReport {
   lagSeconds: number | null;
   backlog: LaneBacklog[];
   oldestPendingSeconds: number | null;
+  /** Whether the daemon may push (null: never recorded, e.g. before the first start). */
+  pushing: {
+    state: 'running' | 'stopped';
+    reason: string | null;
+    code: string | null;
+    since: string | null;
+    nextProbeAt: string | null;
+    updatedAt: string;
+  } | null;
   /** Instances waiting for a retry after a failed push (not parked). */
   retrying: number;
   parked: { count: number; recent: InstanceProblem[] };
@@ -108,6 +118,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
       { lane: 'backfill', count: 0, oldestPendingSeconds: null },
     ],
     oldestPendingSeconds: null,
+    pushing: null,
     retrying: 0,
     parked: { count: 0, recent: [] },
     lastErrors: [],
@@ -163,6 +174,21 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
       snapshot: Object.entries(cp.progress).map(([table, p]) => ({ table, rows: p.rows, done: p.done })),
     };
     report.lagSeconds = seconds(now, cp.lastCommitAt);
+  }
+
+  const gateTable = await sql<{
+    t: string | null;
+  }>`select to_regclass(${`"${schema}".push_gate`})::text as t`.execute(db);
+  const gate = gateTable.rows[0]?.t ? await new PushGateStore(db, schema, inputs.slot).read() : null;
+  if (gate) {
+    report.pushing = {
+      state: gate.state,
+      reason: gate.reason,
+      code: gate.code,
+      since: gate.since?.toISOString() ?? null,
+      nextProbeAt: gate.nextProbeAt?.toISOString() ?? null,
+      updatedAt: gate.updatedAt.toISOString(),
+    };
   }
 
   let oldest: Date | null = null;

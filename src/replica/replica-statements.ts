@@ -95,7 +95,10 @@ export class ReplicaStatements {
           then ${inst}.dirty_since else now() end,
         first_commit_at = case when ${inst}.version > ${inst}.synced_version and ${inst}.first_commit_at is not null
           then ${inst}.first_commit_at else excluded.first_commit_at end,
-        parked_at = null, parked_reason = null, attempts = 0,
+        -- A new change un-parks (the new rows may map), but an instance in backoff keeps its attempts
+        -- and its next attempt: the backoff of a failing push must not restart with every change.
+        attempts = case when ${inst}.parked_at is not null then 0 else ${inst}.attempts end,
+        parked_at = null, parked_reason = null,
         next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
   }
 }

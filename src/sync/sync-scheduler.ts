@@ -15,6 +15,7 @@ import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceStore, type DirtyInstance } from './instance-store.js';
+import { PushGate } from './push-gate.js';
 import { payloadDigest } from './payload-digest.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from './retry-policy.js';
@@ -54,6 +55,8 @@ export interface SyncSchedulerOptions {
    */
   afterAccepted?: (instance: DirtyInstance, payload: ExternalInstance) => Promise<void>;
   onStop?: (reason: string) => void;
+  /** Whether pushing is allowed (default: a gate of its own with default probe timing). */
+  gate?: PushGate;
   pollIntervalMs?: number;
   /** Backfill pushes per minute at most, spread evenly (default: unpaced). */
   backfillPerMinute?: number;
@@ -97,12 +100,17 @@ export class SyncScheduler {
   private wakePending = false;
   private readonly abort = new AbortController();
   private readonly backfillPace: BackfillPace;
-  /** Set when Feishu refuses our credentials or scope: nothing is pushed until restart. */
-  stoppedReason: string | null = null;
+  readonly gate: PushGate;
 
   constructor(private readonly o: SyncSchedulerOptions) {
     this.store = new InstanceStore(o.db, o.schema);
+    this.gate = o.gate ?? new PushGate();
     this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** Why pushing is stopped (credentials, scope, ...), or null while it runs. */
+  get stoppedReason(): string | null {
+    return this.gate.stoppedReason;
   }
 
   get inFlightCount(): number {
@@ -151,8 +159,9 @@ export class SyncScheduler {
     const poll = this.o.pollIntervalMs ?? 200;
     while (this.running) {
       try {
-        if (this.stoppedReason) {
-          await this.idle(poll * 5);
+        const untilProbe = this.gate.msUntilProbe();
+        if (untilProbe > 0) {
+          await this.idle(Math.min(untilProbe, poll * 5));
           continue;
         }
         if (this.inFlight.size >= this.o.concurrency) {
@@ -180,7 +189,15 @@ export class SyncScheduler {
           }
           untake = this.backfillPace.take(Date.now());
         }
-        const task = this.pushOne(instance, ticket, untake).finally(() => {
+        // While stopped, the gate lets one push through as a probe once it is due.
+        const admission = this.gate.admit();
+        if (admission === 'wait') {
+          ticket.cancel();
+          untake();
+          await this.idle(poll);
+          continue;
+        }
+        const task = this.pushOne(instance, ticket, untake, admission === 'probe').finally(() => {
           this.inFlight.delete(instance.id);
           this.wake();
         });
@@ -210,7 +227,12 @@ export class SyncScheduler {
     });
   }
 
-  private async pushOne(instance: DirtyInstance, ticket: BudgetTicket, untake: () => void): Promise<void> {
+  private async pushOne(
+    instance: DirtyInstance,
+    ticket: BudgetTicket,
+    untake: () => void,
+    probe: boolean,
+  ): Promise<void> {
     const { mappings, logger } = this.o;
     let updateTime = 0n;
     let pushed = false;
@@ -243,6 +265,8 @@ export class SyncScheduler {
       } finally {
         ticket.release();
       }
+      // Any accepted push proves pushing works again: a stopped gate runs again by itself.
+      this.gate.accepted();
       await this.o.afterAccepted?.(instance, payload);
       await this.store.markSynced(
         instance.id,
@@ -266,6 +290,7 @@ export class SyncScheduler {
         ticket.cancel();
         untake();
       }
+      if (probe) this.gate.probeEnded();
     }
   }
 
@@ -287,8 +312,10 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'parked', code: failure.code, message: step.reason });
         return;
       case 'stop':
-        this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
-        this.stoppedReason = step.reason;
+        if (this.gate.running) this.o.logger.fatal(log, `pushing stopped: ${step.reason}`);
+        else this.o.logger.error(log, `pushing still stopped: ${step.reason}`);
+        this.gate.stop(step.reason, failure.code);
+        // The instance stays due: it is the probe that finds out when pushing works again.
         await this.store.markRetry(instance.id, 0, step.reason, failure.code);
         this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code, message: step.reason });
         this.o.onStop?.(step.reason);

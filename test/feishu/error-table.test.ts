@@ -53,9 +53,13 @@ describe('classifyFeishuFailure', () => {
     expect(disposition({ httpStatus: 200, code: 777, endpoint: 'token' })).toBe('stop');
   });
 
-  it('stops on HTTP 401/403/404 without a Feishu code, which point at the setup rather than one payload', () => {
-    expect(disposition({ httpStatus: 401 })).toBe('stop');
-    expect(disposition({ httpStatus: 404 })).toBe('stop');
+  it('never stops on an HTTP status without a Feishu code: a 401 renews the token, 403/404/405 retry', () => {
+    expect(disposition({ httpStatus: 401 })).toBe('renew-token');
+    expect(disposition({ httpStatus: 401, endpoint: 'token' })).toBe('retry');
+    expect(disposition({ httpStatus: 403 })).toBe('retry');
+    expect(disposition({ httpStatus: 404 })).toBe('retry');
+    expect(disposition({ httpStatus: 405 })).toBe('retry');
+    expect(disposition({ httpStatus: 413 })).toBe('park');
   });
 
   it('gives every verdict a reason naming the code', () => {

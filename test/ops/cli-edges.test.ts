@@ -59,4 +59,19 @@ describe('the CLI in a shell pipeline', () => {
     expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
     expect(r.stdout).toMatch(/^oa-req-1 /);
   });
+
+  it('exits 2 on a configuration mistake, naming the variable, the value found and what is accepted', async () => {
+    const r = await sh('node bin/approval-cdc.js status', {
+      ...env,
+      APPROVAL_CDC_STANDBY: 'yes',
+      APPROVAL_CDC_RATE_PER_MINUT: '600',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'CONFIG_INVALID: 2 setting problems:\n' +
+        '  unknown variable APPROVAL_CDC_RATE_PER_MINUT (did you mean APPROVAL_CDC_RATE_PER_MINUTE?)\n' +
+        '  APPROVAL_CDC_STANDBY: found "yes"; accepted true, false, 1 or 0\n',
+    );
+  });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { describeSettings, loadSettings, redactedSettings } from '../../src/config/settings.js';
 
+const URL = 'postgres://u:p@h/db';
+
 describe('settings', () => {
   it('fills defaults and defaults the state database to the source', () => {
     const s = loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: 'postgres://u:p@h/db' } });
@@ -11,13 +13,15 @@ describe('settings', () => {
   });
   it('names the environment variable of a bad value', () => {
     expect(() =>
-      loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: 'x', APPROVAL_CDC_RATE_PER_MINUTE: 'lots' } }),
-    ).toThrow(/ratePerMinute \(APPROVAL_CDC_RATE_PER_MINUTE\)/);
-    expect(() => loadSettings({ env: {} })).toThrow(/sourceUrl \(APPROVAL_CDC_SOURCE_URL\)/);
+      loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: URL, APPROVAL_CDC_RATE_PER_MINUTE: 'lots' } }),
+    ).toThrow('APPROVAL_CDC_RATE_PER_MINUTE: found "lots"; accepted a whole number >= 1');
+    expect(() => loadSettings({ env: {} })).toThrow(
+      'APPROVAL_CDC_SOURCE_URL: found nothing (it is required); accepted a postgres:// URL',
+    );
   });
   it('lets overrides win over the environment', () => {
     const s = loadSettings({
-      env: { APPROVAL_CDC_SOURCE_URL: 'a', APPROVAL_CDC_SLOT: 'one' },
+      env: { APPROVAL_CDC_SOURCE_URL: URL, APPROVAL_CDC_SLOT: 'one' },
       overrides: { slotName: 'two' },
     });
     expect(s.slotName).toBe('two');

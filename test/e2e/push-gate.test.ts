@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { gatherStatus } from '../../src/observe/status-report.js';
+import { openStateDb } from '../../src/replica/state-db.js';
+import {
+  startConnectorFixture,
+  waitFor,
+  waitForConvergence,
+  type ConnectorFixture,
+} from '../support/connector-fixture.js';
+import { seedUsers } from '../support/legacy-workload.js';
+
+const request = (id: number, applicant: number) =>
+  `insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, updated_at) values (${id}, 1, 'R${id}', ${applicant}, 1, '2026-11-20 09:00:00', '2026-11-20 09:00:00')`;
+
+async function readyz(fx: ConnectorFixture): Promise<{ status: number; body: any }> {
+  const res = await fetch(`http://127.0.0.1:${fx.pipeline?.healthPort}/readyz`);
+  return { status: res.status, body: await res.json() };
+}
+
+describe('pushing stops only on a definitive answer, loudly, and heals by itself', () => {
+  let fx: ConnectorFixture | undefined;
+  afterEach(async () => {
+    await fx?.close();
+    fx = undefined;
+  });
+
+  it('keeps pushing after one HTTP 401 and one HTTP 404 without a Feishu code', async () => {
+    fx = await startConnectorFixture();
+    await seedUsers(fx.sql);
+    fx.fake.faults.set({ failNext: { count: 1, status: 401 } });
+    await fx.sql.query(request(1, 1));
+    await waitFor(() => fx?.fake.pushes().some((p) => p.httpStatus === 401), 20_000, 'the 401');
+    fx.fake.faults.set({ failNext: { count: 1, status: 404 } });
+    await fx.sql.query(request(2, 2));
+    await waitFor(() => fx?.fake.pushes().some((p) => p.httpStatus === 404), 20_000, 'the 404');
+    await fx.sql.query(request(3, 3));
+    await waitForConvergence(fx, 30_000);
+    expect(fx.pipeline?.sync?.stoppedReason).toBeNull();
+  });
+
+  it('stops on a bad secret, shows it in status and /readyz, and resumes once the secret is valid', async () => {
+    fx = await startConnectorFixture({
+      settings: {
+        feishuAppSecret: 'the-rotated-secret',
+        stopProbeIntervalMs: 300,
+        metricsAddress: '127.0.0.1:0',
+      },
+    });
+    const f = fx;
+    await seedUsers(f.sql);
+    await f.sql.query(`${request(1, 1)}; ${request(2, 2)}`);
+    await waitFor(() => f.pipeline?.sync?.stoppedReason, 20_000, 'pushing to stop');
+    const ready = await readyz(f);
+    expect(ready.status).toBe(503);
+    expect(String(ready.body.checks.feishu)).toMatch(/pushing stopped since .*10015/);
+    const state = openStateDb(f.settings.stateUrl, f.settings.stateSchema, { max: 1 });
+    try {
+      const report = await waitFor(
+        async () => {
+          const r = await gatherStatus({
+            state: { db: state.db, schema: f.settings.stateSchema },
+            source: { error: 'not read' },
+            slot: f.settings.slotName,
+          });
+          return r.pushing?.state === 'stopped' ? r : null;
+        },
+        10_000,
+        'status to show the stop',
+      );
+      expect(report.pushing?.code).toBe('10015');
+      expect(report.pushing?.since).not.toBeNull();
+      // The probes keep failing while the secret is wrong: nothing reaches Feishu.
+      await waitFor(() => f.fake.counters.tokenRequests >= 3, 20_000, 'probes');
+      expect(f.fake.instances()).toEqual([]);
+
+      f.fake.setAppSecret('the-rotated-secret');
+      await waitForConvergence(f, 30_000);
+      expect(f.pipeline?.sync?.stoppedReason).toBeNull();
+      expect((await readyz(f)).status).toBe(200);
+      const after = await gatherStatus({
+        state: { db: state.db, schema: f.settings.stateSchema },
+        source: { error: 'not read' },
+        slot: f.settings.slotName,
+      });
+      expect(after.pushing?.state).toBe('running');
+    } finally {
+      await state.close();
+    }
+  });
+});
