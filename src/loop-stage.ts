@@ -16,7 +16,7 @@ import { MessageStore } from './notify/message-store.js';
 import { Notifier } from './notify/notifier.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
-import type { DirtyInstance } from './sync/instance-store.js';
+import type { DirtyInstance } from './replica/instance-table.js';
 import type { ExternalInstance } from './feishu/external-instance.js';
 import { startCallbackServer, type CallbackServer } from './decisions/callback-server.js';
 import { DecisionApplier } from './decisions/decision-applier.js';

@@ -11,7 +11,7 @@ import type { MappingSet } from './mapping/contract.js';
 import { startHealthServer } from './observe/health-server.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
-import { createMetrics, type Metrics } from './observe/metrics.js';
+import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -60,6 +60,9 @@ export class Pipeline {
   private lock: LeaderLock | null = null;
   private loopStage: LoopStage | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set once Feishu issued a tenant_access_token for our credentials. */
+  private tokenObtained = false;
+  private tokenError: string | null = null;
   private readonly abort = new AbortController();
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
@@ -119,6 +122,7 @@ export class Pipeline {
     this.metrics.leader.set(1);
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
+    initTableSeries(this.metrics, mappings.tables.keys());
     const { writer, checkpoints, checkpoint } = await startReplica({
       settings: s,
       mappings,
@@ -158,9 +162,21 @@ export class Pipeline {
         appSecret: s.feishuAppSecret,
         requestTimeoutMs: s.requestTimeoutMs,
         connections: s.syncConcurrency,
-        onTokenRenew: () => this.metrics.tokenRenewals.inc(),
+        onTokenRenew: () => {
+          this.metrics.tokenRenewals.inc();
+          this.tokenObtained = true;
+        },
       });
       this.feishu = client;
+      // Ready means Feishu took our credentials: ask for a token now rather than at the first push
+      // (an idle connector might otherwise never be ready, or be "ready" with a wrong secret).
+      client.verifyCredentials().then(
+        () => (this.tokenObtained = true),
+        (error: unknown) => {
+          this.tokenError = describeError(error);
+          logger.warn({ err: error }, `cannot obtain a Feishu token yet: ${this.tokenError}`);
+        },
+      );
       push = async (payload) => {
         await client.pushInstance(payload);
       };
@@ -323,16 +339,18 @@ export class Pipeline {
     const streaming = this.streaming;
     const gate = this.scheduler?.gate.state;
     const pushing = gate?.state === 'running';
+    // Ready for Feishu means Feishu issued a token for our credentials, not merely "no error yet".
+    const tokenOk = this.feishu === null || this.tokenObtained;
     // /healthz stays 200 while pushing is stopped: a restart cannot fix credentials or a scope, and
     // the gate probes by itself; /readyz, `status` and approval_cdc_pushing_stopped carry the stop.
     const feishu =
       gate === undefined
         ? 'not started'
         : gate.state === 'running'
-          ? true
+          ? tokenOk || `no tenant_access_token obtained yet${this.tokenError ? `: ${this.tokenError}` : ''}`
           : `pushing stopped since ${gate.since.toISOString()}: ${gate.reason} (next probe ${gate.nextProbeAt.toISOString()})`;
     return {
-      ready: streaming && stateOk && pushing,
+      ready: streaming && stateOk && pushing && tokenOk,
       checks: { streaming, stateDatabase: stateOk, feishu },
     };
   }

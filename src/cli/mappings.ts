@@ -12,6 +12,7 @@ import type { CompiledMapping } from '../mapping/compiled-mapping.js';
 import type { BuildResult, InstanceRef } from '../mapping/contract.js';
 import { checkAndLoadMappingFiles, formatProblems, loadMappings } from '../mapping/mapping-loader.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
+import { InstanceTable } from '../replica/instance-table.js';
 import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { openStateDb } from '../replica/state-db.js';
@@ -217,12 +218,6 @@ async function previewLive(
   }
 }
 
-interface InstanceRecord {
-  mapping: string;
-  key: string[];
-  last_update_time: string;
-}
-
 async function previewFromReplica(
   stateUrl: string,
   schema: string,
@@ -231,9 +226,8 @@ async function previewFromReplica(
 ): Promise<PreviewResult> {
   const state = openStateDb(stateUrl, schema, { max: 2, applicationName: 'approval-cdc-preview' });
   try {
-    const table = `"${schema}"."instance"`;
-    const exists = await state.pool.query<{ t: string | null }>(`select to_regclass($1)::text as t`, [table]);
-    if (!exists.rows[0]?.t) {
+    const instances = new InstanceTable(state.db, schema);
+    if (!(await instances.exists())) {
       throw new CdcError(
         'STATE_DB',
         `the state database has no replica (no table ${schema}.instance): run \`approval-cdc setup\` first, or preview with --live`,
@@ -244,20 +238,11 @@ async function previewFromReplica(
     let candidates: { ref: InstanceRef; lastAccepted: bigint }[];
     if (flags.mapping) {
       const ref = refOfKey(mappings, flags.mapping, flags.instance);
-      const { rows } = await state.pool.query<InstanceRecord>(
-        `select mapping, key, last_update_time::text from ${table} where id = $1`,
-        [instanceIdOf(ref)],
-      );
-      candidates = [{ ref, lastAccepted: BigInt(rows[0]?.last_update_time ?? '0') }];
+      const [record] = await instances.records({ id: instanceIdOf(ref) });
+      candidates = [{ ref, lastAccepted: record?.lastUpdateTime ?? 0n }];
     } else {
-      const { rows } = await state.pool.query<InstanceRecord>(
-        `select mapping, key, last_update_time::text from ${table} where external_id = $1 order by id`,
-        [flags.instance],
-      );
-      candidates = rows.map((r) => ({
-        ref: { mapping: r.mapping, key: r.key },
-        lastAccepted: BigInt(r.last_update_time),
-      }));
+      const records = await instances.records({ externalId: flags.instance });
+      candidates = records.map((r) => ({ ref: r.ref, lastAccepted: r.lastUpdateTime }));
       if (candidates.length === 0) {
         const ref = mappings.refOfExternalId(flags.instance);
         if (!ref) throw unknownExternalId(mappings, flags.instance);

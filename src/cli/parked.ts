@@ -2,7 +2,7 @@
 // reason, attempts and last error; retry un-parks them now; drop gives up on their current version.
 import { describeError } from '../errors.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
-import { InstanceStore } from '../sync/instance-store.js';
+import { InstanceTable } from '../replica/instance-table.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
 export type ParkedAction = 'list' | 'retry' | 'drop';
@@ -16,7 +16,7 @@ export async function parkedCommand(
   const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
   try {
     await migrateStateDb(state);
-    const store = new InstanceStore(state.db, settings.stateSchema);
+    const store = new InstanceTable(state.db, settings.stateSchema);
     if (action === 'list') {
       const parked = await store.listParked();
       if (flags.json) {

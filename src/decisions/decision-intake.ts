@@ -5,11 +5,12 @@
 // with quick approval, that is PENDING for exactly this operator with an offered action; a repeated
 // callback finds its decision by dedupe key and inserts nothing; a refusal is answered with HTTP 409
 // and {message, without_prefix} (HTTP > 400 shows the message, feishu-api.md §4.4).
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { CardStatus } from '../feishu/bot-message-schema.js';
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
+import { InstanceTable } from '../replica/instance-table.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import type { MessageStore } from '../notify/message-store.js';
 import { closingStatus } from '../notify/todo-card.js';
@@ -132,12 +133,10 @@ export class DecisionIntake {
     return OK_ANSWER;
   }
 
+  /** Whether Feishu accepted a push of the instance (its accepted update_time is set). */
   private async pushed(instanceId: string): Promise<boolean> {
-    const { rows } = await sql<{
-      n: number;
-    }>`select count(*)::int as n from ${sql.id(this.o.schema, 'instance')}
-      where external_id = ${instanceId} and synced_version > 0`.execute(this.o.db);
-    return Number(rows[0]?.n ?? 0) > 0;
+    const records = await new InstanceTable(this.o.db, this.o.schema).records({ externalId: instanceId });
+    return records.some((r) => r.lastUpdateTime > 0n);
   }
 
   private async current(ref: { mapping: string; key: readonly string[] }): Promise<ExternalInstance | null> {

@@ -4,12 +4,10 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
-import type { InstanceStore } from '../sync/instance-store.js';
-
-const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'];
+import type { InstanceTable } from '../replica/instance-table.js';
 
 export class LagProbe {
   private timer: NodeJS.Timeout | null = null;
@@ -21,7 +19,7 @@ export class LagProbe {
       slot: string;
       metrics: Metrics;
       checkpoints: CheckpointStore;
-      instances: InstanceStore;
+      instances: InstanceTable;
       db: Kysely<any>;
       logger: Logger;
       intervalMs: number;
@@ -65,14 +63,21 @@ export class LagProbe {
         if (cp.lastCommitAt)
           metrics.secondsSinceCommit.set(Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000));
       }
-      const backlog = await this.o.instances.backlog();
-      metrics.backlog.reset();
-      let oldest: Date | null = null;
-      for (const b of backlog) {
-        metrics.backlog.set({ lane: b.lane === 0 ? 'live' : 'backfill' }, b.count);
-        if (b.oldest && (!oldest || b.oldest < oldest)) oldest = b.oldest;
+      // Every lane is set each time (0 when empty), so a drained lane reads 0, not its last value.
+      const lanes = new Map(LANES.map((lane) => [lane, { count: 0, oldest: null as Date | null }]));
+      for (const b of await this.o.instances.backlog()) {
+        const lane = lanes.get(b.lane === 0 ? 'live' : 'backfill');
+        if (!lane) continue;
+        lane.count += b.count;
+        if (b.oldest && (!lane.oldest || b.oldest < lane.oldest)) lane.oldest = b.oldest;
       }
-      metrics.oldestPendingSeconds.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
+      for (const [lane, b] of lanes) {
+        metrics.backlog.set({ lane }, b.count);
+        metrics.oldestPendingSeconds.set(
+          { lane },
+          b.oldest ? Math.max(0, (Date.now() - b.oldest.getTime()) / 1000) : 0,
+        );
+      }
       metrics.parked.set(await this.o.instances.countParked());
     } catch (error) {
       this.o.logger.debug({ err: error }, 'lag sample failed');

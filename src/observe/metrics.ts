@@ -1,11 +1,18 @@
-// Owns the Prometheus metrics of one connector, on its own registry. Invariant: metrics only
-// observe; nothing reads them to make decisions. Every name here is documented in the README and used
-// by the Grafana dashboard (a test checks the dashboard names only metrics that exist).
+// Owns the Prometheus metrics of one connector, on its own registry. Invariants: metrics only
+// observe, nothing reads them to make decisions; names follow Prometheus conventions (unit as the
+// suffix, _total counters, Node's defaults under their standard process_* / nodejs_* names); every
+// labelled series whose label values are known in advance exists from the start at 0, so a
+// dashboard shows 0 rather than "no data" and `rate()` sees the first increment. Every name here is
+// documented in the README (a test checks it) and passes `promtool check metrics` (test/e2e/metrics-lint).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const LANES = ['live', 'backfill'] as const;
+export const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'] as const;
+export const PUSH_RESULTS = ['accepted', 'retry', 'parked', 'stopped', 'absent'] as const;
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'approval_cdc_process_' });
+  collectDefaultMetrics({ register: registry });
   const m = {
     registry,
     slotLagBytes: new Gauge({
@@ -35,8 +42,8 @@ export function createMetrics() {
       registers: [registry],
     }),
     secondsSinceCommit: new Gauge({
-      name: 'approval_cdc_seconds_since_last_applied_commit',
-      help: 'Seconds since the commit time of the newest source transaction applied to the replica (heartbeats keep it near zero when idle)',
+      name: 'approval_cdc_replication_lag_seconds',
+      help: 'Seconds since the commit time of the newest source transaction applied to the replica; idle, a heartbeat commits every APPROVAL_CDC_HEARTBEAT_INTERVAL_MS, so it rises to about that interval and drops back',
       registers: [registry],
     }),
     checkpointLsn: new Gauge({
@@ -59,7 +66,8 @@ export function createMetrics() {
     }),
     oldestPendingSeconds: new Gauge({
       name: 'approval_cdc_oldest_pending_seconds',
-      help: 'Age of the oldest pending instance change',
+      help: 'Age of the oldest pending instance change, by lane (a first start fills the backfill lane for hours: alert on live)',
+      labelNames: ['lane'],
       registers: [registry],
     }),
     parked: new Gauge({
@@ -164,7 +172,23 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  for (const lane of LANES) {
+    m.backlog.set({ lane }, 0);
+    m.oldestPendingSeconds.set({ lane }, 0);
+    m.commitToAccept.zero({ lane });
+  }
+  for (const status of WAL_STATUSES) m.slotWalStatus.set({ status }, 0);
+  // The code label is empty (absent) until a push of that result had a code to tell.
+  for (const result of PUSH_RESULTS) m.pushes.inc({ result, code: '' }, 0);
+  for (const result of ['sent', 'closed', 'retry', 'parked']) m.botMessages.inc({ result }, 0);
+  for (const state of ['applied', 'refused', 'retry', 'parked']) m.decisions.inc({ state }, 0);
+  for (const status of ['200', '401', '409']) m.callbacks.inc({ status }, 0);
   return m;
+}
+
+/** Creates the per-table series (0) for the mapped tables, so each exists before its first copy. */
+export function initTableSeries(metrics: Metrics, tables: Iterable<string>): void {
+  for (const table of tables) metrics.snapshotRows.set({ table }, 0);
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

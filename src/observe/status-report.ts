@@ -8,7 +8,7 @@ import { describeError } from '../errors.js';
 import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../source/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
-import { InstanceStore } from '../sync/instance-store.js';
+import { InstanceTable } from '../replica/instance-table.js';
 import { PushGateStore } from '../sync/push-gate-store.js';
 import { PushHistory, type PushCount } from '../sync/push-history.js';
 
@@ -192,7 +192,8 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
   }
 
   let oldest: Date | null = null;
-  for (const lane of await new InstanceStore(db, schema).backlog()) {
+  const instances = new InstanceTable(db, schema);
+  for (const lane of await instances.backlog()) {
     const entry = report.backlog[lane.lane === 0 ? 0 : 1];
     if (!entry) continue;
     entry.count += lane.count;
@@ -201,39 +202,18 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
   }
   report.oldestPendingSeconds = seconds(now, oldest);
 
-  const t = sql.id(schema, 'instance');
-  const counts = await sql<{ parked: number; retrying: number }>`select
-      count(*) filter (where parked_at is not null)::int as parked,
-      count(*) filter (where parked_at is null and attempts > 0 and version > synced_version)::int as retrying
-    from ${t}`.execute(db);
-  report.parked.count = counts.rows[0]?.parked ?? 0;
-  report.retrying = counts.rows[0]?.retrying ?? 0;
-
-  const parked =
-    await sql<any>`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
-    from ${t} where parked_at is not null order by parked_at desc, id limit ${limit}`.execute(db);
-  report.parked.recent = parked.rows.map((r) => ({
-    externalId: r.external_id,
-    mapping: r.mapping,
-    code: r.last_error_code,
-    message: r.parked_reason ?? '',
-    attempts: Number(r.attempts),
-    at: iso(r.parked_at),
+  const counts = await instances.problemCounts();
+  report.parked.count = counts.parked;
+  report.retrying = counts.retrying;
+  report.parked.recent = (await instances.recentlyParked(limit)).map((r) => ({
+    ...r,
+    message: r.message ?? '',
+    at: iso(r.at),
   }));
-
-  // There is no "failed at" column; the next attempt time is the failure time plus its backoff, so
-  // ordering by it puts the latest failures first closely enough for a status screen.
-  const errors =
-    await sql<any>`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
-    from ${t} where attempts > 0 and parked_at is null and last_error is not null
-    order by next_attempt_at desc nulls last, id limit ${limit}`.execute(db);
-  report.lastErrors = errors.rows.map((r) => ({
-    externalId: r.external_id,
-    mapping: r.mapping,
-    code: r.last_error_code,
-    message: r.last_error,
-    attempts: Number(r.attempts),
-    at: iso(r.next_attempt_at),
+  report.lastErrors = (await instances.recentErrors(limit)).map((r) => ({
+    ...r,
+    message: r.message ?? '',
+    at: iso(r.at),
   }));
 
   // A state schema from before migration 0016 (status does not migrate) has no push history yet.

@@ -2,9 +2,9 @@
 // approvals, only those changed since a date, or those matching a filter. Invariant: an instance left
 // out is marked synced at its current version without a push; any later change to its rows makes it
 // dirty again like every other instance, so nothing is lost, only the history is not replayed.
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { MappingSet } from '../mapping/contract.js';
-import { LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
+import { InstanceTable } from './instance-table.js';
 import { selectInstanceIds } from './resync.js';
 
 export interface InitialSelection {
@@ -24,7 +24,6 @@ export async function applyInitialSelection(
   s: InitialSelection,
 ): Promise<number> {
   if (s.mode === 'all' && s.sinceMs === undefined && !s.where) return 0;
-  const inst = sql.id(schema, 'instance');
   const keep = s.where
     ? await selectInstanceIds({
         db,
@@ -34,11 +33,5 @@ export async function applyInitialSelection(
         ...(s.table ? { table: s.table } : {}),
       })
     : null;
-  const res = await sql`update ${inst} set synced_version = version, first_commit_at = null
-    where lane = ${LANE_BACKFILL}::smallint and version > synced_version and not (
-      ${s.mode !== 'none'}
-      and (${s.mode !== 'open'} or priority >= ${OPEN_PRIORITY.toString()}::bigint)
-      and (${s.sinceMs ?? null}::bigint is null or source_update_ms >= ${s.sinceMs ?? null}::bigint)
-      and (${keep === null} or id = any(${keep ?? []}::text[])))`.execute(db);
-  return Number(res.numAffectedRows ?? 0);
+  return new InstanceTable(db, schema).skipBackfill({ mode: s.mode, sinceMs: s.sinceMs ?? null, keep });
 }

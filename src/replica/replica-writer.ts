@@ -1,4 +1,5 @@
-// The only writer of row images, instance versions and the checkpoint. Invariants:
+// The only writer of row images and the checkpoint, and of instance versions from source changes
+// (through instance-table.ts). Invariants:
 // - one state transaction per batch: images, versions and the checkpoint commit together, so the
 //   checkpoint never covers a change that is not in the replica (DESIGN invariant 1);
 // - an image is only replaced by one from a later LSN, so a replayed transaction changes nothing
@@ -30,7 +31,8 @@ import {
 } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
-import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit, type Priority } from './replica-statements.js';
+import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit } from './replica-statements.js';
+import { InstanceTable, type Priority } from './instance-table.js';
 import { DirtySetFinder, type DirtySet } from './dirty-set.js';
 import { instanceIdOf, LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 
@@ -83,6 +85,7 @@ export class ReplicaWriter implements TableShape {
   private horizonGeneration = -1;
   private readonly statements: ReplicaStatements;
   private readonly dirty: DirtySetFinder;
+  private readonly instances: InstanceTable;
 
   constructor(
     private readonly db: Kysely<any>,
@@ -94,7 +97,8 @@ export class ReplicaWriter implements TableShape {
     for (const [table, use] of mappings.tables) {
       this.keepCols.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
     }
-    this.statements = new ReplicaStatements(schema, slot, (ref) => mappings.externalId(ref));
+    this.statements = new ReplicaStatements(schema, slot);
+    this.instances = new InstanceTable(db, schema);
     this.dirty = new DirtySetFinder(mappings, schema);
   }
 
@@ -445,7 +449,7 @@ export class ReplicaWriter implements TableShape {
         parts.push(sql`${sql.raw(`new${i}`)} as (${this.statements.insertImages(doc)} returning 1)`),
       );
     }
-    const bump = this.statements.bump(plan.refs, lane, batch.commitTime, plan.priorities);
+    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
     const checkpoint = this.statements.checkpoint(batch, plan.imageLsn);
     if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
@@ -468,10 +472,17 @@ export class ReplicaWriter implements TableShape {
   ): Promise<void> {
     const list = [...refs.entries()];
     for (let i = 0; i < list.length; i += 5000) {
-      await this.statements
-        .bump(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)
-        ?.execute(trx);
+      await this.bumpStatement(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)?.execute(trx);
     }
+  }
+
+  private bumpStatement(
+    refs: Map<string, InstanceRef>,
+    lane: number,
+    commitTime: Date | null,
+    priorities: ReadonlyMap<string, Priority>,
+  ): RawBuilder<unknown> | null {
+    return this.instances.bump(refs, lane, commitTime, priorities, (ref) => this.mappings.externalId(ref));
   }
 }
 

@@ -4,7 +4,8 @@
 import { sql, type Kysely } from 'kysely';
 import { CdcError } from '../errors.js';
 import type { InstanceRef, MappingSet } from '../mapping/contract.js';
-import { instanceIdOf, LANE_BACKFILL } from './instance-vocabulary.js';
+import { InstanceTable } from './instance-table.js';
+import { instanceIdOf } from './instance-vocabulary.js';
 
 export interface ResyncOptions {
   db: Kysely<any>;
@@ -26,14 +27,7 @@ export async function selectInstanceIds(o: Omit<ResyncOptions, 'dryRun'>): Promi
       `no mapping named ${o.mapping}; mappings: ${o.mappings.mappingNames.join(', ')}`,
     );
   }
-  if (!o.where && !o.table) {
-    const { rows } = await sql<{
-      id: string;
-    }>`select id from ${sql.id(o.schema, 'instance')} where (${o.mapping ?? null}::text is null or mapping = ${o.mapping ?? null})`.execute(
-      o.db,
-    );
-    return rows.map((r) => r.id);
-  }
+  if (!o.where && !o.table) return new InstanceTable(o.db, o.schema).ids(o.mapping ?? null);
   const tables = o.table ? [o.table] : [...o.mappings.tables.keys()];
   const refs = new Map<string, InstanceRef>();
   for (const table of tables) {
@@ -57,16 +51,7 @@ export async function selectInstanceIds(o: Omit<ResyncOptions, 'dryRun'>): Promi
 }
 
 export async function resync(o: ResyncOptions): Promise<{ instances: number; dryRun: boolean }> {
-  const inst = sql.id(o.schema, 'instance');
   const ids = await selectInstanceIds(o);
-  if (!o.dryRun && ids.length > 0) {
-    for (let i = 0; i < ids.length; i += 5000) {
-      await sql`update ${inst} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,
-          dirty_since = case when version > synced_version then dirty_since else now() end,
-          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null,
-          accepted_digest = null
-        where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(o.db);
-    }
-  }
+  if (!o.dryRun && ids.length > 0) await new InstanceTable(o.db, o.schema).requeue(ids);
   return { instances: ids.length, dryRun: o.dryRun };
 }

@@ -3,13 +3,13 @@
 // reads Feishu (check) and marks instances dirty; the pushes themselves go through the scheduler
 // like any other change. It spends at most `share` of the check endpoint's budget, and re-pushes
 // at most `share` of the push budget per run, so it can never starve live changes.
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { CheckInstance, DiffInstance } from '../feishu/payload-schema.js';
-import type { InstanceRef, MappingSet } from '../mapping/contract.js';
+import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { LANE_BACKFILL } from '../replica/instance-vocabulary.js';
+import { InstanceTable } from '../replica/instance-table.js';
 import { RateBudget } from './rate-budget.js';
 
 export interface ReconcilerOptions {
@@ -66,26 +66,24 @@ export class Reconciler {
 
   /** Checks one window of recently synced instances; returns how many differed and were marked. */
   async runOnce(): Promise<{ checked: number; differing: number }> {
-    const t = sql.id(this.o.schema, 'instance');
+    const instances = new InstanceTable(this.o.db, this.o.schema);
     // Check calls allowed per run by the share of the budget, each carrying one batch of instances.
     const callsPerRun = Math.max(
       1,
       Math.floor(this.o.perMinute * this.o.share * (this.o.intervalMs / 60_000)),
     );
     const maxInstances = callsPerRun * (this.o.batchSize ?? 20);
-    const { rows } = await sql<any>`select id, mapping, key, external_id, last_update_time from ${t}
-      where synced_at > now() - make_interval(secs => ${this.o.windowMs / 1000}) and version = synced_version and parked_at is null
-      order by synced_at desc limit ${maxInstances}`.execute(this.o.db);
+    const rows = await instances.recentlySynced(this.o.windowMs, maxInstances);
     const entries: { id: string; entry: CheckInstance }[] = [];
     for (const r of rows) {
       if (this.stopped) return { checked: 0, differing: 0 };
-      const ref: InstanceRef = { mapping: r.mapping, key: r.key };
+      const ref = r.ref;
       const built = this.o.mappings.build(
         ref,
         await loadInstanceRows(this.o.db, this.o.schema, this.o.mappings, ref),
       );
       if (built.kind !== 'payload') continue;
-      entries.push({ id: r.id, entry: checkEntry(built.payload, BigInt(r.last_update_time)) });
+      entries.push({ id: r.id, entry: checkEntry(built.payload, r.lastUpdateTime) });
     }
     const batch = this.o.batchSize ?? 20;
     const maxRepush = Math.max(
@@ -110,9 +108,7 @@ export class Reconciler {
       }
     }
     if (differing.length > 0) {
-      await sql`update ${t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now(),
-          accepted_digest = null
-        where id = any(${differing}::text[]) and version = synced_version`.execute(this.o.db);
+      await instances.requeueSynced(differing);
       this.o.logger.warn(
         { count: differing.length },
         'reconciler found instances Feishu does not hold as sent; pushing them again',

@@ -14,7 +14,7 @@ import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { InstanceStore, type DirtyInstance } from './instance-store.js';
+import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
 import { PushGate } from './push-gate.js';
 import { payloadDigest } from './payload-digest.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
@@ -92,7 +92,7 @@ export class BackfillPace {
 }
 
 export class SyncScheduler {
-  readonly store: InstanceStore;
+  readonly store: InstanceTable;
   private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
@@ -103,7 +103,7 @@ export class SyncScheduler {
   readonly gate: PushGate;
 
   constructor(private readonly o: SyncSchedulerOptions) {
-    this.store = new InstanceStore(o.db, o.schema);
+    this.store = new InstanceTable(o.db, o.schema);
     this.gate = o.gate ?? new PushGate();
     this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY);
   }

@@ -167,7 +167,7 @@ describe('lag metrics of a running connector', () => {
       async () => {
         const samples = await scrapeMetrics(mainUrl);
         return (
-          metric(samples, 'approval_cdc_seconds_since_last_applied_commit') < 5 &&
+          metric(samples, 'approval_cdc_replication_lag_seconds') < 5 &&
           metric(samples, 'approval_cdc_slot_lag_bytes') < MiB
         );
       },
@@ -180,7 +180,7 @@ describe('lag metrics of a running connector', () => {
     const backlog = (samples: PromSample[]) => ({
       live: metric(samples, 'approval_cdc_backlog_instances', { lane: 'live' }),
       backfill: metric(samples, 'approval_cdc_backlog_instances', { lane: 'backfill' }),
-      oldest: metric(samples, 'approval_cdc_oldest_pending_seconds'),
+      oldest: metric(samples, 'approval_cdc_oldest_pending_seconds', { lane: 'live' }),
     });
     await waitFor(
       async () => {

@@ -7,7 +7,7 @@ import { LANE_LIVE } from '../../src/replica/instance-vocabulary.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { RowChange } from '../../src/replica/row-change.js';
 import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
-import { InstanceStore } from '../../src/sync/instance-store.js';
+import { InstanceTable } from '../../src/replica/instance-table.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
@@ -64,7 +64,7 @@ describe('lane entry order', () => {
       endLsn: 210n,
       commitTime: new Date(),
     });
-    const due = await new InstanceStore(state.db, schema).dueInstances(10, []);
+    const due = await new InstanceTable(state.db, schema).dueInstances(10, []);
     expect(due.map((d) => d.lane)).toEqual(Array(6).fill(LANE_LIVE));
     expect(due[0]?.externalId).toBe('oa-req-100');
   });

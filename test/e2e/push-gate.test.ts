@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gatherStatus } from '../../src/observe/status-report.js';
 import { openStateDb } from '../../src/replica/state-db.js';
@@ -11,6 +12,14 @@ import { seedUsers } from '../support/legacy-workload.js';
 
 const request = (id: number, applicant: number) =>
   `insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, updated_at) values (${id}, 1, 'R${id}', ${applicant}, 1, '2026-11-20 09:00:00', '2026-11-20 09:00:00')`;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
 
 async function readyz(fx: ConnectorFixture): Promise<{ status: number; body: any }> {
   const res = await fetch(`http://127.0.0.1:${fx.pipeline?.healthPort}/readyz`);
@@ -43,7 +52,7 @@ describe('pushing stops only on a definitive answer, loudly, and heals by itself
       settings: {
         feishuAppSecret: 'the-rotated-secret',
         stopProbeIntervalMs: 300,
-        metricsAddress: '127.0.0.1:0',
+        metricsAddress: `127.0.0.1:${await freePort()}`,
       },
     });
     const f = fx;

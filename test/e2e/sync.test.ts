@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InstanceStore } from '../../src/sync/instance-store.js';
+import { InstanceTable } from '../../src/replica/instance-table.js';
 import {
   LEGACY_MAPPINGS,
   startConnectorFixture,
@@ -36,14 +36,14 @@ function updateTimesNeverGoBack(fx: ConnectorFixture): string[] {
 
 describe('sync: parking, limits and order', () => {
   let fx: ConnectorFixture;
-  let store: InstanceStore;
+  let store: InstanceTable;
   beforeAll(async () => {
     fx = await startConnectorFixture();
     await seedUsers(fx.sql);
     await fx.sql.query(
       `insert into oa.users (user_no, login, display_name, feishu_uid) values (99, 'ghost', 'Not in Feishu', null)`,
     );
-    store = new InstanceStore((fx.pipeline as any).state.db, fx.settings.stateSchema);
+    store = new InstanceTable((fx.pipeline as any).state.db, fx.settings.stateSchema);
   });
   afterAll(async () => {
     await fx?.close();

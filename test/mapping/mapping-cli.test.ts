@@ -119,7 +119,7 @@ describe('with a legacy database', () => {
   let sql: pg.Pool;
 
   beforeAll(async () => {
-    db = await createTestDatabase('cli');
+    db = await createTestDatabase('cli', { empty: true });
     sql = new pg.Pool({ connectionString: db.url, max: 2 });
     await sql.query(LEGACY_SCHEMA);
     await sql.query(`

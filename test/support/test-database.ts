@@ -74,7 +74,10 @@ export async function createTemplateDatabase(adminUrl: string): Promise<TestData
   return template;
 }
 
-/** A fresh database on the shared test server of this run, cloned from the run's template. */
-export function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
-  return createDatabaseOn(inject('adminUrl'), prefix, inject('templateDatabase'));
+/**
+ * A fresh database on the shared test server of this run, cloned from the run's template; `empty`:
+ * without the state schema (for tests of what happens before setup).
+ */
+export function createTestDatabase(prefix = 't', options: { empty?: boolean } = {}): Promise<TestDatabase> {
+  return createDatabaseOn(inject('adminUrl'), prefix, options.empty ? undefined : inject('templateDatabase'));
 }

@@ -1,0 +1,359 @@
+// Owns the `instance` table: every statement that reads or writes an instance's version, sync state
+// or parking is here. The replica writer bumps versions (bump), resync and the reconciler mark
+// instances for another push (requeue), the initial selection leaves some out (skipBackfill), the
+// sync stage records what Feishu accepted, retries and parking. Invariants: a version only goes up;
+// synced_version only moves up, and only to a version whose rows were read before the accepted push
+// was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock.
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { InstanceRef } from '../mapping/contract.js';
+import { LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
+
+/** Backfill order of an instance (see OPEN_PRIORITY) and its own update time. */
+export interface Priority {
+  priority: bigint;
+  updateMs: number;
+}
+
+/** Which backfill instances the initial load keeps (see initial-selection.ts); the rest are skipped. */
+export interface BackfillSelection {
+  mode: 'all' | 'open' | 'none';
+  sinceMs: number | null;
+  /** Only these ids (null: no such restriction). */
+  keep: readonly string[] | null;
+}
+
+/** One instance row as the preview and the reconciler see it. */
+export interface InstanceRecord {
+  id: string;
+  ref: InstanceRef;
+  externalId: string;
+  lastUpdateTime: bigint;
+}
+
+/** An instance that failed or is parked, for status. */
+export interface InstanceErrorRow {
+  externalId: string;
+  mapping: string;
+  code: string | null;
+  message: string | null;
+  attempts: number;
+  /** parked_at for parked instances, next_attempt_at for retrying ones. */
+  at: Date | null;
+}
+
+export interface DirtyInstance {
+  id: string;
+  ref: InstanceRef;
+  externalId: string;
+  version: bigint;
+  lane: number;
+  lastUpdateTime: bigint;
+  attempts: number;
+  firstCommitAt: Date | null;
+  /** Digest of the last payload Feishu accepted (payloadDigest), null when unknown. */
+  acceptedDigest: string | null;
+}
+
+export interface ParkedInstance {
+  id: string;
+  mapping: string;
+  externalId: string;
+  parkedAt: Date;
+  reason: string;
+  attempts: number;
+  lastError: string | null;
+}
+
+export class InstanceTable {
+  constructor(
+    private readonly db: Kysely<any>,
+    private readonly schema: string,
+  ) {}
+
+  private get t() {
+    return sql.id(this.schema, 'instance');
+  }
+
+  /**
+   * The statement that bumps the versions of `refs` in `lane` (null when there are none); the
+   * replica writer runs it in its batch transaction, or as part of its one-statement commit.
+   */
+  bump(
+    refs: Map<string, InstanceRef>,
+    lane: number,
+    commitTime: Date | null,
+    priorities: ReadonlyMap<string, Priority>,
+    externalId: (ref: InstanceRef) => string,
+  ): RawBuilder<unknown> | null {
+    if (refs.size === 0) return null;
+    // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
+    const part = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const inst = this.t;
+    // A parked instance whose rows change is tried again by itself: the change clears the parking.
+    // One JSON document of rows rather than six array literals: pg builds those by string
+    // concatenation and escaping, a tenth of the connector's garbage during catch-up.
+    const doc = JSON.stringify(
+      part.map(([id, r]) => [
+        id,
+        r.mapping,
+        r.key,
+        externalId(r),
+        (priorities.get(id)?.priority ?? 0n).toString(),
+        String(priorities.get(id)?.updateMs ?? 0),
+      ]),
+    );
+    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
+      select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint
+      from jsonb_array_elements(${doc}::jsonb) as e
+      on conflict (id) do update set
+        version = ${inst}.version + 1,
+        -- Priority orders the backfill lane only; a live change orders by waiting time.
+        priority = case when excluded.lane = 0 then 0 else greatest(${inst}.priority, excluded.priority) end,
+        source_update_ms = greatest(${inst}.source_update_ms, excluded.source_update_ms),
+        lane = least(${inst}.lane, excluded.lane),
+        -- The time the instance entered its lane: kept while it waits there, reset when it becomes
+        -- dirty or moves up a lane, so one promoted from the backfill queues behind live changes
+        -- already waiting instead of overtaking them with the copy's time.
+        dirty_since = case when ${inst}.version > ${inst}.synced_version and ${inst}.lane <= excluded.lane
+          then ${inst}.dirty_since else now() end,
+        first_commit_at = case when ${inst}.version > ${inst}.synced_version and ${inst}.first_commit_at is not null
+          then ${inst}.first_commit_at else excluded.first_commit_at end,
+        -- A new change un-parks (the new rows may map), but an instance in backoff keeps its attempts
+        -- and its next attempt: the backoff of a failing push must not restart with every change.
+        attempts = case when ${inst}.parked_at is not null then 0 else ${inst}.attempts end,
+        parked_at = null, parked_reason = null,
+        next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
+  }
+
+  /** Ids of every instance (of `mapping`, if given). */
+  async ids(mapping: string | null): Promise<string[]> {
+    const { rows } = await sql<{
+      id: string;
+    }>`select id from ${this.t} where (${mapping}::text is null or mapping = ${mapping})`.execute(this.db);
+    return rows.map((r) => r.id);
+  }
+
+  /** Resync: marks instances for another push in the backfill lane, clearing their parking. */
+  async requeue(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 5000) {
+      await sql`update ${this.t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,
+          dirty_since = case when version > synced_version then dirty_since else now() end,
+          parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null,
+          accepted_digest = null
+        where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(this.db);
+    }
+  }
+
+  /** Reconciler: marks synced instances Feishu does not hold as sent for another push. */
+  async requeueSynced(ids: readonly string[]): Promise<void> {
+    await sql`update ${this.t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint, dirty_since = now(),
+          accepted_digest = null
+        where id = any(${ids}::text[]) and version = synced_version`.execute(this.db);
+  }
+
+  /** Initial load: marks the backfill instances outside the selection as synced; returns how many. */
+  async skipBackfill(s: BackfillSelection): Promise<number> {
+    const res = await sql`update ${this.t} set synced_version = version, first_commit_at = null
+    where lane = ${LANE_BACKFILL}::smallint and version > synced_version and not (
+      ${s.mode !== 'none'}
+      and (${s.mode !== 'open'} or priority >= ${OPEN_PRIORITY.toString()}::bigint)
+      and (${s.sinceMs}::bigint is null or source_update_ms >= ${s.sinceMs}::bigint)
+      and (${s.keep === null} or id = any(${s.keep ?? []}::text[])))`.execute(this.db);
+    return Number(res.numAffectedRows ?? 0);
+  }
+
+  /** Instances synced within `windowMs` and unchanged since, newest first (for the reconciler). */
+  async recentlySynced(windowMs: number, limit: number): Promise<InstanceRecord[]> {
+    const { rows } = await sql<any>`select id, mapping, key, external_id, last_update_time from ${this.t}
+      where synced_at > now() - make_interval(secs => ${windowMs / 1000}) and version = synced_version and parked_at is null
+      order by synced_at desc limit ${limit}`.execute(this.db);
+    return rows.map(recordOf);
+  }
+
+  /** Whether the table exists (a state database never set up has none; read-only commands say so). */
+  async exists(): Promise<boolean> {
+    const { rows } = await sql<{
+      t: string | null;
+    }>`select to_regclass(${`"${this.schema}"."instance"`})::text as t`.execute(this.db);
+    return Boolean(rows[0]?.t);
+  }
+
+  /** The records of an instance id, or of every instance with this external id (in id order). */
+  async records(by: { id: string } | { externalId: string }): Promise<InstanceRecord[]> {
+    const { rows } =
+      'id' in by
+        ? await sql<any>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
+            where id = ${by.id}`.execute(this.db)
+        : await sql<any>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
+            where external_id = ${by.externalId} order by id`.execute(this.db);
+    return rows.map(recordOf);
+  }
+
+  /** Parked instances, and dirty ones that failed at least once and wait to be tried again. */
+  async problemCounts(): Promise<{ parked: number; retrying: number }> {
+    const { rows } = await sql<{ parked: number; retrying: number }>`select
+      count(*) filter (where parked_at is not null)::int as parked,
+      count(*) filter (where parked_at is null and attempts > 0 and version > synced_version)::int as retrying
+    from ${this.t}`.execute(this.db);
+    return { parked: rows[0]?.parked ?? 0, retrying: rows[0]?.retrying ?? 0 };
+  }
+
+  /** The latest parked instances, newest first. */
+  async recentlyParked(limit: number): Promise<InstanceErrorRow[]> {
+    const { rows } =
+      await sql<any>`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
+    from ${this.t} where parked_at is not null order by parked_at desc, id limit ${limit}`.execute(this.db);
+    return rows.map((r: any) => ({
+      externalId: r.external_id,
+      mapping: r.mapping,
+      code: r.last_error_code,
+      message: r.parked_reason,
+      attempts: Number(r.attempts),
+      at: r.parked_at,
+    }));
+  }
+
+  /** Instances waiting for a retry after an error, latest failures first (closely enough, see below). */
+  async recentErrors(limit: number): Promise<InstanceErrorRow[]> {
+    // There is no "failed at" column; the next attempt time is the failure time plus its backoff, so
+    // ordering by it puts the latest failures first closely enough for a status screen.
+    const { rows } =
+      await sql<any>`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
+    from ${this.t} where attempts > 0 and parked_at is null and last_error is not null
+    order by next_attempt_at desc nulls last, id limit ${limit}`.execute(this.db);
+    return rows.map((r: any) => ({
+      externalId: r.external_id,
+      mapping: r.mapping,
+      code: r.last_error_code,
+      message: r.last_error,
+      attempts: Number(r.attempts),
+      at: r.next_attempt_at,
+    }));
+  }
+
+  async dueInstances(limit: number, exclude: readonly string[]): Promise<DirtyInstance[]> {
+    const { rows } = await sql<any>`
+      select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
+        accepted_digest
+      from ${this.t}
+      where version > synced_version and parked_at is null
+        and (next_attempt_at is null or next_attempt_at <= now())
+        and not (id = any(${exclude}::text[]))
+      order by lane, priority desc, dirty_since
+      limit ${limit}`.execute(this.db);
+    return rows.map((r: any) => ({
+      id: r.id,
+      ref: { mapping: r.mapping, key: r.key as string[] },
+      externalId: r.external_id,
+      version: BigInt(r.version),
+      lane: Number(r.lane),
+      lastUpdateTime: BigInt(r.last_update_time),
+      attempts: Number(r.attempts),
+      firstCommitAt: r.first_commit_at ? new Date(r.first_commit_at) : null,
+      acceptedDigest: r.accepted_digest ?? null,
+    }));
+  }
+
+  /** Feishu accepted the payload with `digest` (null: nothing was pushed, e.g. an absent instance). */
+  async markSynced(
+    id: string,
+    version: bigint,
+    updateTime: bigint,
+    minIntervalMs: number,
+    digest: string | null,
+  ): Promise<void> {
+    await sql`update ${this.t} set
+        synced_version = greatest(synced_version, ${version.toString()}::bigint), accepted_digest = ${digest},
+        last_update_time = greatest(last_update_time, ${updateTime.toString()}::bigint),
+        first_commit_at = case when version <= ${version.toString()}::bigint then null else first_commit_at end,
+        attempts = 0, last_error = null, last_error_code = null, synced_at = now(), pushes = pushes + 1,
+        next_attempt_at = now() + make_interval(secs => ${minIntervalMs / 1000})
+      where id = ${id}`.execute(this.db);
+  }
+
+  /**
+   * The version's payload equals the one Feishu accepted last: synced without a push. The minimum
+   * push interval is not restarted, since nothing reached Feishu.
+   */
+  async markUnchanged(id: string, version: bigint): Promise<void> {
+    await sql`update ${this.t} set
+        synced_version = greatest(synced_version, ${version.toString()}::bigint),
+        first_commit_at = case when version <= ${version.toString()}::bigint then null else first_commit_at end,
+        attempts = 0, last_error = null, last_error_code = null
+      where id = ${id}`.execute(this.db);
+  }
+
+  async markRetry(id: string, delayMs: number, error: string, code: string): Promise<void> {
+    await sql`update ${this.t} set attempts = attempts + 1, last_error = ${error}, last_error_code = ${code},
+        next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
+      where id = ${id}`.execute(this.db);
+  }
+
+  async park(id: string, reason: string, code: string): Promise<void> {
+    await sql`update ${this.t} set parked_at = now(), parked_reason = ${reason}, attempts = attempts + 1,
+        last_error = ${reason}, last_error_code = ${code}
+      where id = ${id}`.execute(this.db);
+  }
+
+  async listParked(limit = 1000): Promise<ParkedInstance[]> {
+    const { rows } =
+      await sql<any>`select id, mapping, external_id, parked_at, parked_reason, attempts, last_error
+      from ${this.t} where parked_at is not null order by parked_at limit ${limit}`.execute(this.db);
+    return rows.map((r: any) => ({
+      id: r.id,
+      mapping: r.mapping,
+      externalId: r.external_id,
+      parkedAt: new Date(r.parked_at),
+      reason: r.parked_reason,
+      attempts: Number(r.attempts),
+      lastError: r.last_error,
+    }));
+  }
+
+  async countParked(): Promise<number> {
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from ${this.t} where parked_at is not null`.execute(this.db);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Un-parks instances (all, or those whose external id is listed) so they are tried again now. */
+  async retryParked(externalIds: readonly string[] | 'all'): Promise<number> {
+    const res =
+      await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
+      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : externalIds}::text[]))`.execute(
+        this.db,
+      );
+    return Number(res.numAffectedRows ?? 0);
+  }
+
+  /** Gives up on parked instances: marks their current version synced without pushing it. */
+  async dropParked(externalIds: readonly string[] | 'all'): Promise<number> {
+    const res = await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0,
+        synced_version = version, first_commit_at = null
+      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : externalIds}::text[]))`.execute(
+      this.db,
+    );
+    return Number(res.numAffectedRows ?? 0);
+  }
+
+  async backlog(): Promise<{ lane: number; count: number; oldest: Date | null }[]> {
+    const { rows } =
+      await sql<any>`select lane, count(*)::int as count, min(dirty_since) as oldest from ${this.t}
+      where version > synced_version and parked_at is null group by lane order by lane`.execute(this.db);
+    return rows.map((r: any) => ({
+      lane: Number(r.lane),
+      count: Number(r.count),
+      oldest: r.oldest ? new Date(r.oldest) : null,
+    }));
+  }
+}
+
+function recordOf(r: any): InstanceRecord {
+  return {
+    id: r.id,
+    ref: { mapping: r.mapping, key: r.key as string[] },
+    externalId: r.external_id,
+    lastUpdateTime: BigInt(r.last_update_time),
+  };
+}
