@@ -197,5 +197,41 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`alter table ${s('instance')} add column accepted_digest text`.execute(db);
       },
     },
+    '0017-definitions-identities': {
+      async up(db: Kysely<any>) {
+        // Definitions as code: the custom code we send (key) and the platform code Feishu answered,
+        // which GET and instances need (feishu-beyond-instances.md §1.1); definitions cannot be
+        // listed or deleted in Feishu, so this table is the only memory of what was created.
+        await sql`create table ${s('feishu_definition')} (
+          key text primary key,
+          platform_code text not null,
+          group_code text not null,
+          spec_hash text not null,
+          applied_at timestamptz not null default now()
+        )`.execute(db);
+        // Legacy identity (email or mobile) -> Feishu id of one type, from contact batch_get_id.
+        // feishu_id null = looked up and not found (a negative entry, kept briefly).
+        await sql`create table ${s('feishu_identity')} (
+          kind text not null,
+          value text not null,
+          id_type text not null,
+          feishu_id text,
+          resolved_at timestamptz not null default now(),
+          primary key (kind, value, id_type)
+        )`.execute(db);
+        // Counted Feishu calls per calendar month (China time, when Feishu's quota renews): the
+        // monthly quota has no API to read its counter (feishu-beyond-instances.md §3.7).
+        await sql`create table ${s('feishu_calls')} (
+          month text primary key,
+          calls bigint not null default 0,
+          updated_at timestamptz not null default now()
+        )`.execute(db);
+        // `approval-cdc resume`: a request the running connector picks up, whatever stopped pushing.
+        await sql`create table ${s('resume_request')} (
+          slot text primary key,
+          requested_at timestamptz not null default now()
+        )`.execute(db);
+      },
+    },
   };
 }

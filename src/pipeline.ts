@@ -17,6 +17,7 @@ import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js
 import { Heartbeat } from './source/heartbeat.js';
 import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
+import { IdentityResolver } from './sync/identity-resolver.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
@@ -56,6 +57,7 @@ export class Pipeline {
   private gaugeTimer: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
+  private identities: IdentityResolver | null = null;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private loopStage: LoopStage | null = null;
@@ -180,6 +182,18 @@ export class Pipeline {
       push = async (payload) => {
         await client.pushInstance(payload);
       };
+      this.identities = new IdentityResolver({
+        db,
+        schema: s.stateSchema,
+        api: client,
+        budget: new RateBudget({ perSecond: s.identityPerSecond, perMinute: s.identityPerMinute }),
+        refreshMs: s.identityRefreshMs,
+        negativeRefreshMs: s.identityNegativeRefreshMs,
+        onLookup: (e) => {
+          this.metrics.identityLookups.inc({ result: 'found' }, e.found);
+          this.metrics.identityLookups.inc({ result: 'not_found' }, e.inputs - e.found);
+        },
+      });
     }
     this.loopStage = await startLoopStage({
       settings: s,
@@ -190,6 +204,7 @@ export class Pipeline {
       metrics: this.metrics,
     });
     const loopStage = this.loopStage;
+    const identities = this.identities;
     const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
     const gate = new PushGate({
       probeIntervalMs: s.stopProbeIntervalMs,
@@ -210,6 +225,7 @@ export class Pipeline {
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
       afterAccepted: (instance, payload) => loopStage.afterAccepted(instance, payload),
+      ...(identities ? { beforeVirtual: (queries) => identities.ensure(queries) } : {}),
       onOutcome: (outcome) => {
         if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
         else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });

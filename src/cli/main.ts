@@ -8,6 +8,7 @@ import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { runFakeFeishu } from './fake-feishu.js';
 import { mappingsCheckCommand, mappingsPreviewCommand } from './mappings.js';
+import { registerOnboardCommands } from './onboard-commands.js';
 import { parkedCommand } from './parked.js';
 import { resyncCommand } from './resync.js';
 import { runCommand } from './run.js';
@@ -145,6 +146,10 @@ mappingsGroup
   .action(async (instance: string, opts: { mapping?: string; live?: boolean }) => {
     exitCode = await mappingsPreviewCommand({ ...globals(), ...opts, instance });
   });
+
+registerOnboardCommands(program, globals, (code) => {
+  exitCode = code;
+});
 
 program
   .command('fake-feishu')

@@ -258,6 +258,37 @@ export const SETTINGS_TABLE = {
     schema: int(100).default(100_000),
     doc: 'Pushes kept in the push history in total (oldest pruned first).',
   },
+  // Onboarding (issue 17): user identities and the monthly quota.
+  identityRefreshMs: {
+    env: 'APPROVAL_CDC_IDENTITY_REFRESH_MS',
+    schema: int(1000).default(86_400_000),
+    doc: 'How long a Feishu id found for an email/mobile is used before it is looked up again.',
+  },
+  identityNegativeRefreshMs: {
+    env: 'APPROVAL_CDC_IDENTITY_NEGATIVE_REFRESH_MS',
+    schema: int(0).default(600_000),
+    doc: 'How long "no Feishu user for this email/mobile" is believed before asking again.',
+  },
+  identityPerMinute: {
+    env: 'APPROVAL_CDC_IDENTITY_PER_MINUTE',
+    schema: int(1).default(1000),
+    doc: 'Rate budget of contact batch_get_id calls per minute (its own, not the approval budget).',
+  },
+  identityPerSecond: {
+    env: 'APPROVAL_CDC_IDENTITY_PER_SECOND',
+    schema: int(1).default(50),
+    doc: 'Rate budget of contact batch_get_id calls per second.',
+  },
+  monthlyCallBudget: {
+    env: 'APPROVAL_CDC_MONTHLY_CALL_BUDGET',
+    schema: int(0).default(0),
+    doc: 'Counted Feishu calls allowed per calendar month (e.g. 10000 on a capped free tenant); 0 = no budget. Pushing is spread over the month and status projects the use.',
+  },
+  quotaProbeIntervalMs: {
+    env: 'APPROVAL_CDC_QUOTA_PROBE_INTERVAL_MS',
+    schema: int(1000).default(3_600_000),
+    doc: 'While paused by the monthly quota (99991403/99991406): how often one push probes whether it renewed.',
+  },
 } as const;
 
 type Table = typeof SETTINGS_TABLE;

@@ -8,6 +8,7 @@
 // the shared context and checks live in parse-context.ts.
 import { scalarText } from './filter.js';
 import type { Expr, TemplatePart } from './expression.js';
+import { parseDefinition, parseFeishuUser } from './feishu-parsers.js';
 import { describeFound, type PathKey } from './mapping-problem.js';
 import { parseLookup, parseMap, parseTime, parseWhen, type Recurse } from './operator-parsers.js';
 import {
@@ -39,6 +40,8 @@ const OPERATORS: Readonly<Record<string, readonly string[]>> = {
   lookup: ['by', 'get'],
   time: ['format', 'zone'],
   when: ['else'],
+  definition: [],
+  feishu_user: ['as', 'otherwise'],
 };
 const OPERATOR_LIST = Object.keys(OPERATORS).join(', ');
 
@@ -248,6 +251,10 @@ function parseOperator(
       return parseTime(raw, path, ctx, RECURSE);
     case 'when':
       return parseWhen(raw, path, ctx, RECURSE, allowed);
+    case 'definition':
+      return parseDefinition(raw, path, ctx, RECURSE);
+    case 'feishu_user':
+      return parseFeishuUser(raw, path, ctx, RECURSE);
   }
   return undefined;
 }

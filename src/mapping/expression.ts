@@ -7,6 +7,16 @@ import type { LoadedRow, RowImage, RowQuery } from './contract.js';
 import { matchesFilter, type Filter } from './filter.js';
 import { formatNumberText, jsonPathValue, parsePgArray } from './pg-text.js';
 import { fieldsToEpochMs, pgTextToEpochMs, readWithFormat, type TextFormat } from './time-conversion.js';
+import {
+  definitionQuery,
+  identityQuery,
+  type IdentityKind,
+  type IdentityOtherwise,
+  type IdType,
+} from './virtual-tables.js';
+
+/** The note a `feishu_user … otherwise: drop` leaves: the task or CC it belongs to is left out. */
+export const DROP_PERSON = 'drop-person';
 
 export type TemplatePart = string | { readonly column: string };
 export type LookupKeyPart = { readonly column: string } | { readonly const: string };
@@ -43,6 +53,13 @@ export type Expr =
       readonly inputs: readonly Expr[];
       readonly formats?: readonly TextFormat[];
       readonly zone: string;
+    }
+  | { readonly op: 'definition'; readonly key: Expr }
+  | {
+      readonly op: 'feishu_user';
+      readonly attempts: readonly { readonly kind: IdentityKind; readonly input: Expr }[];
+      readonly as: IdType;
+      readonly otherwise: IdentityOtherwise;
     }
   | {
       readonly op: 'when';
@@ -174,7 +191,52 @@ export function evaluate(e: Expr, env: EvalEnv): string | null {
       for (const c of e.cases) if (matchesFilter(c.if, env.row)) return evaluate(c.then, env);
       return evaluate(e.otherwise, env);
     }
+    case 'definition':
+      return evaluateDefinition(e, env);
+    case 'feishu_user':
+      return evaluateFeishuUser(e, env);
   }
+}
+
+function evaluateDefinition(e: Extract<Expr, { op: 'definition' }>, env: EvalEnv): string | null {
+  const key = evaluate(e.key, env);
+  if (key === null) return null;
+  const rows = env.load(definitionQuery(key));
+  if (rows === undefined) throw new EvalError(`definition ${JSON.stringify(key)} was not loaded`);
+  const code = rows[0]?.values.platform_code ?? null;
+  // Parking (not a null) is right: the instance can go once the definition is applied.
+  if (code === null)
+    throw new EvalError(
+      `definition ${JSON.stringify(key)} is not applied in Feishu (run approval-cdc definitions apply)`,
+    );
+  return code;
+}
+
+function evaluateFeishuUser(e: Extract<Expr, { op: 'feishu_user' }>, env: EvalEnv): string | null {
+  const tried: string[] = [];
+  let unloaded: string | undefined;
+  for (const attempt of e.attempts) {
+    const value = evaluate(attempt.input, env);
+    if (value === null || value.trim() === '') continue;
+    const rows = env.load(identityQuery(attempt.kind, value, e.as));
+    if (rows === undefined) {
+      unloaded ??= `${attempt.kind} ${value}`;
+      continue;
+    }
+    const id = rows[0]?.values.feishu_id ?? null;
+    if (id !== null) return id;
+    tried.push(`${attempt.kind} ${value}`);
+  }
+  if (unloaded !== undefined) throw new EvalError(`the Feishu user of ${unloaded} is not resolved yet`);
+  const who = tried.length
+    ? tried.join(', then ')
+    : `${e.attempts.map((a) => a.kind).join(' or ')} (all null)`;
+  if (e.otherwise === 'park') throw new EvalError(`no Feishu user for ${who}`);
+  if (e.otherwise === 'drop') {
+    env.notes.push(DROP_PERSON, `no Feishu user for ${who}`);
+    return null;
+  }
+  return e.otherwise.user;
 }
 
 function evaluateLookup(e: Extract<Expr, { op: 'lookup' }>, env: EvalEnv): string | null {

@@ -118,7 +118,8 @@ function readSources(
     try {
       if (statSync(path).isDirectory()) {
         files = readdirSync(path)
-          .filter((f) => /\.ya?ml$/.test(f))
+          // definitions.yaml beside the mappings declares approval definitions, not mappings.
+          .filter((f) => /\.ya?ml$/.test(f) && !/^definitions\.ya?ml$/.test(f))
           .sort()
           .map((f) => join(path, f));
         if (files.length === 0) missing(path, 'a directory without .yaml files', 'at least one mapping file');

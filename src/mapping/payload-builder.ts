@@ -14,7 +14,15 @@ import type {
   TaskStatus,
   DisplayMethod,
 } from '../feishu/external-instance.js';
-import { evaluate, EvalError, matchText, pickRow, type Expr, type RowSource } from './expression.js';
+import {
+  DROP_PERSON,
+  evaluate,
+  EvalError,
+  matchText,
+  pickRow,
+  type Expr,
+  type RowSource,
+} from './expression.js';
 import type { TextExpr } from './text-parser.js';
 import { matchesFilter } from './filter.js';
 import { I18nCollector } from './i18n-collector.js';
@@ -129,12 +137,17 @@ class RowEval {
     return entries.length ? JSON.stringify(Object.fromEntries(entries)) : undefined;
   }
 
-  /** user_id / open_id: at least one is required when `required`. */
-  person(src: CompiledSource, required: boolean): { user_id?: string; open_id?: string } {
+  /**
+   * user_id / open_id: at least one is required when `required`. Null when the person is unresolved
+   * and the mapping says `otherwise: drop` (the task or CC is left out).
+   */
+  person(src: CompiledSource, required: boolean): { user_id?: string; open_id?: string } | null {
     const user = src.userId ? this.run('user_id', src.userId) : undefined;
     const open = src.openId ? this.run('open_id', src.openId) : undefined;
     const userId = user?.value ?? null;
     const openId = open?.value ?? null;
+    const dropped = [...(user?.notes ?? []), ...(open?.notes ?? [])].includes(DROP_PERSON);
+    if (userId === null && openId === null && dropped) return null;
     if (required && userId === null && openId === null && (user || open) && !user?.failed && !open?.failed) {
       const notes = [...(user?.notes ?? []), ...(open?.notes ?? [])];
       this.fail(
@@ -211,7 +224,7 @@ export function buildPayload(m: CompiledMapping, ref: InstanceRef, load: RowSour
     if (name && value)
       form.push({ name: i18n.add(`form.${i}.name`, name), value: i18n.add(`form.${i}.value`, value) });
   });
-  const person = ev.person(inst, !deleted);
+  const person = ev.person(inst, !deleted) ?? {};
   const userName = ev.text('user_name', inst.userName, 'user_name', i18n, m.defaultLocale);
   const departmentId = ev.opt('department_id', inst.departmentId);
   const departmentName = ev.text(
@@ -265,9 +278,11 @@ export function buildPayload(m: CompiledMapping, ref: InstanceRef, load: RowSour
           const tv = new RowEval(r.values, where, load, problems);
           const slot = `task.${tasks.length}`;
           const forced = r.deleted && typeof src.onDelete === 'object' ? src.onDelete.status : undefined;
+          const person = tv.person(src, true);
+          if (person === null) continue;
           const task: ExternalTask = {
             task_id: tv.req('id', src.id),
-            ...tv.person(src, true),
+            ...person,
             ...optional('title', tv.text('title', src.title, `${slot}.title`, i18n, m.defaultLocale)),
             links: tv.links(src.links, links),
             status: forced ?? tv.oneOf<TaskStatus>('status', src.status, TASK_STATUSES),
@@ -306,9 +321,11 @@ export function buildPayload(m: CompiledMapping, ref: InstanceRef, load: RowSour
           const where = `cc ${describeRow(src.table, src.key, r.values)}`;
           const cv = new RowEval(r.values, where, load, problems);
           const forced = r.deleted && typeof src.onDelete === 'object' ? src.onDelete.read_status : undefined;
+          const person = cv.person(src, true);
+          if (person === null) continue;
           const cc: ExternalCc = {
             cc_id: cv.req('id', src.id),
-            ...cv.person(src, true),
+            ...person,
             links: cv.links(src.links, links),
             read_status: forced ?? cv.oneOf<ReadStatus>('read_status', src.readStatus, READ_STATUSES),
             ...optional('extra', cv.extra(src)),

@@ -137,6 +137,27 @@ export function createMetrics() {
       help: 'Instances the reconciler found different in Feishu and pushed again',
       registers: [registry],
     }),
+    identityLookups: new Counter({
+      name: 'approval_cdc_identity_lookups_total',
+      help: 'Legacy identities (emails, mobiles) looked up through contact batch_get_id, by result (found, not_found)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    quotaPaused: new Gauge({
+      name: 'approval_cdc_quota_paused',
+      help: "1 while pushing is paused because the tenant's monthly API quota is used up (99991403/99991406)",
+      registers: [registry],
+    }),
+    callsThisMonth: new Gauge({
+      name: 'approval_cdc_feishu_calls_this_month',
+      help: 'Counted Feishu calls (approval APIs) that succeeded this calendar month, as counted by the connector',
+      registers: [registry],
+    }),
+    callsProjected: new Gauge({
+      name: 'approval_cdc_feishu_calls_projected_this_month',
+      help: 'Counted calls this month projected to the end of the month at the current rate',
+      registers: [registry],
+    }),
     pushingStopped: new Gauge({
       name: 'approval_cdc_pushing_stopped',
       help: '1 while pushing is stopped by a definitive Feishu answer (credentials, scope), with its code; probed again on a timer',

@@ -2,6 +2,7 @@
 // `mappings preview --live` before any setup, and by tests to compute what Feishu should hold.
 // Read-only; values are read as exact text, like the stream delivers them.
 import type pg from 'pg';
+import { isVirtualQuery } from '../mapping/virtual-tables.js';
 import type { InstanceRef, MappingSet, RowImage, RowQuery } from '../mapping/contract.js';
 import { LoadedRows } from '../replica/row-loader.js';
 import { quoteTable } from './catalog.js';
@@ -40,7 +41,10 @@ export async function loadInstanceRowsLive(
 ): Promise<LoadedRows> {
   const loaded = new LoadedRows();
   for (let round = 0; round < 8; round++) {
-    const wanted = mappings.queriesFor(ref, loaded).filter((query) => !loaded.has(query));
+    // Definitions and identities live in the state database, not in the source: left unloaded here.
+    const wanted = mappings
+      .queriesFor(ref, loaded)
+      .filter((query) => !loaded.has(query) && !isVirtualQuery(query));
     if (wanted.length === 0) break;
     for (const query of wanted)
       loaded.set(

@@ -13,7 +13,7 @@ import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.j
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
-import { loadInstanceRows } from '../replica/row-loader.js';
+import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
 import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
 import { PushGate } from './push-gate.js';
 import { payloadDigest } from './payload-digest.js';
@@ -58,6 +58,8 @@ export interface SyncSchedulerOptions {
   /** Whether pushing is allowed (default: a gate of its own with default probe timing). */
   gate?: PushGate;
   pollIntervalMs?: number;
+  /** Runs before the virtual-table rows of a build are read (resolves user identities). */
+  beforeVirtual?: BeforeVirtualRead;
   /** Backfill pushes per minute at most, spread evenly (default: unpaced). */
   backfillPerMinute?: number;
 }
@@ -237,7 +239,13 @@ export class SyncScheduler {
     let updateTime = 0n;
     let pushed = false;
     try {
-      const rows = await loadInstanceRows(this.o.db, this.o.schema, mappings, instance.ref);
+      const rows = await loadInstanceRows(
+        this.o.db,
+        this.o.schema,
+        mappings,
+        instance.ref,
+        this.o.beforeVirtual,
+      );
       const built = mappings.build(instance.ref, rows);
       if (built.kind === 'absent') {
         await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0, null);

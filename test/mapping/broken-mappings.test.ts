@@ -111,7 +111,7 @@ const EXPECTED: Record<string, string[]> = {
     `${DIR}/truncate-zero.yaml:15:41 mappings[0].instance.title.length: "0"; expected a whole number from 1 to 1000000`,
   ],
   'two-operators.yaml': [
-    `${DIR}/two-operators.yaml:15:14 mappings[0].instance.title: several operators (column, truncate); expected exactly one operator: column, const, template, map, coalesce, concat, truncate, number, json, array, lookup, time, when`,
+    `${DIR}/two-operators.yaml:15:14 mappings[0].instance.title: several operators (column, truncate); expected exactly one operator: column, const, template, map, coalesce, concat, truncate, number, json, array, lookup, time, when, definition, feishu_user`,
   ],
   'undeclared-column.yaml': [
     `${DIR}/undeclared-column.yaml:14:29 mappings[0].instance.approval_code.map: column "form_type" which is not declared for oa.requests; expected one of req_id, title, status_code, applicant_no, submitted_at, updated_at`,
@@ -123,7 +123,7 @@ const EXPECTED: Record<string, string[]> = {
     `${DIR}/unknown-lookup.yaml:16:26 mappings[0].instance.user_id.lookup: unknown lookup "user"; expected one of users`,
   ],
   'unknown-operator.yaml': [
-    `${DIR}/unknown-operator.yaml:15:14 mappings[0].instance.title: an object with keys colum; expected exactly one operator: column, const, template, map, coalesce, concat, truncate, number, json, array, lookup, time, when`,
+    `${DIR}/unknown-operator.yaml:15:14 mappings[0].instance.title: an object with keys colum; expected exactly one operator: column, const, template, map, coalesce, concat, truncate, number, json, array, lookup, time, when, definition, feishu_user`,
   ],
   'unknown-text-locale.yaml': [
     `${DIR}/unknown-text-locale.yaml:15:42 mappings[0].instance.title.xx-YY: unknown locale "xx-YY"; expected one of zh-CN, en-US, ja-JP, zh-HK, zh-TW, de-DE, es-ES, fr-FR, id-ID, it-IT, ko-KR, pt-BR, th-TH, vi-VN, ms-MY, ru-RU`,

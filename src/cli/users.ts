@@ -1,0 +1,47 @@
+// `approval-cdc users report [--json]`: the legacy identities the mappings reference that do not
+// resolve to a Feishu user, with counts, from the replica (run it after `setup`, before go-live).
+// Exit 0 when every identity resolves, 3 when some do not, 1 on failure.
+import { describeError } from '../errors.js';
+import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { IdentityResolver } from '../sync/identity-resolver.js';
+import { RateBudget } from '../sync/rate-budget.js';
+import { renderUsersReport, usersReport } from '../sync/users-report.js';
+import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
+import { feishuClientOf } from './definitions.js';
+
+export async function usersReportCommand(
+  flags: GlobalFlags & { json?: boolean },
+  out: (text: string) => void = (t) => process.stdout.write(t),
+): Promise<number> {
+  const { settings, logger } = commandContext(flags);
+  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+  try {
+    const mappings = await mappingsOf(settings);
+    const client = feishuClientOf(settings);
+    try {
+      await migrateStateDb(state);
+      const resolver = new IdentityResolver({
+        db: state.db,
+        schema: settings.stateSchema,
+        api: client,
+        budget: new RateBudget({
+          perSecond: settings.identityPerSecond,
+          perMinute: settings.identityPerMinute,
+        }),
+        refreshMs: settings.identityRefreshMs,
+        negativeRefreshMs: settings.identityNegativeRefreshMs,
+      });
+      const report = await usersReport(state.db, settings.stateSchema, mappings, resolver);
+      out(flags.json ? `${JSON.stringify(report)}\n` : renderUsersReport(report));
+      return report.unresolved.length > 0 ? 3 : 0;
+    } finally {
+      await client.close();
+    }
+  } catch (error) {
+    process.stderr.write(`users report failed: ${describeError(error)}\n`);
+    return 1;
+  } finally {
+    await state.close();
+    logger.flush();
+  }
+}
