@@ -233,5 +233,18 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         )`.execute(db);
       },
     },
+    '0021b-rate-ledger': {
+      async up(db: Kysely<any>) {
+        // Every external_instances call of the last minutes, per Feishu app, written before the call:
+        // a restarted connector or a standby taking over counts what Feishu still counts.
+        await sql`create table ${s('rate_ledger')} (
+          id bigserial primary key,
+          app text not null,
+          started_at timestamptz not null,
+          ended_at timestamptz
+        )`.execute(db);
+        await sql`create index rate_ledger_recent on ${s('rate_ledger')} (app, started_at)`.execute(db);
+      },
+    },
   };
 }

@@ -17,8 +17,10 @@ import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js
 import { Heartbeat } from './source/heartbeat.js';
 import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
+import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
 import { RateBudget } from './sync/rate-budget.js';
+import { RateLedger } from './sync/rate-ledger.js';
 import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
@@ -61,6 +63,7 @@ export class Pipeline {
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private loopStage: LoopStage | null = null;
+  private ledger: RateLedger | null = null;
   private stopping: Promise<void> | null = null;
   /** Set once Feishu issued a tenant_access_token for our credentials. */
   private tokenObtained = false;
@@ -148,8 +151,24 @@ export class Pipeline {
     history.start();
     this.history = history;
 
-    const budget = new RateBudget({ perSecond: s.ratePerSecond, perMinute: s.ratePerMinute });
+    const budget = new RateBudget({
+      perSecond: s.ratePerSecond,
+      perMinute: s.ratePerMinute,
+      windowMs: s.rateWindowMs,
+    });
     this.metrics.budgetLimit.set(s.ratePerMinute);
+    // The calls of the previous process (or of the active one this standby replaces) still count at
+    // Feishu: the budget starts with them, read from the ledger every process writes before a call.
+    const ledger = new RateLedger({
+      db,
+      schema: s.stateSchema,
+      app: s.feishuAppId ?? '',
+      windowMs: s.rateWindowMs,
+      timeoutMs: s.requestTimeoutMs,
+      logger,
+    });
+    this.ledger = ledger;
+    budget.seed(await ledger.recent());
     let push = this.o.push;
     if (!push) {
       if (!s.feishuAppId || !s.feishuAppSecret) {
@@ -204,6 +223,15 @@ export class Pipeline {
       metrics: this.metrics,
     });
     const loopStage = this.loopStage;
+    const send = push;
+    const ledgered: PushFn = async (payload) => {
+      const ended = await ledger.begin();
+      try {
+        await send(payload);
+      } finally {
+        ended();
+      }
+    };
     const identities = this.identities;
     const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
     const gate = new PushGate({
@@ -216,8 +244,11 @@ export class Pipeline {
       db,
       schema: s.stateSchema,
       mappings,
-      push,
+      push: ledgered,
       budget,
+      windowMs: s.rateWindowMs,
+      breaker: new CircuitBreaker({ failures: s.breakerFailures, probeIntervalMs: s.breakerProbeIntervalMs }),
+      onBreaker: (open) => this.metrics.breakerOpen.set(open ? 1 : 0),
       concurrency: s.syncConcurrency,
       minPushIntervalMs: s.minPushIntervalMs,
       backfillPerMinute: s.ratePerMinute,
@@ -398,6 +429,7 @@ export class Pipeline {
     // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
     // flight get at most the request timeout, the longest one call can take.
     await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);
+    await this.ledger?.flush();
     await this.history?.stop();
     await this.probe?.stop();
     await this.feishu?.close();

@@ -82,6 +82,21 @@ export const SETTINGS_TABLE = {
     schema: int(1).default(1000),
     doc: 'Client-side budget of external_instances calls per minute.',
   },
+  rateWindowMs: {
+    env: 'APPROVAL_CDC_RATE_WINDOW_MS',
+    schema: int(1000).default(60_000),
+    doc: "Length of the window APPROVAL_CDC_RATE_PER_MINUTE applies to (Feishu's is 60 s; only tests shorten it).",
+  },
+  breakerFailures: {
+    env: 'APPROVAL_CDC_BREAKER_FAILURES',
+    schema: int(1).default(5),
+    doc: 'Consecutive pushes failing as in an outage (5xx, timeouts, resets) that open the circuit breaker.',
+  },
+  breakerProbeIntervalMs: {
+    env: 'APPROVAL_CDC_BREAKER_PROBE_INTERVAL_MS',
+    schema: int(100).default(5000),
+    doc: 'While the breaker is open (Feishu fails everything), one probe push this often.',
+  },
   syncConcurrency: {
     env: 'APPROVAL_CDC_SYNC_CONCURRENCY',
     schema: int(1).default(16),

@@ -36,6 +36,8 @@ export interface FakeFeishuOptions {
   appSecret?: string;
   perSecond?: number;
   perMinute?: number;
+  /** Length of the window perMinute applies to (default 60 s; tests shorten it). */
+  minuteWindowMs?: number;
   tokenTtlSeconds?: number;
   scopes?: readonly string[];
   /** Approval codes instances may reference besides those created through the API; '*' accepts any. */
@@ -99,7 +101,7 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
   const rate = new RateWindows(
     [
       { windowMs: 1000, limit: options.perSecond ?? 50 },
-      { windowMs: 60_000, limit: options.perMinute ?? 1000 },
+      { windowMs: options.minuteWindowMs ?? 60_000, limit: options.perMinute ?? 1000 },
     ],
     now,
   );

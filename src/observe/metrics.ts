@@ -91,6 +91,11 @@ export function createMetrics() {
       help: 'Dirty instances marked synced without a push: their payload equals the last one Feishu accepted (update_time aside)',
       registers: [registry],
     }),
+    breakerOpen: new Gauge({
+      name: 'approval_cdc_breaker_open',
+      help: '1 while the circuit breaker holds pushes because Feishu fails every call (one probe at a time)',
+      registers: [registry],
+    }),
     budgetUsed: new Gauge({
       name: 'approval_cdc_rate_budget_used_last_minute',
       help: 'external_instances calls started in the last 60 s',

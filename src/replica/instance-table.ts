@@ -289,6 +289,15 @@ export class InstanceTable {
       where id = ${id}`.execute(this.db);
   }
 
+  /** Ends the backoff of instances whose last failure had one of `codes` (an outage that ended). */
+  async clearBackoff(codes: readonly string[]): Promise<void> {
+    if (codes.length === 0) return;
+    await sql`update ${this.t} set next_attempt_at = null
+      where attempts > 0 and parked_at is null and next_attempt_at > now() and last_error_code = any(${codes}::text[])`.execute(
+      this.db,
+    );
+  }
+
   async park(id: string, reason: string, code: string): Promise<void> {
     await sql`update ${this.t} set parked_at = now(), parked_reason = ${reason}, attempts = attempts + 1,
         last_error = ${reason}, last_error_code = ${code}

@@ -5,11 +5,15 @@
 // it completes: its arrival at Feishu lies somewhere in between, so however network delays reorder
 // arrivals, any window Feishu looks at holds at most the limit (a counter of grant times alone would
 // let a slow call and a fast later one land in the same server window). A server-imposed pause
-// (x-ogw-ratelimit-reset) holds every caller.
+// (x-ogw-ratelimit-reset) holds every caller. Calls made before this budget existed (by a previous
+// process, or the active one a standby replaces) are seeded from the durable ledger (rate-ledger.ts),
+// so a restart does not spend a window Feishu still counts.
 
 export interface RateBudgetOptions {
   perSecond: number;
   perMinute: number;
+  /** Length of the window perMinute applies to (Feishu: 60 s; tests shorten it). */
+  windowMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -36,9 +40,17 @@ export class RateBudget {
   /** Calls granted since creation, for metrics. */
   granted = 0;
 
+  private readonly windowMs: number;
+
   constructor(private readonly o: RateBudgetOptions) {
     this.now = o.now ?? Date.now;
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.windowMs = o.windowMs ?? 60_000;
+  }
+
+  /** Counts calls that completed at these times (this clock) before the budget was created. */
+  seed(endTimes: readonly number[]): void {
+    for (const end of endTimes) this.slots.push({ end });
   }
 
   /** Waits for a unit of budget; callers are served in order. Rejects when `signal` aborts. */
@@ -55,7 +67,7 @@ export class RateBudget {
 
   /** Calls granted within the last minute (in flight included), for utilisation metrics. */
   usedLastMinute(): number {
-    return this.occupied(this.now(), 60_000).count;
+    return this.occupied(this.now(), this.windowMs).count;
   }
 
   private occupied(t: number, window: number): { count: number; nextFree: number } {
@@ -72,11 +84,11 @@ export class RateBudget {
 
   private delayUntilFree(t: number): number {
     // Slots older than the longest window can never count again.
-    this.slots = this.slots.filter((s) => s.end > t - 60_000);
+    this.slots = this.slots.filter((s) => s.end > t - Math.max(1000, this.windowMs));
     let wait = Math.max(0, this.pausedUntil - t);
     const second = this.occupied(t, 1000);
     if (second.count >= this.o.perSecond) wait = Math.max(wait, second.nextFree - t);
-    const minute = this.occupied(t, 60_000);
+    const minute = this.occupied(t, this.windowMs);
     if (minute.count >= this.o.perMinute) wait = Math.max(wait, minute.nextFree - t);
     return wait;
   }

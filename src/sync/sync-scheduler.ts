@@ -15,6 +15,8 @@ import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
 import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
+import { BackfillPace } from './backfill-pace.js';
+import { CircuitBreaker, isOutage } from './circuit-breaker.js';
 import { PushGate } from './push-gate.js';
 import { payloadDigest } from './payload-digest.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
@@ -60,37 +62,13 @@ export interface SyncSchedulerOptions {
   pollIntervalMs?: number;
   /** Runs before the virtual-table rows of a build are read (resolves user identities). */
   beforeVirtual?: BeforeVirtualRead;
-  /** Backfill pushes per minute at most, spread evenly (default: unpaced). */
+  /** Backfill pushes per window at most, spread evenly (default: unpaced). */
   backfillPerMinute?: number;
-}
-
-/**
- * Paces the backfill lane: at most perMinute/30 starts in any 2 s, i.e. the minute budget spread
- * over the minute instead of spent in the first seconds at the per-second limit. Pure bookkeeping
- * on the times it is given.
- */
-export class BackfillPace {
-  private starts: number[] = [];
-  private readonly limit: number;
-  constructor(perMinute: number) {
-    this.limit = Number.isFinite(perMinute)
-      ? Math.max(1, Math.floor(perMinute / 30))
-      : Number.POSITIVE_INFINITY;
-  }
-  /** Milliseconds until a backfill push may start (0 = now). */
-  delay(now: number): number {
-    this.starts = this.starts.filter((t) => t > now - 2000);
-    if (this.starts.length < this.limit) return 0;
-    return Math.max(1, (this.starts[0] as number) + 2000 - now);
-  }
-  /** Records a start; the returned function takes it back (the push was not made after all). */
-  take(now: number): () => void {
-    this.starts.push(now);
-    return () => {
-      const i = this.starts.indexOf(now);
-      if (i >= 0) this.starts.splice(i, 1);
-    };
-  }
+  /** The budget's long window (default 60 s). */
+  windowMs?: number;
+  /** Holds pushing while Feishu fails everything (default: opens after 5 outage failures, probes every 5 s). */
+  breaker?: CircuitBreaker;
+  onBreaker?: (open: boolean) => void;
 }
 
 export class SyncScheduler {
@@ -102,12 +80,16 @@ export class SyncScheduler {
   private wakePending = false;
   private readonly abort = new AbortController();
   private readonly backfillPace: BackfillPace;
+  private readonly breaker: CircuitBreaker;
+  /** Codes of the outage failures since the breaker last closed: their backoff ends when it closes. */
+  private readonly outageCodes = new Set<string>();
   readonly gate: PushGate;
 
   constructor(private readonly o: SyncSchedulerOptions) {
     this.store = new InstanceTable(o.db, o.schema);
     this.gate = o.gate ?? new PushGate();
-    this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY);
+    this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY, o.windowMs);
+    this.breaker = o.breaker ?? new CircuitBreaker({ failures: 5, probeIntervalMs: 5000 });
   }
 
   /** Why pushing is stopped (credentials, scope, ...), or null while it runs. */
@@ -170,6 +152,12 @@ export class SyncScheduler {
           await Promise.race([...this.inFlight.values(), this.idle(poll)]);
           continue;
         }
+        // Feishu fails everything: only the breaker's probe goes out, so the outage costs no budget.
+        const hold = this.breaker.delay();
+        if (hold > 0) {
+          await this.idle(hold);
+          continue;
+        }
         // Budget first, then the instance: whoever is most urgent when a unit frees up gets it, so
         // a live change never queues behind backfill pushes that grabbed units earlier.
         const ticket = await this.o.budget.acquire(this.abort.signal);
@@ -199,10 +187,14 @@ export class SyncScheduler {
           await this.idle(poll);
           continue;
         }
-        const task = this.pushOne(instance, ticket, untake, admission === 'probe').finally(() => {
-          this.inFlight.delete(instance.id);
-          this.wake();
-        });
+        // The gate's probe (a definitive stop) or the breaker's (an outage): one push at a time.
+        const breakerProbe = this.breaker.start();
+        const task = this.pushOne(instance, ticket, untake, admission === 'probe', breakerProbe).finally(
+          () => {
+            this.inFlight.delete(instance.id);
+            this.wake();
+          },
+        );
         this.inFlight.set(instance.id, task);
       } catch (error) {
         if (!this.running) break;
@@ -234,6 +226,7 @@ export class SyncScheduler {
     ticket: BudgetTicket,
     untake: () => void,
     probe: boolean,
+    breakerProbe: boolean,
   ): Promise<void> {
     const { mappings, logger } = this.o;
     let updateTime = 0n;
@@ -270,11 +263,15 @@ export class SyncScheduler {
       pushed = true;
       try {
         await this.o.push(payload);
+      } catch (error) {
+        this.noteFailure(error);
+        throw error;
       } finally {
         ticket.release();
       }
       // Any accepted push proves pushing works again: a stopped gate runs again by itself.
       this.gate.accepted();
+      this.noteAnswered();
       await this.o.afterAccepted?.(instance, payload);
       await this.store.markSynced(
         instance.id,
@@ -297,15 +294,46 @@ export class SyncScheduler {
       if (!pushed) {
         ticket.cancel();
         untake();
+        this.breaker.unsent(breakerProbe);
       }
       if (probe) this.gate.probeEnded();
+    }
+  }
+
+  /** Feishu answered a push (whatever it said about the payload): it is up. */
+  private noteAnswered(): void {
+    if (!this.breaker.answered()) return;
+    this.o.logger.warn('Feishu answers again: circuit breaker closed, pushing at full budget');
+    this.o.onBreaker?.(false);
+    const codes = [...this.outageCodes];
+    this.outageCodes.clear();
+    // What failed during the outage is due now, not after the backoff it earned meanwhile.
+    void this.store
+      .clearBackoff(codes)
+      .then(() => this.wake())
+      .catch((e: unknown) => this.o.logger.error({ err: e }, 'cannot clear outage backoff'));
+  }
+
+  private noteFailure(error: unknown): void {
+    if (!isOutage(error)) {
+      this.noteAnswered();
+      return;
+    }
+    this.outageCodes.add(failureOf(error).code);
+    if (this.breaker.outage()) {
+      this.o.logger.error(
+        `Feishu fails every push (${describeError(error)}): circuit breaker open, probing at a low fixed rate`,
+      );
+      this.o.onBreaker?.(true);
     }
   }
 
   private async handleFailure(instance: DirtyInstance, error: unknown): Promise<void> {
     const attempt = instance.attempts + 1;
     const failure = failureOf(error);
-    const step = nextStep(error, attempt, this.o.retry, (this.o.random ?? Math.random)());
+    let step = nextStep(error, attempt, this.o.retry, (this.o.random ?? Math.random)());
+    // Held by the open breaker, the instance is not at fault: due again as soon as Feishu answers.
+    if (step.action === 'retry' && this.breaker.open && isOutage(error)) step = { ...step, delayMs: 0 };
     if (failure.retryAfterMs !== null && failure.retryAfterMs > 0) this.o.budget.pause(failure.retryAfterMs);
     const log = { instance: instance.externalId, attempt, code: failure.code };
     switch (step.action) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BackfillPace } from '../../src/sync/sync-scheduler.js';
+import { BackfillPace } from '../../src/sync/backfill-pace.js';
 
 describe('backfill pace', () => {
   it('spreads the minute budget over the minute: perMinute/30 starts in any two seconds', () => {
