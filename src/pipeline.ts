@@ -9,13 +9,14 @@ import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
 import { startHealthServer } from './observe/health-server.js';
+import type { TableProgressReport } from './observe/copy-progress.js';
+import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
-import type { TableProgress } from './source/snapshot-copy.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
@@ -43,8 +44,8 @@ export interface PipelineOptions {
   afterSnapshotPage?: (table: string, copied: number) => void | Promise<void>;
   /** Drop the slot and copy everything again (recovery from a lost slot). */
   resnapshot?: boolean;
-  /** Progress of the initial copy, for a terminal bar. */
-  onSnapshotProgress?: (table: string, progress: TableProgress) => void;
+  /** Progress of the initial copy after each page, for a terminal bar. */
+  onSnapshotProgress?: (report: TableProgressReport) => void;
 }
 
 export class Pipeline {
@@ -128,6 +129,12 @@ export class Pipeline {
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
     initTableSeries(this.metrics, mappings.tables.keys());
+    const onSnapshotProgress = this.o.onSnapshotProgress;
+    const copyReporter = new CopyReporter({
+      metrics: this.metrics,
+      logger,
+      ...(onSnapshotProgress ? { onReport: onSnapshotProgress } : {}),
+    });
     const { writer, checkpoints, checkpoint } = await startReplica({
       settings: s,
       mappings,
@@ -136,10 +143,7 @@ export class Pipeline {
       ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
       ...(this.o.afterSnapshotPage ? { afterPage: this.o.afterSnapshotPage } : {}),
       ...(this.o.resnapshot ? { resnapshot: true } : {}),
-      onProgress: (table, p) => {
-        this.metrics.snapshotRows.set({ table }, p.rows);
-        this.o.onSnapshotProgress?.(table, p);
-      },
+      onProgress: (table, p) => copyReporter.update(table, p),
     });
 
     const history = new PushHistory(

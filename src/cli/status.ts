@@ -5,6 +5,7 @@ import pg from 'pg';
 import { openStateDb } from '../replica/state-db.js';
 import { gatherStatus, type InstanceProblem, type StatusReport } from '../observe/status-report.js';
 import { describeError } from '../errors.js';
+import { describeTableProgress } from '../observe/copy-progress.js';
 import { redactUrls } from '../observe/logger.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
@@ -69,7 +70,12 @@ export function renderStatusText(r: StatusReport): string {
       cp.lastCommitAt ? `${cp.lastCommitAt}  (${humanSeconds(r.lagSeconds)} ago)` : 'none applied yet',
     );
     for (const t of cp.phase === 'snapshot' ? cp.snapshot : [])
-      add(`  copy ${t.table}`, `${t.rows} rows${t.done ? ', done' : ''}`);
+      add(
+        `  copy ${t.table}`,
+        t.state === 'waiting'
+          ? `waiting (~${(t.total ?? 0).toLocaleString('en-US')} rows)`
+          : describeTableProgress(t).slice(t.table.length + 1),
+      );
   } else if (!r.unavailable.state) {
     add('checkpoint', 'none (slot never set up: run `approval-cdc setup`)');
   }

@@ -137,6 +137,12 @@ export function createMetrics() {
       labelNames: ['table'],
       registers: [registry],
     }),
+    snapshotRowsEstimated: new Gauge({
+      name: 'approval_cdc_snapshot_rows_estimated',
+      help: 'Estimated rows of each mapped table when its initial copy started (pg_class.reltuples, or a count)',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
     reconcileDiffs: new Counter({
       name: 'approval_cdc_reconcile_differences_total',
       help: 'Instances the reconciler found different in Feishu and pushed again',
@@ -214,7 +220,10 @@ export function createMetrics() {
 
 /** Creates the per-table series (0) for the mapped tables, so each exists before its first copy. */
 export function initTableSeries(metrics: Metrics, tables: Iterable<string>): void {
-  for (const table of tables) metrics.snapshotRows.set({ table }, 0);
+  for (const table of tables) {
+    metrics.snapshotRows.set({ table }, 0);
+    metrics.snapshotRowsEstimated.set({ table }, 0);
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

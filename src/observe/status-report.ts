@@ -5,6 +5,7 @@
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import { describeError } from '../errors.js';
+import { tableProgress, type TableProgressReport } from './copy-progress.js';
 import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../source/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
@@ -43,7 +44,8 @@ export interface CheckpointStatus {
   phase: 'creating' | 'snapshot' | 'streaming';
   lastCommitAt: string | null;
   updatedAt: string;
-  snapshot: { table: string; rows: number; done: boolean }[];
+  /** Per table of the initial copy: rows done against the estimate, rate and time left. */
+  snapshot: (TableProgressReport & { done: boolean })[];
 }
 
 export interface SlotStatus {
@@ -171,7 +173,10 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
       phase: cp.phase,
       lastCommitAt: cp.lastCommitAt?.toISOString() ?? null,
       updatedAt: cp.updatedAt.toISOString(),
-      snapshot: Object.entries(cp.progress).map(([table, p]) => ({ table, rows: p.rows, done: p.done })),
+      snapshot: Object.entries(cp.progress).map(([table, p]) => ({
+        ...tableProgress(table, p, now.getTime()),
+        done: p.done,
+      })),
     };
     report.lagSeconds = seconds(now, cp.lastCommitAt);
   }

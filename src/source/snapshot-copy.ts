@@ -13,6 +13,10 @@ export interface TableProgress {
   done: boolean;
   lastKey: (string | null)[] | null;
   rows: number;
+  /** Estimated rows of the table (observe/copy-progress.ts reports against it). */
+  total?: number;
+  /** When the copy of this table started (ISO time). */
+  startedAt?: string;
 }
 export type CopyProgress = Record<string, TableProgress>;
 
@@ -55,9 +59,18 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
   try {
     await client.query('begin isolation level repeatable read read only');
     if (options.snapshotName) await client.query(`set transaction snapshot '${options.snapshotName}'`);
+    // Every table is listed with its estimated size before the first row is copied, so progress
+    // (status, log, metrics) shows the tables still waiting and a total to measure against.
+    for (const table of options.tables.keys()) {
+      const state = (progress[table] ??= { done: false, lastKey: null, rows: 0 });
+      if (!state.done && state.total === undefined) state.total = await estimateRows(client, table);
+    }
+    await options.saveProgress(progress);
     for (const [table, spec] of options.tables) {
       const state = (progress[table] ??= { done: false, lastKey: null, rows: 0 });
       if (state.done) continue;
+      state.startedAt ??= new Date().toISOString();
+      options.onPage?.(table, state);
       const columns = await existingColumns(client, table, [
         ...new Set([...spec.keyColumns, ...spec.columns]),
       ]);
@@ -99,6 +112,18 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** pg_class.reltuples, or a count when the table was never analyzed (reltuples -1 or 0). */
+async function estimateRows(client: pg.ClientBase, table: string): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `select reltuples::bigint::text as n from pg_class where oid = $1::regclass`,
+    [quoteTable(table)],
+  );
+  const estimate = Number(rows[0]?.n ?? -1);
+  if (estimate > 0) return estimate;
+  const counted = await client.query<{ n: string }>(`select count(*)::text as n from ${quoteTable(table)}`);
+  return Number(counted.rows[0]?.n ?? 0);
 }
 
 async function existingColumns(
