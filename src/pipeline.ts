@@ -8,12 +8,16 @@ import { CdcError, describeError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
+import { createConsole } from './console/console-server.js';
+import { CompiledMappingSet } from './mapping/mapping-set.js';
+import { parseListenAddress } from './config/listen-address.js';
 import { startHealthServer } from './observe/health-server.js';
 import type { TableProgressReport } from './observe/copy-progress.js';
 import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
+import { SampleRing } from './observe/sample-ring.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -50,6 +54,8 @@ export interface PipelineOptions {
 
 export class Pipeline {
   readonly metrics: Metrics;
+  /** The last hour of lag, budget and backlog samples (one every 2 s), for the console's charts. */
+  readonly samples = new SampleRing(1800);
   readonly done: Promise<void>;
   private stream: ReplicationStream | null = null;
   private scheduler: SyncScheduler | null = null;
@@ -110,13 +116,36 @@ export class Pipeline {
     const db = this.state.db;
 
     if (s.metricsAddress !== 'off') {
-      this.server = await startHealthServer(s.metricsAddress, this.metrics, async () => this.readiness());
+      // The console needs the compiled mappings (names, keys, previews); a test's stand-in set has none.
+      const consoleHandler =
+        s.console && mappings instanceof CompiledMappingSet
+          ? createConsole({
+              settings: s,
+              mappings,
+              db,
+              metrics: this.metrics,
+              samples: this.samples,
+              readiness: async () => this.readiness(),
+              logger,
+              onChange: () => this.scheduler?.wake(),
+              listenHost: parseListenAddress(s.metricsAddress)?.host ?? '127.0.0.1',
+            })
+          : undefined;
+      this.server = await startHealthServer(
+        s.metricsAddress,
+        this.metrics,
+        async () => this.readiness(),
+        consoleHandler,
+      );
       const bound = this.server.address();
       const url =
         bound && typeof bound === 'object'
           ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
           : s.metricsAddress;
-      logger.info({ url }, `serving /metrics, /healthz and /readyz on ${url}`);
+      logger.info(
+        { url },
+        `serving /metrics, /healthz and /readyz on ${url}${consoleHandler ? `, the console on ${url}/console/` : ''}`,
+      );
     }
     this.lock = new LeaderLock(s.stateUrl, s.slotName);
     await this.lock.acquire({
@@ -341,6 +370,7 @@ export class Pipeline {
       db,
       logger,
       intervalMs: 2000,
+      onSample: (sample) => this.samples.push(Date.now(), { ...sample, budgetUsed: budget.usedLastMinute() }),
     });
     this.probe.start();
     if (this.feishu && s.reconcileIntervalMs > 0) {

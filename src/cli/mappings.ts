@@ -5,11 +5,9 @@
 // and writes nothing anywhere: it never migrates, never creates a slot, never pushes.
 import pg from 'pg';
 import { loadSettings, SETTINGS_TABLE } from '../config/settings.js';
-import type { ExternalInstance } from '../feishu/external-instance.js';
-import { payloadLimitViolations } from '../feishu/payload-schema.js';
 import { CdcError, describeError } from '../errors.js';
-import type { CompiledMapping } from '../mapping/compiled-mapping.js';
-import type { BuildResult, InstanceRef } from '../mapping/contract.js';
+import type { InstanceRef } from '../mapping/contract.js';
+import { describeMapping } from '../mapping/describe-mapping.js';
 import { checkAndLoadMappingFiles, formatProblems, loadMappings } from '../mapping/mapping-loader.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
 import { InstanceTable } from '../replica/instance-table.js';
@@ -17,7 +15,7 @@ import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { openStateDb } from '../replica/state-db.js';
 import { loadInstanceRowsLive } from '../source/live-rows.js';
-import { withMonotonicUpdateTime } from '../sync/sync-scheduler.js';
+import { previewOf, type PreviewResult } from '../sync/payload-preview.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
 /** Where a command writes; process.stdout / process.stderr by default. */
@@ -43,18 +41,6 @@ function configuredMappingsPath(flags: GlobalFlags): string {
     ...(flags.config ? { file: flags.config } : {}),
     overrides: { sourceUrl: 'postgres://offline.invalid/unused', mappings: flags.mappings },
   }).mappings;
-}
-
-/** One line per mapping: what it maps from which tables. */
-export function describeMapping(m: CompiledMapping): string {
-  const sources = (list: readonly { table: string; where?: unknown }[]): string =>
-    list.length === 0 ? 'none' : list.map((s) => `${s.table}${s.where ? ' (filtered)' : ''}`).join(', ');
-  const reads = [...m.tables.keys()].sort().join(', ');
-  const inst = m.instance;
-  return (
-    `${m.name}: instance ${inst.table} (key ${inst.key.join(', ')}${inst.where ? ', filtered' : ''}); ` +
-    `tasks ${sources(m.tasks)}; ccs ${sources(m.ccs)}; reads ${reads}; in ${m.file}`
-  );
 }
 
 export async function mappingsCheckCommand(
@@ -87,12 +73,6 @@ export interface PreviewFlags extends GlobalFlags {
   mapping?: string;
   live?: boolean;
 }
-
-/** What `preview` found: the payload to push, or why there is none. */
-export type PreviewResult =
-  | { kind: 'payload'; payload: ExternalInstance; violations: string[] }
-  | { kind: 'absent'; what: string }
-  | { kind: 'unmappable'; reason: string };
 
 export async function mappingsPreviewCommand(flags: PreviewFlags, io: Output = STDIO): Promise<number> {
   let result: PreviewResult;
@@ -155,47 +135,6 @@ function unknownExternalId(mappings: CompiledMappingSet, id: string): CdcError {
   );
 }
 
-function describeRef(mappings: CompiledMappingSet, ref: InstanceRef): string {
-  const m = mappings.mapping(ref.mapping);
-  const key = (m?.instance.key ?? []).map((k, i) => `${k}=${ref.key[i] ?? '?'}`).join(', ');
-  const id = (() => {
-    try {
-      return `${mappings.externalId(ref)} `;
-    } catch {
-      return '';
-    }
-  })();
-  return `${id}(mapping ${ref.mapping}, ${m?.instance.table ?? '?'} ${key})`;
-}
-
-function resultOf(
-  mappings: CompiledMappingSet,
-  ref: InstanceRef,
-  built: BuildResult,
-  lastAccepted: bigint,
-  where: string,
-): PreviewResult {
-  switch (built.kind) {
-    case 'absent':
-      return {
-        kind: 'absent',
-        what: `${describeRef(mappings, ref)}: no instance row ${where} matches the mapping, so nothing would be pushed`,
-      };
-    case 'unmappable':
-      return { kind: 'unmappable', reason: built.reason };
-    case 'payload': {
-      // The sync stage sends update_time above the last one Feishu accepted, and the update mode.
-      let payload: ExternalInstance;
-      try {
-        payload = withMonotonicUpdateTime(built.payload, built.updateMode, lastAccepted);
-      } catch (error) {
-        return { kind: 'unmappable', reason: describeError(error) };
-      }
-      return { kind: 'payload', payload, violations: payloadLimitViolations(payload) };
-    }
-  }
-}
-
 async function previewLive(
   sourceUrl: string,
   mappings: CompiledMappingSet,
@@ -212,7 +151,7 @@ async function previewLive(
     await client.query('begin transaction isolation level repeatable read read only');
     const rows = await loadInstanceRowsLive(client, mappings, ref);
     await client.query('commit');
-    return resultOf(mappings, ref, mappings.build(ref, rows), 0n, 'in the source database');
+    return previewOf(mappings, ref, mappings.build(ref, rows), 0n, 'in the source database');
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -252,7 +191,7 @@ async function previewFromReplica(
     const results: PreviewResult[] = [];
     for (const { ref, lastAccepted } of candidates) {
       const rows = await loadInstanceRows(state.db, schema, mappings, ref);
-      results.push(resultOf(mappings, ref, mappings.build(ref, rows), lastAccepted, 'in the replica'));
+      results.push(previewOf(mappings, ref, mappings.build(ref, rows), lastAccepted, 'in the replica'));
     }
     const rank = { payload: 0, unmappable: 1, absent: 2 } as const;
     results.sort((a, b) => rank[a.kind] - rank[b.kind]);

@@ -273,6 +273,16 @@ export const SETTINGS_TABLE = {
     schema: int(100).default(100_000),
     doc: 'Pushes kept in the push history in total (oldest pruned first).',
   },
+  console: {
+    env: 'APPROVAL_CDC_CONSOLE',
+    schema: bool.default(true),
+    doc: 'Serve the web console at /console on the metrics address.',
+  },
+  adminToken: {
+    env: 'APPROVAL_CDC_ADMIN_TOKEN',
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    doc: 'Token (16+ characters) that unlocks the console actions; unset = read-only console. Never logged.',
+  },
   // Onboarding (issue 17): user identities and the monthly quota.
   identityRefreshMs: {
     env: 'APPROVAL_CDC_IDENTITY_REFRESH_MS',
@@ -429,5 +439,6 @@ export function redactedSettings(settings: Settings): Record<string, unknown> {
     callbackToken: settings.callbackToken ? '***' : undefined,
     callbackEncryptKey: settings.callbackEncryptKey ? '***' : undefined,
     writebackUrl: settings.writebackUrl ? hide(settings.writebackUrl) : undefined,
+    adminToken: settings.adminToken ? '***' : undefined,
   };
 }

@@ -1,6 +1,7 @@
 // Serves /metrics (Prometheus), /healthz (the process is alive) and /readyz (streaming, state database
-// reachable, Feishu token valid). Invariant: it only reads; a probe never changes connector state.
-import { createServer, type Server } from 'node:http';
+// reachable, Feishu token valid), and hands every other request to `extra` (the console) when given.
+// Invariant: it only reads; a probe never changes connector state.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { formatListenAddress, parseListenAddress } from '../config/listen-address.js';
 import { CdcError } from '../errors.js';
 import type { Metrics } from './metrics.js';
@@ -14,6 +15,8 @@ export async function startHealthServer(
   address: string,
   metrics: Metrics,
   readiness: () => Promise<Readiness>,
+  /** Answers other paths; resolves false when the path is not its own (404). */
+  extra?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>,
 ): Promise<Server> {
   const parsed = parseListenAddress(address);
   if (!parsed) throw new CdcError('CONFIG_INVALID', `not a listen address: ${address}`);
@@ -31,7 +34,7 @@ export async function startHealthServer(
           const r = await readiness();
           res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' });
           res.end(JSON.stringify(r));
-        } else {
+        } else if (!(extra && (await extra(req, res)))) {
           res.writeHead(404).end();
         }
       } catch (error) {

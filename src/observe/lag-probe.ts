@@ -9,6 +9,13 @@ import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { InstanceTable } from '../replica/instance-table.js';
 
+export interface LagSample {
+  lagBytes: number;
+  lagSeconds: number;
+  backlogLive: number;
+  backlogBackfill: number;
+}
+
 export class LagProbe {
   private timer: NodeJS.Timeout | null = null;
   private client: pg.Client | null = null;
@@ -23,6 +30,8 @@ export class LagProbe {
       db: Kysely<any>;
       logger: Logger;
       intervalMs: number;
+      /** Called after each complete sample with what it read (the console's charts keep them). */
+      onSample?: (sample: LagSample) => void;
     },
   ) {}
 
@@ -50,7 +59,9 @@ export class LagProbe {
         this.client = c;
       }
       const slot = await readSlot(this.client, this.o.slot);
+      const sample: LagSample = { lagBytes: 0, lagSeconds: 0, backlogLive: 0, backlogBackfill: 0 };
       if (slot) {
+        sample.lagBytes = Number(slot.lagBytes ?? 0n);
         metrics.slotLagBytes.set(Number(slot.lagBytes ?? 0n));
         metrics.slotRetainedBytes.set(Number(slot.retainedBytes ?? 0n));
         metrics.slotSafeWalBytes.set(slot.safeWalSize === null ? -1 : Number(slot.safeWalSize));
@@ -60,8 +71,10 @@ export class LagProbe {
       const cp = await this.o.checkpoints.read(this.o.slot);
       if (cp) {
         metrics.checkpointLsn.set(Number(cp.lsn));
-        if (cp.lastCommitAt)
-          metrics.secondsSinceCommit.set(Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000));
+        if (cp.lastCommitAt) {
+          sample.lagSeconds = Math.max(0, (Date.now() - cp.lastCommitAt.getTime()) / 1000);
+          metrics.secondsSinceCommit.set(sample.lagSeconds);
+        }
       }
       // Every lane is set each time (0 when empty), so a drained lane reads 0, not its last value.
       const lanes = new Map(LANES.map((lane) => [lane, { count: 0, oldest: null as Date | null }]));
@@ -73,12 +86,15 @@ export class LagProbe {
       }
       for (const [lane, b] of lanes) {
         metrics.backlog.set({ lane }, b.count);
+        if (lane === 'live') sample.backlogLive = b.count;
+        else sample.backlogBackfill = b.count;
         metrics.oldestPendingSeconds.set(
           { lane },
           b.oldest ? Math.max(0, (Date.now() - b.oldest.getTime()) / 1000) : 0,
         );
       }
       metrics.parked.set(await this.o.instances.countParked());
+      this.o.onSample?.(sample);
     } catch (error) {
       this.o.logger.debug({ err: error }, 'lag sample failed');
       await this.client?.end().catch(() => undefined);

@@ -64,6 +64,49 @@ export interface ParkedInstance {
   lastError: string | null;
 }
 
+/** Parked instances sharing a code and a reason once ids, numbers and quoted values are blanked. */
+export interface ParkedGroup {
+  code: string;
+  /** The reason with digits as # and quoted text as "…": what the instances of the group share. */
+  reasonClass: string;
+  count: number;
+  example: string;
+  oldest: Date;
+}
+
+/** Where a page of parked instances ends: the next page starts after it. */
+export interface ParkedCursor {
+  parkedAt: string;
+  id: string;
+}
+
+/** The sync state of one instance, as the console shows it. */
+export interface InstanceState {
+  id: string;
+  mapping: string;
+  key: string[];
+  externalId: string;
+  version: bigint;
+  syncedVersion: bigint;
+  lane: number;
+  dirtySince: Date | null;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  parkedAt: Date | null;
+  parkedReason: string | null;
+  lastError: string | null;
+  lastErrorCode: string | null;
+  syncedAt: Date | null;
+  pushes: number;
+  lastUpdateTime: bigint;
+}
+
+// Blanks what differs between instances with the same problem (ids, numbers, quoted values).
+const REASON_CLASS = (column: string) =>
+  sql.raw(
+    `regexp_replace(regexp_replace(coalesce(${column}, ''), '"[^"]*"', '"…"', 'g'), '[0-9]+', '#', 'g')`,
+  );
+
 export class InstanceTable {
   constructor(
     private readonly db: Kysely<any>,
@@ -133,15 +176,21 @@ export class InstanceTable {
     return rows.map((r) => r.id);
   }
 
-  /** Resync: marks instances for another push in the backfill lane, clearing their parking. */
-  async requeue(ids: readonly string[]): Promise<void> {
+  /**
+   * Resync: marks instances for another push in `lane` (backfill; the console's "push again" uses
+   * live, a person waits for it), clearing their parking; returns how many exist.
+   */
+  async requeue(ids: readonly string[], lane: number = LANE_BACKFILL): Promise<number> {
+    let marked = 0;
     for (let i = 0; i < ids.length; i += 5000) {
-      await sql`update ${this.t} set version = version + 1, lane = ${LANE_BACKFILL}::smallint,
+      const res = await sql`update ${this.t} set version = version + 1, lane = ${lane}::smallint,
           dirty_since = case when version > synced_version then dirty_since else now() end,
           parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null,
           accepted_digest = null
         where id = any(${ids.slice(i, i + 5000)}::text[])`.execute(this.db);
+      marked += Number(res.numAffectedRows ?? 0);
     }
+    return marked;
   }
 
   /** Reconciler: marks synced instances Feishu does not hold as sent for another push. */
@@ -344,6 +393,123 @@ export class InstanceTable {
       this.db,
     );
     return Number(res.numAffectedRows ?? 0);
+  }
+
+  /** Parked instances grouped by code and reason class, largest groups first (at most `limit`). */
+  async parkedGroups(limit = 100): Promise<ParkedGroup[]> {
+    const { rows } = await sql<{
+      code: string | null;
+      reason_class: string;
+      count: number;
+      example: string | null;
+      oldest: Date | string;
+    }>`select last_error_code as code, ${REASON_CLASS('parked_reason')} as reason_class, count(*)::int as count,
+        min(parked_reason) as example, min(parked_at) as oldest
+      from ${this.t} where parked_at is not null
+      group by 1, 2 order by count desc, 2 limit ${limit}`.execute(this.db);
+    return rows.map((r) => ({
+      code: r.code ?? '',
+      reasonClass: r.reason_class,
+      count: Number(r.count),
+      example: r.example ?? '',
+      oldest: new Date(r.oldest),
+    }));
+  }
+
+  /**
+   * One page of parked instances, oldest first, optionally of one group; `after` is the cursor of
+   * the previous page's last entry (keyset paging: a page costs the same deep in a large set).
+   */
+  async parkedPage(o: {
+    group?: { code: string; reasonClass: string };
+    after?: ParkedCursor;
+    limit: number;
+  }): Promise<{ items: (ParkedInstance & { code: string | null })[]; next: ParkedCursor | null }> {
+    const code = o.group?.code ?? null;
+    const reasonClass = o.group?.reasonClass ?? null;
+    const { rows } = await sql<{
+      id: string;
+      mapping: string;
+      external_id: string;
+      parked_at: Date | string;
+      cursor_at: string;
+      parked_reason: string | null;
+      attempts: number;
+      last_error: string | null;
+      last_error_code: string | null;
+    }>`select id, mapping, external_id, parked_at, parked_at::text as cursor_at, parked_reason, attempts,
+        last_error, last_error_code
+      from ${this.t}
+      where parked_at is not null
+        and (${reasonClass}::text is null or (coalesce(last_error_code, '') = ${code}
+          and ${REASON_CLASS('parked_reason')} = ${reasonClass}))
+        and (${o.after?.parkedAt ?? null}::timestamptz is null
+          or (parked_at, id) > (${o.after?.parkedAt ?? null}::timestamptz, ${o.after?.id ?? null}::text))
+      order by parked_at, id limit ${o.limit + 1}`.execute(this.db);
+    const items = rows.slice(0, o.limit).map((r) => ({
+      id: r.id,
+      mapping: r.mapping,
+      externalId: r.external_id,
+      parkedAt: new Date(r.parked_at),
+      reason: r.parked_reason ?? '',
+      attempts: Number(r.attempts),
+      lastError: r.last_error,
+      code: r.last_error_code,
+    }));
+    const last = rows[o.limit - 1];
+    return {
+      items,
+      next: rows.length > o.limit && last ? { parkedAt: last.cursor_at, id: last.id } : null,
+    };
+  }
+
+  /** The sync state of the instances with these internal ids or this external id. */
+  async find(by: { ids: readonly string[] } | { externalId: string }): Promise<InstanceState[]> {
+    const ids = 'ids' in by ? by.ids : [];
+    const externalId = 'externalId' in by ? by.externalId : null;
+    const { rows } = await sql<{
+      id: string;
+      mapping: string;
+      key: string[];
+      external_id: string;
+      version: string;
+      synced_version: string;
+      lane: number;
+      dirty_since: Date | string | null;
+      attempts: number;
+      next_attempt_at: Date | string | null;
+      parked_at: Date | string | null;
+      parked_reason: string | null;
+      last_error: string | null;
+      last_error_code: string | null;
+      synced_at: Date | string | null;
+      pushes: string;
+      last_update_time: string;
+    }>`select id, mapping, key, external_id, version, synced_version, lane, dirty_since, attempts,
+        next_attempt_at, parked_at, parked_reason, last_error, last_error_code, synced_at, pushes, last_update_time
+      from ${this.t}
+      where id = any(${ids}::text[]) or external_id = ${externalId}
+      order by id limit 20`.execute(this.db);
+    const date = (v: Date | string | null) => (v === null ? null : new Date(v));
+    return rows.map((r) => ({
+      id: r.id,
+      mapping: r.mapping,
+      key: r.key,
+      externalId: r.external_id,
+      version: BigInt(r.version),
+      syncedVersion: BigInt(r.synced_version),
+      lane: Number(r.lane),
+      dirtySince: date(r.dirty_since),
+      attempts: Number(r.attempts),
+      nextAttemptAt: date(r.next_attempt_at),
+      parkedAt: date(r.parked_at),
+      parkedReason: r.parked_reason,
+      lastError: r.last_error,
+      lastErrorCode: r.last_error_code,
+      syncedAt: date(r.synced_at),
+      pushes: Number(r.pushes),
+      lastUpdateTime: BigInt(r.last_update_time),
+    }));
   }
 
   async backlog(): Promise<{ lane: number; count: number; oldest: Date | null }[]> {

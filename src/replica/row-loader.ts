@@ -15,14 +15,21 @@ import { readVirtualRows } from './virtual-rows.js';
 
 export class LoadedRows implements RowLookup {
   private readonly byQuery = new Map<string, LoadedRow[]>();
+  private readonly queries: RowQuery[] = [];
   has(query: RowQuery): boolean {
     return this.byQuery.has(rowQueryKey(query));
   }
   set(query: RowQuery, rows: LoadedRow[]): void {
-    this.byQuery.set(rowQueryKey(query), rows);
+    const key = rowQueryKey(query);
+    if (!this.byQuery.has(key)) this.queries.push(query);
+    this.byQuery.set(key, rows);
   }
   rows(query: RowQuery): readonly LoadedRow[] | undefined {
     return this.byQuery.get(rowQueryKey(query));
+  }
+  /** Every loaded query with its rows, in load order (the console shows them). */
+  entries(): [RowQuery, readonly LoadedRow[]][] {
+    return [...this.byQuery.values()].map((rows, i) => [this.queries[i] as RowQuery, rows]);
   }
 }
 
