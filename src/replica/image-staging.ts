@@ -2,8 +2,8 @@
 // no I/O, no clock. Invariant: an image is only replaced by one from a later LSN, so a replayed
 // change stages nothing; every image a change replaces or writes is reported as touched, so the
 // instances the row belonged to before and after the change are both found. An update that leaves
-// every kept column as it was (a rewrite, an edit of columns no mapping reads) touches nothing and
-// is not written: no mapping can tell it happened.
+// every kept column as it was (a rewrite, an edit of columns no mapping reads) touches no instance
+// (no mapping can tell it happened); its image is still stored with the later LSN.
 import type { RowImage } from '../mapping/contract.js';
 import type { Lsn } from '../source/lsn.js';
 import type { ChangeValues, RowChange } from './row-change.js';
@@ -99,6 +99,9 @@ export function stageChange(
   } else {
     const data = keptValues(change.values, keepCols, existing);
     if (existing && !existing.deleted && sameValues(existing.data, data)) {
+      // Still stored with its new LSN: a re-snapshot's sweep drops images the copy did not refresh,
+      // and the image horizon must cover it. No instance is touched.
+      put(s, change.table, pk, { lsn: change.lsn, deleted: false, data }, key);
       s.applied++;
       return;
     }
