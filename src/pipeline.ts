@@ -18,6 +18,7 @@ import { LagProbe } from './observe/lag-probe.js';
 import type { Logger } from './observe/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { SampleRing } from './observe/sample-ring.js';
+import { CheckpointStore } from './replica/checkpoint-store.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -52,10 +53,59 @@ export interface PipelineOptions {
   onSnapshotProgress?: (report: TableProgressReport) => void;
 }
 
+/**
+ * A Feishu client whose credentials Feishu has just accepted (a token was issued); CONFIG_INVALID
+ * when they are not set, FEISHU_TOKEN when Feishu refuses them (or, unless `tolerateOutage`, does not
+ * answer). `setup` and `run` call it before they create anything.
+ */
+export async function connectFeishu(
+  s: Settings,
+  options: {
+    onTokenRenew?: () => void;
+    tolerateOutage?: boolean;
+    onOutage?: (error: unknown) => void;
+    logger?: Logger;
+  } = {},
+): Promise<FeishuClient> {
+  if (!s.feishuAppId || !s.feishuAppSecret) {
+    throw new CdcError(
+      'CONFIG_INVALID',
+      'APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET are required (checked before the slot is created)',
+    );
+  }
+  const client = new FeishuClient({
+    baseUrl: s.feishuBaseUrl,
+    appId: s.feishuAppId,
+    appSecret: s.feishuAppSecret,
+    requestTimeoutMs: s.requestTimeoutMs,
+    connections: s.syncConcurrency,
+    ...(options.onTokenRenew ? { onTokenRenew: options.onTokenRenew } : {}),
+  });
+  try {
+    await client.verifyCredentials();
+  } catch (error) {
+    // Refused credentials stop here. Feishu down or unreachable does not: a restart during an outage
+    // must keep the stream (and the slot's WAL) moving; the sync stage retries the token then.
+    const refused = !(error instanceof CdcError) || error.details.disposition === 'stop';
+    if (refused || !options.tolerateOutage) {
+      await client.close().catch(() => undefined);
+      throw error;
+    }
+    options.logger?.warn(
+      { err: error },
+      'Feishu did not answer the token request; starting anyway, pushes wait for it',
+    );
+    options.onOutage?.(error);
+  }
+  return client;
+}
+
 export class Pipeline {
   readonly metrics: Metrics;
   /** The last hour of lag, budget and backlog samples (one every 2 s), for the console's charts. */
   readonly samples = new SampleRing(1800);
+  /** The rate budget, once the sync stage exists (the lag probe samples it from the copy on). */
+  private budget: RateBudget | null = null;
   readonly done: Promise<void>;
   private stream: ReplicationStream | null = null;
   private scheduler: SyncScheduler | null = null;
@@ -111,6 +161,24 @@ export class Pipeline {
   /** Starts every stage; resolves once streaming has been started (after the initial load if any). */
   async start(): Promise<void> {
     const { settings: s, logger, mappings } = this.o;
+    // Credentials first: a wrong secret must not leave a slot behind that retains WAL.
+    if (!this.o.push) {
+      let outage = false;
+      this.feishu = await connectFeishu(s, {
+        onTokenRenew: () => {
+          this.metrics.tokenRenewals.inc();
+          this.tokenObtained = true;
+        },
+        tolerateOutage: true,
+        onOutage: (error) => {
+          outage = true;
+          this.tokenError = describeError(error);
+        },
+        logger,
+      });
+      // Ready means Feishu took our credentials (an idle connector might otherwise never be ready).
+      if (!outage) this.tokenObtained = true;
+    }
     this.state = openStateDb(s.stateUrl, s.stateSchema);
     await migrateStateDb(this.state);
     const db = this.state.db;
@@ -158,6 +226,22 @@ export class Pipeline {
     logger.info({ slot: s.slotName }, 'holding the active lock');
 
     initTableSeries(this.metrics, mappings.tables.keys());
+    // Sampling starts before the copy: the slot retains WAL from its creation on, and the copy is
+    // when that matters most.
+    this.probe = new LagProbe({
+      sourceUrl: s.sourceUrl,
+      slot: s.slotName,
+      metrics: this.metrics,
+      checkpoints: new CheckpointStore(db, s.stateSchema),
+      instances: () => this.scheduler?.store ?? null,
+      db,
+      logger,
+      intervalMs: 2000,
+      onSample: (sample) =>
+        this.samples.push(Date.now(), { ...sample, budgetUsed: this.budget?.usedLastMinute() ?? 0 }),
+    });
+    this.probe.start();
+
     const onSnapshotProgress = this.o.onSnapshotProgress;
     const copyReporter = new CopyReporter({
       metrics: this.metrics,
@@ -189,6 +273,7 @@ export class Pipeline {
       perMinute: s.ratePerMinute,
       windowMs: s.rateWindowMs,
     });
+    this.budget = budget;
     this.metrics.budgetLimit.set(s.ratePerMinute);
     // The calls of the previous process (or of the active one this standby replaces) still count at
     // Feishu: the budget starts with them, read from the ledger every process writes before a call.
@@ -203,34 +288,8 @@ export class Pipeline {
     this.ledger = ledger;
     budget.seed(await ledger.recent());
     let push = this.o.push;
-    if (!push) {
-      if (!s.feishuAppId || !s.feishuAppSecret) {
-        throw new CdcError(
-          'CONFIG_INVALID',
-          'APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET are required to push',
-        );
-      }
-      const client = new FeishuClient({
-        baseUrl: s.feishuBaseUrl,
-        appId: s.feishuAppId,
-        appSecret: s.feishuAppSecret,
-        requestTimeoutMs: s.requestTimeoutMs,
-        connections: s.syncConcurrency,
-        onTokenRenew: () => {
-          this.metrics.tokenRenewals.inc();
-          this.tokenObtained = true;
-        },
-      });
-      this.feishu = client;
-      // Ready means Feishu took our credentials: ask for a token now rather than at the first push
-      // (an idle connector might otherwise never be ready, or be "ready" with a wrong secret).
-      client.verifyCredentials().then(
-        () => (this.tokenObtained = true),
-        (error: unknown) => {
-          this.tokenError = describeError(error);
-          logger.warn({ err: error }, `cannot obtain a Feishu token yet: ${this.tokenError}`);
-        },
-      );
+    const client = this.feishu;
+    if (!push && client) {
       push = async (payload) => {
         await client.pushInstance(payload);
       };
@@ -247,6 +306,7 @@ export class Pipeline {
         },
       });
     }
+    if (!push) throw new CdcError('INTERNAL', 'no Feishu client and no push function');
     this.loopStage = await startLoopStage({
       settings: s,
       mappings,
@@ -361,18 +421,6 @@ export class Pipeline {
     );
     this.heartbeat = new Heartbeat(s.sourceUrl, s.heartbeatIntervalMs, logger);
     this.heartbeat.start();
-    this.probe = new LagProbe({
-      sourceUrl: s.sourceUrl,
-      slot: s.slotName,
-      metrics: this.metrics,
-      checkpoints,
-      instances: this.scheduler.store,
-      db,
-      logger,
-      intervalMs: 2000,
-      onSample: (sample) => this.samples.push(Date.now(), { ...sample, budgetUsed: budget.usedLastMinute() }),
-    });
-    this.probe.start();
     if (this.feishu && s.reconcileIntervalMs > 0) {
       const client = this.feishu;
       this.reconciler = new Reconciler({

@@ -1,28 +1,21 @@
-// `approval-cdc setup [--resnapshot]`: migrate the state schema, create publication and slot, copy the
-// mapped tables under the slot's snapshot. Idempotent; `run` does the same on first start.
+// `approval-cdc setup [--resnapshot]`: check the Feishu credentials and the role's rights, migrate the
+// state schema, create publication and slot, copy the mapped tables under the slot's snapshot.
+// Idempotent; `run` does the same on first start. Nothing is created before the checks pass.
+import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
+import type { MappingSet } from '../mapping/contract.js';
+import type { Logger } from '../observe/logger.js';
+import { connectFeishu } from '../pipeline.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
-import { formatLsn } from '../source/lsn.js';
-import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
+import { formatLsn, type Lsn } from '../source/lsn.js';
 import { startReplica } from '../source/replica-start.js';
+import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
 export async function setupCommand(flags: GlobalFlags & { resnapshot?: boolean }): Promise<number> {
   const { settings: s, logger } = commandContext(flags);
   const mappings = await mappingsOf(s);
-  const state = openStateDb(s.stateUrl, s.stateSchema);
   try {
-    await migrateStateDb(state);
-    const { checkpoint: lsn } = await startReplica({
-      settings: s,
-      mappings,
-      db: state.db,
-      logger,
-      resnapshot: flags.resnapshot === true,
-      onProgress: (table, p) => {
-        if (process.stderr.isTTY)
-          process.stderr.write(`\r  copying ${table}: ${p.rows} rows${p.done ? ' done\n' : ''}`);
-      },
-    });
+    const lsn = await setup(s, mappings, logger, { resnapshot: flags.resnapshot === true });
     process.stdout.write(
       `setup complete: slot ${s.slotName}, publication ${s.publicationName}, streaming from ${formatLsn(lsn)}\n`,
     );
@@ -31,7 +24,35 @@ export async function setupCommand(flags: GlobalFlags & { resnapshot?: boolean }
     process.stderr.write(`setup failed: ${describeError(error)}\n`);
     return 1;
   } finally {
-    await state.close();
     logger.flush();
+  }
+}
+
+/** Everything `setup` does; resolves to the position streaming starts from, or throws. */
+export async function setup(
+  s: Settings,
+  mappings: MappingSet,
+  logger: Logger,
+  options: { resnapshot?: boolean } = {},
+): Promise<Lsn> {
+  // Nothing is created before Feishu accepted the credentials (run needs them anyway).
+  await (await connectFeishu(s)).close();
+  const state = openStateDb(s.stateUrl, s.stateSchema);
+  try {
+    await migrateStateDb(state);
+    const { checkpoint } = await startReplica({
+      settings: s,
+      mappings,
+      db: state.db,
+      logger,
+      resnapshot: options.resnapshot === true,
+      onProgress: (table, p) => {
+        if (process.stderr.isTTY)
+          process.stderr.write(`\r  copying ${table}: ${p.rows} rows${p.done ? ' done\n' : ''}`);
+      },
+    });
+    return checkpoint;
+  } finally {
+    await state.close();
   }
 }

@@ -201,6 +201,20 @@ export class FeishuClient {
     await this.#callApi(MESSAGE_UPDATE_PATH, body);
   }
 
+  /**
+   * Whether Feishu knows an approval definition by this code (the code instances are pushed with):
+   * false on 1390002 "approval code not found"; any other failure throws.
+   */
+  async approvalExists(approvalCode: string): Promise<boolean> {
+    try {
+      await this.getApproval(approvalCode);
+      return true;
+    } catch (err) {
+      if (err instanceof CdcError && err.details.feishuCode === 1390002) return false;
+      throw err;
+    }
+  }
+
   /** Fetches a token, so bad credentials surface at startup rather than at the first push. */
   async verifyCredentials(): Promise<void> {
     await this.#tokens.get();

@@ -111,6 +111,11 @@ export interface MappingSet {
   loopOf?(mapping: string): LoopConfig | undefined;
   /** The values of the task id template's placeholders in `taskId` (e.g. { step_id: '1001' }), or null. */
   taskKeyOf?(mapping: string, taskId: string): Readonly<Record<string, string>> | null;
+  /**
+   * The approval codes the mappings can push (literal values of their approval_code), and the
+   * mappings whose code is computed from row data and cannot be listed.
+   */
+  approvalCodes?(): { codes: string[]; computed: string[] };
 }
 
 /** What instanceRank tells about an instance row. */

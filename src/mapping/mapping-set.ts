@@ -18,6 +18,7 @@ import type {
 } from './contract.js';
 import { indexColumnOf, rowQueryKey } from './contract.js';
 import type { LoopConfig } from './compile-loop.js';
+import { approvalCodesOf, type ApprovalCodes } from './approval-codes.js';
 import type { CompiledMapping } from './compiled-mapping.js';
 import { evaluate } from './expression.js';
 import { matchesFilter } from './filter.js';
@@ -222,6 +223,10 @@ export class CompiledMappingSet implements MappingSet {
     }
     const ref = found[0];
     return ref && this.externalId(ref) === id ? ref : null;
+  }
+
+  approvalCodes(): ApprovalCodes {
+    return approvalCodesOf(this.#mappings.values());
   }
 
   instanceTableOf(mapping: string): TableName | undefined {

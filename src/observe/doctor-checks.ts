@@ -6,25 +6,15 @@
 import pg from 'pg';
 import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
-import { FeishuClient } from '../feishu/feishu-client.js';
 import type { MappingSet, TableUse } from '../mapping/contract.js';
 import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js';
 import { openStateDb } from '../replica/state-db.js';
 import { quoteTable, splitTable } from '../source/catalog.js';
 import { readSlot } from '../source/slot-admin.js';
+import { readSourceAccess, type AccessProblem, type SourceAccess } from '../source/source-access.js';
+import { checkFeishu } from './doctor-feishu.js';
+import { fail, pass, type Finding, type Severity } from './doctor-finding.js';
 import { redactUrls } from './logger.js';
-
-export type Severity = 'error' | 'warn' | 'info';
-
-export interface Finding {
-  id: string;
-  /** false when something is not as the connector needs it; `severity` says how bad that is. */
-  ok: boolean;
-  severity: Severity;
-  finding: string;
-  /** The SQL or setting that fixes it; null when there is nothing to fix. */
-  fix: string | null;
-}
 
 export interface DoctorOptions {
   settings: Settings;
@@ -32,20 +22,6 @@ export interface DoctorOptions {
   mappings: MappingSet | { error: string };
 }
 
-const pass = (id: string, finding: string): Finding => ({
-  id,
-  ok: true,
-  severity: 'info',
-  finding,
-  fix: null,
-});
-const fail = (id: string, severity: Severity, finding: string, fix: string): Finding => ({
-  id,
-  ok: false,
-  severity,
-  finding,
-  fix,
-});
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const list = (items: readonly string[]) => items.join(', ');
 
@@ -53,6 +29,8 @@ const list = (items: readonly string[]) => items.join(', ');
 export function doctorExitCode(findings: readonly Finding[]): number {
   return findings.some((f) => !f.ok && f.severity === 'error') ? 1 : 0;
 }
+
+export type { Finding, Severity };
 
 export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
   const s = o.settings;
@@ -92,7 +70,7 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
         'check APPROVAL_CDC_SOURCE_URL, the network path and pg_hba.conf on the legacy server',
       ),
     );
-    findings.push(...state.findings, await checkFeishu(s));
+    findings.push(...state.findings, ...(await checkFeishu(s, mappings)));
     return findings;
   }
   try {
@@ -100,10 +78,14 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
     const server = await serverChecks(source, s);
     findings.push(...server.findings);
     if (mappings) {
-      for (const use of mappings.tables.values())
-        findings.push(...(await tableChecks(source, use, server.role)));
+      for (const use of mappings.tables.values()) findings.push(...(await tableChecks(source, use)));
+      const tables = [...mappings.tables.keys()];
       findings.push(
-        ...(await publicationChecks(source, s.publicationName, [...mappings.tables.keys()], server)),
+        ...accessFindings(
+          await readSourceAccess(source, s.publicationName, tables),
+          tables,
+          s.publicationName,
+        ),
       );
     }
     findings.push(...(await slotChecks(source, s.slotName, state.checkpoint)));
@@ -119,16 +101,12 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
   } finally {
     await source.end().catch(() => undefined);
   }
-  findings.push(...state.findings, await checkFeishu(s));
+  findings.push(...state.findings, ...(await checkFeishu(s, mappings)));
   return findings;
 }
 
 interface ServerFacts {
   findings: Finding[];
-  role: string;
-  superuser: boolean;
-  canCreate: boolean;
-  database: string;
 }
 
 async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts> {
@@ -140,14 +118,10 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
        (select count(*) from pg_replication_slots)::int as used_slots,
        (select count(*) from pg_stat_activity where backend_type = 'walsender')::int as used_senders,
        exists (select 1 from pg_replication_slots where slot_name = $1 and database = current_database()) as own_slot,
-       exists (select 1 from pg_replication_slots where slot_name = $1 and active) as own_active,
-       current_user as role, current_database() as database, r.rolsuper, r.rolreplication,
-       has_database_privilege(current_database(), 'CREATE') as can_create
-     from pg_roles r where r.rolname = current_user`,
+       exists (select 1 from pg_replication_slots where slot_name = $1 and active) as own_active`,
     [s.slotName],
   );
   const r = rows[0];
-  const role: string = r.role;
   const findings: Finding[] = [];
   findings.push(
     r.wal_level === 'logical'
@@ -184,16 +158,6 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
           `ALTER SYSTEM SET max_wal_senders = ${r.max_senders + 2};  -- then restart`,
         ),
   );
-  findings.push(
-    r.rolsuper || r.rolreplication
-      ? pass('replication-role', `role ${role} ${r.rolsuper ? 'is superuser' : 'has REPLICATION'}`)
-      : fail(
-          'replication-role',
-          'error',
-          `role ${role} has neither REPLICATION nor superuser: it cannot create or read a replication slot`,
-          `ALTER ROLE ${ident(role)} WITH REPLICATION;  -- on Amazon RDS/Aurora: GRANT rds_replication TO ${ident(role)};`,
-        ),
-  );
   const keepMb = Number(r.keep_mb);
   findings.push(
     keepMb < 0
@@ -210,14 +174,10 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
   );
   return {
     findings,
-    role,
-    superuser: r.rolsuper,
-    canCreate: r.rolsuper || r.can_create,
-    database: r.database,
   };
 }
 
-async function tableChecks(c: pg.ClientBase, use: TableUse, role: string): Promise<Finding[]> {
+async function tableChecks(c: pg.ClientBase, use: TableUse): Promise<Finding[]> {
   const { schema, name } = splitTable(use.table);
   const q = quoteTable(use.table);
   const { rows } = await c.query(
@@ -258,19 +218,6 @@ async function tableChecks(c: pg.ClientBase, use: TableUse, role: string): Promi
           'error',
           `${use.table} lacks column(s) the mappings read: ${list(missing)}`,
           `correct the column names in the mapping, or ALTER TABLE ${q} ADD COLUMN …`,
-        ),
-  );
-  const cannot = t.schema_usage
-    ? `may not SELECT ${use.table}`
-    : `has no USAGE on schema ${schema}, so it cannot read ${use.table}`;
-  findings.push(
-    t.schema_usage && t.can_select
-      ? pass(`select:${use.table}`, `role ${role} may SELECT ${use.table}`)
-      : fail(
-          `select:${use.table}`,
-          'error',
-          `role ${role} ${cannot}: the initial copy would fail`,
-          `GRANT USAGE ON SCHEMA ${ident(schema)} TO ${ident(role)}; GRANT SELECT ON ${q} TO ${ident(role)};`,
         ),
   );
   findings.push(replicaIdentity(use, q, t.relreplident, t.pk, t.ident_index, t.columns));
@@ -341,100 +288,53 @@ function replicaIdentity(
   return pass(id, `${use.table} has REPLICA IDENTITY ${label}${cost}`);
 }
 
-async function publicationChecks(
-  c: pg.ClientBase,
-  publication: string,
-  tables: string[],
-  server: ServerFacts,
-): Promise<Finding[]> {
-  const pub = ident(publication);
-  const setTable = `ALTER PUBLICATION ${pub} SET TABLE ${tables.map(quoteTable).join(', ')};`;
-  const { rows } = await c.query(
-    `select p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete, pg_get_userbyid(p.pubowner) as owner,
-       pg_has_role(current_user, p.pubowner, 'USAGE') as owns
-     from pg_publication p where p.pubname = $1`,
-    [publication],
-  );
-  const p = rows[0];
-  if (!p) {
-    const create = `CREATE PUBLICATION ${pub} FOR TABLE ${tables.map(quoteTable).join(', ')};`;
-    return [
-      server.canCreate
-        ? fail(
-            'publication',
-            'info',
-            `publication ${publication} does not exist yet; setup (or the first run) creates it`,
-            'approval-cdc setup',
-          )
-        : fail(
-            'publication',
-            'error',
-            `publication ${publication} does not exist and role ${server.role} may not create it`,
-            `GRANT CREATE ON DATABASE ${ident(server.database)} TO ${ident(server.role)};  -- or, as the table owner: ${create} ALTER PUBLICATION ${pub} OWNER TO ${ident(server.role)};`,
-          ),
-    ];
-  }
+/** The findings of the rights and publication plan setup and run carry out (source-access.ts). */
+function accessFindings(access: SourceAccess, tables: readonly string[], publication: string): Finding[] {
   const findings: Finding[] = [];
-  const problems: string[] = [];
-  if (!(server.superuser || p.owns))
-    problems.push(`it is owned by ${p.owner}, and every start alters its table list`);
-  const unpublished = (['insert', 'update', 'delete'] as const).filter((op) => !p[`pub${op}`]);
-  if (unpublished.length > 0) problems.push(`it does not publish ${list(unpublished)}`);
-  const fixes = [
-    ...(server.superuser || p.owns ? [] : [`ALTER PUBLICATION ${pub} OWNER TO ${ident(server.role)};`]),
-    ...(unpublished.length > 0
-      ? [`ALTER PUBLICATION ${pub} SET (publish = 'insert, update, delete, truncate');`]
-      : []),
-  ];
+  const problem = (p: AccessProblem, severity: Severity) => fail(p.id, severity, p.problem, p.sql);
+  const byId = (id: string) => access.problems.find((p) => p.id === id);
+  const replication = byId('replication-role');
   findings.push(
-    problems.length === 0
-      ? pass('publication', `publication ${publication} exists and role ${server.role} can alter it`)
-      : fail('publication', 'error', `publication ${publication}: ${problems.join('; ')}`, fixes.join(' ')),
+    replication
+      ? problem(replication, 'error')
+      : pass(
+          'replication-role',
+          `role ${access.role} ${access.superuser ? 'is superuser' : 'has REPLICATION'}`,
+        ),
   );
-
-  if (p.puballtables) {
-    findings.push(
-      fail(
-        'publication-tables',
-        'warn',
-        `publication ${publication} is FOR ALL TABLES: every table's changes are decoded and sent to the connector`,
-        `DROP PUBLICATION ${pub}; CREATE PUBLICATION ${pub} FOR TABLE ${tables.map(quoteTable).join(', ')};`,
-      ),
-    );
-    return findings;
+  for (const table of tables) {
+    const select = byId(`select:${table}`);
+    if (select) findings.push(problem(select, 'error'));
+    else findings.push(pass(`select:${table}`, `role ${access.role} may SELECT ${table}`));
   }
-  const published = await c.query<{ t: string }>(
-    `select schemaname || '.' || tablename as t from pg_publication_tables where pubname = $1`,
-    [publication],
-  );
-  const have = new Set(published.rows.map((r) => r.t));
-  const normalized = tables.map((t) => `${splitTable(t).schema}.${splitTable(t).name}`);
-  const missing = normalized.filter((t) => !have.has(t));
-  const extra = [...have].filter((t) => !normalized.includes(t)).sort();
-  if (missing.length === 0 && extra.length === 0) {
-    findings.push(
-      pass(
-        'publication-tables',
-        `publication ${publication} contains exactly the ${tables.length} mapped table(s)`,
-      ),
+  const plan = access.publication;
+  // A publication not made yet gets every mapped table when it is: only its creation is a finding.
+  for (const id of plan.exists ? ['publication', 'publication-tables'] : ['publication']) {
+    const blocking = plan.problems.filter((p) => p.id === id);
+    const warnings = plan.warnings.filter((p) => p.id === id);
+    const own = plan.statements.filter((sql) =>
+      id === 'publication' ? !/ (ADD|DROP) TABLE /.test(sql) : / (ADD|DROP) TABLE /.test(sql),
     );
-  } else {
-    const parts = [
-      ...(missing.length > 0
-        ? [`lacks mapped table(s) ${list(missing)} (their changes are not streamed)`]
-        : []),
-      ...(extra.length > 0
-        ? [`contains unmapped table(s) ${list(extra)} (decoded and sent for nothing)`]
-        : []),
-    ];
-    findings.push(
-      fail(
-        'publication-tables',
-        missing.length > 0 ? 'error' : 'warn',
-        `publication ${publication} ${parts.join('; ')}`,
-        setTable,
-      ),
-    );
+    if (blocking.length > 0) findings.push(...blocking.map((p) => problem(p, 'error')));
+    else if (own.length > 0)
+      findings.push(
+        fail(
+          id,
+          'info',
+          `setup (or the first run) will run, as role ${access.role} may: ${own.join(' ')}`,
+          'approval-cdc setup',
+        ),
+      );
+    else if (warnings.length > 0) findings.push(...warnings.map((p) => problem(p, 'warn')));
+    else
+      findings.push(
+        pass(
+          id,
+          id === 'publication'
+            ? `publication ${publication} exists and publishes insert, update, delete`
+            : `publication ${publication} contains every mapped table`,
+        ),
+      );
   }
   return findings;
 }
@@ -573,36 +473,5 @@ async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoin
     return { checkpoint: null, findings: [finding] };
   } finally {
     await state.close();
-  }
-}
-
-async function checkFeishu(s: Settings): Promise<Finding> {
-  if (!s.feishuAppId || !s.feishuAppSecret) {
-    return fail(
-      'feishu-credentials',
-      'warn',
-      'Feishu app id or secret not set: `run` refuses to start without them',
-      'set APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET',
-    );
-  }
-  const client = new FeishuClient({
-    baseUrl: s.feishuBaseUrl,
-    appId: s.feishuAppId,
-    appSecret: s.feishuAppSecret,
-    requestTimeoutMs: s.requestTimeoutMs,
-    connections: 1,
-  });
-  try {
-    await client.verifyCredentials();
-    return pass('feishu-credentials', `Feishu accepted app ${s.feishuAppId} at ${s.feishuBaseUrl}`);
-  } catch (error) {
-    return fail(
-      'feishu-credentials',
-      'error',
-      `the credentials of Feishu app ${s.feishuAppId} could not be verified at ${s.feishuBaseUrl}: ${describeError(error)}`,
-      'check APPROVAL_CDC_FEISHU_APP_ID, APPROVAL_CDC_FEISHU_APP_SECRET and APPROVAL_CDC_FEISHU_URL (Lark: https://open.larksuite.com)',
-    );
-  } finally {
-    await client.close().catch(() => undefined);
   }
 }

@@ -1,6 +1,7 @@
 // Samples lag where users feel it: the slot's position and retained WAL on the source, the newest
-// applied commit and the backlog in the state database. Read-only; a failed sample is logged and the
-// gauges keep their last value.
+// applied commit and the backlog in the state database. Read-only. It starts before the initial copy,
+// so the slot's gauges are true while the copy runs (when WAL piles up most). Invariant: a slot gauge
+// that cannot be read (no slot yet, a failed sample) is NaN, never 0 or a stale value.
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import type { Logger } from './logger.js';
@@ -26,7 +27,8 @@ export class LagProbe {
       slot: string;
       metrics: Metrics;
       checkpoints: CheckpointStore;
-      instances: InstanceTable;
+      /** The sync stage's store, once it exists (the probe starts before it, during the copy). */
+      instances: () => InstanceTable | null;
       db: Kysely<any>;
       logger: Logger;
       intervalMs: number;
@@ -47,10 +49,16 @@ export class LagProbe {
     this.client = null;
   }
 
+  private unreadSlot(): void {
+    const m = this.o.metrics;
+    for (const g of [m.slotLagBytes, m.slotRetainedBytes, m.slotSafeWalBytes]) g.set(Number.NaN);
+  }
+
   async sample(): Promise<void> {
     const { metrics } = this.o;
     try {
       if (!this.client) {
+        this.unreadSlot();
         const c = new pg.Client({ connectionString: this.o.sourceUrl, application_name: 'approval-cdc-lag' });
         c.on('error', () => {
           this.client = null;
@@ -58,15 +66,24 @@ export class LagProbe {
         await c.connect();
         this.client = c;
       }
-      const slot = await readSlot(this.client, this.o.slot);
+      const slot = await readSlot(this.client, this.o.slot).catch((error: unknown) => {
+        this.unreadSlot();
+        throw error;
+      });
       const sample: LagSample = { lagBytes: 0, lagSeconds: 0, backlogLive: 0, backlogBackfill: 0 };
       if (slot) {
         sample.lagBytes = Number(slot.lagBytes ?? 0n);
-        metrics.slotLagBytes.set(Number(slot.lagBytes ?? 0n));
-        metrics.slotRetainedBytes.set(Number(slot.retainedBytes ?? 0n));
-        metrics.slotSafeWalBytes.set(slot.safeWalSize === null ? -1 : Number(slot.safeWalSize));
+        const bytes = (v: bigint | null) => (v === null ? Number.NaN : Number(v));
+        metrics.slotLagBytes.set(bytes(slot.lagBytes));
+        metrics.slotRetainedBytes.set(bytes(slot.retainedBytes));
+        // NULL safe_wal_size: unlimited (max_slot_wal_keep_size = -1), unless the slot is lost.
+        metrics.slotSafeWalBytes.set(
+          slot.safeWalSize !== null ? Number(slot.safeWalSize) : slot.walStatus === 'lost' ? Number.NaN : -1,
+        );
         metrics.slotActive.set(slot.active ? 1 : 0);
         for (const s of WAL_STATUSES) metrics.slotWalStatus.set({ status: s }, slot.walStatus === s ? 1 : 0);
+      } else {
+        this.unreadSlot();
       }
       const cp = await this.o.checkpoints.read(this.o.slot);
       if (cp) {
@@ -76,9 +93,11 @@ export class LagProbe {
           metrics.secondsSinceCommit.set(sample.lagSeconds);
         }
       }
+      const instances = this.o.instances();
+      if (!instances) return;
       // Every lane is set each time (0 when empty), so a drained lane reads 0, not its last value.
       const lanes = new Map(LANES.map((lane) => [lane, { count: 0, oldest: null as Date | null }]));
-      for (const b of await this.o.instances.backlog()) {
+      for (const b of await instances.backlog()) {
         const lane = lanes.get(b.lane === 0 ? 'live' : 'backfill');
         if (!lane) continue;
         lane.count += b.count;
@@ -93,7 +112,7 @@ export class LagProbe {
           b.oldest ? Math.max(0, (Date.now() - b.oldest.getTime()) / 1000) : 0,
         );
       }
-      metrics.parked.set(await this.o.instances.countParked());
+      metrics.parked.set(await instances.countParked());
       this.o.onSample?.(sample);
     } catch (error) {
       this.o.logger.debug({ err: error }, 'lag sample failed');

@@ -22,12 +22,12 @@ export function createMetrics() {
     }),
     slotRetainedBytes: new Gauge({
       name: 'approval_cdc_slot_retained_wal_bytes',
-      help: 'WAL bytes retained by the slot (current position - restart_lsn)',
+      help: 'WAL bytes retained by the slot (current position - restart_lsn; NaN = not read)',
       registers: [registry],
     }),
     slotSafeWalBytes: new Gauge({
       name: 'approval_cdc_slot_safe_wal_size_bytes',
-      help: 'pg_replication_slots.safe_wal_size: bytes that can still be written before the slot is lost (-1 = unlimited)',
+      help: 'pg_replication_slots.safe_wal_size: bytes that can still be written before the slot is lost (-1 = unlimited; NaN = not read)',
       registers: [registry],
     }),
     slotWalStatus: new Gauge({
@@ -204,6 +204,8 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  // Unread is not zero: a gauge nobody could read yet says NaN, so "0 bytes retained" is never a guess.
+  for (const g of [m.slotLagBytes, m.slotRetainedBytes, m.slotSafeWalBytes]) g.set(Number.NaN);
   for (const lane of LANES) {
     m.backlog.set({ lane }, 0);
     m.oldestPendingSeconds.set({ lane }, 0);

@@ -12,7 +12,8 @@ import type { Logger } from '../observe/logger.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { ReplicaWriter } from '../replica/replica-writer.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
-import { createSlotWithSnapshot, dropSlot, ensurePublication, readSlot, slotDatabase } from './slot-admin.js';
+import { createSlotWithSnapshot, dropSlot, readSlot, slotDatabase } from './slot-admin.js';
+import { ensureSourceAccess } from './source-access.js';
 import { copySnapshot, type TableProgress } from './snapshot-copy.js';
 
 export interface InitialLoadOptions {
@@ -42,7 +43,9 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
   admin.on('error', () => undefined);
   await admin.connect();
   try {
-    await ensurePublication(admin, o.publication, [...o.mappings.tables.keys()]);
+    // Rights first, publication second, slot last: a role that lacks something is told so (with the
+    // SQL) before anything that retains WAL exists.
+    await ensureSourceAccess(admin, o.publication, [...o.mappings.tables.keys()]);
     let slot = await readSlot(admin, o.slot);
     let checkpoint = await o.checkpoints.read(o.slot);
     // A slot found while the checkpoint says "creating" was made by a start killed before it recorded

@@ -1,9 +1,9 @@
-// Owns the publication and the replication slot on the source: created idempotently, inspected,
-// dropped. Invariant: the slot is only ever created together with an exported snapshot whose copy
-// the caller performs before streaming (no gap between copy and stream).
+// Owns the replication slot on the source (and dropping the publication): created idempotently,
+// inspected, dropped; source-access.ts decides what the publication needs. Invariant: the slot is
+// only ever created together with an exported snapshot whose copy the caller performs before
+// streaming (no gap between copy and stream).
 import pg from 'pg';
 import { CdcError } from '../errors.js';
-import { quoteTable } from './catalog.js';
 import { parseLsn, type Lsn } from './lsn.js';
 
 export interface SlotInfo {
@@ -17,20 +17,6 @@ export interface SlotInfo {
   safeWalSize: bigint | null;
   lagBytes: bigint | null;
   retainedBytes: bigint | null;
-}
-
-export async function ensurePublication(
-  client: pg.ClientBase,
-  publication: string,
-  tables: readonly string[],
-): Promise<void> {
-  const list = tables.map(quoteTable).join(', ');
-  const { rowCount } = await client.query('select 1 from pg_publication where pubname = $1', [publication]);
-  if (rowCount === 0) {
-    await client.query(`create publication "${publication}" for table ${list}`);
-  } else {
-    await client.query(`alter publication "${publication}" set table ${list}`);
-  }
 }
 
 export async function readSlot(client: pg.ClientBase, slot: string): Promise<SlotInfo | null> {

@@ -197,16 +197,17 @@ describe('sync under Feishu faults', () => {
 });
 
 describe('sync options', () => {
-  it('stops pushing and reports not ready when Feishu refuses the credentials', async () => {
-    const fx = await startConnectorFixture({ settings: { feishuAppSecret: 'not-the-secret' } });
+  it('refuses to start, before its slot exists, when Feishu refuses the credentials', async () => {
+    const fx = await startConnectorFixture({
+      settings: { feishuAppSecret: 'not-the-secret' },
+      noPipeline: true,
+    });
     try {
-      await fx.sql.query(
-        `insert into oa.users (user_no, login, display_name, feishu_uid) values (1, 'a', 'A', 'ou_a'); ${request(1, 1)}`,
-      );
-      await waitFor(() => fx.pipeline?.sync?.stoppedReason, 20_000, 'pushing to stop');
-      const readiness = await fx.pipeline?.readiness();
-      expect(readiness?.ready).toBe(false);
-      expect(String(readiness?.checks.feishu)).toMatch(/10015|secret|credential/i);
+      await expect(fx.startPipeline()).rejects.toThrow(/10015|secret/);
+      const slot = await fx.sql.query('select 1 from pg_replication_slots where slot_name = $1', [
+        fx.settings.slotName,
+      ]);
+      expect(slot.rowCount).toBe(0);
       expect(fx.fake.instances()).toEqual([]);
     } finally {
       await fx.close();

@@ -305,7 +305,14 @@ async function api(
 }
 
 function dispatch(ctx: FakeContext, url: URL, route: Route, text: string): Outcome {
-  if (route.name === 'GET external_approvals/:code') return ctx.approvals.get(route.param ?? '');
+  if (route.name === 'GET external_approvals/:code') {
+    const code = route.param ?? '';
+    // A code the fake was started with (approvalCodes, --any-approval-code) exists as well: it
+    // accepts pushes with it, so a lookup must not call it missing.
+    if (!ctx.approvals.knowsPlatformCode(code) && ctx.state.knowsApproval(code))
+      return ok({ approval_code: code });
+    return ctx.approvals.get(code);
+  }
   const body = parseJson(text);
   if (body === undefined) return invalid('body is not valid JSON');
   switch (route.name) {
