@@ -24,6 +24,11 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run: BenchF
       'pushes per instance for 100 updates x 50 instances in 10 s at real limits (--instances 50 --updates 100)',
     load: () => import('./coalescing.js'),
   },
+  'budget-efficiency': {
+    about:
+      'pushes per real change amid no-op rewrites and unmapped edits, identical re-pushes (--instances 500 --rounds 5 --real 40)',
+    load: () => import('./budget-efficiency.js'),
+  },
   'sync-budget': {
     about:
       'budget use and 429s with a 5000-instance backfill at 50/s, 1000/min, plus live changes (--minutes 3)',

@@ -58,6 +58,8 @@ export interface FakeCounters {
   injectedResets: number;
   tooSoon: number;
   batchGetId: number;
+  /** Accepted pushes that changed nothing but update_time: budget spent on nothing users see. */
+  identicalPushes: number;
 }
 
 export function emptyCounters(): FakeCounters {
@@ -76,6 +78,7 @@ export function emptyCounters(): FakeCounters {
     injectedResets: 0,
     tooSoon: 0,
     batchGetId: 0,
+    identicalPushes: 0,
   };
 }
 
@@ -372,7 +375,9 @@ function pushInstance(ctx: FakeContext, body: unknown): Outcome {
     ctx.counters.tooSoon++;
     return fail(400, 1395001, defaultMsg(1395001));
   }
+  const before = ctx.state.instance(payload.instance_id);
   const applied = ctx.state.apply(payload);
+  if (applied.ok && before && sameButUpdateTime(before, applied.stored)) ctx.counters.identicalPushes++;
   if (!applied.ok) return invalid(`${applied.field}: ${applied.message}`);
   ctx.lastAccepted.set(payload.instance_id, ctx.now());
   return ok({ data: payload });
@@ -481,6 +486,11 @@ function recordPush(ctx: FakeContext, text: string, outcome: Outcome): void {
   if (code !== undefined) record.code = code;
   if (typeof answer?.msg === 'string' && !accepted) record.msg = answer.msg;
   ctx.pushes.push(record);
+}
+
+function sameButUpdateTime(a: object, b: object): boolean {
+  const strip = ({ update_time: _t, ...rest }: { update_time?: unknown }) => JSON.stringify(rest);
+  return strip(a) === strip(b);
 }
 
 function defaultMsg(code: number): string {
