@@ -25,6 +25,8 @@ import { Heartbeat } from './source/heartbeat.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
+import { MonthlyCalls, PacedRateBudget } from './sync/monthly-calls.js';
+import { QuotaWatch } from './sync/quota-watch.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { RateLedger } from './sync/rate-ledger.js';
 import { Reconciler } from './sync/reconciler.js';
@@ -62,6 +64,7 @@ export async function connectFeishu(
   s: Settings,
   options: {
     onTokenRenew?: () => void;
+    onCountedCall?: () => void;
     tolerateOutage?: boolean;
     onOutage?: (error: unknown) => void;
     logger?: Logger;
@@ -80,6 +83,7 @@ export async function connectFeishu(
     requestTimeoutMs: s.requestTimeoutMs,
     connections: s.syncConcurrency,
     ...(options.onTokenRenew ? { onTokenRenew: options.onTokenRenew } : {}),
+    ...(options.onCountedCall ? { onCountedCall: options.onCountedCall } : {}),
   });
   try {
     await client.verifyCredentials();
@@ -117,6 +121,8 @@ export class Pipeline {
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
   private identities: IdentityResolver | null = null;
+  private quotaWatch: QuotaWatch | null = null;
+  private countCall: () => void = () => undefined;
   private state: StateDb | null = null;
   private lock: LeaderLock | null = null;
   private loopStage: LoopStage | null = null;
@@ -165,6 +171,8 @@ export class Pipeline {
     if (!this.o.push) {
       let outage = false;
       this.feishu = await connectFeishu(s, {
+        // Calls of the month are counted from the first one (the counter is loaded after migrating).
+        onCountedCall: () => this.countCall(),
         onTokenRenew: () => {
           this.metrics.tokenRenewals.inc();
           this.tokenObtained = true;
@@ -268,11 +276,15 @@ export class Pipeline {
     history.start();
     this.history = history;
 
-    const budget = new RateBudget({
-      perSecond: s.ratePerSecond,
-      perMinute: s.ratePerMinute,
-      windowMs: s.rateWindowMs,
-    });
+    const calls = new MonthlyCalls(db, s.stateSchema);
+    await calls.load();
+    this.countCall = () => calls.add();
+    const rates = { perSecond: s.ratePerSecond, perMinute: s.ratePerMinute, windowMs: s.rateWindowMs };
+    // With a monthly budget the approval calls are spread over the month (status shows the projection).
+    const budget =
+      s.monthlyCallBudget > 0
+        ? new PacedRateBudget(rates, calls, s.monthlyCallBudget)
+        : new RateBudget(rates);
     this.budget = budget;
     this.metrics.budgetLimit.set(s.ratePerMinute);
     // The calls of the previous process (or of the active one this standby replaces) still count at
@@ -332,8 +344,22 @@ export class Pipeline {
       onChange: (state) => this.gateChanged(state, gateStore),
     });
     this.gateChanged(gate.state, gateStore);
+    this.quotaWatch = new QuotaWatch({
+      db,
+      schema: s.stateSchema,
+      slot: s.slotName,
+      calls,
+      gate,
+      logger,
+      onFigures: ({ used, projected }) => {
+        this.metrics.callsThisMonth.set(used);
+        this.metrics.callsProjected.set(projected);
+      },
+    });
+    this.quotaWatch.start();
     this.scheduler = new SyncScheduler({
       gate,
+      quotaProbeIntervalMs: s.quotaProbeIntervalMs,
       db,
       schema: s.stateSchema,
       mappings,
@@ -427,7 +453,8 @@ export class Pipeline {
         db,
         schema: s.stateSchema,
         mappings,
-        check: (instances) => client.checkInstances(instances),
+        // Checks are counted calls too: none while pushing is stopped or the quota paused.
+        check: (instances) => (gate.running ? client.checkInstances(instances) : Promise.resolve([])),
         logger,
         intervalMs: s.reconcileIntervalMs,
         windowMs: s.reconcileWindowMs,
@@ -444,6 +471,9 @@ export class Pipeline {
 
   private gateChanged(state: PushGateState, store: PushGateStore): void {
     this.metrics.pushingStopped.reset();
+    this.metrics.quotaPaused.set(
+      state.state === 'stopped' && (state.code === '99991403' || state.code === '99991406') ? 1 : 0,
+    );
     if (state.state === 'stopped') {
       this.metrics.pushingStopped.set({ code: state.code }, 1);
       this.metrics.pushingStoppedSince.set(Math.floor(state.since.getTime() / 1000));
@@ -508,6 +538,7 @@ export class Pipeline {
     await this.loopStage?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    await this.quotaWatch?.stop();
     // The reconciler's pass and the scheduler's paced loop both end at their next step; pushes in
     // flight get at most the request timeout, the longest one call can take.
     await Promise.all([this.reconciler?.stop(), this.scheduler?.stop(this.o.settings.requestTimeoutMs)]);

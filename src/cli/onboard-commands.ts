@@ -2,6 +2,7 @@
 // program by main.ts; each parses its options and calls its command module.
 import type { Command } from 'commander';
 import { definitionsCommand } from './definitions.js';
+import { resumeCommand } from './resume.js';
 import { usersReportCommand } from './users.js';
 import type { GlobalFlags } from './context.js';
 
@@ -37,5 +38,12 @@ export function registerOnboardCommands(
     .option('--json', 'print the report as JSON')
     .action(async (opts: { json?: boolean }) => {
       setExitCode(await usersReportCommand({ ...globals(), ...opts }));
+    });
+
+  program
+    .command('resume')
+    .description('push again now: ends a monthly-quota pause (or any stop) of the running connector')
+    .action(async () => {
+      setExitCode(await resumeCommand(globals()));
     });
 }

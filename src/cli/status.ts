@@ -25,6 +25,7 @@ export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Pr
       state: { db: state.db, schema: s.stateSchema },
       source: sourceError === null ? source : { error: sourceError },
       slot: s.slotName,
+      monthlyCallBudget: s.monthlyCallBudget,
     });
     process.stdout.write(flags.json ? renderStatusJson(report) : renderStatusText(report));
     return Object.keys(report.unavailable).length > 0 ? 1 : 0;
@@ -105,6 +106,12 @@ export function renderStatusText(r: StatusReport): string {
         `STOPPED since ${p.since ?? '?'} (${p.code ?? '-'}): ${oneLine(p.reason ?? '')}; next probe ${p.nextProbeAt ?? '-'}`,
       );
     else if (p) add('pushing', 'running');
+    const c = r.feishuCalls;
+    if (c)
+      add(
+        'calls this month',
+        `${c.used}${c.budget ? ` of a budget of ${c.budget}` : ''} (${c.month}, counted calls), projected ${c.projected}${c.budget && c.projected > c.budget ? ' - OVER BUDGET at this rate' : ''}`,
+      );
     add('retrying', String(r.retrying));
     add('parked', String(r.parked.count));
     const counts = r.pushes.lastHour.map(

@@ -38,6 +38,8 @@ export interface FeishuClientOptions {
   renewBeforeMs?: number;
   now?: () => number;
   onTokenRenew?: (event: { reason: RenewReason; expiresAt: number }) => void;
+  /** A call that counts toward the tenant's monthly quota succeeded (approval APIs, not contact). */
+  onCountedCall?: (endpoint: string) => void;
 }
 
 export interface RateLimitInfo {
@@ -75,6 +77,7 @@ export class FeishuClient {
   readonly #appId: string;
   readonly #appSecret: string;
   readonly #tokens: TokenManager;
+  readonly #onCountedCall: ((endpoint: string) => void) | undefined;
 
   constructor(options: FeishuClientOptions) {
     const base = new URL(options.baseUrl);
@@ -82,6 +85,7 @@ export class FeishuClient {
     this.#pathPrefix = base.pathname.replace(/\/+$/, '');
     this.#appId = options.appId;
     this.#appSecret = options.appSecret;
+    this.#onCountedCall = options.onCountedCall;
     this.#pool = new Pool(base.origin, {
       connections: options.connections ?? 8,
       keepAliveTimeout: 30_000,
@@ -261,7 +265,11 @@ export class FeishuClient {
   ): Promise<JsonResponse> {
     const res = await this.#request(method, path, body, token);
     const code = typeof res.body?.code === 'number' ? res.body.code : undefined;
-    if (res.status === 200 && code === 0) return res;
+    if (res.status === 200 && code === 0) {
+      // feishu-beyond-instances.md §3.1: approval APIs count, contact does not; failed calls do not.
+      if (pathOnly(path).startsWith('/open-apis/approval/')) this.#onCountedCall?.(pathOnly(path));
+      return res;
+    }
     const msg = typeof res.body?.msg === 'string' ? this.#scrub(res.body.msg, token) : undefined;
     const verdict = classifyFeishuFailure({
       httpStatus: res.status,

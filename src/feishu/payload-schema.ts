@@ -241,6 +241,16 @@ export interface PayloadLimits {
 }
 
 // task_list is 300 in the Feishu doc but 200 in the Lark copy (reference §1.2), hence a parameter.
+/**
+ * Field rules the reference leaves open (§1.2: no documented length for ids, titles or links), chosen
+ * conservatively so a payload that would be cut or refused is parked with its field path instead:
+ * ids of at most 128 characters (the one documented id length of this API, approval_code's) without
+ * whitespace or control characters; texts (title, names, form values) of at most 1,000 characters;
+ * links absolute http(s) URLs of at most 2,048 characters; approval_code, user_id and open_id
+ * non-empty when present.
+ */
+export const FIELD_LIMITS = { maxIdChars: 128, maxTextChars: 1000, maxLinkChars: 2048 } as const;
+
 export const DEFAULT_PAYLOAD_LIMITS: PayloadLimits = {
   maxTasks: 300,
   maxCcs: 200,
@@ -327,6 +337,7 @@ export function payloadLimitViolations(
     claimId(cc.cc_id, `cc_list[${i}].cc_id`);
     resolve(`cc_list[${i}].title`, cc.title);
   });
+  out.push(...fieldViolations(payload, texts));
   return out;
 }
 
@@ -334,4 +345,59 @@ function codePoints(text: string): number {
   let n = 0;
   for (const _ of text) n++;
   return n;
+}
+
+const ID_BAD = /[\s\p{Cc}]/u;
+const URL_FORM = /^https?:\/\/[^\s/?#]+[^\s]*$/i;
+
+/** The FIELD_LIMITS rules, each message starting with the field path. */
+function fieldViolations(payload: ExternalInstance, texts: ReadonlyMap<string, string>): string[] {
+  const out: string[] = [];
+  const id = (field: string, value: string): void => {
+    if (value === '') out.push(`${field} is empty`);
+    else if (ID_BAD.test(value))
+      out.push(`${field} ${JSON.stringify(value.slice(0, 40))} holds whitespace or a control character`);
+    else if (codePoints(value) > FIELD_LIMITS.maxIdChars)
+      out.push(`${field} has ${codePoints(value)} characters; at most ${FIELD_LIMITS.maxIdChars}`);
+  };
+  const text = (field: string, key: string | undefined): void => {
+    if (key === undefined) return;
+    const value = texts.get(key) ?? key;
+    if (codePoints(value) > FIELD_LIMITS.maxTextChars)
+      out.push(`${field} has ${codePoints(value)} characters; at most ${FIELD_LIMITS.maxTextChars}`);
+  };
+  const link = (field: string, value: string | undefined): void => {
+    if (value === undefined) return;
+    if (!URL_FORM.test(value))
+      out.push(`${field} ${JSON.stringify(value.slice(0, 60))} is not an absolute http(s) URL`);
+    else if (value.length > FIELD_LIMITS.maxLinkChars)
+      out.push(`${field} has ${value.length} characters; at most ${FIELD_LIMITS.maxLinkChars}`);
+  };
+  const present = (field: string, value: string | undefined): void => {
+    if (value === '') out.push(`${field} is ""; omit it instead`);
+  };
+  id('instance_id', payload.instance_id);
+  id('approval_code', payload.approval_code);
+  text('title', payload.title);
+  text('user_name', payload.user_name);
+  text('department_name', payload.department_name);
+  present('user_id', payload.user_id);
+  present('open_id', payload.open_id);
+  link('links.pc_link', payload.links.pc_link);
+  link('links.mobile_link', payload.links.mobile_link);
+  (payload.task_list ?? []).forEach((t, i) => {
+    id(`task_list[${i}].task_id`, t.task_id);
+    present(`task_list[${i}].user_id`, t.user_id);
+    present(`task_list[${i}].open_id`, t.open_id);
+    link(`task_list[${i}].links.pc_link`, t.links.pc_link);
+    link(`task_list[${i}].links.mobile_link`, t.links.mobile_link);
+  });
+  (payload.cc_list ?? []).forEach((c, i) => {
+    id(`cc_list[${i}].cc_id`, c.cc_id);
+    present(`cc_list[${i}].user_id`, c.user_id);
+    present(`cc_list[${i}].open_id`, c.open_id);
+    link(`cc_list[${i}].links.pc_link`, c.links.pc_link);
+    link(`cc_list[${i}].links.mobile_link`, c.links.mobile_link);
+  });
+  return out;
 }

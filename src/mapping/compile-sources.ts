@@ -3,6 +3,7 @@
 // Invariants: an instance id template reads exactly the instance key columns (so externalId needs
 // the key only), a task or CC id reads its source's whole key; a source with any problem compiles to
 // undefined, never to a partial source.
+import { checkIdText, checkLink, checkNotEmpty } from './feishu-field-rules.js';
 import type { Expr } from './expression.js';
 import { parseValue } from './expression-parser.js';
 import { parseFilter, type Filter } from './filter.js';
@@ -40,8 +41,12 @@ function compileLinks(
   ctx: ParseContext,
 ): CompiledLinks | undefined | null {
   if (!raw) return undefined;
-  const pcLink = parseValue(raw.pc_link, [...path, 'pc_link'], ctx);
-  const mobileLink = opt(raw.mobile_link, (r) => parseValue(r, [...path, 'mobile_link'], ctx));
+  const link = (r: unknown, p: readonly PathKey[]) => {
+    const e = parseValue(r, p, ctx);
+    return e && checkLink(e, p, ctx.problems);
+  };
+  const pcLink = link(raw.pc_link, [...path, 'pc_link']);
+  const mobileLink = opt(raw.mobile_link, (r) => link(r, [...path, 'mobile_link']));
   if (!pcLink || mobileLink === null) return null;
   return mobileLink ? { pcLink, mobileLink } : { pcLink };
 }
@@ -87,6 +92,8 @@ function compileSourceBase(
         });
   const userId = opt(doc.user_id, (r) => parseValue(r, [...path, 'user_id'], ctx));
   const openId = opt(doc.open_id, (r) => parseValue(r, [...path, 'open_id'], ctx));
+  if (userId) checkNotEmpty(userId, [...path, 'user_id'], ctx.problems);
+  if (openId) checkNotEmpty(openId, [...path, 'open_id'], ctx.problems);
   const links = compileLinks(doc.links, [...path, 'links'], ctx);
   const extra = compileExtra(doc.extra, [...path, 'extra'], ctx);
   const displayMethod = opt(doc.display_method, (r) =>
@@ -121,8 +128,10 @@ export function compileInstance(
 ): CompiledInstance | undefined {
   const before = ctx.problems.length;
   const baseParts = compileSourceBase(doc, path, ctx, key);
+  checkIdText(doc.id, [...path, 'id'], ctx.problems);
   const id = compileId(doc.id, [...path, 'id'], ctx, key, true);
   const approvalCode = parseValue(doc.approval_code, [...path, 'approval_code'], ctx);
+  if (approvalCode) checkNotEmpty(approvalCode, [...path, 'approval_code'], ctx.problems);
   const status = parseValue(doc.status, [...path, 'status'], ctx, STATUS);
   const title = opt(doc.title, (r) => parseText(r, [...path, 'title'], ctx));
   const userName = opt(doc.user_name, (r) => parseText(r, [...path, 'user_name'], ctx));
@@ -192,6 +201,7 @@ function childBase(
   for (const c of parent) collector.use(doc.table, c);
   const ctx = ctxFor(doc.table, doc.columns, [...key, ...parent]);
   const baseParts = compileSourceBase(doc, path, ctx, key);
+  checkIdText(doc.id, [...path, 'id'], ctx.problems);
   const id = compileId(doc.id, [...path, 'id'], ctx, key, false);
   const createTime = parseValue(doc.create_time, [...path, 'create_time'], ctx);
   return { ctx, parent, baseParts, id, createTime };

@@ -105,6 +105,8 @@ export interface MappingSet {
    * the row is no instance row (not an instance table, filtered out by `where`, or a NULL key).
    */
   instanceRank?(table: TableName, row: RowImage): InstanceRankOfRow | null;
+  /** Definition keys the mappings name through `{ definition: … }` (constants only). */
+  definitionKeys?(): string[];
   /** The table whose rows are the instances of `mapping`. */
   instanceTableOf?(mapping: string): TableName | undefined;
   /** Bot cards and quick approval of `mapping` (issue 18); undefined when it declares neither. */

@@ -30,7 +30,13 @@ export interface LookupDef {
 export type Expr =
   | { readonly op: 'const'; readonly value: string | null }
   | { readonly op: 'column'; readonly column: string }
-  | { readonly op: 'template'; readonly parts: readonly TemplatePart[]; readonly onNull: 'empty' | 'null' }
+  | {
+      readonly op: 'template';
+      readonly parts: readonly TemplatePart[];
+      readonly onNull: 'empty' | 'null';
+      /** Percent-encode substituted values (link templates); 'uri-after-first' keeps a leading base. */
+      readonly encode?: 'uri' | 'uri-after-first';
+    }
   | {
       readonly op: 'map';
       readonly input: Expr;
@@ -116,12 +122,14 @@ export function evaluate(e: Expr, env: EvalEnv): string | null {
       return cell(env.row, e.column);
     case 'template': {
       let out = '';
-      for (const part of e.parts) {
+      for (let i = 0; i < e.parts.length; i++) {
+        const part = e.parts[i] as TemplatePart;
         if (typeof part === 'string') out += part;
         else {
           const v = cell(env.row, part.column);
           if (v === null && e.onNull === 'null') return null;
-          out += v ?? '';
+          const encode = e.encode === 'uri' || (e.encode === 'uri-after-first' && i > 0);
+          out += encode ? encodeURIComponent(v ?? '') : (v ?? '');
         }
       }
       return out;

@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CdcError } from '../errors.js';
 import { compileMappingFile } from './compile-mapping.js';
-import { idOverlap, type IdTemplate } from './id-templates.js';
+import { decodeMappingBytes } from './mapping-bytes.js';
+import { crossMappingIdProblems, type MappingIds } from './id-collisions.js';
 import type { CompiledMapping } from './compiled-mapping.js';
 import {
   describeFound,
@@ -130,7 +131,12 @@ function readSources(
     }
     for (const file of files) {
       try {
-        texts.push({ file: shown(file), text: readFileSync(file, 'utf8') });
+        const decoded = decodeMappingBytes(readFileSync(file));
+        if ('text' in decoded) texts.push({ file: shown(file), text: decoded.text });
+        else
+          problems.push(
+            makeProblem(shown(file), decoded.position.line, decoded.position.col, decoded.problem),
+          );
       } catch (err) {
         missing(file, `an unreadable file (${(err as Error).message})`, 'a readable mapping file');
       }
@@ -232,11 +238,11 @@ function zodProblems(issue: ZodIssueLike, root: unknown): PathProblem[] {
   return [{ path, found, expected: issue.message }];
 }
 
-/** Problems only visible across mappings: duplicate names, colliding instance ids, conflicting keys. */
+/** Problems only visible across mappings: duplicate names, colliding ids, conflicting keys. */
 function crossFileProblems(files: readonly ParsedFile[]): MappingProblem[] {
   const out: MappingProblem[] = [];
   const names = new Map<string, string>();
-  const ids: (IdTemplate & { file: string })[] = [];
+  const ids: MappingIds[] = [];
   const keys = new Map<string, { key: string; where: string }>();
   for (const { file, yaml, doc } of files) {
     const place = (p: PathProblem): MappingProblem => {
@@ -255,23 +261,17 @@ function crossFileProblems(files: readonly ParsedFile[]): MappingProblem[] {
           }),
         );
       else names.set(m.name, where);
-      const id = {
-        path: ['mappings', i, 'instance', 'id'],
-        template: m.instance.id,
-        table: m.instance.table,
+      ids.push({
         file,
-      };
-      for (const other of ids) {
-        if (other.table === id.table) continue; // one table split by filters may share a template
-        const clash = idOverlap(other, id, 'an instance id template');
-        if (clash) {
-          out.push(
-            place({ ...clash, found: clash.found.replace(/ of (mappings\[.*)$/, ` of $1 in ${other.file}`) }),
-          );
-          break;
-        }
-      }
-      ids.push(id);
+        index: i,
+        instanceTable: m.instance.table,
+        where: m.instance.where,
+        ids: [
+          { path: ['mappings', i, 'instance', 'id'], template: m.instance.id },
+          ...(m.tasks ?? []).map((t, j) => ({ path: ['mappings', i, 'tasks', j, 'id'], template: t.id })),
+          ...(m.ccs ?? []).map((c, j) => ({ path: ['mappings', i, 'ccs', j, 'id'], template: c.id })),
+        ],
+      });
       const sources = [m.instance, ...(m.tasks ?? []), ...(m.ccs ?? [])];
       const kinds = [
         'instance',
@@ -305,6 +305,11 @@ function crossFileProblems(files: readonly ParsedFile[]): MappingProblem[] {
         }
       });
     });
+  }
+  const yamlOf = new Map(files.map((f) => [f.file, f.yaml]));
+  for (const p of crossMappingIdProblems(ids)) {
+    const pos = yamlOf.get(p.file)?.positionOf(p.path) ?? { line: 1, col: 1 };
+    out.push(makeProblem(p.file, pos.line, pos.col, p));
   }
   return out;
 }

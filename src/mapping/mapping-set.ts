@@ -20,7 +20,7 @@ import { indexColumnOf, rowQueryKey } from './contract.js';
 import type { LoopConfig } from './compile-loop.js';
 import { approvalCodesOf, type ApprovalCodes } from './approval-codes.js';
 import type { CompiledMapping } from './compiled-mapping.js';
-import { evaluate } from './expression.js';
+import { evaluate, type Expr } from './expression.js';
 import { matchesFilter } from './filter.js';
 import { invertIdTemplate } from './id-templates.js';
 import { rankInstanceRow } from './instance-rank.js';
@@ -223,6 +223,34 @@ export class CompiledMappingSet implements MappingSet {
     }
     const ref = found[0];
     return ref && this.externalId(ref) === id ? ref : null;
+  }
+
+  definitionKeys(): string[] {
+    const keys = new Set<string>();
+    const constants = (e: Expr): string[] => {
+      switch (e.op) {
+        case 'const':
+          return e.value === null ? [] : [e.value];
+        case 'map':
+          return [
+            ...[...e.values.values()].filter((v): v is string => v !== null),
+            ...(e.fallback ? constants(e.fallback) : []),
+          ];
+        case 'when':
+          return [...e.cases.flatMap((c) => constants(c.then)), ...constants(e.otherwise)];
+        case 'coalesce':
+          return e.items.flatMap(constants);
+        default:
+          return [];
+      }
+    };
+    const walk = (e: Expr): void => {
+      if (e.op === 'definition') for (const k of constants(e.key)) keys.add(k);
+      else if (e.op === 'when') [...e.cases.map((c) => c.then), e.otherwise].forEach(walk);
+      else if (e.op === 'coalesce') e.items.forEach(walk);
+    };
+    for (const m of this.#mappings.values()) walk(m.instance.approvalCode);
+    return [...keys].sort();
   }
 
   approvalCodes(): ApprovalCodes {

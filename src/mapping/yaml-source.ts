@@ -21,6 +21,9 @@ export interface YamlReadResult {
   readonly problems: readonly (PathProblem & { readonly position: Position })[];
 }
 
+/** Values a file may expand to, aliases included (the largest example mapping has about 300). */
+export const MAX_EXPANDED_VALUES = 100_000;
+
 const pathId = (path: readonly PathKey[]): string => JSON.stringify(path);
 
 export function readYaml(text: string): YamlReadResult {
@@ -39,7 +42,23 @@ export function readYaml(text: string): YamlReadResult {
   const posOf = (node: { range?: [number, number, number] | null } | null | undefined): Position =>
     lineCounter.linePos(node?.range?.[0] ?? 0);
 
+  // Aliases are expanded here: a few hundred bytes of nested aliases ("billion laughs") would expand
+  // to billions of values. A mapping file has a few thousand values at most.
+  let budget = MAX_EXPANDED_VALUES;
+  let exhausted = false;
+  let outerAlias: { path: PathKey[]; position: Position } | null = null;
   const walk = (node: unknown, path: PathKey[], depth: number): unknown => {
+    if (exhausted) return null;
+    if (--budget < 0) {
+      exhausted = true;
+      problems.push({
+        path: outerAlias?.path ?? path,
+        found: `an alias expanding to more than ${MAX_EXPANDED_VALUES} values`,
+        expected: 'a mapping file without alias bombs (fewer, flatter aliases)',
+        position: outerAlias?.position ?? posOf(node as Node),
+      });
+      return null;
+    }
     if (depth > 64) {
       problems.push({
         path,
@@ -50,7 +69,13 @@ export function readYaml(text: string): YamlReadResult {
       return null;
     }
     if (node === null || node === undefined) return null;
-    if (isAlias(node)) return walk(node.resolve(doc), path, depth + 1);
+    if (isAlias(node)) {
+      const outer = outerAlias === null;
+      if (outer) outerAlias = { path, position: posOf(node) };
+      const value = walk(node.resolve(doc), path, depth + 1);
+      if (outer) outerAlias = null;
+      return value;
+    }
     if (isScalar(node)) return scalarValue(node.value, node.source);
     if (isSeq(node)) {
       return node.items.map((item, i) => {

@@ -11,6 +11,7 @@ import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js
 import { openStateDb } from '../replica/state-db.js';
 import { quoteTable, splitTable } from '../source/catalog.js';
 import { readSlot } from '../source/slot-admin.js';
+import { definitionFindings } from './doctor-definitions.js';
 import { readSourceAccess, type AccessProblem, type SourceAccess } from '../source/source-access.js';
 import { checkFeishu } from './doctor-feishu.js';
 import { fail, pass, type Finding, type Severity } from './doctor-finding.js';
@@ -101,7 +102,11 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
   } finally {
     await source.end().catch(() => undefined);
   }
-  findings.push(...state.findings, ...(await checkFeishu(s, mappings)));
+  findings.push(
+    ...state.findings,
+    ...(await checkFeishu(s, mappings)),
+    ...(await definitionFindings(s, mappings)),
+  );
   return findings;
 }
 

@@ -10,6 +10,7 @@ import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../source/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { InstanceTable } from '../replica/instance-table.js';
+import { monthKey, projectedCalls, readCalls } from '../sync/monthly-calls.js';
 import { PushGateStore } from '../sync/push-gate-store.js';
 import { PushHistory, type PushCount } from '../sync/push-history.js';
 
@@ -80,6 +81,8 @@ export interface StatusReport {
     nextProbeAt: string | null;
     updatedAt: string;
   } | null;
+  /** Counted Feishu calls this calendar month (China time), the optional budget and the projection. */
+  feishuCalls: { month: string; used: number; budget: number | null; projected: number } | null;
   /** Instances waiting for a retry after a failed push (not parked). */
   retrying: number;
   parked: { count: number; recent: InstanceProblem[] };
@@ -98,6 +101,8 @@ export interface StatusInputs {
   source: pg.ClientBase | { error: string };
   slot: string;
   now?: Date;
+  /** The monthly call budget setting (0 = none), shown next to the calls used. */
+  monthlyCallBudget?: number;
   /** How many parked instances and errors to list (default 5). */
   recent?: number;
 }
@@ -121,6 +126,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
     ],
     oldestPendingSeconds: null,
     pushing: null,
+    feishuCalls: null,
     retrying: 0,
     parked: { count: 0, recent: [] },
     lastErrors: [],
@@ -193,6 +199,20 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
       since: gate.since?.toISOString() ?? null,
       nextProbeAt: gate.nextProbeAt?.toISOString() ?? null,
       updatedAt: gate.updatedAt.toISOString(),
+    };
+  }
+
+  const callsTable = await sql<{
+    t: string | null;
+  }>`select to_regclass(${`"${schema}".feishu_calls`})::text as t`.execute(db);
+  if (callsTable.rows[0]?.t) {
+    const month = monthKey(now.getTime());
+    const used = await readCalls(db, schema, month);
+    report.feishuCalls = {
+      month,
+      used,
+      budget: inputs.monthlyCallBudget ? inputs.monthlyCallBudget : null,
+      projected: projectedCalls(used, now.getTime()),
     };
   }
 

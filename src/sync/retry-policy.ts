@@ -9,7 +9,9 @@ export type { Disposition };
 export type NextStep =
   | { action: 'retry'; delayMs: number; reason: string }
   | { action: 'park'; reason: string }
-  | { action: 'stop'; reason: string };
+  | { action: 'stop'; reason: string }
+  /** The monthly quota is spent: pause pushing until it renews (probe rarely), no retry loop. */
+  | { action: 'pause'; reason: string };
 
 export interface RetryPolicy {
   baseDelayMs: number;
@@ -66,8 +68,9 @@ export function nextStep(error: unknown, attempt: number, policy: RetryPolicy, r
     case 'park':
       return { action: 'park', reason: f.reason };
     case 'stop':
-    case 'quota':
       return { action: 'stop', reason: f.reason };
+    case 'quota':
+      return { action: 'pause', reason: f.reason };
     case 'retry':
     case 'renew-token':
       if (policy.maxAttempts > 0 && attempt >= policy.maxAttempts) {

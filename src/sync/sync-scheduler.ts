@@ -15,6 +15,7 @@ import type { Logger } from '../observe/logger.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
 import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
+import { monthBounds, monthKey } from './monthly-calls.js';
 import { BackfillPace } from './backfill-pace.js';
 import { CircuitBreaker, isOutage } from './circuit-breaker.js';
 import { PushGate } from './push-gate.js';
@@ -60,6 +61,8 @@ export interface SyncSchedulerOptions {
   /** Whether pushing is allowed (default: a gate of its own with default probe timing). */
   gate?: PushGate;
   pollIntervalMs?: number;
+  /** While the monthly quota is spent: one probe push this often (default 1 h). */
+  quotaProbeIntervalMs?: number;
   /** Runs before the virtual-table rows of a build are read (resolves user identities). */
   beforeVirtual?: BeforeVirtualRead;
   /** Backfill pushes per window at most, spread evenly (default: unpaced). */
@@ -356,8 +359,26 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code, message: step.reason });
         this.o.onStop?.(step.reason);
         return;
+      case 'pause': {
+        // Not a rate limit: nothing succeeds before the quota renews, so no retry loop; one probe
+        // push now and then finds out when it did (feishu-beyond-instances.md §3.3).
+        const probeMs = this.o.quotaProbeIntervalMs ?? 3_600_000;
+        const reason = quotaPauseReason(step.reason, Date.now(), probeMs);
+        if (this.gate.running) this.o.logger.fatal(log, `pushing paused: ${reason}`);
+        else this.o.logger.warn(log, `pushing still paused: ${reason}`);
+        this.gate.stop(reason, failure.code, { probeAt: new Date(Date.now() + probeMs) });
+        await this.store.markRetry(instance.id, 0, reason, failure.code);
+        this.o.onOutcome?.({ instance, result: 'stopped', code: failure.code, message: reason });
+        return;
+      }
     }
   }
+}
+
+/** What status and /readyz say while the monthly quota pauses pushing: why and until when. */
+export function quotaPauseReason(reason: string, now: number, probeMs: number): string {
+  const renewal = monthKey(monthBounds(now).renewal) + '-01';
+  return `${reason}; pushing paused until the quota renews (${renewal}, China time) or \`approval-cdc resume\`; one probe push every ${Math.round(probeMs / 60_000)} min`;
 }
 
 /** The payload with update_time raised above the last accepted one, and the mapping's update mode. */

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDefinitionsFile } from '../../src/feishu/definition-spec.js';
 import type { DefinitionSet } from '../../src/feishu/definition-spec.js';
 import { FeishuClient } from '../../src/feishu/feishu-client.js';
+import { definitionFindings } from '../../src/observe/doctor-definitions.js';
 import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
 import { applyDefinitions, planDefinitions } from '../../src/sync/definitions-sync.js';
 import { IdentityResolver } from '../../src/sync/identity-resolver.js';
@@ -59,6 +60,13 @@ describe('onboarding a tenant whose legacy schema has no Feishu ids', () => {
   });
 
   it('applies every definition on an empty tenant, then a second apply changes nothing', async () => {
+    expect(fx.mappings.definitionKeys?.()).toEqual(['oa-expense', 'oa-leave', 'oa-purchase']);
+    const before = await definitionFindings(fx.settings, fx.mappings);
+    expect(before.filter((f) => !f.ok).map((f) => f.finding)).toEqual([
+      expect.stringContaining('definition oa-leave is missing in Feishu (not created yet)'),
+      expect.stringContaining('definition oa-expense is missing in Feishu'),
+      expect.stringContaining('definition oa-purchase is missing in Feishu'),
+    ]);
     const plan = await planDefinitions(set, client, state.db, schema());
     expect(plan.items.map((i) => [i.key, i.action])).toEqual([
       ['oa-leave', 'create'],
@@ -82,6 +90,10 @@ describe('onboarding a tenant whose legacy schema has no Feishu ids', () => {
     // The plan's three GETs are the only counted calls: apply sent nothing.
     expect(fx.fake.quota.used - usedBefore).toBe(3);
     expect(fx.fake.approvals()).toEqual(created);
+    const after = await definitionFindings(fx.settings, fx.mappings);
+    expect(after.map((f) => [f.ok, f.finding])).toEqual([
+      [true, 'the 3 definition(s) the mappings use are applied and match'],
+    ]);
   });
 
   it('plans one update, naming the field, when a definition is renamed', async () => {

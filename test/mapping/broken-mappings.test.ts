@@ -8,6 +8,51 @@ import { checkMappingFiles, loadMappings } from '../../src/mapping/mapping-loade
 const DIR = 'test/mapping/broken';
 
 const EXPECTED: Record<string, string[]> = {
+  'task-id-is-other-instance-id.yaml': [
+    `${DIR}/task-id-is-other-instance-id.yaml:53:13 mappings[1].tasks[0].id: "oa-req-{step_id}", a constant prefix "oa-req-" that overlaps "oa-req-" of mappings[0].instance.id in test/mapping/broken/task-id-is-other-instance-id.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
+  ],
+  'same-table-without-filters.yaml': [
+    `${DIR}/same-table-without-filters.yaml:41:11 mappings[1].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in test/mapping/broken/same-table-without-filters.yaml; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
+  ],
+  'same-table-overlapping-filters.yaml': [
+    `${DIR}/same-table-overlapping-filters.yaml:43:11 mappings[1].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in test/mapping/broken/same-table-overlapping-filters.yaml; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
+  ],
+  'cc-id-overlaps-other-task-id.yaml': [
+    `${DIR}/cc-id-overlaps-other-task-id.yaml:61:13 mappings[1].ccs[0].id: "oa-step-{cc_no}", a constant prefix "oa-step-" that overlaps "oa-step-" of mappings[0].tasks[0].id in test/mapping/broken/cc-id-overlaps-other-task-id.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
+  ],
+  'instance-prefix-across-mappings.yaml': [
+    `${DIR}/instance-prefix-across-mappings.yaml:41:11 mappings[1].instance.id: "oa-arch-{req_id}", a constant prefix "oa-arch-" that overlaps "oa-" of mappings[0].instance.id in test/mapping/broken/instance-prefix-across-mappings.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
+  ],
+  'empty-approval-code.yaml': [
+    `${DIR}/empty-approval-code.yaml:13:22 mappings[0].instance.approval_code: ""; expected a non-empty value (omit the field instead)`,
+  ],
+  'link-without-scheme.yaml': [
+    `${DIR}/link-without-scheme.yaml:17:25 mappings[0].instance.links.pc_link: "oa.example.com/requests/{req_id}", which does not start with http:// or https://; expected an absolute http(s) URL template such as https://oa.example.com/requests/{req_id}`,
+  ],
+  'constant-link-not-url.yaml': [
+    `${DIR}/constant-link-not-url.yaml:17:82 mappings[0].instance.links.mobile_link: "see the portal"; expected an absolute http(s) URL`,
+  ],
+  'id-with-space.yaml': [
+    `${DIR}/id-with-space.yaml:12:11 mappings[0].instance.id: "oa req-{req_id}" containing " "; expected an id without whitespace or control characters`,
+  ],
+  'id-with-newline.yaml': [
+    `${DIR}/id-with-newline.yaml:24:13 mappings[0].tasks[0].id: "oa-step-\\n{step_id}" containing "\\n"; expected an id without whitespace or control characters`,
+  ],
+  'id-too-long.yaml': [
+    `${DIR}/id-too-long.yaml:32:13 mappings[0].ccs[0].id: "oa-cc-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-{cc_no}", 137 characters before any value; expected an id of at most 128 characters`,
+  ],
+  'empty-user-id.yaml': [
+    `${DIR}/empty-user-id.yaml:25:18 mappings[0].tasks[0].user_id: ""; expected a non-empty value (omit the field instead)`,
+  ],
+  'alias-bomb.yaml': [
+    `${DIR}/alias-bomb.yaml:8:8 f[0]: an alias expanding to more than 100000 values; expected a mapping file without alias bombs (fewer, flatter aliases)`,
+  ],
+  'latin1-text.yaml': [
+    `${DIR}/latin1-text.yaml:15:28 (root): byte 0xe9, which is not UTF-8 (Latin-1 or GBK?); expected UTF-8 (convert the file, e.g. iconv -f GBK -t UTF-8)`,
+  ],
+  'utf16-file.yaml': [
+    `${DIR}/utf16-file.yaml:1:1 (root): text encoded as UTF-16LE; expected UTF-8 (save the file as UTF-8)`,
+  ],
   'bad-default-locale.yaml': [
     `${DIR}/bad-default-locale.yaml:5:19 defaults.default_locale: "zh_CN"; expected one of zh-CN, en-US, ja-JP, zh-HK, zh-TW, de-DE, es-ES, fr-FR, id-ID, it-IT, ko-KR, pt-BR, th-TH, vi-VN, ms-MY, ru-RU`,
   ],

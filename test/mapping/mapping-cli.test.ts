@@ -56,10 +56,11 @@ describe('approval-cdc mappings check', () => {
     const r = await cli(['mappings', 'check', BROKEN, 'test/mapping/broken/bad-time-zone.yaml']);
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n')).toEqual([
-      '3 problems in the mapping files:',
+      '4 problems in the mapping files:',
       BROKEN_MESSAGE,
       'test/mapping/broken/bad-time-zone.yaml:4:14 defaults.time_zone: "Asia/Shangai"; expected an IANA time zone such as Asia/Shanghai',
       `test/mapping/broken/bad-time-zone.yaml:8:11 mappings[0].name: "oa-request", already the name of ${BROKEN} mappings[0]; expected a mapping name used once`,
+      `test/mapping/broken/bad-time-zone.yaml:12:11 mappings[0].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in ${BROKEN}; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
       '',
     ]);
   });

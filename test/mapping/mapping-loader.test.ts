@@ -52,16 +52,44 @@ describe('mapping loader', () => {
     ]);
     expect(result.errors.map((e) => e.message)).toEqual([
       'two.yaml:3:11 mappings[0].name: "docs", already the name of one.yaml mappings[0]; expected a mapping name used once',
-      'two.yaml:9:11 mappings[0].instance.id: "doc-b-{id}", a constant prefix "doc-b-" that overlaps "doc-" of mappings[0].instance.id in one.yaml; expected an instance id template whose constant prefix is not a prefix of another\'s (e.g. "task-{id}" and "cc-{id}")',
+      'two.yaml:9:11 mappings[0].instance.id: "doc-b-{id}", a constant prefix "doc-b-" that overlaps "doc-" of mappings[0].instance.id in one.yaml; expected an id template whose constant prefix is not a prefix of another mapping\'s (instance, task and CC ids share one space)',
     ]);
   });
 
-  it('lets two mappings of one table share an id template (rows split by filters)', () => {
+  it('lets two mappings of one table share an id template only when their filters provably separate the rows', () => {
+    const split = (where: string) => (text: string) =>
+      text.replace('key: id', `key: id\n      where: ${where}`);
     const set = loadMappingTexts([
-      { file: 'one.yaml', text: mapping('leave', 'app.a', 'req-{id}') },
-      { file: 'two.yaml', text: mapping('expense', 'app.a', 'req-{id}') },
+      { file: 'one.yaml', text: split('{ state: 1 }')(mapping('leave', 'app.a', 'req-{id}')) },
+      { file: 'two.yaml', text: split('{ state: [2, 3] }')(mapping('expense', 'app.a', 'req-{id}')) },
     ]);
     expect(set.mappingNames).toEqual(['leave', 'expense']);
+    const overlapping = checkMappingTexts([
+      { file: 'one.yaml', text: split('{ state: 1 }')(mapping('leave', 'app.a', 'req-{id}')) },
+      { file: 'two.yaml', text: split('{ state: { ne: 2 } }')(mapping('expense', 'app.a', 'req-{id}')) },
+    ]);
+    expect(overlapping.errors.map((e) => e.message)).toEqual([
+      'two.yaml:10:11 mappings[0].instance.id: "req-{id}", the same template as mappings[0].instance.id in one.yaml; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of app.a',
+    ]);
+  });
+
+  it("refuses a task id of one mapping that can equal another mapping's instance id", () => {
+    const withTask = mapping('leave', 'app.a', 'leave-{id}').concat(`    tasks:
+      - table: app.steps
+        key: step
+        parent: id
+        columns: [state, created]
+        id: 'oa-req-{step}'
+        status: { map: state, values: { 1: PENDING } }
+        create_time: { time: created }
+`);
+    const result = checkMappingTexts([
+      { file: 'one.yaml', text: mapping('requests', 'app.r', 'oa-req-{id}') },
+      { file: 'two.yaml', text: withTask },
+    ]);
+    expect(result.errors.map((e) => e.message)).toEqual([
+      'two.yaml:20:13 mappings[0].tasks[0].id: "oa-req-{step}", a constant prefix "oa-req-" that overlaps "oa-req-" of mappings[0].instance.id in one.yaml; expected an id template whose constant prefix is not a prefix of another mapping\'s (instance, task and CC ids share one space)',
+    ]);
   });
 
   it('throws MAPPING_INVALID listing every problem, and never returns a partial set', () => {
