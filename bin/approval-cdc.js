@@ -20,11 +20,13 @@ function newestSource(dir) {
   return newest;
 }
 
+// An image carries dist/ without src/: the compiled code is all there is.
 const fresh =
-  existsSync(compiled) &&
-  existsSync(stamp) &&
-  statSync(stamp).mtimeMs >=
-    Math.max(newestSource(join(root, 'src')), newestSource(join(root, 'migrations')));
+  (existsSync(compiled) && !existsSync(join(root, 'src'))) ||
+  (existsSync(compiled) &&
+    existsSync(stamp) &&
+    statSync(stamp).mtimeMs >=
+      Math.max(newestSource(join(root, 'src')), newestSource(join(root, 'migrations'))));
 
 if (fresh) {
   await import(compiled);
