@@ -16,7 +16,7 @@ import pg from 'pg';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatLsn } from '../src/source/lsn.js';
+import { formatLsn } from '../src/core/lsn.js';
 import type { PushFn } from '../src/sync/sync-scheduler.js';
 import type { BenchFn } from './run.js';
 import { startBenchDatabase, waitForCheckpoint, walInsertLsn } from './support/bench-db.js';

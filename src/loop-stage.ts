@@ -9,7 +9,7 @@ import type { Settings } from './config/settings.js';
 import { CdcError } from './errors.js';
 import type { FeishuClient } from './feishu/feishu-client.js';
 import type { MappingSet } from './mapping/contract.js';
-import type { Logger } from './observe/logger.js';
+import type { Logger } from './core/logger.js';
 import type { Metrics } from './observe/metrics.js';
 import { LANE_LIVE } from './replica/instance-vocabulary.js';
 import { MessageStore } from './notify/message-store.js';

@@ -1,8 +1,11 @@
-// The composition root: wires source -> replica -> sync -> feishu, and observe around them.
+// The composition root: wires source -> replica -> sync -> feishu, and observe around them; `setup`
+// starts the replica through the same startReplica as `run`.
 // Invariants it owns: the state schema is migrated and the active lock held before anything streams
 // or pushes; a mapping that fails to load stops start-up before any connection to the source; on
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
 import type { Server } from 'node:http';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
 import type { Settings } from './config/settings.js';
 import { CdcError, describeError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
@@ -15,13 +18,19 @@ import { startHealthServer } from './observe/health-server.js';
 import type { TableProgressReport } from './observe/copy-progress.js';
 import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
-import type { Logger } from './observe/logger.js';
+import type { Logger } from './core/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { SampleRing } from './observe/sample-ring.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
+import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
+import { ReplicaWriter } from './replica/replica-writer.js';
+import { ensureRowQueryIndexes } from './replica/row-query.js';
 import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
+import type { Lsn } from './core/lsn.js';
+import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
+import { ensureInitialLoad, type InitialLoadOptions } from './source/initial-load.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
@@ -35,7 +44,6 @@ import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { PushGate, type PushGateState } from './sync/push-gate.js';
 import { PushGateStore } from './sync/push-gate-store.js';
-import { startReplica } from './source/replica-start.js';
 import { startLoopStage, type LoopStage } from './loop-stage.js';
 
 export interface PipelineOptions {
@@ -557,4 +565,75 @@ export class Pipeline {
     this.metrics.leader.set(0);
     this.resolveDone();
   }
+}
+
+// What `run` (the Pipeline) and `setup` both do before streaming: the source's row identities, the
+// replica's lookup indexes, the writer, and the initial load with the configured selection. Invariant:
+// both commands start the replica the same way, so `setup` followed by `run` equals `run` alone.
+
+export interface ReplicaStart {
+  writer: ReplicaWriter;
+  checkpoints: CheckpointStore;
+  /** The position to stream from. */
+  checkpoint: Lsn;
+}
+
+export type ReplicaStartOptions = Pick<
+  InitialLoadOptions,
+  'resnapshot' | 'pageSize' | 'onProgress' | 'afterPage'
+> & {
+  settings: Settings;
+  mappings: MappingSet;
+  /** The state database. */
+  db: Kysely<any>;
+  logger: Logger;
+};
+
+export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart> {
+  const { settings: s, mappings } = o;
+  const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-catalog' });
+  source.on('error', () => undefined);
+  await source.connect();
+  let tableKeys: Map<string, string[]>;
+  try {
+    tableKeys = await resolveTableKeys(source, mappings);
+  } finally {
+    await source.end().catch(() => undefined);
+  }
+  await ensureRowQueryIndexes(o.db, s.stateSchema, mappings.queryColumns);
+  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName);
+  const checkpoints = new CheckpointStore(o.db, s.stateSchema);
+  const checkpoint = await ensureInitialLoad({
+    sourceUrl: s.sourceUrl,
+    slot: s.slotName,
+    publication: s.publicationName,
+    mappings,
+    tableKeys,
+    writer,
+    checkpoints,
+    logger: o.logger,
+    db: o.db,
+    stateSchema: s.stateSchema,
+    selection: selectionOf(s, mappings),
+    pageSize: o.pageSize ?? s.snapshotPageRows,
+    ...(o.resnapshot ? { resnapshot: true } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.afterPage ? { afterPage: o.afterPage } : {}),
+  });
+  return { writer, checkpoints, checkpoint };
+}
+
+function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
+  return {
+    mode: s.initialLoad,
+    ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
+    ...(s.initialLoadWhere ? { where: s.initialLoadWhere, table: onlyInstanceTable(mappings) } : {}),
+  };
+}
+
+/** The instance table when all mappings share one (a `where` filter is written against it). */
+function onlyInstanceTable(mappings: MappingSet): string | undefined {
+  const tables = new Set(mappings.mappingNames.map((m) => mappings.instanceTableOf?.(m)));
+  const [only] = [...tables];
+  return tables.size === 1 ? only : undefined;
 }

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { parseLsn, type Lsn } from '../../src/source/lsn.js';
+import { parseLsn, type Lsn } from '../../src/core/lsn.js';
 import { startThrowawayPostgres } from '../../test/support/throwaway-postgres.js';
 import { seedUsers } from '../../test/support/legacy-workload.js';
 import { log, sleep, type Cleanup } from './bench-env.js';

@@ -10,10 +10,10 @@ import {
   type FakeFeishu,
   type FakeFeishuOptions,
   type PushRecord,
-} from '../../src/feishu/fake-feishu.js';
+} from '../../src/feishu/fake/fake-feishu.js';
 import type { MappingSet } from '../../src/mapping/contract.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
-import { createLogger } from '../../src/observe/logger.js';
+import { createLogger } from '../../src/core/logger.js';
 import { Pipeline } from '../../src/pipeline.js';
 import type { PushFn } from '../../src/sync/sync-scheduler.js';
 import { LEGACY_MAPPINGS_PATH, type BenchDatabase } from './bench-db.js';

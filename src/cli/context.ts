@@ -3,7 +3,7 @@
 import { loadSettings, type Settings } from '../config/settings.js';
 import { loadMappings } from '../mapping/mapping-loader.js';
 import type { MappingSet } from '../mapping/contract.js';
-import { createLogger, type Logger } from '../observe/logger.js';
+import { createLogger, type Logger } from '../core/logger.js';
 
 export interface GlobalFlags {
   config?: string;

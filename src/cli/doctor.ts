@@ -4,7 +4,7 @@
 import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import type { MappingSet } from '../mapping/contract.js';
-import { doctorExitCode, runDoctorChecks, type Finding } from '../observe/doctor-checks.js';
+import { doctorExitCode, runDoctorChecks, type Finding } from '../ops/doctor-checks.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
 export async function doctorCommand(flags: GlobalFlags & { json?: boolean }): Promise<number> {

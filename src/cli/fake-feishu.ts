@@ -4,7 +4,7 @@
 // after SIGINT or SIGTERM closed the server.
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { startFakeFeishu } from '../feishu/fake-feishu.js';
+import { startFakeFeishu } from '../feishu/fake/fake-feishu.js';
 
 export async function runFakeFeishu(argv: string[]): Promise<number> {
   let values;

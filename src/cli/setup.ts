@@ -4,11 +4,11 @@
 import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import type { MappingSet } from '../mapping/contract.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import { connectFeishu } from '../pipeline.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
-import { formatLsn, type Lsn } from '../source/lsn.js';
-import { startReplica } from '../source/replica-start.js';
+import { formatLsn, type Lsn } from '../core/lsn.js';
+import { startReplica } from '../pipeline.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
 export async function setupCommand(flags: GlobalFlags & { resnapshot?: boolean }): Promise<number> {

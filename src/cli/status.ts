@@ -3,10 +3,10 @@
 // Exit 0 when every section could be read, 1 when one was unavailable (the output says which).
 import pg from 'pg';
 import { openStateDb } from '../replica/state-db.js';
-import { gatherStatus, type InstanceProblem, type StatusReport } from '../observe/status-report.js';
+import { gatherStatus, type InstanceProblem, type StatusReport } from '../ops/status-report.js';
 import { describeError } from '../errors.js';
+import { redactUrls } from '../core/logger.js';
 import { describeTableProgress } from '../observe/copy-progress.js';
-import { redactUrls } from '../observe/logger.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
 export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Promise<number> {

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline/promises';
 import pg from 'pg';
 import type { Settings } from '../config/settings.js';
 import { describeError, isCdcError } from '../errors.js';
-import { redactUrls } from '../observe/logger.js';
+import { redactUrls } from '../core/logger.js';
 import { LeaderLock } from '../replica/leader-lock.js';
 import { dropPublication, dropSlot, readSlot } from '../source/slot-admin.js';
 import { commandContext, type GlobalFlags } from './context.js';

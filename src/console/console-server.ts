@@ -15,7 +15,7 @@ import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
 import type { Readiness } from '../observe/health-server.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { SampleRing } from '../observe/sample-ring.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';

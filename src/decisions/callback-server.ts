@@ -5,7 +5,7 @@
 // well within Feishu's 10 s (5 s on older Lark) limit, and a slow intake is cut off with 503 first.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import { parseCallback } from './callback-request.js';
 import { refusal, type CallbackAnswer, type DecisionIntake } from './decision-intake.js';
 

@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
 import type { CardStatus } from '../feishu/bot-message-schema.js';
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import { InstanceTable } from '../replica/instance-table.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import type { MessageStore } from '../notify/message-store.js';

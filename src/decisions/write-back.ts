@@ -11,7 +11,7 @@
 // refusal by the legacy system, and its transaction, ledger row included, is rolled back.
 import pg from 'pg';
 import { request } from 'undici';
-import type { QuickApprovalConfig } from '../mapping/compile-loop.js';
+import type { QuickApprovalConfig } from '../mapping/loop-config.js';
 import { bindNamed } from '../mapping/named-sql.js';
 
 export type WriteBackOutcome =

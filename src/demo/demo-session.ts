@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
-import { startFakeFeishu, type FakeFeishu } from '../feishu/fake-feishu.js';
+import { startFakeFeishu, type FakeFeishu } from '../feishu/fake/fake-feishu.js';
 import { loadMappings } from '../mapping/mapping-loader.js';
-import { createLogger } from '../observe/logger.js';
+import { createLogger } from '../core/logger.js';
 import { Pipeline } from '../pipeline.js';
 import {
   newWorkloadState,

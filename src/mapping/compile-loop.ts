@@ -6,37 +6,13 @@ import type { CompiledTask } from './compiled-mapping.js';
 import type { Expr } from './expression.js';
 import type { NotifyDoc, QuickApprovalDoc } from './loop-schema.js';
 import { describeFound, type PathKey, type PathProblem } from './mapping-problem.js';
-import { compileNamedSql, type NamedSql } from './named-sql.js';
-
-/** Parameters the applier binds for every decision, besides the task id template's placeholders. */
-export const DECISION_PARAMETERS = [
-  'decision',
-  'comment',
-  'operator',
-  'operator_user_id',
-  'instance_id',
-  'task_id',
-  'decision_id',
-] as const;
-
-export type WriteBack =
-  | { readonly kind: 'sql'; readonly sql: NamedSql; readonly statement: string }
-  | { readonly kind: 'http'; readonly url: string; readonly headers: Readonly<Record<string, string>> };
-
-export interface QuickApprovalConfig {
-  readonly actions: readonly {
-    readonly type: 'APPROVE' | 'REJECT';
-    readonly reason: 'none' | 'optional' | 'required';
-  }[];
-  readonly operator?: { readonly table: string; readonly match: string; readonly get: string };
-  readonly writeBack: WriteBack;
-}
-
-export interface LoopConfig {
-  /** Bot cards to pending tasks' approvers; null = none. Texts by locale. */
-  readonly notify: { readonly note?: Readonly<Record<string, string>> } | null;
-  readonly quickApproval: QuickApprovalConfig | null;
-}
+import { compileNamedSql } from './named-sql.js';
+import {
+  DECISION_PARAMETERS,
+  type LoopConfig,
+  type QuickApprovalConfig,
+  type WriteBack,
+} from './loop-config.js';
 
 export function compileLoop(
   m: { notify?: NotifyDoc | undefined; quick_approval?: QuickApprovalDoc | undefined },

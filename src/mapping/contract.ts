@@ -3,7 +3,7 @@
 // row belongs to, which rows an instance needs, and builds the payload from them. Everything here is
 // pure: no clock, no I/O.
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
-import type { LoopConfig } from './compile-loop.js';
+import type { LoopConfig } from './loop-config.js';
 
 /** A column value as Postgres prints it (text output of the type); null is SQL NULL. */
 export type CellValue = string | null;

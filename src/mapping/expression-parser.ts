@@ -24,7 +24,6 @@ import {
 import { compileJsonPath } from './pg-text.js';
 
 export type { Allowed, LookupEntry, LookupUsage, ParseContext, Scope } from './parse-context.js';
-export type { TextExpr } from './text-parser.js';
 
 const OPERATORS: Readonly<Record<string, readonly string[]>> = {
   column: [],

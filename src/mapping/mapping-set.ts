@@ -17,7 +17,7 @@ import type {
   TableUse,
 } from './contract.js';
 import { indexColumnOf, rowQueryKey } from './contract.js';
-import type { LoopConfig } from './compile-loop.js';
+import type { LoopConfig } from './loop-config.js';
 import { approvalCodesOf, type ApprovalCodes } from './approval-codes.js';
 import type { CompiledMapping } from './compiled-mapping.js';
 import { evaluate, type Expr } from './expression.js';

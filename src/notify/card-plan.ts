@@ -6,7 +6,7 @@
 // copies would otherwise notify every approver of every old task at once. A new pending episode of a task gets the next version, and so a new uuid.
 import type { CardStatus, MessageSendBody } from '../feishu/bot-message-schema.js';
 import type { ExternalInstance } from '../feishu/external-instance.js';
-import type { LoopConfig } from '../mapping/compile-loop.js';
+import type { LoopConfig } from '../mapping/loop-config.js';
 import { buildTodoCard, cardUuid, closingStatus, recipientOf } from './todo-card.js';
 
 export interface OpenCard {

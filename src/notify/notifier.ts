@@ -13,7 +13,7 @@ import {
 } from '../feishu/bot-message-schema.js';
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import type { RateBudget } from '../sync/rate-budget.js';
 import { nextStep, type RetryPolicy } from '../sync/retry-policy.js';
 import { planCards } from './card-plan.js';

@@ -14,7 +14,7 @@ import {
   type MessageUpdateBody,
 } from '../feishu/bot-message-schema.js';
 import type { ExternalInstance, ExternalTask } from '../feishu/external-instance.js';
-import type { LoopConfig } from '../mapping/compile-loop.js';
+import type { LoopConfig } from '../mapping/loop-config.js';
 
 const MAX_SUMMARIES = 5;
 

@@ -1,7 +1,7 @@
 // Reports the initial copy while it runs: metrics per table (rows copied, estimated total), a log
 // line every few seconds and at each table's end, and a callback for a terminal bar. Invariant: it
 // only observes what the copy hands it after each page; it never slows or changes the copy.
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
 import type { Metrics } from './metrics.js';
 import {
   describeTableProgress,

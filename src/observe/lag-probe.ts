@@ -4,7 +4,7 @@
 // that cannot be read (no slot yet, a failed sample) is NaN, never 0 or a stale value.
 import type { Kysely } from 'kysely';
 import pg from 'pg';
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
 import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';

@@ -2,8 +2,8 @@
 // the phase (snapshot copy or streaming) and the copy's progress. The batch writer moves `lsn` in
 // its own transaction (replica-writer.ts); everything else about the row happens here.
 import { sql, type Kysely } from 'kysely';
-import type { CopyProgress } from '../source/snapshot-copy.js';
-import type { Lsn } from '../source/lsn.js';
+import type { CopyProgress } from '../core/copy-progress.js';
+import type { Lsn } from '../core/lsn.js';
 
 export interface Checkpoint {
   slot: string;

@@ -5,7 +5,7 @@
 // every kept column as it was (a rewrite, an edit of columns no mapping reads) touches no instance
 // (no mapping can tell it happened); its image is still stored with the later LSN.
 import type { RowImage } from '../mapping/contract.js';
-import type { Lsn } from '../source/lsn.js';
+import type { Lsn } from '../core/lsn.js';
 import type { ChangeValues, RowChange } from './row-change.js';
 
 export interface Image {

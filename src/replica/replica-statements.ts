@@ -2,7 +2,7 @@
 // versions: instance-table.ts). Pure: builds statements, runs none. Invariant: an image statement
 // never replaces an image by one from an earlier LSN.
 import { sql, type RawBuilder } from 'kysely';
-import type { Lsn } from '../source/lsn.js';
+import type { Lsn } from '../core/lsn.js';
 import type { StagedImage } from './image-staging.js';
 import type { ChangeBatch } from './row-change.js';
 

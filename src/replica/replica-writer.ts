@@ -17,7 +17,7 @@
 //   one whose row is deleted again within the batch is not written at all (planOf says why).
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
-import type { Lsn } from '../source/lsn.js';
+import type { Lsn } from '../core/lsn.js';
 import { CdcError } from '../errors.js';
 import {
   imageKey,

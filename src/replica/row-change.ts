@@ -1,6 +1,6 @@
 // The unit the source hands to the replica: one decoded row change, with its exact text values.
 // `undefined` for a column means "unchanged TOAST value, not sent": the replica keeps what it has.
-import type { Lsn } from '../source/lsn.js';
+import type { Lsn } from '../core/lsn.js';
 
 export type ChangeValues = Readonly<Record<string, string | null | undefined>>;
 

@@ -4,7 +4,7 @@
 // heartbeat never stops the connector; it is reported once and retried at the next tick.
 import pg from 'pg';
 import { describeError } from '../errors.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 
 export const HEARTBEAT_PREFIX = 'approval-cdc-heartbeat';
 

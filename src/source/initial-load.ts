@@ -8,13 +8,14 @@ import pg from 'pg';
 import { applyInitialSelection, type InitialSelection } from '../replica/initial-selection.js';
 import { CdcError } from '../errors.js';
 import type { MappingSet } from '../mapping/contract.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { ReplicaWriter } from '../replica/replica-writer.js';
-import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { formatLsn, parseLsn, type Lsn } from '../core/lsn.js';
 import { createSlotWithSnapshot, dropSlot, readSlot, slotDatabase } from './slot-admin.js';
 import { ensureSourceAccess } from './source-access.js';
-import { copySnapshot, type TableProgress } from './snapshot-copy.js';
+import type { TableProgress } from '../core/copy-progress.js';
+import { copySnapshot } from './snapshot-copy.js';
 
 export interface InitialLoadOptions {
   sourceUrl: string;

@@ -8,10 +8,10 @@
 // mark the socket is paused.
 import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication';
 import { CdcError, describeError } from '../errors.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import type { ChangeBatch, ChangeValues, RowChange } from '../replica/row-change.js';
 import { createExactTextPlugin, type KeepColumns, type ParsedMessage } from './exact-text-plugin.js';
-import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn.js';
+import { formatLsn, maxLsn, parseLsn, type Lsn } from '../core/lsn.js';
 
 export interface BatchSink {
   /**

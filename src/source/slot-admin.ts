@@ -4,7 +4,7 @@
 // streaming (no gap between copy and stream).
 import pg from 'pg';
 import { CdcError } from '../errors.js';
-import { parseLsn, type Lsn } from './lsn.js';
+import { parseLsn, type Lsn } from '../core/lsn.js';
 
 export interface SlotInfo {
   slotName: string;

@@ -7,18 +7,8 @@
 import pg from 'pg';
 import type { ReplicaWriter } from '../replica/replica-writer.js';
 import { quoteTable, splitTable } from './catalog.js';
-import type { Lsn } from './lsn.js';
-
-export interface TableProgress {
-  done: boolean;
-  lastKey: (string | null)[] | null;
-  rows: number;
-  /** Estimated rows of the table (observe/copy-progress.ts reports against it). */
-  total?: number;
-  /** When the copy of this table started (ISO time). */
-  startedAt?: string;
-}
-export type CopyProgress = Record<string, TableProgress>;
+import type { CopyProgress, TableProgress } from '../core/copy-progress.js';
+import type { Lsn } from '../core/lsn.js';
 
 export interface SnapshotCopyOptions {
   sourceUrl: string;

@@ -3,7 +3,7 @@
 // resume_request for this slot) on the push gate. One timer; every step is best effort.
 // Invariant: a resume request is consumed (deleted) only after the gate resumed, and at most once.
 import { sql, type Kysely } from 'kysely';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import { projectedCalls, type MonthlyCalls } from './monthly-calls.js';
 import type { PushGate } from './push-gate.js';
 

@@ -5,7 +5,7 @@
 // the app's windows. Times are the state database's clock, turned into ages, so hosts with
 // different clocks agree.
 import { sql, type Kysely } from 'kysely';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 
 export interface RateLedgerOptions {
   db: Kysely<any>;

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { CheckInstance, DiffInstance } from '../feishu/payload-schema.js';
 import type { MappingSet } from '../mapping/contract.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from '../core/logger.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { InstanceTable } from '../replica/instance-table.js';
 import { RateBudget } from './rate-budget.js';

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyProgress, tableProgress, type TableProgressReport } from '../../src/observe/copy-progress.js';
 import { openStateDb } from '../../src/replica/state-db.js';
-import { gatherStatus, type StatusReport } from '../../src/observe/status-report.js';
+import { gatherStatus, type StatusReport } from '../../src/ops/status-report.js';
 import { startConnectorFixture, type ConnectorFixture } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 

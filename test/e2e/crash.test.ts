@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLsn } from '../../src/source/lsn.js';
+import { parseLsn } from '../../src/core/lsn.js';
 import {
   startConnectorFixture,
   waitForConvergence,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDefinitionsFile } from '../../src/feishu/definition-spec.js';
 import type { DefinitionSet } from '../../src/feishu/definition-spec.js';
 import { FeishuClient } from '../../src/feishu/feishu-client.js';
-import { definitionFindings } from '../../src/observe/doctor-definitions.js';
+import { definitionFindings } from '../../src/ops/doctor-definitions.js';
 import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
 import { applyDefinitions, planDefinitions } from '../../src/sync/definitions-sync.js';
 import { IdentityResolver } from '../../src/sync/identity-resolver.js';

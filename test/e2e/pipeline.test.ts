@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLsn } from '../../src/source/lsn.js';
+import { parseLsn } from '../../src/core/lsn.js';
 import {
   startConnectorFixture,
   waitFor,

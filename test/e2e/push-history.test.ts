@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStatusText } from '../../src/cli/status.js';
-import { gatherStatus } from '../../src/observe/status-report.js';
+import { gatherStatus } from '../../src/ops/status-report.js';
 import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
 import { PushHistory, type PushRecord } from '../../src/sync/push-history.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';

@@ -4,7 +4,7 @@ import type { Settings } from '../../src/config/settings.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DecisionStore, type Decision } from '../../src/decisions/decision-store.js';
 import { encryptCallback } from '../../src/feishu/callback-crypto.js';
-import type { CardView } from '../../src/feishu/fake-feishu.js';
+import type { CardView } from '../../src/feishu/fake/fake-feishu.js';
 import { openStateDb, type StateDb } from '../../src/replica/state-db.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
 import {

@@ -2,7 +2,7 @@
 // retry loop, status, /readyz and the metric say why and until when, and pushing resumes on
 // `approval-cdc resume` or, by a probe, once the fake's quota renews.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatherStatus } from '../../src/observe/status-report.js';
+import { gatherStatus } from '../../src/ops/status-report.js';
 import { openStateDb, type StateDb } from '../../src/replica/state-db.js';
 import { requestResume } from '../../src/sync/quota-watch.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/observe/logger.js';
+import { createLogger } from '../../src/core/logger.js';
 import type { ChangeBatch } from '../../src/replica/row-change.js';
-import { parseLsn, type Lsn } from '../../src/source/lsn.js';
+import { parseLsn, type Lsn } from '../../src/core/lsn.js';
 import { ReplicationStream, type BatchSink } from '../../src/source/replication-stream.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { waitFor } from '../support/connector-fixture.js';

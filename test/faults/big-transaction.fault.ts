@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor, waitForConvergence } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
-import { parseLsn } from '../../src/source/lsn.js';
+import { parseLsn } from '../../src/core/lsn.js';
 import { startConnectorProcess, type ConnectorProcess } from './support/connector-process.js';
 import { startFaultFixture, type FaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds } from './support/fault-line.js';

@@ -8,8 +8,8 @@
 // (Idle positions inside the transaction, before its commit record, are safe: Postgres decodes a
 // transaction whose commit record starts at or after the confirmed position.)
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/observe/logger.js';
-import { formatLsn, parseLsn } from '../../src/source/lsn.js';
+import { createLogger } from '../../src/core/logger.js';
+import { formatLsn, parseLsn } from '../../src/core/lsn.js';
 import { ReplicationStream } from '../../src/source/replication-stream.js';
 import { startFaultFixture } from './support/fault-fixture.js';
 import { faultLine, seconds, sleep } from './support/fault-line.js';

@@ -6,7 +6,7 @@
 //   Feishu; with truncate=delete the tasks and CCs leave their lists and the instances end DELETED.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLsn } from '../../src/source/lsn.js';
+import { parseLsn } from '../../src/core/lsn.js';
 import { comparable, waitFor, waitForConvergence } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 import { startConnectorProcess, type ConnectorProcess } from './support/connector-process.js';

@@ -3,8 +3,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CdcError } from '../../src/errors.js';
 import { FeishuClient } from '../../src/feishu/feishu-client.js';
-import { startFakeFeishu } from '../../src/feishu/fake-feishu.js';
-import type { FakeFeishu } from '../../src/feishu/fake-feishu.js';
+import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
+import type { FakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import { APPROVALS, BATCH_GET_ID, PUSH, fetchToken, rawCall } from './fake-http.js';
 import { samplePayload } from './sample-payload.js';
 

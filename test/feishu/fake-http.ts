@@ -1,6 +1,6 @@
 // Raw HTTP access to the fake for tests that need to see exactly what it answers (status, code,
 // headers), without the client's interpretation in between.
-import type { FakeFeishu } from '../../src/feishu/fake-feishu.js';
+import type { FakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 
 export interface RawAnswer {
   status: number;

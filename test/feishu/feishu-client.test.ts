@@ -2,8 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CdcError } from '../../src/errors.js';
 import { FeishuClient } from '../../src/feishu/feishu-client.js';
 import type { FeishuClientOptions } from '../../src/feishu/feishu-client.js';
-import { startFakeFeishu } from '../../src/feishu/fake-feishu.js';
-import type { FakeFeishu } from '../../src/feishu/fake-feishu.js';
+import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
+import type { FakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import { fetchToken } from './fake-http.js';
 import { APPROVAL_CODE, samplePayload } from './sample-payload.js';
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExternalInstance } from '../../src/feishu/external-instance.js';
+import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { loadInstanceRowsLive } from '../../src/source/live-rows.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -226,7 +227,15 @@ describe('with a legacy database', () => {
       expect(before.code).toBe(1);
       expect(before.stderr).toContain('run `approval-cdc setup` first, or preview with --live');
 
-      const setup = await cli(['setup'], { ...env(), APPROVAL_CDC_LOG_LEVEL: 'silent' });
+      // setup checks the Feishu credentials before it creates anything.
+      const fake = await startFakeFeishu({ approvalCodes: '*' });
+      const setup = await cli(['setup'], {
+        ...env(),
+        APPROVAL_CDC_LOG_LEVEL: 'silent',
+        APPROVAL_CDC_FEISHU_URL: fake.url,
+        APPROVAL_CDC_FEISHU_APP_ID: fake.appId,
+        APPROVAL_CDC_FEISHU_APP_SECRET: fake.appSecret,
+      }).finally(() => fake.close());
       expect(setup.stderr).toBe('');
       expect(setup.code).toBe(0);
       const fromReplica = await cli(['mappings', 'preview', 'oa-req-101'], env());

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStatusJson, renderStatusText } from '../../src/cli/status.js';
-import { gatherStatus, type StatusReport } from '../../src/observe/status-report.js';
+import { gatherStatus, type StatusReport } from '../../src/ops/status-report.js';
 import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 

@@ -4,10 +4,14 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { loadSettings, SETTINGS_TABLE, type Settings } from '../../src/config/settings.js';
 import type { ExternalInstance } from '../../src/feishu/external-instance.js';
-import { startFakeFeishu, type FakeFeishu, type FakeFeishuOptions } from '../../src/feishu/fake-feishu.js';
+import {
+  startFakeFeishu,
+  type FakeFeishu,
+  type FakeFeishuOptions,
+} from '../../src/feishu/fake/fake-feishu.js';
 import type { MappingSet } from '../../src/mapping/contract.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
-import { createLogger } from '../../src/observe/logger.js';
+import { createLogger } from '../../src/core/logger.js';
 import { Pipeline, type PipelineOptions } from '../../src/pipeline.js';
 import { expectedInstancesOf } from './expected-instances.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CdcError } from '../../src/errors.js';
-import { createLogger } from '../../src/observe/logger.js';
+import { createLogger } from '../../src/core/logger.js';
 
 function capture() {
   const lines: string[] = [];

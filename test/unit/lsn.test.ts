@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLsn, maxLsn, parseLsn } from '../../src/source/lsn.js';
+import { formatLsn, maxLsn, parseLsn } from '../../src/core/lsn.js';
 
 describe('LSNs', () => {
   it('orders padded and unpadded forms by value, not by text', () => {

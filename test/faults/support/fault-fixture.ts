@@ -5,7 +5,7 @@
 // child process (connector-process.ts) with the env this fixture derives from its settings.
 import { inject } from 'vitest';
 import type { SettingKey } from '../../../src/config/settings.js';
-import type { FakeFeishuOptions } from '../../../src/feishu/fake-feishu.js';
+import type { FakeFeishuOptions } from '../../../src/feishu/fake/fake-feishu.js';
 import {
   settingsEnv,
   startConnectorFixture,

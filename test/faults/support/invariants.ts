@@ -5,8 +5,8 @@
 // - the push-order check: per instance, the update_time of accepted pushes never goes back
 //   (invariant 2), read from the fake Feishu's log.
 import pg from 'pg';
-import type { PushRecord } from '../../../src/feishu/fake-feishu.js';
-import { parseLsn } from '../../../src/source/lsn.js';
+import type { PushRecord } from '../../../src/feishu/fake/fake-feishu.js';
+import { parseLsn } from '../../../src/core/lsn.js';
 
 export interface AckSample {
   at: number;

@@ -5,29 +5,29 @@
 // from payload-schema.ts, the same module the connector checks its payloads with.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PayloadLimits } from './payload-schema.js';
-import { FakeBotMessages } from './fake/bot-messages.js';
-import type { ActOptions, ActResult, CardView, FakeCard } from './fake/bot-messages.js';
-import { FakeApprovals } from './fake/approvals.js';
-import type { StoredApproval } from './fake/approvals.js';
-import { FakeDirectory, loadDirectoryFile } from './fake/directory.js';
-import type { DirectoryUser } from './fake/directory.js';
-import { Faults } from './fake/faults.js';
-import { FakeQuota } from './fake/quota.js';
-import type { FaultControl, FaultSettings } from './fake/faults.js';
-import { RateWindows } from './fake/rate-windows.js';
-import { emptyCounters, handleRequest } from './fake/server.js';
-import type { FakeContext, FakeCounters, PushRecord } from './fake/server.js';
-import { FakeState } from './fake/state.js';
-import type { StoredInstance } from './fake/state.js';
-import { TokenStore } from './fake/token-store.js';
+import type { PayloadLimits } from '../payload-schema.js';
+import { FakeBotMessages } from './bot-messages.js';
+import type { ActOptions, ActResult, CardView, FakeCard } from './bot-messages.js';
+import { FakeApprovals } from './approvals.js';
+import type { StoredApproval } from './approvals.js';
+import { FakeDirectory, loadDirectoryFile } from './directory.js';
+import type { DirectoryUser } from './directory.js';
+import { Faults } from './faults.js';
+import { FakeQuota } from './quota.js';
+import type { FaultControl, FaultSettings } from './faults.js';
+import { RateWindows } from './rate-windows.js';
+import { emptyCounters, handleRequest } from './server.js';
+import type { FakeContext, FakeCounters, PushRecord } from './server.js';
+import { FakeState } from './state.js';
+import type { StoredInstance } from './state.js';
+import { TokenStore } from './token-store.js';
 
-export type { ActOptions, ActResult, CardView, FakeCard } from './fake/bot-messages.js';
-export type { FaultControl, FaultSettings } from './fake/faults.js';
-export type { FakeCounters, PushRecord } from './fake/server.js';
-export type { StoredInstance } from './fake/state.js';
-export type { StoredApproval } from './fake/approvals.js';
-export type { DirectoryUser } from './fake/directory.js';
+export type { ActOptions, ActResult, CardView, FakeCard } from './bot-messages.js';
+export type { FaultControl, FaultSettings } from './faults.js';
+export type { FakeCounters, PushRecord } from './server.js';
+export type { StoredInstance } from './state.js';
+export type { StoredApproval } from './approvals.js';
+export type { DirectoryUser } from './directory.js';
 
 export interface FakeFeishuOptions {
   port?: number;

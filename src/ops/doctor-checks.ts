@@ -15,7 +15,7 @@ import { definitionFindings } from './doctor-definitions.js';
 import { readSourceAccess, type AccessProblem, type SourceAccess } from '../source/source-access.js';
 import { checkFeishu } from './doctor-feishu.js';
 import { fail, pass, type Finding, type Severity } from './doctor-finding.js';
-import { redactUrls } from './logger.js';
+import { redactUrls } from '../core/logger.js';
 
 export interface DoctorOptions {
   settings: Settings;

@@ -5,9 +5,9 @@
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import { describeError } from '../errors.js';
-import { tableProgress, type TableProgressReport } from './copy-progress.js';
+import { tableProgress, type TableProgressReport } from '../observe/copy-progress.js';
 import { CheckpointStore } from '../replica/checkpoint-store.js';
-import { formatLsn, type Lsn } from '../source/lsn.js';
+import { formatLsn, type Lsn } from '../core/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { InstanceTable } from '../replica/instance-table.js';
 import { monthKey, projectedCalls, readCalls } from '../sync/monthly-calls.js';
