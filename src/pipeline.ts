@@ -5,6 +5,7 @@
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
 import type { Server } from 'node:http';
 import type { Kysely } from 'kysely';
+import type { StateDb } from './replica/state-schema.js';
 import pg from 'pg';
 import type { Settings } from './config/settings.js';
 import { CdcError, describeError } from './errors.js';
@@ -26,7 +27,7 @@ import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { ensureRowQueryIndexes } from './replica/row-query.js';
-import { migrateStateDb, openStateDb, type StateDb } from './replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from './replica/state-db.js';
 import type { Lsn } from './core/lsn.js';
 import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -131,7 +132,7 @@ export class Pipeline {
   private identities: IdentityResolver | null = null;
   private quotaWatch: QuotaWatch | null = null;
   private countCall: () => void = () => undefined;
-  private state: StateDb | null = null;
+  private state: StateConnection | null = null;
   private lock: LeaderLock | null = null;
   private loopStage: LoopStage | null = null;
   private ledger: RateLedger | null = null;
@@ -449,8 +450,10 @@ export class Pipeline {
         },
       },
     });
+    // The stream ends when stop() stopped it; `done` settles only once the whole stop finished
+    // (pushes in flight, lock, connections), since `run` exits the process right after it.
     this.stream.run().then(
-      () => this.resolveDone(),
+      () => void this.stop(),
       (e: unknown) => this.fail(e),
     );
     this.heartbeat = new Heartbeat(s.sourceUrl, s.heartbeatIntervalMs, logger);
@@ -585,7 +588,7 @@ export type ReplicaStartOptions = Pick<
   settings: Settings;
   mappings: MappingSet;
   /** The state database. */
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   logger: Logger;
 };
 
@@ -627,8 +630,12 @@ function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
   return {
     mode: s.initialLoad,
     ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-    ...(s.initialLoadWhere ? { where: s.initialLoadWhere, table: onlyInstanceTable(mappings) } : {}),
+    ...(s.initialLoadWhere ? whereSelection(s.initialLoadWhere, onlyInstanceTable(mappings)) : {}),
   };
+}
+
+function whereSelection(where: string, table: string | undefined): Pick<InitialSelection, 'where' | 'table'> {
+  return table === undefined ? { where } : { where, table };
 }
 
 /** The instance table when all mappings share one (a `where` filter is written against it). */

@@ -1,6 +1,7 @@
 // Owns the connector's settings: one declarative table (name, env variable, default, description),
 // parsed once with zod at the edge and frozen. Invariant: nothing below the composition root reads
 // process.env; every stage receives the frozen Settings object or a slice of it.
+import { redactPostgresUrls } from '../core/redact-url.js';
 import { z } from 'zod';
 import { CdcError } from '../errors.js';
 import { readConfigFile, settingProblems } from './settings-input.js';
@@ -430,7 +431,7 @@ export function describeSettings(): string {
 
 /** A copy safe to log: secrets and passwords in URLs replaced. */
 export function redactedSettings(settings: Settings): Record<string, unknown> {
-  const hide = (url: string) => url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+  const hide = redactPostgresUrls;
   return {
     ...settings,
     sourceUrl: hide(settings.sourceUrl),

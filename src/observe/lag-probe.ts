@@ -3,6 +3,7 @@
 // so the slot's gauges are true while the copy runs (when WAL piles up most). Invariant: a slot gauge
 // that cannot be read (no slot yet, a failed sample) is NaN, never 0 or a stale value.
 import type { Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import pg from 'pg';
 import type { Logger } from '../core/logger.js';
 import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
@@ -29,7 +30,7 @@ export class LagProbe {
       checkpoints: CheckpointStore;
       /** The sync stage's store, once it exists (the probe starts before it, during the copy). */
       instances: () => InstanceTable | null;
-      db: Kysely<any>;
+      db: Kysely<StateDb>;
       logger: Logger;
       intervalMs: number;
       /** Called after each complete sample with what it read (the console's charts keep them). */

@@ -3,6 +3,7 @@
 // depends on a running daemon; a section that cannot be read is reported as unavailable with the
 // reason instead of failing the whole report (status is what people run when something is wrong).
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type pg from 'pg';
 import { describeError } from '../errors.js';
 import { tableProgress, type TableProgressReport } from '../observe/copy-progress.js';
@@ -96,7 +97,7 @@ export interface StatusReport {
 }
 
 export interface StatusInputs {
-  state: { db: Kysely<any>; schema: string };
+  state: { db: Kysely<StateDb>; schema: string };
   /** A connected client of the source database, or the reason there is none. */
   source: pg.ClientBase | { error: string };
   slot: string;

@@ -2,6 +2,7 @@
 // the phase (snapshot copy or streaming) and the copy's progress. The batch writer moves `lsn` in
 // its own transaction (replica-writer.ts); everything else about the row happens here.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import type { CopyProgress } from '../core/copy-progress.js';
 import type { Lsn } from '../core/lsn.js';
 
@@ -23,7 +24,7 @@ export interface Checkpoint {
 
 export class CheckpointStore {
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
   ) {}
 

@@ -5,6 +5,7 @@
 // synced_version only moves up, and only to a version whose rows were read before the accepted push
 // was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
 import { LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
 
@@ -109,7 +110,7 @@ const REASON_CLASS = (column: string) =>
 
 export class InstanceTable {
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
   ) {}
 

@@ -16,6 +16,7 @@
 //   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
 //   one whose row is deleted again within the batch is not written at all (planOf says why).
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
 import type { Lsn } from '../core/lsn.js';
 import { CdcError } from '../errors.js';
@@ -88,7 +89,7 @@ export class ReplicaWriter implements TableShape {
   private readonly instances: InstanceTable;
 
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
     private readonly mappings: MappingSet,
     private readonly tableKeys: ReadonlyMap<string, readonly string[]>,
@@ -283,7 +284,12 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** Writes a plan in a transaction, the checkpoint (and horizon) last. */
-  private async writePlan(trx: Kysely<any>, plan: Plan, lane: number, commit: Commit): Promise<ApplySummary> {
+  private async writePlan(
+    trx: Kysely<StateDb>,
+    plan: Plan,
+    lane: number,
+    commit: Commit,
+  ): Promise<ApplySummary> {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
     const refs = await this.dirty.follow(trx, plan);
     await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
@@ -293,7 +299,7 @@ export class ReplicaWriter implements TableShape {
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
   private async applyChanges(
-    trx: Kysely<any>,
+    trx: Kysely<StateDb>,
     changes: readonly RowChange[],
     lane: number,
     commit: Commit,
@@ -354,7 +360,7 @@ export class ReplicaWriter implements TableShape {
    * read from the database (see the header): its key goes into `unread`.
    */
   private async loadImages(
-    db: Kysely<any>,
+    db: Kysely<StateDb>,
     changes: readonly RowChange[],
     changePks: readonly (string | null)[],
     changeKeys: readonly (string | null)[],
@@ -413,7 +419,7 @@ export class ReplicaWriter implements TableShape {
     return images;
   }
 
-  private async writeImageDoc(trx: Kysely<any>, doc: string): Promise<void> {
+  private async writeImageDoc(trx: Kysely<StateDb>, doc: string): Promise<void> {
     await this.statements.upsertImages(doc).execute(trx);
   }
 
@@ -456,7 +462,7 @@ export class ReplicaWriter implements TableShape {
     if (parts.length > 0) await sql`with ${sql.join(parts)} select 1`.execute(this.db);
   }
 
-  private async truncateTable(trx: Kysely<any>, table: string, lsn: Lsn): Promise<RowImage[]> {
+  private async truncateTable(trx: Kysely<StateDb>, table: string, lsn: Lsn): Promise<RowImage[]> {
     const { rows } = await sql<{ data: Record<string, string | null> }>`
       update ${this.t('row_image')} set deleted = true, lsn = ${lsn.toString()}::bigint
       where tbl = ${table} and not deleted and lsn < ${lsn.toString()}::bigint returning data`.execute(trx);
@@ -464,7 +470,7 @@ export class ReplicaWriter implements TableShape {
   }
 
   private async bumpInstances(
-    trx: Kysely<any>,
+    trx: Kysely<StateDb>,
     refs: Map<string, InstanceRef>,
     lane: number,
     commitTime: Date | null,

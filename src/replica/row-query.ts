@@ -8,6 +8,7 @@
 // column holds only the rows that have that column and costs one small btree insert per row.
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import { indexColumnOf, type LoadedRow, type RowQuery } from '../mapping/contract.js';
 
 const INDEX_PREFIX = 'row_image_q_';
@@ -22,7 +23,7 @@ function indexName(column: string): string {
  * replica is this process, so the brief write lock of a plain CREATE INDEX blocks nobody.
  */
 export async function ensureRowQueryIndexes(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   columns: Iterable<string>,
 ): Promise<void> {
@@ -44,7 +45,7 @@ export async function ensureRowQueryIndexes(
 
 /** The rows (live and tombstones) answering each query, in the order of `queries`. */
 export async function queryRows(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   queries: readonly RowQuery[],
 ): Promise<LoadedRow[][]> {

@@ -3,6 +3,7 @@
 // Invariant: writes are applied in the order the gate changed (one chain), and a failed write never
 // affects pushing (the gate itself stays in memory; the next change writes the row again).
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type { PushGateState } from './push-gate.js';
 
 export interface StoredPushGate {
@@ -19,7 +20,7 @@ export class PushGateStore {
   #chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
     private readonly slot: string,
   ) {}

@@ -2,7 +2,7 @@
 // lists. Each case is one an on-call engineer meets with a shell pipeline.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -27,7 +27,7 @@ function sh(
 
 describe('the CLI in a shell pipeline', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   let env: Record<string, string>;
 
   beforeAll(async () => {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStatusJson, renderStatusText } from '../../src/cli/status.js';
 import { gatherStatus, type StatusReport } from '../../src/ops/status-report.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const schema = 'status_state';
@@ -12,7 +12,7 @@ const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOS
 
 describe('status report', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   let source: pg.Client;
   let slot: string;
 
