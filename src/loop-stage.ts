@@ -23,6 +23,7 @@ import { DecisionApplier } from './decisions/decision-applier.js';
 import { DecisionIntake } from './decisions/decision-intake.js';
 import { DecisionStore } from './decisions/decision-store.js';
 import { ensureLedger, WriteBack } from './decisions/write-back.js';
+import type { StateDb } from './replica/state-schema.js';
 
 export interface LoopStage {
   readonly notifier: Notifier | null;
@@ -36,7 +37,7 @@ export interface LoopStage {
 export interface LoopStageOptions {
   settings: Settings;
   mappings: MappingSet;
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   client: FeishuClient | null;
   logger: Logger;
   metrics: Metrics;

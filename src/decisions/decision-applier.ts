@@ -12,9 +12,10 @@ import { backoffMs, type RetryPolicy } from '../sync/retry-policy.js';
 import type { MessageStore } from '../notify/message-store.js';
 import { DecisionStore, type Decision } from './decision-store.js';
 import { TransientWriteBackError, type WriteBack } from './write-back.js';
+import type { StateDb } from '../replica/state-schema.js';
 
 export interface DecisionApplierOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   mappings: MappingSet;
   writeBack: WriteBack;

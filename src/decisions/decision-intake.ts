@@ -16,6 +16,7 @@ import type { MessageStore } from '../notify/message-store.js';
 import { closingStatus } from '../notify/todo-card.js';
 import type { CallbackFields } from './callback-request.js';
 import type { DecisionStore, NewDecision } from './decision-store.js';
+import type { StateDb } from '../replica/state-schema.js';
 
 export interface CallbackAnswer {
   status: number;
@@ -23,7 +24,7 @@ export interface CallbackAnswer {
 }
 
 export interface IntakeOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   mappings: MappingSet;
   decisions: DecisionStore;

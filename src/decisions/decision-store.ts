@@ -4,6 +4,7 @@
 // Invariants: a decision is inserted once (dedupe_key); only received rows are handed to the applier;
 // a row's final state is written after the legacy outcome is durable.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 
 export type DecisionState = 'received' | 'applied' | 'refused' | 'parked';
 
@@ -65,7 +66,7 @@ function rowOf(r: any): Decision {
 
 export class DecisionStore {
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
   ) {}
 

@@ -6,6 +6,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { CardStatus, MessageSendBody } from '../feishu/bot-message-schema.js';
 import type { CardPlan, OpenCard } from './card-plan.js';
+import type { StateDb } from '../replica/state-schema.js';
 
 export interface CardRow {
   id: string;
@@ -49,7 +50,7 @@ function rowOf(r: any): CardRow {
 
 export class MessageStore {
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
   ) {}
 
@@ -88,7 +89,7 @@ export class MessageStore {
     id: string,
     status: CardStatus,
     text: string | null = null,
-    db: Kysely<any> = this.db,
+    db: Kysely<StateDb> = this.db,
   ): Promise<void> {
     await sql`update ${this.t} set
         state = case when message_id is null then 'dropped' else 'to_close' end,

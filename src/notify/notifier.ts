@@ -19,6 +19,7 @@ import { nextStep, type RetryPolicy } from '../sync/retry-policy.js';
 import { planCards } from './card-plan.js';
 import { MessageStore, type CardRow } from './message-store.js';
 import { cardContext, cardUpdate } from './todo-card.js';
+import type { StateDb } from '../replica/state-schema.js';
 
 export interface CallbackTarget {
   url: string;
@@ -27,7 +28,7 @@ export interface CallbackTarget {
 }
 
 export interface NotifierOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   mappings: MappingSet;
   send: (body: MessageSendBody) => Promise<{ messageId: string }>;

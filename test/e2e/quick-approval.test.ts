@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DecisionStore, type Decision } from '../../src/decisions/decision-store.js';
 import { encryptCallback } from '../../src/feishu/callback-crypto.js';
 import type { CardView } from '../../src/feishu/fake/fake-feishu.js';
-import { openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
 import {
   CALLBACK_TOKEN,
@@ -18,7 +18,7 @@ import { createTestDatabase } from '../support/test-database.js';
 
 describe('quick approval: a decision taken in Feishu flows back through the legacy database', () => {
   let fx: ConnectorFixture;
-  let state: StateDb;
+  let state: StateConnection;
   let inbox: DecisionStore;
   let callbackUrl: string;
 
