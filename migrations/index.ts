@@ -112,6 +112,21 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         )`.execute(db);
       },
     },
+    '0014c-bounded-keys': {
+      async up(db: Kysely<any>) {
+        // Keys of any length: a btree entry holds at most 2,704 bytes, and a legal source key can be
+        // longer (a 6,400-character text key failed every write of its row, for good). row_image is
+        // unique on SHA-256 of the key (src/replica/replica-statements.ts, pkDigest, must use the
+        // same text); the raw key is still stored and compared. Instance ids are bounded where they
+        // are made (src/replica/instance-vocabulary.ts); external ids are found through their md5.
+        await sql`alter table ${s('row_image')} drop constraint row_image_pkey`.execute(db);
+        await sql`create unique index row_image_key on ${s('row_image')}
+          (tbl, sha256(replace(pk, E'\\\\', E'\\\\\\\\')::bytea))`.execute(db);
+        // Same name as 0016's index on the raw value, so that its `if not exists` keeps this one.
+        await sql`drop index if exists ${s('instance_external_id')}`.execute(db);
+        await sql`create index instance_external_id on ${s('instance')} (md5(external_id))`.execute(db);
+      },
+    },
     '0016-push-history': {
       async up(db: Kysely<any>) {
         // The last pushes of each instance (time, result, Feishu code), for `status` and the console.

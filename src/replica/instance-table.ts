@@ -235,7 +235,9 @@ export class InstanceTable {
         ? await sql<any>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
             where id = ${by.id}`.execute(this.db)
         : await sql<any>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
-            where external_id = ${by.externalId} order by id`.execute(this.db);
+            where md5(external_id) = md5(${by.externalId}) and external_id = ${by.externalId} order by id`.execute(
+            this.db,
+          );
     return rows.map(recordOf);
   }
 
@@ -489,7 +491,7 @@ export class InstanceTable {
     }>`select id, mapping, key, external_id, version, synced_version, lane, dirty_since, attempts,
         next_attempt_at, parked_at, parked_reason, last_error, last_error_code, synced_at, pushes, last_update_time
       from ${this.t}
-      where id = any(${ids}::text[]) or external_id = ${externalId}
+      where id = any(${ids}::text[]) or (md5(external_id) = md5(${externalId}) and external_id = ${externalId})
       order by id limit 20`.execute(this.db);
     const date = (v: Date | string | null) => (v === null ? null : new Date(v));
     return rows.map((r) => ({

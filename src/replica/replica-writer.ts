@@ -32,7 +32,7 @@ import {
 } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
-import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit } from './replica-statements.js';
+import { imageDocs, NO_COMMIT, pkDigest, ReplicaStatements, type Commit } from './replica-statements.js';
 import { InstanceTable, type Priority } from './instance-table.js';
 import { DirtySetFinder, type DirtySet } from './dirty-set.js';
 import { instanceIdOf, LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
@@ -411,7 +411,8 @@ export class ReplicaWriter implements TableShape {
     }>`
       select r.tbl, r.pk, r.lsn, r.deleted, r.data from unnest(${tbls}::text[], ${pks}::text[]) as k(tbl, pk)
       cross join lateral (select tbl, pk, lsn, deleted, data from ${this.t('row_image')} i
-        where i.tbl = k.tbl and i.pk = k.pk limit 1) r`.execute(db);
+        where i.tbl = k.tbl and ${sql.raw(pkDigest('i.pk'))} = ${sql.raw(pkDigest('k.pk'))} and i.pk = k.pk
+        limit 1) r`.execute(db);
     for (const row of rows) {
       const k = imageKey(row.tbl, row.pk);
       if (!images.has(k)) images.set(k, { lsn: BigInt(row.lsn), deleted: row.deleted, data: row.data });

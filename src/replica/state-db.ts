@@ -55,6 +55,9 @@ export async function migrateStateDb(state: StateConnection): Promise<void> {
     migrationTableSchema: state.schema,
     migrationTableName: 'kysely_migration',
     migrationLockTableName: 'kysely_migration_lock',
+    // Migrations are named by issue (migrations/index.ts), so a new one may sort before one a state
+    // database already ran; each is independent of the ones it sorts between.
+    allowUnorderedMigrations: true,
   });
   const { error } = await migrator.migrateToLatest();
   if (error)
