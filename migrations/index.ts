@@ -150,6 +150,20 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         );
       },
     },
+    '0016b-parked-class': {
+      async up(db: Kysely<any>) {
+        // What parked instances of one problem share: the reason with digits and quoted text blanked,
+        // set when an instance is parked (replica/instance-table.ts). The console groups by it and
+        // pages through a group with this index, whatever the size of the parked set.
+        await sql`alter table ${s('instance')} add column parked_class text`.execute(db);
+        await sql`update ${s('instance')} set parked_class = regexp_replace(regexp_replace(coalesce(parked_reason, ''),
+            '"[^"]*"', '"…"', 'g'), '[0-9]+', '#', 'g') where parked_at is not null`.execute(db);
+        await sql`create index instance_parked_group on ${s('instance')}
+            (coalesce(last_error_code, ''), parked_class, parked_at, id) where parked_at is not null`.execute(
+          db,
+        );
+      },
+    },
     '0018-bot-messages-and-decisions': {
       async up(db: Kysely<any>) {
         // One approval bot card per pending episode of a task (src/notify/): the uuid Feishu

@@ -103,10 +103,9 @@ export interface InstanceState {
 }
 
 // Blanks what differs between instances with the same problem (ids, numbers, quoted values).
-const REASON_CLASS = (column: string) =>
-  sql.raw(
-    `regexp_replace(regexp_replace(coalesce(${column}, ''), '"[^"]*"', '"…"', 'g'), '[0-9]+', '#', 'g')`,
-  );
+// (Migration 0016b computes it for instances parked before it, with the same expression.)
+const REASON_CLASS = (reason: RawBuilder<unknown>) =>
+  sql`regexp_replace(regexp_replace(coalesce(${reason}, ''), '"[^"]*"', '"…"', 'g'), '[0-9]+', '#', 'g')`;
 
 export class InstanceTable {
   constructor(
@@ -352,7 +351,7 @@ export class InstanceTable {
 
   async park(id: string, reason: string, code: string): Promise<void> {
     await sql`update ${this.t} set parked_at = now(), parked_reason = ${reason}, attempts = attempts + 1,
-        last_error = ${reason}, last_error_code = ${code}
+        last_error = ${reason}, last_error_code = ${code}, parked_class = ${REASON_CLASS(sql`${reason}::text`)}
       where id = ${id}`.execute(this.db);
   }
 
@@ -382,19 +381,20 @@ export class InstanceTable {
   async retryParked(externalIds: readonly string[] | 'all'): Promise<number> {
     const res =
       await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
-      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : externalIds}::text[]))`.execute(
-        this.db,
-      );
+      where parked_at is not null and ${this.whichParked(externalIds)}`.execute(this.db);
     return Number(res.numAffectedRows ?? 0);
+  }
+
+  /** All, or the listed external ids (a plain `= any` the planner answers from its index). */
+  private whichParked(externalIds: readonly string[] | 'all'): RawBuilder<unknown> {
+    return externalIds === 'all' ? sql`true` : sql`external_id = any(${externalIds}::text[])`;
   }
 
   /** Gives up on parked instances: marks their current version synced without pushing it. */
   async dropParked(externalIds: readonly string[] | 'all'): Promise<number> {
     const res = await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0,
         synced_version = version, first_commit_at = null
-      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : externalIds}::text[]))`.execute(
-      this.db,
-    );
+      where parked_at is not null and ${this.whichParked(externalIds)}`.execute(this.db);
     return Number(res.numAffectedRows ?? 0);
   }
 
@@ -406,10 +406,14 @@ export class InstanceTable {
       count: number;
       example: string | null;
       oldest: Date | string;
-    }>`select last_error_code as code, ${REASON_CLASS('parked_reason')} as reason_class, count(*)::int as count,
-        min(parked_reason) as example, min(parked_at) as oldest
-      from ${this.t} where parked_at is not null
-      group by 1, 2 order by count desc, 2 limit ${limit}`.execute(this.db);
+    }>`select g.code, g.reason_class, g.count, g.oldest, e.parked_reason as example
+      from (select coalesce(last_error_code, '') as code, coalesce(parked_class, '') as reason_class,
+              count(*)::int as count, min(parked_at) as oldest
+            from ${this.t} where parked_at is not null group by 1, 2 order by count desc, 2 limit ${limit}) g
+      left join lateral (select parked_reason from ${this.t} i
+        where i.parked_at is not null and coalesce(i.last_error_code, '') = g.code and i.parked_class = g.reason_class
+        order by coalesce(i.last_error_code, ''), i.parked_class, i.parked_at, i.id limit 1) e on true
+      order by g.count desc, g.reason_class`.execute(this.db);
     return rows.map((r) => ({
       code: r.code ?? '',
       reasonClass: r.reason_class,
@@ -445,7 +449,7 @@ export class InstanceTable {
       from ${this.t}
       where parked_at is not null
         and (${reasonClass}::text is null or (coalesce(last_error_code, '') = ${code}
-          and ${REASON_CLASS('parked_reason')} = ${reasonClass}))
+          and parked_class = ${reasonClass}))
         and (${o.after?.parkedAt ?? null}::timestamptz is null
           or (parked_at, id) > (${o.after?.parkedAt ?? null}::timestamptz, ${o.after?.id ?? null}::text))
       order by parked_at, id limit ${o.limit + 1}`.execute(this.db);

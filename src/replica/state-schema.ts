@@ -40,6 +40,8 @@ export interface InstanceColumns {
   next_attempt_at: Timestamp | null;
   parked_at: Timestamp | null;
   parked_reason: string | null;
+  /** The parked reason with ids and quoted text blanked: the console's group (migration 0016b). */
+  parked_class: string | null;
   last_error: string | null;
   last_error_code: string | null;
   synced_at: Timestamp | null;
