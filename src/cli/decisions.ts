@@ -5,6 +5,7 @@ import { describeError } from '../errors.js';
 import { DecisionStore, type DecisionState } from '../decisions/decision-store.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
 import { commandContext, type GlobalFlags } from './context.js';
+import { EXIT, exitCodeOf, type ExitCode } from './exit-codes.js';
 
 export type DecisionsAction = 'list' | 'retry';
 const STATES: readonly DecisionState[] = ['received', 'applied', 'refused', 'parked'];
@@ -14,7 +15,7 @@ export async function decisionsCommand(
   ids: string[],
   flags: GlobalFlags & { all?: boolean; json?: boolean; state?: string },
   io: { out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; overrides?: Record<string, unknown> } = {},
-): Promise<number> {
+): Promise<ExitCode> {
   const out = io.out ?? process.stdout;
   const err = io.err ?? process.stderr;
   const { settings, logger } = commandContext(flags, io.overrides);
@@ -27,7 +28,7 @@ export async function decisionsCommand(
       const bad = wanted?.find((s) => !(STATES as readonly string[]).includes(s));
       if (bad !== undefined) {
         err.write(`decisions list: unknown state ${bad} (${STATES.join(', ')})\n`);
-        return 2;
+        return EXIT.config;
       }
       const rows = await store.list((wanted as DecisionState[] | undefined) ?? 'all');
       if (flags.json) out.write(`${JSON.stringify(rows)}\n`);
@@ -40,19 +41,19 @@ export async function decisionsCommand(
           const why = d.state === 'parked' ? d.lastError : d.outcome;
           if (why) out.write(`    ${why}\n`);
         }
-      return 0;
+      return EXIT.ok;
     }
     const target = flags.all ? 'all' : ids;
     if (target !== 'all' && target.length === 0) {
       err.write('decisions retry: name decision ids (#n from decisions list) or pass --all\n');
-      return 2;
+      return EXIT.config;
     }
     const n = await store.retryParked(target === 'all' ? 'all' : target.map((id) => id.replace(/^#/, '')));
     out.write(`${n} parked decisions will be applied again\n`);
-    return 0;
+    return EXIT.ok;
   } catch (error) {
     err.write(`decisions ${action} failed: ${describeError(error)}\n`);
-    return 1;
+    return exitCodeOf(error);
   } finally {
     await state.close();
     logger.flush();

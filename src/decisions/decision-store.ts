@@ -4,6 +4,7 @@
 // Invariants: a decision is inserted once (dedupe_key); only received rows are handed to the applier;
 // a row's final state is written after the legacy outcome is durable.
 import { sql, type Kysely } from 'kysely';
+import type { StateRow } from '../replica/state-schema.js';
 import type { StateDb } from '../replica/state-schema.js';
 
 export type DecisionState = 'received' | 'applied' | 'refused' | 'parked';
@@ -43,7 +44,9 @@ export type NewDecision = Pick<
 const COLUMNS = sql`id::text, dedupe_key, mapping, instance_id, task_id, message_id, via, action_type, reason,
   operator_user_id, state, outcome, attempts, last_error, received_at, decided_at`;
 
-function rowOf(r: any): Decision {
+type DecisionRow = Omit<StateRow<'decision'>, 'next_attempt_at'>;
+
+function rowOf(r: DecisionRow): Decision {
   return {
     id: r.id,
     dedupeKey: r.dedupe_key,
@@ -75,9 +78,10 @@ export class DecisionStore {
   }
 
   async byKey(dedupeKey: string): Promise<Decision | undefined> {
-    const { rows } = await sql<any>`select ${COLUMNS} from ${this.t} where dedupe_key = ${dedupeKey}`.execute(
-      this.db,
-    );
+    const { rows } =
+      await sql<DecisionRow>`select ${COLUMNS} from ${this.t} where dedupe_key = ${dedupeKey}`.execute(
+        this.db,
+      );
     return rows[0] ? rowOf(rows[0]) : undefined;
   }
 
@@ -94,7 +98,7 @@ export class DecisionStore {
   }
 
   async due(limit: number, exclude: readonly string[]): Promise<Decision[]> {
-    const { rows } = await sql<any>`select ${COLUMNS} from ${this.t}
+    const { rows } = await sql<DecisionRow>`select ${COLUMNS} from ${this.t}
       where state = 'received' and (next_attempt_at is null or next_attempt_at <= now())
         and not (id::text = any(${exclude}::text[]))
       order by id limit ${limit}`.execute(this.db);
@@ -119,7 +123,7 @@ export class DecisionStore {
   }
 
   async list(states: readonly DecisionState[] | 'all', limit = 200): Promise<Decision[]> {
-    const { rows } = await sql<any>`select ${COLUMNS} from ${this.t}
+    const { rows } = await sql<DecisionRow>`select ${COLUMNS} from ${this.t}
       where ${states === 'all'} or state = any(${states === 'all' ? [] : states}::text[])
       order by id desc limit ${limit}`.execute(this.db);
     return rows.map(rowOf);
@@ -135,9 +139,10 @@ export class DecisionStore {
   }
 
   async counts(): Promise<Record<string, number>> {
-    const { rows } = await sql<any>`select state, count(*)::int as n from ${this.t} group by state`.execute(
-      this.db,
-    );
-    return Object.fromEntries(rows.map((r: any) => [r.state, Number(r.n)]));
+    const { rows } = await sql<{
+      state: string;
+      n: number;
+    }>`select state, count(*)::int as n from ${this.t} group by state`.execute(this.db);
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
   }
 }

@@ -65,7 +65,7 @@ export class DemoView {
     const dt = (current.atMs - rateBase.atMs) / 1000;
     const window = subtractBuckets(
       current.liveBuckets,
-      minuteBase === current ? new Map() : minuteBase.liveBuckets,
+      minuteBase === current ? new Map<number, number>() : minuteBase.liveBuckets,
     );
     return {
       elapsedSeconds: (current.atMs - this.startedAtMs) / 1000,

@@ -6,7 +6,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { CardStatus, MessageSendBody } from '../feishu/bot-message-schema.js';
 import type { CardPlan, OpenCard } from './card-plan.js';
-import type { StateDb } from '../replica/state-schema.js';
+import type { StateDb, StateRow } from '../replica/state-schema.js';
 
 export interface CardRow {
   id: string;
@@ -29,7 +29,25 @@ export interface CardRow {
 const COLUMNS = sql`id::text, mapping, instance_id, task_id, version, user_id, uuid, body, message_id, state,
   close_status, close_text, attempts, last_error`;
 
-function rowOf(r: any): CardRow {
+type MessageRow = Pick<
+  StateRow<'bot_message'>,
+  | 'id'
+  | 'mapping'
+  | 'instance_id'
+  | 'task_id'
+  | 'version'
+  | 'user_id'
+  | 'uuid'
+  | 'body'
+  | 'message_id'
+  | 'state'
+  | 'close_status'
+  | 'close_text'
+  | 'attempts'
+  | 'last_error'
+>;
+
+function rowOf(r: MessageRow): CardRow {
   return {
     id: r.id,
     mapping: r.mapping,
@@ -41,7 +59,7 @@ function rowOf(r: any): CardRow {
     body: r.body as MessageSendBody,
     messageId: r.message_id,
     state: r.state,
-    closeStatus: r.close_status,
+    closeStatus: r.close_status as CardStatus | null,
     closeText: r.close_text,
     attempts: Number(r.attempts),
     lastError: r.last_error,
@@ -60,7 +78,9 @@ export class MessageStore {
 
   /** Cards of an instance that still show (or will show) buttons, and the last version per task. */
   async openCards(instanceId: string): Promise<{ open: OpenCard[]; lastVersion: Map<string, number> }> {
-    const { rows } = await sql<any>`select id::text, task_id, user_id, version, state from ${this.t}
+    const { rows } = await sql<
+      Pick<MessageRow, 'id' | 'task_id' | 'user_id' | 'version' | 'state' | 'message_id'>
+    >`select id::text, task_id, user_id, version, state, message_id from ${this.t}
       where instance_id = ${instanceId}`.execute(this.db);
     const open: OpenCard[] = [];
     const lastVersion = new Map<string, number>();
@@ -98,7 +118,7 @@ export class MessageStore {
   }
 
   async due(limit: number, exclude: readonly string[]): Promise<CardRow[]> {
-    const { rows } = await sql<any>`select ${COLUMNS} from ${this.t}
+    const { rows } = await sql<MessageRow>`select ${COLUMNS} from ${this.t}
       where state in ('to_send', 'to_close') and (next_attempt_at is null or next_attempt_at <= now())
         and not (id::text = any(${exclude}::text[]))
       order by id limit ${limit}`.execute(this.db);
@@ -106,13 +126,13 @@ export class MessageStore {
   }
 
   async byMessageId(messageId: string): Promise<CardRow | undefined> {
-    const { rows } = await sql<any>`select ${COLUMNS} from ${this.t} where message_id = ${messageId}
+    const { rows } = await sql<MessageRow>`select ${COLUMNS} from ${this.t} where message_id = ${messageId}
       order by id desc limit 1`.execute(this.db);
     return rows[0] ? rowOf(rows[0]) : undefined;
   }
 
   async latestOf(instanceId: string, taskId: string): Promise<CardRow | undefined> {
-    const { rows } = await sql<any>`select ${COLUMNS} from ${this.t}
+    const { rows } = await sql<MessageRow>`select ${COLUMNS} from ${this.t}
       where instance_id = ${instanceId} and task_id = ${taskId} order by version desc limit 1`.execute(
       this.db,
     );
@@ -144,9 +164,10 @@ export class MessageStore {
   }
 
   async counts(): Promise<Record<string, number>> {
-    const { rows } = await sql<any>`select state, count(*)::int as n from ${this.t} group by state`.execute(
-      this.db,
-    );
-    return Object.fromEntries(rows.map((r: any) => [r.state, Number(r.n)]));
+    const { rows } = await sql<{
+      state: string;
+      n: number;
+    }>`select state, count(*)::int as n from ${this.t} group by state`.execute(this.db);
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
   }
 }

@@ -5,7 +5,7 @@
 // synced_version only moves up, and only to a version whose rows were read before the accepted push
 // was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { StateDb } from './state-schema.js';
+import type { StateDb, StateRow } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
 import { LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
 
@@ -106,6 +106,10 @@ export interface InstanceState {
 // (Migration 0016b computes it for instances parked before it, with the same expression.)
 const REASON_CLASS = (reason: RawBuilder<unknown>) =>
   sql`regexp_replace(regexp_replace(coalesce(${reason}, ''), '"[^"]*"', '"…"', 'g'), '[0-9]+', '#', 'g')`;
+
+/** The columns `K` of an instance row, as a raw select returns them. */
+type Row<K extends keyof StateRow<'instance'>> = Pick<StateRow<'instance'>, K>;
+type RecordRow = Row<'id' | 'mapping' | 'key' | 'external_id' | 'last_update_time'>;
 
 export class InstanceTable {
   constructor(
@@ -213,7 +217,8 @@ export class InstanceTable {
 
   /** Instances synced within `windowMs` and unchanged since, newest first (for the reconciler). */
   async recentlySynced(windowMs: number, limit: number): Promise<InstanceRecord[]> {
-    const { rows } = await sql<any>`select id, mapping, key, external_id, last_update_time from ${this.t}
+    const { rows } =
+      await sql<RecordRow>`select id, mapping, key, external_id, last_update_time from ${this.t}
       where synced_at > now() - make_interval(secs => ${windowMs / 1000}) and version = synced_version and parked_at is null
       order by synced_at desc limit ${limit}`.execute(this.db);
     return rows.map(recordOf);
@@ -231,9 +236,9 @@ export class InstanceTable {
   async records(by: { id: string } | { externalId: string }): Promise<InstanceRecord[]> {
     const { rows } =
       'id' in by
-        ? await sql<any>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
+        ? await sql<RecordRow>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
             where id = ${by.id}`.execute(this.db)
-        : await sql<any>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
+        : await sql<RecordRow>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
             where md5(external_id) = md5(${by.externalId}) and external_id = ${by.externalId} order by id`.execute(
             this.db,
           );
@@ -251,10 +256,11 @@ export class InstanceTable {
 
   /** The latest parked instances, newest first. */
   async recentlyParked(limit: number): Promise<InstanceErrorRow[]> {
-    const { rows } =
-      await sql<any>`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
+    const { rows } = await sql<
+      Row<'external_id' | 'mapping' | 'parked_reason' | 'last_error_code' | 'attempts' | 'parked_at'>
+    >`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
     from ${this.t} where parked_at is not null order by parked_at desc, id limit ${limit}`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       externalId: r.external_id,
       mapping: r.mapping,
       code: r.last_error_code,
@@ -268,11 +274,12 @@ export class InstanceTable {
   async recentErrors(limit: number): Promise<InstanceErrorRow[]> {
     // There is no "failed at" column; the next attempt time is the failure time plus its backoff, so
     // ordering by it puts the latest failures first closely enough for a status screen.
-    const { rows } =
-      await sql<any>`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
+    const { rows } = await sql<
+      Row<'external_id' | 'mapping' | 'last_error' | 'last_error_code' | 'attempts' | 'next_attempt_at'>
+    >`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
     from ${this.t} where attempts > 0 and parked_at is null and last_error is not null
     order by next_attempt_at desc nulls last, id limit ${limit}`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       externalId: r.external_id,
       mapping: r.mapping,
       code: r.last_error_code,
@@ -283,7 +290,20 @@ export class InstanceTable {
   }
 
   async dueInstances(limit: number, exclude: readonly string[]): Promise<DirtyInstance[]> {
-    const { rows } = await sql<any>`
+    const { rows } = await sql<
+      Row<
+        | 'id'
+        | 'mapping'
+        | 'key'
+        | 'external_id'
+        | 'version'
+        | 'lane'
+        | 'last_update_time'
+        | 'attempts'
+        | 'first_commit_at'
+        | 'accepted_digest'
+      >
+    >`
       select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
         accepted_digest
       from ${this.t}
@@ -292,9 +312,9 @@ export class InstanceTable {
         and not (id = any(${exclude}::text[]))
       order by lane, priority desc, dirty_since
       limit ${limit}`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       id: r.id,
-      ref: { mapping: r.mapping, key: r.key as string[] },
+      ref: { mapping: r.mapping, key: r.key },
       externalId: r.external_id,
       version: BigInt(r.version),
       lane: Number(r.lane),
@@ -356,18 +376,29 @@ export class InstanceTable {
   }
 
   async listParked(limit = 1000): Promise<ParkedInstance[]> {
-    const { rows } =
-      await sql<any>`select id, mapping, external_id, parked_at, parked_reason, attempts, last_error
+    const { rows } = await sql<
+      Row<'id' | 'mapping' | 'external_id' | 'parked_reason' | 'attempts' | 'last_error'> & {
+        parked_at: Date;
+      }
+    >`select id, mapping, external_id, parked_at, parked_reason, attempts, last_error
       from ${this.t} where parked_at is not null order by parked_at limit ${limit}`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       id: r.id,
       mapping: r.mapping,
       externalId: r.external_id,
       parkedAt: new Date(r.parked_at),
-      reason: r.parked_reason,
+      reason: r.parked_reason ?? '',
       attempts: Number(r.attempts),
       lastError: r.last_error,
     }));
+  }
+
+  /** Of these external ids, which exist and whether each is parked (an id not in the map is unknown). */
+  async parkedStateOf(externalIds: readonly string[]): Promise<Map<string, boolean>> {
+    const { rows } = await sql<{ external_id: string; parked: boolean }>`select external_id,
+        bool_or(parked_at is not null) as parked
+      from ${this.t} where external_id = any(${externalIds}::text[]) group by external_id`.execute(this.db);
+    return new Map(rows.map((r) => [r.external_id, r.parked]));
   }
 
   async countParked(): Promise<number> {
@@ -520,10 +551,13 @@ export class InstanceTable {
   }
 
   async backlog(): Promise<{ lane: number; count: number; oldest: Date | null }[]> {
-    const { rows } =
-      await sql<any>`select lane, count(*)::int as count, min(dirty_since) as oldest from ${this.t}
+    const { rows } = await sql<{
+      lane: number;
+      count: number;
+      oldest: Date | null;
+    }>`select lane, count(*)::int as count, min(dirty_since) as oldest from ${this.t}
       where version > synced_version and parked_at is null group by lane order by lane`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       lane: Number(r.lane),
       count: Number(r.count),
       oldest: r.oldest ? new Date(r.oldest) : null,
@@ -531,10 +565,10 @@ export class InstanceTable {
   }
 }
 
-function recordOf(r: any): InstanceRecord {
+function recordOf(r: RecordRow): InstanceRecord {
   return {
     id: r.id,
-    ref: { mapping: r.mapping, key: r.key as string[] },
+    ref: { mapping: r.mapping, key: r.key },
     externalId: r.external_id,
     lastUpdateTime: BigInt(r.last_update_time),
   };

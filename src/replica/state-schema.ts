@@ -3,6 +3,7 @@
 // or column (a migration only adds, so a type here is never removed). Read types are what pg returns
 // without custom parsers: int8 as text, timestamptz as Date, jsonb parsed.
 import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { CopyProgress } from '../core/copy-progress.js';
 
 /** bigint: read as text (pg does not parse int8), written as bigint, number or text. */
 export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
@@ -57,7 +58,8 @@ export interface CheckpointColumns {
   lsn: Int8;
   phase: Generated<'creating' | 'snapshot' | 'streaming'>;
   consistent_lsn: Int8 | null;
-  snapshot_progress: JsonDefault<Record<string, unknown>>;
+  /** Written only by checkpoint-store.ts, from the copy's own progress. */
+  snapshot_progress: JsonDefault<CopyProgress>;
   last_commit_at: Timestamp | null;
   updated_at: TimestampDefault;
   image_lsn: Int8 | null;

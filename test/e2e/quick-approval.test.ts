@@ -99,6 +99,11 @@ describe('quick approval: a decision taken in Feishu flows back through the lega
     );
     expect(fx.fake.userView('ou_bob').find((c) => c.message_id === card.message_id)?.actions).toEqual([]);
 
+    await waitFor(
+      async () => (await decisionsOf('oa-req-201'))[0]?.state === 'applied',
+      20_000,
+      'the decision marked applied',
+    );
     const decisions = await decisionsOf('oa-req-201');
     expect(decisions.map((d) => [d.state, d.actionType, d.operatorUserId, d.via])).toEqual([
       ['applied', 'APPROVE', 'ou_bob', 'card'],
@@ -222,12 +227,14 @@ describe('quick approval: a decision taken in Feishu flows back through the lega
     const cli = await runDecisions('retry', [`#${parked.id}`], {}, fx.settings);
     expect(cli.code, cli.out).toBe(0);
     expect(cli.out).toContain('1 parked decisions will be applied again');
+    // The inbox row is marked applied after the legacy transaction committed: wait for the mark.
     await waitFor(
-      async () => (await step(2006))?.state_code === 1,
+      async () => (await decisionsOf('oa-req-206'))[0]?.state === 'applied',
       20_000,
-      'step 2006 agreed after the retry',
+      'the decision applied after the retry',
     );
     expect((await decisionsOf('oa-req-206')).map((d) => d.state)).toEqual(['applied']);
+    expect((await step(2006))?.state_code).toBe(1);
     expect(await ledger('oa-req-206')).toBe(1);
     const list = await runDecisions('list', [], { state: 'applied' }, fx.settings);
     expect(list.out).toContain(`#${parked.id}  applied`);
