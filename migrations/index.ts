@@ -262,6 +262,21 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         )`.execute(db);
       },
     },
+    '0015-connector-run': {
+      async up(db: Kysely<unknown>) {
+        // The active connector's own run per slot: when it started, when it stopped, and the fatal
+        // error it stopped on, so that `status` says why the connector itself is failing.
+        await sql`create table ${s('connector_run')} (
+          slot text primary key,
+          pid integer not null,
+          started_at timestamptz not null,
+          stopped_at timestamptz,
+          failed_at timestamptz,
+          failure_code text,
+          failure_message text
+        )`.execute(db);
+      },
+    },
     '0021b-rate-ledger': {
       async up(db: Kysely<unknown>) {
         // Every external_instances call of the last minutes, per Feishu app, written before the call:
@@ -273,6 +288,14 @@ export function stateMigrations(schema: string): Record<string, Migration> {
           ended_at timestamptz
         )`.execute(db);
         await sql`create index rate_ledger_recent on ${s('rate_ledger')} (app, started_at)`.execute(db);
+      },
+    },
+    '0021c-bulk-lane': {
+      async up(db: Kysely<unknown>) {
+        // A lane between live and backfill for bulk transactions: backfill moves from 1 to 2 (lanes
+        // are ordered by number), in the instances and in the push history alike.
+        await sql`update ${s('instance')} set lane = 2 where lane = 1`.execute(db);
+        await sql`update ${s('push_history')} set lane = 2 where lane = 1`.execute(db);
       },
     },
   };

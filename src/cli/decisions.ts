@@ -5,7 +5,7 @@ import { describeError } from '../errors.js';
 import { DecisionStore, type DecisionState } from '../decisions/decision-store.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
 import { commandContext, type GlobalFlags } from './context.js';
-import { EXIT, exitCodeOf, type ExitCode } from './exit-codes.js';
+import { EXIT, toExitCode, type ExitCode } from './exit-codes.js';
 
 export type DecisionsAction = 'list' | 'retry';
 const STATES: readonly DecisionState[] = ['received', 'applied', 'refused', 'parked'];
@@ -53,7 +53,7 @@ export async function decisionsCommand(
     return EXIT.ok;
   } catch (error) {
     err.write(`decisions ${action} failed: ${describeError(error)}\n`);
-    return exitCodeOf(error);
+    return toExitCode(error);
   } finally {
     await state.close();
     logger.flush();

@@ -7,7 +7,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { StateDb, StateRow } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
-import { LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
+import { LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 
 /** Backfill order of an instance (see OPEN_PRIORITY) and its own update time. */
 export interface Priority {
@@ -122,8 +122,9 @@ export class InstanceTable {
   }
 
   /**
-   * The statement that bumps the versions of `refs` in `lane` (null when there are none); the
-   * replica writer runs it in its batch transaction, or as part of its one-statement commit.
+   * The statement that bumps the versions of `refs` in `lane`, or the lane `lanes` gives an id (null
+   * when there are none); the replica writer runs it in its batch transaction, or as part of its
+   * one-statement commit.
    */
   bump(
     refs: Map<string, InstanceRef>,
@@ -131,6 +132,7 @@ export class InstanceTable {
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority>,
     externalId: (ref: InstanceRef) => string,
+    lanes?: ReadonlyMap<string, number>,
   ): RawBuilder<unknown> | null {
     if (refs.size === 0) return null;
     // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
@@ -147,15 +149,17 @@ export class InstanceTable {
         externalId(r),
         (priorities.get(id)?.priority ?? 0n).toString(),
         String(priorities.get(id)?.updateMs ?? 0),
+        lanes?.get(id) ?? lane,
       ]),
     );
     return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
-      select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint
+      select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, (e ->> 6)::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint
       from jsonb_array_elements(${doc}::jsonb) as e
       on conflict (id) do update set
         version = ${inst}.version + 1,
-        -- Priority orders the backfill lane only; a live change orders by waiting time.
-        priority = case when excluded.lane = 0 then 0 else greatest(${inst}.priority, excluded.priority) end,
+        -- Priority orders the backfill lane only; the other lanes order by the time of entry.
+        priority = case when least(${inst}.lane, excluded.lane) = ${LANE_BACKFILL}::smallint
+          then greatest(${inst}.priority, excluded.priority) else 0 end,
         source_update_ms = greatest(${inst}.source_update_ms, excluded.source_update_ms),
         lane = least(${inst}.lane, excluded.lane),
         -- The time the instance entered its lane: kept while it waits there, reset when it becomes
@@ -170,6 +174,26 @@ export class InstanceTable {
         attempts = case when ${inst}.parked_at is not null then 0 else ${inst}.attempts end,
         parked_at = null, parked_reason = null,
         next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
+  }
+
+  /** Which of `ids` wait in the live lane (dirty, not parked). */
+  async waitingLive(db: Kysely<StateDb>, ids: readonly string[]): Promise<Set<string>> {
+    const { rows } = await sql<{ id: string }>`select id from ${this.t}
+      where id = any(${ids}::text[]) and lane = ${LANE_LIVE}::smallint and version > synced_version`.execute(
+      db,
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * Moves instances still waiting in the live lane to `lane` (a transaction found to be bulk after
+   * its first batches put them there), queued by the time they enter it.
+   */
+  async demote(db: Kysely<StateDb>, ids: readonly string[], lane: number): Promise<void> {
+    await sql`update ${this.t} set lane = ${lane}::smallint, dirty_since = now(), priority = 0
+      where id = any(${ids}::text[]) and lane = ${LANE_LIVE}::smallint and version > synced_version`.execute(
+      db,
+    );
   }
 
   /** Ids of every instance (of `mapping`, if given). */
