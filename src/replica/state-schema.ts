@@ -47,6 +47,8 @@ export interface InstanceColumns {
   priority: Int8Default;
   source_update_ms: Int8Default;
   accepted_digest: string | null;
+  /** First seen in a snapshot copy and not asked yet what update_time Feishu holds (feishu-floor.ts). */
+  floor_unknown: Generated<boolean>;
 }
 
 /** The position up to which the source's changes are durable here, per slot. */
@@ -127,6 +129,31 @@ export interface RateLedgerColumns {
   ended_at: Timestamp | null;
 }
 
+/** Source changes the replica could not store, their instances parked (replica/change-parking.ts). */
+export interface ParkedChangeColumns {
+  id: Int8Default;
+  slot: string;
+  lsn: Int8;
+  tbl: string;
+  pk: string | null;
+  kind: string;
+  sqlstate: string | null;
+  error: string;
+  instances: JsonDefault<string[]>;
+  parked_at: TimestampDefault;
+}
+
+/** A stream failing again and again at one position, per slot (replica/stream-fault-store.ts). */
+export interface StreamFaultColumns {
+  slot: string;
+  position: Int8;
+  tables: string | null;
+  error: string;
+  failures: number;
+  since: TimestampDefault;
+  updated_at: TimestampDefault;
+}
+
 export interface StateDb {
   row_image: RowImageColumns;
   instance: InstanceColumns;
@@ -138,6 +165,8 @@ export interface StateDb {
   feishu_calls: FeishuCallsColumns;
   resume_request: ResumeRequestColumns;
   rate_ledger: RateLedgerColumns;
+  parked_change: ParkedChangeColumns;
+  stream_fault: StreamFaultColumns;
 }
 
 /** A row of `table` as a select returns it; `Pick` the columns a raw statement selects. */
