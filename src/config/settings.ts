@@ -98,6 +98,11 @@ export const SETTINGS_TABLE = {
     schema: int(100).default(5000),
     doc: 'While the breaker is open (Feishu fails everything), one probe push this often.',
   },
+  bulkThreshold: {
+    env: 'APPROVAL_CDC_BULK_THRESHOLD',
+    schema: int(0).default(100),
+    doc: 'A source transaction that changes more instances than this goes to the bulk lane (below live changes, above the backfill), so a data fix never delays users; 0 = no bulk lane.',
+  },
   syncConcurrency: {
     env: 'APPROVAL_CDC_SYNC_CONCURRENCY',
     schema: int(1).default(16),
@@ -181,7 +186,7 @@ export const SETTINGS_TABLE = {
   initialLoadWhere: {
     env: 'APPROVAL_CDC_INITIAL_LOAD_WHERE',
     schema: z.string().optional(),
-    doc: 'Initial load pushes only instances whose instance-table row matches this SQL condition (columns as text).',
+    doc: 'Initial load pushes only instances whose instance-table row matches this condition (the `resync --where` language, no SQL); checked at start.',
   },
   reconcileIntervalMs: {
     env: 'APPROVAL_CDC_RECONCILE_INTERVAL_MS',
@@ -259,13 +264,12 @@ export const SETTINGS_TABLE = {
 type Table = typeof SETTINGS_TABLE;
 export type SettingKey = keyof Table;
 
-const settingsSchema = z
-  .object(
-    Object.fromEntries(Object.entries(SETTINGS_TABLE).map(([k, v]) => [k, v.schema])) as {
-      [K in SettingKey]: Table[K]['schema'];
-    },
-  )
-  .strict();
+// Strict: an unknown key is a problem to report (with the key meant), never silently dropped.
+const settingsSchema = z.strictObject(
+  Object.fromEntries(Object.entries(SETTINGS_TABLE).map(([k, v]) => [k, v.schema])) as {
+    [K in SettingKey]: Table[K]['schema'];
+  },
+);
 
 export type Settings = Readonly<z.output<typeof settingsSchema> & { stateUrl: string }>;
 

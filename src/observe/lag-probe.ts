@@ -10,11 +10,13 @@ import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { InstanceTable } from '../replica/instance-table.js';
+import { laneName } from '../replica/instance-vocabulary.js';
 
 export interface LagSample {
   lagBytes: number;
   lagSeconds: number;
   backlogLive: number;
+  backlogBulk: number;
   backlogBackfill: number;
 }
 
@@ -71,7 +73,13 @@ export class LagProbe {
         this.unreadSlot();
         throw error;
       });
-      const sample: LagSample = { lagBytes: 0, lagSeconds: 0, backlogLive: 0, backlogBackfill: 0 };
+      const sample: LagSample = {
+        lagBytes: 0,
+        lagSeconds: 0,
+        backlogLive: 0,
+        backlogBulk: 0,
+        backlogBackfill: 0,
+      };
       if (slot) {
         sample.lagBytes = Number(slot.lagBytes ?? 0n);
         const bytes = (v: bigint | null) => (v === null ? Number.NaN : Number(v));
@@ -99,7 +107,7 @@ export class LagProbe {
       // Every lane is set each time (0 when empty), so a drained lane reads 0, not its last value.
       const lanes = new Map(LANES.map((lane) => [lane, { count: 0, oldest: null as Date | null }]));
       for (const b of await instances.backlog()) {
-        const lane = lanes.get(b.lane === 0 ? 'live' : 'backfill');
+        const lane = lanes.get(laneName(b.lane));
         if (!lane) continue;
         lane.count += b.count;
         if (b.oldest && (!lane.oldest || b.oldest < lane.oldest)) lane.oldest = b.oldest;
@@ -107,6 +115,7 @@ export class LagProbe {
       for (const [lane, b] of lanes) {
         metrics.backlog.set({ lane }, b.count);
         if (lane === 'live') sample.backlogLive = b.count;
+        else if (lane === 'bulk') sample.backlogBulk = b.count;
         else sample.backlogBackfill = b.count;
         metrics.oldestPendingSeconds.set(
           { lane },

@@ -5,6 +5,7 @@
 // record is what was applied); any other error is not parked (it fails the batch, the stream
 // replays), so nothing is parked for a cause that a retry could cure.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import { formatLsn } from '../core/lsn.js';
 import type { InstanceRef } from '../mapping/contract.js';
 import type { RowChange } from './row-change.js';
@@ -41,7 +42,7 @@ export function parkedReason(change: RowChange, state: string, error: unknown): 
  * instance rows themselves cannot take the values), the record alone is kept.
  */
 export async function recordParkedChange(
-  trx: Kysely<any>,
+  trx: Kysely<StateDb>,
   schema: string,
   slot: string,
   change: RowChange,
@@ -78,7 +79,7 @@ export async function recordParkedChange(
 
 /** Parked changes of a slot: how many, and the latest (for `status`). */
 export async function readParkedChanges(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   slot: string,
   limit: number,

@@ -2,7 +2,7 @@
 // the phase (snapshot copy or streaming) and the copy's progress. The batch writer moves `lsn` in
 // its own transaction (replica-writer.ts); everything else about the row happens here.
 import { sql, type Kysely } from 'kysely';
-import type { StateDb } from './state-schema.js';
+import type { StateDb, StateRow } from './state-schema.js';
 import type { CopyProgress } from '../core/copy-progress.js';
 import type { Lsn } from '../core/lsn.js';
 
@@ -33,7 +33,9 @@ export class CheckpointStore {
   }
 
   async read(slot: string): Promise<Checkpoint | null> {
-    const { rows } = await sql<any>`select * from ${this.t} where slot = ${slot}`.execute(this.db);
+    const { rows } = await sql<StateRow<'checkpoint'>>`select * from ${this.t} where slot = ${slot}`.execute(
+      this.db,
+    );
     const r = rows[0];
     if (!r) return null;
     return {

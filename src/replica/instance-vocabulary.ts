@@ -8,8 +8,22 @@ import { jsonKey } from './json-key.js';
 
 /** Changes streamed live: synced first. */
 export const LANE_LIVE = 0;
+/**
+ * Streamed changes of a transaction that dirtied more instances than the bulk threshold (a data fix,
+ * a batch job): below live, so a user's own change never waits behind one, above the backfill.
+ */
+export const LANE_BULK = 1;
 /** The initial load and re-syncs: synced in the budget live work leaves. */
-export const LANE_BACKFILL = 1;
+export const LANE_BACKFILL = 2;
+
+/** Lane names as metrics, status and the console show them, by lane number. */
+export const LANE_NAMES = ['live', 'bulk', 'backfill'] as const;
+export type LaneName = (typeof LANE_NAMES)[number];
+
+/** The name of a lane number (an unknown number reads as the lowest lane, backfill). */
+export function laneName(lane: number): LaneName {
+  return LANE_NAMES[lane] ?? 'backfill';
+}
 
 /** Backfill order of an instance: open approvals above closed ones, newer above older. */
 export const OPEN_PRIORITY = 10_000_000_000_000n;

@@ -38,7 +38,8 @@ import { imageDocs, NO_COMMIT, pkDigest, ReplicaStatements, type Commit } from '
 import { InstanceTable, type Priority } from './instance-table.js';
 import { DirtySetFinder, type DirtySet } from './dirty-set.js';
 import { parkedReason, recordParkedChange, rowErrorState, type ParkedChange } from './change-parking.js';
-import { instanceIdOf, LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
+import { BulkLanes, type BatchTransactions } from './bulk-lanes.js';
+import { instanceIdOf, LANE_BACKFILL, LANE_BULK, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 
 export interface ApplySummary {
   applied: number;
@@ -61,6 +62,8 @@ interface Plan extends DirtySet {
   /** The highest LSN of the images this plan writes (null: none). */
   readonly imageLsn: Lsn | null;
   readonly priorities: Map<string, Priority>;
+  /** The source transactions of the batch, over `staging.touched` (see bulk-lanes.ts). */
+  readonly transactions: BatchTransactions;
 }
 
 /** Staged images of batches not yet committed, with the batch (seq) and writer generation they belong to. */
@@ -92,13 +95,16 @@ export class ReplicaWriter implements TableShape {
   private readonly statements: ReplicaStatements;
   private readonly dirty: DirtySetFinder;
   private readonly instances: InstanceTable;
+  private readonly bulk: BulkLanes;
 
+  /** `bulkThreshold`: a streamed transaction dirtying more instances goes to the bulk lane (0: never). */
   constructor(
     private readonly db: Kysely<StateDb>,
     private readonly schema: string,
     private readonly mappings: MappingSet,
     private readonly tableKeys: ReadonlyMap<string, readonly string[]>,
     private readonly slot: string,
+    bulkThreshold = 0,
   ) {
     for (const [table, use] of mappings.tables) {
       this.keepCols.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
@@ -106,6 +112,7 @@ export class ReplicaWriter implements TableShape {
     this.statements = new ReplicaStatements(schema, slot);
     this.instances = new InstanceTable(db, schema);
     this.dirty = new DirtySetFinder(mappings, schema);
+    this.bulk = new BulkLanes(bulkThreshold, this.dirty);
   }
 
   private t(name: string) {
@@ -142,7 +149,9 @@ export class ReplicaWriter implements TableShape {
     const previousWrite = this.writeTail;
     const plan = serial
       ? settle(previousStage).then(() => null)
-      : settle(previousStage).then(() => this.stage(batch.changes, lane, generation, seq));
+      : settle(previousStage).then(() =>
+          this.stage(batch.changes, batch.txStarts, batch.txOpen === true, lane, generation, seq),
+        );
     const write = (async () => {
       try {
         const staged = await plan;
@@ -155,7 +164,9 @@ export class ReplicaWriter implements TableShape {
         let summary: ApplySummary;
         try {
           summary =
-            staged && staged.queries.length === 0
+            staged &&
+            staged.queries.length === 0 &&
+            !(lane === LANE_LIVE && this.bulk.readsDatabase(staged.transactions))
               ? await this.commitAtOnce(staged, batch, lane)
               : await this.db
                   .transaction()
@@ -186,6 +197,7 @@ export class ReplicaWriter implements TableShape {
 
   /** After a failure: the stream has ended every session that handed batches over and replays from the slot. */
   resume(): void {
+    this.bulk.reset();
     this.failed = false;
     this.generation++;
     this.inFlight.clear();
@@ -261,7 +273,7 @@ export class ReplicaWriter implements TableShape {
 
   /** Records a refused change and parks the instances its row belonged to before and after it. */
   private async parkChange(
-    trx: Kysely<any>,
+    trx: Kysely<StateDb>,
     change: RowChange,
     lane: number,
     commit: Commit,
@@ -283,6 +295,8 @@ export class ReplicaWriter implements TableShape {
   /** Reads, merges and serialises a batch's images outside any transaction (see the header). */
   private async stage(
     changes: readonly RowChange[],
+    txStarts: readonly number[] | undefined,
+    txOpen: boolean,
     lane: number,
     generation: number,
     seq: number,
@@ -297,10 +311,12 @@ export class ReplicaWriter implements TableShape {
     const staging = newStaging(
       await this.loadImages(this.db, changes, pks, keys, generation, this.horizon, unread),
     );
+    const tx = new TransactionMarks(changes.length, txStarts);
     changes.forEach((change, i) => {
+      tx.at(i, staging.touched.length);
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
     });
-    const plan = this.planOf(staging, lane, unread);
+    const plan = this.planOf(staging, lane, tx.done(txOpen), unread);
     if (!this.failed && generation === this.generation) {
       for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
     }
@@ -308,7 +324,12 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** What a staged batch writes: its image documents, its instances and the lookups to follow. */
-  private planOf(staging: Staging, lane: number, unread?: ReadonlySet<string>): Plan {
+  private planOf(
+    staging: Staging,
+    lane: number,
+    transactions: BatchTransactions,
+    unread?: ReadonlySet<string>,
+  ): Plan {
     let imageLsn: Lsn | null = null;
     const known: StagedImage[] = [];
     const fresh: StagedImage[] = [];
@@ -327,6 +348,7 @@ export class ReplicaWriter implements TableShape {
       imageLsn,
       ...this.dirty.direct(staging.touched),
       priorities: this.prioritiesOf(staging, lane),
+      transactions,
     };
   }
 
@@ -360,7 +382,16 @@ export class ReplicaWriter implements TableShape {
   ): Promise<ApplySummary> {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
     const refs = await this.dirty.follow(trx, plan);
-    await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
+    if (lane !== LANE_LIVE) {
+      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
+    } else {
+      const split = await this.bulk.split(trx, refs, plan.staging.touched, plan.transactions, (ids) =>
+        this.instances.waitingLive(trx, ids),
+      );
+      // Before the bumps: an instance a later small transaction of this batch dirties comes back live.
+      if (split.demote.length > 0) await this.instances.demote(trx, split.demote, LANE_BULK);
+      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, split.lanes);
+    }
     await this.statements.checkpoint(commit, plan.imageLsn)?.execute(trx);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
   }
@@ -370,13 +401,15 @@ export class ReplicaWriter implements TableShape {
     trx: Kysely<StateDb>,
     changes: readonly RowChange[],
     lane: number,
-    commit: Commit,
+    commit: Commit & Pick<ChangeBatch, 'txStarts' | 'txOpen'>,
   ): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
     const keys = keysOf(changes, pks);
     const staging = newStaging(await this.loadImages(trx, changes, pks, keys, null, null));
     let truncatedLsn: Lsn | null = null;
+    const tx = new TransactionMarks(changes.length, commit.txStarts);
     for (const [i, change] of changes.entries()) {
+      tx.at(i, staging.touched.length);
       if (change.kind !== 'truncate') {
         stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
         continue;
@@ -395,7 +428,7 @@ export class ReplicaWriter implements TableShape {
       truncatedLsn = change.lsn;
       staging.applied++;
     }
-    const plan = this.planOf(staging, lane);
+    const plan = this.planOf(staging, lane, tx.done(commit.txOpen === true));
     const imageLsn =
       truncatedLsn !== null && (plan.imageLsn === null || truncatedLsn > plan.imageLsn)
         ? truncatedLsn
@@ -498,13 +531,26 @@ export class ReplicaWriter implements TableShape {
    * each one waits for this process to get to it between staging the next batch.
    */
   private async commitAtOnce(plan: Plan, batch: ChangeBatch, lane: number): Promise<ApplySummary> {
+    // No lookups and no transaction spread over batches: the split reads nothing from the database.
+    const lanes =
+      lane === LANE_LIVE
+        ? (
+            await this.bulk.split(
+              this.db,
+              plan.refs,
+              plan.staging.touched,
+              plan.transactions,
+              async () => new Set(),
+            )
+          ).lanes
+        : new Map<string, number>();
     try {
-      await this.commitStatement(plan, batch, lane, false);
+      await this.commitStatement(plan, batch, lane, lanes, false);
     } catch (error) {
       // A key inserted again after its row was deleted has a stored tombstone: the statement changed
       // nothing, run it again with upserts only.
       if ((error as { code?: string }).code !== '23505' || plan.newDocs.length === 0) throw error;
-      await this.commitStatement(plan, batch, lane, true);
+      await this.commitStatement(plan, batch, lane, lanes, true);
     }
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: plan.refs.size };
   }
@@ -513,6 +559,7 @@ export class ReplicaWriter implements TableShape {
     plan: Plan,
     batch: ChangeBatch,
     lane: number,
+    lanes: ReadonlyMap<string, number>,
     upsertOnly: boolean,
   ): Promise<void> {
     const docs = upsertOnly ? [...plan.docs, ...plan.newDocs] : plan.docs;
@@ -524,7 +571,7 @@ export class ReplicaWriter implements TableShape {
         parts.push(sql`${sql.raw(`new${i}`)} as (${this.statements.insertImages(doc)} returning 1)`),
       );
     }
-    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities);
+    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities, lanes);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
     const checkpoint = this.statements.checkpoint(batch, plan.imageLsn);
     if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
@@ -544,10 +591,17 @@ export class ReplicaWriter implements TableShape {
     lane: number,
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority> = new Map(),
+    lanes?: ReadonlyMap<string, number>,
   ): Promise<void> {
     const list = [...refs.entries()];
     for (let i = 0; i < list.length; i += 5000) {
-      await this.bumpStatement(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)?.execute(trx);
+      await this.bumpStatement(
+        new Map(list.slice(i, i + 5000)),
+        lane,
+        commitTime,
+        priorities,
+        lanes,
+      )?.execute(trx);
     }
   }
 
@@ -556,8 +610,16 @@ export class ReplicaWriter implements TableShape {
     lane: number,
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority>,
+    lanes?: ReadonlyMap<string, number>,
   ): RawBuilder<unknown> | null {
-    return this.instances.bump(refs, lane, commitTime, priorities, (ref) => this.mappings.externalId(ref));
+    return this.instances.bump(
+      refs,
+      lane,
+      commitTime,
+      priorities,
+      (ref) => this.mappings.externalId(ref),
+      lanes,
+    );
   }
 }
 
@@ -567,4 +629,31 @@ function keysOf(changes: readonly RowChange[], pks: readonly (string | null)[]):
     const pk = pks[i];
     return c.kind === 'truncate' || pk === null || pk === undefined ? null : imageKey(c.table, pk);
   });
+}
+
+/** Where each source transaction of a batch begins in its staged `touched` rows (BatchTransactions). */
+class TransactionMarks {
+  private readonly starts: number[] = [];
+  private next = 0;
+  private readonly continues: boolean;
+
+  /** `txStarts`: ChangeBatch.txStarts (absent: the batch is one transaction). */
+  constructor(
+    count: number,
+    private readonly txStarts: readonly number[] | undefined,
+  ) {
+    this.continues = txStarts !== undefined && count > 0 && txStarts[0] !== 0;
+    if (this.continues || txStarts === undefined) this.starts.push(0);
+  }
+
+  /** Change `i` is about to be staged, `touched` rows so far (a transaction may touch none). */
+  at(i: number, touched: number): void {
+    if (this.txStarts === undefined || this.txStarts[this.next] !== i) return;
+    this.next++;
+    this.starts.push(touched);
+  }
+
+  done(open: boolean): BatchTransactions {
+    return { starts: this.starts, continues: this.continues, open };
+  }
 }

@@ -3,6 +3,7 @@
 // or column (a migration only adds, so a type here is never removed). Read types are what pg returns
 // without custom parsers: int8 as text, timestamptz as Date, jsonb parsed.
 import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { CopyProgress } from '../core/copy-progress.js';
 
 /** bigint: read as text (pg does not parse int8), written as bigint, number or text. */
 export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
@@ -40,6 +41,8 @@ export interface InstanceColumns {
   next_attempt_at: Timestamp | null;
   parked_at: Timestamp | null;
   parked_reason: string | null;
+  /** The parked reason with ids and quoted text blanked: the console's group (migration 0016b). */
+  parked_class: string | null;
   last_error: string | null;
   last_error_code: string | null;
   synced_at: Timestamp | null;
@@ -57,7 +60,8 @@ export interface CheckpointColumns {
   lsn: Int8;
   phase: Generated<'creating' | 'snapshot' | 'streaming'>;
   consistent_lsn: Int8 | null;
-  snapshot_progress: JsonDefault<Record<string, unknown>>;
+  /** Written only by checkpoint-store.ts, from the copy's own progress. */
+  snapshot_progress: JsonDefault<CopyProgress>;
   last_commit_at: Timestamp | null;
   updated_at: TimestampDefault;
   image_lsn: Int8 | null;
@@ -154,6 +158,17 @@ export interface StreamFaultColumns {
   updated_at: TimestampDefault;
 }
 
+/** The active connector's run per slot and the fatal error it last stopped on (connector-run.ts). */
+export interface ConnectorRunColumns {
+  slot: string;
+  pid: number;
+  started_at: Timestamp;
+  stopped_at: Timestamp | null;
+  failed_at: Timestamp | null;
+  failure_code: string | null;
+  failure_message: string | null;
+}
+
 export interface StateDb {
   row_image: RowImageColumns;
   instance: InstanceColumns;
@@ -167,6 +182,7 @@ export interface StateDb {
   rate_ledger: RateLedgerColumns;
   parked_change: ParkedChangeColumns;
   stream_fault: StreamFaultColumns;
+  connector_run: ConnectorRunColumns;
 }
 
 /** A row of `table` as a select returns it; `Pick` the columns a raw statement selects. */

@@ -3,6 +3,7 @@
 // while the stream has not moved past the reported position (the daemon deletes it when it does,
 // and at start: a new process has not failed yet).
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 
 export interface StoredStreamFault {
@@ -16,7 +17,7 @@ export interface StoredStreamFault {
 
 export class StreamFaultStore {
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
     private readonly slot: string,
   ) {}
