@@ -51,6 +51,7 @@ export async function recordParkedChange(
   reason: string,
   refs: ReadonlyMap<string, InstanceRef>,
   bump: (refs: ReadonlyMap<string, InstanceRef>) => Promise<void>,
+  park: (ids: readonly string[], reason: string, code: string) => Promise<number>,
 ): Promise<ParkedChange> {
   const ids = [...refs.keys()];
   let parked = 0;
@@ -58,11 +59,7 @@ export async function recordParkedChange(
     await sql`savepoint park_instances`.execute(trx);
     try {
       await bump(refs);
-      const res =
-        await sql`update ${sql.id(schema, 'instance')} set parked_at = now(), parked_reason = ${reason},
-          last_error = ${reason}, last_error_code = 'REPLICA_WRITE', attempts = attempts + 1
-        where id = any(${ids}::text[])`.execute(trx);
-      parked = Number(res.numAffectedRows ?? 0);
+      parked = await park(ids, reason, 'REPLICA_WRITE');
       await sql`release savepoint park_instances`.execute(trx);
     } catch {
       await sql`rollback to savepoint park_instances`.execute(trx);

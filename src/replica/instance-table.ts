@@ -431,6 +431,15 @@ export class InstanceTable {
       where id = ${id}`.execute(this.db);
   }
 
+  /** Parks `ids` with one reason, in the caller's transaction `db`; returns how many exist. */
+  async parkMany(db: Kysely<StateDb>, ids: readonly string[], reason: string, code: string): Promise<number> {
+    const res =
+      await sql`update ${this.t} set parked_at = now(), parked_reason = ${reason}, attempts = attempts + 1,
+        last_error = ${reason}, last_error_code = ${code}, parked_class = ${REASON_CLASS(sql`${reason}::text`)}
+      where id = any(${ids}::text[])`.execute(db);
+    return Number(res.numAffectedRows ?? 0);
+  }
+
   async listParked(limit = 1000): Promise<ParkedInstance[]> {
     const { rows } = await sql<
       Row<'id' | 'mapping' | 'external_id' | 'parked_reason' | 'attempts' | 'last_error'> & {

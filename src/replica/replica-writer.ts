@@ -287,8 +287,17 @@ export class ReplicaWriter implements TableShape {
     if (change.kind !== 'truncate') stageChange(staging, this, change, pk, keysOf([change], [pk])[0] ?? null);
     const refs = await this.dirty.follow(trx, this.dirty.direct(staging.touched));
     const reason = parkedReason(change, state, error);
-    return recordParkedChange(trx, this.schema, this.slot, change, pk, state, reason, refs, (r) =>
-      this.bumpInstances(trx, new Map(r), lane, commit.commitTime),
+    return recordParkedChange(
+      trx,
+      this.schema,
+      this.slot,
+      change,
+      pk,
+      state,
+      reason,
+      refs,
+      (r) => this.bumpInstances(trx, new Map(r), lane, commit.commitTime),
+      (ids, why, code) => this.instances.parkMany(trx, ids, why, code),
     );
   }
 
