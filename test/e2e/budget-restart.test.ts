@@ -76,7 +76,7 @@ describe('the rate budget across processes', () => {
       select g, 1, 'R' || g, 1 + g % 20, 1, '2026-11-20 09:00', '2026-11-20 09:00' from generate_series(1, 150) g`);
 
   const killWhenWindowFull = async (f: ConnectorFixture, child: ChildProcess, window: Window) => {
-    await waitFor(() => accepted(f) >= window.perMinute, 30_000, 'the first process to fill the window');
+    await waitFor(() => accepted(f) >= window.perMinute, 90_000, 'the first process to fill the window');
     child.kill('SIGKILL');
     await once(child, 'exit');
     return accepted(f);
@@ -85,23 +85,23 @@ describe('the rate budget across processes', () => {
   it('sends no call Feishu refuses after a kill and restart under a full budget', async () => {
     const f = await setup(RESTART);
     const first = await start(f);
-    await waitFor(async () => (await first.metric('approval_cdc_streaming')) === 1, 30_000, 'streaming');
+    await waitFor(async () => (await first.metric('approval_cdc_streaming')) === 1, 90_000, 'streaming');
     await backlog(f);
     const atKill = await killWhenWindowFull(f, first.child, RESTART);
     await start(f);
-    await waitFor(() => accepted(f) >= atKill + 20, 45_000, 'the restarted process to push');
+    await waitFor(() => accepted(f) >= atKill + 20, 90_000, 'the restarted process to push');
     expect(f.fake.counters.tooManyRequests).toBe(0);
-  }, 120_000);
+  }, 300_000);
 
   it('sends no call Feishu refuses after a standby takes over under a full budget', async () => {
     const f = await setup(TAKEOVER);
     const active = await start(f);
-    await waitFor(async () => (await active.metric('approval_cdc_streaming')) === 1, 30_000, 'streaming');
+    await waitFor(async () => (await active.metric('approval_cdc_streaming')) === 1, 90_000, 'streaming');
     const standby = await start(f);
-    await waitFor(async () => (await standby.metric('approval_cdc_leader')) === 0, 30_000, 'the standby');
+    await waitFor(async () => (await standby.metric('approval_cdc_leader')) === 0, 90_000, 'the standby');
     await backlog(f);
     const atKill = await killWhenWindowFull(f, active.child, TAKEOVER);
-    await waitFor(() => accepted(f) >= atKill + 20, 45_000, 'the standby to push');
+    await waitFor(() => accepted(f) >= atKill + 20, 90_000, 'the standby to push');
     expect(f.fake.counters.tooManyRequests).toBe(0);
-  }, 120_000);
+  }, 300_000);
 });
