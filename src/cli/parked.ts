@@ -1,7 +1,8 @@
 // `approval-cdc parked list | retry <ids…>|--all | drop <ids…>|--all --yes`: parked instances, their
 // reason, attempts and last error; retry un-parks them now; drop gives up on their current version.
 import { describeError } from '../errors.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { InstanceTable } from '../replica/instance-table.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
@@ -13,8 +14,9 @@ export async function parkedCommand(
   flags: GlobalFlags & { all?: boolean; yes?: boolean; json?: boolean },
 ): Promise<number> {
   const { settings, logger } = commandContext(flags);
-  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
   try {
+    state = await openStateOf(settings, { max: 2, logger });
     await migrateStateDb(state);
     const store = new InstanceTable(state.db, settings.stateSchema);
     if (action === 'list') {
@@ -50,7 +52,7 @@ export async function parkedCommand(
     process.stderr.write(`parked ${action} failed: ${describeError(error)}\n`);
     return 1;
   } finally {
-    await state.close();
+    await state?.close();
     logger.flush();
   }
 }

@@ -1,7 +1,8 @@
 // `approval-cdc resync [--mapping M] [--table T] [--where SQL] [--dry-run]`: push instances again
 // from the replica (after a mapping change). The daemon picks them up in the backfill lane.
 import { describeError } from '../errors.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { resync } from '../replica/resync.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
@@ -10,8 +11,9 @@ export async function resyncCommand(
 ): Promise<number> {
   const { settings, logger } = commandContext(flags);
   const mappings = await mappingsOf(settings);
-  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
   try {
+    state = await openStateOf(settings, { max: 2, logger });
     await migrateStateDb(state);
     const result = await resync({
       db: state.db,
@@ -32,7 +34,7 @@ export async function resyncCommand(
     process.stderr.write(`resync failed: ${describeError(error)}\n`);
     return 1;
   } finally {
-    await state.close();
+    await state?.close();
     logger.flush();
   }
 }

@@ -10,6 +10,7 @@ import type { Settings } from '../config/settings.js';
 import { describeError, isCdcError } from '../errors.js';
 import { redactUrls } from '../core/logger.js';
 import { LeaderLock } from '../replica/leader-lock.js';
+import { locateStateStore, openStateStore, type StateStore } from '../replica/state-store.js';
 import { dropPublication, dropSlot, readSlot } from '../source/slot-admin.js';
 import { commandContext, type GlobalFlags } from './context.js';
 import { humanBytes } from './status.js';
@@ -56,20 +57,29 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
     );
     return 2;
   }
-  const lock = new LeaderLock(s.stateUrl, s.slotName);
+  // No embedded store yet: no connector ever ran here, there is nothing to lock or drop in it.
+  let store: StateStore | null = null;
+  let lock: LeaderLock | null = null;
   let locked = false;
   try {
-    await lock.acquire({ wait: false, onLost: () => undefined });
-    locked = true;
+    const location = await locateStateStore(s);
+    if (location.kind !== 'embedded' || location.initialised) {
+      store = await openStateStore(s, { create: false });
+      lock = new LeaderLock(store.url, s.slotName);
+      await lock.acquire({ wait: false, onLost: () => undefined });
+      locked = true;
+    }
   } catch (error) {
     if (isCdcError(error, 'LOCK_HELD')) {
       io.err(
         `a connector is running for slot ${s.slotName} (it holds the active lock): stop every connector process, standbys included, then run teardown again. Nothing was dropped.\n`,
       );
+      await store?.close();
       return 1;
     }
     if (o.dropState) {
       io.err(`cannot reach the state database: ${redactUrls(describeError(error))}. Nothing was dropped.\n`);
+      await store?.close();
       return 1;
     }
     // The slot is what hurts the legacy server; an unreachable state database must not keep it alive.
@@ -117,9 +127,9 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
     );
     await dropPublication(source, s.publicationName);
     io.out(`dropped publication ${s.publicationName} (if it existed)\n`);
-    if (o.dropState) {
+    if (o.dropState && store) {
       const state = new pg.Client({
-        connectionString: s.stateUrl,
+        connectionString: store.url,
         application_name: 'approval-cdc-teardown',
       });
       state.on('error', () => undefined);
@@ -137,6 +147,7 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
     return 1;
   } finally {
     await source.end().catch(() => undefined);
-    if (locked) await lock.release();
+    if (locked) await lock?.release();
+    await store?.close();
   }
 }

@@ -64,7 +64,7 @@ describe('pushing stops only on a definitive answer, loudly, and heals by itself
     const ready = await readyz(f);
     expect(ready.status).toBe(503);
     expect(String(ready.body.checks.feishu)).toMatch(/pushing stopped since .*10015/);
-    const state = openStateDb(f.settings.stateUrl, f.settings.stateSchema, { max: 1 });
+    const state = openStateDb(f.stateUrl, f.settings.stateSchema, { max: 1 });
     try {
       const report = await waitFor(
         async () => {
