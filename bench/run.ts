@@ -34,6 +34,11 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run: BenchF
       'budget use and 429s with a 5000-instance backfill at 50/s, 1000/min, plus live changes (--minutes 3)',
     load: () => import('./sync-budget.js'),
   },
+  stop: {
+    about:
+      'seconds from SIGTERM to exit: idle, pushes in flight, during a reconcile pass, during a backfill (--requests 1000)',
+    load: () => import('./stop.js'),
+  },
   'initial-load': {
     about:
       'snapshot copy rows/s, peak RSS, live latency during the backfill (--rows 1000000 --live-seconds 60)',

@@ -6,7 +6,7 @@ export function stateMigrations(schema: string): Record<string, Migration> {
   const s = (name: string) => sql.id(schema, name);
   return {
     '0001-initial': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
         // Last image of every mapped row; a deleted row stays as a tombstone (deleted = true) so that
         // a replayed older change cannot resurrect it and a key-only delete still knows its instance.
@@ -61,7 +61,7 @@ export function stateMigrations(schema: string): Record<string, Migration> {
       },
     },
     '0002-backfill-priority': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // Backfill order: open approvals first, then newest first (priority = open * 1e13 + start ms).
         await sql`alter table ${s('instance')} add column priority bigint not null default 0`.execute(db);
         // The instance row's own update time (ms) as seen by the initial copy: "changed since" selection.
@@ -75,21 +75,21 @@ export function stateMigrations(schema: string): Record<string, Migration> {
       },
     },
     '0003-row-query-indexes': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // Lookups now go through one btree index per queried column (src/replica/row-query.ts,
         // created from the mappings at start): the GIN index made every lookup scan its pending list.
         await sql`drop index if exists ${s('row_image_data')}`.execute(db);
       },
     },
     '0004-image-horizon': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // The highest LSN of any image written for the slot (null: not known yet, computed once from
         // row_image). An insert from beyond it cannot have an image, so its image is not read.
         await sql`alter table ${s('checkpoint')} add column image_lsn bigint`.execute(db);
       },
     },
     '0005-copy-lsn': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // The LSN the snapshot copy's images carry: the WAL position just before the slot was
         // created, below every change the slot streams (null: a copy begun before this migration,
         // which uses the consistent point as before).
@@ -97,7 +97,7 @@ export function stateMigrations(schema: string): Record<string, Migration> {
       },
     },
     '0014-push-gate': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // Whether the daemon of a slot may push (src/sync/push-gate.ts), so that `status` shows a stop
         // (bad credentials, a missing scope) without asking the daemon.
         await sql`create table ${s('push_gate')} (
@@ -112,8 +112,23 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         )`.execute(db);
       },
     },
+    '0014c-bounded-keys': {
+      async up(db: Kysely<unknown>) {
+        // Keys of any length: a btree entry holds at most 2,704 bytes, and a legal source key can be
+        // longer (a 6,400-character text key failed every write of its row, for good). row_image is
+        // unique on SHA-256 of the key (src/replica/replica-statements.ts, pkDigest, must use the
+        // same text); the raw key is still stored and compared. Instance ids are bounded where they
+        // are made (src/replica/instance-vocabulary.ts); external ids are found through their md5.
+        await sql`alter table ${s('row_image')} drop constraint row_image_pkey`.execute(db);
+        await sql`create unique index row_image_key on ${s('row_image')}
+          (tbl, sha256(replace(pk, E'\\\\', E'\\\\\\\\')::bytea))`.execute(db);
+        // Same name as 0016's index on the raw value, so that its `if not exists` keeps this one.
+        await sql`drop index if exists ${s('instance_external_id')}`.execute(db);
+        await sql`create index instance_external_id on ${s('instance')} (md5(external_id))`.execute(db);
+      },
+    },
     '0016-push-history': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // The last pushes of each instance (time, result, Feishu code), for `status` and the console.
         // Bounded: sync/push-history.ts prunes it per instance and in total after each write.
         await sql`create table ${s('push_history')} (
@@ -135,15 +150,29 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         );
       },
     },
+    '0016b-parked-class': {
+      async up(db: Kysely<unknown>) {
+        // What parked instances of one problem share: the reason with digits and quoted text blanked,
+        // set when an instance is parked (replica/instance-table.ts). The console groups by it and
+        // pages through a group with this index, whatever the size of the parked set.
+        await sql`alter table ${s('instance')} add column parked_class text`.execute(db);
+        await sql`update ${s('instance')} set parked_class = regexp_replace(regexp_replace(coalesce(parked_reason, ''),
+            '"[^"]*"', '"…"', 'g'), '[0-9]+', '#', 'g') where parked_at is not null`.execute(db);
+        await sql`create index instance_parked_group on ${s('instance')}
+            (coalesce(last_error_code, ''), parked_class, parked_at, id) where parked_at is not null`.execute(
+          db,
+        );
+      },
+    },
     '0021-accepted-digest': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // Digest of the last payload Feishu accepted for the instance, without update_time (null:
         // unknown, push). A dirty instance whose payload has the same digest is synced without a push.
         await sql`alter table ${s('instance')} add column accepted_digest text`.execute(db);
       },
     },
     '0017-definitions-identities': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // Definitions as code: the custom code we send (key) and the platform code Feishu answered,
         // which GET and instances need (feishu-beyond-instances.md §1.1); definitions cannot be
         // listed or deleted in Feishu, so this table is the only memory of what was created.
@@ -179,7 +208,7 @@ export function stateMigrations(schema: string): Record<string, Migration> {
       },
     },
     '0021b-rate-ledger': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         // Every external_instances call of the last minutes, per Feishu app, written before the call:
         // a restarted connector or a standby taking over counts what Feishu still counts.
         await sql`create table ${s('rate_ledger')} (
@@ -189,6 +218,14 @@ export function stateMigrations(schema: string): Record<string, Migration> {
           ended_at timestamptz
         )`.execute(db);
         await sql`create index rate_ledger_recent on ${s('rate_ledger')} (app, started_at)`.execute(db);
+      },
+    },
+    '0021c-bulk-lane': {
+      async up(db: Kysely<unknown>) {
+        // A lane between live and backfill for bulk transactions: backfill moves from 1 to 2 (lanes
+        // are ordered by number), in the instances and in the push history alike.
+        await sql`update ${s('instance')} set lane = 2 where lane = 1`.execute(db);
+        await sql`update ${s('push_history')} set lane = 2 where lane = 1`.execute(db);
       },
     },
   };

@@ -5,6 +5,7 @@
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
 import type { Server } from 'node:http';
 import type { Kysely } from 'kysely';
+import type { StateDb } from './replica/state-schema.js';
 import pg from 'pg';
 import type { Settings } from './config/settings.js';
 import { CdcError, describeError } from './errors.js';
@@ -24,9 +25,10 @@ import { SampleRing } from './observe/sample-ring.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
 import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
+import { laneName } from './replica/instance-vocabulary.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { ensureRowQueryIndexes } from './replica/row-query.js';
-import { migrateStateDb, type StateDb } from './replica/state-db.js';
+import { migrateStateDb, type StateConnection } from './replica/state-db.js';
 import { openStateOf } from './replica/state-store.js';
 import type { Lsn } from './core/lsn.js';
 import { resolveTableKeys } from './source/catalog.js';
@@ -131,7 +133,7 @@ export class Pipeline {
   private identities: IdentityResolver | null = null;
   private quotaWatch: QuotaWatch | null = null;
   private countCall: () => void = () => undefined;
-  private state: (StateDb & { store: { url: string; description: string } }) | null = null;
+  private state: (StateConnection & { store: { url: string; description: string } }) | null = null;
   private lock: LeaderLock | null = null;
   private ledger: RateLedger | null = null;
   private stopping: Promise<void> | null = null;
@@ -389,7 +391,7 @@ export class Pipeline {
         this.metrics.budgetUsed.set(budget.usedLastMinute());
         if (outcome.commitToAcceptSeconds !== undefined) {
           this.metrics.commitToAccept.observe(
-            { lane: outcome.instance.lane === 0 ? 'live' : 'backfill' },
+            { lane: laneName(outcome.instance.lane) },
             outcome.commitToAcceptSeconds,
           );
         }
@@ -437,8 +439,10 @@ export class Pipeline {
         },
       },
     });
+    // The stream ends when stop() stopped it; `done` settles only once the whole stop finished
+    // (pushes in flight, lock, connections), since `run` exits the process right after it.
     this.stream.run().then(
-      () => this.resolveDone(),
+      () => void this.stop(),
       (e: unknown) => this.fail(e),
     );
     this.heartbeat = new Heartbeat(s.sourceUrl, s.heartbeatIntervalMs, logger);
@@ -572,7 +576,7 @@ export type ReplicaStartOptions = Pick<
   settings: Settings;
   mappings: MappingSet;
   /** The state database. */
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   logger: Logger;
 };
 
@@ -588,7 +592,7 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
     await source.end().catch(() => undefined);
   }
   await ensureRowQueryIndexes(o.db, s.stateSchema, mappings.queryColumns);
-  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName);
+  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName, s.bulkThreshold);
   const checkpoints = new CheckpointStore(o.db, s.stateSchema);
   const checkpoint = await ensureInitialLoad({
     sourceUrl: s.sourceUrl,
@@ -614,8 +618,12 @@ function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
   return {
     mode: s.initialLoad,
     ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-    ...(s.initialLoadWhere ? { where: s.initialLoadWhere, table: onlyInstanceTable(mappings) } : {}),
+    ...(s.initialLoadWhere ? whereSelection(s.initialLoadWhere, onlyInstanceTable(mappings)) : {}),
   };
+}
+
+function whereSelection(where: string, table: string | undefined): Pick<InitialSelection, 'where' | 'table'> {
+  return table === undefined ? { where } : { where, table };
 }
 
 /** The instance table when all mappings share one (a `where` filter is written against it). */

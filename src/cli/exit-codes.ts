@@ -13,6 +13,8 @@ export const EXIT = {
   config: 2,
   /** Another connector holds the slot's lock (with APPROVAL_CDC_STANDBY=false), or took it over. */
   lockHeld: 3,
+  /** An id named on the command line matches nothing to act on (`parked retry|drop` of an unknown id). */
+  notFound: 4,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

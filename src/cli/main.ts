@@ -1,14 +1,14 @@
 // The CLI: parses arguments, calls a command, exits with its code. No logic lives here.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { describeSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
-import { exitCodeOf } from './exit-codes.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { runFakeFeishu } from './fake-feishu.js';
 import { mappingsCheckCommand, mappingsPreviewCommand } from './mappings.js';
 import { registerOnboardCommands } from './onboard-commands.js';
-import { parkedCommand } from './parked.js';
+import { DEFAULT_PARKED_LIMIT, parkedCommand, type ParkedFlags } from './parked.js';
 import { resyncCommand } from './resync.js';
 import { runCommand } from './run.js';
 import { setupCommand } from './setup.js';
@@ -68,7 +68,11 @@ program
   .description("drop the replication slot and publication (an abandoned slot fills the legacy server's disk)")
   .option('-y, --yes', 'do not ask for confirmation (required when stdin is not a terminal)')
   .option('--drop-state', 'also drop the state schema (replica, instance sync state, checkpoint)')
-  .action(async (opts: { yes?: boolean; dropState?: boolean }) => {
+  .option(
+    '--force',
+    'drop the slot even when the state database cannot be reached to check that no connector runs',
+  )
+  .action(async (opts: { yes?: boolean; dropState?: boolean; force?: boolean }) => {
     exitCode = await teardownCommand({ ...globals(), ...opts });
   });
 
@@ -80,13 +84,28 @@ program
   .option('--all', 'every parked instance')
   .option('-y, --yes', 'confirm drop')
   .option('--json', 'list as JSON')
-  .action(async (action: string, ids: string[], opts: { all?: boolean; yes?: boolean; json?: boolean }) => {
+  .option(
+    '--limit <n>',
+    `list at most n entries, oldest first (0 for all; default ${DEFAULT_PARKED_LIMIT}); a cut list says so`,
+  )
+  .addOption(new Option('--by <what>', 'list groups with counts instead of instances').choices(['reason']))
+  .action(async (action: string, ids: string[], opts: ParkedFlags & { limit?: string }) => {
     if (action !== 'list' && action !== 'retry' && action !== 'drop') {
       process.stderr.write(`parked: unknown action ${action} (list | retry | drop)\n`);
-      exitCode = 2;
+      exitCode = EXIT.config;
       return;
     }
-    exitCode = await parkedCommand(action, ids, { ...globals(), ...opts });
+    const limit = opts.limit === undefined ? undefined : Number(opts.limit);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+      process.stderr.write(`parked: --limit ${opts.limit} is not a whole number >= 0 (0 lists all)\n`);
+      exitCode = EXIT.config;
+      return;
+    }
+    exitCode = await parkedCommand(action, ids, {
+      ...globals(),
+      ...opts,
+      ...(limit === undefined ? {} : { limit }),
+    });
   });
 
 program

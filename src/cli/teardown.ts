@@ -2,7 +2,8 @@
 // dropping its replication slot and publication, and with --drop-state its state schema.
 // Invariants: nothing is dropped without a confirmation (a y/N answer on a terminal, or --yes);
 // nothing is dropped while a connector holds the active lock, and teardown holds that lock itself
-// while it drops, so a standby cannot take over halfway. Exit 0 done, 1 failed or declined, 2 when
+// while it drops, so a standby cannot take over halfway; when the state database cannot be reached
+// to take that lock, nothing is dropped unless --force. Exit 0 done, 1 failed or declined, 2 when
 // confirmation was needed but there is no terminal to ask on.
 import { createInterface } from 'node:readline/promises';
 import pg from 'pg';
@@ -18,6 +19,8 @@ import { humanBytes } from './status.js';
 export interface TeardownOptions {
   yes?: boolean;
   dropState?: boolean;
+  /** Drop the slot even though the state database cannot be reached to check that no connector runs. */
+  force?: boolean;
 }
 
 export interface TeardownIo {
@@ -82,10 +85,20 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
       await store?.close();
       return 1;
     }
-    // The slot is what hurts the legacy server; an unreachable state database must not keep it alive.
-    io.err(
-      `warning: cannot reach the state database to check that no connector runs: ${redactUrls(describeError(error))}\n`,
-    );
+    // Without the lock nothing proves no connector runs (a standby may be waiting to take over):
+    // dropping its slot under it loses every change since. The slot is what hurts the legacy server,
+    // so a state database that is gone for good must not keep it alive either: --force says so.
+    const why = redactUrls(describeError(error));
+    if (!o.force) {
+      io.err(
+        `cannot reach the state database to check that no connector runs for slot ${s.slotName}: ${why}. ` +
+          'A running connector (or a standby) would lose every change since its checkpoint. Nothing was dropped. ' +
+          'Fix the state database and run teardown again, or, if it is gone for good and no connector runs, pass --force.\n',
+      );
+      await store?.close();
+      return 1;
+    }
+    io.err(`warning (--force): cannot reach the state database to check that no connector runs: ${why}\n`);
   }
   const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-teardown' });
   source.on('error', () => undefined);

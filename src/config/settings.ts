@@ -2,6 +2,7 @@
 // parsed once with zod at the edge and frozen. Invariant: nothing below the composition root reads
 // process.env; every stage receives the frozen Settings object or a slice of it.
 import { resolve } from 'node:path';
+import { redactPostgresUrls } from '../core/redact-url.js';
 import { z } from 'zod';
 import { CdcError } from '../errors.js';
 import { readConfigFile, settingProblems } from './settings-input.js';
@@ -102,6 +103,11 @@ export const SETTINGS_TABLE = {
     env: 'APPROVAL_CDC_BREAKER_PROBE_INTERVAL_MS',
     schema: int(100).default(5000),
     doc: 'While the breaker is open (Feishu fails everything), one probe push this often.',
+  },
+  bulkThreshold: {
+    env: 'APPROVAL_CDC_BULK_THRESHOLD',
+    schema: int(0).default(100),
+    doc: 'A source transaction that changes more instances than this goes to the bulk lane (below live changes, above the backfill), so a data fix never delays users; 0 = no bulk lane.',
   },
   syncConcurrency: {
     env: 'APPROVAL_CDC_SYNC_CONCURRENCY',
@@ -390,7 +396,7 @@ export function describeSettings(): string {
 
 /** A copy safe to log: secrets and passwords in URLs replaced. */
 export function redactedSettings(settings: Settings): Record<string, unknown> {
-  const hide = (url: string) => url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+  const hide = redactPostgresUrls;
   return {
     ...settings,
     sourceUrl: hide(settings.sourceUrl),

@@ -48,9 +48,10 @@ export const CONSOLE_SCRIPT = String.raw`(() => {
         ],
       },
       backlog: {
-        data: [d.t, d.backlogLive, d.backlogBackfill],
+        data: [d.t, d.backlogLive, d.backlogBulk, d.backlogBackfill],
         series: [
           { label: 'live', stroke: '#7d3c98' },
+          { label: 'bulk', stroke: '#2874a6' },
           { label: 'backfill', stroke: '#ca6f1e' },
         ],
       },

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
@@ -33,7 +34,7 @@ import { parkedBody, parkedQueryOf } from './parked-page.js';
 export interface ConsoleOptions {
   settings: Settings;
   mappings: CompiledMappingSet;
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   metrics: Metrics;
   samples: SampleRing;
   readiness: () => Promise<Readiness>;

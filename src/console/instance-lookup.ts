@@ -3,6 +3,7 @@
 // would push now, and its push history. Invariant: read-only, and every query is bounded (one
 // instance, a page of history).
 import type { Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type { InstanceRef, LoadedRow, RowQuery } from '../mapping/contract.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
 import { instanceIdOf } from '../replica/instance-vocabulary.js';
@@ -27,7 +28,7 @@ export interface FoundInstance {
 export const HISTORY_PAGE = 20;
 
 export async function lookUpInstances(o: {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   mappings: CompiledMappingSet;
   query: string;

@@ -3,6 +3,7 @@
 // (paged), with "push again". Rendering only; the lookup is in instance-lookup.ts.
 import type { FoundInstance } from './instance-lookup.js';
 import { actionForm, age, html, type Html } from './html.js';
+import { laneName } from '../replica/instance-vocabulary.js';
 
 export function instanceBody(o: {
   query: string;
@@ -74,7 +75,7 @@ function oneInstance(
             </tr>
             <tr>
               <th>lane</th>
-              <td>${s.lane === 0 ? 'live' : 'backfill'}</td>
+              <td>${laneName(s.lane)}</td>
               <th>dirty for</th>
               <td>${s.version > s.syncedVersion ? age(s.dirtySince, o.now) : '-'}</td>
             </tr>
@@ -150,7 +151,7 @@ function oneInstance(
             html`<tr class="${h.result}">
               <td>${h.at.toISOString()}</td>
               <td class="num">${h.version}</td>
-              <td>${h.lane === 0 ? 'live' : 'backfill'}</td>
+              <td>${laneName(h.lane)}</td>
               <td>${h.result}</td>
               <td>${h.code}</td>
               <td>${h.updateTime ?? ''}</td>

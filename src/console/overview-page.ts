@@ -70,6 +70,7 @@ export async function overviewBody(o: OverviewInputs): Promise<Html> {
   const leader = one(M.leader) === 1;
   const streaming = one(M.streaming) === 1;
   const live = one(M.backlog, { lane: 'live' }) ?? 0;
+  const bulk = one(M.backlog, { lane: 'bulk' }) ?? 0;
   const backfill = one(M.backlog, { lane: 'backfill' }) ?? 0;
   const perMinute = one(M.budgetLimit) ?? 0;
   const retained = one(M.retained);
@@ -119,8 +120,9 @@ export async function overviewBody(o: OverviewInputs): Promise<Html> {
       </div>
       <div class="card">
         <h3>Backlog</h3>
-        live ${num(M.backlog, { lane: 'live' }, String, '0')} (ETA ${eta(live)}) · backfill
-        ${num(M.backlog, { lane: 'backfill' }, String, '0')} (ETA ${eta(live + backfill)})
+        live ${num(M.backlog, { lane: 'live' }, String, '0')} (ETA ${eta(live)}) · bulk
+        ${num(M.backlog, { lane: 'bulk' }, String, '0')} (ETA ${eta(live + bulk)}) · backfill
+        ${num(M.backlog, { lane: 'backfill' }, String, '0')} (ETA ${eta(live + bulk + backfill)})
         <small>oldest pending ${num(M.oldest, {}, seconds)}; ETA at the budget of ${perMinute}/min</small>
       </div>
       <div class="card ${(one(M.parked) ?? 0) > 0 ? 'warn' : ''}">

@@ -2,6 +2,7 @@
 // instances (of a group, or all) with reason and age, each with retry and drop. Invariant: bounded
 // work whatever the number of parked instances - at most 100 groups and one keyset page of 50.
 import type { Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import { InstanceTable, type ParkedCursor } from '../replica/instance-table.js';
 import { actionForm, age, html, type Html } from './html.js';
 
@@ -24,7 +25,7 @@ export function parkedQueryOf(params: URLSearchParams): ParkedQuery {
 }
 
 export async function parkedBody(o: {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   query: ParkedQuery;
   canAct: boolean;

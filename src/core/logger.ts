@@ -1,5 +1,6 @@
 // Owns logging: pino JSON lines with secrets redacted. Invariant: app secrets, tokens, passwords and
 // Authorization headers never reach a log line, whatever object a caller logs.
+import { redactPostgresUrls } from './redact-url.js';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
@@ -27,7 +28,7 @@ const REDACT = [
 
 /** Replaces the password of any postgres URL inside a string. */
 export function redactUrls(text: string): string {
-  return text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]+:)([^@\s]*)@/g, '$1***@');
+  return redactPostgresUrls(text);
 }
 
 export function createLogger(level: string = 'info', destination?: NodeJS.WritableStream): Logger {

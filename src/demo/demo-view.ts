@@ -25,6 +25,7 @@ export interface DemoFigures {
   budgetUsedLastMinute: number;
   budgetPerMinute: number;
   backlogLive: number;
+  backlogBulk: number;
   backlogBackfill: number;
   parked: number;
   inFlight: number;
@@ -65,7 +66,7 @@ export class DemoView {
     const dt = (current.atMs - rateBase.atMs) / 1000;
     const window = subtractBuckets(
       current.liveBuckets,
-      minuteBase === current ? new Map() : minuteBase.liveBuckets,
+      minuteBase === current ? new Map<number, number>() : minuteBase.liveBuckets,
     );
     return {
       elapsedSeconds: (current.atMs - this.startedAtMs) / 1000,
@@ -79,6 +80,7 @@ export class DemoView {
       budgetUsedLastMinute: await total(m.budgetUsed),
       budgetPerMinute: await total(m.budgetLimit),
       backlogLive: await total(m.backlog, (l) => l.lane === 'live'),
+      backlogBulk: await total(m.backlog, (l) => l.lane === 'bulk'),
       backlogBackfill: await total(m.backlog, (l) => l.lane === 'backfill'),
       parked: await total(m.parked),
       inFlight: await total(m.inFlight),
@@ -173,7 +175,10 @@ export function renderScreen(f: DemoFigures, header: string[]): string {
     ['changes applied', `${f.changesPerSecond.toFixed(1)}/s   (${f.changesApplied} in all)`],
     ['pushes accepted', `${f.pushesLastMinute} in the last minute   (${f.pushesAccepted} in all)`],
     ['rate budget', `${f.budgetUsedLastMinute} / ${f.budgetPerMinute} per minute (${budgetShare}%)`],
-    ['backlog', `live ${f.backlogLive}   backfill ${f.backlogBackfill}   in flight ${f.inFlight}`],
+    [
+      'backlog',
+      `live ${f.backlogLive}   bulk ${f.backlogBulk}   backfill ${f.backlogBackfill}   in flight ${f.inFlight}`,
+    ],
     ['parked', String(f.parked)],
     [
       'commit -> accept (live, 1 min)',
@@ -203,6 +208,7 @@ export function renderLine(f: DemoFigures): string {
     `pushes/min=${f.pushesLastMinute}`,
     `budget=${f.budgetUsedLastMinute}/${f.budgetPerMinute}`,
     `backlog_live=${f.backlogLive}`,
+    `backlog_bulk=${f.backlogBulk}`,
     `backlog_backfill=${f.backlogBackfill}`,
     `parked=${f.parked}`,
     `p50=${seconds(f.commitToAcceptP50).replace(' ', '')}`,

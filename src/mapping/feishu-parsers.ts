@@ -33,7 +33,7 @@ export function parseFeishuUser(
   r: Recurse,
 ): Expr | undefined {
   const p = [...path, 'feishu_user'];
-  const list = Array.isArray(raw.feishu_user) ? raw.feishu_user : [raw.feishu_user];
+  const list: unknown[] = Array.isArray(raw.feishu_user) ? (raw.feishu_user as unknown[]) : [raw.feishu_user];
   const attempts: { kind: IdentityKind; input: Expr }[] = [];
   let ok = list.length > 0;
   list.forEach((item, i) => {

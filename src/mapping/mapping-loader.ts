@@ -196,7 +196,7 @@ function parseReporting(value: unknown): { doc?: MappingFile; issues: ZodIssueLi
     if (issue.code === 'unrecognized_keys') {
       const parent = valueAt(repaired, path);
       for (const key of issue.keys ?? [])
-        if (parent && typeof parent === 'object') delete (parent as any)[key];
+        if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[key];
     } else if (path.length > 0) {
       const parent = valueAt(repaired, path.slice(0, -1));
       if (parent && typeof parent === 'object' && !Array.isArray(parent))

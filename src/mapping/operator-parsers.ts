@@ -80,7 +80,7 @@ export function parseLookup(
     return undefined;
   }
   const byRaw = raw.by;
-  const items = Array.isArray(byRaw) ? byRaw : [byRaw];
+  const items: unknown[] = Array.isArray(byRaw) ? (byRaw as unknown[]) : [byRaw];
   const byPath = [...path, 'by'];
   if (byRaw === undefined || items.length !== lookup.key.length) {
     problem(
@@ -201,7 +201,7 @@ export function parseWhen(
   }
   let ok = true;
   const cases: { if: Filter; then: Expr }[] = [];
-  list.forEach((c, i) => {
+  (list as unknown[]).forEach((c, i) => {
     const cp = [...p, i];
     if (
       c === null ||

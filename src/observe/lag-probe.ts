@@ -3,17 +3,20 @@
 // so the slot's gauges are true while the copy runs (when WAL piles up most). Invariant: a slot gauge
 // that cannot be read (no slot yet, a failed sample) is NaN, never 0 or a stale value.
 import type { Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import pg from 'pg';
 import type { Logger } from '../core/logger.js';
 import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { InstanceTable } from '../replica/instance-table.js';
+import { laneName } from '../replica/instance-vocabulary.js';
 
 export interface LagSample {
   lagBytes: number;
   lagSeconds: number;
   backlogLive: number;
+  backlogBulk: number;
   backlogBackfill: number;
 }
 
@@ -29,7 +32,7 @@ export class LagProbe {
       checkpoints: CheckpointStore;
       /** The sync stage's store, once it exists (the probe starts before it, during the copy). */
       instances: () => InstanceTable | null;
-      db: Kysely<any>;
+      db: Kysely<StateDb>;
       logger: Logger;
       intervalMs: number;
       /** Called after each complete sample with what it read (the console's charts keep them). */
@@ -70,7 +73,13 @@ export class LagProbe {
         this.unreadSlot();
         throw error;
       });
-      const sample: LagSample = { lagBytes: 0, lagSeconds: 0, backlogLive: 0, backlogBackfill: 0 };
+      const sample: LagSample = {
+        lagBytes: 0,
+        lagSeconds: 0,
+        backlogLive: 0,
+        backlogBulk: 0,
+        backlogBackfill: 0,
+      };
       if (slot) {
         sample.lagBytes = Number(slot.lagBytes ?? 0n);
         const bytes = (v: bigint | null) => (v === null ? Number.NaN : Number(v));
@@ -98,7 +107,7 @@ export class LagProbe {
       // Every lane is set each time (0 when empty), so a drained lane reads 0, not its last value.
       const lanes = new Map(LANES.map((lane) => [lane, { count: 0, oldest: null as Date | null }]));
       for (const b of await instances.backlog()) {
-        const lane = lanes.get(b.lane === 0 ? 'live' : 'backfill');
+        const lane = lanes.get(laneName(b.lane));
         if (!lane) continue;
         lane.count += b.count;
         if (b.oldest && (!lane.oldest || b.oldest < lane.oldest)) lane.oldest = b.oldest;
@@ -106,6 +115,7 @@ export class LagProbe {
       for (const [lane, b] of lanes) {
         metrics.backlog.set({ lane }, b.count);
         if (lane === 'live') sample.backlogLive = b.count;
+        else if (lane === 'bulk') sample.backlogBulk = b.count;
         else sample.backlogBackfill = b.count;
         metrics.oldestPendingSeconds.set(
           { lane },

@@ -5,8 +5,9 @@
 // dashboard shows 0 rather than "no data" and `rate()` sees the first increment. Every name here is
 // documented in the README (a test checks it) and passes `promtool check metrics` (test/e2e/metrics-lint).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LANE_NAMES } from '../replica/instance-vocabulary.js';
 
-export const LANES = ['live', 'backfill'] as const;
+export const LANES = LANE_NAMES;
 export const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'] as const;
 export const PUSH_RESULTS = ['accepted', 'retry', 'parked', 'stopped', 'absent'] as const;
 

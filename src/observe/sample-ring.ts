@@ -7,6 +7,7 @@ export const SAMPLE_SERIES = [
   'lagSeconds',
   'budgetUsed',
   'backlogLive',
+  'backlogBulk',
   'backlogBackfill',
 ] as const;
 

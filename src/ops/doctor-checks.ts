@@ -5,7 +5,7 @@
 // not hide what is wrong with the others.
 import pg from 'pg';
 import type { Settings } from '../config/settings.js';
-import { describeError } from '../errors.js';
+import { CdcError, describeError } from '../errors.js';
 import type { MappingSet, TableUse } from '../mapping/contract.js';
 import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js';
 import { locateStateStore, openStateOf, type StateLocation } from '../replica/state-store.js';
@@ -117,7 +117,16 @@ interface ServerFacts {
 }
 
 async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts> {
-  const { rows } = await c.query(
+  const { rows } = await c.query<{
+    wal_level: string;
+    max_slots: number;
+    max_senders: number;
+    keep_mb: string;
+    used_slots: number;
+    used_senders: number;
+    own_slot: boolean;
+    own_active: boolean;
+  }>(
     `select current_setting('wal_level') as wal_level,
        current_setting('max_replication_slots')::int as max_slots,
        current_setting('max_wal_senders')::int as max_senders,
@@ -129,6 +138,7 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
     [s.slotName],
   );
   const r = rows[0];
+  if (!r) throw new CdcError('INTERNAL', 'the server settings query returned no row');
   const findings: Finding[] = [];
   findings.push(
     r.wal_level === 'logical'
@@ -187,7 +197,14 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
 async function tableChecks(c: pg.ClientBase, use: TableUse): Promise<Finding[]> {
   const { schema, name } = splitTable(use.table);
   const q = quoteTable(use.table);
-  const { rows } = await c.query(
+  const { rows } = await c.query<{
+    relreplident: string;
+    schema_usage: boolean;
+    can_select: boolean;
+    columns: string[];
+    pk: string[];
+    ident_index: string[];
+  }>(
     `select c.relreplident,
        has_schema_privilege(n.oid, 'USAGE') as schema_usage,
        has_table_privilege(c.oid, 'SELECT') as can_select,

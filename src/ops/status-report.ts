@@ -3,6 +3,7 @@
 // depends on a running daemon; a section that cannot be read is reported as unavailable with the
 // reason instead of failing the whole report (status is what people run when something is wrong).
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type pg from 'pg';
 import { describeError } from '../errors.js';
 import { tableProgress, type TableProgressReport } from '../observe/copy-progress.js';
@@ -10,11 +11,12 @@ import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { InstanceTable } from '../replica/instance-table.js';
+import { LANE_NAMES, laneName, type LaneName } from '../replica/instance-vocabulary.js';
 import { monthKey, projectedCalls, readCalls } from '../sync/monthly-calls.js';
 import { PushGateStore } from '../sync/push-gate-store.js';
 import { PushHistory, type PushCount } from '../sync/push-history.js';
 
-export type LaneName = 'live' | 'backfill';
+export type { LaneName };
 
 export interface LaneBacklog {
   lane: LaneName;
@@ -97,7 +99,7 @@ export interface StatusReport {
 
 export interface StatusInputs {
   /** The state database, or the reason it cannot be opened (e.g. no embedded store yet). */
-  state: { db: Kysely<any>; schema: string } | { error: string };
+  state: { db: Kysely<StateDb>; schema: string } | { error: string };
   /** A connected client of the source database, or the reason there is none. */
   source: pg.ClientBase | { error: string };
   slot: string;
@@ -121,10 +123,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
     slotName: inputs.slot,
     checkpoint: null,
     lagSeconds: null,
-    backlog: [
-      { lane: 'live', count: 0, oldestPendingSeconds: null },
-      { lane: 'backfill', count: 0, oldestPendingSeconds: null },
-    ],
+    backlog: [...LANE_NAMES.map((lane) => ({ lane, count: 0, oldestPendingSeconds: null }))],
     oldestPendingSeconds: null,
     pushing: null,
     feishuCalls: null,
@@ -169,7 +168,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
 }
 
 async function readState(
-  { db, schema }: { db: Kysely<any>; schema: string },
+  { db, schema }: { db: Kysely<StateDb>; schema: string },
   inputs: StatusInputs,
   now: Date,
   report: StatusReport,
@@ -229,7 +228,7 @@ async function readState(
   let oldest: Date | null = null;
   const instances = new InstanceTable(db, schema);
   for (const lane of await instances.backlog()) {
-    const entry = report.backlog[lane.lane === 0 ? 0 : 1];
+    const entry = report.backlog.find((b) => b.lane === laneName(lane.lane));
     if (!entry) continue;
     entry.count += lane.count;
     entry.oldestPendingSeconds = Math.max(entry.oldestPendingSeconds ?? 0, seconds(now, lane.oldest) ?? 0);

@@ -2,6 +2,7 @@
 // the phase (snapshot copy or streaming) and the copy's progress. The batch writer moves `lsn` in
 // its own transaction (replica-writer.ts); everything else about the row happens here.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb, StateRow } from './state-schema.js';
 import type { CopyProgress } from '../core/copy-progress.js';
 import type { Lsn } from '../core/lsn.js';
 
@@ -23,7 +24,7 @@ export interface Checkpoint {
 
 export class CheckpointStore {
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
   ) {}
 
@@ -32,7 +33,9 @@ export class CheckpointStore {
   }
 
   async read(slot: string): Promise<Checkpoint | null> {
-    const { rows } = await sql<any>`select * from ${this.t} where slot = ${slot}`.execute(this.db);
+    const { rows } = await sql<StateRow<'checkpoint'>>`select * from ${this.t} where slot = ${slot}`.execute(
+      this.db,
+    );
     const r = rows[0];
     if (!r) return null;
     return {

@@ -3,6 +3,7 @@
 // payload reads a touched row, through however many lookups, is in the set (nothing vanishes);
 // each query is asked once per batch, so a cycle of lookups ends.
 import type { Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import {
   rowQueryKey,
   type InstanceRef,
@@ -37,7 +38,7 @@ export class DirtySetFinder {
    * Follows the lookups of `start` to the rows that read them, level by level until no new query is
    * left: a lookup chain of any length ends at its instance rows.
    */
-  async follow(db: Kysely<any>, start: DirtySet): Promise<Map<string, InstanceRef>> {
+  async follow(db: Kysely<StateDb>, start: DirtySet): Promise<Map<string, InstanceRef>> {
     const refs = new Map(start.refs);
     const seenQueries = new Set(start.seenQueries);
     let queries = start.queries;

@@ -3,6 +3,7 @@
 // out is marked synced at its current version without a push; any later change to its rows makes it
 // dirty again like every other instance, so nothing is lost, only the history is not replayed.
 import type { Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import type { MappingSet } from '../mapping/contract.js';
 import { InstanceTable } from './instance-table.js';
 import { selectInstanceIds } from './resync.js';
@@ -18,7 +19,7 @@ export interface InitialSelection {
 
 /** Marks the backfill instances outside the selection as synced; returns how many were left out. */
 export async function applyInitialSelection(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   mappings: MappingSet,
   s: InitialSelection,

@@ -5,8 +5,9 @@
 // synced_version only moves up, and only to a version whose rows were read before the accepted push
 // was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { StateDb, StateRow } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
-import { LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
+import { LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 
 /** Backfill order of an instance (see OPEN_PRIORITY) and its own update time. */
 export interface Priority {
@@ -102,14 +103,17 @@ export interface InstanceState {
 }
 
 // Blanks what differs between instances with the same problem (ids, numbers, quoted values).
-const REASON_CLASS = (column: string) =>
-  sql.raw(
-    `regexp_replace(regexp_replace(coalesce(${column}, ''), '"[^"]*"', '"…"', 'g'), '[0-9]+', '#', 'g')`,
-  );
+// (Migration 0016b computes it for instances parked before it, with the same expression.)
+const REASON_CLASS = (reason: RawBuilder<unknown>) =>
+  sql`regexp_replace(regexp_replace(coalesce(${reason}, ''), '"[^"]*"', '"…"', 'g'), '[0-9]+', '#', 'g')`;
+
+/** The columns `K` of an instance row, as a raw select returns them. */
+type Row<K extends keyof StateRow<'instance'>> = Pick<StateRow<'instance'>, K>;
+type RecordRow = Row<'id' | 'mapping' | 'key' | 'external_id' | 'last_update_time'>;
 
 export class InstanceTable {
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
   ) {}
 
@@ -118,8 +122,9 @@ export class InstanceTable {
   }
 
   /**
-   * The statement that bumps the versions of `refs` in `lane` (null when there are none); the
-   * replica writer runs it in its batch transaction, or as part of its one-statement commit.
+   * The statement that bumps the versions of `refs` in `lane`, or the lane `lanes` gives an id (null
+   * when there are none); the replica writer runs it in its batch transaction, or as part of its
+   * one-statement commit.
    */
   bump(
     refs: Map<string, InstanceRef>,
@@ -127,6 +132,7 @@ export class InstanceTable {
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority>,
     externalId: (ref: InstanceRef) => string,
+    lanes?: ReadonlyMap<string, number>,
   ): RawBuilder<unknown> | null {
     if (refs.size === 0) return null;
     // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
@@ -143,15 +149,17 @@ export class InstanceTable {
         externalId(r),
         (priorities.get(id)?.priority ?? 0n).toString(),
         String(priorities.get(id)?.updateMs ?? 0),
+        lanes?.get(id) ?? lane,
       ]),
     );
     return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
-      select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, ${lane}::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint
+      select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, (e ->> 6)::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint
       from jsonb_array_elements(${doc}::jsonb) as e
       on conflict (id) do update set
         version = ${inst}.version + 1,
-        -- Priority orders the backfill lane only; a live change orders by waiting time.
-        priority = case when excluded.lane = 0 then 0 else greatest(${inst}.priority, excluded.priority) end,
+        -- Priority orders the backfill lane only; the other lanes order by the time of entry.
+        priority = case when least(${inst}.lane, excluded.lane) = ${LANE_BACKFILL}::smallint
+          then greatest(${inst}.priority, excluded.priority) else 0 end,
         source_update_ms = greatest(${inst}.source_update_ms, excluded.source_update_ms),
         lane = least(${inst}.lane, excluded.lane),
         -- The time the instance entered its lane: kept while it waits there, reset when it becomes
@@ -166,6 +174,26 @@ export class InstanceTable {
         attempts = case when ${inst}.parked_at is not null then 0 else ${inst}.attempts end,
         parked_at = null, parked_reason = null,
         next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
+  }
+
+  /** Which of `ids` wait in the live lane (dirty, not parked). */
+  async waitingLive(db: Kysely<StateDb>, ids: readonly string[]): Promise<Set<string>> {
+    const { rows } = await sql<{ id: string }>`select id from ${this.t}
+      where id = any(${ids}::text[]) and lane = ${LANE_LIVE}::smallint and version > synced_version`.execute(
+      db,
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * Moves instances still waiting in the live lane to `lane` (a transaction found to be bulk after
+   * its first batches put them there), queued by the time they enter it.
+   */
+  async demote(db: Kysely<StateDb>, ids: readonly string[], lane: number): Promise<void> {
+    await sql`update ${this.t} set lane = ${lane}::smallint, dirty_since = now(), priority = 0
+      where id = any(${ids}::text[]) and lane = ${LANE_LIVE}::smallint and version > synced_version`.execute(
+      db,
+    );
   }
 
   /** Ids of every instance (of `mapping`, if given). */
@@ -213,7 +241,8 @@ export class InstanceTable {
 
   /** Instances synced within `windowMs` and unchanged since, newest first (for the reconciler). */
   async recentlySynced(windowMs: number, limit: number): Promise<InstanceRecord[]> {
-    const { rows } = await sql<any>`select id, mapping, key, external_id, last_update_time from ${this.t}
+    const { rows } =
+      await sql<RecordRow>`select id, mapping, key, external_id, last_update_time from ${this.t}
       where synced_at > now() - make_interval(secs => ${windowMs / 1000}) and version = synced_version and parked_at is null
       order by synced_at desc limit ${limit}`.execute(this.db);
     return rows.map(recordOf);
@@ -231,10 +260,12 @@ export class InstanceTable {
   async records(by: { id: string } | { externalId: string }): Promise<InstanceRecord[]> {
     const { rows } =
       'id' in by
-        ? await sql<any>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
+        ? await sql<RecordRow>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
             where id = ${by.id}`.execute(this.db)
-        : await sql<any>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
-            where external_id = ${by.externalId} order by id`.execute(this.db);
+        : await sql<RecordRow>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
+            where md5(external_id) = md5(${by.externalId}) and external_id = ${by.externalId} order by id`.execute(
+            this.db,
+          );
     return rows.map(recordOf);
   }
 
@@ -249,10 +280,11 @@ export class InstanceTable {
 
   /** The latest parked instances, newest first. */
   async recentlyParked(limit: number): Promise<InstanceErrorRow[]> {
-    const { rows } =
-      await sql<any>`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
+    const { rows } = await sql<
+      Row<'external_id' | 'mapping' | 'parked_reason' | 'last_error_code' | 'attempts' | 'parked_at'>
+    >`select external_id, mapping, parked_reason, last_error_code, attempts, parked_at
     from ${this.t} where parked_at is not null order by parked_at desc, id limit ${limit}`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       externalId: r.external_id,
       mapping: r.mapping,
       code: r.last_error_code,
@@ -266,11 +298,12 @@ export class InstanceTable {
   async recentErrors(limit: number): Promise<InstanceErrorRow[]> {
     // There is no "failed at" column; the next attempt time is the failure time plus its backoff, so
     // ordering by it puts the latest failures first closely enough for a status screen.
-    const { rows } =
-      await sql<any>`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
+    const { rows } = await sql<
+      Row<'external_id' | 'mapping' | 'last_error' | 'last_error_code' | 'attempts' | 'next_attempt_at'>
+    >`select external_id, mapping, last_error, last_error_code, attempts, next_attempt_at
     from ${this.t} where attempts > 0 and parked_at is null and last_error is not null
     order by next_attempt_at desc nulls last, id limit ${limit}`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       externalId: r.external_id,
       mapping: r.mapping,
       code: r.last_error_code,
@@ -281,7 +314,20 @@ export class InstanceTable {
   }
 
   async dueInstances(limit: number, exclude: readonly string[]): Promise<DirtyInstance[]> {
-    const { rows } = await sql<any>`
+    const { rows } = await sql<
+      Row<
+        | 'id'
+        | 'mapping'
+        | 'key'
+        | 'external_id'
+        | 'version'
+        | 'lane'
+        | 'last_update_time'
+        | 'attempts'
+        | 'first_commit_at'
+        | 'accepted_digest'
+      >
+    >`
       select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
         accepted_digest
       from ${this.t}
@@ -290,9 +336,9 @@ export class InstanceTable {
         and not (id = any(${exclude}::text[]))
       order by lane, priority desc, dirty_since
       limit ${limit}`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       id: r.id,
-      ref: { mapping: r.mapping, key: r.key as string[] },
+      ref: { mapping: r.mapping, key: r.key },
       externalId: r.external_id,
       version: BigInt(r.version),
       lane: Number(r.lane),
@@ -349,23 +395,34 @@ export class InstanceTable {
 
   async park(id: string, reason: string, code: string): Promise<void> {
     await sql`update ${this.t} set parked_at = now(), parked_reason = ${reason}, attempts = attempts + 1,
-        last_error = ${reason}, last_error_code = ${code}
+        last_error = ${reason}, last_error_code = ${code}, parked_class = ${REASON_CLASS(sql`${reason}::text`)}
       where id = ${id}`.execute(this.db);
   }
 
   async listParked(limit = 1000): Promise<ParkedInstance[]> {
-    const { rows } =
-      await sql<any>`select id, mapping, external_id, parked_at, parked_reason, attempts, last_error
+    const { rows } = await sql<
+      Row<'id' | 'mapping' | 'external_id' | 'parked_reason' | 'attempts' | 'last_error'> & {
+        parked_at: Date;
+      }
+    >`select id, mapping, external_id, parked_at, parked_reason, attempts, last_error
       from ${this.t} where parked_at is not null order by parked_at limit ${limit}`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       id: r.id,
       mapping: r.mapping,
       externalId: r.external_id,
       parkedAt: new Date(r.parked_at),
-      reason: r.parked_reason,
+      reason: r.parked_reason ?? '',
       attempts: Number(r.attempts),
       lastError: r.last_error,
     }));
+  }
+
+  /** Of these external ids, which exist and whether each is parked (an id not in the map is unknown). */
+  async parkedStateOf(externalIds: readonly string[]): Promise<Map<string, boolean>> {
+    const { rows } = await sql<{ external_id: string; parked: boolean }>`select external_id,
+        bool_or(parked_at is not null) as parked
+      from ${this.t} where external_id = any(${externalIds}::text[]) group by external_id`.execute(this.db);
+    return new Map(rows.map((r) => [r.external_id, r.parked]));
   }
 
   async countParked(): Promise<number> {
@@ -379,19 +436,20 @@ export class InstanceTable {
   async retryParked(externalIds: readonly string[] | 'all'): Promise<number> {
     const res =
       await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0, next_attempt_at = null
-      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : externalIds}::text[]))`.execute(
-        this.db,
-      );
+      where parked_at is not null and ${this.whichParked(externalIds)}`.execute(this.db);
     return Number(res.numAffectedRows ?? 0);
+  }
+
+  /** All, or the listed external ids (a plain `= any` the planner answers from its index). */
+  private whichParked(externalIds: readonly string[] | 'all'): RawBuilder<unknown> {
+    return externalIds === 'all' ? sql`true` : sql`external_id = any(${externalIds}::text[])`;
   }
 
   /** Gives up on parked instances: marks their current version synced without pushing it. */
   async dropParked(externalIds: readonly string[] | 'all'): Promise<number> {
     const res = await sql`update ${this.t} set parked_at = null, parked_reason = null, attempts = 0,
         synced_version = version, first_commit_at = null
-      where parked_at is not null and (${externalIds === 'all'} or external_id = any(${externalIds === 'all' ? [] : externalIds}::text[]))`.execute(
-      this.db,
-    );
+      where parked_at is not null and ${this.whichParked(externalIds)}`.execute(this.db);
     return Number(res.numAffectedRows ?? 0);
   }
 
@@ -403,10 +461,14 @@ export class InstanceTable {
       count: number;
       example: string | null;
       oldest: Date | string;
-    }>`select last_error_code as code, ${REASON_CLASS('parked_reason')} as reason_class, count(*)::int as count,
-        min(parked_reason) as example, min(parked_at) as oldest
-      from ${this.t} where parked_at is not null
-      group by 1, 2 order by count desc, 2 limit ${limit}`.execute(this.db);
+    }>`select g.code, g.reason_class, g.count, g.oldest, e.parked_reason as example
+      from (select coalesce(last_error_code, '') as code, coalesce(parked_class, '') as reason_class,
+              count(*)::int as count, min(parked_at) as oldest
+            from ${this.t} where parked_at is not null group by 1, 2 order by count desc, 2 limit ${limit}) g
+      left join lateral (select parked_reason from ${this.t} i
+        where i.parked_at is not null and coalesce(i.last_error_code, '') = g.code and i.parked_class = g.reason_class
+        order by coalesce(i.last_error_code, ''), i.parked_class, i.parked_at, i.id limit 1) e on true
+      order by g.count desc, g.reason_class`.execute(this.db);
     return rows.map((r) => ({
       code: r.code ?? '',
       reasonClass: r.reason_class,
@@ -442,7 +504,7 @@ export class InstanceTable {
       from ${this.t}
       where parked_at is not null
         and (${reasonClass}::text is null or (coalesce(last_error_code, '') = ${code}
-          and ${REASON_CLASS('parked_reason')} = ${reasonClass}))
+          and parked_class = ${reasonClass}))
         and (${o.after?.parkedAt ?? null}::timestamptz is null
           or (parked_at, id) > (${o.after?.parkedAt ?? null}::timestamptz, ${o.after?.id ?? null}::text))
       order by parked_at, id limit ${o.limit + 1}`.execute(this.db);
@@ -488,7 +550,7 @@ export class InstanceTable {
     }>`select id, mapping, key, external_id, version, synced_version, lane, dirty_since, attempts,
         next_attempt_at, parked_at, parked_reason, last_error, last_error_code, synced_at, pushes, last_update_time
       from ${this.t}
-      where id = any(${ids}::text[]) or external_id = ${externalId}
+      where id = any(${ids}::text[]) or (md5(external_id) = md5(${externalId}) and external_id = ${externalId})
       order by id limit 20`.execute(this.db);
     const date = (v: Date | string | null) => (v === null ? null : new Date(v));
     return rows.map((r) => ({
@@ -513,10 +575,13 @@ export class InstanceTable {
   }
 
   async backlog(): Promise<{ lane: number; count: number; oldest: Date | null }[]> {
-    const { rows } =
-      await sql<any>`select lane, count(*)::int as count, min(dirty_since) as oldest from ${this.t}
+    const { rows } = await sql<{
+      lane: number;
+      count: number;
+      oldest: Date | null;
+    }>`select lane, count(*)::int as count, min(dirty_since) as oldest from ${this.t}
       where version > synced_version and parked_at is null group by lane order by lane`.execute(this.db);
-    return rows.map((r: any) => ({
+    return rows.map((r) => ({
       lane: Number(r.lane),
       count: Number(r.count),
       oldest: r.oldest ? new Date(r.oldest) : null,
@@ -524,10 +589,10 @@ export class InstanceTable {
   }
 }
 
-function recordOf(r: any): InstanceRecord {
+function recordOf(r: RecordRow): InstanceRecord {
   return {
     id: r.id,
-    ref: { mapping: r.mapping, key: r.key as string[] },
+    ref: { mapping: r.mapping, key: r.key },
     externalId: r.external_id,
     lastUpdateTime: BigInt(r.last_update_time),
   };

@@ -16,6 +16,7 @@
 //   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
 //   one whose row is deleted again within the batch is not written at all (planOf says why).
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
 import type { Lsn } from '../core/lsn.js';
 import { CdcError } from '../errors.js';
@@ -31,10 +32,11 @@ import {
 } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
-import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit } from './replica-statements.js';
+import { imageDocs, NO_COMMIT, pkDigest, ReplicaStatements, type Commit } from './replica-statements.js';
 import { InstanceTable, type Priority } from './instance-table.js';
 import { DirtySetFinder, type DirtySet } from './dirty-set.js';
-import { instanceIdOf, LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
+import { BulkLanes, type BatchTransactions } from './bulk-lanes.js';
+import { instanceIdOf, LANE_BACKFILL, LANE_BULK, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 
 export interface ApplySummary {
   applied: number;
@@ -55,6 +57,8 @@ interface Plan extends DirtySet {
   /** The highest LSN of the images this plan writes (null: none). */
   readonly imageLsn: Lsn | null;
   readonly priorities: Map<string, Priority>;
+  /** The source transactions of the batch, over `staging.touched` (see bulk-lanes.ts). */
+  readonly transactions: BatchTransactions;
 }
 
 /** Staged images of batches not yet committed, with the batch (seq) and writer generation they belong to. */
@@ -86,13 +90,16 @@ export class ReplicaWriter implements TableShape {
   private readonly statements: ReplicaStatements;
   private readonly dirty: DirtySetFinder;
   private readonly instances: InstanceTable;
+  private readonly bulk: BulkLanes;
 
+  /** `bulkThreshold`: a streamed transaction dirtying more instances goes to the bulk lane (0: never). */
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
     private readonly mappings: MappingSet,
     private readonly tableKeys: ReadonlyMap<string, readonly string[]>,
     private readonly slot: string,
+    bulkThreshold = 0,
   ) {
     for (const [table, use] of mappings.tables) {
       this.keepCols.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
@@ -100,6 +107,7 @@ export class ReplicaWriter implements TableShape {
     this.statements = new ReplicaStatements(schema, slot);
     this.instances = new InstanceTable(db, schema);
     this.dirty = new DirtySetFinder(mappings, schema);
+    this.bulk = new BulkLanes(bulkThreshold, this.dirty);
   }
 
   private t(name: string) {
@@ -136,7 +144,9 @@ export class ReplicaWriter implements TableShape {
     const previousWrite = this.writeTail;
     const plan = serial
       ? settle(previousStage).then(() => null)
-      : settle(previousStage).then(() => this.stage(batch.changes, lane, generation, seq));
+      : settle(previousStage).then(() =>
+          this.stage(batch.changes, batch.txStarts, batch.txOpen === true, lane, generation, seq),
+        );
     const write = (async () => {
       try {
         const staged = await plan;
@@ -147,7 +157,9 @@ export class ReplicaWriter implements TableShape {
             'an earlier batch failed to apply; this one is applied again after the restart',
           );
         const summary =
-          staged && staged.queries.length === 0
+          staged &&
+          staged.queries.length === 0 &&
+          !(lane === LANE_LIVE && this.bulk.readsDatabase(staged.transactions))
             ? await this.commitAtOnce(staged, batch, lane)
             : await this.db
                 .transaction()
@@ -172,6 +184,7 @@ export class ReplicaWriter implements TableShape {
 
   /** After a failure: the stream has ended every session that handed batches over and replays from the slot. */
   resume(): void {
+    this.bulk.reset();
     this.failed = false;
     this.generation++;
     this.inFlight.clear();
@@ -214,6 +227,8 @@ export class ReplicaWriter implements TableShape {
   /** Reads, merges and serialises a batch's images outside any transaction (see the header). */
   private async stage(
     changes: readonly RowChange[],
+    txStarts: readonly number[] | undefined,
+    txOpen: boolean,
     lane: number,
     generation: number,
     seq: number,
@@ -228,10 +243,12 @@ export class ReplicaWriter implements TableShape {
     const staging = newStaging(
       await this.loadImages(this.db, changes, pks, keys, generation, this.horizon, unread),
     );
+    const tx = new TransactionMarks(changes.length, txStarts);
     changes.forEach((change, i) => {
+      tx.at(i, staging.touched.length);
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
     });
-    const plan = this.planOf(staging, lane, unread);
+    const plan = this.planOf(staging, lane, tx.done(txOpen), unread);
     if (!this.failed && generation === this.generation) {
       for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
     }
@@ -239,7 +256,12 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** What a staged batch writes: its image documents, its instances and the lookups to follow. */
-  private planOf(staging: Staging, lane: number, unread?: ReadonlySet<string>): Plan {
+  private planOf(
+    staging: Staging,
+    lane: number,
+    transactions: BatchTransactions,
+    unread?: ReadonlySet<string>,
+  ): Plan {
     let imageLsn: Lsn | null = null;
     const known: StagedImage[] = [];
     const fresh: StagedImage[] = [];
@@ -258,6 +280,7 @@ export class ReplicaWriter implements TableShape {
       imageLsn,
       ...this.dirty.direct(staging.touched),
       priorities: this.prioritiesOf(staging, lane),
+      transactions,
     };
   }
 
@@ -283,26 +306,42 @@ export class ReplicaWriter implements TableShape {
   }
 
   /** Writes a plan in a transaction, the checkpoint (and horizon) last. */
-  private async writePlan(trx: Kysely<any>, plan: Plan, lane: number, commit: Commit): Promise<ApplySummary> {
+  private async writePlan(
+    trx: Kysely<StateDb>,
+    plan: Plan,
+    lane: number,
+    commit: Commit,
+  ): Promise<ApplySummary> {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
     const refs = await this.dirty.follow(trx, plan);
-    await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
+    if (lane !== LANE_LIVE) {
+      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
+    } else {
+      const split = await this.bulk.split(trx, refs, plan.staging.touched, plan.transactions, (ids) =>
+        this.instances.waitingLive(trx, ids),
+      );
+      // Before the bumps: an instance a later small transaction of this batch dirties comes back live.
+      if (split.demote.length > 0) await this.instances.demote(trx, split.demote, LANE_BULK);
+      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, split.lanes);
+    }
     await this.statements.checkpoint(commit, plan.imageLsn)?.execute(trx);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
   }
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
   private async applyChanges(
-    trx: Kysely<any>,
+    trx: Kysely<StateDb>,
     changes: readonly RowChange[],
     lane: number,
-    commit: Commit,
+    commit: Commit & Pick<ChangeBatch, 'txStarts' | 'txOpen'>,
   ): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
     const keys = keysOf(changes, pks);
     const staging = newStaging(await this.loadImages(trx, changes, pks, keys, null, null));
     let truncatedLsn: Lsn | null = null;
+    const tx = new TransactionMarks(changes.length, commit.txStarts);
     for (const [i, change] of changes.entries()) {
+      tx.at(i, staging.touched.length);
       if (change.kind !== 'truncate') {
         stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
         continue;
@@ -321,7 +360,7 @@ export class ReplicaWriter implements TableShape {
       truncatedLsn = change.lsn;
       staging.applied++;
     }
-    const plan = this.planOf(staging, lane);
+    const plan = this.planOf(staging, lane, tx.done(commit.txOpen === true));
     const imageLsn =
       truncatedLsn !== null && (plan.imageLsn === null || truncatedLsn > plan.imageLsn)
         ? truncatedLsn
@@ -354,7 +393,7 @@ export class ReplicaWriter implements TableShape {
    * read from the database (see the header): its key goes into `unread`.
    */
   private async loadImages(
-    db: Kysely<any>,
+    db: Kysely<StateDb>,
     changes: readonly RowChange[],
     changePks: readonly (string | null)[],
     changeKeys: readonly (string | null)[],
@@ -405,7 +444,8 @@ export class ReplicaWriter implements TableShape {
     }>`
       select r.tbl, r.pk, r.lsn, r.deleted, r.data from unnest(${tbls}::text[], ${pks}::text[]) as k(tbl, pk)
       cross join lateral (select tbl, pk, lsn, deleted, data from ${this.t('row_image')} i
-        where i.tbl = k.tbl and i.pk = k.pk limit 1) r`.execute(db);
+        where i.tbl = k.tbl and ${sql.raw(pkDigest('i.pk'))} = ${sql.raw(pkDigest('k.pk'))} and i.pk = k.pk
+        limit 1) r`.execute(db);
     for (const row of rows) {
       const k = imageKey(row.tbl, row.pk);
       if (!images.has(k)) images.set(k, { lsn: BigInt(row.lsn), deleted: row.deleted, data: row.data });
@@ -413,7 +453,7 @@ export class ReplicaWriter implements TableShape {
     return images;
   }
 
-  private async writeImageDoc(trx: Kysely<any>, doc: string): Promise<void> {
+  private async writeImageDoc(trx: Kysely<StateDb>, doc: string): Promise<void> {
     await this.statements.upsertImages(doc).execute(trx);
   }
 
@@ -423,13 +463,26 @@ export class ReplicaWriter implements TableShape {
    * each one waits for this process to get to it between staging the next batch.
    */
   private async commitAtOnce(plan: Plan, batch: ChangeBatch, lane: number): Promise<ApplySummary> {
+    // No lookups and no transaction spread over batches: the split reads nothing from the database.
+    const lanes =
+      lane === LANE_LIVE
+        ? (
+            await this.bulk.split(
+              this.db,
+              plan.refs,
+              plan.staging.touched,
+              plan.transactions,
+              async () => new Set(),
+            )
+          ).lanes
+        : new Map<string, number>();
     try {
-      await this.commitStatement(plan, batch, lane, false);
+      await this.commitStatement(plan, batch, lane, lanes, false);
     } catch (error) {
       // A key inserted again after its row was deleted has a stored tombstone: the statement changed
       // nothing, run it again with upserts only.
       if ((error as { code?: string }).code !== '23505' || plan.newDocs.length === 0) throw error;
-      await this.commitStatement(plan, batch, lane, true);
+      await this.commitStatement(plan, batch, lane, lanes, true);
     }
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: plan.refs.size };
   }
@@ -438,6 +491,7 @@ export class ReplicaWriter implements TableShape {
     plan: Plan,
     batch: ChangeBatch,
     lane: number,
+    lanes: ReadonlyMap<string, number>,
     upsertOnly: boolean,
   ): Promise<void> {
     const docs = upsertOnly ? [...plan.docs, ...plan.newDocs] : plan.docs;
@@ -449,14 +503,14 @@ export class ReplicaWriter implements TableShape {
         parts.push(sql`${sql.raw(`new${i}`)} as (${this.statements.insertImages(doc)} returning 1)`),
       );
     }
-    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities);
+    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities, lanes);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
     const checkpoint = this.statements.checkpoint(batch, plan.imageLsn);
     if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
     if (parts.length > 0) await sql`with ${sql.join(parts)} select 1`.execute(this.db);
   }
 
-  private async truncateTable(trx: Kysely<any>, table: string, lsn: Lsn): Promise<RowImage[]> {
+  private async truncateTable(trx: Kysely<StateDb>, table: string, lsn: Lsn): Promise<RowImage[]> {
     const { rows } = await sql<{ data: Record<string, string | null> }>`
       update ${this.t('row_image')} set deleted = true, lsn = ${lsn.toString()}::bigint
       where tbl = ${table} and not deleted and lsn < ${lsn.toString()}::bigint returning data`.execute(trx);
@@ -464,15 +518,22 @@ export class ReplicaWriter implements TableShape {
   }
 
   private async bumpInstances(
-    trx: Kysely<any>,
+    trx: Kysely<StateDb>,
     refs: Map<string, InstanceRef>,
     lane: number,
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority> = new Map(),
+    lanes?: ReadonlyMap<string, number>,
   ): Promise<void> {
     const list = [...refs.entries()];
     for (let i = 0; i < list.length; i += 5000) {
-      await this.bumpStatement(new Map(list.slice(i, i + 5000)), lane, commitTime, priorities)?.execute(trx);
+      await this.bumpStatement(
+        new Map(list.slice(i, i + 5000)),
+        lane,
+        commitTime,
+        priorities,
+        lanes,
+      )?.execute(trx);
     }
   }
 
@@ -481,8 +542,16 @@ export class ReplicaWriter implements TableShape {
     lane: number,
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority>,
+    lanes?: ReadonlyMap<string, number>,
   ): RawBuilder<unknown> | null {
-    return this.instances.bump(refs, lane, commitTime, priorities, (ref) => this.mappings.externalId(ref));
+    return this.instances.bump(
+      refs,
+      lane,
+      commitTime,
+      priorities,
+      (ref) => this.mappings.externalId(ref),
+      lanes,
+    );
   }
 }
 
@@ -492,4 +561,31 @@ function keysOf(changes: readonly RowChange[], pks: readonly (string | null)[]):
     const pk = pks[i];
     return c.kind === 'truncate' || pk === null || pk === undefined ? null : imageKey(c.table, pk);
   });
+}
+
+/** Where each source transaction of a batch begins in its staged `touched` rows (BatchTransactions). */
+class TransactionMarks {
+  private readonly starts: number[] = [];
+  private next = 0;
+  private readonly continues: boolean;
+
+  /** `txStarts`: ChangeBatch.txStarts (absent: the batch is one transaction). */
+  constructor(
+    count: number,
+    private readonly txStarts: readonly number[] | undefined,
+  ) {
+    this.continues = txStarts !== undefined && count > 0 && txStarts[0] !== 0;
+    if (this.continues || txStarts === undefined) this.starts.push(0);
+  }
+
+  /** Change `i` is about to be staged, `touched` rows so far (a transaction may touch none). */
+  at(i: number, touched: number): void {
+    if (this.txStarts === undefined || this.txStarts[this.next] !== i) return;
+    this.next++;
+    this.starts.push(touched);
+  }
+
+  done(open: boolean): BatchTransactions {
+    return { starts: this.starts, continues: this.continues, open };
+  }
 }

@@ -2,13 +2,14 @@
 // legacy database. Invariant: it only marks instances dirty (backfill lane); what is pushed is
 // decided by the scheduler from the replica like any other change. A dry run changes nothing.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import { CdcError } from '../errors.js';
 import type { InstanceRef, MappingSet } from '../mapping/contract.js';
 import { InstanceTable } from './instance-table.js';
 import { instanceIdOf } from './instance-vocabulary.js';
 
 export interface ResyncOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   mappings: MappingSet;
   mapping?: string;

@@ -23,4 +23,11 @@ export interface ChangeBatch {
   readonly endLsn: Lsn | null;
   /** Commit time of that transaction. */
   readonly commitTime: Date | null;
+  /**
+   * Indexes of the changes that begin a source transaction, ascending. Changes before the first
+   * continue the transaction the previous batch ended with. Absent: the batch is one transaction.
+   */
+  readonly txStarts?: readonly number[];
+  /** The last transaction of the batch goes on in the next batch. */
+  readonly txOpen?: boolean;
 }

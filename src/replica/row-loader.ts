@@ -1,6 +1,7 @@
 // Reads from the replica the rows one instance needs, round by round as the mapping asks
 // (instance row, then its tasks and CCs, then the lookups their values need). Read-only.
 import type { Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import {
   rowQueryKey,
   type InstanceRef,
@@ -40,7 +41,7 @@ export class LoadedRows implements RowLookup {
 export type BeforeVirtualRead = (queries: readonly RowQuery[]) => Promise<void>;
 
 export async function loadInstanceRows(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   mappings: MappingSet,
   ref: InstanceRef,

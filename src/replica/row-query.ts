@@ -6,14 +6,20 @@
 // every lookup, so under sustained ingest each lookup took tens of milliseconds (and turning the
 // pending list off doubled the cost of writing an image). A partial expression index per queried
 // column holds only the rows that have that column and costs one small btree insert per row.
+//
+// The index holds md5 of the value, not the value: a btree entry is limited to 2,704 bytes, and a
+// legal source value can be far longer (a 6,400-character parent key made every write of its row
+// fail). The query compares the raw value too, so two values with one md5 only cost a heap fetch.
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import { indexColumnOf, type LoadedRow, type RowQuery } from '../mapping/contract.js';
 
 const INDEX_PREFIX = 'row_image_q_';
 
 function indexName(column: string): string {
-  return INDEX_PREFIX + createHash('sha1').update(column).digest('hex').slice(0, 16);
+  // 'md5:' names the indexes over digests: those over raw values (before 0014c) are dropped below.
+  return INDEX_PREFIX + createHash('sha1').update(`md5:${column}`).digest('hex').slice(0, 16);
 }
 
 /**
@@ -22,7 +28,7 @@ function indexName(column: string): string {
  * replica is this process, so the brief write lock of a plain CREATE INDEX blocks nobody.
  */
 export async function ensureRowQueryIndexes(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   columns: Iterable<string>,
 ): Promise<void> {
@@ -38,13 +44,13 @@ export async function ensureRowQueryIndexes(
   for (const [name, column] of wanted) {
     if (present.has(name)) continue;
     await sql`create index if not exists ${sql.id(name)} on ${sql.id(schema, 'row_image')}
-      ((data ->> ${sql.lit(column)}), tbl) where data ? ${sql.lit(column)}`.execute(db);
+      (md5(data ->> ${sql.lit(column)}), tbl) where data ? ${sql.lit(column)}`.execute(db);
   }
 }
 
 /** The rows (live and tombstones) answering each query, in the order of `queries`. */
 export async function queryRows(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   queries: readonly RowQuery[],
 ): Promise<LoadedRow[][]> {
@@ -65,9 +71,8 @@ export async function queryRows(
       from unnest(${indexes.map((i) => queries[i]?.table)}::text[], ${indexes.map((i) => queries[i]?.match[column])}::text[],
         ${indexes.map((i) => JSON.stringify(queries[i]?.match))}::jsonb[]) with ordinality as q(tbl, v, m, i)
       join lateral (select data, deleted from ${sql.id(schema, 'row_image')} ri
-        where ri.data ? ${col} and (ri.data ->> ${col}) = q.v and ri.tbl = q.tbl and ri.data @> q.m) r on true`.execute(
-      db,
-    );
+        where ri.data ? ${col} and md5(ri.data ->> ${col}) = md5(q.v) and (ri.data ->> ${col}) = q.v
+          and ri.tbl = q.tbl and ri.data @> q.m) r on true`.execute(db);
     for (const row of rows)
       out[indexes[Number(row.i) - 1] as number]?.push({ values: row.data, deleted: row.deleted });
   }

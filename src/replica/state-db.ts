@@ -4,9 +4,11 @@ import { Kysely, Migrator, PostgresDialect, type MigrationProvider } from 'kysel
 import pg from 'pg';
 import { stateMigrations } from '../../migrations/index.js';
 import { CdcError } from '../errors.js';
+import type { StateDb } from './state-schema.js';
 
-export interface StateDb {
-  readonly db: Kysely<any>;
+/** The state database: a typed query handle, the pool under it, and the schema its tables live in. */
+export interface StateConnection {
+  readonly db: Kysely<StateDb>;
   readonly pool: pg.Pool;
   readonly schema: string;
   close(): Promise<void>;
@@ -16,7 +18,7 @@ export function openStateDb(
   url: string,
   schema: string,
   options: { max?: number; applicationName?: string } = {},
-): StateDb {
+): StateConnection {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
@@ -29,7 +31,7 @@ export function openStateDb(
   // mid-transaction (restart, failover) would be an unhandled 'error' event. The query in progress
   // still fails and reports it.
   pool.on('connect', (client) => client.on('error', () => undefined));
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<StateDb>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
     pool,
@@ -44,7 +46,7 @@ export function openStateDb(
   };
 }
 
-export async function migrateStateDb(state: StateDb): Promise<void> {
+export async function migrateStateDb(state: StateConnection): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => stateMigrations(state.schema) };
   await state.pool.query(`create schema if not exists "${state.schema}"`);
   const migrator = new Migrator({
@@ -53,6 +55,9 @@ export async function migrateStateDb(state: StateDb): Promise<void> {
     migrationTableSchema: state.schema,
     migrationTableName: 'kysely_migration',
     migrationLockTableName: 'kysely_migration_lock',
+    // Migrations are named by issue (migrations/index.ts), so a new one may sort before one a state
+    // database already ran; each is independent of the ones it sorts between.
+    allowUnorderedMigrations: true,
   });
   const { error } = await migrator.migrateToLatest();
   if (error)

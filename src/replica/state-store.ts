@@ -8,7 +8,7 @@ import type { Settings } from '../config/settings.js';
 import { CdcError } from '../errors.js';
 import type { Logger } from '../core/logger.js';
 import { embeddedInitialised, startEmbeddedState } from './embedded-state.js';
-import { openStateDb, type StateDb } from './state-db.js';
+import { openStateDb, type StateConnection } from './state-db.js';
 
 /**
  * embedded: the connector's own Postgres; external: a database elsewhere; source: the legacy database
@@ -141,7 +141,7 @@ export async function openStateStore(s: Settings, o: OpenStateOptions = {}): Pro
 export async function openStateOf(
   s: Settings,
   o: OpenStateOptions & { max?: number; applicationName?: string } = {},
-): Promise<StateDb & { store: StateStore }> {
+): Promise<StateConnection & { store: StateStore }> {
   const store = await openStateStore(s, o);
   const state = openStateDb(store.url, s.stateSchema, {
     ...(o.max !== undefined ? { max: o.max } : {}),

@@ -4,11 +4,12 @@
 // builder says "not resolved yet" instead of treating it as "no such user"; a negative entry is an
 // empty answer.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
 import type { LoadedRow, RowQuery } from '../mapping/contract.js';
 import { DEFINITIONS_TABLE, IDENTITIES_TABLE } from '../mapping/virtual-tables.js';
 
 export async function readVirtualRows(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   queries: readonly RowQuery[],
 ): Promise<(LoadedRow[] | undefined)[]> {

@@ -87,7 +87,9 @@ function readTuple(
   p += 2;
   if (count > plan.names.length)
     throw new Error(`tuple has ${count} columns, its relation ${plan.names.length}`);
-  const tuple: Record<string, unknown> = plan.dictionary ? Object.create(null) : {};
+  const tuple: Record<string, unknown> = plan.dictionary
+    ? (Object.create(null) as Record<string, unknown>)
+    : {};
   for (let i = 0; i < count; i++) {
     if (p >= end) throw new Error('unexpected end of message');
     const kind = b[p++];

@@ -4,6 +4,7 @@
 // row says which phase we are in, and the copy's progress); a slot that vanished while we were
 // streaming is reported, never silently recreated (that would skip every change in between).
 import type { Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import pg from 'pg';
 import { applyInitialSelection, type InitialSelection } from '../replica/initial-selection.js';
 import { CdcError } from '../errors.js';
@@ -31,7 +32,7 @@ export interface InitialLoadOptions {
   /** Which copied instances are pushed. */
   selection: InitialSelection;
   /** The state database, where the selection marks instances left out as synced. */
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   stateSchema: string;
   pageSize?: number;
   onProgress?(table: string, progress: TableProgress): void;

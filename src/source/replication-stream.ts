@@ -92,6 +92,8 @@ export class ReplicationStream {
   private draining = false;
   private paused = false;
   private pending: RowChange[] = [];
+  /** Indexes in `pending` where a source transaction begins (ChangeBatch.txStarts). */
+  private pendingTxStarts: number[] = [];
   private pendingEnd: Lsn | null = null;
   private pendingCommitTime: Date | null = null;
   private inTx = false;
@@ -213,6 +215,7 @@ export class ReplicationStream {
     this.writing = null;
     this.inFlight = [];
     this.pending = [];
+    this.pendingTxStarts = [];
     this.pendingEnd = null;
     this.pendingCommitTime = null;
     this.inTx = false;
@@ -276,6 +279,9 @@ export class ReplicationStream {
         });
       case 'begin':
         this.inTx = true;
+        // A transaction with no mapped change leaves no mark: the next one starts at the same index.
+        if (this.pendingTxStarts.at(-1) !== this.pending.length)
+          this.pendingTxStarts.push(this.pending.length);
         return;
       case 'relation':
         this.checkRelation(msg);
@@ -388,12 +394,17 @@ export class ReplicationStream {
     // this batch or earlier ones, even when the batch also holds part of the next transaction
     // (replaying that part later is harmless: its images carry the same LSNs and are skipped).
     const endLsn = this.pendingEnd;
+    const txStarts = this.pendingTxStarts.filter((i) => i < this.pending.length);
     const batch: ChangeBatch = {
       changes: this.pending,
       endLsn,
       commitTime: endLsn === null ? null : this.pendingCommitTime,
+      txStarts,
+      txOpen: this.inTx,
     };
     this.pending = [];
+    // A transaction begun with no change yet starts the next batch.
+    this.pendingTxStarts = this.pendingTxStarts.length > txStarts.length ? [0] : [];
     this.pendingEnd = null;
     this.pendingCommitTime = null;
     // The sink commits batches in the order they are handed over and, once one failed, fails the

@@ -20,7 +20,18 @@ export interface SlotInfo {
 }
 
 export async function readSlot(client: pg.ClientBase, slot: string): Promise<SlotInfo | null> {
-  const { rows } = await client.query(
+  const { rows } = await client.query<{
+    slot_name: string;
+    plugin: string;
+    active: boolean;
+    active_pid: number | null;
+    confirmed_flush_lsn: string | null;
+    restart_lsn: string | null;
+    wal_status: string | null;
+    safe_wal_size: string | null;
+    lag_bytes: string | null;
+    retained_bytes: string | null;
+  }>(
     `select slot_name, plugin, active, active_pid, confirmed_flush_lsn::text, restart_lsn::text, wal_status,
        safe_wal_size::text,
        (pg_current_wal_lsn() - confirmed_flush_lsn)::text as lag_bytes,
@@ -69,13 +80,15 @@ export async function createSlotWithSnapshot(sourceUrl: string, slot: string): P
   connection.on('error', () => undefined);
   await connection.connect();
   try {
-    const version = Number((await connection.query('show server_version_num')).rows[0].server_version_num);
+    const shown = await connection.query<{ server_version_num: string }>('show server_version_num');
+    const version = Number(shown.rows[0]?.server_version_num);
     const sql =
       version >= 150000
         ? `CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput (SNAPSHOT 'export')`
         : `CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput EXPORT_SNAPSHOT`;
-    const { rows } = await connection.query(sql);
+    const { rows } = await connection.query<{ consistent_point: string; snapshot_name: string }>(sql);
     const row = rows[0];
+    if (!row) throw new CdcError('SOURCE_SETUP', 'CREATE_REPLICATION_SLOT returned no row');
     return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name, connection };
   } catch (cause) {
     await connection.end().catch(() => undefined);

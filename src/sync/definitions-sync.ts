@@ -5,6 +5,7 @@
 // which would silently create a duplicate), creates only when allowed (definitions cannot be
 // deleted), and never overwrites a remembered platform code that Feishu still knows with another.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import { CdcError, isCdcError } from '../errors.js';
 import { definitionBody, definitionDiff, specHash } from '../feishu/definition-spec.js';
 import type { DefinitionSet } from '../feishu/definition-spec.js';
@@ -41,7 +42,7 @@ export interface DefinitionPlan {
 }
 
 export async function readStoredDefinitions(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
 ): Promise<Map<string, StoredDefinition>> {
   const { rows } = await sql<{
@@ -70,7 +71,7 @@ export async function readStoredDefinitions(
 export async function planDefinitions(
   set: DefinitionSet,
   api: DefinitionsApi,
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
 ): Promise<DefinitionPlan> {
   const stored = await readStoredDefinitions(db, schema);
@@ -120,7 +121,7 @@ export interface AppliedDefinition {
 export async function applyDefinitions(
   plan: DefinitionPlan,
   api: DefinitionsApi,
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   options: { allowCreate: boolean },
 ): Promise<AppliedDefinition[]> {

@@ -9,6 +9,7 @@
 // - a found id is trusted for `refreshMs`, a "not found" only for `negativeRefreshMs`, so a
 //   directory fix shows up quickly; a failed call writes nothing.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type { BatchGetIdEntry } from '../feishu/feishu-client.js';
 import type { RowQuery } from '../mapping/contract.js';
 import {
@@ -27,7 +28,7 @@ export interface IdentityLookupApi {
 }
 
 export interface IdentityResolverOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   api: IdentityLookupApi;
   budget: RateBudget;

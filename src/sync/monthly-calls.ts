@@ -7,6 +7,7 @@
 // Invariants: the month math is pure (clock passed in); a count that fails to reach the database is
 // kept in memory and written with the next flush, never lost or double-counted.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import { RateBudget, type BudgetTicket, type RateBudgetOptions } from './rate-budget.js';
 
 const CHINA_OFFSET_MS = 8 * 3600_000;
@@ -51,7 +52,7 @@ export class MonthlyCalls {
   #lastCallAt = 0;
 
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
     private readonly now: () => number = Date.now,
   ) {
@@ -108,14 +109,19 @@ export class MonthlyCalls {
 }
 
 /** Adds `n` counted calls to `month` (also used by commands that call Feishu, e.g. definitions apply). */
-export async function recordCalls(db: Kysely<any>, schema: string, month: string, n: number): Promise<void> {
+export async function recordCalls(
+  db: Kysely<StateDb>,
+  schema: string,
+  month: string,
+  n: number,
+): Promise<void> {
   if (n <= 0) return;
   await sql`insert into ${sql.id(schema, 'feishu_calls')} (month, calls, updated_at) values (${month}, ${n}, now())
     on conflict (month) do update set calls = ${sql.id(schema, 'feishu_calls')}.calls + excluded.calls,
       updated_at = now()`.execute(db);
 }
 
-export async function readCalls(db: Kysely<any>, schema: string, month: string): Promise<number> {
+export async function readCalls(db: Kysely<StateDb>, schema: string, month: string): Promise<number> {
   const { rows } = await sql<{ calls: string }>`select calls from ${sql.id(schema, 'feishu_calls')}
     where month = ${month}`.execute(db);
   return Number(rows[0]?.calls ?? 0);

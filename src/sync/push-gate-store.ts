@@ -3,6 +3,7 @@
 // Invariant: writes are applied in the order the gate changed (one chain), and a failed write never
 // affects pushing (the gate itself stays in memory; the next change writes the row again).
 import { sql, type Kysely } from 'kysely';
+import type { StateDb, StateRow } from '../replica/state-schema.js';
 import type { PushGateState } from './push-gate.js';
 
 export interface StoredPushGate {
@@ -19,7 +20,7 @@ export class PushGateStore {
   #chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
     private readonly slot: string,
   ) {}
@@ -42,7 +43,9 @@ export class PushGateStore {
 
   async read(): Promise<StoredPushGate | null> {
     const t = sql.id(this.schema, 'push_gate');
-    const { rows } = await sql<any>`select state, reason, code, since, next_probe_at, probes, updated_at
+    const { rows } = await sql<
+      Omit<StateRow<'push_gate'>, 'slot'>
+    >`select state, reason, code, since, next_probe_at, probes, updated_at
       from ${t} where slot = ${this.slot}`.execute(this.db);
     const r = rows[0];
     if (!r) return null;

@@ -6,6 +6,7 @@
 // most that buffer (history, never sync state), and a state database that is down costs a bounded
 // buffer, not memory growth.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 
 /** 'unchanged': synced without a push (payload equal to the last accepted one). */
 export type PushResult = 'accepted' | 'retry' | 'parked' | 'stopped' | 'absent' | 'unchanged';
@@ -65,7 +66,7 @@ export class PushHistory {
   private readonly totalStep: number;
 
   constructor(
-    private readonly db: Kysely<any>,
+    private readonly db: Kysely<StateDb>,
     private readonly schema: string,
     private readonly limits: PushHistoryLimits = { perInstance: 20, total: 100_000 },
     private readonly onError: (error: unknown) => void = () => undefined,

@@ -3,12 +3,13 @@
 // resume_request for this slot) on the push gate. One timer; every step is best effort.
 // Invariant: a resume request is consumed (deleted) only after the gate resumed, and at most once.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type { Logger } from '../core/logger.js';
 import { projectedCalls, type MonthlyCalls } from './monthly-calls.js';
 import type { PushGate } from './push-gate.js';
 
 export interface QuotaWatchOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   slot: string;
   calls: MonthlyCalls;
@@ -61,7 +62,7 @@ export class QuotaWatch {
 }
 
 /** Asks the running connector of `slot` to resume pushing (what `approval-cdc resume` writes). */
-export async function requestResume(db: Kysely<any>, schema: string, slot: string): Promise<void> {
+export async function requestResume(db: Kysely<StateDb>, schema: string, slot: string): Promise<void> {
   await sql`insert into ${sql.id(schema, 'resume_request')} (slot, requested_at) values (${slot}, now())
     on conflict (slot) do update set requested_at = excluded.requested_at`.execute(db);
 }

@@ -5,10 +5,11 @@
 // the app's windows. Times are the state database's clock, turned into ages, so hosts with
 // different clocks agree.
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type { Logger } from '../core/logger.js';
 
 export interface RateLedgerOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   /** The Feishu app whose budget this is (Feishu counts per app and endpoint). */
   app: string;

@@ -4,6 +4,7 @@
 // like any other change. It spends at most `share` of the check endpoint's budget, and re-pushes
 // at most `share` of the push budget per run, so it can never starve live changes.
 import type { Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { CheckInstance, DiffInstance } from '../feishu/payload-schema.js';
 import type { MappingSet } from '../mapping/contract.js';
@@ -13,7 +14,7 @@ import { InstanceTable } from '../replica/instance-table.js';
 import { RateBudget } from './rate-budget.js';
 
 export interface ReconcilerOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   mappings: MappingSet;
   check: (instances: CheckInstance[]) => Promise<DiffInstance[]>;

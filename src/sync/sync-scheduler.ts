@@ -8,6 +8,7 @@
 // - the budget is spent only on payloads that passed the mapping and the limit checks, and that
 //   differ from the last payload Feishu accepted for the instance (update_time aside).
 import type { Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
@@ -39,7 +40,7 @@ export interface PushOutcome {
 }
 
 export interface SyncSchedulerOptions {
-  db: Kysely<any>;
+  db: Kysely<StateDb>;
   schema: string;
   mappings: MappingSet;
   push: PushFn;

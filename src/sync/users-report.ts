@@ -5,6 +5,7 @@
 // identity cache entries, resolved in batches of the endpoint's limits (one pass collects, one
 // batched resolution, one pass builds).
 import { sql, type Kysely } from 'kysely';
+import type { StateDb } from '../replica/state-schema.js';
 import { rowQueryKey, type InstanceRef, type MappingSet, type RowQuery } from '../mapping/contract.js';
 import { IDENTITIES_TABLE } from '../mapping/virtual-tables.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
@@ -29,7 +30,7 @@ export interface UsersReport {
 }
 
 export async function usersReport(
-  db: Kysely<any>,
+  db: Kysely<StateDb>,
   schema: string,
   mappings: MappingSet,
   resolver: IdentityResolver,

@@ -6,7 +6,7 @@ import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { LANE_LIVE } from '../../src/replica/instance-vocabulary.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { RowChange } from '../../src/replica/row-change.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { InstanceTable } from '../../src/replica/instance-table.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -36,7 +36,7 @@ const request = (lsn: bigint, id: number, title: string): RowChange => ({
 
 describe('lane entry order', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   const schema = 'approval_cdc';
 
   beforeAll(async () => {

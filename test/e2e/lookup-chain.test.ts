@@ -4,7 +4,7 @@ import { loadMappingTexts } from '../../src/mapping/mapping-loader.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { RowChange } from '../../src/replica/row-change.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 // A request's department_id is found through four lookups: request -> user -> team -> unit -> site.
@@ -68,7 +68,7 @@ const upsert = (table: string, lsn: bigint, values: Record<string, string>): Row
 
 describe('lookup chains', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   let sql: pg.Pool;
   const schema = 'approval_cdc';
 

@@ -44,9 +44,13 @@ describe('metrics exposition', () => {
       series(name)
         .map((s) => s.labels[label])
         .sort();
-    expect(values('approval_cdc_backlog_instances', 'lane')).toEqual(['backfill', 'live']);
-    expect(values('approval_cdc_oldest_pending_seconds', 'lane')).toEqual(['backfill', 'live']);
-    expect(values('approval_cdc_commit_to_accept_seconds_count', 'lane')).toEqual(['backfill', 'live']);
+    expect(values('approval_cdc_backlog_instances', 'lane')).toEqual(['backfill', 'bulk', 'live']);
+    expect(values('approval_cdc_oldest_pending_seconds', 'lane')).toEqual(['backfill', 'bulk', 'live']);
+    expect(values('approval_cdc_commit_to_accept_seconds_count', 'lane')).toEqual([
+      'backfill',
+      'bulk',
+      'live',
+    ]);
     expect(values('approval_cdc_slot_wal_status', 'status')).toEqual([
       'extended',
       'lost',

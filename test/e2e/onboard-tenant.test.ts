@@ -7,7 +7,7 @@ import { loadDefinitionsFile } from '../../src/feishu/definition-spec.js';
 import type { DefinitionSet } from '../../src/feishu/definition-spec.js';
 import { FeishuClient } from '../../src/feishu/feishu-client.js';
 import { definitionFindings } from '../../src/ops/doctor-definitions.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { applyDefinitions, planDefinitions } from '../../src/sync/definitions-sync.js';
 import { IdentityResolver } from '../../src/sync/identity-resolver.js';
 import { InstanceTable } from '../../src/replica/instance-table.js';
@@ -28,7 +28,7 @@ const DIRECTORY = [
 
 describe('onboarding a tenant whose legacy schema has no Feishu ids', () => {
   let fx: ConnectorFixture;
-  let state: StateDb;
+  let state: StateConnection;
   let client: FeishuClient;
   let set: DefinitionSet;
   const schema = () => fx.settings.stateSchema;

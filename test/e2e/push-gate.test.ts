@@ -47,23 +47,26 @@ describe('pushing stops only on a definitive answer, loudly, and heals by itself
     expect(fx.pipeline?.sync?.stoppedReason).toBeNull();
   });
 
-  // Skipped: since 5456eb1 a refused secret stops start-up before the gate exists; needs a start with a
-  // valid secret and a change at run time.
-  it.skip('stops on a bad secret, shows it in status and /readyz, and resumes once the secret is valid', async () => {
+  it('stops when the secret is rotated under it, shows it in status, /readyz and a metric, and resumes by itself once the secret is valid', async () => {
     fx = await startConnectorFixture({
-      settings: {
-        feishuAppSecret: 'the-rotated-secret',
-        stopProbeIntervalMs: 300,
-        metricsAddress: `127.0.0.1:${await freePort()}`,
-      },
+      settings: { stopProbeIntervalMs: 300, metricsAddress: `127.0.0.1:${await freePort()}` },
     });
     const f = fx;
     await seedUsers(f.sql);
-    await f.sql.query(`${request(1, 1)}; ${request(2, 2)}`);
+    await f.sql.query(request(1, 1));
+    await waitForConvergence(f, 30_000);
+    const validSecret = f.fake.appSecret;
+    // The secret is rotated in the developer console (the connector still holds the old one) and the
+    // tokens issued for the old one end: the next token request is refused with 10015.
+    f.fake.setAppSecret('the-rotated-secret');
+    f.fake.faults.expireTokens();
+    await f.sql.query(`${request(2, 2)}; ${request(3, 3)}`);
     await waitFor(() => f.pipeline?.sync?.stoppedReason, 20_000, 'pushing to stop');
     const ready = await readyz(f);
     expect(ready.status).toBe(503);
     expect(String(ready.body.checks.feishu)).toMatch(/pushing stopped since .*10015/);
+    const metrics = await fetch(`http://127.0.0.1:${f.pipeline?.healthPort}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/approval_cdc_pushing_stopped\{code="10015"\} 1/);
     const state = openStateDb(f.stateUrl, f.settings.stateSchema, { max: 1 });
     try {
       const report = await waitFor(
@@ -81,10 +84,12 @@ describe('pushing stops only on a definitive answer, loudly, and heals by itself
       expect(report.pushing?.code).toBe('10015');
       expect(report.pushing?.since).not.toBeNull();
       // The probes keep failing while the secret is wrong: nothing reaches Feishu.
-      await waitFor(() => f.fake.counters.tokenRequests >= 3, 20_000, 'probes');
-      expect(f.fake.instances()).toEqual([]);
+      const tokenRequests = f.fake.counters.tokenRequests;
+      await waitFor(() => f.fake.counters.tokenRequests >= tokenRequests + 2, 20_000, 'probes');
+      expect(f.fake.instance('oa-req-2')).toBeUndefined();
+      expect(f.fake.instance('oa-req-3')).toBeUndefined();
 
-      f.fake.setAppSecret('the-rotated-secret');
+      f.fake.setAppSecret(validSecret);
       await waitForConvergence(f, 30_000);
       expect(f.pipeline?.sync?.stoppedReason).toBeNull();
       expect((await readyz(f)).status).toBe(200);
@@ -94,6 +99,8 @@ describe('pushing stops only on a definitive answer, loudly, and heals by itself
         slot: f.settings.slotName,
       });
       expect(after.pushing?.state).toBe('running');
+      const healed = await fetch(`http://127.0.0.1:${f.pipeline?.healthPort}/metrics`).then((r) => r.text());
+      expect(healed).not.toMatch(/approval_cdc_pushing_stopped\{code="10015"\} 1/);
     } finally {
       await state.close();
     }

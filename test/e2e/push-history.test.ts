@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStatusText } from '../../src/cli/status.js';
 import { gatherStatus } from '../../src/ops/status-report.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { PushHistory, type PushRecord } from '../../src/sync/push-history.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
@@ -26,7 +26,7 @@ function push(instance: string, n: number, result: PushRecord['result'] = 'accep
 
 describe('push history', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
 
   beforeAll(async () => {
     db = await createTestDatabase('history');

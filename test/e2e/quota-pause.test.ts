@@ -3,13 +3,13 @@
 // `approval-cdc resume` or, by a probe, once the fake's quota renews.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatherStatus } from '../../src/ops/status-report.js';
-import { openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { requestResume } from '../../src/sync/quota-watch.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
 
 describe('the monthly quota pauses pushing until it renews or an operator resumes', () => {
   let fx: ConnectorFixture;
-  let state: StateDb;
+  let state: StateConnection;
   const pushesOf = (id: string) => fx.fake.pushes().filter((p) => p.instance_id === id);
   const request = (id: number, at: string) =>
     fx.sql

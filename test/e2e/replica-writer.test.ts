@@ -4,7 +4,7 @@ import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { ChangeBatch } from '../../src/replica/row-change.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
@@ -51,7 +51,7 @@ const step = (lsn: bigint, id: string, req: string) =>
 
 describe('replica writer', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   let writer: ReplicaWriter;
   let sql: pg.Pool;
   const schema = 'approval_cdc';

@@ -6,7 +6,7 @@ import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import { loadInstanceRows } from '../../src/replica/row-loader.js';
 import { ensureRowQueryIndexes, queryRows } from '../../src/replica/row-query.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
@@ -22,7 +22,7 @@ const schema = 'approval_cdc';
 describe('row queries', () => {
   const mappings = loadMappings(LEGACY_MAPPINGS);
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   // One connection that may not scan the table: a query no index answers still runs, but its
   // index counters stay still, which is what the first test looks at.
   let noSeq: Kysely<any>;

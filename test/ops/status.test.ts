@@ -2,7 +2,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStatusJson, renderStatusText } from '../../src/cli/status.js';
 import { gatherStatus, type StatusReport } from '../../src/ops/status-report.js';
-import { migrateStateDb, openStateDb, type StateDb } from '../../src/replica/state-db.js';
+import { LANE_BACKFILL, LANE_BULK } from '../../src/replica/instance-vocabulary.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const schema = 'status_state';
@@ -12,7 +13,7 @@ const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOS
 
 describe('status report', () => {
   let db: TestDatabase;
-  let state: StateDb;
+  let state: StateConnection;
   let source: pg.Client;
   let slot: string;
 
@@ -32,7 +33,8 @@ describe('status report', () => {
       ['live-1', 0, ago(10), 0, null, null, null, null, null],
       ['live-2', 0, ago(90), 0, null, null, null, null, null],
       ['live-3', 0, ago(20), 2, 'HTTP 503 from Feishu', 'FEISHU_HTTP', ago(-5), null, null],
-      ['backfill-1', 1, ago(600), 0, null, null, null, null, null],
+      ['bulk-1', LANE_BULK, ago(45), 0, null, null, null, null, null],
+      ['backfill-1', LANE_BACKFILL, ago(600), 0, null, null, null, null, null],
       [
         'parked-1',
         0,
@@ -46,7 +48,7 @@ describe('status report', () => {
       ],
       [
         'parked-2',
-        1,
+        LANE_BACKFILL,
         ago(300),
         1,
         'unknown approval code',
@@ -89,6 +91,7 @@ describe('status report', () => {
     const report = await gather();
     expect(report.backlog).toEqual([
       { lane: 'live', count: 3, oldestPendingSeconds: 90 },
+      { lane: 'bulk', count: 1, oldestPendingSeconds: 45 },
       { lane: 'backfill', count: 1, oldestPendingSeconds: 600 },
     ]);
     expect(report.oldestPendingSeconds).toBe(600);

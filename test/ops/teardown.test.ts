@@ -131,4 +131,25 @@ describe('teardown', () => {
       await lock.release();
     }
   });
+
+  describe('with the state database unreachable', () => {
+    // Nothing listens on port 1: the lock that proves no connector runs cannot be taken.
+    const unreachable = () => ({ ...settings, stateUrl: 'postgres://cdc@127.0.0.1:1/state' });
+
+    it('refuses to drop the slot with --yes alone, says why and how to force it', async () => {
+      const io = recordingIo(false);
+      expect(await teardown(unreachable(), { yes: true }, io)).toBe(1);
+      expect(io.errors).toContain('cannot reach the state database');
+      expect(io.errors).toContain('Nothing was dropped');
+      expect(io.errors).toContain('--force');
+      expect(await present()).toEqual({ slot: true, publication: true, stateSchema: true });
+    });
+
+    it('drops the slot and the publication with --yes --force, with a warning', async () => {
+      const io = recordingIo(false);
+      expect(await teardown(unreachable(), { yes: true, force: true }, io)).toBe(0);
+      expect(io.errors).toContain('warning (--force)');
+      expect(await present()).toMatchObject({ slot: false, publication: false });
+    });
+  });
 });

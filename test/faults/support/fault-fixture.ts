@@ -46,7 +46,7 @@ export async function startFaultFixture(options: FaultFixtureOptions = {}): Prom
   const fixture = await startConnectorFixture({
     database: db,
     noPipeline: true,
-    fake: options.fake,
+    ...(options.fake ? { fake: options.fake } : {}),
     settings: {
       sourceUrl: options.sourceVia ? options.sourceVia(db.url) : db.url,
       stateUrl: options.stateVia ? options.stateVia(directStateUrl) : directStateUrl,
