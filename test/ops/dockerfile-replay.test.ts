@@ -4,7 +4,16 @@
 // reading the file cannot: a build step that fails (`tsc: not found` once NODE_ENV=production came
 // before `npm ci`), a file the final stage lacks, a dev tool that ships in the image.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -80,6 +89,8 @@ function replay(dockerfile: string, scratch: string): Stage[] {
 
 describe('the Dockerfile, replayed step by step', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'approval-cdc-image-'));
+  // As root the embedded store's server runs as the `postgres` user, which must reach its binaries.
+  chmodSync(scratch, 0o755);
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   it('builds with dev dependencies, ships production ones and runs the CLI from the final stage', () => {
