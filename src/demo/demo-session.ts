@@ -34,6 +34,8 @@ import {
   type ResolvedUsers,
 } from './demo-tenant.js';
 import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { prepareWriteBack, showQuickApproval } from './demo-loop.js';
+import { randomBytes } from 'node:crypto';
 import type { ThrowawayPostgres } from './throwaway-postgres.js';
 
 // The package root (the folder with package.json), whether this runs from src/ or compiled dist/src/.
@@ -73,6 +75,8 @@ export interface DemoSummary {
   /** People resolved to a Feishu user_id (by email or mobile) / found in neither. */
   usersResolved: number;
   usersUnresolved: number;
+  /** A decision taken in the fake's user view reached the legacy database and came back APPROVED. */
+  decisionApplied: boolean;
   error?: string;
 }
 
@@ -90,6 +94,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   let definitionsApplied = 0;
   let users: ResolvedUsers | null = null;
   let usersShown = false;
+  let decisionApplied = false;
   let reportUsers: (() => Promise<string[]>) | null = null;
 
   try {
@@ -142,6 +147,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (o.signal.aborted) return await finish();
 
     const metricsPort = await portOrFree(PREFERRED_METRICS_PORT);
+    const writebackUrl = await prepareWriteBack(sql, sourceUrl);
     const settings = loadSettings({
       overrides: {
         sourceUrl,
@@ -154,6 +160,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         heartbeatIntervalMs: 1000,
         statusIntervalMs: 1000,
         logLevel: o.logLevel ?? 'warn',
+        // Quick approval: the callback endpoint the fake's user view calls, and the write-back role.
+        callbackAddress: '127.0.0.1:0',
+        callbackToken: randomBytes(16).toString('hex'),
+        writebackUrl,
       },
     });
     say(`metrics: http://127.0.0.1:${metricsPort}/metrics   (also /healthz, /readyz, /console/)`);
@@ -191,6 +201,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const usersLines = await reportUsers();
     usersShown = true;
     usersLines.forEach(say);
+    // Issue 18: a decision taken in Feishu (the fake's user view) flows back through the legacy database.
+    decisionApplied = await showQuickApproval({
+      sql,
+      fake: fakeFeishu,
+      req: workload.nextReq++,
+      step: workload.nextStep++,
+      approverNo: 3,
+      approverId: 'u_3',
+      say,
+      signal: o.signal,
+    });
     say(
       `streaming; running the workload at ${o.rate} transactions/s${o.seconds === undefined ? ' until Ctrl-C' : ` for ${o.seconds} s`}`,
     );
@@ -265,6 +286,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       definitionsApplied,
       usersResolved: users ? users.byEmail.length + users.byMobile.length : 0,
       usersUnresolved: users ? users.unresolved.length : 0,
+      decisionApplied,
       pushesAccepted: fake?.counters.pushesAccepted ?? 0,
       changesApplied: metrics
         ? (await metrics.changesApplied.get()).values.reduce((s, v) => s + v.value, 0)

@@ -1,6 +1,6 @@
 // The demo as a user runs it: a child process that brings up a throwaway Postgres with the emails-only
 // schema, the fake Feishu with a directory and no definitions, applies the definitions, resolves the
-// users by email and mobile, syncs instances, and removes everything it created, whether it stops on
+// users by email and mobile, shows a decision taken in the fake's user view flowing back, syncs instances, and removes everything it created, whether it stops on
 // its own (--seconds) or on Ctrl-C (SIGINT).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -81,6 +81,18 @@ describe('approval-cdc demo', () => {
     expect(out).toContain('  by mobile: 13900000002 -> u_2 ');
     expect(out).toContain('  not in Feishu: user20@corp.example:');
     expect([summary.usersResolved, summary.usersUnresolved]).toEqual([19, 1]);
+    // A bot card, the fake's user approving it, the write-back in the legacy rows, APPROVED in Feishu.
+    expect(out).toMatch(
+      /^ {2}bot card sent to u_3 \(message \S+\), buttons APPROVE, REJECT; task in Feishu: PENDING$/m,
+    );
+    expect(out).toContain("  the fake's user u_3 clicks APPROVE: the callback answers HTTP 200");
+    expect(out).toMatch(
+      /^ {2}write-back: oa\.steps \d+ state_code 0 -> 1 \(opinion "approved in Feishu"\), oa\.requests \d+ status_code 1 -> 2$/m,
+    );
+    expect(out).toMatch(
+      /^ {2}back through the stream: Feishu has oa-req-\d+ APPROVED, task APPROVED, the card closed/m,
+    );
+    expect(summary.decisionApplied).toBe(true);
     expect(dir).toMatch(/approval-cdc-pg-/);
     expect(existsSync(dir)).toBe(false);
   }, 180_000);
