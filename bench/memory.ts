@@ -30,6 +30,8 @@ export const run: BenchFn = async (flags, cleanup) => {
   const fake = await startFake(cleanup, { faults: { down: true } });
   const connector = spawnConnector(cleanup, {
     APPROVAL_CDC_SOURCE_URL: db.url,
+    // The state in the bench database, as the checkpoint polling below expects.
+    APPROVAL_CDC_STATE_URL: db.url,
     APPROVAL_CDC_MAPPINGS: LEGACY_MAPPINGS_PATH,
     APPROVAL_CDC_FEISHU_URL: fake.url,
     APPROVAL_CDC_FEISHU_APP_ID: fake.appId,

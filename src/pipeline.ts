@@ -28,7 +28,8 @@ import { LeaderLock } from './replica/leader-lock.js';
 import { laneName } from './replica/instance-vocabulary.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { ensureRowQueryIndexes } from './replica/row-query.js';
-import { migrateStateDb, openStateDb, type StateConnection } from './replica/state-db.js';
+import { migrateStateDb, type StateConnection } from './replica/state-db.js';
+import { openStateOf } from './replica/state-store.js';
 import { formatLsn, type Lsn } from './core/lsn.js';
 import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
@@ -140,7 +141,7 @@ export class Pipeline {
   private identities: IdentityResolver | null = null;
   private quotaWatch: QuotaWatch | null = null;
   private countCall: () => void = () => undefined;
-  private state: StateConnection | null = null;
+  private state: (StateConnection & { store: { url: string; description: string } }) | null = null;
   private lock: LeaderLock | null = null;
   private loopStage: LoopStage | null = null;
   private ledger: RateLedger | null = null;
@@ -217,7 +218,11 @@ export class Pipeline {
       // Ready means Feishu took our credentials (an idle connector might otherwise never be ready).
       if (!outage) this.tokenObtained = true;
     }
-    this.state = openStateDb(s.stateUrl, s.stateSchema);
+    // The state store: APPROVAL_CDC_STATE_URL, else the embedded store (started here and stopped last,
+    // also when another command had started it: the daemon outlives one-shot commands).
+    this.state = await openStateOf(s, { logger, adopt: true });
+    const stateUrl = this.state.store.url;
+    logger.info({ state: this.state.store.description }, `state: ${this.state.store.description}`);
     await migrateStateDb(this.state);
     const db = this.state.db;
 
@@ -253,7 +258,7 @@ export class Pipeline {
         `serving /metrics, /healthz and /readyz on ${url}${consoleHandler ? `, the console on ${url}/console/` : ''}`,
       );
     }
-    this.lock = new LeaderLock(s.stateUrl, s.slotName);
+    this.lock = new LeaderLock(stateUrl, s.slotName);
     await this.lock.acquire({
       wait: s.standby,
       signal: this.abort.signal,

@@ -28,7 +28,11 @@ export async function startFake(cleanup: Cleanup, options: FakeFeishuOptions = {
   return fake;
 }
 
-/** Settings of an in-process benchmark connector; `overrides` win. */
+/**
+ * Settings of an in-process benchmark connector; `overrides` win. The state stays in the bench
+ * database (an explicit APPROVAL_CDC_STATE_URL, as before the embedded store), so the benches that
+ * poll the checkpoint read it there; `initial-load` measures the default, embedded store.
+ */
 export function benchSettings(
   db: BenchDatabase,
   fake: FakeFeishu | null,
@@ -37,6 +41,7 @@ export function benchSettings(
   return loadSettings({
     overrides: {
       sourceUrl: db.url,
+      stateUrl: db.url,
       mappings: LEGACY_MAPPINGS_PATH,
       metricsAddress: 'off',
       logLevel: LOG_LEVEL,

@@ -3,7 +3,8 @@
 // decisions back to the applier of the running connector, which picks them up within a second.
 import { describeError } from '../errors.js';
 import { DecisionStore, type DecisionState } from '../decisions/decision-store.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { commandContext, type GlobalFlags } from './context.js';
 import { EXIT, toExitCode, type ExitCode } from './exit-codes.js';
 
@@ -19,8 +20,9 @@ export async function decisionsCommand(
   const out = io.out ?? process.stdout;
   const err = io.err ?? process.stderr;
   const { settings, logger } = commandContext(flags, io.overrides);
-  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
   try {
+    state = await openStateOf(settings, { max: 2, logger });
     await migrateStateDb(state);
     const store = new DecisionStore(state.db, settings.stateSchema);
     if (action === 'list') {
@@ -55,7 +57,7 @@ export async function decisionsCommand(
     err.write(`decisions ${action} failed: ${describeError(error)}\n`);
     return toExitCode(error);
   } finally {
-    await state.close();
+    await state?.close();
     logger.flush();
   }
 }

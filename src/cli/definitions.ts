@@ -7,7 +7,8 @@ import type { Settings } from '../config/settings.js';
 import { CdcError, describeError } from '../errors.js';
 import { definitionsPathFor, loadDefinitionsFile } from '../feishu/definition-spec.js';
 import { FeishuClient } from '../feishu/feishu-client.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { applyDefinitions, planDefinitions, renderPlan } from '../sync/definitions-sync.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
@@ -40,8 +41,9 @@ export async function definitionsCommand(
     process.stderr.write(`definitions ${action}: ${describeError(error)}\n`);
     return 1;
   }
-  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
   try {
+    state = await openStateOf(settings, { max: 2, logger });
     const set = loadDefinitionsFile(path);
     if (!set) {
       process.stderr.write(`definitions ${action}: no ${path}; declare definitions there first\n`);
@@ -74,7 +76,7 @@ export async function definitionsCommand(
     return 1;
   } finally {
     await client.close();
-    await state.close();
+    await state?.close();
     logger.flush();
   }
 }

@@ -4,7 +4,7 @@
 // with no environment at all); `preview` only reads (the replica, or with --live the source tables)
 // and writes nothing anywhere: it never migrates, never creates a slot, never pushes.
 import pg from 'pg';
-import { loadSettings, SETTINGS_TABLE } from '../config/settings.js';
+import { loadSettings, SETTINGS_TABLE, type Settings } from '../config/settings.js';
 import { CdcError, describeError } from '../errors.js';
 import type { InstanceRef } from '../mapping/contract.js';
 import { describeMapping } from '../mapping/describe-mapping.js';
@@ -13,7 +13,7 @@ import type { CompiledMappingSet } from '../mapping/mapping-set.js';
 import { InstanceTable } from '../replica/instance-table.js';
 import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { openStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { loadInstanceRowsLive } from '../source/live-rows.js';
 import { previewOf, type PreviewResult } from '../sync/payload-preview.js';
 import { commandContext, type GlobalFlags } from './context.js';
@@ -84,7 +84,7 @@ export async function mappingsPreviewCommand(flags: PreviewFlags, io: Output = S
     const mappings = loadMappings(settings.mappings);
     result = flags.live
       ? await previewLive(settings.sourceUrl, mappings, flags)
-      : await previewFromReplica(settings.stateUrl, settings.stateSchema, mappings, flags);
+      : await previewFromReplica(settings, mappings, flags);
   } catch (error) {
     io.err(`mappings preview: ${describeError(error)}\n`);
     return 1;
@@ -158,12 +158,22 @@ async function previewLive(
 }
 
 async function previewFromReplica(
-  stateUrl: string,
-  schema: string,
+  settings: Settings,
   mappings: CompiledMappingSet,
   flags: PreviewFlags,
 ): Promise<PreviewResult> {
-  const state = openStateDb(stateUrl, schema, { max: 2, applicationName: 'approval-cdc-preview' });
+  const schema = settings.stateSchema;
+  const state = await openStateOf(settings, {
+    max: 2,
+    applicationName: 'approval-cdc-preview',
+    create: false,
+  }).catch((cause: unknown) => {
+    throw new CdcError(
+      'STATE_DB',
+      `cannot open the replica (${describeError(cause)}): run \`approval-cdc setup\` first, or preview with --live`,
+      { cause },
+    );
+  });
   try {
     const instances = new InstanceTable(state.db, schema);
     if (!(await instances.exists())) {

@@ -3,7 +3,8 @@
 // their current version. Invariants: a list cut at --limit says so (never a silent cut), and an id
 // that names no parked instance is reported and makes the command exit non-zero (EXIT.notFound).
 import { describeError } from '../errors.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { InstanceTable } from '../replica/instance-table.js';
 import { commandContext, type GlobalFlags } from './context.js';
 import { EXIT } from './exit-codes.js';
@@ -27,8 +28,9 @@ export async function parkedCommand(
   flags: ParkedFlags,
 ): Promise<number> {
   const { settings, logger } = commandContext(flags);
-  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
   try {
+    state = await openStateOf(settings, { max: 2, logger });
     await migrateStateDb(state);
     const store = new InstanceTable(state.db, settings.stateSchema);
     if (action === 'list') return await list(store, flags);
@@ -66,7 +68,7 @@ export async function parkedCommand(
     process.stderr.write(`parked ${action} failed: ${describeError(error)}\n`);
     return EXIT.failure;
   } finally {
-    await state.close();
+    await state?.close();
     logger.flush();
   }
 }

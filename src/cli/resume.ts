@@ -2,7 +2,8 @@
 // monthly quota pause after an upgrade or an early renewal, a fixed scope). The request waits in the
 // state database; the connector picks it up within seconds, or at its next start.
 import { describeError } from '../errors.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { PushGateStore } from '../sync/push-gate-store.js';
 import { requestResume } from '../sync/quota-watch.js';
 import { commandContext, type GlobalFlags } from './context.js';
@@ -12,8 +13,9 @@ export async function resumeCommand(
   out: (text: string) => void = (t) => process.stdout.write(t),
 ): Promise<number> {
   const { settings, logger } = commandContext(flags);
-  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 1 });
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
   try {
+    state = await openStateOf(settings, { max: 1, logger });
     await migrateStateDb(state);
     const gate = await new PushGateStore(state.db, settings.stateSchema, settings.slotName).read();
     await requestResume(state.db, settings.stateSchema, settings.slotName);
@@ -28,7 +30,7 @@ export async function resumeCommand(
     process.stderr.write(`resume failed: ${describeError(error)}\n`);
     return 1;
   } finally {
-    await state.close();
+    await state?.close();
     logger.flush();
   }
 }

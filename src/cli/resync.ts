@@ -2,7 +2,8 @@
 // push instances again from the replica (after a mapping change). The daemon picks them up in the
 // backfill lane. A dry run lists what it would push and changes nothing (read-only transaction).
 import { describeError } from '../errors.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { resync } from '../replica/resync.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 import { toExitCode } from './exit-codes.js';
@@ -22,8 +23,9 @@ const DRY_RUN_LIST = 20;
 export async function resyncCommand(flags: ResyncFlags): Promise<number> {
   const { settings, logger } = commandContext(flags);
   const mappings = await mappingsOf(settings);
-  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
   try {
+    state = await openStateOf(settings, { max: 2, logger });
     await migrateStateDb(state);
     const dryRun = flags.dryRun === true;
     const result = await resync({
@@ -52,7 +54,7 @@ export async function resyncCommand(flags: ResyncFlags): Promise<number> {
     process.stderr.write(`resync failed: ${describeError(error)}\n`);
     return toExitCode(error);
   } finally {
-    await state.close();
+    await state?.close();
     logger.flush();
   }
 }

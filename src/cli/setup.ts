@@ -6,7 +6,8 @@ import { describeError } from '../errors.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import { connectFeishu } from '../pipeline.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 import { startReplica } from '../pipeline.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
@@ -37,7 +38,7 @@ export async function setup(
 ): Promise<Lsn> {
   // Nothing is created before Feishu accepted the credentials (run needs them anyway).
   await (await connectFeishu(s)).close();
-  const state = openStateDb(s.stateUrl, s.stateSchema);
+  const state = await openStateOf(s, { logger });
   try {
     await migrateStateDb(state);
     const { checkpoint } = await startReplica({

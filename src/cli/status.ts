@@ -2,7 +2,7 @@
 // database and the source's pg_replication_slots, so it answers whether or not a daemon runs.
 // Exit 0 when every section could be read, 1 when one was unavailable (the output says which).
 import pg from 'pg';
-import { openStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { gatherStatus, type InstanceProblem, type StatusReport } from '../ops/status-report.js';
 import { describeError } from '../errors.js';
 import { redactUrls } from '../core/logger.js';
@@ -11,7 +11,13 @@ import { commandContext, type GlobalFlags } from './context.js';
 
 export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Promise<number> {
   const { settings: s, logger } = commandContext(flags);
-  const state = openStateDb(s.stateUrl, s.stateSchema, { max: 2, applicationName: 'approval-cdc-status' });
+  // Status creates nothing: without an embedded store yet it says so.
+  const state = await openStateOf(s, {
+    max: 2,
+    applicationName: 'approval-cdc-status',
+    create: false,
+    logger,
+  }).catch((error: unknown) => ({ error: redactUrls(describeError(error)) }));
   const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-status' });
   source.on('error', () => undefined);
   let sourceError: string | null = null;
@@ -22,7 +28,7 @@ export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Pr
   }
   try {
     const report = await gatherStatus({
-      state: { db: state.db, schema: s.stateSchema },
+      state: 'error' in state ? state : { db: state.db, schema: s.stateSchema },
       source: sourceError === null ? source : { error: sourceError },
       slot: s.slotName,
       monthlyCallBudget: s.monthlyCallBudget,
@@ -31,7 +37,7 @@ export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Pr
     return Object.keys(report.unavailable).length > 0 ? 1 : 0;
   } finally {
     await source.end().catch(() => undefined);
-    await state.close();
+    if (!('error' in state)) await state.close();
     logger.flush();
   }
 }

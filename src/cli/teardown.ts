@@ -11,6 +11,7 @@ import type { Settings } from '../config/settings.js';
 import { describeError, isCdcError } from '../errors.js';
 import { redactUrls } from '../core/logger.js';
 import { LeaderLock } from '../replica/leader-lock.js';
+import { locateStateStore, openStateStore, type StateStore } from '../replica/state-store.js';
 import { dropPublication, dropSlot, readSlot } from '../source/slot-admin.js';
 import { commandContext, type GlobalFlags } from './context.js';
 import { humanBytes } from './status.js';
@@ -59,20 +60,29 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
     );
     return 2;
   }
-  const lock = new LeaderLock(s.stateUrl, s.slotName);
+  // No embedded store yet: no connector ever ran here, there is nothing to lock or drop in it.
+  let store: StateStore | null = null;
+  let lock: LeaderLock | null = null;
   let locked = false;
   try {
-    await lock.acquire({ wait: false, onLost: () => undefined });
-    locked = true;
+    const location = await locateStateStore(s);
+    if (location.kind !== 'embedded' || location.initialised) {
+      store = await openStateStore(s, { create: false });
+      lock = new LeaderLock(store.url, s.slotName);
+      await lock.acquire({ wait: false, onLost: () => undefined });
+      locked = true;
+    }
   } catch (error) {
     if (isCdcError(error, 'LOCK_HELD')) {
       io.err(
         `a connector is running for slot ${s.slotName} (it holds the active lock): stop every connector process, standbys included, then run teardown again. Nothing was dropped.\n`,
       );
+      await store?.close();
       return 1;
     }
     if (o.dropState) {
       io.err(`cannot reach the state database: ${redactUrls(describeError(error))}. Nothing was dropped.\n`);
+      await store?.close();
       return 1;
     }
     // Without the lock nothing proves no connector runs (a standby may be waiting to take over):
@@ -85,6 +95,7 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
           'A running connector (or a standby) would lose every change since its checkpoint. Nothing was dropped. ' +
           'Fix the state database and run teardown again, or, if it is gone for good and no connector runs, pass --force.\n',
       );
+      await store?.close();
       return 1;
     }
     io.err(`warning (--force): cannot reach the state database to check that no connector runs: ${why}\n`);
@@ -129,9 +140,9 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
     );
     await dropPublication(source, s.publicationName);
     io.out(`dropped publication ${s.publicationName} (if it existed)\n`);
-    if (o.dropState) {
+    if (o.dropState && store) {
       const state = new pg.Client({
-        connectionString: s.stateUrl,
+        connectionString: store.url,
         application_name: 'approval-cdc-teardown',
       });
       state.on('error', () => undefined);
@@ -149,6 +160,7 @@ export async function teardown(s: Settings, o: TeardownOptions, io: TeardownIo):
     return 1;
   } finally {
     await source.end().catch(() => undefined);
-    if (locked) await lock.release();
+    if (locked) await lock?.release();
+    await store?.close();
   }
 }

@@ -2,7 +2,8 @@
 // resolve to a Feishu user, with counts, from the replica (run it after `setup`, before go-live).
 // Exit 0 when every identity resolves, 3 when some do not, 1 on failure.
 import { describeError } from '../errors.js';
-import { migrateStateDb, openStateDb } from '../replica/state-db.js';
+import { migrateStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { IdentityResolver } from '../sync/identity-resolver.js';
 import { RateBudget } from '../sync/rate-budget.js';
 import { renderUsersReport, usersReport } from '../sync/users-report.js';
@@ -14,8 +15,9 @@ export async function usersReportCommand(
   out: (text: string) => void = (t) => process.stdout.write(t),
 ): Promise<number> {
   const { settings, logger } = commandContext(flags);
-  const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
   try {
+    state = await openStateOf(settings, { max: 2, logger });
     const mappings = await mappingsOf(settings);
     const client = feishuClientOf(settings);
     try {
@@ -41,7 +43,7 @@ export async function usersReportCommand(
     process.stderr.write(`users report failed: ${describeError(error)}\n`);
     return 1;
   } finally {
-    await state.close();
+    await state?.close();
     logger.flush();
   }
 }

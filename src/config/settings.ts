@@ -1,6 +1,7 @@
 // Owns the connector's settings: one declarative table (name, env variable, default, description),
 // parsed once with zod at the edge and frozen. Invariant: nothing below the composition root reads
 // process.env; every stage receives the frozen Settings object or a slice of it.
+import { resolve } from 'node:path';
 import { redactPostgresUrls } from '../core/redact-url.js';
 import { z } from 'zod';
 import { CdcError } from '../errors.js';
@@ -27,7 +28,12 @@ export const SETTINGS_TABLE = {
   stateUrl: {
     env: 'APPROVAL_CDC_STATE_URL',
     schema: postgresUrl.optional(),
-    doc: 'Postgres URL of the state database; defaults to the source database.',
+    doc: 'Postgres URL of a state database on another server (required for a standby). Unset: the connector keeps its state in an embedded Postgres under APPROVAL_CDC_STATE_DIR and writes nothing into the legacy database but its slot. Pointing it at the legacy database is possible but adds WAL there (doctor estimates it).',
+  },
+  stateDir: {
+    env: 'APPROVAL_CDC_STATE_DIR',
+    schema: z.string().min(1).default('approval-cdc-state'),
+    doc: 'Directory of the embedded state store (used when APPROVAL_CDC_STATE_URL is unset); relative to the working directory. Keep it on a persistent volume.',
   },
   stateSchema: {
     env: 'APPROVAL_CDC_STATE_SCHEMA',
@@ -266,8 +272,8 @@ export const SETTINGS_TABLE = {
   },
   standby: {
     env: 'APPROVAL_CDC_STANDBY',
-    schema: bool.default(true),
-    doc: "Wait for the active connector's lock instead of failing when another one runs.",
+    schema: bool.optional(),
+    doc: "Wait for the active connector's lock instead of failing when another one runs. Default: true with APPROVAL_CDC_STATE_URL (the standby shares that state database), false with the embedded store, where it is refused.",
   },
   pushHistoryPerInstance: {
     env: 'APPROVAL_CDC_PUSH_HISTORY_PER_INSTANCE',
@@ -332,7 +338,15 @@ const settingsSchema = z.strictObject(
   },
 );
 
-export type Settings = Readonly<z.output<typeof settingsSchema> & { stateUrl: string }>;
+type Parsed = z.output<typeof settingsSchema>;
+
+/**
+ * The frozen settings. `stateUrl` undefined means the embedded state store under `stateDir` (an absolute
+ * path); src/replica/state-store.ts turns either into a connection.
+ */
+export type Settings = Readonly<
+  Omit<Parsed, 'standby' | 'stateDir'> & { standby: boolean; stateDir: string }
+>;
 
 export interface SettingsSources {
   env?: Record<string, string | undefined>;
@@ -397,19 +411,30 @@ export function loadSettings(sources: SettingsSources = {}): Settings {
       },
     );
   }
-  return Object.freeze({ ...result.data, stateUrl: result.data.stateUrl ?? result.data.sourceUrl });
+  const data = result.data;
+  return Object.freeze({
+    ...data,
+    // A standby shares the state database and the lock with the active connector: only a state
+    // database both reach can hold them, so it is the default exactly when there is one.
+    standby: data.standby ?? data.stateUrl !== undefined,
+    stateDir: resolve(data.stateDir),
+  });
 }
 
 /** Flags that set a setting, named in messages instead of the setting's key. */
 const OVERRIDE_FLAGS: Record<string, string> = { mappings: '--mappings', logLevel: '--log-level' };
 
 /** Settings valid alone but not together. */
-function crossChecks(s: z.output<typeof settingsSchema>, origin: Record<string, string>): string[] {
+function crossChecks(s: Parsed, origin: Record<string, string>): string[] {
   const name = (key: SettingKey) => origin[key] ?? SETTINGS_TABLE[key].env;
   const out: string[] = [];
   if (s.ratePerSecond > s.ratePerMinute)
     out.push(
       `${name('ratePerSecond')} (${s.ratePerSecond}) is above ${name('ratePerMinute')} (${s.ratePerMinute}): calls per second can be at most the calls per minute`,
+    );
+  if (s.standby === true && s.stateUrl === undefined)
+    out.push(
+      `${name('standby')} is true but APPROVAL_CDC_STATE_URL is not set: a standby shares the state database and the active lock with the active connector, which the embedded state store (APPROVAL_CDC_STATE_DIR, one process's own) cannot do; set APPROVAL_CDC_STATE_URL to a Postgres database both connectors reach, or APPROVAL_CDC_STANDBY=false`,
     );
   if (s.callbackAddress !== 'off' && !s.callbackToken)
     out.push(
@@ -439,7 +464,7 @@ export function redactedSettings(settings: Settings): Record<string, unknown> {
   return {
     ...settings,
     sourceUrl: hide(settings.sourceUrl),
-    stateUrl: hide(settings.stateUrl),
+    stateUrl: settings.stateUrl === undefined ? undefined : hide(settings.stateUrl),
     feishuAppSecret: settings.feishuAppSecret ? '***' : undefined,
     callbackToken: settings.callbackToken ? '***' : undefined,
     callbackEncryptKey: settings.callbackEncryptKey ? '***' : undefined,

@@ -105,7 +105,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     say(`postgres data dir: ${cluster.dir}`);
     if (o.signal.aborted) return await finish();
 
-    const sourceUrl = await createLegacyDatabase(cluster);
+    const sourceUrl = await createDatabase(cluster, 'legacy_oa');
+    // The state in a database of its own, as in production (where it is the embedded store or
+    // APPROVAL_CDC_STATE_URL): nothing of the connector's lands in legacy_oa but its slot and publication.
+    const stateUrl = await createDatabase(cluster, 'approval_state');
     const sql = new pg.Pool({
       connectionString: sourceUrl,
       max: 2,
@@ -148,6 +151,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const settings = loadSettings({
       overrides: {
         sourceUrl,
+        stateUrl,
         mappings: MAPPINGS.pathname,
         feishuBaseUrl: fake.url,
         feishuAppId: fake.appId,
@@ -164,7 +168,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     });
     say(`metrics: http://127.0.0.1:${metricsPort}/metrics   (also /healthz, /readyz, /console/)`);
 
-    const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+    const state = openStateDb(stateUrl, settings.stateSchema, { max: 2 });
     cleanups.push(() => state.close());
     await migrateStateDb(state);
     const { file, applied } = await applyDemoDefinitions(settings, state);
@@ -306,16 +310,16 @@ async function importThrowawayPostgres(): Promise<typeof import('./throwaway-pos
   return module;
 }
 
-async function createLegacyDatabase(cluster: ThrowawayPostgres): Promise<string> {
+async function createDatabase(cluster: ThrowawayPostgres, name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: cluster.url });
   await admin.connect();
   try {
-    await admin.query('create database legacy_oa');
+    await admin.query(`create database ${name}`);
   } finally {
     await admin.end();
   }
   const url = new URL(cluster.url);
-  url.pathname = '/legacy_oa';
+  url.pathname = `/${name}`;
   return url.toString();
 }
 

@@ -8,12 +8,13 @@ import type { Settings } from '../config/settings.js';
 import { CdcError, describeError } from '../errors.js';
 import type { MappingSet, TableUse } from '../mapping/contract.js';
 import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js';
-import { openStateDb } from '../replica/state-db.js';
+import { locateStateStore, openStateOf, type StateLocation } from '../replica/state-store.js';
 import { quoteTable, splitTable } from '../source/catalog.js';
 import { readSlot } from '../source/slot-admin.js';
 import { definitionFindings } from './doctor-definitions.js';
 import { readSourceAccess, type AccessProblem, type SourceAccess } from '../source/source-access.js';
 import { checkFeishu } from './doctor-feishu.js';
+import { stateWalFindings } from './doctor-state-wal.js';
 import { fail, pass, type Finding, type Severity } from './doctor-finding.js';
 import { redactUrls } from '../core/logger.js';
 
@@ -90,6 +91,7 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
       );
     }
     findings.push(...(await slotChecks(source, s.slotName, state.checkpoint)));
+    if (state.location) findings.push(...(await stateWalFindings(source, state.location, mappings)));
   } catch (error) {
     findings.push(
       fail(
@@ -454,9 +456,36 @@ async function slotChecks(c: pg.ClientBase, name: string, checkpoint: Checkpoint
   return findings;
 }
 
-async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoint: Checkpoint | null }> {
-  const state = openStateDb(s.stateUrl, s.stateSchema, { max: 1, applicationName: 'approval-cdc-doctor' });
+interface StateFacts {
+  findings: Finding[];
+  checkpoint: Checkpoint | null;
+  location: StateLocation | null;
+}
+
+async function checkState(s: Settings): Promise<StateFacts> {
+  let location: StateLocation;
   try {
+    location = await locateStateStore(s);
+  } catch (error) {
+    const why = redactUrls(describeError(error));
+    return {
+      checkpoint: null,
+      location: null,
+      findings: [
+        fail('state-db', 'error', why, 'check APPROVAL_CDC_SOURCE_URL or set APPROVAL_CDC_STATE_URL'),
+      ],
+    };
+  }
+  if (location.kind === 'embedded' && !location.initialised)
+    return {
+      checkpoint: null,
+      location,
+      findings: [pass('state-db', `state: ${location.description}, created by setup (or the first run)`)],
+    };
+  let state: Awaited<ReturnType<typeof openStateOf>> | undefined;
+  try {
+    // Doctor creates nothing: an embedded store is started if it is not running, never initialised.
+    state = await openStateOf(s, { max: 1, applicationName: 'approval-cdc-doctor', create: false });
     const { rows } = await state.pool.query<{ t: string | null; can_create: boolean }>(
       `select to_regclass($1)::text as t, has_database_privilege(current_database(), 'CREATE') as can_create`,
       [`"${s.stateSchema}".checkpoint`],
@@ -465,6 +494,7 @@ async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoin
     if (!r?.t) {
       return {
         checkpoint: null,
+        location,
         findings: [
           r?.can_create
             ? pass('state-db', `state database reachable; schema ${s.stateSchema} is created by setup`)
@@ -483,6 +513,7 @@ async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoin
       : 'has no checkpoint yet';
     return {
       checkpoint,
+      location,
       findings: [pass('state-db', `state database reachable; schema ${s.stateSchema} ${holds}`)],
     };
   } catch (error) {
@@ -490,10 +521,12 @@ async function checkState(s: Settings): Promise<{ findings: Finding[]; checkpoin
       'state-db',
       'error',
       `state database unreachable: ${redactUrls(describeError(error))}`,
-      'check APPROVAL_CDC_STATE_URL (it defaults to APPROVAL_CDC_SOURCE_URL)',
+      location.kind === 'embedded'
+        ? `the embedded store under ${s.stateDir} does not start: read ${s.stateDir}/postgres.log`
+        : 'check APPROVAL_CDC_STATE_URL',
     );
-    return { checkpoint: null, findings: [finding] };
+    return { checkpoint: null, location, findings: [finding] };
   } finally {
-    await state.close();
+    await state?.close();
   }
 }

@@ -7,7 +7,7 @@ import { describeError } from '../errors.js';
 import { definitionsPathFor, loadDefinitionsFile } from '../feishu/definition-spec.js';
 import { FeishuClient } from '../feishu/feishu-client.js';
 import type { MappingSet } from '../mapping/contract.js';
-import { openStateDb } from '../replica/state-db.js';
+import { openStateOf } from '../replica/state-store.js';
 import { planDefinitions } from '../sync/definitions-sync.js';
 import type { Finding } from './doctor-finding.js';
 
@@ -47,7 +47,12 @@ export async function definitionFindings(s: Settings, mappings: MappingSet | nul
       ),
     ];
   if (!s.feishuAppId || !s.feishuAppSecret) return [];
-  const state = openStateDb(s.stateUrl, s.stateSchema, { max: 1 });
+  let state: Awaited<ReturnType<typeof openStateOf>>;
+  try {
+    state = await openStateOf(s, { max: 1, create: false });
+  } catch (error) {
+    return [finding(false, 'error', `cannot read the applied definitions: ${describeError(error)}`, APPLY)];
+  }
   const client = new FeishuClient({
     baseUrl: s.feishuBaseUrl,
     appId: s.feishuAppId,

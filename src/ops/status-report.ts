@@ -122,7 +122,8 @@ export interface StatusReport {
 }
 
 export interface StatusInputs {
-  state: { db: Kysely<StateDb>; schema: string };
+  /** The state database, or the reason it cannot be opened (e.g. no embedded store yet). */
+  state: { db: Kysely<StateDb>; schema: string } | { error: string };
   /** A connected client of the source database, or the reason there is none. */
   source: pg.ClientBase | { error: string };
   slot: string;
@@ -160,10 +161,15 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
     slot: null,
     unavailable: {},
   };
-  try {
-    await readState(inputs, now, report);
-  } catch (error) {
-    report.unavailable.state = describeError(error);
+  const state = inputs.state;
+  if ('error' in state) {
+    report.unavailable.state = state.error;
+  } else {
+    try {
+      await readState(state, inputs, now, report);
+    } catch (error) {
+      report.unavailable.state = describeError(error);
+    }
   }
   if ('error' in inputs.source) {
     report.unavailable.source = inputs.source.error;
@@ -188,8 +194,12 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
   return report;
 }
 
-async function readState(inputs: StatusInputs, now: Date, report: StatusReport): Promise<void> {
-  const { db, schema } = inputs.state;
+async function readState(
+  { db, schema }: { db: Kysely<StateDb>; schema: string },
+  inputs: StatusInputs,
+  now: Date,
+  report: StatusReport,
+): Promise<void> {
   const limit = inputs.recent ?? 5;
   const exists = await sql<{
     t: string | null;

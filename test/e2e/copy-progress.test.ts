@@ -27,7 +27,7 @@ describe('progress of the initial copy', () => {
         // A little time per page, so the rate and the ETA have elapsed time to work from.
         await new Promise((resolve) => setTimeout(resolve, 20));
         if (table === 'oa.requests' && ++pages === 4) {
-          const state = openStateDb(fx.settings.stateUrl, fx.settings.stateSchema, { max: 1 });
+          const state = openStateDb(fx.stateUrl, fx.settings.stateSchema, { max: 1 });
           try {
             midCopyStatus = await gatherStatus({
               state: { db: state.db, schema: fx.settings.stateSchema },

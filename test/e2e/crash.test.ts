@@ -69,7 +69,7 @@ describe('a connector killed with SIGKILL again and again', () => {
           `select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = $1`,
           [fx.settings.slotName],
         );
-        const cp = await fx.sql
+        const cp = await fx.state
           .query(`select lsn::text from approval_cdc.checkpoint where slot = $1 and phase <> 'creating'`, [
             fx.settings.slotName,
           ])

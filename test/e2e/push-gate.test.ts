@@ -67,7 +67,7 @@ describe('pushing stops only on a definitive answer, loudly, and heals by itself
     expect(String(ready.body.checks.feishu)).toMatch(/pushing stopped since .*10015/);
     const metrics = await fetch(`http://127.0.0.1:${f.pipeline?.healthPort}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/approval_cdc_pushing_stopped\{code="10015"\} 1/);
-    const state = openStateDb(f.settings.stateUrl, f.settings.stateSchema, { max: 1 });
+    const state = openStateDb(f.stateUrl, f.settings.stateSchema, { max: 1 });
     try {
       const report = await waitFor(
         async () => {

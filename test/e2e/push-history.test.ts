@@ -96,7 +96,7 @@ describe('push history of the running connector', () => {
       `insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, updated_at)
        values (41, 1, 'R41', 1, 1, '2026-11-20 09:00:00', '2026-11-20 09:00:00')`,
     );
-    const state = openStateDb(fx.settings.stateUrl, fx.settings.stateSchema, { max: 2 });
+    const state = openStateDb(fx.stateUrl, fx.settings.stateSchema, { max: 2 });
     try {
       const history = new PushHistory(state.db, fx.settings.stateSchema);
       const entry = await waitFor(

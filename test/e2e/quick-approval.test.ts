@@ -37,7 +37,7 @@ describe('quick approval: a decision taken in Feishu flows back through the lega
     await prepareLoopDatabase(db, fx.sql);
     const pipeline = await fx.startPipeline();
     callbackUrl = pipeline.loop?.callbackUrl ?? '';
-    state = openStateDb(fx.settings.stateUrl, fx.settings.stateSchema, { max: 2 });
+    state = openStateDb(fx.stateUrl, fx.settings.stateSchema, { max: 2 });
     inbox = new DecisionStore(state.db, fx.settings.stateSchema);
   });
   afterAll(async () => {

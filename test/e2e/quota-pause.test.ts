@@ -27,7 +27,7 @@ describe('the monthly quota pauses pushing until it renews or an operator resume
     fx = await startConnectorFixture({
       settings: { quotaProbeIntervalMs: 3_600_000, reconcileIntervalMs: 0 },
     });
-    state = openStateDb(fx.settings.stateUrl, fx.settings.stateSchema, { max: 1 });
+    state = openStateDb(fx.stateUrl, fx.settings.stateSchema, { max: 1 });
     await fx.sql.query(
       `insert into oa.users (user_no, login, display_name, feishu_uid) values (1, 'alice', 'Alice', 'ou_alice')`,
     );

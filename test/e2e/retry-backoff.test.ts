@@ -4,7 +4,7 @@ import { seedUsers } from '../support/legacy-workload.js';
 
 const row = async (fx: ConnectorFixture) =>
   (
-    await fx.sql.query(
+    await fx.state.query(
       `select version::int, attempts, next_attempt_at from approval_cdc.instance where external_id = 'oa-req-1'`,
     )
   ).rows[0] as { version: number; attempts: number; next_attempt_at: Date } | undefined;

@@ -48,7 +48,7 @@ describe('a lost replication slot', () => {
 
   /** What `approval-cdc status` reports now, and its text. */
   const status = async () => {
-    const state = openStateDb(fx.settings.stateUrl, fx.settings.stateSchema);
+    const state = openStateDb(fx.stateUrl, fx.settings.stateSchema);
     const source = await fx.sql.connect();
     try {
       const report = await gatherStatus({

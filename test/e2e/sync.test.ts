@@ -167,7 +167,7 @@ describe('sync under Feishu faults', () => {
     await waitFor(() => fx.pipeline?.sync?.inFlightCount, 10_000, 'a push in flight');
     await fx.stopPipeline();
     expect(fx.fake.instance('oa-req-9001')).toBeDefined();
-    const accepted = await fx.sql.query(
+    const accepted = await fx.state.query(
       `select version, synced_version from approval_cdc.instance where external_id = 'oa-req-9001'`,
     );
     expect(accepted.rows[0].synced_version).toBe(accepted.rows[0].version);
@@ -177,7 +177,7 @@ describe('sync under Feishu faults', () => {
     await fx.sql.query(`update oa.requests set title = 'while Feishu is down' where req_id = 9001`);
     await waitFor(
       async () => {
-        const r = await fx.sql.query(
+        const r = await fx.state.query(
           `select version > synced_version as dirty, attempts from approval_cdc.instance where external_id = 'oa-req-9001'`,
         );
         return r.rows[0].dirty && r.rows[0].attempts > 0;
@@ -186,7 +186,7 @@ describe('sync under Feishu faults', () => {
       'a failed attempt',
     );
     await fx.stopPipeline();
-    const pending = await fx.sql.query(
+    const pending = await fx.state.query(
       `select version > synced_version as dirty from approval_cdc.instance where external_id = 'oa-req-9001'`,
     );
     expect(pending.rows[0].dirty).toBe(true);

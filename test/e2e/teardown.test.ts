@@ -51,6 +51,8 @@ describe('teardown', () => {
     settings = loadSettings({
       overrides: {
         sourceUrl: db.url,
+        // The state in the legacy database, chosen explicitly: teardown --drop-state must remove it there.
+        stateUrl: db.url,
         slotName: `teardown_${db.name}`,
         publicationName: 'teardown_pub',
         stateSchema: 'teardown_state',
@@ -70,7 +72,7 @@ describe('teardown', () => {
     }
     await client.query(`drop publication if exists ${settings.publicationName}`);
     await client.query(`create publication ${settings.publicationName} for table requests`);
-    const state = openStateDb(settings.stateUrl, settings.stateSchema);
+    const state = openStateDb(db.url, settings.stateSchema);
     try {
       await migrateStateDb(state);
     } finally {
@@ -118,7 +120,7 @@ describe('teardown', () => {
   });
 
   it('refuses while a connector holds the active lock for the slot', async () => {
-    const lock = new LeaderLock(settings.stateUrl, settings.slotName);
+    const lock = new LeaderLock(db.url, settings.slotName);
     await lock.acquire({ wait: false, onLost: () => undefined });
     try {
       const io = recordingIo(false);

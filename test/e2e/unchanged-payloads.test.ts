@@ -19,7 +19,7 @@ describe('pushes that change nothing in Feishu', () => {
   const accepted = (id: string) => fx.fake.pushes().filter((p) => p.instance_id === id && p.accepted);
   const version = async (id: string) =>
     Number(
-      (await fx.sql.query(`select version from approval_cdc.instance where external_id = $1`, [id])).rows[0]
+      (await fx.state.query(`select version from approval_cdc.instance where external_id = $1`, [id])).rows[0]
         ?.version,
     );
 
@@ -41,7 +41,7 @@ describe('pushes that change nothing in Feishu', () => {
     await fx.sql.query(`update oa.requests set updated_at = updated_at + interval '1 minute'`);
     await waitFor(
       async () => {
-        const { rows } = await fx.sql.query(
+        const { rows } = await fx.state.query(
           `select version = synced_version as synced from approval_cdc.instance where external_id = 'oa-req-1'`,
         );
         return (await version('oa-req-1')) > before && rows[0]?.synced === true;

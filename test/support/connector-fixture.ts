@@ -25,7 +25,7 @@ export const LEGACY_SCHEMA = readFileSync(
 export const LEGACY_MAPPINGS = new URL('../../mappings/legacy-approval.yaml', import.meta.url).pathname;
 
 export interface FixtureOptions {
-  /** Use this database instead of a fresh one on the shared test server. */
+  /** Use this database as the legacy one instead of a fresh one on the shared test server. */
   database?: TestDatabase;
   schemaSql?: string;
   mappingsPath?: string;
@@ -38,7 +38,17 @@ export interface FixtureOptions {
 }
 
 export interface ConnectorFixture {
+  /** The legacy (source) database. */
   db: TestDatabase;
+  /**
+   * The state database: its own database on the test server (the default shape keeps the state out of
+   * the legacy database), unless the test's settings name a stateUrl.
+   */
+  stateDb: TestDatabase | null;
+  /** The URL the connector's state lives at. */
+  stateUrl: string;
+  /** A pool on the state database. */
+  state: pg.Pool;
   fake: FakeFeishu;
   settings: Settings;
   mappings: MappingSet;
@@ -52,14 +62,22 @@ export interface ConnectorFixture {
 }
 
 export async function startConnectorFixture(options: FixtureOptions = {}): Promise<ConnectorFixture> {
-  const db = options.database ?? (await createTestDatabase('e2e'));
+  // The legacy database holds no state schema; the state is in a database of its own, migrated (a
+  // clone of the run's template), as with the embedded store, only cheaper.
+  const db = options.database ?? (await createTestDatabase('e2e', { empty: true }));
+  const explicitState = options.settings?.stateUrl as string | undefined;
+  const stateDb = explicitState ? null : await createTestDatabase('e2estate');
+  const stateUrl = explicitState ?? (stateDb as TestDatabase).url;
   const sql = new pg.Pool({ connectionString: db.url, max: 4 });
   sql.on('error', () => undefined);
+  const state = new pg.Pool({ connectionString: stateUrl, max: 2 });
+  state.on('error', () => undefined);
   await sql.query(options.schemaSql ?? LEGACY_SCHEMA);
   const fake = await startFakeFeishu({ approvalCodes: '*', ...options.fake });
   const settings = loadSettings({
     overrides: {
       sourceUrl: db.url,
+      stateUrl,
       // Slot names are global to the cluster; test files share one, so each database gets its own.
       slotName: db.name,
       mappings: options.mappingsPath ?? LEGACY_MAPPINGS,
@@ -79,6 +97,9 @@ export async function startConnectorFixture(options: FixtureOptions = {}): Promi
   const logger = createLogger(settings.logLevel);
   const fixture: ConnectorFixture = {
     db,
+    stateDb,
+    stateUrl,
+    state,
     fake,
     settings,
     mappings,
@@ -99,7 +120,9 @@ export async function startConnectorFixture(options: FixtureOptions = {}): Promi
       await fixture.stopPipeline().catch(() => undefined);
       await fake.close();
       await sql.end().catch(() => undefined);
+      await state.end().catch(() => undefined);
       await db.drop().catch(() => undefined);
+      await stateDb?.drop().catch(() => undefined);
       await options.afterClose?.();
     },
   };

@@ -10,6 +10,8 @@ export async function replicaDifferences(
   stateSchema: string,
   mappings: MappingSet,
   keys: Record<string, string[]>,
+  /** The state database, when it is not the source's (`sql`). */
+  state: pg.Pool = sql,
 ): Promise<string[]> {
   const problems: string[] = [];
   for (const [table, use] of mappings.tables) {
@@ -21,7 +23,7 @@ export async function replicaDifferences(
       text: `select ${select} from ${quoteTable(table)}`,
       types: RAW_TEXT,
     });
-    const replica = await sql.query<{ pk: string; data: Record<string, string | null> }>(
+    const replica = await state.query<{ pk: string; data: Record<string, string | null> }>(
       `select pk, data from "${stateSchema}".row_image where tbl = $1 and not deleted`,
       [table],
     );

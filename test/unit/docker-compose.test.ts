@@ -101,6 +101,7 @@ describe('docker-compose stack', () => {
       'grafana',
       'postgres',
       'prometheus',
+      'state',
     ]);
     expect(services.postgres.image).toBe('postgres:17');
     expect(services.postgres.command).toContain('wal_level=logical');
@@ -144,6 +145,14 @@ describe('docker-compose stack', () => {
         APPROVAL_CDC_MAPPINGS: '/app/mappings',
       });
       expect(new URL(env.APPROVAL_CDC_SOURCE_URL ?? '').hostname).toBe('postgres');
+      // A standby needs a state database both reach, on a server of its own (not the legacy one),
+      // with a volume for its data.
+      expect(env.APPROVAL_CDC_STANDBY).toBe('true');
+      const state = new URL(env.APPROVAL_CDC_STATE_URL ?? '');
+      expect(state.hostname).toBe('state');
+      expect(services.state.environment.POSTGRES_DB).toBe(state.pathname.slice(1));
+      expect(mounts(services.state).named).toEqual(['statedata']);
+      expect(Object.keys(services[name].depends_on)).toContain('state');
     }
     // The standby must be a true twin: same slot, same state database, so it waits on the same lock.
     expect(environment(services['connector-standby'])).toEqual(environment(services.connector));

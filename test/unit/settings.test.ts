@@ -1,15 +1,30 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeSettings, loadSettings, redactedSettings } from '../../src/config/settings.js';
 
 const URL = 'postgres://u:p@h/db';
 
 describe('settings', () => {
-  it('fills defaults and defaults the state database to the source', () => {
+  it('fills defaults, keeping the state out of the legacy database (the embedded store)', () => {
     const s = loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: 'postgres://u:p@h/db' } });
-    expect(s.stateUrl).toBe('postgres://u:p@h/db');
+    expect(s.stateUrl).toBeUndefined();
+    expect(s.stateDir).toBe(resolve('approval-cdc-state'));
+    expect(s.standby).toBe(false);
     expect(s.ratePerMinute).toBe(1000);
     expect(s.ratePerSecond).toBe(50);
     expect(Object.isFrozen(s)).toBe(true);
+  });
+  it('makes a standby the default only with a state database on another server', () => {
+    const shared = loadSettings({
+      env: { APPROVAL_CDC_SOURCE_URL: URL, APPROVAL_CDC_STATE_URL: 'postgres://u:p@state/s' },
+    });
+    expect(shared.standby).toBe(true);
+    expect(() =>
+      loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: URL, APPROVAL_CDC_STANDBY: 'true' } }),
+    ).toThrow(/APPROVAL_CDC_STANDBY is true but APPROVAL_CDC_STATE_URL is not set/);
+    expect(
+      loadSettings({ env: { APPROVAL_CDC_SOURCE_URL: URL, APPROVAL_CDC_STANDBY: 'false' } }).standby,
+    ).toBe(false);
   });
   it('names the environment variable of a bad value', () => {
     expect(() =>
