@@ -576,7 +576,10 @@ export class Pipeline {
       await Promise.race([
         this.run.stopped(this.failure),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('timed out')), 2000);
+          timer = setTimeout(
+            () => reject(new CdcError('STATE_DB', 'recording the end of the run timed out')),
+            2000,
+          );
         }),
       ]);
     } catch (error) {
