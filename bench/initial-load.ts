@@ -6,6 +6,7 @@
 // --live-interval-ms for --live-seconds; their commit-to-acceptance seconds are matched as in
 // `latency`. Peak RSS of this whole process (connector + fake + bench) is sampled from /proc/self.
 import type { BenchFn } from './run.js';
+import { laneName } from '../src/replica/instance-vocabulary.js';
 import { checkpointLsn, startBenchDatabase, walInsertLsn } from './support/bench-db.js';
 import { RssSampler, log, numFlag, round, sleep, summarize } from './support/bench-env.js';
 import {
@@ -100,7 +101,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     liveMaxSeconds: s.max,
     pushesAccepted: fake.counters.pushesAccepted,
     tooManyRequests429: fake.counters.tooManyRequests,
-    backlogLeftByLane: Object.fromEntries(left.map((r) => [r.lane === 0 ? 'live' : 'backfill', Number(r.n)])),
+    backlogLeftByLane: Object.fromEntries(left.map((r) => [laneName(r.lane), Number(r.n)])),
     server: db.server,
   };
 };
