@@ -207,6 +207,21 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         )`.execute(db);
       },
     },
+    '0015-connector-run': {
+      async up(db: Kysely<unknown>) {
+        // The active connector's own run per slot: when it started, when it stopped, and the fatal
+        // error it stopped on, so that `status` says why the connector itself is failing.
+        await sql`create table ${s('connector_run')} (
+          slot text primary key,
+          pid integer not null,
+          started_at timestamptz not null,
+          stopped_at timestamptz,
+          failed_at timestamptz,
+          failure_code text,
+          failure_message text
+        )`.execute(db);
+      },
+    },
     '0021b-rate-ledger': {
       async up(db: Kysely<unknown>) {
         // Every external_instances call of the last minutes, per Feishu app, written before the call:

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { StateDb } from './replica/state-schema.js';
 import pg from 'pg';
 import type { Settings } from './config/settings.js';
-import { CdcError, describeError } from './errors.js';
+import { CdcError, describeError, isCdcError, isFeishuError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
@@ -42,10 +42,13 @@ import { RateBudget } from './sync/rate-budget.js';
 import { RateLedger } from './sync/rate-ledger.js';
 import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
+import { ConnectorRunStore } from './replica/connector-run.js';
 import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { PushGate, type PushGateState } from './sync/push-gate.js';
 import { PushGateStore } from './sync/push-gate-store.js';
+import { parseWhereCondition } from './mapping/where-condition.js';
+import { whereTables } from './replica/resync.js';
 
 export interface PipelineOptions {
   settings: Settings;
@@ -99,7 +102,8 @@ export async function connectFeishu(
   } catch (error) {
     // Refused credentials stop here. Feishu down or unreachable does not: a restart during an outage
     // must keep the stream (and the slot's WAL) moving; the sync stage retries the token then.
-    const refused = !(error instanceof CdcError) || error.details.disposition === 'stop';
+    const refused =
+      !(error instanceof CdcError) || (isFeishuError(error) && error.details.disposition === 'stop');
     if (refused || !options.tolerateOutage) {
       await client.close().catch(() => undefined);
       throw error;
@@ -136,6 +140,9 @@ export class Pipeline {
   private lock: LeaderLock | null = null;
   private ledger: RateLedger | null = null;
   private stopping: Promise<void> | null = null;
+  /** This run's row (only while holding the lock) and the error the run is stopping on, if any. */
+  private run: ConnectorRunStore | null = null;
+  private failure: unknown = undefined;
   /** Set once Feishu issued a tenant_access_token for our credentials. */
   private tokenObtained = false;
   private tokenError: string | null = null;
@@ -169,6 +176,16 @@ export class Pipeline {
 
   /** Starts every stage; resolves once streaming has been started (after the initial load if any). */
   async start(): Promise<void> {
+    try {
+      await this.startStages();
+    } catch (error) {
+      // The stop that follows records it for `status` (a start that fails is the connector failing).
+      if (!this.stopping) this.failure ??= error;
+      throw error;
+    }
+  }
+
+  private async startStages(): Promise<void> {
     const { settings: s, logger, mappings } = this.o;
     // Credentials first: a wrong secret must not leave a slot behind that retains WAL.
     if (!this.o.push) {
@@ -235,6 +252,8 @@ export class Pipeline {
     });
     this.metrics.leader.set(1);
     logger.info({ slot: s.slotName }, 'holding the active lock');
+    this.run = new ConnectorRunStore(db, s.stateSchema, s.slotName);
+    await this.run.started();
 
     initTableSeries(this.metrics, mappings.tables.keys());
     // Sampling starts before the copy: the slot retains WAL from its creation on, and the copy is
@@ -518,13 +537,36 @@ export class Pipeline {
     }
     this.o.logger.fatal({ err: error }, `pipeline failed: ${describeError(error)}`);
     this.rejectDone(error);
-    void this.stop();
+    void this.stop(error);
   }
 
-  /** Stops every stage; every caller gets the same promise, settled once everything is closed. */
-  stop(): Promise<void> {
+  /**
+   * Stops every stage; every caller gets the same promise, settled once everything is closed.
+   * `failure` is the fatal error the connector stops on (recorded for `status`); none is a clean stop.
+   */
+  stop(failure?: unknown): Promise<void> {
+    if (failure !== undefined && !this.stopping) this.failure = failure;
     this.stopping ??= this.stopStages();
     return this.stopping;
+  }
+
+  /** Records how this run ended, while still holding the lock; never delays the stop by much. */
+  private async recordRunEnd(): Promise<void> {
+    // A lost lock means another connector runs now and owns the row.
+    if (!this.run || isCdcError(this.failure, 'LOCK_HELD')) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.run.stopped(this.failure),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out')), 2000);
+        }),
+      ]);
+    } catch (error) {
+      this.o.logger.warn({ err: error }, `cannot record the end of this run in the state database`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async stopStages(): Promise<void> {
@@ -540,6 +582,7 @@ export class Pipeline {
     await this.history?.stop();
     await this.probe?.stop();
     await this.feishu?.close();
+    await this.recordRunEnd();
     await this.lock?.release();
     await this.state?.close();
     await new Promise<void>((resolve) => {
@@ -577,6 +620,7 @@ export type ReplicaStartOptions = Pick<
 
 export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart> {
   const { settings: s, mappings } = o;
+  const selection = selectionOf(s, mappings);
   const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-catalog' });
   source.on('error', () => undefined);
   await source.connect();
@@ -600,7 +644,7 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
     logger: o.logger,
     db: o.db,
     stateSchema: s.stateSchema,
-    selection: selectionOf(s, mappings),
+    selection,
     pageSize: o.pageSize ?? s.snapshotPageRows,
     ...(o.resnapshot ? { resnapshot: true } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -610,20 +654,13 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
 }
 
 function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
+  const label = 'APPROVAL_CDC_INITIAL_LOAD_WHERE';
+  const where = s.initialLoadWhere === undefined ? undefined : parseWhereCondition(s.initialLoadWhere, label);
+  // Checked before anything starts: a misspelled column fails now, not after the copy.
+  if (where) whereTables(mappings, {}, where.columns, label);
   return {
     mode: s.initialLoad,
     ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-    ...(s.initialLoadWhere ? whereSelection(s.initialLoadWhere, onlyInstanceTable(mappings)) : {}),
+    ...(where ? { where } : {}),
   };
-}
-
-function whereSelection(where: string, table: string | undefined): Pick<InitialSelection, 'where' | 'table'> {
-  return table === undefined ? { where } : { where, table };
-}
-
-/** The instance table when all mappings share one (a `where` filter is written against it). */
-function onlyInstanceTable(mappings: MappingSet): string | undefined {
-  const tables = new Set(mappings.mappingNames.map((m) => mappings.instanceTableOf?.(m)));
-  const [only] = [...tables];
-  return tables.size === 1 ? only : undefined;
 }

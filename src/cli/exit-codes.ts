@@ -1,8 +1,8 @@
 // Owns the exit codes of every command: one table, documented in the README ("Exit codes"), so a
 // supervisor or a script can tell a configuration mistake (fix the settings, do not restart in a
 // loop) from a runtime failure (restart with backoff). Invariant: commands return these constants,
-// and a thrown error is mapped here and nowhere else.
-import { isCdcError } from '../errors.js';
+// and a thrown error is mapped by EXIT_BY_CODE (one entry per error code) and nowhere else.
+import { isCdcError, type ErrorCode } from '../errors.js';
 
 export const EXIT = {
   /** Done; for `run`, stopped by SIGINT/SIGTERM after a clean stop. */
@@ -19,9 +19,35 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-/** The exit code of a command that ended with this error. */
-export function exitCodeOf(error: unknown): ExitCode {
-  if (isCdcError(error, 'CONFIG_INVALID') || isCdcError(error, 'MAPPING_INVALID')) return EXIT.config;
-  if (isCdcError(error, 'LOCK_HELD')) return EXIT.lockHeld;
-  return EXIT.failure;
+/** The exit code of a command that ended with a CdcError of each code. */
+export const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitCode>> = {
+  CONFIG_INVALID: EXIT.config,
+  MAPPING_INVALID: EXIT.config,
+  MAPPING_UNMAPPABLE: EXIT.failure,
+  SOURCE_STREAM: EXIT.failure,
+  SOURCE_SLOT_LOST: EXIT.failure,
+  SOURCE_SLOT_MISSING: EXIT.failure,
+  SOURCE_SETUP: EXIT.failure,
+  SOURCE_PRIVILEGE: EXIT.failure,
+  SNAPSHOT_FAILED: EXIT.failure,
+  REPLICA_WRITE: EXIT.failure,
+  STATE_DB: EXIT.failure,
+  FEISHU_HTTP: EXIT.failure,
+  FEISHU_API: EXIT.failure,
+  FEISHU_RATE_LIMITED: EXIT.failure,
+  FEISHU_QUOTA: EXIT.failure,
+  FEISHU_PERMISSION: EXIT.failure,
+  FEISHU_TOKEN: EXIT.failure,
+  FEISHU_TIMEOUT: EXIT.failure,
+  FEISHU_NETWORK: EXIT.failure,
+  PAYLOAD_LIMIT: EXIT.failure,
+  LOCK_HELD: EXIT.lockHeld,
+  SHUTDOWN: EXIT.failure,
+  HTTP_REQUEST: EXIT.failure,
+  INTERNAL: EXIT.failure,
+};
+
+/** The exit code of a command that ended with this error (anything not a CdcError is a failure). */
+export function toExitCode(error: unknown): ExitCode {
+  return isCdcError(error) ? EXIT_BY_CODE[error.code] : EXIT.failure;
 }

@@ -1,8 +1,8 @@
 // The CLI: parses arguments, calls a command, exits with its code. No logic lives here.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
-import { EXIT, exitCodeOf } from './exit-codes.js';
+import { EXIT, toExitCode } from './exit-codes.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { runFakeFeishu } from './fake-feishu.js';
@@ -110,14 +110,36 @@ program
 
 program
   .command('resync')
-  .description('push instances again from the replica (after a mapping change), in the backfill lane')
+  .description(
+    'push instances again from the replica (after a mapping change), in the backfill lane: all, those of a mapping, those matching --where, or the instance ids given',
+  )
+  .argument(
+    '[instance-ids...]',
+    'instance ids as Feishu knows them (e.g. oa-req-42); alone, without --table/--where',
+  )
   .option('--mapping <name>', 'only instances of this mapping')
-  .option('--table <schema.table>', 'select through rows of this mapped table (with --where)')
-  .option('--where <sql>', "SQL condition over the table's columns, all text, e.g. \"status_code = '1'\"")
-  .option('--dry-run', 'count what would be pushed, change nothing')
-  .action(async (opts: { mapping?: string; table?: string; where?: string; dryRun?: boolean }) => {
-    exitCode = await resyncCommand({ ...globals(), ...opts });
-  });
+  .option(
+    '--table <schema.table>',
+    "select through rows of this mapped table (default: each mapping's instance table)",
+  )
+  .option(
+    '--where <condition>',
+    "a condition over the table's columns, no SQL: = <> < <= > >= in, is null, and/or/not, e.g. \"status_code = '1'\" or a filter \"{status_code: '1'}\"",
+  )
+  .option('--dry-run', 'list what would be pushed, change nothing')
+  .option('--limit <n>', 'with --dry-run: how many ids to list (default 20)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
+    return n;
+  })
+  .action(
+    async (
+      ids: string[],
+      opts: { mapping?: string; table?: string; where?: string; dryRun?: boolean; limit?: number },
+    ) => {
+      exitCode = await resyncCommand({ ...globals(), ...opts, ids });
+    },
+  );
 
 const mappingsGroup = program
   .command('mappings')
@@ -190,7 +212,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   process.stderr.write(`${describeError(error)}\n`);
-  exitCode = exitCodeOf(error);
+  exitCode = toExitCode(error);
 }
 // Exit as soon as the command has printed: a timer or idle connection left behind by a library
 // must never keep a finished command (or a stopped daemon) alive.

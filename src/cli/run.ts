@@ -4,7 +4,7 @@ import { describeError } from '../errors.js';
 import { describeTableProgress, progressBar, type TableProgressReport } from '../observe/copy-progress.js';
 import { startHeapGuard } from '../observe/heap-guard.js';
 import { Pipeline } from '../pipeline.js';
-import { exitCodeOf } from './exit-codes.js';
+import { toExitCode } from './exit-codes.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
 export async function runCommand(flags: GlobalFlags): Promise<number> {
@@ -44,8 +44,8 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
     return 0;
   } catch (error) {
     logger.fatal({ err: error }, describeError(error));
-    await pipeline.stop().catch(() => undefined);
-    return exitCodeOf(error);
+    await pipeline.stop(error).catch(() => undefined);
+    return toExitCode(error);
   } finally {
     heapGuard?.stop();
     logger.flush();

@@ -63,6 +63,22 @@ export function humanSeconds(s: number | null): string {
 export function renderStatusText(r: StatusReport): string {
   const rows: [string, string][] = [];
   const add = (key: string, value: string) => rows.push([key, value]);
+  const run = r.connector;
+  if (run) {
+    add(
+      'connector',
+      run.stoppedAt
+        ? `stopped at ${run.stoppedAt} (pid ${run.pid}, started ${run.startedAt})`
+        : `running since ${run.startedAt} (pid ${run.pid}; or killed without a stop)`,
+    );
+    const f = run.lastFailure;
+    // A failure before the current start is history; one that ended the last run is the answer.
+    if (f)
+      add(
+        f.at >= run.startedAt ? 'FAILED' : 'last failure',
+        `${f.at}${f.at >= run.startedAt ? '' : ' (before this run started)'} ${f.code ?? '-'}: ${oneLine(f.message)}`,
+      );
+  }
   const cp = r.checkpoint;
   if (cp) {
     add('checkpoint', `${cp.lsn}  ${cp.phase}`);
@@ -84,10 +100,12 @@ export function renderStatusText(r: StatusReport): string {
   if (slot) {
     const activity = slot.active ? `active (pid ${slot.activePid ?? '?'})` : 'inactive';
     add('slot', `${activity}  plugin ${slot.plugin ?? '-'}  wal_status ${slot.walStatus ?? '-'}`);
+    const walState = WAL_STATES[slot.walStatus ?? ''];
+    if (walState) add('slot state', walState);
     add('confirmed flush', slot.confirmedFlushLsn ?? '-');
     add('lag', `${bytes(slot.lagBytes)} of WAL  ${sinceCommit(r.lagSeconds)}`);
     add('retained WAL', bytes(slot.retainedWalBytes));
-    add('safe_wal_size', slot.safeWalSizeBytes === null ? 'unlimited' : humanBytes(slot.safeWalSizeBytes));
+    add('safe_wal_size', safeWalSize(slot.walStatus, slot.safeWalSizeBytes));
   } else if (!r.unavailable.source) {
     add('slot', `${r.slotName} does not exist on the source`);
   }
@@ -128,6 +146,20 @@ export function renderStatusText(r: StatusReport): string {
   if (r.lastErrors.length > 0) lines.push('  last errors:', ...problemLines(r.lastErrors));
   if (r.pushes.recent.length > 0) lines.push('  last pushes:', ...pushLines(r.pushes.recent));
   return `${lines.join('\n')}\n`;
+}
+
+// What an on-call engineer must know about a slot that is not simply reserving its WAL.
+const WAL_STATES: Record<string, string> = {
+  lost: 'LOST: the WAL it needed was removed (max_slot_wal_keep_size); it can never stream again. Run `approval-cdc setup --resnapshot`',
+  unreserved:
+    'UNRESERVED: past max_slot_wal_keep_size; it is lost at the next checkpoint unless the connector catches up now',
+};
+
+/** safe_wal_size is null both when nothing limits it and when the slot is already lost. */
+function safeWalSize(walStatus: string | null, bytes: number | null): string {
+  if (walStatus === 'lost') return 'none (the slot is lost)';
+  if (bytes === null) return 'unlimited (max_slot_wal_keep_size = -1)';
+  return walStatus === 'unreserved' ? `${humanBytes(bytes)} (unreserved: at risk)` : humanBytes(bytes);
 }
 
 function sinceCommit(seconds: number | null): string {

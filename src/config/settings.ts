@@ -186,7 +186,7 @@ export const SETTINGS_TABLE = {
   initialLoadWhere: {
     env: 'APPROVAL_CDC_INITIAL_LOAD_WHERE',
     schema: z.string().optional(),
-    doc: 'Initial load pushes only instances whose instance-table row matches this SQL condition (columns as text).',
+    doc: 'Initial load pushes only instances whose instance-table row matches this condition (the `resync --where` language, no SQL); checked at start.',
   },
   reconcileIntervalMs: {
     env: 'APPROVAL_CDC_RECONCILE_INTERVAL_MS',
@@ -264,13 +264,12 @@ export const SETTINGS_TABLE = {
 type Table = typeof SETTINGS_TABLE;
 export type SettingKey = keyof Table;
 
-const settingsSchema = z
-  .object(
-    Object.fromEntries(Object.entries(SETTINGS_TABLE).map(([k, v]) => [k, v.schema])) as {
-      [K in SettingKey]: Table[K]['schema'];
-    },
-  )
-  .strict();
+// Strict: an unknown key is a problem to report (with the key meant), never silently dropped.
+const settingsSchema = z.strictObject(
+  Object.fromEntries(Object.entries(SETTINGS_TABLE).map(([k, v]) => [k, v.schema])) as {
+    [K in SettingKey]: Table[K]['schema'];
+  },
+);
 
 export type Settings = Readonly<z.output<typeof settingsSchema> & { stateUrl: string }>;
 

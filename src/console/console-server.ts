@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import type { Kysely } from 'kysely';
 import type { StateDb } from '../replica/state-schema.js';
 import type { Settings } from '../config/settings.js';
-import { describeError } from '../errors.js';
+import { CdcError, describeError } from '../errors.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
 import type { Readiness } from '../observe/health-server.js';
 import type { Logger } from '../core/logger.js';
@@ -364,7 +364,7 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY) throw new Error('request body too large');
+    if (size > MAX_BODY) throw new CdcError('HTTP_REQUEST', 'request body too large');
     chunks.push(chunk);
   }
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));

@@ -1,5 +1,6 @@
 // LSNs as bigint. Invariant: LSNs are never compared as strings (the replication library prints them
 // unpadded, its parser pads them); every LSN crossing a stage boundary is a bigint.
+import { CdcError } from '../errors.js';
 
 export type Lsn = bigint;
 
@@ -24,12 +25,12 @@ export function parseLsn(text: string): Lsn {
   const lo = hi < 0 ? -1 : hexPart(text, slash + 1, text.length);
   if (lo >= 0) return hi < 0x200000 ? BigInt(hi * 4294967296 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
   const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
-  if (!match) throw new Error(`not an LSN: ${JSON.stringify(text)}`);
+  if (!match) throw new CdcError('INTERNAL', `not an LSN: ${JSON.stringify(text)}`);
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
 }
 
 export function formatLsn(lsn: Lsn): string {
-  if (lsn < 0n) throw new Error(`negative LSN ${lsn}`);
+  if (lsn < 0n) throw new CdcError('INTERNAL', `negative LSN ${lsn}`);
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 

@@ -9,7 +9,9 @@
  * quota: the tenant's monthly quota (99991403) or Lark points (99991406) are spent; no call can
  * succeed before the renewal or an upgrade, so pushing pauses instead of retrying (beyond §3.3).
  */
-export type Disposition = 'retry' | 'renew-token' | 'park' | 'stop' | 'quota';
+import type { Disposition } from '../errors.js';
+
+export type { Disposition };
 export type NetworkFailure = 'timeout' | 'reset' | 'refused';
 
 export interface FeishuFailure {

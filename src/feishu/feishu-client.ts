@@ -5,10 +5,10 @@
 // appears in an error message or detail.
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import { CdcError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
+import { CdcError, isFeishuError } from '../errors.js';
+import type { FeishuErrorCode, FeishuErrorDetails } from '../errors.js';
 import { classifyFeishuFailure, FEISHU_CODES } from './error-table.js';
-import type { Disposition, NetworkFailure } from './error-table.js';
+import type { NetworkFailure } from './error-table.js';
 import type { ExternalInstance } from './external-instance.js';
 import { diffInstanceSchema } from './payload-schema.js';
 import type { CheckInstance, DiffInstance, ExternalApprovalBody } from './payload-schema.js';
@@ -50,18 +50,8 @@ export interface PushResult {
   rateLimit?: RateLimitInfo;
 }
 
-/** The `details` of every CdcError this client throws. */
-export interface FeishuErrorDetails {
-  endpoint: string;
-  httpStatus?: number;
-  feishuCode?: number;
-  feishuMsg?: string;
-  disposition: Disposition;
-  reason: string;
-  retryAfterMs?: number;
-  /** 99991672: the link where an admin grants the missing scope (feishu-beyond-instances.md §3.5). */
-  scopeLink?: string;
-}
+/** The `details` of every CdcError this client throws (typed in errors.ts, per code). */
+export type { FeishuErrorDetails };
 
 interface JsonResponse {
   status: number;
@@ -193,7 +183,7 @@ export class FeishuClient {
       await this.getApproval(approvalCode);
       return true;
     } catch (err) {
-      if (err instanceof CdcError && err.details.feishuCode === 1390002) return false;
+      if (isFeishuError(err) && err.details.feishuCode === 1390002) return false;
       throw err;
     }
   }
@@ -213,7 +203,7 @@ export class FeishuClient {
       try {
         return await this.#send(method, path, body, token);
       } catch (err) {
-        if (err instanceof CdcError && err.details.disposition === 'renew-token') {
+        if (isFeishuError(err) && err.details.disposition === 'renew-token') {
           if (attempt === 0) {
             this.#tokens.invalidate(token);
             continue;
@@ -225,7 +215,7 @@ export class FeishuClient {
             path,
             `${pathOnly(path)} answered ${String(err.details.feishuCode)} again with a fresh token: a permission or endpoint problem, not an expired token`,
             {
-              ...(err.details as Omit<FeishuErrorDetails, 'endpoint'>),
+              ...err.details,
               disposition: 'stop',
               reason: `permission or endpoint problem on ${pathOnly(path)} (${String(err.details.feishuCode)} after a fresh token)`,
             },
@@ -264,7 +254,7 @@ export class FeishuClient {
     };
     const scopeLink = code === FEISHU_CODES.SCOPE_MISSING ? scopeLinkOf(res.body) : undefined;
     if (scopeLink !== undefined) details.scopeLink = scopeLink;
-    const errorCode: ErrorCode =
+    const errorCode: FeishuErrorCode =
       verdict.disposition === 'quota'
         ? 'FEISHU_QUOTA'
         : res.status === 429 || code === 99991400
@@ -341,7 +331,7 @@ export class FeishuClient {
       text = await res.body.text();
     } catch (err) {
       const network = networkFailureOf(err);
-      const code: ErrorCode = network === 'timeout' ? 'FEISHU_TIMEOUT' : 'FEISHU_NETWORK';
+      const code: FeishuErrorCode = network === 'timeout' ? 'FEISHU_TIMEOUT' : 'FEISHU_NETWORK';
       throw this.#error(
         code,
         path,
@@ -363,12 +353,12 @@ export class FeishuClient {
   }
 
   #error(
-    code: ErrorCode,
+    code: FeishuErrorCode,
     path: string,
     message: string,
     details: Omit<FeishuErrorDetails, 'endpoint'>,
     cause?: unknown,
-  ): CdcError {
+  ): CdcError<FeishuErrorCode> {
     const full: FeishuErrorDetails = { endpoint: pathOnly(path), ...details };
     return new CdcError(code, this.#scrub(message, undefined), {
       details: { ...full },

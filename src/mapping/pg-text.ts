@@ -1,6 +1,7 @@
 // Reading Postgres text output that is more than a scalar: json/jsonb documents (numbers keep their
 // exact digits, "12.50" never becomes 12.5), array literals (`{a,"b c",NULL}`), and numeric text
 // formatted for display. Invariant: decimal arithmetic is done on digit strings, never on floats.
+import { CdcError } from '../errors.js';
 
 type Json =
   | null
@@ -121,7 +122,8 @@ export function jsonPathValue(text: string, keys: readonly (string | number)[]):
 /** Elements of a Postgres array literal (one dimension; nested arrays come back as their literal). */
 export function parsePgArray(text: string): (string | null)[] {
   const body = text.replace(/^\[[^\]]*\]=/, '');
-  if (!body.startsWith('{') || !body.endsWith('}')) throw new Error(`"${text}" is not a Postgres array`);
+  if (!body.startsWith('{') || !body.endsWith('}'))
+    throw new CdcError('MAPPING_UNMAPPABLE', `"${text}" is not a Postgres array`);
   const inner = body.slice(1, -1);
   const out: (string | null)[] = [];
   if (inner === '') return out;
@@ -156,7 +158,8 @@ export function parsePgArray(text: string): (string | null)[] {
 /** Formats numeric text: rounds half away from zero to `decimals`, optionally with "," thousands. */
 export function formatNumberText(text: string, decimals: number | undefined, thousands: boolean): string {
   const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
-  if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new Error(`"${text}" is not a number`);
+  if (!m || (m[2] === '' && (m[3] ?? '') === ''))
+    throw new CdcError('MAPPING_UNMAPPABLE', `"${text}" is not a number`);
   const sign = m[1] === '-' ? '-' : '';
   let int = m[2] === '' ? '0' : (m[2] ?? '0');
   let frac = m[3] ?? '';

@@ -3,6 +3,7 @@
 // only: no clock is read, so the same text and zone always give the same instant.
 // Invariant: a local time that does not exist (DST gap) moves forward by the gap; one that exists
 // twice (DST overlap) takes the earlier instant, as Java's ZonedDateTime and Temporal 'compatible' do.
+import { CdcError } from '../errors.js';
 
 export interface WallTime {
   readonly year: number;
@@ -103,7 +104,7 @@ const PG_RE =
 export function pgTextToEpochMs(text: string, zone: string): number | null {
   if (text === 'infinity' || text === '-infinity') return null;
   const m = PG_RE.exec(text);
-  if (!m) throw new Error(`"${text}" is not a Postgres date or timestamp`);
+  if (!m) throw new CdcError('MAPPING_UNMAPPABLE', `"${text}" is not a Postgres date or timestamp`);
   const year = m[12] ? 1 - Number(m[1]) : Number(m[1]);
   const wall: WallTime = {
     year,
@@ -114,7 +115,7 @@ export function pgTextToEpochMs(text: string, zone: string): number | null {
     second: Number(m[6] ?? 0),
     ms: Number((m[7] ?? '').padEnd(3, '0').slice(0, 3)),
   };
-  if (!checkWall(wall)) throw new Error(`"${text}" is not a valid date or time`);
+  if (!checkWall(wall)) throw new CdcError('MAPPING_UNMAPPABLE', `"${text}" is not a valid date or time`);
   if (m[8] === undefined) return wallToEpoch(wall, zone);
   const offset = (Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0)) * 1000;
   return utc(wall) - (m[8] === '-' ? -offset : offset);
@@ -165,7 +166,7 @@ export function compileFormat(source: string, part: 'date' | 'time' | 'datetime'
 /** Reads text with a compiled format into (partial) wall-time fields; throws when it does not match. */
 export function readWithFormat(text: string, format: TextFormat): Partial<WallTime> {
   const m = format.regex.exec(text);
-  if (!m) throw new Error(`"${text}" does not match the format ${format.source}`);
+  if (!m) throw new CdcError('MAPPING_UNMAPPABLE', `"${text}" does not match the format ${format.source}`);
   const out: Record<string, number> = {};
   format.tokens.forEach((tok, i) => {
     const n = Number(m[i + 1]);
@@ -188,6 +189,6 @@ export function fieldsToEpochMs(fields: Partial<WallTime>, zone: string, shown: 
     second: fields.second ?? 0,
     ms: fields.ms ?? 0,
   };
-  if (!checkWall(wall)) throw new Error(`"${shown}" is not a valid date or time`);
+  if (!checkWall(wall)) throw new CdcError('MAPPING_UNMAPPABLE', `"${shown}" is not a valid date or time`);
   return wallToEpoch(wall, zone);
 }

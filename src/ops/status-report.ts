@@ -14,6 +14,7 @@ import { InstanceTable } from '../replica/instance-table.js';
 import { LANE_NAMES, laneName, type LaneName } from '../replica/instance-vocabulary.js';
 import { monthKey, projectedCalls, readCalls } from '../sync/monthly-calls.js';
 import { PushGateStore } from '../sync/push-gate-store.js';
+import { ConnectorRunStore } from '../replica/connector-run.js';
 import { PushHistory, type PushCount } from '../sync/push-history.js';
 
 export type { LaneName };
@@ -66,9 +67,19 @@ export interface SlotStatus {
   safeWalSizeBytes: number | null;
 }
 
+/** The active connector's run: when it started, whether it stopped, and its last fatal error. */
+export interface ConnectorRunStatus {
+  pid: number;
+  startedAt: string;
+  stoppedAt: string | null;
+  lastFailure: { at: string; code: string | null; message: string } | null;
+}
+
 export interface StatusReport {
   at: string;
   slotName: string;
+  /** null before the first start of a connector that records its runs. */
+  connector: ConnectorRunStatus | null;
   checkpoint: CheckpointStatus | null;
   /** now - commit time of the newest source transaction applied to the replica. */
   lagSeconds: number | null;
@@ -120,6 +131,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
   const report: StatusReport = {
     at: now.toISOString(),
     slotName: inputs.slot,
+    connector: null,
     checkpoint: null,
     lagSeconds: null,
     backlog: [...LANE_NAMES.map((lane) => ({ lane, count: 0, oldestPendingSeconds: null }))],
@@ -184,6 +196,21 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
       })),
     };
     report.lagSeconds = seconds(now, cp.lastCommitAt);
+  }
+
+  const runTable = await sql<{
+    t: string | null;
+  }>`select to_regclass(${`"${schema}".connector_run`})::text as t`.execute(db);
+  const run = runTable.rows[0]?.t ? await new ConnectorRunStore(db, schema, inputs.slot).read() : null;
+  if (run) {
+    report.connector = {
+      pid: run.pid,
+      startedAt: run.startedAt.toISOString(),
+      stoppedAt: run.stoppedAt?.toISOString() ?? null,
+      lastFailure: run.failedAt
+        ? { at: run.failedAt.toISOString(), code: run.failureCode, message: run.failureMessage ?? '' }
+        : null,
+    };
   }
 
   const gateTable = await sql<{

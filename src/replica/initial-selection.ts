@@ -5,6 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { StateDb } from './state-schema.js';
 import type { MappingSet } from '../mapping/contract.js';
+import type { WhereCondition } from '../mapping/where-condition.js';
 import { InstanceTable } from './instance-table.js';
 import { selectInstanceIds } from './resync.js';
 
@@ -12,9 +13,8 @@ export interface InitialSelection {
   mode: 'all' | 'open' | 'none';
   /** Only instances whose row changed at or after this time (epoch ms). */
   sinceMs?: number;
-  /** SQL condition over the instance table's columns (text), as in `resync --where`. */
-  where?: string;
-  table?: string;
+  /** A condition over each mapping's instance table (as `resync --where`), parsed at start-up. */
+  where?: WhereCondition;
 }
 
 /** Marks the backfill instances outside the selection as synced; returns how many were left out. */
@@ -31,7 +31,7 @@ export async function applyInitialSelection(
         schema,
         mappings,
         where: s.where,
-        ...(s.table ? { table: s.table } : {}),
+        whereLabel: 'APPROVAL_CDC_INITIAL_LOAD_WHERE',
       })
     : null;
   return new InstanceTable(db, schema).skipBackfill({ mode: s.mode, sinceMs: s.sinceMs ?? null, keep });

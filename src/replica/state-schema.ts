@@ -131,6 +131,17 @@ export interface RateLedgerColumns {
   ended_at: Timestamp | null;
 }
 
+/** The active connector's run per slot and the fatal error it last stopped on (connector-run.ts). */
+export interface ConnectorRunColumns {
+  slot: string;
+  pid: number;
+  started_at: Timestamp;
+  stopped_at: Timestamp | null;
+  failed_at: Timestamp | null;
+  failure_code: string | null;
+  failure_message: string | null;
+}
+
 export interface StateDb {
   row_image: RowImageColumns;
   instance: InstanceColumns;
@@ -142,6 +153,7 @@ export interface StateDb {
   feishu_calls: FeishuCallsColumns;
   resume_request: ResumeRequestColumns;
   rate_ledger: RateLedgerColumns;
+  connector_run: ConnectorRunColumns;
 }
 
 /** A row of `table` as a select returns it; `Pick` the columns a raw statement selects. */

@@ -9,6 +9,7 @@
 // which was most of the connector's decoding time and garbage. Invariant: a kept column is present
 // in every decoded tuple that carries it (null for SQL NULL, undefined for an unchanged TOAST value).
 import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { CdcError } from '../errors.js';
 
 export type ParsedMessage = Pgoutput.Message | { tag: 'parse-error'; error: unknown };
 
@@ -82,23 +83,23 @@ function readTuple(
   const b = reader._b;
   let p = reader._p;
   const end = b.length;
-  if (p + 2 > end) throw new Error('unexpected end of message');
+  if (p + 2 > end) throw new CdcError('SOURCE_STREAM', 'unexpected end of message');
   const count = (b[p]! << 8) | b[p + 1]!;
   p += 2;
   if (count > plan.names.length)
-    throw new Error(`tuple has ${count} columns, its relation ${plan.names.length}`);
+    throw new CdcError('SOURCE_STREAM', `tuple has ${count} columns, its relation ${plan.names.length}`);
   const tuple: Record<string, unknown> = plan.dictionary
     ? (Object.create(null) as Record<string, unknown>)
     : {};
   for (let i = 0; i < count; i++) {
-    if (p >= end) throw new Error('unexpected end of message');
+    if (p >= end) throw new CdcError('SOURCE_STREAM', 'unexpected end of message');
     const kind = b[p++];
     const kept = plan.kept[i];
     if (kind === 0x74 /* t: text */) {
-      if (p + 4 > end) throw new Error('unexpected end of message');
+      if (p + 4 > end) throw new CdcError('SOURCE_STREAM', 'unexpected end of message');
       const size = b.readInt32BE(p);
       p += 4;
-      if (size < 0 || p + size > end) throw new Error('unexpected end of message');
+      if (size < 0 || p + size > end) throw new CdcError('SOURCE_STREAM', 'unexpected end of message');
       if (kept) tuple[plan.names[i]!] = b.toString('utf8', p, p + size);
       p += size;
     } else if (kind === 0x6e /* n: null */) {
@@ -107,7 +108,7 @@ function readTuple(
       if (kept) tuple[plan.names[i]!] = fallback?.[plan.names[i]!];
     } else {
       // 'b' (binary) is never asked for: the plugin requests text values.
-      throw new Error(`unexpected tuple value kind ${String.fromCharCode(kind ?? 0)}`);
+      throw new CdcError('SOURCE_STREAM', `unexpected tuple value kind ${String.fromCharCode(kind ?? 0)}`);
     }
   }
   reader._p = p;

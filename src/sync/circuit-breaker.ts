@@ -5,7 +5,7 @@
 // probeIntervalMs apart, so an outage of T ms costs at most T / probeIntervalMs + 1 calls once
 // open; any answer that is not an outage (accepted, or a verdict on the payload) closes it, since
 // Feishu is then up. Transient only: definitive stops (credentials, scope, quota) are not its job.
-import { isCdcError } from '../errors.js';
+import { isFeishuError } from '../errors.js';
 
 export interface CircuitBreakerOptions {
   failures: number;
@@ -15,7 +15,7 @@ export interface CircuitBreakerOptions {
 
 /** Whether a failed push says Feishu is unreachable or failing as a whole, not this payload. */
 export function isOutage(error: unknown): boolean {
-  if (!isCdcError(error)) return false;
+  if (!isFeishuError(error)) return false;
   if (error.code === 'FEISHU_TIMEOUT' || error.code === 'FEISHU_NETWORK') return true;
   const status = error.details.httpStatus;
   return typeof status === 'number' && status >= 500 && error.details.feishuCode === undefined;

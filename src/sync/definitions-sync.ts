@@ -6,7 +6,7 @@
 // deleted), and never overwrites a remembered platform code that Feishu still knows with another.
 import { sql, type Kysely } from 'kysely';
 import type { StateDb } from '../replica/state-schema.js';
-import { CdcError, isCdcError } from '../errors.js';
+import { CdcError, isFeishuError } from '../errors.js';
 import { definitionBody, definitionDiff, specHash } from '../feishu/definition-spec.js';
 import type { DefinitionSet } from '../feishu/definition-spec.js';
 import type { ExternalApprovalBody } from '../feishu/payload-schema.js';
@@ -89,7 +89,7 @@ export async function planDefinitions(
     try {
       readBack = await api.getApproval(known.platformCode);
     } catch (err) {
-      if (isCdcError(err) && err.details.feishuCode === 1390002) {
+      if (isFeishuError(err) && err.details.feishuCode === 1390002) {
         items.push({
           key: def.key,
           action: 'create',
@@ -145,6 +145,13 @@ export async function applyDefinitions(
       throw new CdcError(
         'FEISHU_API',
         `definition ${item.key}: Feishu answered platform code ${returned}, but ${item.platformCode} is remembered and still exists; not overwriting it`,
+        {
+          details: {
+            endpoint: '/open-apis/approval/v4/external_approvals',
+            disposition: 'stop',
+            reason: 'Feishu answered another platform code than the remembered one: a human decides',
+          },
+        },
       );
     }
     await sql`insert into ${sql.id(schema, 'feishu_definition')} (key, platform_code, group_code, spec_hash, applied_at)

@@ -8,6 +8,7 @@
 // (x-ogw-ratelimit-reset) holds every caller. Calls made before this budget existed (by a previous
 // process, or the active one a standby replaces) are seeded from the durable ledger (rate-ledger.ts),
 // so a restart does not spend a window Feishu still counts.
+import { CdcError } from '../errors.js';
 
 export interface RateBudgetOptions {
   perSecond: number;
@@ -95,7 +96,7 @@ export class RateBudget {
 
   private async waitForRoom(signal?: AbortSignal): Promise<BudgetTicket> {
     for (;;) {
-      if (signal?.aborted) throw new Error('budget wait aborted');
+      if (signal?.aborted) throw new CdcError('SHUTDOWN', 'budget wait aborted');
       const wait = this.delayUntilFree(this.now());
       if (wait <= 0) break;
       // With a signal, wake up now and then to notice it; a minute-long wait must not block a stop.

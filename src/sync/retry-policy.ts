@@ -1,10 +1,43 @@
-// The one table deciding what happens after a failed push. Pure: no clock, no I/O; randomness comes
-// in as an argument. Invariant: every failure ends in exactly one of retry (with a bounded delay),
-// park (with a reason) or stop (credentials or scope: nothing can succeed until a human acts).
-import { describeError, isCdcError } from '../errors.js';
-import type { Disposition } from '../feishu/error-table.js';
+// The one table deciding what happens after a failed push: DISPOSITION_BY_CODE, one entry per error
+// code; for Feishu's answers it applies the verdict of feishu/error-table.ts that the client puts in
+// the error's details. Pure: no clock, no I/O; randomness comes in as an argument. Invariant: every
+// failure ends in exactly one of retry (with a bounded delay), park (with a reason), stop
+// (credentials or scope: nothing can succeed until a human acts) or pause (the monthly quota).
+import { describeError, isCdcError, isFeishuError, type Disposition, type ErrorCode } from '../errors.js';
 
 export type { Disposition };
+
+/**
+ * What a failure of each code means for the instance being pushed. 'feishu': the client classified
+ * Feishu's answer (error-table.ts) and its disposition is in the details. A failure that describes
+ * the instance's own rows parks it (pushing it again cannot help); everything else is transient.
+ */
+export const DISPOSITION_BY_CODE: Readonly<Record<ErrorCode, Disposition | 'feishu'>> = {
+  CONFIG_INVALID: 'retry',
+  MAPPING_INVALID: 'retry',
+  MAPPING_UNMAPPABLE: 'park',
+  SOURCE_STREAM: 'retry',
+  SOURCE_SLOT_LOST: 'retry',
+  SOURCE_SLOT_MISSING: 'retry',
+  SOURCE_SETUP: 'retry',
+  SOURCE_PRIVILEGE: 'retry',
+  SNAPSHOT_FAILED: 'retry',
+  REPLICA_WRITE: 'retry',
+  STATE_DB: 'retry',
+  FEISHU_HTTP: 'feishu',
+  FEISHU_API: 'feishu',
+  FEISHU_RATE_LIMITED: 'feishu',
+  FEISHU_QUOTA: 'feishu',
+  FEISHU_PERMISSION: 'feishu',
+  FEISHU_TOKEN: 'feishu',
+  FEISHU_TIMEOUT: 'feishu',
+  FEISHU_NETWORK: 'feishu',
+  PAYLOAD_LIMIT: 'park',
+  LOCK_HELD: 'retry',
+  SHUTDOWN: 'retry',
+  HTTP_REQUEST: 'retry',
+  INTERNAL: 'retry',
+};
 
 export type NextStep =
   | { action: 'retry'; delayMs: number; reason: string }
@@ -22,7 +55,7 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseDelayMs: 500, maxDelayMs: 60_000, maxAttempts: 0 };
 
-/** What a failure says about itself: the feishu client puts disposition and retryAfterMs in details. */
+/** What a failure says about itself, read from its code and (for Feishu's answers) its details. */
 export function failureOf(error: unknown): {
   disposition: Disposition;
   retryAfterMs: number | null;
@@ -30,21 +63,22 @@ export function failureOf(error: unknown): {
   code: string;
 } {
   const reason = describeError(error);
-  if (isCdcError(error)) {
-    const d = error.details.disposition;
-    const disposition: Disposition =
-      d === 'retry' || d === 'renew-token' || d === 'park' || d === 'stop' || d === 'quota'
-        ? d
-        : error.code === 'PAYLOAD_LIMIT' || error.code === 'MAPPING_UNMAPPABLE'
-          ? 'park'
-          : 'retry';
-    const retryAfter = error.details.retryAfterMs;
-    const feishuCode = error.details.feishuCode;
+  if (isFeishuError(error)) {
+    const d = error.details;
     return {
-      disposition,
-      retryAfterMs: typeof retryAfter === 'number' ? retryAfter : null,
+      disposition: d.disposition,
+      retryAfterMs: d.retryAfterMs ?? null,
       reason,
-      code: feishuCode !== undefined ? String(feishuCode) : error.code,
+      code: d.feishuCode !== undefined ? String(d.feishuCode) : error.code,
+    };
+  }
+  if (isCdcError(error)) {
+    const byCode = DISPOSITION_BY_CODE[error.code];
+    return {
+      disposition: byCode === 'feishu' ? 'retry' : byCode,
+      retryAfterMs: null,
+      reason,
+      code: error.code,
     };
   }
   return { disposition: 'retry', retryAfterMs: null, reason, code: 'INTERNAL' };

@@ -243,8 +243,7 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'absent', code: 'absent' });
         return;
       }
-      if (built.kind === 'unmappable')
-        throw new CdcError('MAPPING_UNMAPPABLE', built.reason, { details: { disposition: 'park' } });
+      if (built.kind === 'unmappable') throw new CdcError('MAPPING_UNMAPPABLE', built.reason);
       const digest = payloadDigest(built.payload, built.updateMode);
       if (digest === instance.acceptedDigest) {
         // Feishu shows exactly this already (a rewrite that changed no value it displays).
@@ -256,7 +255,7 @@ export class SyncScheduler {
       updateTime = BigInt(payload.update_time);
       const violations = this.o.checkLimits?.(payload) ?? [];
       if (violations.length > 0) {
-        throw new CdcError('PAYLOAD_LIMIT', violations.join('; '), { details: { disposition: 'park' } });
+        throw new CdcError('PAYLOAD_LIMIT', violations.join('; '));
       }
       pushed = true;
       try {
@@ -388,9 +387,6 @@ export function withMonotonicUpdateTime(
     throw new CdcError(
       'MAPPING_UNMAPPABLE',
       `update_time is not epoch milliseconds: ${describeError(payload.update_time)}`,
-      {
-        details: { disposition: 'park' },
-      },
     );
   }
   const updateTime = mapped > lastAccepted ? mapped : lastAccepted + 1n;

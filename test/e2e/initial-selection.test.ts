@@ -115,7 +115,7 @@ describe('initial load selection and order', () => {
   it('with initialLoadWhere pushes only instances whose row matches the filter', async () => {
     const fx = await startConnectorFixture({
       noPipeline: true,
-      settings: { initialLoadWhere: 'req_id::int <= 5' },
+      settings: { initialLoadWhere: 'req_id <= 5' },
     });
     try {
       await seedHistory(fx);
@@ -123,6 +123,23 @@ describe('initial load selection and order', () => {
       await settledInstances(fx, 5);
     } finally {
       await fx.close();
+    }
+  });
+
+  it('refuses to start with an initialLoadWhere that leaves its condition or calls a function, before copying', async () => {
+    for (const where of ['true) or (select pg_sleep(1) is null', "nextval('s') > 0"]) {
+      const fx = await startConnectorFixture({ noPipeline: true, settings: { initialLoadWhere: where } });
+      try {
+        await fx.sql.query('create sequence s');
+        await expect(fx.startPipeline()).rejects.toMatchObject({
+          code: 'CONFIG_INVALID',
+          message: expect.stringMatching(/^APPROVAL_CDC_INITIAL_LOAD_WHERE: /),
+        });
+        const { rows } = await fx.sql.query('select is_called from s');
+        expect(rows[0].is_called).toBe(false);
+      } finally {
+        await fx.close();
+      }
     }
   });
 });

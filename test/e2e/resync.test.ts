@@ -18,12 +18,12 @@ describe('resync', () => {
       const base = { db, schema: fx.settings.stateSchema, mappings: fx.mappings };
       expect(
         await resync({ ...base, table: 'oa.requests', where: "status_code = '1'", dryRun: true }),
-      ).toEqual({ instances: 3, dryRun: true });
+      ).toEqual({ instances: 3, dryRun: true, listed: [] });
       await new Promise((r) => setTimeout(r, 500));
       expect(pushes()).toBe(before);
       expect(
         await resync({ ...base, table: 'oa.requests', where: "status_code = '1'", dryRun: false }),
-      ).toEqual({ instances: 3, dryRun: false });
+      ).toEqual({ instances: 3, dryRun: false, listed: [] });
       fx.pipeline?.sync?.wake();
       await waitFor(() => pushes() === before + 3, 20_000, 'three more pushes');
       const again = fx.fake
@@ -36,6 +36,7 @@ describe('resync', () => {
       expect(await resync({ ...base, mapping: 'oa-request', dryRun: true })).toEqual({
         instances: 8,
         dryRun: true,
+        listed: [],
       });
       await expect(resync({ ...base, mapping: 'nope', dryRun: true })).rejects.toThrow(
         /no mapping named nope/,

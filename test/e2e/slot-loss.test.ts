@@ -9,6 +9,9 @@ import {
   type ConnectorFixture,
 } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
+import { renderStatusText } from '../../src/cli/status.js';
+import { gatherStatus } from '../../src/ops/status-report.js';
+import { openStateDb } from '../../src/replica/state-db.js';
 
 // A cluster of its own: invalidating slots with max_slot_wal_keep_size would hit other test files.
 describe('a lost replication slot', () => {
@@ -42,6 +45,23 @@ describe('a lost replication slot', () => {
     await admin?.end();
     await cluster?.stop();
   });
+
+  /** What `approval-cdc status` reports now, and its text. */
+  const status = async () => {
+    const state = openStateDb(fx.settings.stateUrl, fx.settings.stateSchema);
+    const source = await fx.sql.connect();
+    try {
+      const report = await gatherStatus({
+        state: { db: state.db, schema: fx.settings.stateSchema },
+        source,
+        slot: fx.settings.slotName,
+      });
+      return { report, text: renderStatusText(report) };
+    } finally {
+      source.release();
+      await state.close();
+    }
+  };
 
   const slotStatus = async () =>
     (
@@ -79,6 +99,13 @@ describe('a lost replication slot', () => {
 
     await expect(fx.startPipeline()).rejects.toThrow(/was invalidated.*setup --resnapshot/);
     await fx.stopPipeline();
+    // status says the slot is lost (not "safe_wal_size unlimited") and why the connector stopped.
+    const lost = await status();
+    expect(lost.report.slot?.walStatus).toBe('lost');
+    expect(lost.text).toMatch(/slot state +LOST: .*setup --resnapshot/);
+    expect(lost.text).toMatch(/safe_wal_size +none \(the slot is lost\)/);
+    expect(lost.report.connector?.lastFailure?.code).toBe('SOURCE_SLOT_LOST');
+    expect(lost.text).toMatch(/FAILED +\S+ SOURCE_SLOT_LOST: replication slot .* was invalidated/);
 
     await fx.startPipeline({ resnapshot: true });
     await waitForConvergence(fx, 30_000);
@@ -112,6 +139,9 @@ describe('a lost replication slot', () => {
     await fx.sql.query(`update oa.requests set title = 'after the slot vanished' where req_id = 3`);
     expect(await failure).toMatch(/SOURCE_SLOT_MISSING|does not exist/);
     await fx.stopPipeline();
+    const missing = await status();
+    expect(missing.report.connector?.stoppedAt).not.toBeNull();
+    expect(missing.report.connector?.lastFailure?.code).toBe('SOURCE_SLOT_MISSING');
     await expect(fx.startPipeline()).rejects.toThrow(/is gone .*setup --resnapshot/);
     await fx.stopPipeline();
     await fx.startPipeline({ resnapshot: true });

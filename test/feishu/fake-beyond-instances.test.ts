@@ -1,7 +1,7 @@
 // The fake's definitions, directory, monthly quota and permission answers, held to
 // feishu-beyond-instances.md (§1 definitions, §2 batch_get_id, §3 quota and error codes).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CdcError } from '../../src/errors.js';
+import { CdcError, type FeishuErrorCode } from '../../src/errors.js';
 import { FeishuClient } from '../../src/feishu/feishu-client.js';
 import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import type { FakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
@@ -212,7 +212,7 @@ describe('fake Feishu: monthly quota and permission codes', () => {
         .batchGetId({ emails: ['ann@corp.example'] }, 'user_id')
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CdcError);
-      const details = (err as CdcError).details;
+      const details = (err as CdcError<FeishuErrorCode>).details;
       expect(details.feishuCode).toBe(99991672);
       expect(details.disposition).toBe('stop');
       expect(details.scopeLink).toBe(
@@ -229,7 +229,9 @@ describe('fake Feishu: monthly quota and permission codes', () => {
     fake.faults.set({ invalidTokenOn: [PUSH] });
     const client = new FeishuClient({ baseUrl: fake.url, appId: fake.appId, appSecret: fake.appSecret });
     try {
-      const err = (await client.pushInstance(samplePayload()).catch((e: unknown) => e)) as CdcError;
+      const err = (await client
+        .pushInstance(samplePayload())
+        .catch((e: unknown) => e)) as CdcError<FeishuErrorCode>;
       expect(err.code).toBe('FEISHU_PERMISSION');
       expect(err.details.disposition).toBe('stop');
       expect(err.message).toContain('permission or endpoint problem');

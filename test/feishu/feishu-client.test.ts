@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CdcError } from '../../src/errors.js';
+import { CdcError, isFeishuError, type FeishuErrorCode } from '../../src/errors.js';
 import { FeishuClient } from '../../src/feishu/feishu-client.js';
 import type { FeishuClientOptions } from '../../src/feishu/feishu-client.js';
 import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
@@ -26,11 +26,11 @@ function client(overrides: Partial<FeishuClientOptions> = {}): FeishuClient {
   return c;
 }
 
-async function failure(promise: Promise<unknown>): Promise<CdcError> {
+async function failure(promise: Promise<unknown>): Promise<CdcError<FeishuErrorCode>> {
   try {
     await promise;
   } catch (err) {
-    if (err instanceof CdcError) return err;
+    if (isFeishuError(err)) return err;
     throw err;
   }
   throw new Error('expected the call to fail');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CdcError } from '../../src/errors.js';
+import { CdcError, type FeishuErrorDetails } from '../../src/errors.js';
 import { CircuitBreaker, isOutage } from '../../src/sync/circuit-breaker.js';
 
 describe('circuit breaker', () => {
@@ -47,8 +47,9 @@ describe('circuit breaker', () => {
   it('counts gateway errors, timeouts and resets as an outage, not verdicts on a payload', () => {
     const err = (
       code: 'FEISHU_HTTP' | 'FEISHU_TIMEOUT' | 'FEISHU_NETWORK',
-      details: Record<string, unknown>,
-    ) => new CdcError(code, 'x', { details });
+      details: Partial<FeishuErrorDetails>,
+    ) =>
+      new CdcError(code, 'x', { details: { endpoint: '/x', disposition: 'retry', reason: 'x', ...details } });
     expect(isOutage(err('FEISHU_HTTP', { httpStatus: 503 }))).toBe(true);
     expect(isOutage(err('FEISHU_TIMEOUT', {}))).toBe(true);
     expect(isOutage(err('FEISHU_NETWORK', {}))).toBe(true);

@@ -34,9 +34,13 @@ describe('the monthly quota month (China time)', () => {
   });
 
   it('pauses on the quota codes instead of retrying them like the rate limit', () => {
-    const quota = new CdcError('FEISHU_QUOTA', 'quota', { details: { disposition: 'quota' } });
+    const quota = new CdcError('FEISHU_QUOTA', 'quota', {
+      details: { endpoint: '/x', disposition: 'quota', reason: 'quota' },
+    });
     expect(nextStep(quota, 1, DEFAULT_RETRY_POLICY, 0.5).action).toBe('pause');
-    const rate = new CdcError('FEISHU_RATE_LIMITED', 'rate', { details: { disposition: 'retry' } });
+    const rate = new CdcError('FEISHU_RATE_LIMITED', 'rate', {
+      details: { endpoint: '/x', disposition: 'retry', reason: 'rate' },
+    });
     expect(nextStep(rate, 1, DEFAULT_RETRY_POLICY, 0.5).action).toBe('retry');
   });
 });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CdcError } from '../../src/errors.js';
+import { CdcError, type Disposition, type FeishuErrorDetails } from '../../src/errors.js';
 import { backoffMs, DEFAULT_RETRY_POLICY, nextStep } from '../../src/sync/retry-policy.js';
 
-const feishuError = (disposition: string, extra: Record<string, unknown> = {}) =>
-  new CdcError('FEISHU_API', 'boom', { details: { disposition, ...extra } });
+const feishuError = (disposition: Disposition, extra: Partial<FeishuErrorDetails> = {}) =>
+  new CdcError('FEISHU_API', 'boom', { details: { endpoint: '/x', reason: 'boom', disposition, ...extra } });
 
 describe('retry policy', () => {
   it('retries transient failures with a growing, capped, jittered delay', () => {
