@@ -15,6 +15,7 @@ import pg from 'pg';
 import { embeddedUrl } from '../src/replica/embedded-state.js';
 import { parseLsn } from '../src/core/lsn.js';
 import type { BenchFn } from './run.js';
+import { laneName } from '../src/replica/instance-vocabulary.js';
 import { checkpointLsn, startBenchDatabase, walInsertLsn } from './support/bench-db.js';
 import { RssSampler, log, numFlag, round, sleep, summarize } from './support/bench-env.js';
 import {
@@ -128,7 +129,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     liveMaxSeconds: s.max,
     pushesAccepted: fake.counters.pushesAccepted,
     tooManyRequests429: fake.counters.tooManyRequests,
-    backlogLeftByLane: Object.fromEntries(left.map((r) => [r.lane === 0 ? 'live' : 'backfill', Number(r.n)])),
+    backlogLeftByLane: Object.fromEntries(left.map((r) => [laneName(r.lane), Number(r.n)])),
     server: db.server,
   };
 };

@@ -31,7 +31,7 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run: BenchF
   },
   'sync-budget': {
     about:
-      'budget use and 429s with a 5000-instance backfill at 50/s, 1000/min, plus live changes (--minutes 3)',
+      'budget use and 429s with a 5000-instance backfill and a 20,000-instance bulk transaction at 50/s, 1000/min, plus live changes (--minutes 3 --bulk 20000)',
     load: () => import('./sync-budget.js'),
   },
   stop: {

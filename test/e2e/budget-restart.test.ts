@@ -45,6 +45,9 @@ describe('the rate budget across processes', () => {
         rateWindowMs: window.minuteWindowMs,
         requestTimeoutMs: 2000,
         reconcileIntervalMs: 0,
+        // The backlog is one transaction of 150 instances: kept in the live lane, which spends a
+        // window in a burst (the bulk lane would be paced over it, the easier case).
+        bulkThreshold: 1000,
       },
     });
     await seedUsers(fx.sql);
