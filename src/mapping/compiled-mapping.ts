@@ -1,7 +1,9 @@
 // The compiled form of one mapping: what the loader produces and the builder and MappingSet consume.
 // Plain data, no behaviour; every Expr in it has been checked at load.
 import type { Expr, LookupDef } from './expression.js';
+import type { SourceRef } from './contract.js';
 import type { LookupUsage } from './parse-context.js';
+import type { SourceRefPath } from './table-collector.js';
 import type { TextExpr } from './text-parser.js';
 import type { Filter } from './filter.js';
 import type { DisplayMethod, ReadStatus, TaskStatus, UpdateMode } from '../feishu/external-instance.js';
@@ -76,6 +78,10 @@ export interface CompiledMapping {
   >;
   readonly lookupUsages: readonly LookupUsage[];
   readonly lookups: readonly LookupDef[];
+  /** Where each table and column is first named (paths in the mapping's file). */
+  readonly refs?: readonly SourceRefPath[];
+  /** The same, placed at file:line:col by the loader. */
+  readonly placedRefs?: readonly SourceRef[];
 }
 
 export const INSTANCE_STATUSES = [
