@@ -164,6 +164,61 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         );
       },
     },
+    '0018-bot-messages-and-decisions': {
+      async up(db: Kysely<unknown>) {
+        // One approval bot card per pending episode of a task (src/notify/): the uuid Feishu
+        // dedupes on, the message id Feishu answered, and whether the card still shows live buttons.
+        await sql`create table ${s('bot_message')} (
+          id bigserial primary key,
+          mapping text not null,
+          instance_id text not null,
+          task_id text not null,
+          version integer not null,
+          user_id text not null,
+          uuid text not null unique,
+          body jsonb not null,
+          message_id text,
+          state text not null default 'to_send',
+          close_status text,
+          close_text text,
+          attempts integer not null default 0,
+          next_attempt_at timestamptz,
+          last_error text,
+          created_at timestamptz not null default now(),
+          sent_at timestamptz,
+          closed_at timestamptz,
+          unique (instance_id, task_id, version)
+        )`.execute(db);
+        await sql`create index bot_message_due on ${s('bot_message')} (id) where state in ('to_send', 'to_close')`.execute(
+          db,
+        );
+        await sql`create index bot_message_by_message on ${s('bot_message')} (message_id) where message_id is not null`.execute(
+          db,
+        );
+        // The durable inbox of quick-approval decisions taken in Feishu (src/decisions/): one row per
+        // decision, whatever the number of callbacks that carried it (dedupe_key).
+        await sql`create table ${s('decision')} (
+          id bigserial primary key,
+          dedupe_key text not null unique,
+          mapping text not null,
+          instance_id text not null,
+          task_id text not null,
+          message_id text,
+          via text not null,
+          action_type text not null,
+          reason text,
+          operator_user_id text not null,
+          state text not null default 'received',
+          outcome text,
+          attempts integer not null default 0,
+          next_attempt_at timestamptz,
+          last_error text,
+          received_at timestamptz not null default now(),
+          decided_at timestamptz
+        )`.execute(db);
+        await sql`create index decision_due on ${s('decision')} (id) where state = 'received'`.execute(db);
+      },
+    },
     '0021-accepted-digest': {
       async up(db: Kysely<unknown>) {
         // Digest of the last payload Feishu accepted for the instance, without update_time (null:

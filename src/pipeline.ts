@@ -50,6 +50,7 @@ import { PushGateStore } from './sync/push-gate-store.js';
 import { parseWhereCondition } from './mapping/where-condition.js';
 import { assertCatalogMatches } from './source/catalog-check.js';
 import { whereTables } from './replica/resync.js';
+import { startLoopStage, type LoopStage } from './loop-stage.js';
 
 export interface PipelineOptions {
   settings: Settings;
@@ -139,6 +140,7 @@ export class Pipeline {
   private countCall: () => void = () => undefined;
   private state: StateConnection | null = null;
   private lock: LeaderLock | null = null;
+  private loopStage: LoopStage | null = null;
   private ledger: RateLedger | null = null;
   private stopping: Promise<void> | null = null;
   /** This run's row (only while holding the lock) and the error the run is stopping on, if any. */
@@ -173,6 +175,11 @@ export class Pipeline {
 
   get sync(): SyncScheduler | null {
     return this.scheduler;
+  }
+
+  /** Bot cards, the callback endpoint and the decision applier (null before start). */
+  get loop(): LoopStage | null {
+    return this.loopStage;
   }
 
   /** Starts every stage; resolves once streaming has been started (after the initial load if any). */
@@ -342,6 +349,15 @@ export class Pipeline {
       });
     }
     if (!push) throw new CdcError('INTERNAL', 'no Feishu client and no push function');
+    this.loopStage = await startLoopStage({
+      settings: s,
+      mappings,
+      db,
+      client: this.feishu,
+      logger,
+      metrics: this.metrics,
+    });
+    const loopStage = this.loopStage;
     const send = push;
     const ledgered: PushFn = async (payload) => {
       const ended = await ledger.begin();
@@ -388,6 +404,7 @@ export class Pipeline {
       retry: DEFAULT_RETRY_POLICY,
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
+      afterAccepted: (instance, payload) => loopStage.afterAccepted(instance, payload),
       ...(identities ? { beforeVirtual: (queries) => identities.ensure(queries) } : {}),
       onOutcome: (outcome) => {
         if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
@@ -560,7 +577,10 @@ export class Pipeline {
       await Promise.race([
         this.run.stopped(this.failure),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('timed out')), 2000);
+          timer = setTimeout(
+            () => reject(new CdcError('STATE_DB', 'recording the end of the run timed out')),
+            2000,
+          );
         }),
       ]);
     } catch (error) {
@@ -573,6 +593,7 @@ export class Pipeline {
   private async stopStages(): Promise<void> {
     this.abort.abort();
     await this.stream?.stop();
+    await this.loopStage?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     await this.quotaWatch?.stop();

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
+import { decisionsCommand } from './decisions.js';
 import { EXIT, toExitCode } from './exit-codes.js';
 import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
@@ -106,6 +107,23 @@ program
       ...opts,
       ...(limit === undefined ? {} : { limit }),
     });
+  });
+
+program
+  .command('decisions')
+  .description('decisions taken in Feishu (quick approval): list them, or retry parked ones')
+  .argument('<action>', 'list | retry')
+  .argument('[ids...]', 'decision ids to retry (#n from list), or --all')
+  .option('--all', 'every parked decision')
+  .option('--state <states>', 'list only these states: received, applied, refused, parked (comma-separated)')
+  .option('--json', 'list as JSON')
+  .action(async (action: string, ids: string[], opts: { all?: boolean; json?: boolean; state?: string }) => {
+    if (action !== 'list' && action !== 'retry') {
+      process.stderr.write(`decisions: unknown action ${action} (list | retry)\n`);
+      exitCode = EXIT.config;
+      return;
+    }
+    exitCode = await decisionsCommand(action, ids, { ...globals(), ...opts });
   });
 
 program

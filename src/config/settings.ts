@@ -203,6 +203,67 @@ export const SETTINGS_TABLE = {
     schema: fraction(0, 0.5).default(0.05),
     doc: 'Share of the rate budget the reconciler may use.',
   },
+  notifyPerSecond: {
+    env: 'APPROVAL_CDC_NOTIFY_PER_SECOND',
+    schema: int(1).default(50),
+    doc: 'Client-side budget of approval bot message calls (send and update) per second.',
+  },
+  notifyPerMinute: {
+    env: 'APPROVAL_CDC_NOTIFY_PER_MINUTE',
+    schema: int(1).default(1000),
+    doc: 'Client-side budget of approval bot message calls per minute.',
+  },
+  callbackAddress: {
+    env: 'APPROVAL_CDC_CALLBACK_ADDRESS',
+    schema: z.string().default('off'),
+    doc: 'host:port the quick-approval callback endpoint listens on ("off" = no endpoint, cards carry no buttons).',
+  },
+  callbackPath: {
+    env: 'APPROVAL_CDC_CALLBACK_PATH',
+    schema: z
+      .string()
+      .regex(/^\/\S*$/)
+      .default('/feishu/approval-callback'),
+    doc: 'Path of the callback endpoint; every other path answers 404.',
+  },
+  callbackPublicUrl: {
+    env: 'APPROVAL_CDC_CALLBACK_PUBLIC_URL',
+    schema: httpUrl.optional(),
+    doc: 'The URL Feishu calls (your ingress); default http://<callback address><callback path>.',
+  },
+  callbackToken: {
+    env: 'APPROVAL_CDC_CALLBACK_TOKEN',
+    schema: z.string().min(16).optional(),
+    doc: 'action_callback_token: the shared secret every callback must carry (never logged).',
+  },
+  callbackEncryptKey: {
+    env: 'APPROVAL_CDC_CALLBACK_ENCRYPT_KEY',
+    schema: z.string().min(1).optional(),
+    doc: 'action_callback_key: when set, callbacks must be encrypted with it (never logged).',
+  },
+  callbackMaxBytes: {
+    env: 'APPROVAL_CDC_CALLBACK_MAX_BYTES',
+    schema: int(1024).default(65_536),
+    doc: 'Largest callback body accepted (413 beyond).',
+  },
+  writebackUrl: {
+    env: 'APPROVAL_CDC_WRITEBACK_URL',
+    schema: postgresUrl.optional(),
+    doc: 'Postgres URL of the legacy database for SQL write-backs, as a role of their own (UPDATE on what the statements change).',
+  },
+  writebackLedger: {
+    env: 'APPROVAL_CDC_WRITEBACK_LEDGER',
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/)
+      .default('approval_cdc.writeback_ledger'),
+    doc: 'Table in the legacy database recording each applied decision in the write-back transaction.',
+  },
+  decisionMaxAttempts: {
+    env: 'APPROVAL_CDC_DECISION_MAX_ATTEMPTS',
+    schema: int(1).default(5),
+    doc: 'Transient write-back failures (lost connection, HTTP 5xx) of one decision before it is parked.',
+  },
   standby: {
     env: 'APPROVAL_CDC_STANDBY',
     schema: bool.default(true),
@@ -350,6 +411,10 @@ function crossChecks(s: z.output<typeof settingsSchema>, origin: Record<string, 
     out.push(
       `${name('ratePerSecond')} (${s.ratePerSecond}) is above ${name('ratePerMinute')} (${s.ratePerMinute}): calls per second can be at most the calls per minute`,
     );
+  if (s.callbackAddress !== 'off' && !s.callbackToken)
+    out.push(
+      `${name('callbackAddress')} is set but ${name('callbackToken')} is not: every callback must carry the token`,
+    );
   return out;
 }
 
@@ -376,6 +441,9 @@ export function redactedSettings(settings: Settings): Record<string, unknown> {
     sourceUrl: hide(settings.sourceUrl),
     stateUrl: hide(settings.stateUrl),
     feishuAppSecret: settings.feishuAppSecret ? '***' : undefined,
+    callbackToken: settings.callbackToken ? '***' : undefined,
+    callbackEncryptKey: settings.callbackEncryptKey ? '***' : undefined,
+    writebackUrl: settings.writebackUrl ? hide(settings.writebackUrl) : undefined,
     adminToken: settings.adminToken ? '***' : undefined,
   };
 }

@@ -1,5 +1,7 @@
-// Owns one demo run: a throwaway Postgres with the example legacy schema and some history, the fake
-// Feishu at the real API's limits, the real Pipeline in-process, a random legacy workload at a fixed
+// Owns one demo run: a throwaway Postgres with the example legacy schema as a tenant meets it on day
+// one (examples/emails-only: users known by email and mobile only) and some history, the fake Feishu
+// at the real API's limits with a user directory and no approval definitions, the definitions applied
+// from definitions.yaml, the real Pipeline in-process (resolving people through batch_get_id), a random legacy workload at a fixed
 // rate and the live view, until stopped. Invariants: everything it starts is stopped in reverse
 // order whatever happens (signal, elapsed time, pipeline failure, failed start-up), the temp directory
 // of the Postgres included; the last line written to `out` is one JSON summary.
@@ -21,6 +23,17 @@ import {
   type WorkloadState,
 } from './legacy-workload.js';
 import { DemoView, renderLine, renderScreen, type DemoFigures } from './demo-view.js';
+import {
+  applyDemoDefinitions,
+  DEMO_USERS,
+  demoDirectory,
+  NOT_IN_FEISHU,
+  renderResolvedUsers,
+  reportDemoUsers,
+  resolvedUsers,
+  type ResolvedUsers,
+} from './demo-tenant.js';
+import { migrateStateDb, openStateDb } from '../replica/state-db.js';
 import type { ThrowawayPostgres } from './throwaway-postgres.js';
 
 // The package root (the folder with package.json), whether this runs from src/ or compiled dist/src/.
@@ -29,8 +42,9 @@ const ROOT = (() => {
   while (!existsSync(new URL('package.json', dir)) && dir.pathname !== '/') dir = new URL('..', dir);
   return dir;
 })();
-const SCHEMA_SQL = new URL('examples/legacy-approval/schema.sql', ROOT);
-const MAPPINGS = new URL('mappings/legacy-approval.yaml', ROOT);
+// The emails-only schema is the example legacy schema with its users table changed: both, in order.
+const SCHEMA_FILES = ['examples/legacy-approval/schema.sql', 'examples/emails-only/schema.sql'];
+const MAPPINGS = new URL('examples/emails-only/mappings', ROOT);
 const PREFERRED_METRICS_PORT = 9187;
 
 export interface DemoOptions {
@@ -54,6 +68,11 @@ export interface DemoSummary {
   instancesInFeishu: number;
   pushesAccepted: number;
   changesApplied: number;
+  /** Approval definitions created or updated in Feishu by `definitions apply`. */
+  definitionsApplied: number;
+  /** People resolved to a Feishu user_id (by email or mobile) / found in neither. */
+  usersResolved: number;
+  usersUnresolved: number;
   error?: string;
 }
 
@@ -68,6 +87,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   let runningSince: number | null = null;
   let failure: unknown = null;
   let last: DemoFigures | null = null;
+  let definitionsApplied = 0;
+  let users: ResolvedUsers | null = null;
+  let usersShown = false;
+  let reportUsers: (() => Promise<string[]>) | null = null;
 
   try {
     say('approval-cdc demo: legacy Postgres -> replica -> fake Feishu (third-party approvals)');
@@ -85,21 +108,34 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     });
     sql.on('error', () => undefined);
     cleanups.push(() => sql.end());
-    await sql.query(readFileSync(SCHEMA_SQL, 'utf8'));
-    say(`legacy database: ${sourceUrl.replace(/:[^:@/]*@/, ':***@')} (examples/legacy-approval/schema.sql)`);
+    for (const file of SCHEMA_FILES) await sql.query(readFileSync(new URL(file, ROOT), 'utf8'));
+    say(`legacy database: ${sourceUrl.replace(/:[^:@/]*@/, ':***@')} (${SCHEMA_FILES.join(' + ')})`);
+    say(`  ${DEMO_USERS} users known by email and mobile only: no Feishu ids in the legacy database`);
 
-    fake = await startFakeFeishu({ approvalCodes: '*', perSecond: 50, perMinute: 1000 });
+    // No definition exists in the fake until `definitions apply` creates it; its directory knows the
+    // people by email (one only by mobile, one not at all).
+    fake = await startFakeFeishu({
+      approvalCodes: [],
+      directory: demoDirectory(),
+      perSecond: 50,
+      perMinute: 1000,
+    });
     const fakeFeishu = fake;
     cleanups.push(() => fakeFeishu.close());
-    say(`fake Feishu: ${fake.url} (50 calls/s, 1000 calls/min, like the real endpoint)`);
+    say(
+      `fake Feishu: ${fake.url} (50 calls/s, 1000 calls/min, like the real endpoint; ${new Set(fake.directory.users().map((u) => u.user_id)).size} people in its directory)`,
+    );
 
     const random = seededRandom(20261125);
-    const workload = newWorkloadState(1);
+    const workload = newWorkloadState(1, { identity: 'email', people: DEMO_USERS - 1 });
     const clock = { minute: 0 };
-    await seedUsers(sql);
+    await seedUsers(sql, DEMO_USERS, 'email');
     const history = o.historyRequests ?? 200;
     while (workload.nextReq <= history && !o.signal.aborted) await workloadStep(sql, workload, random, clock);
-    say(`history: ${workload.nextReq - 1} requests written before the connector's first start`);
+    await requestForOutsider(sql, workload.nextReq++, workload.nextStep++);
+    say(
+      `history: ${workload.nextReq - 1} requests written before the connector's first start (the last one approved by user ${NOT_IN_FEISHU}, who is not in Feishu)`,
+    );
     if (o.signal.aborted) return await finish();
 
     const metricsPort = await portOrFree(PREFERRED_METRICS_PORT);
@@ -116,7 +152,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         logLevel: o.logLevel ?? 'warn',
       },
     });
-    say(`metrics: http://127.0.0.1:${metricsPort}/metrics   (also /healthz, /readyz)`);
+    say(`metrics: http://127.0.0.1:${metricsPort}/metrics   (also /healthz, /readyz, /console/)`);
+
+    const state = openStateDb(settings.stateUrl, settings.stateSchema, { max: 2 });
+    cleanups.push(() => state.close());
+    await migrateStateDb(state);
+    const { file, applied } = await applyDemoDefinitions(settings, state);
+    definitionsApplied = applied.filter((a) => a.action !== 'no-op').length;
+    say(
+      `definitions apply (${file.slice(ROOT.pathname.length)}): ${applied.length} approval definitions in Feishu`,
+    );
+    for (const a of applied) say(`  ${a.key}: ${a.action} -> approval_code ${a.platformCode}`);
+    reportUsers = async () => {
+      users = await resolvedUsers(sql, state, settings.stateSchema);
+      return renderResolvedUsers(users);
+    };
     const mappings = await Promise.resolve(loadMappings(settings.mappings));
     const logger = createLogger(settings.logLevel);
     // A terminal's Ctrl-C reaches the Postgres server too (same process group) and it shuts down at
@@ -131,6 +181,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     say('starting the connector: initial snapshot, then streaming ...');
     await started.start();
     runningSince = Date.now();
+    // What `approval-cdc users report` prints before go-live, then who resolved how.
+    say('users report (contact batch_get_id, 50 emails and 50 mobiles a call):');
+    for (const line of await reportDemoUsers(settings, state, mappings)) say(`  ${line}`);
+    const usersLines = await reportUsers();
+    usersShown = true;
+    usersLines.forEach(say);
     say(
       `streaming; running the workload at ${o.rate} transactions/s${o.seconds === undefined ? ' until Ctrl-C' : ` for ${o.seconds} s`}`,
     );
@@ -151,6 +207,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       `approval-cdc demo   workload ${o.rate} tx/s${o.seconds === undefined ? '' : ` for ${o.seconds} s`}`,
       `  metrics  http://127.0.0.1:${metricsPort}/metrics   fake Feishu  ${fakeFeishu.url}`,
       `  postgres ${cluster.dir}`,
+      ...usersLines,
     ];
     const timer = o.seconds === undefined ? null : setTimeout(() => stopRunning.abort(), o.seconds * 1000);
     try {
@@ -190,6 +247,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const metrics = pipeline?.metrics;
     // Read the counters before the pipeline stops; the fake keeps its instances until it closes.
     const instancesInFeishu = fake?.instances().length ?? 0;
+    // The final count of resolved people (read before the state database closes); printed here too
+    // when the run stopped before the users report.
+    const lines = reportUsers ? await reportUsers().catch(() => null) : null;
+    if (lines && !usersShown) lines.forEach(say);
     for (const cleanup of cleanups.reverse()) {
       await cleanup().catch((error: unknown) => say(`cleanup failed: ${describeError(error)}`));
     }
@@ -197,6 +258,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       demo: failure === null ? 'done' : 'failed',
       seconds: runningSince === null ? 0 : Math.round((Date.now() - runningSince) / 100) / 10,
       instancesInFeishu,
+      definitionsApplied,
+      usersResolved: users ? users.byEmail.length + users.byMobile.length : 0,
+      usersUnresolved: users ? users.unresolved.length : 0,
       pushesAccepted: fake?.counters.pushesAccepted ?? 0,
       changesApplied: metrics
         ? (await metrics.changesApplied.get()).values.reduce((s, v) => s + v.value, 0)
@@ -231,6 +295,16 @@ async function createLegacyDatabase(cluster: ThrowawayPostgres): Promise<string>
   const url = new URL(cluster.url);
   url.pathname = '/legacy_oa';
   return url.toString();
+}
+
+/** One pending request whose approver (NOT_IN_FEISHU) Feishu does not know: it parks with the reason. */
+async function requestForOutsider(sql: pg.Pool, req: number, step: number): Promise<void> {
+  await sql.query(`begin;
+    insert into oa.requests (req_id, form_type, title, applicant_no, status_code, amount, reason, submitted_at, updated_at)
+      values (${req}, 3, 'Request ${req}: a contractor approves', 1, 1, 99.00, 'outsider', localtimestamp, localtimestamp);
+    insert into oa.steps (step_id, req_id, seq, node_name, approver_no, state_code, created_at, updated_at)
+      values (${step}, ${req}, 1, 'Contractor', ${NOT_IN_FEISHU}, 0, localtimestamp, localtimestamp);
+    commit;`);
 }
 
 async function runWorkload(

@@ -1,18 +1,40 @@
 // A random but reproducible workload on the example legacy schema: new requests with steps and CCs,
 // approvals, rejections, withdrawals, deleted steps and CCs, deleted requests, user renames, and
-// traffic on an unmapped table. Used by the crash test, the demo and benchmarks.
+// traffic on an unmapped table. Used by the crash test, the demo and benchmarks. Two flavours of
+// users table: `feishu_uid` (examples/legacy-approval: a Feishu id column added by hand) and `email`
+// (examples/emails-only: users known by email and mobile only, resolved by the connector).
 import type pg from 'pg';
+
+/** How the legacy users table knows people: by a Feishu id column, or by email and mobile only. */
+export type UserIdentity = 'feishu_uid' | 'email';
 
 export interface WorkloadState {
   nextReq: number;
   nextStep: number;
   nextCc: number;
   open: number[];
+  identity: UserIdentity;
+  /** Users 1..people take part (seedUsers seeds at least as many). */
+  people: number;
 }
 
-export function newWorkloadState(start = 1): WorkloadState {
-  return { nextReq: start, nextStep: start * 10, nextCc: start * 10, open: [] };
+export function newWorkloadState(
+  start = 1,
+  o: { identity?: UserIdentity; people?: number } = {},
+): WorkloadState {
+  return {
+    nextReq: start,
+    nextStep: start * 10,
+    nextCc: start * 10,
+    open: [],
+    identity: o.identity ?? 'feishu_uid',
+    people: o.people ?? 20,
+  };
 }
+
+/** The email and mobile seeded for user `n` of the emails-only schema (the demo's directory matches). */
+export const seededEmail = (n: number): string => `user${n}@corp.example`;
+export const seededMobile = (n: number): string => `139${String(n).padStart(8, '0')}`;
 
 export function seededRandom(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -26,7 +48,21 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export async function seedUsers(sql: pg.Pool | pg.ClientBase, count = 20): Promise<void> {
+export async function seedUsers(
+  sql: pg.Pool | pg.ClientBase,
+  count = 20,
+  identity: UserIdentity = 'feishu_uid',
+): Promise<void> {
+  if (identity === 'email') {
+    await sql.query(
+      `insert into oa.users (user_no, login, display_name, email, mobile, dept_code)
+       select g, 'user' || g, 'User ' || g, 'user' || g || '@corp.example', '139' || lpad(g::text, 8, '0'),
+         'D' || (g % 4) from generate_series(1, $1::int) g
+       on conflict do nothing`,
+      [count],
+    );
+    return;
+  }
   await sql.query(
     `insert into oa.users (user_no, login, display_name, feishu_uid, dept_code)
      select g, 'user' || g, 'User ' || g, 'ou_' || g, 'D' || (g % 4) from generate_series(1, $1::int) g
@@ -47,7 +83,7 @@ export async function workloadStep(
   clock.minute += 1;
   const at = `'${ts(clock.minute)}'`;
   const pick = random();
-  const user = () => 1 + Math.floor(random() * 20);
+  const user = () => 1 + Math.floor(random() * state.people);
   if (pick < 0.3 || state.open.length < 3) {
     const req = state.nextReq++;
     const steps = 1 + Math.floor(random() * 3);
@@ -98,8 +134,13 @@ export async function workloadStep(
     return 'delete-request';
   }
   if (pick < 0.92) {
+    // A person's identity changes: a new Feishu id, or a new email between two mailboxes (the
+    // connector re-resolves it and pushes again the instances that use it).
     await sql.query(
-      `update oa.users set feishu_uid = 'ou_' || user_no || '_' || ${clock.minute} where user_no = ${user()}`,
+      state.identity === 'email'
+        ? `update oa.users set email = case when email like '%@corp.example' then 'user' || user_no || '@mail.corp.example'
+             else 'user' || user_no || '@corp.example' end where user_no = ${user()}`
+        : `update oa.users set feishu_uid = 'ou_' || user_no || '_' || ${clock.minute} where user_no = ${user()}`,
     );
     return 'rename-user';
   }

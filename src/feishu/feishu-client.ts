@@ -10,6 +10,8 @@ import type { FeishuErrorCode, FeishuErrorDetails } from '../errors.js';
 import { classifyFeishuFailure, FEISHU_CODES } from './error-table.js';
 import type { NetworkFailure } from './error-table.js';
 import type { ExternalInstance } from './external-instance.js';
+import { MESSAGE_SEND_PATH, MESSAGE_UPDATE_PATH } from './bot-message-schema.js';
+import type { MessageSendBody, MessageUpdateBody } from './bot-message-schema.js';
 import { diffInstanceSchema } from './payload-schema.js';
 import type { CheckInstance, DiffInstance, ExternalApprovalBody } from './payload-schema.js';
 import { TENANT_TOKEN_PATH, TokenManager } from './token-manager.js';
@@ -172,6 +174,25 @@ export class FeishuClient {
         },
       ];
     });
+  }
+
+  /** Sends an approval bot message; returns its message_id (a string: it exceeds 2^53, §4.9). */
+  async sendMessage(body: MessageSendBody): Promise<{ messageId: string }> {
+    const res = await this.#callApi(MESSAGE_SEND_PATH, body);
+    const data = res.body?.data as { message_id?: unknown } | undefined;
+    const id = data?.message_id;
+    if (typeof id !== 'string' || !/^\d+$/.test(id)) {
+      throw this.#error('FEISHU_HTTP', MESSAGE_SEND_PATH, 'message/send answered without a message_id', {
+        httpStatus: res.status,
+        ...classifyFeishuFailure({ httpStatus: res.status }),
+      });
+    }
+    return { messageId: id };
+  }
+
+  /** Updates a 1008 card (status, title and DETAIL text after the decision). */
+  async updateMessage(body: MessageUpdateBody): Promise<void> {
+    await this.#callApi(MESSAGE_UPDATE_PATH, body);
   }
 
   /**

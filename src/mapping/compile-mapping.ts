@@ -4,6 +4,7 @@
 // table-collector.ts.
 // Invariants checked here: the id templates of one mapping never overlap (id-templates.ts); lookups
 // of a mapping do not redeclare the file's; a mapping with any problem is not produced at all.
+import { compileLoop } from './compile-loop.js';
 import { compileCc, compileInstance, compileTask, list } from './compile-sources.js';
 import type { CompiledCc, CompiledMapping, CompiledTask } from './compiled-mapping.js';
 import type { LookupDef } from './expression.js';
@@ -148,6 +149,7 @@ function compileMapping(
     if (clash) problems.push(clash);
   });
 
+  const loop = compileLoop(m, path, defaultLocale, tasks, problems);
   if (!instance || problems.length > before) return undefined;
   const lookupDefs: LookupDef[] = [...lookups.values()].map((l) => ({
     name: l.name,
@@ -166,5 +168,6 @@ function compileMapping(
     lookupUsages: collector.usages,
     refs: collector.refs,
     lookups: lookupDefs,
+    ...(loop === undefined ? {} : { loop }),
   };
 }

@@ -1,5 +1,6 @@
 // The compiled form of one mapping: what the loader produces and the builder and MappingSet consume.
 // Plain data, no behaviour; every Expr in it has been checked at load.
+import type { LoopConfig } from './loop-config.js';
 import type { Expr, LookupDef } from './expression.js';
 import type { SourceRef } from './contract.js';
 import type { LookupUsage } from './parse-context.js';
@@ -82,6 +83,8 @@ export interface CompiledMapping {
   readonly refs?: readonly SourceRefPath[];
   /** The same, placed at file:line:col by the loader. */
   readonly placedRefs?: readonly SourceRef[];
+  /** Bot cards and quick approval (issue 18); undefined when the mapping declares neither. */
+  readonly loop?: LoopConfig;
 }
 
 export const INSTANCE_STATUSES = [

@@ -3,6 +3,7 @@
 // row belongs to, which rows an instance needs, and builds the payload from them. Everything here is
 // pure: no clock, no I/O.
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
+import type { LoopConfig } from './loop-config.js';
 
 /** A column value as Postgres prints it (text output of the type); null is SQL NULL. */
 export type CellValue = string | null;
@@ -121,6 +122,10 @@ export interface MappingSet {
   sourceRefs?(): readonly SourceRef[];
   /** The table whose rows are the instances of `mapping`. */
   instanceTableOf?(mapping: string): TableName | undefined;
+  /** Bot cards and quick approval of `mapping` (issue 18); undefined when it declares neither. */
+  loopOf?(mapping: string): LoopConfig | undefined;
+  /** The values of the task id template's placeholders in `taskId` (e.g. { step_id: '1001' }), or null. */
+  taskKeyOf?(mapping: string, taskId: string): Readonly<Record<string, string>> | null;
   /**
    * The approval codes the mappings can push (literal values of their approval_code), and the
    * mappings whose code is computed from row data and cannot be listed.

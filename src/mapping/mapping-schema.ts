@@ -4,6 +4,7 @@
 // Invariant: every schema carries its "expected …" phrase as its error message, so a zod issue turns
 // into `found <value>; expected <phrase>` without further knowledge of the schema.
 import { z } from 'zod';
+import { NotifySchema, QuickApprovalSchema } from './loop-schema.js';
 
 /** Expression or filter positions: parsed later, any YAML value is acceptable here. */
 const Later = z.unknown();
@@ -147,6 +148,8 @@ const Mapping = obj(
     instance: Instance,
     tasks: z.array(Task, { error: 'a list of task sources' }).optional(),
     ccs: z.array(Cc, { error: 'a list of CC sources' }).optional(),
+    notify: NotifySchema.optional(),
+    quick_approval: QuickApprovalSchema.optional(),
   },
   'a mapping: an object with name and instance',
 );

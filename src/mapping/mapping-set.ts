@@ -18,6 +18,7 @@ import type {
   TableUse,
 } from './contract.js';
 import { indexColumnOf, rowQueryKey } from './contract.js';
+import type { LoopConfig } from './loop-config.js';
 import { approvalCodesOf, type ApprovalCodes } from './approval-codes.js';
 import type { CompiledMapping } from './compiled-mapping.js';
 import { evaluate, type Expr } from './expression.js';
@@ -131,6 +132,18 @@ export class CompiledMappingSet implements MappingSet {
         out.push(r);
       }
     return out;
+  }
+
+  loopOf(mapping: string): LoopConfig | undefined {
+    return this.#mappings.get(mapping)?.loop;
+  }
+
+  taskKeyOf(mapping: string, taskId: string): Readonly<Record<string, string>> | null {
+    for (const task of this.#mappings.get(mapping)?.tasks ?? []) {
+      const found = invertIdTemplate(task.id, taskId, 2);
+      if (found.length === 1) return found[0] ?? null;
+    }
+    return null;
   }
 
   /** The compiled form of a mapping (for previews and tests). */

@@ -186,6 +186,24 @@ export function createMetrics() {
       help: '1 when this process holds the active lock, 0 while standing by',
       registers: [registry],
     }),
+    botMessages: new Counter({
+      name: 'approval_cdc_bot_messages_total',
+      help: 'Approval bot card calls by result: sent, closed (card updated), retry, parked',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    callbacks: new Counter({
+      name: 'approval_cdc_callbacks_total',
+      help: 'Quick-approval callbacks answered, by HTTP status (200 taken, 401 bad token, 409 refused, ...)',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
+    decisions: new Counter({
+      name: 'approval_cdc_decisions_total',
+      help: 'Decisions taken in Feishu handled by the applier: applied, refused, retry, parked',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
   };
   // Unread is not zero: a gauge nobody could read yet says NaN, so "0 bytes retained" is never a guess.
   for (const g of [m.slotLagBytes, m.slotRetainedBytes, m.slotSafeWalBytes]) g.set(Number.NaN);
@@ -197,6 +215,9 @@ export function createMetrics() {
   for (const status of WAL_STATUSES) m.slotWalStatus.set({ status }, 0);
   // The code label is empty (absent) until a push of that result had a code to tell.
   for (const result of PUSH_RESULTS) m.pushes.inc({ result, code: '' }, 0);
+  for (const result of ['sent', 'closed', 'retry', 'parked']) m.botMessages.inc({ result }, 0);
+  for (const state of ['applied', 'refused', 'retry', 'parked']) m.decisions.inc({ state }, 0);
+  for (const status of ['200', '401', '409']) m.callbacks.inc({ status }, 0);
   return m;
 }
 

@@ -131,6 +131,49 @@ export interface RateLedgerColumns {
   ended_at: Timestamp | null;
 }
 
+/** One approval bot card per pending episode of a task (notify/message-store.ts owns it). */
+export interface BotMessageColumns {
+  id: Int8Default;
+  mapping: string;
+  instance_id: string;
+  task_id: string;
+  version: number;
+  user_id: string;
+  uuid: string;
+  body: Json<Record<string, unknown>>;
+  message_id: string | null;
+  state: Generated<'to_send' | 'sent' | 'to_close' | 'closed' | 'dropped' | 'parked'>;
+  close_status: string | null;
+  close_text: string | null;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp | null;
+  last_error: string | null;
+  created_at: TimestampDefault;
+  sent_at: Timestamp | null;
+  closed_at: Timestamp | null;
+}
+
+/** The inbox of quick-approval decisions (decisions/decision-store.ts owns it). */
+export interface DecisionColumns {
+  id: Int8Default;
+  dedupe_key: string;
+  mapping: string;
+  instance_id: string;
+  task_id: string;
+  message_id: string | null;
+  via: string;
+  action_type: string;
+  reason: string | null;
+  operator_user_id: string;
+  state: Generated<'received' | 'applied' | 'refused' | 'parked'>;
+  outcome: string | null;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp | null;
+  last_error: string | null;
+  received_at: TimestampDefault;
+  decided_at: Timestamp | null;
+}
+
 /** The active connector's run per slot and the fatal error it last stopped on (connector-run.ts). */
 export interface ConnectorRunColumns {
   slot: string;
@@ -153,6 +196,8 @@ export interface StateDb {
   feishu_calls: FeishuCallsColumns;
   resume_request: ResumeRequestColumns;
   rate_ledger: RateLedgerColumns;
+  bot_message: BotMessageColumns;
+  decision: DecisionColumns;
   connector_run: ConnectorRunColumns;
 }
 

@@ -52,6 +52,12 @@ export interface SyncSchedulerOptions {
   checkLimits?: (payload: ExternalInstance) => string[];
   random?: () => number;
   onOutcome?: (outcome: PushOutcome) => void;
+  /**
+   * Runs after Feishu accepted a push and before it is recorded as synced (the notify stage plans
+   * the bot cards of the tasks the push made visible). A failure counts as a failed push: the
+   * instance is pushed again, which is harmless, and the hook runs again.
+   */
+  afterAccepted?: (instance: DirtyInstance, payload: ExternalInstance) => Promise<void>;
   onStop?: (reason: string) => void;
   /** Whether pushing is allowed (default: a gate of its own with default probe timing). */
   gate?: PushGate;
@@ -269,6 +275,7 @@ export class SyncScheduler {
       // Any accepted push proves pushing works again: a stopped gate runs again by itself.
       this.gate.accepted();
       this.noteAnswered();
+      await this.o.afterAccepted?.(instance, payload);
       await this.store.markSynced(
         instance.id,
         instance.version,

@@ -1,6 +1,7 @@
 // The console against a large state: 100,000 parked instances under four reasons and a long push
 // history. Every page is one bounded, keyset-paged answer (50 parked rows, 20 pushes) however deep
-// it goes, and a group retry works through the set a bounded page at a time. Timings are printed as
+// it goes (Chromium renders the parked page and follows its next link; parked-100000.png), and a
+// group retry works through the set a bounded page at a time. Timings are printed as
 // one JSON line, never asserted. Also: a console without an admin token refuses every action, and a
 // loopback console refuses a foreign Host header (DNS rebinding).
 import { request, type Server } from 'node:http';
@@ -16,6 +17,7 @@ import { openStateDb, type StateConnection } from '../../src/replica/state-db.js
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
 import { createTestDatabase, DEFAULT_STATE_SCHEMA, type TestDatabase } from '../support/test-database.js';
 import { freePort } from '../support/throwaway-postgres.js';
+import { ARTIFACTS, launchBrowser } from '../support/browser.js';
 
 const PARKED = 100_000;
 const TOKEN = 'scale-test-admin-token-1234';
@@ -156,6 +158,24 @@ describe('the console with 100,000 parked instances and a long history', () => {
       link = nextLink(page.text);
     }
     expect([...seen].at(-1)).toBe('oa-req-300');
+  });
+
+  it('renders the parked page of 100,000 in Chromium and pages on from its link', async () => {
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await timed('browserParked', () => page.goto(`${base}/console/parked`));
+      expect(await page.locator('table.parked tbody tr').count()).toBe(50);
+      expect(await page.locator('tr.group').count()).toBe(4);
+      await page.screenshot({ path: `${ARTIFACTS}parked-100000.png`, fullPage: true });
+      await timed('browserParkedNext', () => page.click('a[rel=next]'));
+      await page.waitForURL(/after=/);
+      await expect(page.locator('table.parked tbody tr').first().getAttribute('data-instance')).resolves.toBe(
+        'oa-req-51',
+      );
+    } finally {
+      await browser.close();
+    }
   });
 
   it('lists one group (its reason with ids blanked) a page at a time', async () => {

@@ -16,7 +16,10 @@ import { usersReport } from '../../src/sync/users-report.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
 
 const ROOT = new URL('../../examples/emails-only/', import.meta.url);
-const SCHEMA = readFileSync(new URL('schema.sql', ROOT), 'utf8');
+// The emails-only schema is the example legacy schema with the users table changed (it runs after it).
+const SCHEMA = ['../legacy-approval/schema.sql', 'schema.sql']
+  .map((file) => readFileSync(new URL(file, ROOT), 'utf8'))
+  .join('\n');
 const MAPPINGS = new URL('mappings', ROOT).pathname;
 
 const DIRECTORY = [

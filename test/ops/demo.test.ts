@@ -1,6 +1,7 @@
-// The demo as a user runs it: a child process that brings up a throwaway Postgres, the fake Feishu and
-// the connector, syncs instances, and removes everything it created, whether it stops on its own
-// (--seconds) or on Ctrl-C (SIGINT).
+// The demo as a user runs it: a child process that brings up a throwaway Postgres with the emails-only
+// schema, the fake Feishu with a directory and no definitions, applies the definitions, resolves the
+// users by email and mobile, syncs instances, and removes everything it created, whether it stops on
+// its own (--seconds) or on Ctrl-C (SIGINT).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
@@ -53,7 +54,7 @@ function summaryOf(run: DemoRun): Record<string, unknown> {
 
 describe('approval-cdc demo', () => {
   it('syncs instances into the fake Feishu within --seconds and leaves no Postgres directory behind', async () => {
-    const run = await startDemo(['--seconds', '20']);
+    const run = await startDemo(['--seconds', '10']);
     expect(run.code, run.lines.join('\n')).toBe(0);
     const summary = summaryOf(run);
     expect(summary.demo).toBe('done');
@@ -61,6 +62,25 @@ describe('approval-cdc demo', () => {
     expect(summary.pushesAccepted).toBeGreaterThan(0);
     expect(summary.changesApplied).toBeGreaterThan(0);
     const dir = dataDirOf(run);
+
+    // Definitions applied to a Feishu that had none (instances then reach it under their codes).
+    const out = run.lines.join('\n');
+    expect(out).toContain(
+      'definitions apply (examples/emails-only/mappings/definitions.yaml): 3 approval definitions in Feishu',
+    );
+    for (const key of ['oa-leave', 'oa-expense', 'oa-purchase'])
+      expect(out).toMatch(new RegExp(`^  ${key}: create -> approval_code [0-9A-F-]{36}$`, 'm'));
+    expect(summary.definitionsApplied).toBe(3);
+    // Users known by email and mobile only, resolved through batch_get_id; the one not in Feishu parks.
+    expect(out).toContain('(user_id): no Feishu user; referenced by 1 instance(s)');
+    expect(out).toMatch(
+      /^ {4}oa-req-201: .*no Feishu user for email user20@corp\.example, then mobile 13900000020$/m,
+    );
+    expect(out).toContain('users: 19 of 20 people resolved to Feishu user_ids');
+    expect(out).toMatch(/^ {2}by email: user1@corp\.example -> u_1, /m);
+    expect(out).toContain('  by mobile: 13900000002 -> u_2 ');
+    expect(out).toContain('  not in Feishu: user20@corp.example:');
+    expect([summary.usersResolved, summary.usersUnresolved]).toEqual([19, 1]);
     expect(dir).toMatch(/approval-cdc-pg-/);
     expect(existsSync(dir)).toBe(false);
   }, 180_000);

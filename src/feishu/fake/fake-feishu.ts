@@ -6,6 +6,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PayloadLimits } from '../payload-schema.js';
+import { FakeBotMessages } from './bot-messages.js';
+import type { ActOptions, ActResult, CardView, FakeCard } from './bot-messages.js';
 import { FakeApprovals } from './approvals.js';
 import type { StoredApproval } from './approvals.js';
 import { FakeDirectory, loadDirectoryFile } from './directory.js';
@@ -20,6 +22,7 @@ import { FakeState } from './state.js';
 import type { StoredInstance } from './state.js';
 import { TokenStore } from './token-store.js';
 
+export type { ActOptions, ActResult, CardView, FakeCard } from './bot-messages.js';
 export type { FaultControl, FaultSettings } from './faults.js';
 export type { FakeCounters, PushRecord } from './server.js';
 export type { StoredInstance } from './state.js';
@@ -61,6 +64,13 @@ export interface FakeFeishu {
   pushes(): PushRecord[];
   faults: FaultControl;
   readonly counters: Readonly<FakeCounters>;
+  /** Approval bot cards sent so far (all users). */
+  cards(): FakeCard[];
+  card(messageId: string): FakeCard | undefined;
+  /** One user's cards as their Feishu client shows them. */
+  userView(userId: string): CardView[];
+  /** Plays the user: clicks a button on a card, which POSTs the callback as Feishu would. */
+  act(messageId: string, options: ActOptions): Promise<ActResult>;
   /** Definitions created through external_approvals, with both their codes. */
   approvals(): StoredApproval[];
   /** The tenant's users (replace() swaps them, as a directory change would). */
@@ -77,6 +87,7 @@ export interface FakeFeishu {
 export const DEFAULT_FAKE_SCOPES = [
   'approval:external_instance',
   'approval:external_approval',
+  'approval:approval:readonly',
   'contact:user.id:readonly',
   'contact:user.employee_id:readonly',
 ] as const;
@@ -106,6 +117,7 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
   const pushes: PushRecord[] = [];
   const counters = emptyCounters();
   const lastAccepted = new Map<string, number>();
+  const messages = new FakeBotMessages(now);
   const ctx: FakeContext = {
     appId,
     appSecret,
@@ -117,6 +129,7 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     pushes,
     counters,
     lastAccepted,
+    messages,
     approvals,
     directory,
     quota,
@@ -132,6 +145,7 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
       lastAccepted.clear();
       rate.clear();
       faults.clear();
+      messages.clear();
     },
   };
 
@@ -172,6 +186,10 @@ export async function startFakeFeishu(options: FakeFeishuOptions = {}): Promise<
     quota,
     faults,
     counters,
+    cards: () => messages.cards(),
+    card: (id) => messages.card(id),
+    userView: (userId) => messages.viewOf(userId),
+    act: (id, options) => messages.act(id, options),
     reset: ctx.reset,
     setAppSecret(secret) {
       ctx.appSecret = secret;

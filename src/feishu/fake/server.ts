@@ -16,6 +16,9 @@ import {
   tokenRequestSchema,
 } from '../payload-schema.js';
 import type { PayloadLimits } from '../payload-schema.js';
+import { MESSAGE_SEND_PATH, MESSAGE_UPDATE_PATH } from '../bot-message-schema.js';
+import { actSchema } from './bot-messages.js';
+import type { FakeBotMessages } from './bot-messages.js';
 import type { FakeApprovals } from './approvals.js';
 import { directoryUserSchema } from './directory.js';
 import type { FakeDirectory } from './directory.js';
@@ -92,6 +95,7 @@ export interface FakeContext {
   pushes: PushRecord[];
   counters: FakeCounters;
   lastAccepted: Map<string, number>;
+  messages: FakeBotMessages;
   approvals: FakeApprovals;
   directory: FakeDirectory;
   quota: FakeQuota;
@@ -152,6 +156,20 @@ function routeOf(method: string, path: string): Route | undefined {
   }
   if (method === 'GET' && path === APPROVALS)
     return { name: 'GET external_approvals', scopes: APPROVAL_SCOPES, counted: true };
+  // The bot message APIs name approval:approval:readonly as their scope and count toward the month
+  // like every approval API (feishu-beyond-instances.md §4.2, §4.10).
+  if (method === 'POST' && path === MESSAGE_SEND_PATH)
+    return {
+      name: 'POST message/send',
+      scopes: ['approval:approval', 'approval:approval:readonly'],
+      counted: true,
+    };
+  if (method === 'POST' && path === MESSAGE_UPDATE_PATH)
+    return {
+      name: 'POST message/update',
+      scopes: ['approval:approval', 'approval:approval:readonly'],
+      counted: true,
+    };
   if (method === 'POST' && path === BATCH_GET_ID)
     return { name: 'POST users/batch_get_id', scopes: ['contact:user.id:readonly'], counted: false };
   return undefined;
@@ -175,7 +193,9 @@ export async function handleRequest(
   const method = req.method ?? 'GET';
   const route = routeOf(method, url.pathname);
   let outcome: Outcome;
-  if (url.pathname.startsWith('/_fake/')) outcome = admin(ctx, method, url.pathname, text);
+  if (url.pathname.startsWith('/_fake/messages') || url.pathname.startsWith('/_fake/users/'))
+    outcome = await userPlay(ctx, method, url.pathname, text);
+  else if (url.pathname.startsWith('/_fake/')) outcome = admin(ctx, method, url.pathname, text);
   else if (method === 'POST' && url.pathname === TOKEN_PATH) outcome = token(ctx, text);
   else if (route) outcome = await api(ctx, req, url, route, text);
   else outcome = { status: 404, text: '404 page not found' };
@@ -307,6 +327,11 @@ function dispatch(ctx: FakeContext, url: URL, route: Route, text: string): Outco
       if (!parsed.success) return invalid(describeSchemaIssues(parsed.error));
       return ok({ diff_instances: ctx.state.check(parsed.data.instances) });
     }
+    case 'POST message/send':
+    case 'POST message/update': {
+      const r = route.name === 'POST message/send' ? ctx.messages.send(body) : ctx.messages.update(body);
+      return r.ok ? ok(r.data) : fail(r.status, r.code, r.msg);
+    }
     case 'POST users/batch_get_id':
       ctx.counters.batchGetId++;
       return ctx.directory.batchGetId(Object.fromEntries(url.searchParams), body, ctx.scopes);
@@ -418,6 +443,28 @@ function admin(ctx: FakeContext, method: string, path: string, text: string): Ou
     default:
       return { status: 404, text: '404 page not found' };
   }
+}
+
+/** The user's side of the bot: their cards, and a click on a card's button (POSTs the callback). */
+async function userPlay(ctx: FakeContext, method: string, path: string, text: string): Promise<Outcome> {
+  if (method === 'GET' && path === '/_fake/messages') return { status: 200, body: ctx.messages.cards() };
+  const view = /^\/_fake\/users\/([^/]+)\/messages$/.exec(path);
+  if (method === 'GET' && view?.[1])
+    return { status: 200, body: ctx.messages.viewOf(decodeURIComponent(view[1])) };
+  const act = /^\/_fake\/messages\/(\d+)\/act$/.exec(path);
+  if (method === 'POST' && act?.[1]) {
+    const parsed = actSchema.safeParse(parseJson(text) ?? {});
+    if (!parsed.success) return { status: 400, body: { error: describeSchemaIssues(parsed.error) } };
+    const { reason, user_id, action_type, stale } = parsed.data;
+    const answer = await ctx.messages.act(act[1], {
+      action_type,
+      ...(stale === undefined ? {} : { stale }),
+      ...(reason === undefined ? {} : { reason }),
+      ...(user_id === undefined ? {} : { user_id }),
+    });
+    return { status: 200, body: answer };
+  }
+  return { status: 404, text: '404 page not found' };
 }
 
 function recordPush(ctx: FakeContext, text: string, outcome: Outcome): void {

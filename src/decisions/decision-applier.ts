@@ -1,0 +1,152 @@
+// Applies the decisions of the inbox, one at a time in the order they were received, through the
+// mapping's write-back (write-back.ts). It never pushes to Feishu: the legacy change flows back
+// through the replication stream like any other, and the pushed task status closes the card.
+// Invariants: a decision is applied at most once (the write-back's ledger) and its inbox row is
+// finished only after the legacy outcome is durable; a failure parks it with the reason (transient
+// ones after a few retries), never drops it; a refusal by the legacy system closes the card with the
+// reason so the approver is not left with live buttons.
+import type { Kysely } from 'kysely';
+import type { MappingSet } from '../mapping/contract.js';
+import type { Logger } from '../core/logger.js';
+import { backoffMs, type RetryPolicy } from '../sync/retry-policy.js';
+import type { MessageStore } from '../notify/message-store.js';
+import { DecisionStore, type Decision } from './decision-store.js';
+import { TransientWriteBackError, type WriteBack } from './write-back.js';
+import type { StateDb } from '../replica/state-schema.js';
+
+export interface DecisionApplierOptions {
+  db: Kysely<StateDb>;
+  schema: string;
+  mappings: MappingSet;
+  writeBack: WriteBack;
+  messages: MessageStore;
+  logger: Logger;
+  retry: RetryPolicy;
+  /** Transient failures of one decision before it is parked. */
+  maxAttempts: number;
+  pollIntervalMs?: number;
+  onCardClose?: () => void;
+  onOutcome?: (state: 'applied' | 'refused' | 'retry' | 'parked') => void;
+}
+
+export class DecisionApplier {
+  readonly store: DecisionStore;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private wakePending = false;
+
+  constructor(private readonly o: DecisionApplierOptions) {
+    this.store = new DecisionStore(o.db, o.schema);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    const w = this.wakeUp;
+    if (w) {
+      this.wakeUp = null;
+      w();
+    } else this.wakePending = true;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop?.catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    const poll = this.o.pollIntervalMs ?? 500;
+    while (this.running) {
+      try {
+        const [d] = await this.store.due(1, []);
+        if (!d) {
+          await this.idle(poll);
+          continue;
+        }
+        await this.applyOne(d);
+      } catch (error) {
+        if (!this.running) break;
+        this.o.logger.error({ err: error }, 'decision applier failed; retrying');
+        await this.idle(1000);
+      }
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.wakePending) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        if (this.wakeUp === finish) this.wakeUp = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.wakeUp = finish;
+    });
+  }
+
+  private async applyOne(d: Decision): Promise<void> {
+    const log = { decision: d.id, instance: d.instanceId, task: d.taskId, action: d.actionType };
+    const quick = this.o.mappings.loopOf?.(d.mapping)?.quickApproval;
+    if (!quick) {
+      await this.store.park(d.id, `mapping ${d.mapping} no longer declares quick_approval`);
+      this.o.onOutcome?.('parked');
+      return;
+    }
+    const params = {
+      ...(this.o.mappings.taskKeyOf?.(d.mapping, d.taskId) ?? {}),
+      decision: d.actionType,
+      comment: d.reason,
+      operator: d.operatorUserId,
+      operator_user_id: d.operatorUserId,
+      instance_id: d.instanceId,
+      task_id: d.taskId,
+      decision_id: d.id,
+    };
+    try {
+      const outcome = await this.o.writeBack.apply(d.dedupeKey, d.id, quick, params);
+      if (outcome.kind === 'refused') {
+        await this.store.finish(d.id, 'refused', outcome.detail);
+        await this.closeCard(d, `未能在业务系统中处理：${outcome.detail}`);
+        this.o.logger.warn(log, `decision refused by the legacy system: ${outcome.detail}`);
+        this.o.onOutcome?.('refused');
+        return;
+      }
+      await this.store.finish(d.id, 'applied', outcome.detail);
+      this.o.logger.info(
+        log,
+        `decision ${outcome.kind === 'already' ? 'was already applied' : 'applied'}: ${outcome.detail}`,
+      );
+      this.o.onOutcome?.('applied');
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const attempt = d.attempts + 1;
+      if (error instanceof TransientWriteBackError && attempt < this.o.maxAttempts) {
+        const delayMs = backoffMs(attempt, this.o.retry, Math.random());
+        this.o.logger.warn({ ...log, delayMs }, `write-back failed, will retry: ${reason}`);
+        await this.store.markRetry(d.id, delayMs, reason);
+        this.o.onOutcome?.('retry');
+        return;
+      }
+      this.o.logger.error(log, `decision parked: ${reason}`);
+      await this.store.park(d.id, reason);
+      this.o.onOutcome?.('parked');
+    }
+  }
+
+  private async closeCard(d: Decision, text: string): Promise<void> {
+    const card = d.messageId ? await this.o.messages.byMessageId(d.messageId) : undefined;
+    if (!card) return;
+    await this.o.messages.requestClose(card.id, 'CUSTOM', text.slice(0, 200));
+    this.o.onCardClose?.();
+  }
+}

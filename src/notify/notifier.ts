@@ -1,0 +1,199 @@
+// Sends and closes approval bot cards. plan() runs inside the sync stage's push, after Feishu accepted
+// the instance and before the push is recorded as synced, so a card is planned only for a task
+// Feishu already shows, and a crash in between re-plans it (the plan is idempotent). The loop then
+// sends what is planned, with its own rate budget (the bot API has its own limits, §8.1), retries
+// with backoff, and parks what cannot be sent.
+// Invariants: one call in flight per card; a card is sent before it is closed; the callback secret
+// is added at send time and never stored.
+import type { Kysely } from 'kysely';
+import {
+  actionUrlsComplete,
+  type MessageSendBody,
+  type MessageUpdateBody,
+} from '../feishu/bot-message-schema.js';
+import type { ExternalInstance } from '../feishu/external-instance.js';
+import type { MappingSet } from '../mapping/contract.js';
+import type { Logger } from '../core/logger.js';
+import type { RateBudget } from '../sync/rate-budget.js';
+import { nextStep, type RetryPolicy } from '../sync/retry-policy.js';
+import { planCards } from './card-plan.js';
+import { MessageStore, type CardRow } from './message-store.js';
+import { cardContext, cardUpdate } from './todo-card.js';
+import type { StateDb } from '../replica/state-schema.js';
+
+export interface CallbackTarget {
+  url: string;
+  token: string;
+  encryptKey?: string;
+}
+
+export interface NotifierOptions {
+  db: Kysely<StateDb>;
+  schema: string;
+  mappings: MappingSet;
+  send: (body: MessageSendBody) => Promise<{ messageId: string }>;
+  update: (body: MessageUpdateBody) => Promise<void>;
+  budget: RateBudget;
+  retry: RetryPolicy;
+  logger: Logger;
+  /** Where cards' buttons call back; without it cards carry no buttons. */
+  callback: CallbackTarget | null;
+  concurrency?: number;
+  pollIntervalMs?: number;
+  onOutcome?: (kind: 'sent' | 'closed' | 'retry' | 'parked') => void;
+}
+
+export class Notifier {
+  readonly store: MessageStore;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private wakePending = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly o: NotifierOptions) {
+    this.store = new MessageStore(o.db, o.schema);
+  }
+
+  /** Records the cards one accepted push calls for (the sync stage awaits it before markSynced). */
+  async plan(mapping: string, payload: ExternalInstance, live: boolean): Promise<void> {
+    const loop = this.o.mappings.loopOf?.(mapping);
+    if (!loop || (loop.notify === null && loop.quickApproval === null)) return;
+    const { open, lastVersion } = await this.store.openCards(payload.instance_id);
+    const plan = planCards(payload, loop, open, lastVersion, live);
+    if (plan.send.length === 0 && plan.close.length === 0) return;
+    await this.store.apply(mapping, payload.instance_id, plan);
+    this.wake();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    const w = this.wakeUp;
+    if (w) {
+      this.wakeUp = null;
+      w();
+    } else this.wakePending = true;
+  }
+
+  async stop(graceMs = 10_000): Promise<void> {
+    this.running = false;
+    this.abort.abort();
+    this.wake();
+    await this.loop?.catch(() => undefined);
+    await Promise.race([
+      Promise.allSettled([...this.inFlight.values()]),
+      new Promise((r) => setTimeout(r, graceMs)),
+    ]);
+  }
+
+  private async run(): Promise<void> {
+    const poll = this.o.pollIntervalMs ?? 250;
+    const concurrency = this.o.concurrency ?? 4;
+    while (this.running) {
+      try {
+        if (this.inFlight.size >= concurrency) {
+          await Promise.race([...this.inFlight.values(), this.idle(poll)]);
+          continue;
+        }
+        const [row] = await this.store.due(1, [...this.inFlight.keys()]);
+        if (!row) {
+          await this.idle(poll);
+          continue;
+        }
+        const ticket = await this.o.budget.acquire(this.abort.signal);
+        const task = this.handle(row)
+          .finally(() => {
+            ticket.release();
+            this.inFlight.delete(row.id);
+            this.wake();
+          })
+          .catch(() => undefined);
+        this.inFlight.set(row.id, task);
+      } catch (error) {
+        if (!this.running) break;
+        this.o.logger.error({ err: error }, 'notifier loop failed; retrying');
+        await this.idle(1000);
+      }
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.wakePending) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        if (this.wakeUp === finish) this.wakeUp = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.wakeUp = finish;
+    });
+  }
+
+  private async handle(row: CardRow): Promise<void> {
+    const log = { instance: row.instanceId, task: row.taskId, card: row.id };
+    try {
+      if (row.state === 'to_send') {
+        const body = this.withCallback(row);
+        if (!actionUrlsComplete(body)) {
+          await this.store.park(
+            row.id,
+            'the task links are not http(s) URLs: Feishu refuses the card (60001)',
+          );
+          this.o.onOutcome?.('parked');
+          return;
+        }
+        const { messageId } = await this.o.send(body);
+        await this.store.markSent(row.id, messageId);
+        this.o.logger.info({ ...log, messageId }, 'approval bot card sent');
+        this.o.onOutcome?.('sent');
+      } else if (row.messageId && row.closeStatus) {
+        await this.o.update(cardUpdate(row.messageId, row.closeStatus, row.closeText ?? undefined));
+        await this.store.markClosed(row.id, row.closeStatus);
+        this.o.logger.info({ ...log, status: row.closeStatus }, 'approval bot card closed');
+        this.o.onOutcome?.('closed');
+      }
+    } catch (error) {
+      const step = nextStep(error, row.attempts + 1, this.o.retry, Math.random());
+      if (step.action === 'retry') {
+        this.o.logger.warn(
+          { ...log, delayMs: step.delayMs },
+          `bot message failed, will retry: ${step.reason}`,
+        );
+        await this.store.markRetry(row.id, step.delayMs, step.reason);
+        this.o.onOutcome?.('retry');
+      } else {
+        this.o.logger.error(log, `bot message parked: ${step.reason}`);
+        await this.store.park(row.id, step.reason);
+        this.o.onOutcome?.('parked');
+      }
+    }
+  }
+
+  private withCallback(row: CardRow): MessageSendBody {
+    const cb = this.o.callback;
+    const quick = this.o.mappings.loopOf?.(row.mapping)?.quickApproval;
+    if (!cb || !quick) {
+      const { action_configs: _dropped, ...rest } = row.body;
+      return rest;
+    }
+    return {
+      ...row.body,
+      action_callback: {
+        action_callback_url: cb.url,
+        action_callback_token: cb.token,
+        ...(cb.encryptKey ? { action_callback_key: cb.encryptKey } : {}),
+        action_context: cardContext(row.instanceId, row.taskId, row.version),
+      },
+    };
+  }
+}
