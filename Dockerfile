@@ -2,7 +2,7 @@
 # compiles src/ and migrations/ to dist/; the final stage installs production dependencies only and
 # carries the compiled code, the launcher and the example mappings, no sources: bin/approval-cdc.js
 # runs dist/ when src/ is absent. One image serves the connector, its standby and the Feishu fake.
-# test/ops/dockerfile-replay.test.ts replays these steps in a scratch directory (no Docker engine
+# test/e2e/dockerfile-replay.test.ts replays these steps in a scratch directory (no Docker engine
 # there) and runs the built CLI from the final stage's files.
 FROM node:20-slim AS build
 WORKDIR /app

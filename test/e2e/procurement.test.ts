@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExternalInstance } from '../../src/feishu/external-instance.js';
 import { quoteTable } from '../../src/source/catalog.js';
-import { FakeRows, resolveAndBuild } from '../mapping/fake-rows.js';
+import { FakeRows, resolveAndBuild } from '../support/fake-rows.js';
 import {
   startConnectorFixture,
   waitFor,

@@ -32,7 +32,7 @@ function settingsFor(url: string, name: string, extra: Record<string, unknown> =
       slotName: name,
       publicationName: name,
       stateSchema: `${name}_state`,
-      mappings: 'test/ops',
+      mappings: 'test/e2e',
       metricsAddress: 'off',
       ...extra,
     },

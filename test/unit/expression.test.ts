@@ -8,7 +8,7 @@ import {
   type ParseContext,
 } from '../../src/mapping/expression-parser.js';
 import type { PathProblem } from '../../src/mapping/mapping-problem.js';
-import { FakeRows } from './fake-rows.js';
+import { FakeRows } from '../support/fake-rows.js';
 
 const lookups = new Map<string, LookupEntry>([
   ['users', { name: 'users', table: 'oa.users', key: ['user_no'] }],

@@ -5,8 +5,8 @@ import { CdcError, type FeishuErrorCode } from '../../src/errors.js';
 import { FeishuClient } from '../../src/feishu/feishu-client.js';
 import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import type { FakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
-import { APPROVALS, BATCH_GET_ID, PUSH, fetchToken, rawCall } from './fake-http.js';
-import { samplePayload } from './sample-payload.js';
+import { APPROVALS, BATCH_GET_ID, PUSH, fetchToken, rawCall } from '../support/fake-http.js';
+import { samplePayload } from '../support/sample-payload.js';
 
 let fake: FakeFeishu;
 let token: string;

@@ -1,7 +1,7 @@
 // The default mapping (mappings/legacy-approval.yaml) over the example OA schema, end to end.
 import { describe, expect, it } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
-import { FakeRows, resolveAndBuild } from './fake-rows.js';
+import { FakeRows, resolveAndBuild } from '../support/fake-rows.js';
 
 const set = loadMappings('mappings');
 const ref = { mapping: 'oa-request', key: ['42'] };

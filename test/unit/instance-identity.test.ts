@@ -2,7 +2,7 @@
 // its instance, for `mappings preview`) and instanceRank (backfill priority from the instance row).
 import { describe, expect, it } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
-import { mappingOf } from './fake-rows.js';
+import { mappingOf } from '../support/fake-rows.js';
 
 const legacy = loadMappings('mappings/legacy-approval.yaml');
 const procurement = loadMappings('mappings/examples/procurement.yaml');

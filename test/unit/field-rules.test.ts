@@ -3,7 +3,7 @@ import { payloadLimitViolations } from '../../src/feishu/payload-schema.js';
 import { evaluate } from '../../src/mapping/expression.js';
 import { checkLink } from '../../src/mapping/feishu-field-rules.js';
 import type { PathProblem } from '../../src/mapping/mapping-problem.js';
-import { samplePayload, sampleTask } from './sample-payload.js';
+import { samplePayload, sampleTask } from '../support/sample-payload.js';
 
 const env = (row: Record<string, string | null>) => ({ row, load: () => [], notes: [] }) as never;
 

@@ -17,7 +17,7 @@ const LEGACY_SCHEMA = readFileSync(
   new URL('../../examples/legacy-approval/schema.sql', import.meta.url),
   'utf8',
 );
-const BROKEN = 'test/mapping/broken/bad-instance-status.yaml';
+const BROKEN = 'test/support/broken-mappings/bad-instance-status.yaml';
 const BROKEN_MESSAGE = `${BROKEN}:14:60 mappings[0].instance.status.values["2"]: "APPROVE"; expected one of PENDING, APPROVED, REJECTED, CANCELED, DELETED, HIDDEN, TERMINATED`;
 
 interface CliResult {
@@ -54,20 +54,20 @@ describe('approval-cdc mappings check', () => {
   });
 
   it('reports the problems of several files at once, including the ones across files', async () => {
-    const r = await cli(['mappings', 'check', BROKEN, 'test/mapping/broken/bad-time-zone.yaml']);
+    const r = await cli(['mappings', 'check', BROKEN, 'test/support/broken-mappings/bad-time-zone.yaml']);
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n')).toEqual([
       '4 problems in the mapping files:',
       BROKEN_MESSAGE,
-      'test/mapping/broken/bad-time-zone.yaml:4:14 defaults.time_zone: "Asia/Shangai"; expected an IANA time zone such as Asia/Shanghai',
-      `test/mapping/broken/bad-time-zone.yaml:8:11 mappings[0].name: "oa-request", already the name of ${BROKEN} mappings[0]; expected a mapping name used once`,
-      `test/mapping/broken/bad-time-zone.yaml:12:11 mappings[0].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in ${BROKEN}; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
+      'test/support/broken-mappings/bad-time-zone.yaml:4:14 defaults.time_zone: "Asia/Shangai"; expected an IANA time zone such as Asia/Shanghai',
+      `test/support/broken-mappings/bad-time-zone.yaml:8:11 mappings[0].name: "oa-request", already the name of ${BROKEN} mappings[0]; expected a mapping name used once`,
+      `test/support/broken-mappings/bad-time-zone.yaml:12:11 mappings[0].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in ${BROKEN}; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
       '',
     ]);
   });
 
   it('prints all five problems of a file with five, schema and compiler problems alike', async () => {
-    const r = await cli(['mappings', 'check', 'test/mapping/broken/five-problems.yaml']);
+    const r = await cli(['mappings', 'check', 'test/support/broken-mappings/five-problems.yaml']);
     expect(r.code).toBe(1);
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines[0]).toBe('5 problems in the mapping files:');

@@ -2,8 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ExternalInstance } from '../../src/feishu/external-instance.js';
 import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import type { FakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
-import { APPROVALS, CHECK, PUSH, TOKEN, fetchToken, rawGet, rawPost } from './fake-http.js';
-import { APPROVAL_CODE, sampleCc, samplePayload, sampleTask } from './sample-payload.js';
+import { APPROVALS, CHECK, PUSH, TOKEN, fetchToken, rawGet, rawPost } from '../support/fake-http.js';
+import { APPROVAL_CODE, sampleCc, samplePayload, sampleTask } from '../support/sample-payload.js';
 
 const T0 = 1_700_000_000_000;
 let clock = T0;

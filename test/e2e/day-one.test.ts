@@ -11,7 +11,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { createMetrics } from '../../src/observe/metrics.js';
 import { Pipeline } from '../../src/pipeline.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
-import { rawGet } from '../feishu/fake-http.js';
+import { rawGet } from '../support/fake-http.js';
 import { seedUsers } from '../support/legacy-workload.js';
 
 const logger = createLogger('silent');

@@ -5,23 +5,23 @@ import { describe, expect, it } from 'vitest';
 import { isCdcError } from '../../src/errors.js';
 import { checkMappingFiles, loadMappings } from '../../src/mapping/mapping-loader.js';
 
-const DIR = 'test/mapping/broken';
+const DIR = 'test/support/broken-mappings';
 
 const EXPECTED: Record<string, string[]> = {
   'task-id-is-other-instance-id.yaml': [
-    `${DIR}/task-id-is-other-instance-id.yaml:53:13 mappings[1].tasks[0].id: "oa-req-{step_id}", a constant prefix "oa-req-" that overlaps "oa-req-" of mappings[0].instance.id in test/mapping/broken/task-id-is-other-instance-id.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
+    `${DIR}/task-id-is-other-instance-id.yaml:53:13 mappings[1].tasks[0].id: "oa-req-{step_id}", a constant prefix "oa-req-" that overlaps "oa-req-" of mappings[0].instance.id in test/support/broken-mappings/task-id-is-other-instance-id.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
   ],
   'same-table-without-filters.yaml': [
-    `${DIR}/same-table-without-filters.yaml:41:11 mappings[1].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in test/mapping/broken/same-table-without-filters.yaml; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
+    `${DIR}/same-table-without-filters.yaml:41:11 mappings[1].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in test/support/broken-mappings/same-table-without-filters.yaml; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
   ],
   'same-table-overlapping-filters.yaml': [
-    `${DIR}/same-table-overlapping-filters.yaml:43:11 mappings[1].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in test/mapping/broken/same-table-overlapping-filters.yaml; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
+    `${DIR}/same-table-overlapping-filters.yaml:43:11 mappings[1].instance.id: "oa-req-{req_id}", the same template as mappings[0].instance.id in test/support/broken-mappings/same-table-overlapping-filters.yaml; expected an id prefix of its own, or instance filters (where) that provably separate the two mappings of oa.requests`,
   ],
   'cc-id-overlaps-other-task-id.yaml': [
-    `${DIR}/cc-id-overlaps-other-task-id.yaml:61:13 mappings[1].ccs[0].id: "oa-step-{cc_no}", a constant prefix "oa-step-" that overlaps "oa-step-" of mappings[0].tasks[0].id in test/mapping/broken/cc-id-overlaps-other-task-id.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
+    `${DIR}/cc-id-overlaps-other-task-id.yaml:61:13 mappings[1].ccs[0].id: "oa-step-{cc_no}", a constant prefix "oa-step-" that overlaps "oa-step-" of mappings[0].tasks[0].id in test/support/broken-mappings/cc-id-overlaps-other-task-id.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
   ],
   'instance-prefix-across-mappings.yaml': [
-    `${DIR}/instance-prefix-across-mappings.yaml:41:11 mappings[1].instance.id: "oa-arch-{req_id}", a constant prefix "oa-arch-" that overlaps "oa-" of mappings[0].instance.id in test/mapping/broken/instance-prefix-across-mappings.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
+    `${DIR}/instance-prefix-across-mappings.yaml:41:11 mappings[1].instance.id: "oa-arch-{req_id}", a constant prefix "oa-arch-" that overlaps "oa-" of mappings[0].instance.id in test/support/broken-mappings/instance-prefix-across-mappings.yaml; expected an id template whose constant prefix is not a prefix of another mapping's (instance, task and CC ids share one space)`,
   ],
   'empty-approval-code.yaml': [
     `${DIR}/empty-approval-code.yaml:13:22 mappings[0].instance.approval_code: ""; expected a non-empty value (omit the field instead)`,
@@ -87,7 +87,7 @@ const EXPECTED: Record<string, string[]> = {
     `${DIR}/conflicting-keys.yaml:30:14 mappings[0].ccs[0].key: key req_id, seq for oa.steps; expected the key declared before for it (step_id, at mappings[0].tasks[0].key)`,
   ],
   'duplicate-mapping-names.yaml': [
-    `${DIR}/duplicate-mapping-names.yaml:37:11 mappings[1].name: "oa-request", already the name of test/mapping/broken/duplicate-mapping-names.yaml mappings[0]; expected a mapping name used once`,
+    `${DIR}/duplicate-mapping-names.yaml:37:11 mappings[1].name: "oa-request", already the name of test/support/broken-mappings/duplicate-mapping-names.yaml mappings[0]; expected a mapping name used once`,
   ],
   'empty-file.yaml': [
     `${DIR}/empty-file.yaml:1:1 (root): an empty document; expected a mapping file: an object with mappings`,

@@ -1,8 +1,8 @@
 // Build semantics on small inline mappings: deletions, status overrides, composite keys, nulls,
 // update mode, unmappable reasons.
 import { describe, expect, it } from 'vitest';
-import type { BuildResult, ExternalInstanceLike } from './payload-types.js';
-import { FakeRows, mappingOf, resolveAndBuild } from './fake-rows.js';
+import type { BuildResult, ExternalInstanceLike } from '../support/payload-types.js';
+import { FakeRows, mappingOf, resolveAndBuild } from '../support/fake-rows.js';
 
 const MAPPING = `
 defaults: { time_zone: UTC }

@@ -4,8 +4,8 @@ import { FeishuClient } from '../../src/feishu/feishu-client.js';
 import type { FeishuClientOptions } from '../../src/feishu/feishu-client.js';
 import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import type { FakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
-import { fetchToken } from './fake-http.js';
-import { APPROVAL_CODE, samplePayload } from './sample-payload.js';
+import { fetchToken } from '../support/fake-http.js';
+import { APPROVAL_CODE, samplePayload } from '../support/sample-payload.js';
 
 const T0 = 1_700_000_000_000;
 let clock = T0;

@@ -2,7 +2,7 @@
 // soft deletes, text dates and times, tasks and CCs in one table with a composite key.
 import { describe, expect, it } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
-import { FakeRows, resolveAndBuild } from './fake-rows.js';
+import { FakeRows, resolveAndBuild } from '../support/fake-rows.js';
 
 const set = loadMappings('mappings/examples/procurement.yaml');
 const DOC = '6f1c2b9e-0d3a-4c55-9a1e-2f0b7d8e4a11';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { externalInstanceSchema, payloadLimitViolations } from '../../src/feishu/payload-schema.js';
-import { sampleCc, samplePayload, sampleTask } from './sample-payload.js';
+import { sampleCc, samplePayload, sampleTask } from '../support/sample-payload.js';
 
 const tasks = (n: number) => Array.from({ length: n }, (_, i) => sampleTask(`task:${i}`));
 const ccs = (n: number) => Array.from({ length: n }, (_, i) => sampleCc(`cc:${i}`));
