@@ -127,6 +127,47 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`create index instance_external_id on ${s('instance')} (md5(external_id))`.execute(db);
       },
     },
+    '0014c-parked-changes': {
+      async up(db: Kysely<unknown>) {
+        // Source changes the replica could not store (a database error tied to the row's values):
+        // recorded, their instances parked, the stream moved on (src/replica/change-parking.ts).
+        // One LSN is one change of one table, so a replayed change is recorded once.
+        await sql`create table ${s('parked_change')} (
+          id bigserial primary key,
+          slot text not null,
+          lsn bigint not null,
+          tbl text not null,
+          pk text,
+          kind text not null,
+          sqlstate text,
+          error text not null,
+          instances jsonb not null default '[]'::jsonb,
+          parked_at timestamptz not null default now(),
+          unique (slot, lsn, tbl)
+        )`.execute(db);
+        // A stream failing again and again at one position (src/source/replication-stream.ts), so
+        // `status` shows it without asking the daemon; the row goes once the stream moves past.
+        await sql`create table ${s('stream_fault')} (
+          slot text primary key,
+          position bigint not null,
+          tables text,
+          error text not null,
+          failures integer not null,
+          since timestamptz not null default now(),
+          updated_at timestamptz not null default now()
+        )`.execute(db);
+      },
+    },
+    '0014c-feishu-floor': {
+      async up(db: Kysely<unknown>) {
+        // An instance first seen in a snapshot copy (the backfill lane) may be held by Feishu already,
+        // pushed by another state database with a higher update_time: its first push asks Feishu
+        // first (src/sync/feishu-floor.ts). Instances created by a live change are new to Feishu.
+        await sql`alter table ${s('instance')} add column floor_unknown boolean not null default false`.execute(
+          db,
+        );
+      },
+    },
     '0016-push-history': {
       async up(db: Kysely<unknown>) {
         // The last pushes of each instance (time, result, Feishu code), for `status` and the console.

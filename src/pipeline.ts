@@ -29,12 +29,15 @@ import { laneName } from './replica/instance-vocabulary.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { ensureRowQueryIndexes } from './replica/row-query.js';
 import { migrateStateDb, openStateDb, type StateConnection } from './replica/state-db.js';
-import type { Lsn } from './core/lsn.js';
+import { formatLsn, type Lsn } from './core/lsn.js';
 import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
 import { ensureInitialLoad, type InitialLoadOptions } from './source/initial-load.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { CircuitBreaker } from './sync/circuit-breaker.js';
+import { InstanceTable } from './replica/instance-table.js';
+import { FeishuFloor } from './sync/feishu-floor.js';
+import { StreamFaultStore } from './replica/stream-fault-store.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
 import { MonthlyCalls, PacedRateBudget } from './sync/monthly-calls.js';
 import { QuotaWatch } from './sync/quota-watch.js';
@@ -404,6 +407,14 @@ export class Pipeline {
       retry: DEFAULT_RETRY_POLICY,
       logger,
       checkLimits: (p) => payloadLimitViolations(p),
+      ...(client
+        ? {
+            floor: new FeishuFloor({
+              store: new InstanceTable(db, s.stateSchema),
+              check: (instances) => client.checkInstances(instances),
+            }),
+          }
+        : {}),
       afterAccepted: (instance, payload) => loopStage.afterAccepted(instance, payload),
       ...(identities ? { beforeVirtual: (queries) => identities.ensure(queries) } : {}),
       onOutcome: (outcome) => {
@@ -436,6 +447,9 @@ export class Pipeline {
       this.metrics.budgetUsed.set(budget.usedLastMinute());
     }, 1000);
 
+    // A fault reported by an earlier process is not this one's: it shows again if it recurs.
+    const faults = new StreamFaultStore(db, s.stateSchema, s.slotName);
+    await faults.clear();
     this.stream = new ReplicationStream({
       sourceUrl: s.sourceUrl,
       slot: s.slotName,
@@ -446,6 +460,13 @@ export class Pipeline {
       sink: {
         applyBatch: async (batch) => {
           const summary = await writer.applyBatch(batch);
+          for (const p of summary.parked ?? []) {
+            this.metrics.changesParked.inc();
+            logger.warn(
+              { table: p.table, lsn: formatLsn(p.lsn), instances: p.instances },
+              `change parked: ${p.reason}`,
+            );
+          }
           if (summary.instancesDirtied > 0) this.scheduler?.wake();
           return summary;
         },
@@ -468,6 +489,16 @@ export class Pipeline {
         onBatchApplied: (_batch, n) => {
           this.metrics.changesApplied.inc(n);
           this.metrics.batchesApplied.inc();
+        },
+        onRepeatedFailure: (fault) => {
+          this.metrics.streamRepeatedFailures.set(fault.failures);
+          faults
+            .record(fault)
+            .catch((e: unknown) => logger.error({ err: e }, 'cannot record the stream fault'));
+        },
+        onRecovered: () => {
+          this.metrics.streamRepeatedFailures.set(0);
+          faults.clear().catch((e: unknown) => logger.error({ err: e }, 'cannot clear the stream fault'));
         },
       },
     });

@@ -130,8 +130,16 @@ export function renderStatusText(r: StatusReport): string {
         'calls this month',
         `${c.used}${c.budget ? ` of a budget of ${c.budget}` : ''} (${c.month}, counted calls), projected ${c.projected}${c.budget && c.projected > c.budget ? ' - OVER BUDGET at this rate' : ''}`,
       );
+    const f = r.streamFault;
+    if (f)
+      add(
+        'stream',
+        `FAILING REPEATEDLY at ${f.position}${f.tables.length > 0 ? ` on ${f.tables.join(', ')}` : ''}: ${f.failures} failures since ${f.since}: ${oneLine(f.error)}`,
+      );
     add('retrying', String(r.retrying));
     add('parked', String(r.parked.count));
+    if (r.parkedChanges.count > 0)
+      add('parked changes', `${r.parkedChanges.count} the replica could not store (table parked_change)`);
     const counts = r.pushes.lastHour.map(
       (c) => `${c.result} ${c.count}${c.code === '0' ? '' : ` (${c.code})`}`,
     );
@@ -143,6 +151,11 @@ export function renderStatusText(r: StatusReport): string {
   const width = Math.max(0, ...rows.map(([k]) => k.length));
   for (const [k, v] of rows) lines.push(`  ${k.padEnd(width)}  ${v}`);
   if (r.parked.recent.length > 0) lines.push('  recently parked:', ...problemLines(r.parked.recent));
+  if (r.parkedChanges.recent.length > 0)
+    lines.push(
+      '  recently parked changes:',
+      ...r.parkedChanges.recent.map((c) => `    ${c.at}  ${c.table} at ${c.lsn}  ${oneLine(c.error)}`),
+    );
   if (r.lastErrors.length > 0) lines.push('  last errors:', ...problemLines(r.lastErrors));
   if (r.pushes.recent.length > 0) lines.push('  last pushes:', ...pushLines(r.pushes.recent));
   return `${lines.join('\n')}\n`;

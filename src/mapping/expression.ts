@@ -58,7 +58,8 @@ export type Expr =
       readonly op: 'time';
       readonly inputs: readonly Expr[];
       readonly formats?: readonly TextFormat[];
-      readonly zone: string;
+      /** null: no time_zone configured; only values with an offset (timestamptz) convert. */
+      readonly zone: string | null;
     }
   | { readonly op: 'definition'; readonly key: Expr }
   | {
@@ -280,7 +281,8 @@ function evaluateTime(e: Extract<Expr, { op: 'time' }>, env: EvalEnv): string | 
     e.formats.forEach((format, i) => {
       fields = { ...fields, ...readWithFormat((values[i] ?? '').trim(), format) };
     });
-    return String(fieldsToEpochMs(fields, e.zone, values.join(' ')));
+    // A text format has no offset: the parser demands a zone whenever there is a format.
+    return String(fieldsToEpochMs(fields, e.zone ?? 'UTC', values.join(' ')));
   } catch (err) {
     throw new EvalError((err as Error).message);
   }

@@ -140,11 +140,13 @@ export function parseTime(
   const inputs = (two ? arg : [arg]).map((a, i) => r.input(a, two ? [...p, i] : p, ctx));
   const zone = raw.zone === undefined ? ctx.timeZone : zoneOption(raw.zone, [...path, 'zone'], ctx);
   if (zone !== undefined && !isValidTimeZone(zone)) return undefined; // reported where the zone is set
-  if (zone === undefined && raw.zone === undefined) {
+  // Postgres prints a timestamptz with its offset, so only text read with a format always needs a
+  // zone; a timestamp or date value without a zone is an error of that row at run time (parked).
+  if (zone === undefined && raw.zone === undefined && (raw.format !== undefined || two)) {
     problem(
       ctx,
       p,
-      'a time with no time zone',
+      'a time read from text with a format, which has no UTC offset, and no time zone to place it in',
       'time_zone on the mapping or in defaults, or zone on this operator',
     );
   }
@@ -181,9 +183,11 @@ export function parseTime(
     });
     if (formats.length !== list.length) return undefined;
   }
-  if (inputs.some((x) => x === undefined) || zone === undefined) return undefined;
+  if (inputs.some((x) => x === undefined) || (formats && zone === undefined)) return undefined;
   const exprs = inputs as Expr[];
-  return formats ? { op: 'time', inputs: exprs, formats, zone } : { op: 'time', inputs: exprs, zone };
+  return formats
+    ? { op: 'time', inputs: exprs, formats, zone: zone ?? null }
+    : { op: 'time', inputs: exprs, zone: zone ?? null };
 }
 
 export function parseWhen(

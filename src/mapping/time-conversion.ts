@@ -101,7 +101,11 @@ const PG_RE =
  * Epoch ms of a Postgres date/timestamp/timestamptz text. Values without an offset are wall times in
  * `zone`. `infinity` reads as null (never ends). Throws on text it cannot read.
  */
-export function pgTextToEpochMs(text: string, zone: string): number | null {
+/**
+ * `zone` places a value without an offset (timestamp, date); null when none is configured: a
+ * timestamptz value always carries its offset and needs none, any other value is then an error.
+ */
+export function pgTextToEpochMs(text: string, zone: string | null): number | null {
   if (text === 'infinity' || text === '-infinity') return null;
   const m = PG_RE.exec(text);
   if (!m) throw new CdcError('MAPPING_UNMAPPABLE', `"${text}" is not a Postgres date or timestamp`);
@@ -116,7 +120,14 @@ export function pgTextToEpochMs(text: string, zone: string): number | null {
     ms: Number((m[7] ?? '').padEnd(3, '0').slice(0, 3)),
   };
   if (!checkWall(wall)) throw new CdcError('MAPPING_UNMAPPABLE', `"${text}" is not a valid date or time`);
-  if (m[8] === undefined) return wallToEpoch(wall, zone);
+  if (m[8] === undefined) {
+    if (zone === null)
+      throw new CdcError(
+        'MAPPING_UNMAPPABLE',
+        `"${text}" has no UTC offset (a timestamp without time zone, or a date) and the mapping sets no time zone: set time_zone on the mapping or in defaults, or zone on this time operator`,
+      );
+    return wallToEpoch(wall, zone);
+  }
   const offset = (Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0)) * 1000;
   return utc(wall) - (m[8] === '-' ? -offset : offset);
 }

@@ -117,6 +117,16 @@ export function createMetrics() {
       help: 'Replication stream rebuilds after an error or silence',
       registers: [registry],
     }),
+    streamRepeatedFailures: new Gauge({
+      name: 'approval_cdc_stream_repeated_failures',
+      help: 'Consecutive failures of the replication stream at one position once reported (3 or more; 0 while it moves)',
+      registers: [registry],
+    }),
+    changesParked: new Counter({
+      name: 'approval_cdc_changes_parked_total',
+      help: 'Source changes the replica could not store for their values: recorded in parked_change, their instances parked',
+      registers: [registry],
+    }),
     changesApplied: new Counter({
       name: 'approval_cdc_changes_applied_total',
       help: 'Row changes written to the replica',

@@ -11,6 +11,8 @@ import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { InstanceTable } from '../replica/instance-table.js';
+import { readParkedChanges } from '../replica/change-parking.js';
+import { StreamFaultStore } from '../replica/stream-fault-store.js';
 import { LANE_NAMES, laneName, type LaneName } from '../replica/instance-vocabulary.js';
 import { monthKey, projectedCalls, readCalls } from '../sync/monthly-calls.js';
 import { PushGateStore } from '../sync/push-gate-store.js';
@@ -99,6 +101,17 @@ export interface StatusReport {
   /** Instances waiting for a retry after a failed push (not parked). */
   retrying: number;
   parked: { count: number; recent: InstanceProblem[] };
+  /** Source changes the replica could not store for their values (recorded, their instances parked). */
+  parkedChanges: { count: number; recent: { lsn: string; table: string; error: string; at: string }[] };
+  /** The replication stream failing again and again at one position (null: it moves). */
+  streamFault: {
+    position: string;
+    tables: string[];
+    error: string;
+    failures: number;
+    since: string;
+    updatedAt: string;
+  } | null;
   /** The latest errors of instances still being retried; parked ones are under `parked`. */
   lastErrors: InstanceProblem[];
   /** From the push history: results of the last hour by result and code, and the latest pushes. */
@@ -140,6 +153,8 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
     feishuCalls: null,
     retrying: 0,
     parked: { count: 0, recent: [] },
+    parkedChanges: { count: 0, recent: [] },
+    streamFault: null,
     lastErrors: [],
     pushes: { lastHour: [], recent: [] },
     slot: null,
@@ -266,6 +281,24 @@ async function readState(inputs: StatusInputs, now: Date, report: StatusReport):
     message: r.message ?? '',
     at: iso(r.at),
   }));
+
+  // A state schema from before migration 0014c (status does not migrate) has neither table.
+  const faultTable = await sql<{
+    t: string | null;
+  }>`select to_regclass(${`"${schema}".stream_fault`})::text as t`.execute(db);
+  if (faultTable.rows[0]?.t) {
+    const fault = await new StreamFaultStore(db, schema, inputs.slot).read();
+    report.streamFault = fault && {
+      ...fault,
+      since: fault.since.toISOString(),
+      updatedAt: fault.updatedAt.toISOString(),
+    };
+    const parked = await readParkedChanges(db, schema, inputs.slot, limit);
+    report.parkedChanges = {
+      count: parked.count,
+      recent: parked.recent.map((c) => ({ ...c, at: c.at.toISOString() })),
+    };
+  }
 
   // A state schema from before migration 0016 (status does not migrate) has no push history yet.
   const history = await sql<{

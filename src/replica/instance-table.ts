@@ -53,6 +53,8 @@ export interface DirtyInstance {
   firstCommitAt: Date | null;
   /** Digest of the last payload Feishu accepted (payloadDigest), null when unknown. */
   acceptedDigest: string | null;
+  /** First seen in a snapshot copy: Feishu may hold it from another state database (feishu-floor.ts). */
+  floorUnknown: boolean;
 }
 
 export interface ParkedInstance {
@@ -152,8 +154,9 @@ export class InstanceTable {
         lanes?.get(id) ?? lane,
       ]),
     );
-    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms)
-      select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, (e ->> 6)::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint
+    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms, floor_unknown)
+      select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, (e ->> 6)::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint,
+        (e ->> 6)::smallint = ${LANE_BACKFILL}
       from jsonb_array_elements(${doc}::jsonb) as e
       on conflict (id) do update set
         version = ${inst}.version + 1,
@@ -171,8 +174,12 @@ export class InstanceTable {
           then ${inst}.first_commit_at else excluded.first_commit_at end,
         -- A new change un-parks (the new rows may map), but an instance in backoff keeps its attempts
         -- and its next attempt: the backoff of a failing push must not restart with every change.
-        attempts = case when ${inst}.parked_at is not null then 0 else ${inst}.attempts end,
-        parked_at = null, parked_reason = null,
+        -- Except a change the replica could not store (change-parking.ts): the replica lacks it, so
+        -- the instance stays parked until someone looks (\`parked retry\` pushes what the replica has).
+        attempts = case when ${inst}.parked_at is not null and ${inst}.last_error_code is distinct from 'REPLICA_WRITE'
+          then 0 else ${inst}.attempts end,
+        parked_at = case when ${inst}.last_error_code = 'REPLICA_WRITE' then ${inst}.parked_at end,
+        parked_reason = case when ${inst}.last_error_code = 'REPLICA_WRITE' then ${inst}.parked_reason end,
         next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
   }
 
@@ -326,10 +333,11 @@ export class InstanceTable {
         | 'attempts'
         | 'first_commit_at'
         | 'accepted_digest'
+        | 'floor_unknown'
       >
     >`
       select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
-        accepted_digest
+        accepted_digest, floor_unknown
       from ${this.t}
       where version > synced_version and parked_at is null
         and (next_attempt_at is null or next_attempt_at <= now())
@@ -346,6 +354,7 @@ export class InstanceTable {
       attempts: Number(r.attempts),
       firstCommitAt: r.first_commit_at ? new Date(r.first_commit_at) : null,
       acceptedDigest: r.accepted_digest ?? null,
+      floorUnknown: r.floor_unknown === true,
     }));
   }
 
@@ -364,6 +373,29 @@ export class InstanceTable {
         attempts = 0, last_error = null, last_error_code = null, synced_at = now(), pushes = pushes + 1,
         next_attempt_at = now() + make_interval(secs => ${minIntervalMs / 1000})
       where id = ${id}`.execute(this.db);
+  }
+
+  /**
+   * Due instances first seen in a snapshot copy and not asked about yet, other than `exclude`: those
+   * whose update_time Feishu may hold from another state database.
+   */
+  async unknownToFeishu(
+    limit: number,
+    exclude: readonly string[],
+  ): Promise<{ id: string; externalId: string }[]> {
+    const { rows } = await sql<{ id: string; external_id: string }>`select id, external_id from ${this.t}
+      where version > synced_version and parked_at is null and floor_unknown
+        and not (id = any(${exclude}::text[]))
+      order by lane, priority desc, dirty_since limit ${limit}`.execute(this.db);
+    return rows.map((r) => ({ id: r.id, externalId: r.external_id }));
+  }
+
+  /** Records the update_time Feishu holds for each instance (0: none) as the floor of its next push. */
+  async raiseUpdateTime(held: readonly { id: string; updateTime: bigint }[]): Promise<void> {
+    if (held.length === 0) return;
+    await sql`update ${this.t} i set last_update_time = greatest(i.last_update_time, h.t), floor_unknown = false
+      from unnest(${held.map((h) => h.id)}::text[], ${held.map((h) => h.updateTime.toString())}::bigint[]) as h(id, t)
+      where i.id = h.id`.execute(this.db);
   }
 
   /**
@@ -397,6 +429,15 @@ export class InstanceTable {
     await sql`update ${this.t} set parked_at = now(), parked_reason = ${reason}, attempts = attempts + 1,
         last_error = ${reason}, last_error_code = ${code}, parked_class = ${REASON_CLASS(sql`${reason}::text`)}
       where id = ${id}`.execute(this.db);
+  }
+
+  /** Parks `ids` with one reason, in the caller's transaction `db`; returns how many exist. */
+  async parkMany(db: Kysely<StateDb>, ids: readonly string[], reason: string, code: string): Promise<number> {
+    const res =
+      await sql`update ${this.t} set parked_at = now(), parked_reason = ${reason}, attempts = attempts + 1,
+        last_error = ${reason}, last_error_code = ${code}, parked_class = ${REASON_CLASS(sql`${reason}::text`)}
+      where id = any(${ids}::text[])`.execute(db);
+    return Number(res.numAffectedRows ?? 0);
   }
 
   async listParked(limit = 1000): Promise<ParkedInstance[]> {

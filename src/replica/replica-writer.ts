@@ -6,6 +6,8 @@
 //   and dirties no instance (invariant 4);
 // - every instance a changed row belonged to before or after the change, directly or through
 //   lookups of any depth, gets its version bumped (invariant 3 starts here; dirty-set.ts finds them);
+// - a change the state database refuses for its values (change-parking.ts) is parked, not retried:
+//   the batch is applied change by change, the refused one recorded and its instances parked;
 // - batches commit in the order they are handed over, and none commits after one that failed until
 //   resume() is called (the stream does so when it starts replaying from the slot's position).
 //   Batch N+1 is staged (its images read, merged, serialised) while batch N is being written: the
@@ -35,6 +37,7 @@ import { jsonKey } from './json-key.js';
 import { imageDocs, NO_COMMIT, pkDigest, ReplicaStatements, type Commit } from './replica-statements.js';
 import { InstanceTable, type Priority } from './instance-table.js';
 import { DirtySetFinder, type DirtySet } from './dirty-set.js';
+import { parkedReason, recordParkedChange, rowErrorState, type ParkedChange } from './change-parking.js';
 import { BulkLanes, type BatchTransactions } from './bulk-lanes.js';
 import { instanceIdOf, LANE_BACKFILL, LANE_BULK, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 
@@ -42,6 +45,8 @@ export interface ApplySummary {
   applied: number;
   skipped: number;
   instancesDirtied: number;
+  /** Changes the state database refused for their values, recorded and parked. */
+  parked?: ParkedChange[];
 }
 
 interface Plan extends DirtySet {
@@ -156,18 +161,26 @@ export class ReplicaWriter implements TableShape {
             'STATE_DB',
             'an earlier batch failed to apply; this one is applied again after the restart',
           );
-        const summary =
-          staged &&
-          staged.queries.length === 0 &&
-          !(lane === LANE_LIVE && this.bulk.readsDatabase(staged.transactions))
-            ? await this.commitAtOnce(staged, batch, lane)
-            : await this.db
-                .transaction()
-                .execute((trx) =>
-                  staged
-                    ? this.writePlan(trx, staged, lane, batch)
-                    : this.applyChanges(trx, batch.changes, lane, batch),
-                );
+        let summary: ApplySummary;
+        try {
+          summary =
+            staged &&
+            staged.queries.length === 0 &&
+            !(lane === LANE_LIVE && this.bulk.readsDatabase(staged.transactions))
+              ? await this.commitAtOnce(staged, batch, lane)
+              : await this.db
+                  .transaction()
+                  .execute((trx) =>
+                    staged
+                      ? this.writePlan(trx, staged, lane, batch)
+                      : this.applyChanges(trx, batch.changes, lane, batch),
+                  );
+        } catch (error) {
+          // A change the state database refuses for its values would fail every replay: the batch
+          // is applied change by change and the ones refused are parked (change-parking.ts).
+          if (rowErrorState(error) === null) throw error;
+          summary = await this.applyIsolated(batch, lane);
+        }
         if (staged) this.release(staged, seq);
         return summary;
       } catch (error) {
@@ -222,6 +235,70 @@ export class ReplicaWriter implements TableShape {
       await this.bumpInstances(trx, refs, LANE_BACKFILL, null);
       return gone.length;
     });
+  }
+
+  /**
+   * Applies a batch one change at a time, each under a savepoint, in one transaction with the
+   * checkpoint; a change refused for its values is rolled back, recorded and its instances parked.
+   * Later batches were staged over this one's images, the refused change's included: they build on
+   * it as if it had been stored (the record says it was not), which is what a replay would see too.
+   */
+  private async applyIsolated(batch: ChangeBatch, lane: number): Promise<ApplySummary> {
+    return this.db.transaction().execute(async (trx) => {
+      const commit: Commit = { endLsn: null, commitTime: batch.commitTime };
+      const total: ApplySummary = { applied: 0, skipped: 0, instancesDirtied: 0, parked: [] };
+      let imageLsn: Lsn | null = null;
+      for (const change of batch.changes) {
+        if (imageLsn === null || change.lsn > imageLsn) imageLsn = change.lsn;
+        await sql`savepoint one_change`.execute(trx);
+        try {
+          const one = await this.applyChanges(trx, [change], lane, commit);
+          await sql`release savepoint one_change`.execute(trx);
+          total.applied += one.applied;
+          total.skipped += one.skipped;
+          total.instancesDirtied += one.instancesDirtied;
+        } catch (error) {
+          await sql`rollback to savepoint one_change`.execute(trx);
+          const state = rowErrorState(error);
+          if (state === null) throw error;
+          const parked = await this.parkChange(trx, change, lane, commit, state, error);
+          total.parked?.push(parked);
+          total.instancesDirtied += parked.instances;
+        }
+      }
+      await this.statements.checkpoint(batch, imageLsn)?.execute(trx);
+      return total;
+    });
+  }
+
+  /** Records a refused change and parks the instances its row belonged to before and after it. */
+  private async parkChange(
+    trx: Kysely<StateDb>,
+    change: RowChange,
+    lane: number,
+    commit: Commit,
+    state: string,
+    error: unknown,
+  ): Promise<ParkedChange> {
+    const pk = change.kind === 'truncate' ? null : this.pkOf(change.table, change.values);
+    const staging = newStaging(
+      await this.loadImages(trx, [change], [pk], keysOf([change], [pk]), null, null),
+    );
+    if (change.kind !== 'truncate') stageChange(staging, this, change, pk, keysOf([change], [pk])[0] ?? null);
+    const refs = await this.dirty.follow(trx, this.dirty.direct(staging.touched));
+    const reason = parkedReason(change, state, error);
+    return recordParkedChange(
+      trx,
+      this.schema,
+      this.slot,
+      change,
+      pk,
+      state,
+      reason,
+      refs,
+      (r) => this.bumpInstances(trx, new Map(r), lane, commit.commitTime),
+      (ids, why, code) => this.instances.parkMany(trx, ids, why, code),
+    );
   }
 
   /** Reads, merges and serialises a batch's images outside any transaction (see the header). */

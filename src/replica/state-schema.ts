@@ -50,6 +50,8 @@ export interface InstanceColumns {
   priority: Int8Default;
   source_update_ms: Int8Default;
   accepted_digest: string | null;
+  /** First seen in a snapshot copy and not asked yet what update_time Feishu holds (feishu-floor.ts). */
+  floor_unknown: Generated<boolean>;
 }
 
 /** The position up to which the source's changes are durable here, per slot. */
@@ -131,6 +133,31 @@ export interface RateLedgerColumns {
   ended_at: Timestamp | null;
 }
 
+/** Source changes the replica could not store, their instances parked (replica/change-parking.ts). */
+export interface ParkedChangeColumns {
+  id: Int8Default;
+  slot: string;
+  lsn: Int8;
+  tbl: string;
+  pk: string | null;
+  kind: string;
+  sqlstate: string | null;
+  error: string;
+  instances: JsonDefault<string[]>;
+  parked_at: TimestampDefault;
+}
+
+/** A stream failing again and again at one position, per slot (replica/stream-fault-store.ts). */
+export interface StreamFaultColumns {
+  slot: string;
+  position: Int8;
+  tables: string | null;
+  error: string;
+  failures: number;
+  since: TimestampDefault;
+  updated_at: TimestampDefault;
+}
+
 /** One approval bot card per pending episode of a task (notify/message-store.ts owns it). */
 export interface BotMessageColumns {
   id: Int8Default;
@@ -196,6 +223,8 @@ export interface StateDb {
   feishu_calls: FeishuCallsColumns;
   resume_request: ResumeRequestColumns;
   rate_ledger: RateLedgerColumns;
+  parked_change: ParkedChangeColumns;
+  stream_fault: StreamFaultColumns;
   bot_message: BotMessageColumns;
   decision: DecisionColumns;
   connector_run: ConnectorRunColumns;

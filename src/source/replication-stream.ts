@@ -32,7 +32,24 @@ export interface StreamHooks {
   onBytes?(): void;
   onStatusSent?(lsn: Lsn): void;
   onSlotLost?(error: CdcError): void;
+  /** The stream failed `failures` times in a row at one position (REPEATED_FAILURES or more). */
+  onRepeatedFailure?(fault: StreamFault): void;
+  /** The stream moved past the position it kept failing at. */
+  onRecovered?(): void;
 }
+
+/** A stream failing again and again without moving: where, on which tables, and why. */
+export interface StreamFault {
+  /** The position every attempt restarts from (the checkpoint). */
+  position: Lsn;
+  /** The tables of the batch that failed to apply (empty when the failure was not a batch). */
+  tables: string[];
+  error: string;
+  failures: number;
+}
+
+/** Failures at one position before the stream is reported as failing repeatedly. */
+export const REPEATED_FAILURES = 3;
 
 export interface ReplicationStreamOptions {
   sourceUrl: string;
@@ -101,6 +118,11 @@ export class ReplicationStream {
   private sessionError: ((e: unknown) => void) | null = null;
   private lastByteAt = Date.now();
   private readonly warned = new Set<string>();
+  /** The tables of the batch whose write ended the session (null: it ended for another reason). */
+  private failedTables: string[] | null = null;
+  /** Consecutive failed sessions and the position they all restarted from. */
+  private fault: { position: Lsn; failures: number } | null = null;
+  private reported = false;
   connected = false;
 
   constructor(private readonly o: ReplicationStreamOptions) {
@@ -128,13 +150,53 @@ export class ReplicationStream {
         }
         this.o.logger.warn({ err: error }, `replication stream failed: ${describeError(error)}`);
         this.o.hooks?.onDisconnected?.(error);
+        this.noteFailure(error);
       }
       if (this.stopped) break;
-      // A session that got as far as streaming resets the backoff: short outages recover fast.
-      attempt = reachedStart ? 1 : attempt + 1;
+      // A session that got as far as streaming resets the backoff: short outages recover fast. One
+      // that keeps failing at the same position does not: it is not an outage, and hammering the
+      // source and the state database with replays helps nobody.
+      const stuck = (this.fault?.failures ?? 0) >= REPEATED_FAILURES;
+      attempt = reachedStart && !stuck ? 1 : attempt + 1;
       const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
       await sleep(delay);
     }
+  }
+
+  /** Counts a failed session against the position it restarts from; reports a repeated one. */
+  private noteFailure(error: unknown): void {
+    const position = this.confirmedLsn;
+    const tables = this.failedTables ?? [];
+    this.failedTables = null;
+    this.fault =
+      this.fault && this.fault.position === position
+        ? { position, failures: this.fault.failures + 1 }
+        : { position, failures: 1 };
+    if (this.fault.failures < REPEATED_FAILURES) return;
+    const fault: StreamFault = {
+      position,
+      tables,
+      error: describeError(error),
+      failures: this.fault.failures,
+    };
+    this.reported = true;
+    this.o.logger.error(
+      { slot: this.o.slot, position: formatLsn(position), tables, failures: fault.failures },
+      `replication stream failed ${fault.failures} times in a row at ${formatLsn(position)}${
+        tables.length > 0 ? ` applying changes of ${tables.join(', ')}` : ''
+      }: ${fault.error}`,
+    );
+    this.o.hooks?.onRepeatedFailure?.(fault);
+  }
+
+  /** A batch moved the position: the failures counted so far are over. */
+  private noteProgress(endLsn: Lsn | null): void {
+    if (!this.fault || endLsn === null || endLsn <= this.fault.position) return;
+    this.fault = null;
+    if (!this.reported) return;
+    this.reported = false;
+    this.o.logger.info({ slot: this.o.slot, position: formatLsn(endLsn) }, 'replication stream moves again');
+    this.o.hooks?.onRecovered?.();
   }
 
   async stop(): Promise<void> {
@@ -419,12 +481,15 @@ export class ReplicationStream {
         await applying;
       } catch (error) {
         // The session is ending; the stream replays every unacknowledged change on the next one.
+        // The first failed batch names the tables (later ones fail because it did).
+        if (this.failedTables === null) this.failedTables = [...new Set(batch.changes.map((c) => c.table))];
         this.sessionError?.(error);
         ok = false;
       }
       if (previous && !(await previous)) return false;
       if (!ok) return false;
       if (endLsn !== null) this.durable = maxLsn(this.durable, endLsn);
+      this.noteProgress(endLsn);
       this.o.hooks?.onBatchApplied?.(batch, batch.changes.length);
       return true;
     })();

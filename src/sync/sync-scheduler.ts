@@ -1,7 +1,8 @@
 // Decides which instance is pushed when. Invariants:
 // - order per instance (DESIGN 2): at most one push per instance in flight; every push carries the
 //   instance's latest replica state, read after its version; the update_time sent for an instance
-//   strictly increases across accepted pushes, whatever the legacy timestamps do;
+//   strictly increases across accepted pushes, whatever the legacy timestamps do, and the first
+//   push from this state database exceeds what Feishu already holds (another state database's);
 // - nothing vanishes (DESIGN 3): a dirty instance is due, in flight, waiting for a retry, or parked
 //   with its reason; nothing is marked synced that Feishu did not accept;
 // - live before backfill: due instances are taken by lane, then by how long they have waited;
@@ -19,6 +20,7 @@ import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js'
 import { monthBounds, monthKey } from './monthly-calls.js';
 import { BackfillPace } from './backfill-pace.js';
 import { CircuitBreaker, isOutage } from './circuit-breaker.js';
+import type { FeishuFloor } from './feishu-floor.js';
 import { PushGate } from './push-gate.js';
 import { payloadDigest } from './payload-digest.js';
 import type { BudgetTicket, RateBudget } from './rate-budget.js';
@@ -73,6 +75,8 @@ export interface SyncSchedulerOptions {
   /** Holds pushing while Feishu fails everything (default: opens after 5 outage failures, probes every 5 s). */
   breaker?: CircuitBreaker;
   onBreaker?: (open: boolean) => void;
+  /** Learns what Feishu holds before an instance's first push from this state database. */
+  floor?: FeishuFloor;
 }
 
 export class SyncScheduler {
@@ -257,7 +261,9 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'unchanged', code: 'unchanged' });
         return;
       }
-      const payload = withMonotonicUpdateTime(built.payload, built.updateMode, instance.lastUpdateTime);
+      // A first push from this state database must not go below what Feishu holds (feishu-floor.ts).
+      const floor = this.o.floor ? await this.o.floor.floorOf(instance) : instance.lastUpdateTime;
+      const payload = withMonotonicUpdateTime(built.payload, built.updateMode, floor);
       updateTime = BigInt(payload.update_time);
       const violations = this.o.checkLimits?.(payload) ?? [];
       if (violations.length > 0) {

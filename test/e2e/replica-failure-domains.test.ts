@@ -2,7 +2,10 @@
 // legal length work, a change the state database refuses is parked with its reason while later
 // changes flow, and a stream failing again and again at one position says so.
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/core/logger.js';
+import { gatherStatus } from '../../src/ops/status-report.js';
 import { seedUsers } from '../support/legacy-workload.js';
 import {
   LEGACY_SCHEMA,
@@ -65,4 +68,109 @@ describe('replica failure domains', () => {
     );
     expect(stored.rows[0].node).toBe('M');
   });
+
+  it('parks a change the replica cannot store, with its reason, while the next instance flows', async () => {
+    const schema = fx.settings.stateSchema;
+    // Any error tied to the values of one row: here the state database refuses one title.
+    await fx.sql.query(
+      `alter table "${schema}".row_image add constraint refuses_poison check (data ->> 'title' is distinct from 'poison')`,
+    );
+    try {
+      await fx.sql.query(`${request(3, 'poison')}; ${step(30, '3')}`);
+      await fx.sql.query(`${request(4)}; ${step(40, '4')}`);
+      await waitFor(() => fx.fake.instance('oa-req-4'), 20_000, 'instance 4 in Feishu');
+      const { rows: parked } = await fx.sql.query(
+        `select parked_reason, last_error_code from "${schema}".instance where external_id = 'oa-req-3' and parked_at is not null`,
+      );
+      expect(parked).toHaveLength(1);
+      expect(parked[0].parked_reason).toMatch(
+        /insert\/update of oa\.requests at [0-9A-F]+\/[0-9A-F]+ \(SQLSTATE 23514\).*refuses_poison/,
+      );
+      const { rows: changes } = await fx.sql.query(
+        `select tbl, pk, kind, sqlstate, instances from "${schema}".parked_change where slot = $1`,
+        [fx.settings.slotName],
+      );
+      expect(changes).toEqual([
+        {
+          tbl: 'oa.requests',
+          pk: '["3"]',
+          kind: 'upsert',
+          sqlstate: '23514',
+          instances: ['["oa-request","3"]'],
+        },
+      ]);
+      // The step of the same transaction was stored, and did not un-park the instance.
+      expect(fx.fake.instance('oa-req-3')).toBeUndefined();
+      const status = await gatherStatus({
+        state: { db: (fx.pipeline as any).state.db, schema },
+        source: { error: 'not asked' },
+        slot: fx.settings.slotName,
+      });
+      expect(status.parkedChanges.count).toBe(1);
+      expect(status.parked.recent.map((p) => p.externalId)).toContain('oa-req-3');
+      expect(await fx.pipeline?.metrics.registry.metrics()).toMatch(/approval_cdc_changes_parked_total 1/);
+    } finally {
+      await fx.sql.query(`alter table "${schema}".row_image drop constraint refuses_poison`);
+    }
+  });
+
+  it('reports a stream failing again and again at one position in status, a metric and the log', async () => {
+    const schema = fx.settings.stateSchema;
+    const log = new LogLines();
+    await fx.stopPipeline();
+    await fx.startPipeline({ logger: createLogger('warn', log) });
+    // Not an error about the row's values (a trigger's own exception): the batch fails and is replayed.
+    await fx.sql.query(`create function "${schema}".jam() returns trigger language plpgsql as $$
+      begin if new.data ->> 'title' = 'jam' then raise exception 'jammed by the test'; end if; return new; end $$;
+      create trigger jam before insert or update on "${schema}".row_image for each row execute function "${schema}".jam()`);
+    try {
+      await fx.sql.query(request(5, 'jam'));
+      const status = await waitFor(
+        async () =>
+          (
+            await gatherStatus({
+              state: { db: (fx.pipeline as any).state.db, schema },
+              source: { error: 'not asked' },
+              slot: fx.settings.slotName,
+            })
+          ).streamFault,
+        30_000,
+        'the repeated failure in status',
+      );
+      expect(status.tables).toEqual(['oa.requests']);
+      expect(status.error).toMatch(/jammed by the test/);
+      expect(status.failures).toBeGreaterThanOrEqual(3);
+      expect(await fx.pipeline?.metrics.registry.metrics()).toMatch(
+        /approval_cdc_stream_repeated_failures [3-9]/,
+      );
+      expect(log.text()).toMatch(
+        new RegExp(
+          `failed \\d+ times in a row at ${status.position} applying changes of oa.requests: .*jammed by the test`,
+        ),
+      );
+    } finally {
+      await fx.sql.query(`drop trigger jam on "${schema}".row_image; drop function "${schema}".jam()`);
+    }
+    // Once the cause is gone the stream moves on, and the report goes.
+    await waitFor(() => fx.fake.instance('oa-req-5'), 60_000, 'instance 5 in Feishu');
+    const after = await gatherStatus({
+      state: { db: (fx.pipeline as any).state.db, schema },
+      source: { error: 'not asked' },
+      slot: fx.settings.slotName,
+    });
+    expect(after.streamFault).toBeNull();
+    expect(await fx.pipeline?.metrics.registry.metrics()).toMatch(/approval_cdc_stream_repeated_failures 0/);
+  });
 });
+
+/** A log destination that keeps what was written. */
+class LogLines extends Writable {
+  private readonly lines: string[] = [];
+  override _write(chunk: Buffer, _enc: string, done: () => void): void {
+    this.lines.push(chunk.toString());
+    done();
+  }
+  text(): string {
+    return this.lines.join('');
+  }
+}

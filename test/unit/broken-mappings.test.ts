@@ -122,11 +122,8 @@ const EXPECTED: Record<string, string[]> = {
     `${DIR}/no-default-locale-text.yaml:15:14 mappings[0].instance.title: texts for en-US only; expected a text for the default locale zh-CN`,
   ],
   'no-time-zone.yaml': [
-    `${DIR}/no-time-zone.yaml:16:27 mappings[0].instance.start_time.time: a time with no time zone; expected time_zone on the mapping or in defaults, or zone on this operator`,
-    `${DIR}/no-time-zone.yaml:17:28 mappings[0].instance.update_time.time: a time with no time zone; expected time_zone on the mapping or in defaults, or zone on this operator`,
-    `${DIR}/no-time-zone.yaml:25:30 mappings[0].tasks[0].create_time.time: a time with no time zone; expected time_zone on the mapping or in defaults, or zone on this operator`,
-    `${DIR}/no-time-zone.yaml:33:30 mappings[0].ccs[0].create_time.time: a time with no time zone; expected time_zone on the mapping or in defaults, or zone on this operator`,
-    `${DIR}/no-time-zone.yaml:34:30 mappings[0].ccs[0].update_time.time: a time with no time zone; expected time_zone on the mapping or in defaults, or zone on this operator`,
+    `${DIR}/no-time-zone.yaml:17:27 mappings[0].instance.start_time.time: a time read from text with a format, which has no UTC offset, and no time zone to place it in; expected time_zone on the mapping or in defaults, or zone on this operator`,
+    `${DIR}/no-time-zone.yaml:18:28 mappings[0].instance.update_time.time: a time read from text with a format, which has no UTC offset, and no time zone to place it in; expected time_zone on the mapping or in defaults, or zone on this operator`,
   ],
   'overlapping-id-prefixes.yaml': [
     `${DIR}/overlapping-id-prefixes.yaml:24:13 mappings[0].tasks[0].id: "oa-step-{step_id}", a constant prefix "oa-step-" that overlaps "oa-" of mappings[0].instance.id; expected an id template whose constant prefix is not a prefix of another's (e.g. "task-{id}" and "cc-{id}")`,

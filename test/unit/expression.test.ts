@@ -125,6 +125,21 @@ describe('value expressions', () => {
     expect(ev({ time: 'title' }, { title: '' })).toBeNull();
   });
 
+  it('times: a mapping without time_zone reads timestamptz values, and refuses a value without an offset', () => {
+    const { expr, problems } = parse({ time: 'at' }, { timeZone: undefined });
+    expect(problems).toEqual([]);
+    if (!expr) throw new Error('no expression');
+    const at = (text: string) => evaluate(expr, { row: { at: text }, load: () => [], notes: [] });
+    expect(at('2026-11-25 09:30:00+08')).toBe(String(Date.UTC(2026, 10, 25, 1, 30)));
+    expect(() => at('2026-11-25 09:30:00')).toThrow(/has no UTC offset .* set time_zone/);
+  });
+
+  it('when: a case with then: null gives null although else has a value', () => {
+    const endTime = { when: [{ if: { id: ['41', '42'] }, then: null }], else: { time: 'at' } };
+    expect(ev(endTime, row)).toBeNull();
+    expect(ev(endTime, { ...row, id: '43' })).toBe(String(Date.UTC(2026, 10, 25, 1, 30)));
+  });
+
   it('when: the first matching case wins', () => {
     const status = {
       when: [
@@ -186,7 +201,7 @@ describe('value expressions', () => {
       },
     ]);
     expect(parse(['a']).problems[0]?.found).toBe('a list of 1');
-    expect(parse({ time: 'at' }, { timeZone: undefined }).problems[0]?.expected).toBe(
+    expect(parse({ time: 'at', format: 'YYYYMMDD' }, { timeZone: undefined }).problems[0]?.expected).toBe(
       'time_zone on the mapping or in defaults, or zone on this operator',
     );
     expect(parse({ coalesce: [] }).problems[0]?.expected).toBe('a non-empty list of values');

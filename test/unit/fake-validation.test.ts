@@ -304,6 +304,7 @@ describe('fake Feishu: REPLACE and UPDATE', () => {
     await push(
       samplePayload({
         update_mode: 'UPDATE',
+        update_time: time(1),
         task_list: [
           sampleTask('task:1', { status: 'APPROVED', update_time: time(11) }),
           sampleTask('task:2', { status: 'APPROVED', update_time: time(10) }),
@@ -314,6 +315,22 @@ describe('fake Feishu: REPLACE and UPDATE', () => {
     const stored = fake.instance('inst:1');
     expect(stored?.task_list?.map((t) => t.status)).toEqual(['APPROVED', 'PENDING']);
     expect(stored?.cc_list?.[0]?.read_status).toBe('READ');
+  });
+
+  it('ignores a whole UPDATE, tasks included, whose instance update_time is not above the stored one', async () => {
+    await push(
+      samplePayload({ update_time: time(10), task_list: [sampleTask('task:1', { update_time: time(10) })] }),
+    );
+    const answer = await push(
+      samplePayload({
+        update_mode: 'UPDATE',
+        update_time: time(9),
+        task_list: [sampleTask('task:1', { status: 'APPROVED', update_time: time(11) })],
+      }),
+    );
+    expect(answer.body.code).toBe(0);
+    expect(fake.instance('inst:1')?.task_list?.[0]?.status).toBe('PENDING');
+    expect(fake.instance('inst:1')?.update_time).toBe(time(10));
   });
 
   it('UPDATE keeps the fields Feishu calls immutable', async () => {

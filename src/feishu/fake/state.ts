@@ -95,14 +95,15 @@ export class FakeState {
 }
 
 function applyUpdate(stored: StoredInstance, incoming: StoredInstance): StoredInstance {
+  // An UPDATE whose instance update_time is not above the stored one is ignored as a whole, tasks
+  // and CCs included, and still answered with code 0 (feishu-beyond-instances.md §3.6).
+  if (!newer(incoming.update_time, stored.update_time)) return structuredClone(stored);
   const next = structuredClone(stored);
-  if (newer(incoming.update_time, stored.update_time)) {
-    const target = next as unknown as Record<string, unknown>;
-    for (const [key, value] of Object.entries(incoming)) {
-      if (value === undefined || IMMUTABLE_INSTANCE_FIELDS.has(key)) continue;
-      if (key === 'task_list' || key === 'cc_list' || key === 'i18n_resources') continue;
-      target[key] = value;
-    }
+  const target = next as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(incoming)) {
+    if (value === undefined || IMMUTABLE_INSTANCE_FIELDS.has(key)) continue;
+    if (key === 'task_list' || key === 'cc_list' || key === 'i18n_resources') continue;
+    target[key] = value;
   }
   next.task_list = mergeEntities<ExternalTask>(
     stored.task_list ?? [],
