@@ -52,6 +52,7 @@ import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { PushGate, type PushGateState } from './sync/push-gate.js';
 import { PushGateStore } from './sync/push-gate-store.js';
 import { parseWhereCondition } from './mapping/where-condition.js';
+import { assertCatalogMatches } from './source/catalog-check.js';
 import { whereTables } from './replica/resync.js';
 import { startLoopStage, type LoopStage } from './loop-stage.js';
 
@@ -683,6 +684,7 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
   await source.connect();
   let tableKeys: Map<string, string[]>;
   try {
+    await assertCatalogMatches(source, mappings);
     tableKeys = await resolveTableKeys(source, mappings);
   } finally {
     await source.end().catch(() => undefined);

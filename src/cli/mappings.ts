@@ -1,7 +1,8 @@
 // `approval-cdc mappings check [files...]` and `approval-cdc mappings preview <instance>`: validate
-// mapping files offline, and print the exact payload the connector would push for one instance.
-// Invariants: `check` opens no connection and needs no setting but the mapping path (so it runs in CI
-// with no environment at all); `preview` only reads (the replica, or with --live the source tables)
+// mapping files, and print the exact payload the connector would push for one instance.
+// Invariants: `check` needs no setting but the mapping path (so it runs in CI with no environment at
+// all); when a source URL is configured it also checks every table and column the mappings name
+// against that database's catalog (read-only), and says so when it cannot; `preview` only reads (the replica, or with --live the source tables)
 // and writes nothing anywhere: it never migrates, never creates a slot, never pushes.
 import pg from 'pg';
 import { loadSettings, SETTINGS_TABLE, type Settings } from '../config/settings.js';
@@ -14,7 +15,9 @@ import { InstanceTable } from '../replica/instance-table.js';
 import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { openStateOf } from '../replica/state-store.js';
+import { catalogProblems, type CatalogProblem } from '../source/catalog-check.js';
 import { loadInstanceRowsLive } from '../source/live-rows.js';
+import { redactUrls } from '../core/logger.js';
 import { previewOf, type PreviewResult } from '../sync/payload-preview.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
@@ -60,11 +63,49 @@ export async function mappingsCheckCommand(
     return 1;
   }
   const set = result.set;
+  const live = await liveCatalogProblems(flags, set);
+  if (live.problems.length > 0) {
+    io.err(`${formatProblems(live.problems)}\n`);
+    return 1;
+  }
+  if (live.note) io.err(`${live.note}\n`);
   for (const name of set.mappingNames) {
     const m = set.mapping(name);
     if (m) io.out(`${describeMapping(m)}\n`);
   }
   return 0;
+}
+
+/** The catalog problems of `set` when a source database is configured and reachable, else a note why not. */
+async function liveCatalogProblems(
+  flags: GlobalFlags,
+  set: CompiledMappingSet,
+): Promise<{ problems: CatalogProblem[]; note?: string }> {
+  const envName = SETTINGS_TABLE.sourceUrl.env;
+  let sourceUrl: string;
+  try {
+    if (!process.env[envName] && !flags.config) return { problems: [] };
+    sourceUrl = loadSettings({
+      env: { [envName]: process.env[envName] },
+      ...(flags.config ? { file: flags.config } : {}),
+      overrides: { mappings: flags.mappings },
+    }).sourceUrl;
+  } catch {
+    return { problems: [] };
+  }
+  const client = new pg.Client({ connectionString: sourceUrl, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return { problems: await catalogProblems(client, set) };
+  } catch (error) {
+    return {
+      problems: [],
+      note: `columns not checked against the source catalog: ${redactUrls(describeError(error))}`,
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 export interface PreviewFlags extends GlobalFlags {

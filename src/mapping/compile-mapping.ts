@@ -105,7 +105,7 @@ function compileMapping(
     timeZone,
     defaultLocale,
     lookups,
-    useColumn: (t: string, c: string) => collector.use(t, c),
+    useColumn: (t: string, c: string, p?: readonly PathKey[]) => collector.use(t, c, p),
     useLookup: (u: LookupUsage) => collector.usages.push(u),
   } as const;
   const ctxFor = (
@@ -166,6 +166,7 @@ function compileMapping(
     ccs,
     tables: collector.tables,
     lookupUsages: collector.usages,
+    refs: collector.refs,
     lookups: lookupDefs,
     ...(loop === undefined ? {} : { loop }),
   };

@@ -80,7 +80,7 @@ function compileSourceBase(
           problems: ctx.problems,
           useColumn: (c, p) => {
             if (!ctx.scope.declared || ctx.scope.declared.has(c) || ctx.scope.always?.has(c))
-              ctx.useColumn(ctx.scope.table, c);
+              ctx.useColumn(ctx.scope.table, c, p);
             else
               ctx.problems.push({
                 path: p,
@@ -198,7 +198,7 @@ function childBase(
       expected: `${instKey.length} column${instKey.length > 1 ? 's' : ''} holding the instance key (${instKey.join(', ')})`,
     });
   }
-  for (const c of parent) collector.use(doc.table, c);
+  for (const c of parent) collector.use(doc.table, c, [...path, 'parent']);
   const ctx = ctxFor(doc.table, doc.columns, [...key, ...parent]);
   const baseParts = compileSourceBase(doc, path, ctx, key);
   checkIdText(doc.id, [...path, 'id'], ctx.problems);

@@ -2,7 +2,9 @@
 // Plain data, no behaviour; every Expr in it has been checked at load.
 import type { LoopConfig } from './loop-config.js';
 import type { Expr, LookupDef } from './expression.js';
+import type { SourceRef } from './contract.js';
 import type { LookupUsage } from './parse-context.js';
+import type { SourceRefPath } from './table-collector.js';
 import type { TextExpr } from './text-parser.js';
 import type { Filter } from './filter.js';
 import type { DisplayMethod, ReadStatus, TaskStatus, UpdateMode } from '../feishu/external-instance.js';
@@ -77,6 +79,10 @@ export interface CompiledMapping {
   >;
   readonly lookupUsages: readonly LookupUsage[];
   readonly lookups: readonly LookupDef[];
+  /** Where each table and column is first named (paths in the mapping's file). */
+  readonly refs?: readonly SourceRefPath[];
+  /** The same, placed at file:line:col by the loader. */
+  readonly placedRefs?: readonly SourceRef[];
   /** Bot cards and quick approval (issue 18); undefined when the mapping declares neither. */
   readonly loop?: LoopConfig;
 }

@@ -50,6 +50,17 @@ export interface InstanceRef {
   readonly key: readonly string[];
 }
 
+/** A table (column null) or one of its columns as first named in a mapping file. */
+export interface SourceRef {
+  readonly table: TableName;
+  readonly column: string | null;
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  /** Dotted path in the file, e.g. `mappings[0].instance.links.pc_link`. */
+  readonly path: string;
+}
+
 /** What the replica must keep of one table the mappings read. */
 export interface TableUse {
   readonly table: TableName;
@@ -107,6 +118,8 @@ export interface MappingSet {
   instanceRank?(table: TableName, row: RowImage): InstanceRankOfRow | null;
   /** Definition keys the mappings name through `{ definition: … }` (constants only). */
   definitionKeys?(): string[];
+  /** Where the mappings name each table and column (file:line:col), to check them against a catalog. */
+  sourceRefs?(): readonly SourceRef[];
   /** The table whose rows are the instances of `mapping`. */
   instanceTableOf?(mapping: string): TableName | undefined;
   /** Bot cards and quick approval of `mapping` (issue 18); undefined when it declares neither. */

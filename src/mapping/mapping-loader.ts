@@ -13,6 +13,7 @@ import { crossMappingIdProblems, type MappingIds } from './id-collisions.js';
 import type { CompiledMapping } from './compiled-mapping.js';
 import {
   describeFound,
+  formatPath,
   makeProblem,
   sortProblems,
   type MappingProblem,
@@ -172,7 +173,20 @@ function compileSources(sources: readonly MappingSourceText[]): {
     if (!doc) continue;
     const compiled = compileMappingFile(doc, file);
     problems.push(...compiled.problems.map(place));
-    mappings.push(...compiled.mappings);
+    for (const m of compiled.mappings) {
+      const placedRefs = (m.refs ?? []).map((r) => {
+        const pos = yaml.positionOf(r.path);
+        return {
+          table: r.table,
+          column: r.column,
+          file,
+          line: pos.line,
+          col: pos.col,
+          path: formatPath(r.path),
+        };
+      });
+      mappings.push({ ...m, placedRefs });
+    }
     parsed.push({ file, yaml, doc });
   }
   problems.push(...crossFileProblems(parsed));

@@ -13,6 +13,7 @@ import type {
   RowImage,
   RowLookup,
   RowQuery,
+  SourceRef,
   TableName,
   TableUse,
 } from './contract.js';
@@ -118,6 +119,19 @@ export class CompiledMappingSet implements MappingSet {
           return [table, use];
         }),
     );
+  }
+
+  sourceRefs(): readonly SourceRef[] {
+    const seen = new Set<string>();
+    const out: SourceRef[] = [];
+    for (const m of this.#mappings.values())
+      for (const r of m.placedRefs ?? []) {
+        const id = JSON.stringify([r.table, r.column]);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        out.push(r);
+      }
+    return out;
   }
 
   loopOf(mapping: string): LoopConfig | undefined {

@@ -119,7 +119,7 @@ export function parseLookup(
   };
   const get = r.input(raw.get, [...path, 'get'], inner);
   if (!get || by.length !== lookup.key.length) return undefined;
-  for (const k of lookup.key) ctx.useColumn(lookup.table, k);
+  for (const k of lookup.key) ctx.useColumn(lookup.table, k, path);
   ctx.useLookup({ lookup, fromTable: ctx.scope.table, by });
   return { op: 'lookup', lookup: { name: lookup.name, table: lookup.table, key: lookup.key }, by, get };
 }

@@ -33,7 +33,8 @@ export interface ParseContext {
   readonly timeZone: string | undefined;
   readonly defaultLocale: string;
   readonly lookups: ReadonlyMap<string, LookupEntry>;
-  readonly useColumn: (table: string, column: string) => void;
+  /** `path` is where the column is named (for file:line:col when the catalog lacks it). */
+  readonly useColumn: (table: string, column: string, path?: readonly PathKey[]) => void;
   readonly useLookup: (usage: LookupUsage) => void;
 }
 
@@ -70,7 +71,7 @@ export function column(name: unknown, path: readonly PathKey[], ctx: ParseContex
     );
     return undefined;
   }
-  ctx.useColumn(table, name);
+  ctx.useColumn(table, name, path);
   return name;
 }
 

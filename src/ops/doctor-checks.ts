@@ -10,6 +10,7 @@ import type { MappingSet, TableUse } from '../mapping/contract.js';
 import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js';
 import { locateStateStore, openStateOf, type StateLocation } from '../replica/state-store.js';
 import { quoteTable, splitTable } from '../source/catalog.js';
+import { catalogProblems } from '../source/catalog-check.js';
 import { readSlot } from '../source/slot-admin.js';
 import { definitionFindings } from './doctor-definitions.js';
 import { readSourceAccess, type AccessProblem, type SourceAccess } from '../source/source-access.js';
@@ -80,7 +81,11 @@ export async function runDoctorChecks(o: DoctorOptions): Promise<Finding[]> {
     const server = await serverChecks(source, s);
     findings.push(...server.findings);
     if (mappings) {
-      for (const use of mappings.tables.values()) findings.push(...(await tableChecks(source, use)));
+      // The same located lines `run` refuses to start with (catalog-check.ts).
+      const located = await catalogProblems(source, mappings);
+      const linesOf = (table: string) => located.filter((p) => p.table === table).map((p) => p.message);
+      for (const use of mappings.tables.values())
+        findings.push(...(await tableChecks(source, use, linesOf(use.table))));
       const tables = [...mappings.tables.keys()];
       findings.push(
         ...accessFindings(
@@ -194,7 +199,8 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
   };
 }
 
-async function tableChecks(c: pg.ClientBase, use: TableUse): Promise<Finding[]> {
+async function tableChecks(c: pg.ClientBase, use: TableUse, located: readonly string[]): Promise<Finding[]> {
+  const where = located.length > 0 ? `\n${located.join('\n')}` : '';
   const { schema, name } = splitTable(use.table);
   const q = quoteTable(use.table);
   const { rows } = await c.query<{
@@ -225,7 +231,7 @@ async function tableChecks(c: pg.ClientBase, use: TableUse): Promise<Finding[]> 
       fail(
         `table:${use.table}`,
         'error',
-        `mapped table ${use.table} does not exist in the source database`,
+        `mapped table ${use.table} does not exist in the source database${where}`,
         `create ${q}, or correct the table name in the mapping`,
       ),
     ];
@@ -240,7 +246,7 @@ async function tableChecks(c: pg.ClientBase, use: TableUse): Promise<Finding[]> 
       : fail(
           `table:${use.table}`,
           'error',
-          `${use.table} lacks column(s) the mappings read: ${list(missing)}`,
+          `${use.table} lacks column(s) the mappings read: ${list(missing)}${where}`,
           `correct the column names in the mapping, or ALTER TABLE ${q} ADD COLUMN …`,
         ),
   );
