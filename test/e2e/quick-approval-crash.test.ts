@@ -49,7 +49,12 @@ describe('quick approval: a connector killed with SIGKILL while applying a decis
     fx = await startConnectorFixture({
       database: db,
       noPipeline: true,
-      settings: loopSettings({ writebackRole: role, writebackUrl: url.toString() }, port),
+      // State in the OA database itself (a supported choice): the test locks inbox rows and watches
+      // the connector's sessions on one server and database.
+      settings: {
+        ...loopSettings({ writebackRole: role, writebackUrl: url.toString() }, port),
+        stateUrl: db.url,
+      },
       afterClose: () => dropLoopRole(inject('adminUrl'), role),
     });
     await prepareLoopDatabase(db, fx.sql);

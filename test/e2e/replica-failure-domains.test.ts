@@ -48,7 +48,7 @@ describe('replica failure domains', () => {
     const second = await waitFor(() => fx.fake.instance('oa-req-2'), 20_000, 'instance 2 in Feishu');
     expect(second.task_list?.map((t) => t.task_id)).toEqual(['oa-step-20']);
     // The long-keyed row is in the replica, found by its key and by the lookup of its parent.
-    const { rows } = await fx.sql.query(
+    const { rows } = await fx.state.query(
       `select count(*)::int as n from "${fx.settings.stateSchema}".row_image where tbl = 'oa.steps' and data ->> 'req_id' = $1`,
       [parent],
     );
@@ -62,7 +62,7 @@ describe('replica failure domains', () => {
       20_000,
       'instance 1 updated',
     );
-    const stored = await fx.sql.query(
+    const stored = await fx.state.query(
       `select data ->> 'node_name' as node from "${fx.settings.stateSchema}".row_image where tbl = 'oa.steps' and data ->> 'req_id' = $1`,
       [parent],
     );
@@ -72,21 +72,21 @@ describe('replica failure domains', () => {
   it('parks a change the replica cannot store, with its reason, while the next instance flows', async () => {
     const schema = fx.settings.stateSchema;
     // Any error tied to the values of one row: here the state database refuses one title.
-    await fx.sql.query(
+    await fx.state.query(
       `alter table "${schema}".row_image add constraint refuses_poison check (data ->> 'title' is distinct from 'poison')`,
     );
     try {
       await fx.sql.query(`${request(3, 'poison')}; ${step(30, '3')}`);
       await fx.sql.query(`${request(4)}; ${step(40, '4')}`);
       await waitFor(() => fx.fake.instance('oa-req-4'), 20_000, 'instance 4 in Feishu');
-      const { rows: parked } = await fx.sql.query(
+      const { rows: parked } = await fx.state.query(
         `select parked_reason, last_error_code from "${schema}".instance where external_id = 'oa-req-3' and parked_at is not null`,
       );
       expect(parked).toHaveLength(1);
       expect(parked[0].parked_reason).toMatch(
         /insert\/update of oa\.requests at [0-9A-F]+\/[0-9A-F]+ \(SQLSTATE 23514\).*refuses_poison/,
       );
-      const { rows: changes } = await fx.sql.query(
+      const { rows: changes } = await fx.state.query(
         `select tbl, pk, kind, sqlstate, instances from "${schema}".parked_change where slot = $1`,
         [fx.settings.slotName],
       );
@@ -110,7 +110,7 @@ describe('replica failure domains', () => {
       expect(status.parked.recent.map((p) => p.externalId)).toContain('oa-req-3');
       expect(await fx.pipeline?.metrics.registry.metrics()).toMatch(/approval_cdc_changes_parked_total 1/);
     } finally {
-      await fx.sql.query(`alter table "${schema}".row_image drop constraint refuses_poison`);
+      await fx.state.query(`alter table "${schema}".row_image drop constraint refuses_poison`);
     }
   });
 
@@ -120,7 +120,7 @@ describe('replica failure domains', () => {
     await fx.stopPipeline();
     await fx.startPipeline({ logger: createLogger('warn', log) });
     // Not an error about the row's values (a trigger's own exception): the batch fails and is replayed.
-    await fx.sql.query(`create function "${schema}".jam() returns trigger language plpgsql as $$
+    await fx.state.query(`create function "${schema}".jam() returns trigger language plpgsql as $$
       begin if new.data ->> 'title' = 'jam' then raise exception 'jammed by the test'; end if; return new; end $$;
       create trigger jam before insert or update on "${schema}".row_image for each row execute function "${schema}".jam()`);
     try {
@@ -149,7 +149,7 @@ describe('replica failure domains', () => {
         ),
       );
     } finally {
-      await fx.sql.query(`drop trigger jam on "${schema}".row_image; drop function "${schema}".jam()`);
+      await fx.state.query(`drop trigger jam on "${schema}".row_image; drop function "${schema}".jam()`);
     }
     // Once the cause is gone the stream moves on, and the report goes.
     await waitFor(() => fx.fake.instance('oa-req-5'), 60_000, 'instance 5 in Feishu');
