@@ -45,6 +45,9 @@ describe('the rate budget across processes', () => {
         rateWindowMs: window.minuteWindowMs,
         requestTimeoutMs: 2000,
         reconcileIntervalMs: 0,
+        // The backlog is one 150-request transaction: kept live (not the paced bulk lane) so the first
+        // process fills the window quickly.
+        bulkThreshold: 1000,
       },
     });
     await seedUsers(fx.sql);
