@@ -9,6 +9,7 @@ import type { Kysely } from 'kysely';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import { WorkerLoop } from '../core/worker-loop.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import { backoffMs, type RetryPolicy } from '../sync/retry-policy.js';
 import type { MessageStore } from '../notify/message-store.js';
 import { DecisionStore, type Decision } from './decision-store.js';
@@ -35,9 +36,12 @@ export class DecisionApplier {
   private running = false;
   private loop: Promise<void> | null = null;
   private readonly worker = new WorkerLoop();
+  /** Write-back failures log the first of a kind, then a count per minute. */
+  private readonly failureLog: LogThrottle;
 
   constructor(private readonly o: DecisionApplierOptions) {
     this.store = new DecisionStore(o.db, o.schema);
+    this.failureLog = new LogThrottle(o.logger);
   }
 
   start(): void {
@@ -54,6 +58,7 @@ export class DecisionApplier {
     this.running = false;
     this.wake();
     await this.loop?.catch(() => undefined);
+    this.failureLog.flush();
   }
 
   private async run(): Promise<void> {
@@ -110,12 +115,16 @@ export class DecisionApplier {
       const attempt = d.attempts + 1;
       if (error instanceof TransientWriteBackError && attempt < this.o.maxAttempts) {
         const delayMs = backoffMs(attempt, this.o.retry, Math.random());
-        this.o.logger.warn({ ...log, delayMs }, `write-back failed, will retry: ${reason}`);
+        this.failureLog.warn(
+          { code: 'WRITE_BACK', reason },
+          { ...log, delayMs },
+          `write-back failed, will retry: ${reason}`,
+        );
         await this.store.markRetry(d.id, delayMs, reason);
         this.o.onOutcome?.('retry');
         return;
       }
-      this.o.logger.error(log, `decision parked: ${reason}`);
+      this.failureLog.error({ code: 'WRITE_BACK', reason }, log, `decision parked: ${reason}`);
       await this.store.park(d.id, reason);
       this.o.onOutcome?.('parked');
     }

@@ -15,8 +15,9 @@ import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import { WorkerLoop } from '../core/worker-loop.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import type { RateBudget } from '../sync/rate-budget.js';
-import { nextStep, type RetryPolicy } from '../sync/retry-policy.js';
+import { failureOf, nextStep, type RetryPolicy } from '../sync/retry-policy.js';
 import { planCards } from './card-plan.js';
 import { MessageStore, type CardRow } from './message-store.js';
 import { cardContext, cardUpdate } from './todo-card.js';
@@ -51,9 +52,12 @@ export class Notifier {
   private loop: Promise<void> | null = null;
   private readonly worker = new WorkerLoop();
   private readonly abort = new AbortController();
+  /** Card failures log the first of a kind, then a count per minute. */
+  private readonly failureLog: LogThrottle;
 
   constructor(private readonly o: NotifierOptions) {
     this.store = new MessageStore(o.db, o.schema);
+    this.failureLog = new LogThrottle(o.logger);
   }
 
   /** Records the cards one accepted push calls for (the sync stage awaits it before markSynced). */
@@ -82,10 +86,14 @@ export class Notifier {
     this.abort.abort();
     this.wake();
     await this.loop?.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    // The grace timer is cleared: it must not hold the process open after the cards are done.
     await Promise.race([
       Promise.allSettled([...this.inFlight.values()]),
-      new Promise((r) => setTimeout(r, graceMs)),
+      new Promise((r) => (timer = setTimeout(r, graceMs))),
     ]);
+    clearTimeout(timer);
+    this.failureLog.flush();
   }
 
   private async run(): Promise<void> {
@@ -143,14 +151,19 @@ export class Notifier {
     } catch (error) {
       const step = nextStep(error, row.attempts + 1, this.o.retry, Math.random());
       if (step.action === 'retry') {
-        this.o.logger.warn(
+        this.failureLog.warn(
+          { code: failureOf(error).code, reason: step.reason },
           { ...log, delayMs: step.delayMs },
           `bot message failed, will retry: ${step.reason}`,
         );
         await this.store.markRetry(row.id, step.delayMs, step.reason);
         this.o.onOutcome?.('retry');
       } else {
-        this.o.logger.error(log, `bot message parked: ${step.reason}`);
+        this.failureLog.error(
+          { code: failureOf(error).code, reason: step.reason },
+          log,
+          `bot message parked: ${step.reason}`,
+        );
         await this.store.park(row.id, step.reason);
         this.o.onOutcome?.('parked');
       }

@@ -15,6 +15,7 @@ import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.j
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import { WorkerLoop } from '../core/worker-loop.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
 import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
@@ -92,8 +93,11 @@ export class SyncScheduler {
   /** Codes of the outage failures since the breaker last closed: their backoff ends when it closes. */
   private readonly outageCodes = new Set<string>();
   readonly gate: PushGate;
+  /** Retries and parkings log the first of a kind, then a count per minute (150 parked: not 150 lines). */
+  private readonly failureLog: LogThrottle;
 
   constructor(private readonly o: SyncSchedulerOptions) {
+    this.failureLog = new LogThrottle(o.logger);
     this.store = new InstanceTable(o.db, o.schema);
     this.gate = o.gate ?? new PushGate();
     this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY, o.windowMs);
@@ -130,7 +134,7 @@ export class SyncScheduler {
     this.abort.abort();
     this.wake();
     await this.loop?.catch(() => undefined);
-    if (this.inFlight.size === 0) return;
+    if (this.inFlight.size === 0) return this.failureLog.flush();
     const pending = Promise.allSettled([...this.inFlight.values()]);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
@@ -138,6 +142,7 @@ export class SyncScheduler {
       await Promise.race([pending, grace]);
     } finally {
       clearTimeout(timer);
+      this.failureLog.flush();
     }
   }
 
@@ -322,12 +327,20 @@ export class SyncScheduler {
     const log = { instance: instance.externalId, attempt, code: failure.code };
     switch (step.action) {
       case 'retry':
-        this.o.logger.warn({ ...log, delayMs: step.delayMs }, `push failed, will retry: ${step.reason}`);
+        this.failureLog.warn(
+          { code: failure.code, reason: step.reason },
+          { ...log, delayMs: step.delayMs },
+          `push failed, will retry: ${step.reason}`,
+        );
         await this.store.markRetry(instance.id, step.delayMs, step.reason, failure.code);
         this.o.onOutcome?.({ instance, result: 'retry', code: failure.code, message: step.reason });
         return;
       case 'park':
-        this.o.logger.error(log, `instance parked: ${step.reason}`);
+        this.failureLog.error(
+          { code: failure.code, reason: step.reason },
+          log,
+          `instance parked: ${step.reason}`,
+        );
         await this.store.park(instance.id, step.reason, failure.code);
         this.o.onOutcome?.({ instance, result: 'parked', code: failure.code, message: step.reason });
         return;
