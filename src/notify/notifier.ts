@@ -14,6 +14,7 @@ import {
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
+import { WorkerLoop } from '../core/worker-loop.js';
 import { LogThrottle } from '../core/log-throttle.js';
 import type { RateBudget } from '../sync/rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from '../sync/retry-policy.js';
@@ -49,8 +50,7 @@ export class Notifier {
   private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private wakePending = false;
+  private readonly worker = new WorkerLoop();
   private readonly abort = new AbortController();
   /** Card failures log the first of a kind, then a count per minute. */
   private readonly failureLog: LogThrottle;
@@ -78,11 +78,7 @@ export class Notifier {
   }
 
   wake(): void {
-    const w = this.wakeUp;
-    if (w) {
-      this.wakeUp = null;
-      w();
-    } else this.wakePending = true;
+    this.worker.wake();
   }
 
   async stop(graceMs = 10_000): Promise<void> {
@@ -103,16 +99,17 @@ export class Notifier {
   private async run(): Promise<void> {
     const poll = this.o.pollIntervalMs ?? 250;
     const concurrency = this.o.concurrency ?? 4;
-    while (this.running) {
-      try {
+    await this.worker.run(
+      () => this.running,
+      async () => {
         if (this.inFlight.size >= concurrency) {
-          await Promise.race([...this.inFlight.values(), this.idle(poll)]);
-          continue;
+          await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
+          return;
         }
         const [row] = await this.store.due(1, [...this.inFlight.keys()]);
         if (!row) {
-          await this.idle(poll);
-          continue;
+          await this.worker.idle(poll);
+          return;
         }
         const ticket = await this.o.budget.acquire(this.abort.signal);
         const task = this.handle(row)
@@ -123,28 +120,9 @@ export class Notifier {
           })
           .catch(() => undefined);
         this.inFlight.set(row.id, task);
-      } catch (error) {
-        if (!this.running) break;
-        this.o.logger.error({ err: error }, 'notifier loop failed; retrying');
-        await this.idle(1000);
-      }
-    }
-  }
-
-  private idle(ms: number): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        if (this.wakeUp === finish) this.wakeUp = null;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      this.wakeUp = finish;
-    });
+      },
+      (error) => this.o.logger.error({ err: error }, 'notifier loop failed; retrying'),
+    );
   }
 
   private async handle(row: CardRow): Promise<void> {

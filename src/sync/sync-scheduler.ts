@@ -14,6 +14,7 @@ import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
+import { WorkerLoop } from '../core/worker-loop.js';
 import { LogThrottle } from '../core/log-throttle.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
@@ -85,8 +86,7 @@ export class SyncScheduler {
   private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private wakePending = false;
+  private readonly worker = new WorkerLoop();
   private readonly abort = new AbortController();
   private readonly backfillPace: BackfillPace;
   private readonly breaker: CircuitBreaker;
@@ -121,13 +121,7 @@ export class SyncScheduler {
 
   /** New changes are in the replica: look for due instances now (or as soon as the loop idles). */
   wake(): void {
-    const w = this.wakeUp;
-    if (w) {
-      this.wakeUp = null;
-      w();
-    } else {
-      this.wakePending = true;
-    }
+    this.worker.wake();
   }
 
   /**
@@ -154,22 +148,23 @@ export class SyncScheduler {
 
   private async run(): Promise<void> {
     const poll = this.o.pollIntervalMs ?? 200;
-    while (this.running) {
-      try {
+    await this.worker.run(
+      () => this.running,
+      async () => {
         const untilProbe = this.gate.msUntilProbe();
         if (untilProbe > 0) {
-          await this.idle(Math.min(untilProbe, poll * 5));
-          continue;
+          await this.worker.idle(Math.min(untilProbe, poll * 5));
+          return;
         }
         if (this.inFlight.size >= this.o.concurrency) {
-          await Promise.race([...this.inFlight.values(), this.idle(poll)]);
-          continue;
+          await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
+          return;
         }
         // Feishu fails everything: only the breaker's probe goes out, so the outage costs no budget.
         const hold = this.breaker.delay();
         if (hold > 0) {
-          await this.idle(hold);
-          continue;
+          await this.worker.idle(hold);
+          return;
         }
         // Budget first, then the instance: whoever is most urgent when a unit frees up gets it, so
         // a live change never queues behind backfill pushes that grabbed units earlier.
@@ -177,8 +172,8 @@ export class SyncScheduler {
         const [instance] = await this.store.dueInstances(1, [...this.inFlight.keys()]);
         if (!instance) {
           ticket.cancel();
-          await this.idle(poll);
-          continue;
+          await this.worker.idle(poll);
+          return;
         }
         let untake = () => {};
         if (instance.lane !== LANE_LIVE) {
@@ -187,8 +182,8 @@ export class SyncScheduler {
             // The backfill spends the minute budget evenly, so the window never runs dry and a live
             // change finds a unit within a moment; a live change wakes this idle at once.
             ticket.cancel();
-            await this.idle(wait);
-            continue;
+            await this.worker.idle(wait);
+            return;
           }
           untake = this.backfillPace.take(Date.now());
         }
@@ -197,8 +192,8 @@ export class SyncScheduler {
         if (admission === 'wait') {
           ticket.cancel();
           untake();
-          await this.idle(poll);
-          continue;
+          await this.worker.idle(poll);
+          return;
         }
         // The gate's probe (a definitive stop) or the breaker's (an outage): one push at a time.
         const breakerProbe = this.breaker.start();
@@ -209,29 +204,9 @@ export class SyncScheduler {
           },
         );
         this.inFlight.set(instance.id, task);
-      } catch (error) {
-        if (!this.running) break;
-        this.o.logger.error({ err: error }, 'sync loop failed; retrying');
-        await this.idle(1000);
-      }
-    }
-  }
-
-  private idle(ms: number): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        // Only the idle that is still current may clear the slot; an older one must not wipe a newer.
-        if (this.wakeUp === finish) this.wakeUp = null;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      this.wakeUp = finish;
-    });
+      },
+      (error) => this.o.logger.error({ err: error }, 'sync loop failed; retrying'),
+    );
   }
 
   private async pushOne(
