@@ -19,6 +19,8 @@ import { startHealthServer } from './observe/health-server.js';
 import type { TableProgressReport } from './observe/copy-progress.js';
 import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
+import { BackfillReporter } from './observe/backfill-reporter.js';
+import { LogThrottle } from './core/log-throttle.js';
 import type { Logger } from './core/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { SampleRing } from './observe/sample-ring.js';
@@ -140,6 +142,10 @@ export class Pipeline {
   private reconciler: Reconciler | null = null;
   private history: PushHistory | null = null;
   private gaugeTimer: NodeJS.Timeout | null = null;
+  /** The backfill's progress (instances left, rate, time left), once the lag probe samples. */
+  backfill: BackfillReporter | null = null;
+  /** Writes the held-back counts of throttled log lines (at a stop). */
+  private flushLogs: () => void = () => undefined;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
   private identities: IdentityResolver | null = null;
@@ -275,6 +281,12 @@ export class Pipeline {
     await this.run.started();
 
     initTableSeries(this.metrics, mappings.tables.keys());
+    const backfill = new BackfillReporter({
+      metrics: this.metrics,
+      logger,
+      budgetPerMinute: s.ratePerMinute,
+    });
+    this.backfill = backfill;
     // Sampling starts before the copy: the slot retains WAL from its creation on, and the copy is
     // when that matters most.
     this.probe = new LagProbe({
@@ -286,8 +298,10 @@ export class Pipeline {
       db,
       logger,
       intervalMs: 2000,
-      onSample: (sample) =>
-        this.samples.push(Date.now(), { ...sample, budgetUsed: this.budget?.usedLastMinute() ?? 0 }),
+      onSample: (sample) => {
+        this.samples.push(Date.now(), { ...sample, budgetUsed: this.budget?.usedLastMinute() ?? 0 });
+        backfill.update(sample.backlogBulk, sample.backlogBackfill);
+      },
     });
     this.probe.start();
 
@@ -428,6 +442,7 @@ export class Pipeline {
       onOutcome: (outcome) => {
         if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
         else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        backfill.noteOutcome(outcome.instance.lane, outcome.result);
         history.record({
           instanceId: outcome.instance.id,
           externalId: outcome.instance.externalId,
@@ -458,6 +473,8 @@ export class Pipeline {
     // A fault reported by an earlier process is not this one's: it shows again if it recurs.
     const faults = new StreamFaultStore(db, s.stateSchema, s.slotName);
     await faults.clear();
+    const changeLog = new LogThrottle(logger);
+    this.flushLogs = () => changeLog.flush();
     this.stream = new ReplicationStream({
       sourceUrl: s.sourceUrl,
       slot: s.slotName,
@@ -470,7 +487,8 @@ export class Pipeline {
           const summary = await writer.applyBatch(batch);
           for (const p of summary.parked ?? []) {
             this.metrics.changesParked.inc();
-            logger.warn(
+            changeLog.warn(
+              { code: 'CHANGE_PARKED', reason: `${p.table} ${p.reason}` },
               { table: p.table, lsn: formatLsn(p.lsn), instances: p.instances },
               `change parked: ${p.reason}`,
             );
@@ -633,6 +651,7 @@ export class Pipeline {
   private async stopStages(): Promise<void> {
     this.abort.abort();
     await this.stream?.stop();
+    this.flushLogs();
     await this.loopStage?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);

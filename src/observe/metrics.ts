@@ -3,7 +3,7 @@
 // suffix, _total counters, Node's defaults under their standard process_* / nodejs_* names); every
 // labelled series whose label values are known in advance exists from the start at 0, so a
 // dashboard shows 0 rather than "no data" and `rate()` sees the first increment. Every name here is
-// documented in the README (a test checks it) and passes `promtool check metrics` (test/e2e/metrics-lint).
+// documented in docs/metrics.md (a test checks it) and passes `promtool check metrics` (test/e2e/metrics-lint).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LANE_NAMES } from '../replica/instance-vocabulary.js';
 
@@ -69,6 +69,21 @@ export function createMetrics() {
       name: 'approval_cdc_oldest_pending_seconds',
       help: 'Age of the oldest pending instance change, by lane (a first start fills the backfill lane for hours: alert on live)',
       labelNames: ['lane'],
+      registers: [registry],
+    }),
+    backfillRemaining: new Gauge({
+      name: 'approval_cdc_backfill_remaining_instances',
+      help: 'Instances left in the lanes below live (bulk and backfill): the backfill still to push',
+      registers: [registry],
+    }),
+    backfillRate: new Gauge({
+      name: 'approval_cdc_backfill_instances_per_second',
+      help: 'Instances leaving the bulk and backfill lanes per second over the last minute (accepted, unchanged, absent or parked)',
+      registers: [registry],
+    }),
+    backfillEta: new Gauge({
+      name: 'approval_cdc_backfill_eta_seconds',
+      help: "Seconds until the bulk and backfill lanes are empty at the last minute's rate (at the per-minute budget when none left them in that minute); 0 when empty",
       registers: [registry],
     }),
     parked: new Gauge({
@@ -222,6 +237,7 @@ export function createMetrics() {
     m.oldestPendingSeconds.set({ lane }, 0);
     m.commitToAccept.zero({ lane });
   }
+  for (const g of [m.backfillRemaining, m.backfillRate, m.backfillEta]) g.set(0);
   for (const status of WAL_STATUSES) m.slotWalStatus.set({ status }, 0);
   // The code label is empty (absent) until a push of that result had a code to tell.
   for (const result of PUSH_RESULTS) m.pushes.inc({ result, code: '' }, 0);
