@@ -20,6 +20,7 @@ import {
   connectorGrantsSql,
   createLegacyRoles,
   dropLegacyRoles,
+  exec,
   ownTablesSql,
   type ConnectorGrants,
   type LegacyRoles,
@@ -34,16 +35,6 @@ let CDC: string;
 let fake: FakeFeishu;
 let mappings: MappingSet;
 const dbs: TestDatabase[] = [];
-
-async function exec(url: string, text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 async function count(url: string, text: string, params: unknown[]): Promise<number> {
   const c = new pg.Client({ connectionString: url });

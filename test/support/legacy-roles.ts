@@ -15,7 +15,8 @@ export interface LegacyRoles {
   cdc: string;
 }
 
-async function exec(url: string, text: string): Promise<void> {
+/** Runs `text` (one or more statements) on `url` over a connection of its own. */
+export async function exec(url: string, text: string): Promise<void> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
