@@ -20,7 +20,7 @@ import type { TableProgressReport } from './observe/copy-progress.js';
 import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
 import { BackfillReporter } from './observe/backfill-reporter.js';
-import { LogThrottle } from './core/log-throttle.js';
+import { LogThrottle, errorKind } from './core/log-throttle.js';
 import type { Logger } from './core/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { SampleRing } from './observe/sample-ring.js';
@@ -322,11 +322,14 @@ export class Pipeline {
       onProgress: (table, p) => copyReporter.update(table, p),
     });
 
+    // Errors that repeat while something stays broken (a state database down): one line a minute.
+    const errorLog = new LogThrottle(logger);
+    this.flushLogs = () => errorLog.flush();
     const history = new PushHistory(
       db,
       s.stateSchema,
       { perInstance: s.pushHistoryPerInstance, total: s.pushHistoryTotal },
-      (error) => logger.warn({ err: error }, 'cannot write the push history'),
+      (error) => errorLog.warn(errorKind(error), { err: error }, 'cannot write the push history'),
     );
     history.start();
     this.history = history;
@@ -473,8 +476,6 @@ export class Pipeline {
     // A fault reported by an earlier process is not this one's: it shows again if it recurs.
     const faults = new StreamFaultStore(db, s.stateSchema, s.slotName);
     await faults.clear();
-    const changeLog = new LogThrottle(logger);
-    this.flushLogs = () => changeLog.flush();
     this.stream = new ReplicationStream({
       sourceUrl: s.sourceUrl,
       slot: s.slotName,
@@ -487,7 +488,7 @@ export class Pipeline {
           const summary = await writer.applyBatch(batch);
           for (const p of summary.parked ?? []) {
             this.metrics.changesParked.inc();
-            changeLog.warn(
+            errorLog.warn(
               { code: 'CHANGE_PARKED', reason: `${p.table} ${p.reason}` },
               { table: p.table, lsn: formatLsn(p.lsn), instances: p.instances },
               `change parked: ${p.reason}`,
@@ -651,7 +652,6 @@ export class Pipeline {
   private async stopStages(): Promise<void> {
     this.abort.abort();
     await this.stream?.stop();
-    this.flushLogs();
     await this.loopStage?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
@@ -662,6 +662,7 @@ export class Pipeline {
     await this.ledger?.flush();
     await this.history?.stop();
     await this.probe?.stop();
+    this.flushLogs();
     await this.feishu?.close();
     await this.recordRunEnd();
     await this.lock?.release();

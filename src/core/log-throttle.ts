@@ -36,6 +36,16 @@ export function reasonClass(reason: string): string {
     .slice(0, 120);
 }
 
+/** The kind of a thrown error: its code (a CdcError's, SQLSTATE, errno) or name, and its message. */
+export function errorKind(error: unknown): LogKind {
+  if (!(error instanceof Error)) return { code: 'ERROR', reason: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return {
+    code: typeof code === 'string' || typeof code === 'number' ? String(code) : error.name,
+    reason: error.message,
+  };
+}
+
 export class LogThrottle {
   private readonly held = new Map<string, Held>();
   private readonly windowMs: number;

@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import { WorkerLoop } from '../core/worker-loop.js';
-import { LogThrottle } from '../core/log-throttle.js';
+import { LogThrottle, errorKind } from '../core/log-throttle.js';
 import { backoffMs, type RetryPolicy } from '../sync/retry-policy.js';
 import type { MessageStore } from '../notify/message-store.js';
 import { DecisionStore, type Decision } from './decision-store.js';
@@ -73,7 +73,7 @@ export class DecisionApplier {
         }
         await this.applyOne(d);
       },
-      (error) => this.o.logger.error({ err: error }, 'decision applier failed; retrying'),
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'decision applier failed; retrying'),
     );
   }
 

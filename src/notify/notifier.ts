@@ -15,7 +15,7 @@ import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import { WorkerLoop } from '../core/worker-loop.js';
-import { LogThrottle } from '../core/log-throttle.js';
+import { LogThrottle, errorKind } from '../core/log-throttle.js';
 import type { RateBudget } from '../sync/rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from '../sync/retry-policy.js';
 import { planCards } from './card-plan.js';
@@ -121,7 +121,7 @@ export class Notifier {
           .catch(() => undefined);
         this.inFlight.set(row.id, task);
       },
-      (error) => this.o.logger.error({ err: error }, 'notifier loop failed; retrying'),
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'notifier loop failed; retrying'),
     );
   }
 

@@ -16,7 +16,7 @@ import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.j
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import { WorkerLoop } from '../core/worker-loop.js';
-import { LogThrottle } from '../core/log-throttle.js';
+import { LogThrottle, errorKind } from '../core/log-throttle.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
 import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
@@ -218,7 +218,7 @@ export class SyncScheduler {
         );
         this.inFlight.set(instance.id, task);
       },
-      (error) => this.o.logger.error({ err: error }, 'sync loop failed; retrying'),
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'sync loop failed; retrying'),
     );
   }
 
@@ -229,7 +229,7 @@ export class SyncScheduler {
     probe: boolean,
     breakerProbe: boolean,
   ): Promise<void> {
-    const { mappings, logger } = this.o;
+    const { mappings } = this.o;
     let updateTime = 0n;
     let pushed = false;
     try {
@@ -288,7 +288,11 @@ export class SyncScheduler {
       this.o.onOutcome?.(outcome);
     } catch (error) {
       await this.handleFailure(instance, error).catch((e: unknown) =>
-        logger.error({ err: e, instance: instance.externalId }, 'cannot record push failure'),
+        this.failureLog.error(
+          errorKind(e),
+          { err: e, instance: instance.externalId },
+          'cannot record push failure',
+        ),
       );
     } finally {
       // Nothing was sent (absent, unchanged, parked before sending, or a failure before the call):
