@@ -89,9 +89,12 @@ export const run: BenchFn = async (flags, cleanup) => {
     `${backlog + (bulkKind === 'update' ? bulk : 0)} requests written before the first start; starting the connector (snapshot copy -> backfill lane; state: ${state.mode})`,
   );
   const batches: AppliedBatch[] = [];
+  // Large batches (the bulk transaction's), to see how its ingest proceeds.
+  const large: { changes: number; appliedAt: number }[] = [];
   const started = Date.now();
   await startPipeline(cleanup, settings, mappings, undefined, {
     onBatchApplied: (batch, appliedAt) => {
+      if (batch.changes.length >= 500) large.push({ changes: batch.changes.length, appliedAt });
       if (batch.endLsn !== null)
         batches.push({ endLsn: batch.endLsn, decodedAt: batch.decodedAt ?? appliedAt, appliedAt });
     },
@@ -255,6 +258,13 @@ export const run: BenchFn = async (flags, cleanup) => {
       bulkCommit && bulkBatch ? round((bulkBatch.decodedAt - bulkCommit.committedAt) / 1000) : null,
     bulkInReplicaSeconds:
       bulkCommit && bulkBatch ? round((bulkBatch.appliedAt - bulkCommit.committedAt) / 1000) : null,
+    // Each large batch after the bulk COMMIT: changes, and seconds from the COMMIT to its write.
+    bulkBatches: bulkCommit
+      ? large
+          .filter((b) => b.appliedAt >= (bulkCommit?.committedAt ?? 0))
+          .slice(0, 50)
+          .map((b) => [b.changes, round((b.appliedAt - (bulkCommit?.committedAt ?? 0)) / 1000, 2)])
+      : [],
     bulkPushesPerFullMinute: bulkFullMinutes,
     bulkPushesPerMinute:
       bulkFullMinutes.length > 0

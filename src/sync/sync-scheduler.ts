@@ -5,7 +5,8 @@
 //   push from this state database exceeds what Feishu already holds (another state database's);
 // - nothing vanishes (DESIGN 3): a dirty instance is due, in flight, waiting for a retry, or parked
 //   with its reason; nothing is marked synced that Feishu did not accept;
-// - live before backfill: due instances are taken by lane, then by how long they have waited;
+// - live before backfill: due instances are taken by lane, then by how long they have waited, and
+//   the lanes below live leave one push slot (and a share of the budget, backfill-pace.ts) free;
 // - the budget is spent only on payloads that passed the mapping and the limit checks, and that
 //   differ from the last payload Feishu accepted for the instance (update_time aside).
 import type { Kysely } from 'kysely';
@@ -84,6 +85,8 @@ export interface SyncSchedulerOptions {
 export class SyncScheduler {
   readonly store: InstanceTable;
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Pushes in flight from the lanes below live (at most concurrency - 1 of them). */
+  private lowerInFlight = 0;
   private running = false;
   private loop: Promise<void> | null = null;
   private readonly worker = new WorkerLoop();
@@ -176,7 +179,15 @@ export class SyncScheduler {
           return;
         }
         let untake = () => {};
-        if (instance.lane !== LANE_LIVE) {
+        const lower = instance.lane !== LANE_LIVE;
+        if (lower && this.o.concurrency > 1 && this.lowerInFlight >= this.o.concurrency - 1) {
+          // One push slot stays free for live changes: with Feishu slow, the bulk and backfill lanes
+          // would otherwise fill every slot and a live change would wait for one of their answers.
+          ticket.cancel();
+          await this.worker.idle(poll);
+          return;
+        }
+        if (lower) {
           const wait = this.backfillPace.delay(Date.now());
           if (wait > 0) {
             // The backfill spends the minute budget evenly, so the window never runs dry and a live
@@ -197,9 +208,11 @@ export class SyncScheduler {
         }
         // The gate's probe (a definitive stop) or the breaker's (an outage): one push at a time.
         const breakerProbe = this.breaker.start();
+        if (lower) this.lowerInFlight++;
         const task = this.pushOne(instance, ticket, untake, admission === 'probe', breakerProbe).finally(
           () => {
             this.inFlight.delete(instance.id);
+            if (lower) this.lowerInFlight--;
             this.wake();
           },
         );
