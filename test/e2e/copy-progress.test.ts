@@ -14,7 +14,11 @@ describe('progress of the initial copy', () => {
   let midCopyStatus: StatusReport | null = null;
 
   beforeAll(async () => {
-    fx = await startConnectorFixture({ noPipeline: true, settings: { initialLoad: 'none' } });
+    // One table at a time, so tables are still waiting while oa.requests is copied.
+    fx = await startConnectorFixture({
+      noPipeline: true,
+      settings: { initialLoad: 'none', snapshotConcurrency: 1 },
+    });
     await seedUsers(fx.sql);
     await fx.sql
       .query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, reason, submitted_at, updated_at)
