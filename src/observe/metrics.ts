@@ -3,7 +3,7 @@
 // suffix, _total counters, Node's defaults under their standard process_* / nodejs_* names); every
 // labelled series whose label values are known in advance exists from the start at 0, so a
 // dashboard shows 0 rather than "no data" and `rate()` sees the first increment. Every name here is
-// documented in the README (a test checks it) and passes `promtool check metrics` (test/e2e/metrics-lint).
+// documented in docs/metrics.md (a test checks it) and passes `promtool check metrics` (test/e2e/metrics-lint).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LANE_NAMES } from '../replica/instance-vocabulary.js';
 

@@ -13,6 +13,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -75,7 +76,10 @@ function replay(dockerfile: string, scratch: string): Stage[] {
         cpSync(origin, target, { recursive: true, filter: (p) => !p.includes('/node_modules/') });
       }
     } else if (op === 'RUN') {
-      execFileSync('sh', ['-c', args], {
+      // `npm cache clean` only keeps the image layer small; replayed, it would empty this machine's
+      // cache, which every other npm command here (and the next replay) relies on.
+      const command = args.replace(/npm cache clean --force/g, 'true');
+      execFileSync('sh', ['-c', command], {
         cwd: inStage(stage, '.'),
         // The npm cache of this machine stands in for the registry the image build would use.
         env: { ...process.env, npm_config_prefer_offline: 'true', ...stage.env },
@@ -95,7 +99,13 @@ describe('the Dockerfile, replayed step by step', () => {
 
   it('builds with dev dependencies, ships production ones and runs the CLI from the final stage', () => {
     const dockerfile = readFileSync(join(context, 'Dockerfile'), 'utf8');
+    const npmCache = execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim();
+    const marker = join(npmCache, '_cacache', 'approval-cdc-replay-marker');
+    mkdirSync(dirname(marker), { recursive: true });
+    writeFileSync(marker, 'the replay must leave the npm cache of this machine alone\n');
     const stages = replay(dockerfile, scratch);
+    expect(existsSync(marker), 'the npm cache survived the replay').toBe(true);
+    rmSync(marker);
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const final = stages[stages.length - 1];
     if (!final) throw new Error('no stage');
