@@ -10,6 +10,7 @@ import { copyField, parseCopyFields } from '../core/copy-text.js';
 import type { RowImage } from '../mapping/contract.js';
 
 const NEWLINE = 0x0a;
+const LINE_END = Buffer.from('\n');
 
 export class CopyRowStream extends Transform {
   /** Rows passed on to the staging table. */
@@ -17,6 +18,7 @@ export class CopyRowStream extends Transform {
   /** The key values of the last row passed on (as text), null before the first. */
   lastKey: (string | null)[] | null = null;
   private pending: Buffer[] = [];
+  private out: Buffer[] = [];
   private readonly keyIndexes: number[];
 
   /**
@@ -35,6 +37,9 @@ export class CopyRowStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
+      // One write per input chunk, not three per row: each write is a CopyData message and a socket
+      // write further down (the copy ran at 6,000 rows/s with a write per row part).
+      this.out = [];
       let start = 0;
       for (let nl = chunk.indexOf(NEWLINE); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
         const part = chunk.subarray(start, nl);
@@ -49,6 +54,8 @@ export class CopyRowStream extends Transform {
       }
       // A partial line is kept (copied: the chunk's memory is not pinned by a small tail).
       if (start < chunk.length) this.pending.push(Buffer.from(chunk.subarray(start)));
+      if (this.out.length > 0) this.push(Buffer.concat(this.out));
+      this.out = [];
       callback();
     } catch (error) {
       callback(error as Error);
@@ -70,8 +77,6 @@ export class CopyRowStream extends Transform {
     this.onRow(pk, row);
     this.rows++;
     this.lastKey = this.keyIndexes.map((i) => fields[i] ?? null);
-    this.push(`${copyField(pk)}\t`);
-    this.push(line);
-    this.push('\n');
+    this.out.push(Buffer.from(`${copyField(pk)}\t`), line, LINE_END);
   }
 }

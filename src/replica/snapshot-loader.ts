@@ -41,6 +41,12 @@ export interface CopyTable {
   keyColumns: readonly string[];
 }
 
+interface Prior {
+  pk: string;
+  kind: 'skip' | 'same' | 'changed';
+  old: RowImage | null;
+}
+
 export interface ChunkResult {
   rows: number;
   lastKey: (string | null)[] | null;
@@ -136,6 +142,7 @@ export class SnapshotLoader {
 export class LoaderSession {
   private readonly db: Kysely<StateDb>;
   private readonly staged = new Set<string>();
+  private readonly others = new Map<string, boolean>();
   private broken = false;
 
   constructor(
@@ -177,26 +184,9 @@ export class LoaderSession {
         c.query(copyFrom(`copy pg_temp.${stage} (pk, ${cols.join(', ')}) from stdin`)),
       );
       const lsn = imageLsn.toString();
-      const { rows: prior } = await c.query<{
-        pk: string;
-        kind: 'skip' | 'same' | 'revived' | 'changed';
-        old: RowImage | null;
-      }>(
-        `with staged as materialized (select pk, ${dataOf(spec.columns)} as data from pg_temp.${stage}),
-         prior as (
-           select s.pk, case when i.lsn >= $2::bigint then 'skip' when i.deleted then 'revived'
-             when i.data = s.data then 'same' else 'changed' end as kind,
-             case when not i.deleted and i.lsn < $2::bigint and i.data <> s.data then i.data end as old
-           from staged s join "${schema}".row_image i
-             on i.tbl = $1 and ${pkDigest('i.pk')} = ${pkDigest('s.pk')} and i.pk = s.pk),
-         written as (
-           insert into "${schema}".row_image (tbl, pk, lsn, deleted, data)
-           select $1, pk, $2::bigint, false, data from staged
-           on conflict (tbl, ${pkDigest('pk')}) do update set lsn = excluded.lsn, deleted = false, data = excluded.data
-           where row_image.lsn < excluded.lsn)
-         select pk, kind, old from prior where kind <> 'revived'`,
-        [spec.table, lsn],
-      );
+      const prior = (await this.holdsOthers(spec.table, lsn))
+        ? await this.mergeOver(spec, stage, lsn)
+        : await this.insertFresh(spec, stage, lsn);
       // Rows the stream got to first, and rows unchanged since an earlier copy, dirty nothing; a
       // changed row dirties the instances of its image before too.
       const olds: RowImage[] = [];
@@ -232,6 +222,77 @@ export class LoaderSession {
       this.broken = true;
       throw error;
     }
+  }
+
+  /**
+   * Whether the replica holds images of `table` other than this copy's (a re-snapshot, or an older
+   * copy): only then can a chunk meet stored images. A first load, resumed or not, only meets its own
+   * committed chunks, whose keys all come before the next chunk's. Asked once per table.
+   */
+  private async holdsOthers(table: string, lsn: string): Promise<boolean> {
+    let others = this.others.get(table);
+    if (others === undefined) {
+      const { schema } = this.loader.parts();
+      const { rows } = await this.client.query<{ others: boolean }>(
+        `select exists (select 1 from "${schema}".row_image where tbl = $1 and lsn <> $2::bigint) as others`,
+        [table, lsn],
+      );
+      others = rows[0]?.others !== false;
+      this.others.set(table, others);
+    }
+    return others;
+  }
+
+  /**
+   * Inserts a chunk no stored image can meet (see holdsOthers) with a plain INSERT: about twice as
+   * fast as the upsert's speculative insertion (20,000 images, 330-450 ms against 660-1040 ms, a
+   * one-off measurement not kept in bench/). Should a key be stored after all, the insert is undone
+   * and the chunk merged.
+   */
+  private async insertFresh(spec: CopyTable, stage: string, lsn: string): Promise<Prior[]> {
+    const { schema } = this.loader.parts();
+    await this.client.query('savepoint fresh_chunk');
+    try {
+      await this.client.query(
+        `insert into "${schema}".row_image (tbl, pk, lsn, deleted, data)
+         select $1, pk, $2::bigint, false, ${dataOf(spec.columns)} from pg_temp.${stage}`,
+        [spec.table, lsn],
+      );
+      await this.client.query('release savepoint fresh_chunk');
+      return [];
+    } catch (error) {
+      if ((error as { code?: string }).code !== '23505') throw error;
+      await this.client.query('rollback to savepoint fresh_chunk');
+      this.others.set(spec.table, true);
+      return this.mergeOver(spec, stage, lsn);
+    }
+  }
+
+  /**
+   * Merges a chunk over stored images: returns the rows that met one, except those that replaced a
+   * tombstone (they dirty their instances like a new row): `skip` (the stored image is as late or
+   * later), `same` (unchanged) or `changed` (with the image before).
+   */
+  private async mergeOver(spec: CopyTable, stage: string, lsn: string): Promise<Prior[]> {
+    const { schema } = this.loader.parts();
+    // One index probe per staged key (lateral): as a join, the planner may hash the whole replica.
+    const { rows } = await this.client.query<Prior>(
+      `with staged as materialized (select pk, ${dataOf(spec.columns)} as data from pg_temp.${stage}),
+       prior as (
+         select s.pk, case when i.lsn >= $2::bigint then 'skip' when i.deleted then 'revived'
+           when i.data = s.data then 'same' else 'changed' end as kind,
+           case when not i.deleted and i.lsn < $2::bigint and i.data <> s.data then i.data end as old
+         from staged s cross join lateral (select lsn, deleted, data from "${schema}".row_image r
+           where r.tbl = $1 and ${pkDigest('r.pk')} = ${pkDigest('s.pk')} and r.pk = s.pk limit 1) i),
+       written as (
+         insert into "${schema}".row_image (tbl, pk, lsn, deleted, data)
+         select $1, pk, $2::bigint, false, data from staged
+         on conflict (tbl, ${pkDigest('pk')}) do update set lsn = excluded.lsn, deleted = false, data = excluded.data
+         where row_image.lsn < excluded.lsn)
+       select pk, kind, old from prior where kind <> 'revived'`,
+      [spec.table, lsn],
+    );
+    return rows;
   }
 
   release(): void {
