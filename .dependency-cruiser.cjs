@@ -38,6 +38,14 @@ module.exports = {
     },
     ...upward,
     {
+      name: 'in-a-layer',
+      comment:
+        'every module of src/ belongs to one of the layers above (docs/design.md): place a new folder there',
+      severity: 'error',
+      from: { path: '^src/', pathNot: LAYERS.map((l) => `(${l.path})`).join('|') },
+      to: {},
+    },
+    {
       name: 'stages-side-by-side',
       comment: 'source and sync are peers: they meet only through the replica',
       severity: 'error',

@@ -19,6 +19,8 @@ import { startHealthServer } from './observe/health-server.js';
 import type { TableProgressReport } from './observe/copy-progress.js';
 import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
+import { BackfillReporter } from './observe/backfill-reporter.js';
+import { LogThrottle, errorKind } from './core/log-throttle.js';
 import type { Logger } from './core/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { SampleRing } from './observe/sample-ring.js';
@@ -56,6 +58,7 @@ import { parseWhereCondition } from './mapping/where-condition.js';
 import { assertCatalogMatches } from './source/catalog-check.js';
 import { whereTables } from './replica/resync.js';
 import { startLoopStage, type LoopStage } from './loop-stage.js';
+import type { ChangeBatch } from './replica/row-change.js';
 
 export interface PipelineOptions {
   settings: Settings;
@@ -72,6 +75,8 @@ export interface PipelineOptions {
   resnapshot?: boolean;
   /** Progress of the initial copy after each page, for a terminal bar. */
   onSnapshotProgress?: (report: TableProgressReport) => void;
+  /** After each streamed batch is in the replica (benchmarks time the stages of a change with it). */
+  onBatchApplied?: (batch: ChangeBatch, appliedAt: number) => void;
 }
 
 /**
@@ -138,6 +143,10 @@ export class Pipeline {
   private reconciler: Reconciler | null = null;
   private history: PushHistory | null = null;
   private gaugeTimer: NodeJS.Timeout | null = null;
+  /** The backfill's progress (instances left, rate, time left), once the lag probe samples. */
+  backfill: BackfillReporter | null = null;
+  /** Writes the held-back counts of throttled log lines (at a stop). */
+  private flushLogs: () => void = () => undefined;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
   private identities: IdentityResolver | null = null;
@@ -273,6 +282,12 @@ export class Pipeline {
     await this.run.started();
 
     initTableSeries(this.metrics, mappings.tables.keys());
+    const backfill = new BackfillReporter({
+      metrics: this.metrics,
+      logger,
+      budgetPerMinute: s.ratePerMinute,
+    });
+    this.backfill = backfill;
     // Sampling starts before the copy: the slot retains WAL from its creation on, and the copy is
     // when that matters most.
     this.probe = new LagProbe({
@@ -284,8 +299,10 @@ export class Pipeline {
       db,
       logger,
       intervalMs: 2000,
-      onSample: (sample) =>
-        this.samples.push(Date.now(), { ...sample, budgetUsed: this.budget?.usedLastMinute() ?? 0 }),
+      onSample: (sample) => {
+        this.samples.push(Date.now(), { ...sample, budgetUsed: this.budget?.usedLastMinute() ?? 0 });
+        backfill.update(sample.backlogBulk, sample.backlogBackfill);
+      },
     });
     this.probe.start();
 
@@ -307,11 +324,14 @@ export class Pipeline {
       onProgress: (table, p) => copyReporter.update(table, p),
     });
 
+    // Errors that repeat while something stays broken (a state database down): one line a minute.
+    const errorLog = new LogThrottle(logger);
+    this.flushLogs = () => errorLog.flush();
     const history = new PushHistory(
       db,
       s.stateSchema,
       { perInstance: s.pushHistoryPerInstance, total: s.pushHistoryTotal },
-      (error) => logger.warn({ err: error }, 'cannot write the push history'),
+      (error) => errorLog.warn(errorKind(error), { err: error }, 'cannot write the push history'),
     );
     history.start();
     this.history = history;
@@ -427,6 +447,7 @@ export class Pipeline {
       onOutcome: (outcome) => {
         if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
         else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
+        backfill.noteOutcome(outcome.instance.lane, outcome.result);
         history.record({
           instanceId: outcome.instance.id,
           externalId: outcome.instance.externalId,
@@ -469,7 +490,8 @@ export class Pipeline {
           const summary = await writer.applyBatch(batch);
           for (const p of summary.parked ?? []) {
             this.metrics.changesParked.inc();
-            logger.warn(
+            errorLog.warn(
+              { code: 'CHANGE_PARKED', reason: `${p.table} ${p.reason}` },
               { table: p.table, lsn: formatLsn(p.lsn), instances: p.instances },
               `change parked: ${p.reason}`,
             );
@@ -493,9 +515,10 @@ export class Pipeline {
           this.metrics.streaming.set(0);
           this.metrics.reconnects.inc();
         },
-        onBatchApplied: (_batch, n) => {
+        onBatchApplied: (batch, n) => {
           this.metrics.changesApplied.inc(n);
           this.metrics.batchesApplied.inc();
+          this.o.onBatchApplied?.(batch, Date.now());
         },
         onRepeatedFailure: (fault) => {
           this.metrics.streamRepeatedFailures.set(fault.failures);
@@ -641,6 +664,7 @@ export class Pipeline {
     await this.ledger?.flush();
     await this.history?.stop();
     await this.probe?.stop();
+    this.flushLogs();
     await this.feishu?.close();
     await this.recordRunEnd();
     await this.lock?.release();

@@ -20,6 +20,8 @@ export interface BenchDatabase {
   /** A small pool for the workload and for polling. */
   pool: pg.Pool;
   server: 'throwaway' | 'BENCH_DATABASE_URL';
+  /** The throwaway server's data directory (for per-process CPU); undefined on BENCH_DATABASE_URL. */
+  dataDir?: string;
 }
 
 function withDatabase(serverUrl: string, database: string): string {
@@ -34,6 +36,7 @@ export async function startBenchDatabase(
   extraSettings: Record<string, string> = {},
 ): Promise<BenchDatabase> {
   let adminUrl = process.env.BENCH_DATABASE_URL;
+  let dataDir: string | undefined;
   const server = adminUrl ? 'BENCH_DATABASE_URL' : 'throwaway';
   if (!adminUrl) {
     log('starting a throwaway Postgres 17');
@@ -47,6 +50,7 @@ export async function startBenchDatabase(
     });
     cleanup.add('throwaway Postgres', () => cluster.stop());
     adminUrl = cluster.url;
+    dataDir = cluster.dir;
   }
   const name = `bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -60,7 +64,7 @@ export async function startBenchDatabase(
   cleanup.add('bench pool', () => pool.end());
   await pool.query(LEGACY_SCHEMA_SQL);
   await seedUsers(pool, 20);
-  return { url, pool, server };
+  return { url, pool, server, ...(dataDir ? { dataDir } : {}) };
 }
 
 async function dropDatabase(adminUrl: string, name: string): Promise<void> {

@@ -49,6 +49,8 @@ export function machine(): Record<string, unknown> {
     totalMemMB: Math.round(os.totalmem() / 2 ** 20),
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
+    // At the end of the run: on a shared machine the figures mean little without it.
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
 }
 

@@ -14,7 +14,7 @@ import {
 import type { MappingSet } from '../../src/mapping/contract.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { createLogger } from '../../src/core/logger.js';
-import { Pipeline } from '../../src/pipeline.js';
+import { Pipeline, type PipelineOptions } from '../../src/pipeline.js';
 import type { PushFn } from '../../src/sync/sync-scheduler.js';
 import { LEGACY_MAPPINGS_PATH, type BenchDatabase } from './bench-db.js';
 import { log, sleep, type Cleanup } from './bench-env.js';
@@ -61,12 +61,14 @@ export async function startPipeline(
   settings: Settings,
   mappings: MappingSet,
   push?: PushFn,
+  extra: Partial<Pick<PipelineOptions, 'onBatchApplied'>> = {},
 ): Promise<Pipeline> {
   const pipeline = new Pipeline({
     settings,
     mappings,
     logger: createLogger(settings.logLevel),
     ...(push ? { push } : {}),
+    ...extra,
   });
   cleanup.add('pipeline', () => pipeline.stop());
   pipeline.done.catch((e: unknown) => log(`pipeline failed: ${String(e)}`));

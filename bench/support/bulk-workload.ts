@@ -122,12 +122,26 @@ export interface TrackedChange {
   expectedUpdateTime: bigint;
   committedAt: number;
   kind: 'new' | 'update';
+  /** The WAL insert position just before its COMMIT: the first batch ending past it holds the change. */
+  lsnBefore: bigint;
 }
 
 // Tracked changes carry local timestamps from 2030 on, later than anything the bulk data holds, one
 // second apart, so the expected update_time is exact: Asia/Shanghai is UTC+8 all year.
 const TRACK_BASE_LOCAL = Date.UTC(2030, 0, 1, 0, 0, 0);
 const SHANGHAI_OFFSET_MS = 8 * 3600_000;
+
+const LSN_BEFORE_COMMIT = `select (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::text as lsn_before;`;
+
+/** The lsn_before of a multi-statement query's results. */
+function lsnOf(results: unknown): bigint {
+  const list = (Array.isArray(results) ? results : [results]) as pg.QueryResult[];
+  for (const r of list) {
+    const v = (r.rows?.[0] as { lsn_before?: string } | undefined)?.lsn_before;
+    if (v !== undefined) return BigInt(v);
+  }
+  return 0n;
+}
 
 export class TrackedChanges {
   readonly changes: TrackedChange[] = [];
@@ -153,30 +167,37 @@ export class TrackedChanges {
   async newRequest(): Promise<TrackedChange> {
     const req = this.nextReq++;
     const { local, expected } = this.stamp();
-    await this.pool.query(`begin;
+    const results = await this.pool.query(`begin;
       insert into oa.requests (req_id, form_type, title, applicant_no, status_code, amount, reason, submitted_at, updated_at)
         values (${req}, 1, 'Live ${req}', ${1 + (req % 20)}, 1, 12.5, 'live change', '${local}', '${local}');
       insert into oa.steps (step_id, req_id, seq, node_name, approver_no, state_code, created_at, updated_at)
         values (${req * 10 + 1}, ${req}, 1, 'Manager', ${1 + ((req + 1) % 20)}, 0, '${local}', '${local}'),
                (${req * 10 + 2}, ${req}, 2, 'HR', ${1 + ((req + 2) % 20)}, 0, '${local}', '${local}');
       insert into oa.cc (cc_no, req_id, user_no, read_flag, created_at, updated_at) values (${req * 10 + 1}, ${req}, 3, 'N', '${local}', '${local}');
+      ${LSN_BEFORE_COMMIT}
       commit;`);
-    return this.record(`oa-req-${req}`, expected, 'new');
+    return this.record(`oa-req-${req}`, expected, 'new', lsnOf(results));
   }
 
   /** Changes an existing request's title and status (keeps it pending or finishes it) in one transaction. */
   async updateRequest(req: number, finish = false): Promise<TrackedChange> {
     const { local, expected } = this.stamp();
-    await this.pool.query(`begin;
+    const results = await this.pool.query(`begin;
       update oa.requests set title = 'Updated ${this.seq}', status_code = ${finish ? 2 : 1},
         finished_at = ${finish ? `'${local}'` : 'null'}, updated_at = '${local}' where req_id = ${req};
       update oa.steps set state_code = ${finish ? 1 : 0}, updated_at = '${local}' where req_id = ${req};
+      ${LSN_BEFORE_COMMIT}
       commit;`);
-    return this.record(`oa-req-${req}`, expected, 'update');
+    return this.record(`oa-req-${req}`, expected, 'update', lsnOf(results));
   }
 
-  private record(instanceId: string, expectedUpdateTime: bigint, kind: TrackedChange['kind']): TrackedChange {
-    const change = { instanceId, expectedUpdateTime, committedAt: Date.now(), kind };
+  private record(
+    instanceId: string,
+    expectedUpdateTime: bigint,
+    kind: TrackedChange['kind'],
+    lsnBefore: bigint,
+  ): TrackedChange {
+    const change = { instanceId, expectedUpdateTime, committedAt: Date.now(), kind, lsnBefore };
     this.changes.push(change);
     return change;
   }

@@ -1,7 +1,7 @@
 // `approval-cdc run`: the daemon. Exit 0 on SIGINT/SIGTERM after a graceful stop; 1 on a fatal error.
 import { redactedSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
-import { describeTableProgress, progressBar, type TableProgressReport } from '../observe/copy-progress.js';
+import { terminalProgressLine, type TableProgressReport } from '../observe/copy-progress.js';
 import { startHeapGuard } from '../observe/heap-guard.js';
 import { Pipeline } from '../pipeline.js';
 import { toExitCode } from './exit-codes.js';
@@ -22,10 +22,7 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
     // The first start copies every mapped table; show how far it got on a terminal.
     ...(process.stderr.isTTY
       ? {
-          onSnapshotProgress: (r: TableProgressReport) =>
-            process.stderr.write(
-              `\r\x1b[K  initial copy ${progressBar(r.percent)} ${describeTableProgress(r)}${r.state === 'done' ? '\n' : ''}`,
-            ),
+          onSnapshotProgress: (r: TableProgressReport) => process.stderr.write(terminalProgressLine(r)),
         }
       : {}),
   });

@@ -10,6 +10,8 @@ import { migrateStateDb } from '../replica/state-db.js';
 import { openStateOf } from '../replica/state-store.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 import { startReplica } from '../pipeline.js';
+import { CopyReporter } from '../observe/copy-reporter.js';
+import { terminalProgressLine, type TableProgressReport } from '../observe/copy-progress.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 
 export async function setupCommand(flags: GlobalFlags & { resnapshot?: boolean }): Promise<number> {
@@ -39,6 +41,13 @@ export async function setup(
   // Nothing is created before Feishu accepted the credentials (run needs them anyway).
   await (await connectFeishu(s)).close();
   const state = await openStateOf(s, { logger });
+  // The same progress as `run`'s: totals, rate and ETA in the log, a bar on a terminal.
+  const copyReporter = new CopyReporter({
+    logger,
+    ...(process.stderr.isTTY
+      ? { onReport: (r: TableProgressReport) => process.stderr.write(terminalProgressLine(r)) }
+      : {}),
+  });
   try {
     await migrateStateDb(state);
     const { checkpoint } = await startReplica({
@@ -48,10 +57,7 @@ export async function setup(
       pool: state.pool,
       logger,
       resnapshot: options.resnapshot === true,
-      onProgress: (table, p) => {
-        if (process.stderr.isTTY)
-          process.stderr.write(`\r  copying ${table}: ${p.rows} rows${p.done ? ' done\n' : ''}`);
-      },
+      onProgress: (table, p) => copyReporter.update(table, p),
     });
     return checkpoint;
   } finally {

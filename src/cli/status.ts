@@ -7,6 +7,7 @@ import { gatherStatus, type InstanceProblem, type StatusReport } from '../ops/st
 import { describeError } from '../errors.js';
 import { redactUrls } from '../core/logger.js';
 import { describeTableProgress } from '../observe/copy-progress.js';
+import { describeBackfillProgress } from '../observe/backfill-progress.js';
 import { commandContext, type GlobalFlags } from './context.js';
 
 export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Promise<number> {
@@ -32,6 +33,7 @@ export async function statusCommand(flags: GlobalFlags & { json?: boolean }): Pr
       source: sourceError === null ? source : { error: sourceError },
       slot: s.slotName,
       monthlyCallBudget: s.monthlyCallBudget,
+      ratePerMinute: s.ratePerMinute,
     });
     process.stdout.write(flags.json ? renderStatusJson(report) : renderStatusText(report));
     return Object.keys(report.unavailable).length > 0 ? 1 : 0;
@@ -123,6 +125,8 @@ export function renderStatusText(r: StatusReport): string {
         `${lane.count}${lane.count > 0 ? `  oldest ${humanSeconds(lane.oldestPendingSeconds)}` : ''}`,
       );
     }
+    const b = r.backfill;
+    if (b && b.remaining > 0) add('backfill', describeBackfillProgress(b, b.budgetPerMinute));
     const p = r.pushing;
     if (p?.state === 'stopped')
       add(

@@ -4,9 +4,7 @@
 import { describeError } from '../errors.js';
 import { migrateStateDb } from '../replica/state-db.js';
 import { openStateOf } from '../replica/state-store.js';
-import { IdentityResolver } from '../sync/identity-resolver.js';
-import { RateBudget } from '../sync/rate-budget.js';
-import { renderUsersReport, usersReport } from '../sync/users-report.js';
+import { renderUsersReport, usersReportOf } from '../sync/users-report.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
 import { feishuClientOf } from './definitions.js';
 
@@ -22,18 +20,7 @@ export async function usersReportCommand(
     const client = feishuClientOf(settings);
     try {
       await migrateStateDb(state);
-      const resolver = new IdentityResolver({
-        db: state.db,
-        schema: settings.stateSchema,
-        api: client,
-        budget: new RateBudget({
-          perSecond: settings.identityPerSecond,
-          perMinute: settings.identityPerMinute,
-        }),
-        refreshMs: settings.identityRefreshMs,
-        negativeRefreshMs: settings.identityNegativeRefreshMs,
-      });
-      const report = await usersReport(state.db, settings.stateSchema, mappings, resolver);
+      const report = await usersReportOf(state.db, settings, mappings, client);
       out(flags.json ? `${JSON.stringify(report)}\n` : renderUsersReport(report));
       return report.unresolved.length > 0 ? 3 : 0;
     } finally {

@@ -8,6 +8,8 @@
 import type { Kysely } from 'kysely';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
+import { WorkerLoop } from '../core/worker-loop.js';
+import { LogThrottle, errorKind } from '../core/log-throttle.js';
 import { backoffMs, type RetryPolicy } from '../sync/retry-policy.js';
 import type { MessageStore } from '../notify/message-store.js';
 import { DecisionStore, type Decision } from './decision-store.js';
@@ -33,11 +35,13 @@ export class DecisionApplier {
   readonly store: DecisionStore;
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private wakePending = false;
+  private readonly worker = new WorkerLoop();
+  /** Write-back failures log the first of a kind, then a count per minute. */
+  private readonly failureLog: LogThrottle;
 
   constructor(private readonly o: DecisionApplierOptions) {
     this.store = new DecisionStore(o.db, o.schema);
+    this.failureLog = new LogThrottle(o.logger);
   }
 
   start(): void {
@@ -47,51 +51,30 @@ export class DecisionApplier {
   }
 
   wake(): void {
-    const w = this.wakeUp;
-    if (w) {
-      this.wakeUp = null;
-      w();
-    } else this.wakePending = true;
+    this.worker.wake();
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.wake();
     await this.loop?.catch(() => undefined);
+    this.failureLog.flush();
   }
 
   private async run(): Promise<void> {
     const poll = this.o.pollIntervalMs ?? 500;
-    while (this.running) {
-      try {
+    await this.worker.run(
+      () => this.running,
+      async () => {
         const [d] = await this.store.due(1, []);
         if (!d) {
-          await this.idle(poll);
-          continue;
+          await this.worker.idle(poll);
+          return;
         }
         await this.applyOne(d);
-      } catch (error) {
-        if (!this.running) break;
-        this.o.logger.error({ err: error }, 'decision applier failed; retrying');
-        await this.idle(1000);
-      }
-    }
-  }
-
-  private idle(ms: number): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        if (this.wakeUp === finish) this.wakeUp = null;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      this.wakeUp = finish;
-    });
+      },
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'decision applier failed; retrying'),
+    );
   }
 
   private async applyOne(d: Decision): Promise<void> {
@@ -132,12 +115,16 @@ export class DecisionApplier {
       const attempt = d.attempts + 1;
       if (error instanceof TransientWriteBackError && attempt < this.o.maxAttempts) {
         const delayMs = backoffMs(attempt, this.o.retry, Math.random());
-        this.o.logger.warn({ ...log, delayMs }, `write-back failed, will retry: ${reason}`);
+        this.failureLog.warn(
+          { code: 'WRITE_BACK', reason },
+          { ...log, delayMs },
+          `write-back failed, will retry: ${reason}`,
+        );
         await this.store.markRetry(d.id, delayMs, reason);
         this.o.onOutcome?.('retry');
         return;
       }
-      this.o.logger.error(log, `decision parked: ${reason}`);
+      this.failureLog.error({ code: 'WRITE_BACK', reason }, log, `decision parked: ${reason}`);
       await this.store.park(d.id, reason);
       this.o.onOutcome?.('parked');
     }

@@ -4,6 +4,7 @@
 // Invariants: a decision is inserted once (dedupe_key); only received rows are handed to the applier;
 // a row's final state is written after the legacy outcome is durable.
 import { sql, type Kysely } from 'kysely';
+import { QueueTable } from '../replica/queue-table.js';
 import type { StateRow } from '../replica/state-schema.js';
 import type { StateDb } from '../replica/state-schema.js';
 
@@ -67,14 +68,9 @@ function rowOf(r: DecisionRow): Decision {
   };
 }
 
-export class DecisionStore {
-  constructor(
-    private readonly db: Kysely<StateDb>,
-    private readonly schema: string,
-  ) {}
-
-  private get t() {
-    return sql.id(this.schema, 'decision');
+export class DecisionStore extends QueueTable {
+  constructor(db: Kysely<StateDb>, schema: string) {
+    super(db, schema, 'decision');
   }
 
   async byKey(dedupeKey: string): Promise<Decision | undefined> {
@@ -112,14 +108,11 @@ export class DecisionStore {
   }
 
   async markRetry(id: string, delayMs: number, error: string): Promise<void> {
-    await sql`update ${this.t} set attempts = attempts + 1, last_error = ${error},
-        next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
-      where id = ${id}::bigint and state = 'received'`.execute(this.db);
+    await this.retryLater(id, delayMs, error, 'received');
   }
 
   async park(id: string, reason: string): Promise<void> {
-    await sql`update ${this.t} set state = 'parked', attempts = attempts + 1, last_error = ${reason}
-      where id = ${id}::bigint and state = 'received'`.execute(this.db);
+    await this.parkRow(id, reason, 'received');
   }
 
   async list(states: readonly DecisionState[] | 'all', limit = 200): Promise<Decision[]> {
@@ -136,13 +129,5 @@ export class DecisionStore {
       this.db,
     );
     return Number(res.numAffectedRows ?? 0);
-  }
-
-  async counts(): Promise<Record<string, number>> {
-    const { rows } = await sql<{
-      state: string;
-      n: number;
-    }>`select state, count(*)::int as n from ${this.t} group by state`.execute(this.db);
-    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
   }
 }

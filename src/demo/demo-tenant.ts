@@ -13,9 +13,7 @@ import { normalizeIdentity } from '../mapping/virtual-tables.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { StateConnection } from '../replica/state-db.js';
 import { applyDefinitions, planDefinitions, type AppliedDefinition } from '../sync/definitions-sync.js';
-import { IdentityResolver } from '../sync/identity-resolver.js';
-import { RateBudget } from '../sync/rate-budget.js';
-import { renderUsersReport, usersReport } from '../sync/users-report.js';
+import { renderUsersReport, usersReportOf } from '../sync/users-report.js';
 import { seededEmail, seededMobile } from './legacy-workload.js';
 
 /** People in the legacy users table (seedUsers(…, 'email')); the workload uses all but the last. */
@@ -72,18 +70,7 @@ export async function reportDemoUsers(
 ): Promise<string[]> {
   const client = clientOf(settings);
   try {
-    const resolver = new IdentityResolver({
-      db: state.db,
-      schema: settings.stateSchema,
-      api: client,
-      budget: new RateBudget({
-        perSecond: settings.identityPerSecond,
-        perMinute: settings.identityPerMinute,
-      }),
-      refreshMs: settings.identityRefreshMs,
-      negativeRefreshMs: settings.identityNegativeRefreshMs,
-    });
-    const report = await usersReport(state.db, settings.stateSchema, mappings, resolver);
+    const report = await usersReportOf(state.db, settings, mappings, client);
     return renderUsersReport(report).trimEnd().split('\n');
   } finally {
     await client.close();

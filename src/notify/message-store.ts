@@ -4,6 +4,7 @@
 // once per row (the row keeps the message id, and the uuid makes a timed-out send safe to repeat);
 // a close is only ever sent for a row that has a message id.
 import { sql, type Kysely } from 'kysely';
+import { QueueTable } from '../replica/queue-table.js';
 import type { CardStatus, MessageSendBody } from '../feishu/bot-message-schema.js';
 import type { CardPlan, OpenCard } from './card-plan.js';
 import type { StateDb, StateRow } from '../replica/state-schema.js';
@@ -66,14 +67,9 @@ function rowOf(r: MessageRow): CardRow {
   };
 }
 
-export class MessageStore {
-  constructor(
-    private readonly db: Kysely<StateDb>,
-    private readonly schema: string,
-  ) {}
-
-  private get t() {
-    return sql.id(this.schema, 'bot_message');
+export class MessageStore extends QueueTable {
+  constructor(db: Kysely<StateDb>, schema: string) {
+    super(db, schema, 'bot_message');
   }
 
   /** Cards of an instance that still show (or will show) buttons, and the last version per task. */
@@ -153,21 +149,10 @@ export class MessageStore {
   }
 
   async markRetry(id: string, delayMs: number, error: string): Promise<void> {
-    await sql`update ${this.t} set attempts = attempts + 1, last_error = ${error},
-        next_attempt_at = now() + make_interval(secs => ${delayMs / 1000})
-      where id = ${id}::bigint`.execute(this.db);
+    await this.retryLater(id, delayMs, error, null);
   }
 
   async park(id: string, reason: string): Promise<void> {
-    await sql`update ${this.t} set state = 'parked', attempts = attempts + 1, last_error = ${reason}
-      where id = ${id}::bigint`.execute(this.db);
-  }
-
-  async counts(): Promise<Record<string, number>> {
-    const { rows } = await sql<{
-      state: string;
-      n: number;
-    }>`select state, count(*)::int as n from ${this.t} group by state`.execute(this.db);
-    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+    await this.parkRow(id, reason, null);
   }
 }

@@ -14,8 +14,10 @@ import {
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
+import { WorkerLoop } from '../core/worker-loop.js';
+import { LogThrottle, errorKind } from '../core/log-throttle.js';
 import type { RateBudget } from '../sync/rate-budget.js';
-import { nextStep, type RetryPolicy } from '../sync/retry-policy.js';
+import { failureOf, nextStep, type RetryPolicy } from '../sync/retry-policy.js';
 import { planCards } from './card-plan.js';
 import { MessageStore, type CardRow } from './message-store.js';
 import { cardContext, cardUpdate } from './todo-card.js';
@@ -48,12 +50,14 @@ export class Notifier {
   private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private wakePending = false;
+  private readonly worker = new WorkerLoop();
   private readonly abort = new AbortController();
+  /** Card failures log the first of a kind, then a count per minute. */
+  private readonly failureLog: LogThrottle;
 
   constructor(private readonly o: NotifierOptions) {
     this.store = new MessageStore(o.db, o.schema);
+    this.failureLog = new LogThrottle(o.logger);
   }
 
   /** Records the cards one accepted push calls for (the sync stage awaits it before markSynced). */
@@ -74,11 +78,7 @@ export class Notifier {
   }
 
   wake(): void {
-    const w = this.wakeUp;
-    if (w) {
-      this.wakeUp = null;
-      w();
-    } else this.wakePending = true;
+    this.worker.wake();
   }
 
   async stop(graceMs = 10_000): Promise<void> {
@@ -86,25 +86,30 @@ export class Notifier {
     this.abort.abort();
     this.wake();
     await this.loop?.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    // The grace timer is cleared: it must not hold the process open after the cards are done.
     await Promise.race([
       Promise.allSettled([...this.inFlight.values()]),
-      new Promise((r) => setTimeout(r, graceMs)),
+      new Promise((r) => (timer = setTimeout(r, graceMs))),
     ]);
+    clearTimeout(timer);
+    this.failureLog.flush();
   }
 
   private async run(): Promise<void> {
     const poll = this.o.pollIntervalMs ?? 250;
     const concurrency = this.o.concurrency ?? 4;
-    while (this.running) {
-      try {
+    await this.worker.run(
+      () => this.running,
+      async () => {
         if (this.inFlight.size >= concurrency) {
-          await Promise.race([...this.inFlight.values(), this.idle(poll)]);
-          continue;
+          await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
+          return;
         }
         const [row] = await this.store.due(1, [...this.inFlight.keys()]);
         if (!row) {
-          await this.idle(poll);
-          continue;
+          await this.worker.idle(poll);
+          return;
         }
         const ticket = await this.o.budget.acquire(this.abort.signal);
         const task = this.handle(row)
@@ -115,28 +120,9 @@ export class Notifier {
           })
           .catch(() => undefined);
         this.inFlight.set(row.id, task);
-      } catch (error) {
-        if (!this.running) break;
-        this.o.logger.error({ err: error }, 'notifier loop failed; retrying');
-        await this.idle(1000);
-      }
-    }
-  }
-
-  private idle(ms: number): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        if (this.wakeUp === finish) this.wakeUp = null;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      this.wakeUp = finish;
-    });
+      },
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'notifier loop failed; retrying'),
+    );
   }
 
   private async handle(row: CardRow): Promise<void> {
@@ -165,14 +151,19 @@ export class Notifier {
     } catch (error) {
       const step = nextStep(error, row.attempts + 1, this.o.retry, Math.random());
       if (step.action === 'retry') {
-        this.o.logger.warn(
+        this.failureLog.warn(
+          { code: failureOf(error).code, reason: step.reason },
           { ...log, delayMs: step.delayMs },
           `bot message failed, will retry: ${step.reason}`,
         );
         await this.store.markRetry(row.id, step.delayMs, step.reason);
         this.o.onOutcome?.('retry');
       } else {
-        this.o.logger.error(log, `bot message parked: ${step.reason}`);
+        this.failureLog.error(
+          { code: failureOf(error).code, reason: step.reason },
+          log,
+          `bot message parked: ${step.reason}`,
+        );
         await this.store.park(row.id, step.reason);
         this.o.onOutcome?.('parked');
       }

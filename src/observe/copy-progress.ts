@@ -91,3 +91,8 @@ export function progressBar(percent: number | null, width = 24): string {
   const filled = percent === null ? 0 : Math.round((Math.min(100, percent) / 100) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }
+
+/** What a terminal shows of a table's copy: the line rewritten in place, a new line once it is done. */
+export function terminalProgressLine(r: TableProgressReport): string {
+  return `\r\x1b[K  initial copy ${progressBar(r.percent)} ${describeTableProgress(r)}${r.state === 'done' ? '\n' : ''}`;
+}

@@ -15,7 +15,8 @@ export class CopyReporter {
 
   constructor(
     private readonly o: {
-      metrics: Metrics;
+      /** Absent where nothing serves metrics (`setup`). */
+      metrics?: Metrics;
       logger: Logger;
       /** Least time between two progress log lines. */
       logEveryMs?: number;
@@ -28,8 +29,8 @@ export class CopyReporter {
   update(table: string, copied: CopiedTable): void {
     const now = (this.o.now ?? Date.now)();
     const report = tableProgress(table, copied, now);
-    this.o.metrics.snapshotRows.set({ table }, report.rows);
-    if (report.total !== null) this.o.metrics.snapshotRowsEstimated.set({ table }, report.total);
+    this.o.metrics?.snapshotRows.set({ table }, report.rows);
+    if (report.total !== null) this.o.metrics?.snapshotRowsEstimated.set({ table }, report.total);
     this.o.onReport?.(report);
     if (report.state === 'done' || now - this.lastLog >= (this.o.logEveryMs ?? 5000)) {
       this.lastLog = now;

@@ -71,6 +71,21 @@ export function createMetrics() {
       labelNames: ['lane'],
       registers: [registry],
     }),
+    backfillRemaining: new Gauge({
+      name: 'approval_cdc_backfill_remaining_instances',
+      help: 'Instances left in the lanes below live (bulk and backfill): the backfill still to push',
+      registers: [registry],
+    }),
+    backfillRate: new Gauge({
+      name: 'approval_cdc_backfill_instances_per_second',
+      help: 'Instances leaving the bulk and backfill lanes per second over the last minute (accepted, unchanged, absent or parked)',
+      registers: [registry],
+    }),
+    backfillEta: new Gauge({
+      name: 'approval_cdc_backfill_eta_seconds',
+      help: "Seconds until the bulk and backfill lanes are empty at the last minute's rate (at the per-minute budget when none left them in that minute); 0 when empty",
+      registers: [registry],
+    }),
     parked: new Gauge({
       name: 'approval_cdc_parked_instances',
       help: 'Instances parked with a reason',
@@ -222,6 +237,7 @@ export function createMetrics() {
     m.oldestPendingSeconds.set({ lane }, 0);
     m.commitToAccept.zero({ lane });
   }
+  for (const g of [m.backfillRemaining, m.backfillRate, m.backfillEta]) g.set(0);
   for (const status of WAL_STATUSES) m.slotWalStatus.set({ status }, 0);
   // The code label is empty (absent) until a push of that result had a code to tell.
   for (const result of PUSH_RESULTS) m.pushes.inc({ result, code: '' }, 0);

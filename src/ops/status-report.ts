@@ -7,6 +7,7 @@ import type { StateDb } from '../replica/state-schema.js';
 import type pg from 'pg';
 import { describeError } from '../errors.js';
 import { tableProgress, type TableProgressReport } from '../observe/copy-progress.js';
+import { backfillProgress, type BackfillProgressReport } from '../observe/backfill-progress.js';
 import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
@@ -87,6 +88,11 @@ export interface StatusReport {
   lagSeconds: number | null;
   backlog: LaneBacklog[];
   oldestPendingSeconds: number | null;
+  /**
+   * The bulk and backfill lanes: instances left, the rate they left at over `windowSeconds` (from the
+   * push history) and the time left (null before the push history exists).
+   */
+  backfill: (BackfillProgressReport & { windowSeconds: number; budgetPerMinute: number }) | null;
   /** Whether the daemon may push (null: never recorded, e.g. before the first start). */
   pushing: {
     state: 'running' | 'stopped';
@@ -130,6 +136,8 @@ export interface StatusInputs {
   now?: Date;
   /** The monthly call budget setting (0 = none), shown next to the calls used. */
   monthlyCallBudget?: number;
+  /** The per-minute rate budget setting: the backfill's ETA before anything left its lanes. */
+  ratePerMinute?: number;
   /** How many parked instances and errors to list (default 5). */
   recent?: number;
 }
@@ -150,6 +158,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
     lagSeconds: null,
     backlog: [...LANE_NAMES.map((lane) => ({ lane, count: 0, oldestPendingSeconds: null }))],
     oldestPendingSeconds: null,
+    backfill: null,
     pushing: null,
     feishuCalls: null,
     retrying: 0,
@@ -317,6 +326,7 @@ async function readState(
   if (history.rows[0]?.t) {
     const pushes = new PushHistory(db, schema);
     report.pushes.lastHour = await pushes.countsSince(new Date(now.getTime() - 3_600_000));
+    report.backfill = await backfillOf(pushes, report, now, inputs.ratePerMinute ?? 1000);
     report.pushes.recent = (await pushes.latest(limit)).map((p) => ({
       at: p.at.toISOString(),
       externalId: p.externalId,
@@ -325,4 +335,32 @@ async function readState(
       message: p.message,
     }));
   }
+}
+
+/** Seconds of push history the backfill's rate is measured over. */
+const BACKFILL_WINDOW_S = 300;
+
+async function backfillOf(
+  pushes: PushHistory,
+  report: StatusReport,
+  now: Date,
+  budgetPerMinute: number,
+): Promise<NonNullable<StatusReport['backfill']>> {
+  // A connector that started less than the window ago measured only since its start.
+  const run = report.connector;
+  const running = run && !run.stoppedAt ? (now.getTime() - Date.parse(run.startedAt)) / 1000 : Infinity;
+  const windowSeconds = Math.max(1, Math.min(BACKFILL_WINDOW_S, running));
+  const drained = await pushes.drainedBelowLiveSince(new Date(now.getTime() - windowSeconds * 1000));
+  const count = (lane: LaneName) => report.backlog.find((b) => b.lane === lane)?.count ?? 0;
+  return {
+    ...backfillProgress({
+      bulk: count('bulk'),
+      backfill: count('backfill'),
+      drained,
+      windowSeconds,
+      budgetPerMinute,
+    }),
+    windowSeconds,
+    budgetPerMinute,
+  };
 }

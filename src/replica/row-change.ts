@@ -30,4 +30,6 @@ export interface ChangeBatch {
   readonly txStarts?: readonly number[];
   /** The last transaction of the batch goes on in the next batch. */
   readonly txOpen?: boolean;
+  /** When this process decoded that commit (Date.now()), for where-the-time-goes figures. */
+  readonly decodedAt?: number;
 }

@@ -113,6 +113,7 @@ export class ReplicationStream {
   private pendingTxStarts: number[] = [];
   private pendingEnd: Lsn | null = null;
   private pendingCommitTime: Date | null = null;
+  private pendingDecodedAt = 0;
   private inTx = false;
   private flushTimer: NodeJS.Timeout | null = null;
   private sessionError: ((e: unknown) => void) | null = null;
@@ -358,6 +359,7 @@ export class ReplicationStream {
         this.inTx = false;
         this.pendingEnd = parseLsn(msg.commitEndLsn ?? item.lsn);
         this.pendingCommitTime = new Date(Number(BigInt(msg.commitTime as unknown as bigint) / 1000n));
+        this.pendingDecodedAt = Date.now();
         if (this.pending.length >= this.o.batchMaxChanges || this.o.batchMaxWaitMs === 0) return this.flush();
         this.scheduleFlush();
         return;
@@ -463,6 +465,7 @@ export class ReplicationStream {
       commitTime: endLsn === null ? null : this.pendingCommitTime,
       txStarts,
       txOpen: this.inTx,
+      ...(endLsn === null ? {} : { decodedAt: this.pendingDecodedAt }),
     };
     this.pending = [];
     // A transaction begun with no change yet starts the next batch.

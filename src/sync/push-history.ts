@@ -53,6 +53,9 @@ interface EntryRow {
   update_time: string | null;
 }
 
+/** Results that take an instance out of its lane (a retry or a stop leaves it there). */
+export const DRAINING_RESULTS: readonly PushResult[] = ['accepted', 'unchanged', 'absent', 'parked'];
+
 /** Rows kept in memory while the state database does not answer; older ones are dropped first. */
 const MAX_BUFFER = 10_000;
 /** Longest message stored; a parked reason can quote a whole payload. */
@@ -154,6 +157,15 @@ export class PushHistory {
       where (${beforeId ?? null}::bigint is null or id < ${beforeId ?? null}::bigint)
       order by id desc limit ${limit}`.execute(this.db);
     return rows.map(entryOf);
+  }
+
+  /** Instances of the lanes below live that left their lane (DRAINING_RESULTS) since `since`. */
+  async drainedBelowLiveSince(since: Date): Promise<number> {
+    const { rows } = await sql<{ count: number }>`select count(*)::int as count from ${this.t}
+      where at >= ${since.toISOString()}::timestamptz and lane > 0 and result = any(${DRAINING_RESULTS}::text[])`.execute(
+      this.db,
+    );
+    return Number(rows[0]?.count ?? 0);
   }
 
   /** Pushes recorded since `since`, by result and code, most frequent first. */

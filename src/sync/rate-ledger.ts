@@ -7,6 +7,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { StateDb } from '../replica/state-schema.js';
 import type { Logger } from '../core/logger.js';
+import { LogThrottle, errorKind } from '../core/log-throttle.js';
 
 export interface RateLedgerOptions {
   db: Kysely<StateDb>;
@@ -25,8 +26,12 @@ const PRUNE_EVERY = 500;
 export class RateLedger {
   private begun = 0;
   private readonly ends = new Set<Promise<void>>();
+  /** A state database that is down fails every write: one line a minute, not one per push. */
+  private readonly failureLog: LogThrottle;
 
-  constructor(private readonly o: RateLedgerOptions) {}
+  constructor(private readonly o: RateLedgerOptions) {
+    this.failureLog = new LogThrottle(o.logger);
+  }
 
   private get t() {
     return sql.id(this.o.schema, 'rate_ledger');
@@ -64,6 +69,7 @@ export class RateLedger {
   /** Waits for the end records still being written (on stop). */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.ends]);
+    this.failureLog.flush();
   }
 
   private prune(): Promise<void> {
@@ -76,7 +82,9 @@ export class RateLedger {
 
   /** Ledger writes after a call are best effort: a lost end record only makes the budget stricter. */
   private track(p: Promise<void>): void {
-    const tracked = p.catch((e: unknown) => this.o.logger.warn({ err: e }, 'rate ledger write failed'));
+    const tracked = p.catch((e: unknown) =>
+      this.failureLog.warn(errorKind(e), { err: e }, 'rate ledger write failed'),
+    );
     this.ends.add(tracked);
     void tracked.finally(() => this.ends.delete(tracked));
   }

@@ -5,7 +5,8 @@
 //   push from this state database exceeds what Feishu already holds (another state database's);
 // - nothing vanishes (DESIGN 3): a dirty instance is due, in flight, waiting for a retry, or parked
 //   with its reason; nothing is marked synced that Feishu did not accept;
-// - live before backfill: due instances are taken by lane, then by how long they have waited;
+// - live before backfill: due instances are taken by lane, then by how long they have waited, and
+//   the lanes below live leave one push slot (and a share of the budget, backfill-pace.ts) free;
 // - the budget is spent only on payloads that passed the mapping and the limit checks, and that
 //   differ from the last payload Feishu accepted for the instance (update_time aside).
 import type { Kysely } from 'kysely';
@@ -14,6 +15,8 @@ import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
+import { WorkerLoop } from '../core/worker-loop.js';
+import { LogThrottle, errorKind } from '../core/log-throttle.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
 import { InstanceTable, type DirtyInstance } from '../replica/instance-table.js';
@@ -82,18 +85,22 @@ export interface SyncSchedulerOptions {
 export class SyncScheduler {
   readonly store: InstanceTable;
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Pushes in flight from the lanes below live (at most concurrency - 1 of them). */
+  private lowerInFlight = 0;
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private wakePending = false;
+  private readonly worker = new WorkerLoop();
   private readonly abort = new AbortController();
   private readonly backfillPace: BackfillPace;
   private readonly breaker: CircuitBreaker;
   /** Codes of the outage failures since the breaker last closed: their backoff ends when it closes. */
   private readonly outageCodes = new Set<string>();
   readonly gate: PushGate;
+  /** Retries and parkings log the first of a kind, then a count per minute (150 parked: not 150 lines). */
+  private readonly failureLog: LogThrottle;
 
   constructor(private readonly o: SyncSchedulerOptions) {
+    this.failureLog = new LogThrottle(o.logger);
     this.store = new InstanceTable(o.db, o.schema);
     this.gate = o.gate ?? new PushGate();
     this.backfillPace = new BackfillPace(o.backfillPerMinute ?? Number.POSITIVE_INFINITY, o.windowMs);
@@ -117,13 +124,7 @@ export class SyncScheduler {
 
   /** New changes are in the replica: look for due instances now (or as soon as the loop idles). */
   wake(): void {
-    const w = this.wakeUp;
-    if (w) {
-      this.wakeUp = null;
-      w();
-    } else {
-      this.wakePending = true;
-    }
+    this.worker.wake();
   }
 
   /**
@@ -136,7 +137,7 @@ export class SyncScheduler {
     this.abort.abort();
     this.wake();
     await this.loop?.catch(() => undefined);
-    if (this.inFlight.size === 0) return;
+    if (this.inFlight.size === 0) return this.failureLog.flush();
     const pending = Promise.allSettled([...this.inFlight.values()]);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
@@ -144,27 +145,29 @@ export class SyncScheduler {
       await Promise.race([pending, grace]);
     } finally {
       clearTimeout(timer);
+      this.failureLog.flush();
     }
   }
 
   private async run(): Promise<void> {
     const poll = this.o.pollIntervalMs ?? 200;
-    while (this.running) {
-      try {
+    await this.worker.run(
+      () => this.running,
+      async () => {
         const untilProbe = this.gate.msUntilProbe();
         if (untilProbe > 0) {
-          await this.idle(Math.min(untilProbe, poll * 5));
-          continue;
+          await this.worker.idle(Math.min(untilProbe, poll * 5));
+          return;
         }
         if (this.inFlight.size >= this.o.concurrency) {
-          await Promise.race([...this.inFlight.values(), this.idle(poll)]);
-          continue;
+          await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
+          return;
         }
         // Feishu fails everything: only the breaker's probe goes out, so the outage costs no budget.
         const hold = this.breaker.delay();
         if (hold > 0) {
-          await this.idle(hold);
-          continue;
+          await this.worker.idle(hold);
+          return;
         }
         // Budget first, then the instance: whoever is most urgent when a unit frees up gets it, so
         // a live change never queues behind backfill pushes that grabbed units earlier.
@@ -172,18 +175,26 @@ export class SyncScheduler {
         const [instance] = await this.store.dueInstances(1, [...this.inFlight.keys()]);
         if (!instance) {
           ticket.cancel();
-          await this.idle(poll);
-          continue;
+          await this.worker.idle(poll);
+          return;
         }
         let untake = () => {};
-        if (instance.lane !== LANE_LIVE) {
+        const lower = instance.lane !== LANE_LIVE;
+        if (lower && this.o.concurrency > 1 && this.lowerInFlight >= this.o.concurrency - 1) {
+          // One push slot stays free for live changes: with Feishu slow, the bulk and backfill lanes
+          // would otherwise fill every slot and a live change would wait for one of their answers.
+          ticket.cancel();
+          await this.worker.idle(poll);
+          return;
+        }
+        if (lower) {
           const wait = this.backfillPace.delay(Date.now());
           if (wait > 0) {
             // The backfill spends the minute budget evenly, so the window never runs dry and a live
             // change finds a unit within a moment; a live change wakes this idle at once.
             ticket.cancel();
-            await this.idle(wait);
-            continue;
+            await this.worker.idle(wait);
+            return;
           }
           untake = this.backfillPace.take(Date.now());
         }
@@ -192,41 +203,23 @@ export class SyncScheduler {
         if (admission === 'wait') {
           ticket.cancel();
           untake();
-          await this.idle(poll);
-          continue;
+          await this.worker.idle(poll);
+          return;
         }
         // The gate's probe (a definitive stop) or the breaker's (an outage): one push at a time.
         const breakerProbe = this.breaker.start();
+        if (lower) this.lowerInFlight++;
         const task = this.pushOne(instance, ticket, untake, admission === 'probe', breakerProbe).finally(
           () => {
             this.inFlight.delete(instance.id);
+            if (lower) this.lowerInFlight--;
             this.wake();
           },
         );
         this.inFlight.set(instance.id, task);
-      } catch (error) {
-        if (!this.running) break;
-        this.o.logger.error({ err: error }, 'sync loop failed; retrying');
-        await this.idle(1000);
-      }
-    }
-  }
-
-  private idle(ms: number): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        // Only the idle that is still current may clear the slot; an older one must not wipe a newer.
-        if (this.wakeUp === finish) this.wakeUp = null;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      this.wakeUp = finish;
-    });
+      },
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'sync loop failed; retrying'),
+    );
   }
 
   private async pushOne(
@@ -236,7 +229,7 @@ export class SyncScheduler {
     probe: boolean,
     breakerProbe: boolean,
   ): Promise<void> {
-    const { mappings, logger } = this.o;
+    const { mappings } = this.o;
     let updateTime = 0n;
     let pushed = false;
     try {
@@ -295,7 +288,11 @@ export class SyncScheduler {
       this.o.onOutcome?.(outcome);
     } catch (error) {
       await this.handleFailure(instance, error).catch((e: unknown) =>
-        logger.error({ err: e, instance: instance.externalId }, 'cannot record push failure'),
+        this.failureLog.error(
+          errorKind(e),
+          { err: e, instance: instance.externalId },
+          'cannot record push failure',
+        ),
       );
     } finally {
       // Nothing was sent (absent, unchanged, parked before sending, or a failure before the call):
@@ -347,12 +344,20 @@ export class SyncScheduler {
     const log = { instance: instance.externalId, attempt, code: failure.code };
     switch (step.action) {
       case 'retry':
-        this.o.logger.warn({ ...log, delayMs: step.delayMs }, `push failed, will retry: ${step.reason}`);
+        this.failureLog.warn(
+          { code: failure.code, reason: step.reason },
+          { ...log, delayMs: step.delayMs },
+          `push failed, will retry: ${step.reason}`,
+        );
         await this.store.markRetry(instance.id, step.delayMs, step.reason, failure.code);
         this.o.onOutcome?.({ instance, result: 'retry', code: failure.code, message: step.reason });
         return;
       case 'park':
-        this.o.logger.error(log, `instance parked: ${step.reason}`);
+        this.failureLog.error(
+          { code: failure.code, reason: step.reason },
+          log,
+          `instance parked: ${step.reason}`,
+        );
         await this.store.park(instance.id, step.reason, failure.code);
         this.o.onOutcome?.({ instance, result: 'parked', code: failure.code, message: step.reason });
         return;

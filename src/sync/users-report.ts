@@ -10,7 +10,9 @@ import { rowQueryKey, type InstanceRef, type MappingSet, type RowQuery } from '.
 import { IDENTITIES_TABLE } from '../mapping/virtual-tables.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
 import { readVirtualRows } from '../replica/virtual-rows.js';
-import type { IdentityResolver } from './identity-resolver.js';
+import type { Settings } from '../config/settings.js';
+import { IdentityResolver, type IdentityLookupApi } from './identity-resolver.js';
+import { RateBudget } from './rate-budget.js';
 
 export interface UnresolvedIdentity {
   kind: string;
@@ -27,6 +29,27 @@ export interface UsersReport {
   /** Instances that would park because a person does not resolve, with one example reason. */
   parking: number;
   examples: { instance: string; reason: string }[];
+}
+
+/** The report as `users report` and the demo make it: resolved through `api` with the identity settings. */
+export function usersReportOf(
+  db: Kysely<StateDb>,
+  settings: Settings,
+  mappings: MappingSet,
+  api: IdentityLookupApi,
+): Promise<UsersReport> {
+  const resolver = new IdentityResolver({
+    db,
+    schema: settings.stateSchema,
+    api,
+    budget: new RateBudget({
+      perSecond: settings.identityPerSecond,
+      perMinute: settings.identityPerMinute,
+    }),
+    refreshMs: settings.identityRefreshMs,
+    negativeRefreshMs: settings.identityNegativeRefreshMs,
+  });
+  return usersReport(db, settings.stateSchema, mappings, resolver);
 }
 
 export async function usersReport(

@@ -1,8 +1,10 @@
-// The CLI at its edges, through the real launcher in a child process: a closed pipe, grouped and
+// The CLI at its edges, in a child process (the closed pipe through the real launcher, the rest
+// through the bundled CLI, test/support/cli-entry.ts): a closed pipe, grouped and
 // cut parked lists, unknown ids. Each case is one an on-call engineer meets with a shell pipeline.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
+import { cliEntry } from '../support/cli-entry.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -66,7 +68,7 @@ describe('the CLI in a shell pipeline', () => {
   });
 
   it('`parked list --by reason` prints the two causes with their counts, largest first', async () => {
-    const r = await sh('node bin/approval-cdc.js parked list --by reason', env);
+    const r = await sh(`node ${cliEntry()} parked list --by reason`, env);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^300 parked instances in 2 groups/);
     const counts = [...r.stdout.matchAll(/^ +(\d+) {2}(\S+) {2}/gm)].map((m) => `${m[1]} ${m[2]}`);
@@ -74,7 +76,7 @@ describe('the CLI in a shell pipeline', () => {
   });
 
   it('exits 2 on a configuration mistake, naming the variable, the value found and what is accepted', async () => {
-    const r = await sh('node bin/approval-cdc.js status', {
+    const r = await sh(`node ${cliEntry()} status`, {
       ...env,
       APPROVAL_CDC_STANDBY: 'yes',
       APPROVAL_CDC_RATE_PER_MINUT: '600',
@@ -89,7 +91,7 @@ describe('the CLI in a shell pipeline', () => {
   });
 
   it('says so on stderr when `parked list` is cut at --limit', async () => {
-    const r = await sh('node bin/approval-cdc.js parked list --limit 100 --json', env);
+    const r = await sh(`node ${cliEntry()} parked list --limit 100 --json`, env);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toHaveLength(100);
     expect(r.stderr).toContain(
@@ -99,7 +101,7 @@ describe('the CLI in a shell pipeline', () => {
 
   // Last: it un-parks oa-req-2.
   it('exits 4 naming each id of `parked retry` that is unknown or not parked, after retrying the rest', async () => {
-    const r = await sh('node bin/approval-cdc.js parked retry oa-req-2 oa-req-500 oa-req-9999', env);
+    const r = await sh(`node ${cliEntry()} parked retry oa-req-2 oa-req-500 oa-req-9999`, env);
     expect(r.code).toBe(4);
     expect(r.stdout).toBe('1 parked instances will be tried again\n');
     expect(r.stderr).toContain('oa-req-500: not parked');

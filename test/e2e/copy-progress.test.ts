@@ -1,8 +1,16 @@
 // The initial copy says how far it is while it runs: each table with rows done against an estimated
 // total, a percentage, a rate and an ETA, in the callback a terminal bar draws, in `status` (tables
 // still waiting included) and in metrics; the pure report never passes 100% before a table is done.
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyProgress, tableProgress, type TableProgressReport } from '../../src/observe/copy-progress.js';
+import { setup } from '../../src/cli/setup.js';
+import { createLogger } from '../../src/core/logger.js';
+import {
+  copyProgress,
+  tableProgress,
+  terminalProgressLine,
+  type TableProgressReport,
+} from '../../src/observe/copy-progress.js';
 import { openStateDb } from '../../src/replica/state-db.js';
 import { gatherStatus, type StatusReport } from '../../src/ops/status-report.js';
 import { startConnectorFixture, type ConnectorFixture } from '../support/connector-fixture.js';
@@ -98,5 +106,53 @@ describe('progress of the initial copy', () => {
     );
     expect(all.total).toBe(1800);
     expect(all.etaSeconds).toBeCloseTo(1200 / 10, 5);
+  });
+});
+
+describe('progress of the copy `setup` makes', () => {
+  it('logs each table with rows done of its total, as `run` does (it said only "copying N rows")', async () => {
+    const fx = await startConnectorFixture({ noPipeline: true });
+    const lines: { msg: string }[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString('utf8').split('\n').filter(Boolean))
+          lines.push(JSON.parse(line) as { msg: string });
+        done();
+      },
+    });
+    try {
+      await seedUsers(fx.sql);
+      await fx.sql
+        .query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, updated_at)
+        select g, 1, 'R' || g, 1, 1, '2026-01-01', '2026-01-01' from generate_series(1, 300) g`);
+      await setup(fx.settings, fx.mappings, createLogger('info', stream));
+      const copy = lines.map((l) => l.msg).filter((m) => m.startsWith('initial copy: '));
+      expect(
+        copy.some((m) =>
+          /^initial copy: oa\.requests 300 \/ 300 rows \(100\.0%\)(, [\d,]+ rows\/s)?, done$/.test(m),
+        ),
+        copy.join('\n'),
+      ).toBe(true);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it('draws a bar a terminal rewrites in place, ending the line when the table is done', () => {
+    const at = Date.parse('2026-01-01T00:00:10Z');
+    const half = tableProgress(
+      'oa.requests',
+      { rows: 500, done: false, total: 1000, startedAt: '2026-01-01T00:00:00Z' },
+      at,
+    );
+    expect(terminalProgressLine(half)).toBe(
+      '\r\x1b[K  initial copy [############............] oa.requests 500 / 1,000 rows (50.0%), 50 rows/s, ETA 10 s',
+    );
+    const done = tableProgress(
+      'oa.requests',
+      { rows: 1000, done: true, total: 1000, startedAt: '2026-01-01T00:00:00Z' },
+      at,
+    );
+    expect(terminalProgressLine(done).endsWith(', done\n')).toBe(true);
   });
 });

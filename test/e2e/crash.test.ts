@@ -8,8 +8,10 @@ import {
   settingsEnv,
 } from '../support/connector-fixture.js';
 import { newWorkloadState, seededRandom, seedUsers, workloadStep } from '../support/legacy-workload.js';
+import { cliEntry } from '../support/cli-entry.js';
 
-const BIN = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
+/** The bundled CLI (test/support/cli-entry.ts): the same commands, a third of tsx's start-up CPU. */
+const BIN = cliEntry();
 
 describe('a connector killed with SIGKILL again and again', () => {
   let fx: ConnectorFixture;

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { doctor } from '../../src/cli/doctor.js';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
@@ -10,6 +9,7 @@ import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { migrateStateDb, openStateDb } from '../../src/replica/state-db.js';
 import { createTestDatabase, withDatabase, type TestDatabase } from '../support/test-database.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway-postgres.js';
+import { exec } from '../support/legacy-roles.js';
 
 /** A MappingSet that only declares which tables and columns it reads: all doctor looks at. */
 function tablesOnly(tables: Record<string, Omit<TableUse, 'table'>>): MappingSet {
@@ -39,15 +39,8 @@ function settingsFor(url: string, name: string, extra: Record<string, unknown> =
   });
 }
 
-async function sql(url: string, text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
+// Statements run over a connection of their own.
+const sql = exec;
 
 const byId = (findings: Finding[], id: string) => {
   const f = findings.find((x) => x.id === id);

@@ -8,6 +8,7 @@ import {
   type ConnectorFixture,
 } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
+import { cliEntry } from '../support/cli-entry.js';
 
 /** 40 requests: every third one still open (status 1), the others approved; submitted one day apart. */
 async function seedHistory(fx: ConnectorFixture): Promise<void> {
@@ -78,8 +79,7 @@ describe('initial load selection and order', () => {
     const fx = await startConnectorFixture({ noPipeline: true, settings: { initialLoad: 'open' } });
     try {
       await seedHistory(fx);
-      const bin = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
-      await promisify(execFile)(process.execPath, [bin, 'setup'], {
+      await promisify(execFile)(process.execPath, [cliEntry(), 'setup'], {
         env: settingsEnv(fx.settings, { APPROVAL_CDC_LOG_LEVEL: 'silent' }),
       });
       await fx.startPipeline();

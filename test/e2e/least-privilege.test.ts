@@ -2,7 +2,6 @@
 // setup, each with real roles on the test server. In every one, `doctor`'s verdict and what `setup`
 // then does agree: both succeed, or both name the same missing grant with the same SQL (and setup
 // created no slot).
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { setup } from '../../src/cli/setup.js';
@@ -15,27 +14,27 @@ import { runDoctorChecks, type Finding } from '../../src/ops/doctor-checks.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Pipeline } from '../../src/pipeline.js';
 import { LEGACY_MAPPINGS, LEGACY_SCHEMA } from '../support/connector-fixture.js';
+import {
+  MAPPED_TABLES as TABLES,
+  asConnectorRole,
+  connectorGrantsSql,
+  createLegacyRoles,
+  dropLegacyRoles,
+  exec,
+  ownTablesSql,
+  type ConnectorGrants,
+  type LegacyRoles,
+} from '../support/legacy-roles.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
-const suffix = randomBytes(4).toString('hex');
-const APP = `app_owner_${suffix}`;
-const CDC = `cdc_${suffix}`;
-const TABLES = ['oa.users', 'oa.requests', 'oa.steps', 'oa.cc'];
 const logger = createLogger('silent');
+
+let roles: LegacyRoles;
+let CDC: string;
 
 let fake: FakeFeishu;
 let mappings: MappingSet;
 const dbs: TestDatabase[] = [];
-
-async function exec(url: string, text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 async function count(url: string, text: string, params: unknown[]): Promise<number> {
   const c = new pg.Client({ connectionString: url });
@@ -53,21 +52,14 @@ async function legacyDatabase(): Promise<{ legacy: TestDatabase; state: TestData
   const state = await createTestDatabase('privstate');
   dbs.push(legacy, state);
   await exec(legacy.url, LEGACY_SCHEMA);
-  await exec(
-    legacy.url,
-    `${TABLES.map((t) => `alter table ${t} owner to ${APP};`).join('\n')}
-     alter table oa.audit_log owner to ${APP};`,
-  );
+  await exec(legacy.url, ownTablesSql(roles, [...TABLES, 'oa.audit_log']));
   return { legacy, state };
 }
 
 function connectorSettings(legacy: TestDatabase, state: TestDatabase): Settings {
-  const url = new URL(legacy.url);
-  url.username = CDC;
-  url.password = 'cdc';
   return loadSettings({
     overrides: {
-      sourceUrl: url.toString(),
+      sourceUrl: asConnectorRole(legacy.url, roles),
       stateUrl: state.url,
       slotName: legacy.name,
       publicationName: `pub_${legacy.name}`,
@@ -80,6 +72,9 @@ function connectorSettings(legacy: TestDatabase, state: TestDatabase): Settings 
     },
   });
 }
+
+/** Gives the connector's role the grants of one setup on the legacy database. */
+const grant = (legacy: TestDatabase, g: ConnectorGrants) => exec(legacy.url, connectorGrantsSql(roles, g));
 
 const errorsOf = (findings: Finding[]) => findings.filter((f) => !f.ok && f.severity === 'error');
 
@@ -115,26 +110,24 @@ async function doctorThenSetup(
 beforeAll(async () => {
   fake = await startFakeFeishu({ approvalCodes: '*' });
   mappings = await Promise.resolve(loadMappings(LEGACY_MAPPINGS));
-  await exec(inject('adminUrl'), `create role ${APP} nologin; create role ${CDC} login password 'cdc'`);
+  roles = await createLegacyRoles(inject('adminUrl'), 'priv');
+  CDC = roles.cdc;
 });
 
 afterAll(async () => {
   await fake?.close();
   for (const db of dbs) await db.drop().catch(() => undefined);
-  await exec(inject('adminUrl'), `drop role if exists ${APP}; drop role if exists ${CDC}`);
+  if (roles) await dropLegacyRoles(inject('adminUrl'), roles);
 });
 
 describe('least privilege, doctor and setup agreeing', () => {
   it('runs with REPLICATION, SELECT and a publication the DBA made, the tables owned by another role', async () => {
     const { legacy, state } = await legacyDatabase();
     const settings = connectorSettings(legacy, state);
-    await exec(
-      legacy.url,
-      `alter role ${CDC} with replication;
-       grant usage on schema oa to ${CDC};
-       grant select on ${TABLES.join(', ')} to ${CDC};
-       create publication "${settings.publicationName}" for table ${TABLES.join(', ')};`,
-    );
+    await grant(legacy, {
+      replication: true,
+      publication: { name: settings.publicationName, tables: TABLES },
+    });
     const { errors } = await doctorThenSetup(settings, legacy);
     expect(errors).toEqual([]);
     // run, on top of setup: no ALTER PUBLICATION on each start (it needed the tables' owner).
@@ -150,14 +143,14 @@ describe('least privilege, doctor and setup agreeing', () => {
   it('adjusts a publication it owns: drops a table published for nothing', async () => {
     const { legacy, state } = await legacyDatabase();
     const settings = connectorSettings(legacy, state);
-    await exec(
-      legacy.url,
-      `alter role ${CDC} with replication;
-       grant usage on schema oa to ${CDC};
-       grant select on ${TABLES.join(', ')} to ${CDC};
-       create publication "${settings.publicationName}" for table ${TABLES.join(', ')}, oa.audit_log;
-       alter publication "${settings.publicationName}" owner to ${CDC};`,
-    );
+    await grant(legacy, {
+      replication: true,
+      publication: {
+        name: settings.publicationName,
+        tables: [...TABLES, 'oa.audit_log'],
+        ownedByConnector: true,
+      },
+    });
     const findings = await runDoctorChecks({ settings, mappings });
     const tables = findings.find((f) => f.id === 'publication-tables');
     expect(tables).toMatchObject({ ok: false, severity: 'info' });
@@ -175,13 +168,11 @@ describe('least privilege, doctor and setup agreeing', () => {
   it('names a missing SELECT with its GRANT in doctor and in setup alike', async () => {
     const { legacy, state } = await legacyDatabase();
     const settings = connectorSettings(legacy, state);
-    await exec(
-      legacy.url,
-      `alter role ${CDC} with replication;
-       grant usage on schema oa to ${CDC};
-       grant select on oa.users, oa.requests, oa.steps to ${CDC};
-       create publication "${settings.publicationName}" for table ${TABLES.join(', ')};`,
-    );
+    await grant(legacy, {
+      replication: true,
+      select: ['oa.users', 'oa.requests', 'oa.steps'],
+      publication: { name: settings.publicationName, tables: TABLES },
+    });
     const { errors, setupError } = await doctorThenSetup(settings, legacy);
     expect(errors.map((e) => e.id)).toEqual(['select:oa.cc']);
     expect(setupError).toContain(`GRANT SELECT ON "oa"."cc" TO "${CDC}";`);
@@ -190,13 +181,10 @@ describe('least privilege, doctor and setup agreeing', () => {
   it('names a missing REPLICATION with its ALTER ROLE in doctor and in setup alike', async () => {
     const { legacy, state } = await legacyDatabase();
     const settings = connectorSettings(legacy, state);
-    await exec(
-      legacy.url,
-      `alter role ${CDC} with noreplication;
-       grant usage on schema oa to ${CDC};
-       grant select on ${TABLES.join(', ')} to ${CDC};
-       create publication "${settings.publicationName}" for table ${TABLES.join(', ')};`,
-    );
+    await grant(legacy, {
+      replication: false,
+      publication: { name: settings.publicationName, tables: TABLES },
+    });
     const { errors, setupError } = await doctorThenSetup(settings, legacy);
     expect(errors.map((e) => e.id)).toEqual(['replication-role']);
     expect(setupError).toContain(`ALTER ROLE "${CDC}" WITH REPLICATION;`);
@@ -205,13 +193,10 @@ describe('least privilege, doctor and setup agreeing', () => {
   it('names the table a DBA-made publication lacks, with the ADD TABLE for the DBA', async () => {
     const { legacy, state } = await legacyDatabase();
     const settings = connectorSettings(legacy, state);
-    await exec(
-      legacy.url,
-      `alter role ${CDC} with replication;
-       grant usage on schema oa to ${CDC};
-       grant select on ${TABLES.join(', ')} to ${CDC};
-       create publication "${settings.publicationName}" for table oa.users, oa.requests, oa.steps;`,
-    );
+    await grant(legacy, {
+      replication: true,
+      publication: { name: settings.publicationName, tables: ['oa.users', 'oa.requests', 'oa.steps'] },
+    });
     const { errors, setupError } = await doctorThenSetup(settings, legacy);
     expect(errors.map((e) => e.id)).toEqual(['publication-tables']);
     expect(setupError).toContain(`ALTER PUBLICATION "${settings.publicationName}" ADD TABLE "oa"."cc";`);
@@ -221,13 +206,7 @@ describe('least privilege, doctor and setup agreeing', () => {
   it('creates the publication itself when its role owns the tables', async () => {
     const { legacy, state } = await legacyDatabase();
     const settings = connectorSettings(legacy, state);
-    await exec(
-      legacy.url,
-      `alter role ${CDC} with replication;
-       grant ${APP} to ${CDC};
-       grant usage on schema oa to ${CDC};
-       grant create on database "${legacy.name}" to ${CDC};`,
-    );
+    await grant(legacy, { replication: true, memberOfApp: true, select: [], createOn: legacy.name });
     try {
       const { errors } = await doctorThenSetup(settings, legacy);
       expect(errors).toEqual([]);
@@ -237,20 +216,14 @@ describe('least privilege, doctor and setup agreeing', () => {
         ]),
       ).toBe(TABLES.length);
     } finally {
-      await exec(legacy.url, `revoke ${APP} from ${CDC}`);
+      await exec(legacy.url, `revoke ${roles.app} from ${CDC}`);
     }
   });
 
   it('asks for the tables owner when its role may not create the publication', async () => {
     const { legacy, state } = await legacyDatabase();
     const settings = connectorSettings(legacy, state);
-    await exec(
-      legacy.url,
-      `alter role ${CDC} with replication;
-       grant usage on schema oa to ${CDC};
-       grant select on ${TABLES.join(', ')} to ${CDC};
-       grant create on database "${legacy.name}" to ${CDC};`,
-    );
+    await grant(legacy, { replication: true, createOn: legacy.name });
     const { errors, setupError } = await doctorThenSetup(settings, legacy);
     expect(errors.map((e) => e.id)).toEqual(['publication']);
     expect(setupError).toContain(`CREATE PUBLICATION "${settings.publicationName}" FOR TABLE`);

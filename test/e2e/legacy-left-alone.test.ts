@@ -3,7 +3,6 @@
 // legacy database but its slot and the publication (here made by the DBA). The connector's role even
 // has CREATE on the database, so nothing but the design keeps a state schema out of it (before the
 // embedded store, setup created schema approval_cdc there).
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,12 +24,16 @@ import {
   type ConnectorFixture,
 } from '../support/connector-fixture.js';
 import { newWorkloadState, seededRandom, seedUsers, workloadStep } from '../support/legacy-workload.js';
+import {
+  MAPPED_TABLES as TABLES,
+  asConnectorRole,
+  connectorGrantsSql,
+  createLegacyRoles,
+  dropLegacyRoles,
+  ownTablesSql,
+  type LegacyRoles,
+} from '../support/legacy-roles.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-
-const suffix = randomBytes(4).toString('hex');
-const APP = `app_alone_${suffix}`;
-const CDC = `cdc_alone_${suffix}`;
-const TABLES = ['oa.users', 'oa.requests', 'oa.steps', 'oa.cc'];
 
 /** Every object of the database that is not Postgres's own, as "kind:name" lines. */
 const CATALOG = `
@@ -67,32 +70,28 @@ describe('the legacy server with default settings', () => {
   let settings: Settings;
   let mappings: MappingSet;
   let pipeline: Pipeline | null = null;
+  let roles: LegacyRoles;
+  let publication: string;
 
   beforeAll(async () => {
     legacy = await createTestDatabase('alone', { empty: true });
     admin = new pg.Pool({ connectionString: legacy.url, max: 2 });
     await admin.query(LEGACY_SCHEMA);
+    roles = await createLegacyRoles(inject('adminUrl'), 'alone', { replication: true });
+    publication = `pub_${roles.cdc}`;
     await admin.query(
-      `create role ${APP} nologin;
-       create role ${CDC} login password 'cdc' replication;
-       ${TABLES.map((t) => `alter table ${t} owner to ${APP};`).join('\n')}
-       grant usage on schema oa to ${CDC};
-       grant select on ${TABLES.join(', ')} to ${CDC};
-       grant create on database "${legacy.name}" to ${CDC};
-       create publication pub_${suffix} for table ${TABLES.join(', ')};`,
+      `${ownTablesSql(roles)}
+       ${connectorGrantsSql(roles, { createOn: legacy.name, publication: { name: publication, tables: TABLES } })}`,
     );
     fake = await startFakeFeishu({ approvalCodes: '*' });
     stateDir = await mkdtemp(join(tmpdir(), 'acs-'));
-    const url = new URL(legacy.url);
-    url.username = CDC;
-    url.password = 'cdc';
     settings = loadSettings({
       overrides: {
-        sourceUrl: url.toString(),
+        sourceUrl: asConnectorRole(legacy.url, roles),
         // The defaults, but for where the embedded store's directory is and what a test must name.
         stateDir,
         slotName: legacy.name,
-        publicationName: `pub_${suffix}`,
+        publicationName: publication,
         mappings: LEGACY_MAPPINGS,
         feishuBaseUrl: fake.url,
         feishuAppId: fake.appId,
@@ -112,10 +111,7 @@ describe('the legacy server with default settings', () => {
     await fake?.close();
     await admin?.end().catch(() => undefined);
     await legacy?.drop().catch(() => undefined);
-    const a = new pg.Client({ connectionString: inject('adminUrl') });
-    await a.connect();
-    await a.query(`drop role if exists ${CDC}; drop role if exists ${APP}`).catch(() => undefined);
-    await a.end();
+    if (roles) await dropLegacyRoles(inject('adminUrl'), roles).catch(() => undefined);
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
 
@@ -154,13 +150,13 @@ describe('the legacy server with default settings', () => {
 
       const after = (await admin.query<{ o: string }>(CATALOG)).rows.map((r) => r.o);
       expect(after).toEqual(before);
-      expect((await admin.query<{ o: string }>(OWNED, [CDC])).rows).toEqual([]);
+      expect((await admin.query<{ o: string }>(OWNED, [roles.cdc])).rows).toEqual([]);
       const slots = await admin.query(
         'select slot_name from pg_replication_slots where database = current_database()',
       );
       expect(slots.rows).toEqual([{ slot_name: legacy.name }]);
       const publications = await admin.query('select pubname from pg_publication');
-      expect(publications.rows).toEqual([{ pubname: `pub_${suffix}` }]);
+      expect(publications.rows).toEqual([{ pubname: publication }]);
       expect(after).not.toContain('schema:approval_cdc');
     },
   );

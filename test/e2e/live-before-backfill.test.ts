@@ -16,10 +16,13 @@ describe('live changes during a backfill', () => {
         .query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, updated_at)
         select g, 1, 'old ' || g, 1 + g % 20, 2, '2025-01-01', '2025-01-01' from generate_series(1, 300) g`);
       await fx.startPipeline();
+      await waitFor(() => fx.fake.instances().length >= 1, 30_000, 'the first backfill push');
+      const firstPush = Date.now();
       await waitFor(() => fx.fake.instances().length >= 10, 30_000, 'the backfill to start');
-      // Long enough for an unpaced backfill to have spent the whole minute budget in a burst (12 s
-      // at 10/s), which would leave a live change waiting for the window to roll over.
-      await new Promise((r) => setTimeout(r, 14_000));
+      // Long enough after its first push for an unpaced backfill to have spent the whole minute
+      // budget in a burst (12 s at 10/s), which would leave a live change waiting for the window to
+      // roll over.
+      await new Promise((r) => setTimeout(r, Math.max(0, firstPush + 14_000 - Date.now())));
       await fx.sql
         .query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, updated_at)
         values (9001, 1, 'live', 1, 1, '2026-11-25 10:00:00', '2026-11-25 10:00:00')`);

@@ -1,5 +1,5 @@
-// The `mappings` commands and mapping loading as users meet them: through the real CLI launcher in a
-// child process, with exit codes and exact messages. `check` needs no environment at all; `preview`
+// The `mappings` commands and mapping loading as users meet them: through the CLI in a child process
+// (the launcher once, the bundled CLI otherwise), with exit codes and exact messages. `check` needs no environment at all; `preview`
 // prints the payload the connector would push; a mapping that fails to load stops `run` before it
 // touches the source database.
 import { execFile } from 'node:child_process';
@@ -10,6 +10,7 @@ import type { ExternalInstance } from '../../src/feishu/external-instance.js';
 import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { loadInstanceRowsLive } from '../../src/source/live-rows.js';
+import { cliEntry } from '../support/cli-entry.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -26,12 +27,19 @@ interface CliResult {
   stderr: string;
 }
 
-/** Runs bin/approval-cdc.js with exactly `env` (plus PATH and HOME): nothing leaks from the test's environment. */
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs the CLI with exactly `env` (plus PATH and HOME): nothing leaks from the test's environment.
+ * The bundled CLI (test/support/cli-entry.ts) by default; `launcher` runs bin/approval-cdc.js.
+ */
+function cli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  entry: 'bundle' | 'launcher' = 'bundle',
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['bin/approval-cdc.js', ...args],
+      [entry === 'launcher' ? 'bin/approval-cdc.js' : cliEntry(), ...args],
       {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
@@ -47,7 +55,7 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
 
 describe('approval-cdc mappings check', () => {
   it('exits 1 with every problem as file:line:col path: found; expected, without any environment', async () => {
-    const r = await cli(['mappings', 'check', BROKEN]);
+    const r = await cli(['mappings', 'check', BROKEN], {}, 'launcher');
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`1 problem in the mapping files:\n${BROKEN_MESSAGE}\n`);
     expect(r.stdout).toBe('');

@@ -1,5 +1,5 @@
 // A connector killed with SIGKILL in the middle of applying a decision applies it exactly once after
-// restart. The connector runs as a child process (bin/approval-cdc.js run); the test stops it at the
+// restart. The connector runs as a child process (the CLI's `run`); the test stops it at the
 // precise point with row locks it holds itself, no hook in the connector: a lock on the OA step makes
 // the write-back statement wait (decision in the inbox, legacy transaction open, not committed); a
 // lock on the inbox row makes the applier's "applied" mark wait after the legacy commit.
@@ -20,8 +20,10 @@ import {
   prepareLoopDatabase,
 } from '../support/loop-fixture.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { cliEntry } from '../support/cli-entry.js';
 
-const BIN = new URL('../../bin/approval-cdc.js', import.meta.url).pathname;
+/** The bundled CLI (test/support/cli-entry.ts): the same commands, a third of tsx's start-up CPU. */
+const BIN = cliEntry();
 
 async function freePort(): Promise<number> {
   const server = createServer();

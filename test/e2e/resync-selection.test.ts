@@ -12,6 +12,7 @@ import {
   type ConnectorFixture,
 } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
+import { cliEntry } from '../support/cli-entry.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -20,7 +21,7 @@ function cli(
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/approval-cdc.js', ...args], { cwd: ROOT, env });
+    const child = spawn(process.execPath, [cliEntry(), ...args], { cwd: ROOT, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -135,6 +135,38 @@ describe('status report', () => {
     expect(report.slot?.retainedWalBytes).toBeGreaterThanOrEqual(report.slot?.lagBytes ?? 0);
   });
 
+  it("shows the backfill's instances left, the rate they left at over 5 minutes and the time left", async () => {
+    // 30 instances left the backfill lane in the last 5 minutes; live pushes, retries and older
+    // pushes do not count.
+    await source.query(
+      `insert into ${schema}.push_history (at, instance_id, external_id, version, lane, result, code)
+       select $1::timestamptz, 'b' || g, 'b' || g, 1, 2, (array['accepted','unchanged','parked'])[1 + g % 3], '0'
+         from generate_series(1, 30) g
+       union all select $1::timestamptz, 'l' || g, 'l' || g, 1, 0, 'accepted', '0' from generate_series(1, 40) g
+       union all select $1::timestamptz, 'r' || g, 'r' || g, 1, 1, 'retry', '500' from generate_series(1, 40) g
+       union all select $2::timestamptz, 'o' || g, 'o' || g, 1, 2, 'accepted', '0' from generate_series(1, 40) g`,
+      [ago(60), ago(400)],
+    );
+    try {
+      const report = await gather();
+      expect(report.backfill).toEqual({
+        remaining: 2,
+        bulk: 1,
+        backfill: 1,
+        perSecond: 0.1,
+        etaSeconds: 20,
+        basis: 'measured',
+        windowSeconds: 300,
+        budgetPerMinute: 1000,
+      });
+      expect(renderStatusText(report)).toMatch(
+        /backfill\s+2 instances left \(bulk 1, backfill 1\), 0\.1 instances\/s, ETA 20 s\n/,
+      );
+    } finally {
+      await source.query(`delete from ${schema}.push_history`);
+    }
+  });
+
   it('renders JSON that parses back to the report, and an aligned text table', async () => {
     const report = await gather();
     expect(JSON.parse(renderStatusJson(report))).toEqual(JSON.parse(JSON.stringify(report)));
