@@ -3,6 +3,10 @@
 // request timeout); during a reconciler pass (check calls paced and slowed); during a paced backfill
 // (1,000 instances at the default 1000/min). Targets: 2 s, the request timeout, 2 s, 2 s. Each state
 // gets its own slot, publication and state schema on one database seeded with --requests requests.
+// The state: `--state embedded` (default: an embedded state server in a temporary directory, kept up
+// between the four connectors, so its own shutdown is not in the figures), `source` or `separate`.
+// Never the working directory: a run without a state setting would leave approval-cdc-state/ in the
+// checkout, and the CLI tests there would then read that store.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { FakeFeishu } from '../src/feishu/fake/fake-feishu.js';
@@ -11,6 +15,7 @@ import type { BenchFn } from './run.js';
 import { startBenchDatabase, type BenchDatabase } from './support/bench-db.js';
 import { log, numFlag, round, sleep, type Cleanup } from './support/bench-env.js';
 import { LOG_LEVEL, startFake } from './support/bench-pipeline.js';
+import { openBenchState, stateModeOf, type BenchState } from './support/bench-state.js';
 
 const BIN = fileURLToPath(new URL('../bin/approval-cdc.js', import.meta.url));
 const REQUEST_TIMEOUT_MS = 3000;
@@ -32,9 +37,17 @@ async function startConnector(
   cleanup: Cleanup,
   db: BenchDatabase,
   fake: FakeFeishu,
+  state: BenchState,
   name: string,
   extra: Record<string, string>,
 ): Promise<Running> {
+  const stateEnv: Record<string, string> =
+    typeof state.overrides.stateDir === 'string'
+      ? { APPROVAL_CDC_STATE_DIR: state.overrides.stateDir }
+      : {
+          APPROVAL_CDC_STATE_URL:
+            typeof state.overrides.stateUrl === 'string' ? state.overrides.stateUrl : db.url,
+        };
   const port = await freePort();
   const child = spawn(process.execPath, [BIN, 'run'], {
     env: {
@@ -51,6 +64,7 @@ async function startConnector(
       APPROVAL_CDC_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
       APPROVAL_CDC_MIN_PUSH_INTERVAL_MS: '0',
       APPROVAL_CDC_LOG_LEVEL: LOG_LEVEL,
+      ...stateEnv,
       ...extra,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -86,6 +100,7 @@ const accepted = (fake: FakeFeishu) => fake.counters.pushesAccepted;
 export const run: BenchFn = async (flags, cleanup) => {
   const requests = numFlag(flags, 'requests', 1000);
   const db = await startBenchDatabase(cleanup);
+  const state = await openBenchState(cleanup, db, stateModeOf(flags.state));
   await db.pool
     .query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, reason, submitted_at, updated_at)
      select g, 1, 'Request ' || g, 1 + g % 20, 1, 'r', '2026-01-01'::timestamp + g * interval '1 minute', '2026-01-01'::timestamp + g * interval '1 minute'
@@ -96,7 +111,7 @@ export const run: BenchFn = async (flags, cleanup) => {
 
   log('idle: initial load done, nothing to push');
   let base = accepted(fake);
-  const idle = await startConnector(cleanup, db, fake, 'idle', {
+  const idle = await startConnector(cleanup, db, fake, state, 'idle', {
     ...fast,
     APPROVAL_CDC_RECONCILE_INTERVAL_MS: '0',
   });
@@ -106,7 +121,7 @@ export const run: BenchFn = async (flags, cleanup) => {
 
   log(`pushes in flight: Feishu answers after 60 s, request timeout ${REQUEST_TIMEOUT_MS} ms`);
   base = accepted(fake);
-  const busy = await startConnector(cleanup, db, fake, 'inflight', {
+  const busy = await startConnector(cleanup, db, fake, state, 'inflight', {
     ...fast,
     APPROVAL_CDC_RECONCILE_INTERVAL_MS: '0',
   });
@@ -123,7 +138,7 @@ export const run: BenchFn = async (flags, cleanup) => {
 
   log('reconcile pass: check calls answered after 200 ms each, one after another');
   base = accepted(fake);
-  const reconciling = await startConnector(cleanup, db, fake, 'reconcile', {
+  const reconciling = await startConnector(cleanup, db, fake, state, 'reconcile', {
     ...fast,
     APPROVAL_CDC_RECONCILE_INTERVAL_MS: '4000',
     APPROVAL_CDC_RECONCILE_SHARE: '0.5',
@@ -137,7 +152,7 @@ export const run: BenchFn = async (flags, cleanup) => {
 
   log('backfill: the initial load paced at the default 1000/min');
   base = accepted(fake);
-  const backfilling = await startConnector(cleanup, db, fake, 'backfill', {
+  const backfilling = await startConnector(cleanup, db, fake, state, 'backfill', {
     APPROVAL_CDC_RECONCILE_INTERVAL_MS: '0',
   });
   await synced(base + 60);
@@ -156,5 +171,6 @@ export const run: BenchFn = async (flags, cleanup) => {
     requestTimeoutSeconds: REQUEST_TIMEOUT_MS / 1000,
     targets: { idle: 2, inFlight: REQUEST_TIMEOUT_MS / 1000, reconcile: 2, backfill: 2 },
     requests,
+    state: state.mode,
   };
 };

@@ -143,8 +143,6 @@ export class Pipeline {
   private reconciler: Reconciler | null = null;
   private history: PushHistory | null = null;
   private gaugeTimer: NodeJS.Timeout | null = null;
-  /** The backfill's progress (instances left, rate, time left), once the lag probe samples. */
-  backfill: BackfillReporter | null = null;
   /** Writes the held-back counts of throttled log lines (at a stop). */
   private flushLogs: () => void = () => undefined;
   private server: Server | null = null;
@@ -287,7 +285,6 @@ export class Pipeline {
       logger,
       budgetPerMinute: s.ratePerMinute,
     });
-    this.backfill = backfill;
     // Sampling starts before the copy: the slot retains WAL from its creation on, and the copy is
     // when that matters most.
     this.probe = new LagProbe({
