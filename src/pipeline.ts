@@ -36,6 +36,7 @@ import { formatLsn, type Lsn } from './core/lsn.js';
 import { resolveTableKeys } from './source/catalog.js';
 import { Heartbeat } from './source/heartbeat.js';
 import { ensureInitialLoad, type InitialLoadOptions } from './source/initial-load.js';
+import { SnapshotLoader } from './replica/snapshot-loader.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { InstanceTable } from './replica/instance-table.js';
@@ -312,6 +313,7 @@ export class Pipeline {
       settings: s,
       mappings,
       db,
+      pool: this.state.pool,
       logger,
       ...(this.o.snapshotPageSize ? { pageSize: this.o.snapshotPageSize } : {}),
       ...(this.o.afterSnapshotPage ? { afterPage: this.o.afterSnapshotPage } : {}),
@@ -692,8 +694,9 @@ export type ReplicaStartOptions = Pick<
 > & {
   settings: Settings;
   mappings: MappingSet;
-  /** The state database. */
+  /** The state database, and the pool under it (the copy streams into it with COPY). */
   db: Kysely<StateDb>;
+  pool: pg.Pool;
   logger: Logger;
 };
 
@@ -713,6 +716,7 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
   await ensureRowQueryIndexes(o.db, s.stateSchema, mappings.queryColumns);
   const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName, s.bulkThreshold);
   const checkpoints = new CheckpointStore(o.db, s.stateSchema);
+  const loader = new SnapshotLoader(o.pool, s.stateSchema, mappings, s.slotName, tableKeys);
   const checkpoint = await ensureInitialLoad({
     sourceUrl: s.sourceUrl,
     slot: s.slotName,
@@ -720,12 +724,14 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
     mappings,
     tableKeys,
     writer,
+    loader,
     checkpoints,
     logger: o.logger,
     db: o.db,
     stateSchema: s.stateSchema,
     selection,
     pageSize: o.pageSize ?? s.snapshotPageRows,
+    concurrency: s.snapshotConcurrency,
     ...(o.resnapshot ? { resnapshot: true } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.afterPage ? { afterPage: o.afterPage } : {}),

@@ -54,6 +54,7 @@ export async function setup(
       settings: s,
       mappings,
       db: state.db,
+      pool: state.pool,
       logger,
       resnapshot: options.resnapshot === true,
       onProgress: (table, p) => copyReporter.update(table, p),

@@ -12,6 +12,7 @@ import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { ReplicaWriter } from '../replica/replica-writer.js';
+import type { SnapshotLoader } from '../replica/snapshot-loader.js';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.js';
 import { createSlotWithSnapshot, dropSlot, readSlot, slotDatabase } from './slot-admin.js';
 import { ensureSourceAccess } from './source-access.js';
@@ -25,6 +26,8 @@ export interface InitialLoadOptions {
   mappings: MappingSet;
   tableKeys: ReadonlyMap<string, readonly string[]>;
   writer: ReplicaWriter;
+  /** Writes the copied chunks into the replica (COPY into staging, then a set-based merge). */
+  loader: SnapshotLoader;
   checkpoints: CheckpointStore;
   logger: Logger;
   /** Drop whatever slot exists and copy everything again (recovery from a lost slot). */
@@ -35,6 +38,8 @@ export interface InitialLoadOptions {
   db: Kysely<StateDb>;
   stateSchema: string;
   pageSize?: number;
+  /** Tables copied at once (APPROVAL_CDC_SNAPSHOT_CONCURRENCY). */
+  concurrency?: number;
   onProgress?(table: string, progress: TableProgress): void;
   afterPage?(table: string, copied: number): void | Promise<void>;
 }
@@ -120,10 +125,11 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
         snapshotName,
         snapshotLsn: copyLsn,
         tables,
-        writer: o.writer,
+        loader: o.loader,
         progress: checkpoint.progress,
         saveProgress: (p) => o.checkpoints.saveProgress(o.slot, p),
         ...(o.pageSize ? { pageSize: o.pageSize } : {}),
+        ...(o.concurrency ? { concurrency: o.concurrency } : {}),
         ...(o.onProgress ? { onPage: o.onProgress } : {}),
         ...(o.afterPage ? { afterPage: o.afterPage } : {}),
       });

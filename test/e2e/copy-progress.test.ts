@@ -22,11 +22,19 @@ describe('progress of the initial copy', () => {
   let midCopyStatus: StatusReport | null = null;
 
   beforeAll(async () => {
-    fx = await startConnectorFixture({ noPipeline: true, settings: { initialLoad: 'none' } });
+    // One table at a time, so a table is still waiting while oa.requests is copied.
+    fx = await startConnectorFixture({
+      noPipeline: true,
+      settings: { initialLoad: 'none', snapshotConcurrency: 1 },
+    });
     await seedUsers(fx.sql);
     await fx.sql
       .query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, reason, submitted_at, updated_at)
        select g, 1, 'Request ' || g, 1 + g % 20, 1, 'r', '2026-01-01', '2026-01-01' from generate_series(1, 2000) g`);
+    // Copied after oa.requests (larger tables first): it waits while oa.requests is copied.
+    await fx.sql.query(
+      `insert into oa.cc (cc_no, req_id, user_no, created_at) select g, g, 1, '2026-01-01' from generate_series(1, 1000) g`,
+    );
     let pages = 0;
     await fx.startPipeline({
       snapshotPageSize: 250,
