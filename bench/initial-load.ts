@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { embeddedUrl } from '../src/replica/embedded-state.js';
 import type { CopyProgress } from '../src/core/copy-progress.js';
+import { parseLsn } from '../src/core/lsn.js';
 import type { BenchFn } from './run.js';
 import { laneName } from '../src/replica/instance-vocabulary.js';
 import { LEGACY_MAPPINGS_PATH, startBenchDatabase } from './support/bench-db.js';
@@ -90,6 +91,13 @@ export const run: BenchFn = async (flags, cleanup) => {
   cleanup.add('embedded state directory', () => rm(stateDir, { recursive: true, force: true }));
   const selfRss = new RssSampler('self', 200).start();
   cleanup.add('RSS sampler (bench)', () => selfRss.stop());
+  // The WAL the legacy server writes during the copy, per copied row (issue 13: the state store is
+  // kept out of the legacy database, so next to none).
+  const legacyWal = async () =>
+    parseLsn(
+      (await db.pool.query<{ l: string }>('select pg_current_wal_lsn()::text as l')).rows[0]?.l ?? '0/0',
+    );
+  const walBeforeCopy = await legacyWal();
   log('starting the connector as a child process: snapshot copy (state: embedded)');
   const connector = spawnConnector(cleanup, {
     APPROVAL_CDC_SOURCE_URL: db.url,
@@ -122,6 +130,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     await sleep(100);
   }
   const copyEnd = Date.now();
+  const legacyWalBytes = Number((await legacyWal()) - walBeforeCopy);
   const starts = Object.values(progress).map((p) => (p.startedAt ? Date.parse(p.startedAt) : copyEnd));
   const copySeconds = (copyEnd - Math.min(...starts)) / 1000;
   const copied = Object.values(progress).reduce((n, p) => n + p.rows, 0);
@@ -160,6 +169,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     ratioToPgDump: pgDumpRowsPerSec === null ? null : round(copyRowsPerSec / pgDumpRowsPerSec, 2),
     legacyServer: serverKind === 'pg15' ? 'Debian PostgreSQL 15' : 'embedded PostgreSQL 17',
     state: 'embedded',
+    legacy_wal_bytes_per_row: round(legacyWalBytes / Math.max(1, copied), 1),
     connectorPeakRssDuringCopyMB: copyPeakMB,
     connectorPeakRssMB: peakMB,
     benchPeakRssMB: selfRss.stop(),
