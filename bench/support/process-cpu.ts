@@ -109,7 +109,9 @@ export function cpuSplit(before: CpuSnapshot, after: CpuSnapshot): Record<string
 export function sampleCpu(servers: CpuServers, everyMs = 200): { stop(): CpuSnapshot } {
   const merged: CpuSnapshot = new Map();
   const take = () => {
-    for (const [pid, v] of cpuSnapshot(servers)) merged.set(pid, v);
+    // A process keeps the role it was first seen with (a dying walsender's cmdline reads empty).
+    for (const [pid, v] of cpuSnapshot(servers))
+      merged.set(pid, { ...v, role: merged.get(pid)?.role ?? v.role });
   };
   take();
   const timer = setInterval(take, everyMs);
