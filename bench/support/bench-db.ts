@@ -19,7 +19,7 @@ export interface BenchDatabase {
   url: string;
   /** A small pool for the workload and for polling. */
   pool: pg.Pool;
-  server: 'throwaway' | 'BENCH_DATABASE_URL';
+  server: 'throwaway' | 'BENCH_DATABASE_URL' | 'given';
   /** The throwaway server's data directory (for per-process CPU); undefined on BENCH_DATABASE_URL. */
   dataDir?: string;
 }
@@ -34,10 +34,12 @@ function withDatabase(serverUrl: string, database: string): string {
 export async function startBenchDatabase(
   cleanup: Cleanup,
   extraSettings: Record<string, string> = {},
+  /** A server the caller started (e.g. debian-postgres.ts), used instead of the other two. */
+  serverUrl?: string,
 ): Promise<BenchDatabase> {
-  let adminUrl = process.env.BENCH_DATABASE_URL;
+  let adminUrl = serverUrl ?? process.env.BENCH_DATABASE_URL;
   let dataDir: string | undefined;
-  const server = adminUrl ? 'BENCH_DATABASE_URL' : 'throwaway';
+  const server = serverUrl ? 'given' : adminUrl ? 'BENCH_DATABASE_URL' : 'throwaway';
   if (!adminUrl) {
     log('starting a throwaway Postgres 17');
     const cluster = await startThrowawayPostgres({
