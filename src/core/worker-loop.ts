@@ -1,12 +1,33 @@
-// The loop of a background worker (sync scheduler, notifier, decision applier): it runs one round
-// after another while the worker runs, sleeps between rounds until a timeout or a wake(), and
-// survives a failed round (logged, then a second's pause) instead of dying with it.
+// The loop of a background worker (sync scheduler, notifier, decision applier): started and stopped
+// here, it runs one round after another while running, sleeps between rounds until a timeout or a
+// wake(), and survives a failed round (logged, then a second's pause) instead of dying with it.
 // Invariants: a wake() is never lost (one that comes while no round sleeps ends the next sleep at
-// once); only the current sleep may be ended by it; a round that fails after stop() ends the loop.
+// once); only the current sleep may be ended by it; a round that fails after stop() ends the loop;
+// stop() resolves once the current round has ended; settleWithin never holds the process open.
 
 export class WorkerLoop {
   private wakeUp: (() => void) | null = null;
   private wakePending = false;
+  private loop: Promise<void> | null = null;
+  #running = false;
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Runs `round` until stop() (a second start() while running does nothing). */
+  start(round: () => Promise<void>, failed: (error: unknown) => void): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.loop = this.run(() => this.#running, round, failed);
+  }
+
+  /** No new round; a sleeping one is woken; resolves once the current round has ended. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.loop?.catch(() => undefined);
+  }
 
   /** Ends the current sleep, or the next one if none is running. */
   wake(): void {
@@ -52,5 +73,23 @@ export class WorkerLoop {
         await this.idle(1000);
       }
     }
+  }
+}
+
+/**
+ * Waits for `tasks` (work in flight at a stop) at most `graceMs`; returns as soon as they are done,
+ * and the grace timer is cleared so it never holds the process open.
+ */
+export async function settleWithin(tasks: Iterable<Promise<unknown>>, graceMs: number): Promise<void> {
+  const list = [...tasks];
+  if (list.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.allSettled(list),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -33,8 +33,6 @@ export interface DecisionApplierOptions {
 
 export class DecisionApplier {
   readonly store: DecisionStore;
-  private running = false;
-  private loop: Promise<void> | null = null;
   private readonly worker = new WorkerLoop();
   /** Write-back failures log the first of a kind, then a count per minute. */
   private readonly failureLog: LogThrottle;
@@ -45,9 +43,10 @@ export class DecisionApplier {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.worker.start(
+      () => this.round(),
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'decision applier failed; retrying'),
+    );
   }
 
   wake(): void {
@@ -55,26 +54,17 @@ export class DecisionApplier {
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake();
-    await this.loop?.catch(() => undefined);
+    await this.worker.stop();
     this.failureLog.flush();
   }
 
-  private async run(): Promise<void> {
-    const poll = this.o.pollIntervalMs ?? 500;
-    await this.worker.run(
-      () => this.running,
-      async () => {
-        const [d] = await this.store.due(1, []);
-        if (!d) {
-          await this.worker.idle(poll);
-          return;
-        }
-        await this.applyOne(d);
-      },
-      (error) => this.failureLog.error(errorKind(error), { err: error }, 'decision applier failed; retrying'),
-    );
+  private async round(): Promise<void> {
+    const [d] = await this.store.due(1, []);
+    if (!d) {
+      await this.worker.idle(this.o.pollIntervalMs ?? 500);
+      return;
+    }
+    await this.applyOne(d);
   }
 
   private async applyOne(d: Decision): Promise<void> {

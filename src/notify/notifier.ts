@@ -14,7 +14,7 @@ import {
 import type { ExternalInstance } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
-import { WorkerLoop } from '../core/worker-loop.js';
+import { WorkerLoop, settleWithin } from '../core/worker-loop.js';
 import { LogThrottle, errorKind } from '../core/log-throttle.js';
 import type { RateBudget } from '../sync/rate-budget.js';
 import { failureOf, nextStep, type RetryPolicy } from '../sync/retry-policy.js';
@@ -48,8 +48,6 @@ export interface NotifierOptions {
 export class Notifier {
   readonly store: MessageStore;
   private readonly inFlight = new Map<string, Promise<void>>();
-  private running = false;
-  private loop: Promise<void> | null = null;
   private readonly worker = new WorkerLoop();
   private readonly abort = new AbortController();
   /** Card failures log the first of a kind, then a count per minute. */
@@ -72,9 +70,10 @@ export class Notifier {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.worker.start(
+      () => this.round(),
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'notifier loop failed; retrying'),
+    );
   }
 
   wake(): void {
@@ -82,47 +81,33 @@ export class Notifier {
   }
 
   async stop(graceMs = 10_000): Promise<void> {
-    this.running = false;
     this.abort.abort();
-    this.wake();
-    await this.loop?.catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    // The grace timer is cleared: it must not hold the process open after the cards are done.
-    await Promise.race([
-      Promise.allSettled([...this.inFlight.values()]),
-      new Promise((r) => (timer = setTimeout(r, graceMs))),
-    ]);
-    clearTimeout(timer);
+    await this.worker.stop();
+    await settleWithin(this.inFlight.values(), graceMs);
     this.failureLog.flush();
   }
 
-  private async run(): Promise<void> {
+  private async round(): Promise<void> {
     const poll = this.o.pollIntervalMs ?? 250;
     const concurrency = this.o.concurrency ?? 4;
-    await this.worker.run(
-      () => this.running,
-      async () => {
-        if (this.inFlight.size >= concurrency) {
-          await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
-          return;
-        }
-        const [row] = await this.store.due(1, [...this.inFlight.keys()]);
-        if (!row) {
-          await this.worker.idle(poll);
-          return;
-        }
-        const ticket = await this.o.budget.acquire(this.abort.signal);
-        const task = this.handle(row)
-          .finally(() => {
-            ticket.release();
-            this.inFlight.delete(row.id);
-            this.wake();
-          })
-          .catch(() => undefined);
-        this.inFlight.set(row.id, task);
-      },
-      (error) => this.failureLog.error(errorKind(error), { err: error }, 'notifier loop failed; retrying'),
-    );
+    if (this.inFlight.size >= concurrency) {
+      await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
+      return;
+    }
+    const [row] = await this.store.due(1, [...this.inFlight.keys()]);
+    if (!row) {
+      await this.worker.idle(poll);
+      return;
+    }
+    const ticket = await this.o.budget.acquire(this.abort.signal);
+    const task = this.handle(row)
+      .finally(() => {
+        ticket.release();
+        this.inFlight.delete(row.id);
+        this.wake();
+      })
+      .catch(() => undefined);
+    this.inFlight.set(row.id, task);
   }
 
   private async handle(row: CardRow): Promise<void> {

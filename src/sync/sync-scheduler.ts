@@ -15,7 +15,7 @@ import { CdcError, describeError } from '../errors.js';
 import type { ExternalInstance, UpdateMode } from '../feishu/external-instance.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
-import { WorkerLoop } from '../core/worker-loop.js';
+import { WorkerLoop, settleWithin } from '../core/worker-loop.js';
 import { LogThrottle, errorKind } from '../core/log-throttle.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows, type BeforeVirtualRead } from '../replica/row-loader.js';
@@ -87,8 +87,6 @@ export class SyncScheduler {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Pushes in flight from the lanes below live (at most concurrency - 1 of them). */
   private lowerInFlight = 0;
-  private running = false;
-  private loop: Promise<void> | null = null;
   private readonly worker = new WorkerLoop();
   private readonly abort = new AbortController();
   private readonly backfillPace: BackfillPace;
@@ -117,9 +115,10 @@ export class SyncScheduler {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.worker.start(
+      () => this.round(),
+      (error) => this.failureLog.error(errorKind(error), { err: error }, 'sync loop failed; retrying'),
+    );
   }
 
   /** New changes are in the replica: look for due instances now (or as soon as the loop idles). */
@@ -133,93 +132,78 @@ export class SyncScheduler {
    * done; the grace timer is cleared so it never holds the process open.
    */
   async stop(graceMs = 10_000): Promise<void> {
-    this.running = false;
     this.abort.abort();
-    this.wake();
-    await this.loop?.catch(() => undefined);
-    if (this.inFlight.size === 0) return this.failureLog.flush();
-    const pending = Promise.allSettled([...this.inFlight.values()]);
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await this.worker.stop();
     try {
-      await Promise.race([pending, grace]);
+      await settleWithin(this.inFlight.values(), graceMs);
     } finally {
-      clearTimeout(timer);
       this.failureLog.flush();
     }
   }
 
-  private async run(): Promise<void> {
+  private async round(): Promise<void> {
     const poll = this.o.pollIntervalMs ?? 200;
-    await this.worker.run(
-      () => this.running,
-      async () => {
-        const untilProbe = this.gate.msUntilProbe();
-        if (untilProbe > 0) {
-          await this.worker.idle(Math.min(untilProbe, poll * 5));
-          return;
-        }
-        if (this.inFlight.size >= this.o.concurrency) {
-          await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
-          return;
-        }
-        // Feishu fails everything: only the breaker's probe goes out, so the outage costs no budget.
-        const hold = this.breaker.delay();
-        if (hold > 0) {
-          await this.worker.idle(hold);
-          return;
-        }
-        // Budget first, then the instance: whoever is most urgent when a unit frees up gets it, so
-        // a live change never queues behind backfill pushes that grabbed units earlier.
-        const ticket = await this.o.budget.acquire(this.abort.signal);
-        const [instance] = await this.store.dueInstances(1, [...this.inFlight.keys()]);
-        if (!instance) {
-          ticket.cancel();
-          await this.worker.idle(poll);
-          return;
-        }
-        let untake = () => {};
-        const lower = instance.lane !== LANE_LIVE;
-        if (lower && this.o.concurrency > 1 && this.lowerInFlight >= this.o.concurrency - 1) {
-          // One push slot stays free for live changes: with Feishu slow, the bulk and backfill lanes
-          // would otherwise fill every slot and a live change would wait for one of their answers.
-          ticket.cancel();
-          await this.worker.idle(poll);
-          return;
-        }
-        if (lower) {
-          const wait = this.backfillPace.delay(Date.now());
-          if (wait > 0) {
-            // The backfill spends the minute budget evenly, so the window never runs dry and a live
-            // change finds a unit within a moment; a live change wakes this idle at once.
-            ticket.cancel();
-            await this.worker.idle(wait);
-            return;
-          }
-          untake = this.backfillPace.take(Date.now());
-        }
-        // While stopped, the gate lets one push through as a probe once it is due.
-        const admission = this.gate.admit();
-        if (admission === 'wait') {
-          ticket.cancel();
-          untake();
-          await this.worker.idle(poll);
-          return;
-        }
-        // The gate's probe (a definitive stop) or the breaker's (an outage): one push at a time.
-        const breakerProbe = this.breaker.start();
-        if (lower) this.lowerInFlight++;
-        const task = this.pushOne(instance, ticket, untake, admission === 'probe', breakerProbe).finally(
-          () => {
-            this.inFlight.delete(instance.id);
-            if (lower) this.lowerInFlight--;
-            this.wake();
-          },
-        );
-        this.inFlight.set(instance.id, task);
-      },
-      (error) => this.failureLog.error(errorKind(error), { err: error }, 'sync loop failed; retrying'),
-    );
+    const untilProbe = this.gate.msUntilProbe();
+    if (untilProbe > 0) {
+      await this.worker.idle(Math.min(untilProbe, poll * 5));
+      return;
+    }
+    if (this.inFlight.size >= this.o.concurrency) {
+      await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
+      return;
+    }
+    // Feishu fails everything: only the breaker's probe goes out, so the outage costs no budget.
+    const hold = this.breaker.delay();
+    if (hold > 0) {
+      await this.worker.idle(hold);
+      return;
+    }
+    // Budget first, then the instance: whoever is most urgent when a unit frees up gets it, so
+    // a live change never queues behind backfill pushes that grabbed units earlier.
+    const ticket = await this.o.budget.acquire(this.abort.signal);
+    const [instance] = await this.store.dueInstances(1, [...this.inFlight.keys()]);
+    if (!instance) {
+      ticket.cancel();
+      await this.worker.idle(poll);
+      return;
+    }
+    let untake = () => {};
+    const lower = instance.lane !== LANE_LIVE;
+    if (lower && this.o.concurrency > 1 && this.lowerInFlight >= this.o.concurrency - 1) {
+      // One push slot stays free for live changes: with Feishu slow, the bulk and backfill lanes
+      // would otherwise fill every slot and a live change would wait for one of their answers.
+      ticket.cancel();
+      await this.worker.idle(poll);
+      return;
+    }
+    if (lower) {
+      const wait = this.backfillPace.delay(Date.now());
+      if (wait > 0) {
+        // The backfill spends the minute budget evenly, so the window never runs dry and a live
+        // change finds a unit within a moment; a live change wakes this idle at once.
+        ticket.cancel();
+        await this.worker.idle(wait);
+        return;
+      }
+      untake = this.backfillPace.take(Date.now());
+    }
+    // While stopped, the gate lets one push through as a probe once it is due.
+    const admission = this.gate.admit();
+    if (admission === 'wait') {
+      ticket.cancel();
+      untake();
+      await this.worker.idle(poll);
+      return;
+    }
+    // The gate's probe (a definitive stop) or the breaker's (an outage): one push at a time.
+    const breakerProbe = this.breaker.start();
+    if (lower) this.lowerInFlight++;
+    const task = this.pushOne(instance, ticket, untake, admission === 'probe', breakerProbe).finally(() => {
+      this.inFlight.delete(instance.id);
+      if (lower) this.lowerInFlight--;
+      this.wake();
+    });
+    this.inFlight.set(instance.id, task);
   }
 
   private async pushOne(
