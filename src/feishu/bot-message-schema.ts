@@ -5,7 +5,7 @@
 // ignores a misspelt field silently, so a mistake would otherwise never show), the i18n texts are the
 // map form and the locales the three the bot API takes (§4.7).
 import { z } from 'zod';
-import { I18N_PREFIX } from './payload-schema.js';
+import { actionConfigFields, i18nKey } from './payload-schema.js';
 
 export const MESSAGE_SEND_PATH = '/open-apis/approval/v1/message/send';
 export const MESSAGE_UPDATE_PATH = '/open-apis/approval/v1/message/update';
@@ -29,7 +29,6 @@ export const CARD_STATUSES = [
 ] as const;
 export type CardStatus = (typeof CARD_STATUSES)[number];
 
-const i18nKey = z.string().startsWith(I18N_PREFIX, `must be an ${I18N_PREFIX} key`);
 const withScheme = z.string().regex(/^https?:\/\/\S+$/, 'must be a URL with http or https');
 const i18nMap = z
   .array(
@@ -53,16 +52,7 @@ const action = z
   })
   .strict();
 
-const actionConfig = z
-  .object({
-    action_type: z.string().min(1),
-    action_name: i18nKey.optional(),
-    is_need_reason: z.boolean().optional(),
-    is_reason_required: z.boolean().optional(),
-    is_need_attachment: z.boolean().optional(),
-    next_status: z.string().optional(),
-  })
-  .strict();
+const actionConfig = z.object({ ...actionConfigFields, next_status: z.string().optional() }).strict();
 
 export const messageSendSchema = z
   .object({

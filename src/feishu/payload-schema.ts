@@ -28,7 +28,7 @@ export const LOCALES = [
   'ru-RU',
 ] as const;
 
-const i18nKey = z.string().startsWith(I18N_PREFIX, `must be an ${I18N_PREFIX} key`);
+export const i18nKey = z.string().startsWith(I18N_PREFIX, `must be an ${I18N_PREFIX} key`);
 const msTimestamp = z.string().regex(/^\d+$/, 'must be a string of digits (epoch milliseconds)');
 // An unfinished instance or task has end_time 0; the tutorial sends the number, the SDK the string.
 const endTime = z.union([msTimestamp, z.literal(0)], { error: 'must be a string of digits or 0' });
@@ -45,27 +45,24 @@ function requireUserIdentity(
   }
 }
 
-const actionConfig = z
-  .object({
-    action_type: z.string().min(1),
-    action_name: i18nKey.optional(),
-    is_need_reason: z.boolean().optional(),
-    is_reason_required: z.boolean().optional(),
-    is_need_attachment: z.boolean().optional(),
-  })
-  .superRefine((value, ctx) => {
-    if (
-      value.action_type !== 'APPROVE' &&
-      value.action_type !== 'REJECT' &&
-      value.action_name === undefined
-    ) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['action_name'],
-        message: 'is required for a custom action_type',
-      });
-    }
-  });
+/** The fields of an action button, shared by a task's action_configs and a bot card's. */
+export const actionConfigFields = {
+  action_type: z.string().min(1),
+  action_name: i18nKey.optional(),
+  is_need_reason: z.boolean().optional(),
+  is_reason_required: z.boolean().optional(),
+  is_need_attachment: z.boolean().optional(),
+};
+
+const actionConfig = z.object(actionConfigFields).superRefine((value, ctx) => {
+  if (value.action_type !== 'APPROVE' && value.action_type !== 'REJECT' && value.action_name === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['action_name'],
+      message: 'is required for a custom action_type',
+    });
+  }
+});
 
 export const externalTaskSchema = z
   .object({
