@@ -18,6 +18,7 @@ import {
   insertPendingRequest,
   loopSettings,
   prepareLoopDatabase,
+  writtenBack,
 } from '../support/loop-fixture.js';
 import { createTestDatabase } from '../support/test-database.js';
 import { cliEntry } from '../support/cli-entry.js';
@@ -108,15 +109,7 @@ describe('quick approval: a connector killed with SIGKILL while applying a decis
     );
   const step = async (id: number) =>
     (await fx.sql.query(`select state_code, opinion from oa.steps where step_id = $1`, [id])).rows[0];
-  const ledger = async (instanceId: string) =>
-    Number(
-      (
-        await fx.sql.query(
-          `select count(*)::int as n from approval_cdc.writeback_ledger where decision_key like $1`,
-          [`${instanceId}|%`],
-        )
-      ).rows[0].n,
-    );
+  const ledger = (instanceId: string) => writtenBack(fx.sql, instanceId);
   const decisions = async (instanceId: string) =>
     (
       await fx.sql.query(

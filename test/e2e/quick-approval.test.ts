@@ -13,6 +13,7 @@ import {
   insertPendingRequest,
   loopSettings,
   prepareLoopDatabase,
+  writtenBack,
 } from '../support/loop-fixture.js';
 import { createTestDatabase } from '../support/test-database.js';
 
@@ -54,15 +55,7 @@ describe('quick approval: a decision taken in Feishu flows back through the lega
   const step = async (id: number) =>
     (await fx.sql.query(`select state_code, opinion, approver_no from oa.steps where step_id = $1`, [id]))
       .rows[0];
-  const ledger = async (instanceId: string) =>
-    Number(
-      (
-        await fx.sql.query(
-          `select count(*)::int as n from approval_cdc.writeback_ledger where decision_key like $1`,
-          [`${instanceId}|%`],
-        )
-      ).rows[0].n,
-    );
+  const ledger = (instanceId: string) => writtenBack(fx.sql, instanceId);
   const decisionsOf = async (instanceId: string): Promise<Decision[]> =>
     (await inbox.list('all')).filter((d) => d.instanceId === instanceId);
 

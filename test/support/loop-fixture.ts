@@ -66,3 +66,12 @@ export async function insertPendingRequest(
       ${extraStep ? `, (${extraStep.stepId}, ${reqId}, 2, 'Finance', ${extraStep.approverNo}, 0, localtimestamp, localtimestamp)` : ''};
     commit;`);
 }
+
+/** Decisions of `instanceId` written back, by the ledger the write-back keeps beside the OA rows. */
+export async function writtenBack(sql: pg.Pool, instanceId: string): Promise<number> {
+  const { rows } = await sql.query<{ n: number }>(
+    `select count(*)::int as n from approval_cdc.writeback_ledger where decision_key like $1`,
+    [`${instanceId}|%`],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
