@@ -15,7 +15,7 @@
 // - the checkpoint row's image_lsn is at or above the LSN of every image written. An insert from
 //   beyond it (read at a session's first batch, once streaming) has no image to read: a replayed
 //   change is always at or below it, and a key cannot have an image from a later change than its
-//   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
+//   insert (a copy resumed under fresh snapshots raises the horizon past them). Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
 //   one whose row is deleted again within the batch is not written at all (planOf says why).
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { StateDb } from './state-schema.js';

@@ -7,7 +7,8 @@
 // progress (last key per table) commits with each chunk, so an interrupted copy resumes where it
 // stopped. A resumed copy reads the remaining chunks under fresh snapshots (one per connection): that
 // is safe because streaming then replays from the slot's consistent point, and every change after it
-// lands on top of whatever the copy wrote (images only move forward by LSN). Memory is the stream
+// lands on top of whatever the copy wrote (images only move forward by LSN), and the image horizon
+// is raised past the resumed copy (initial-load.ts) so no insert it saw is taken for unstored. Memory is the stream
 // buffers and one row per worker, whatever the table sizes.
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';

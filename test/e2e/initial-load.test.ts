@@ -301,3 +301,42 @@ describe('an initial load whose slot is created while transactions are open', ()
     await fx.stopPipeline();
   }, 120_000);
 });
+
+describe('a resumed copy that saw a row the stream then inserts and deletes in one batch', () => {
+  // Both transactions reach the writer in one batch (they follow each other in the WAL).
+  const fixture = seededFixture({ settings: { batchMaxWaitMs: 1000 } });
+
+  it('keeps request 7001 deleted though the copy resumed under a fresh snapshot copied it', async () => {
+    const fx = fixture();
+    await seedRequests(fx, 1, 200);
+    let pages = 0;
+    await expect(
+      fx.startPipeline({
+        snapshotPageSize: 40,
+        afterSnapshotPage: () => {
+          if (++pages === 2) throw new Error('simulated crash during the copy');
+        },
+      }),
+    ).rejects.toThrow(/simulated crash/);
+    await fx.stopPipeline();
+    // After the slot's consistent point: the stream replays this insert, and the resumed copy,
+    // reading a fresh snapshot, copies its rows too.
+    await seedRequests(fx, 7001, 1);
+    let resumed = 0;
+    await fx.startPipeline({
+      snapshotPageSize: 40,
+      afterSnapshotPage: async () => {
+        // Every copy connection holds its snapshot by now: the delete is only in the stream.
+        if (++resumed === 1)
+          await fx.sql.query(
+            `delete from oa.cc where req_id = 7001; delete from oa.steps where req_id = 7001; delete from oa.requests where req_id = 7001`,
+          );
+      },
+    });
+    await waitForConvergence(fx, 40_000);
+    expect(
+      await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS, fx.state),
+    ).toEqual([]);
+    expect(fx.fake.instance('oa-req-7001')?.status ?? 'DELETED').toBe('DELETED');
+  }, 120_000);
+});
