@@ -6,7 +6,9 @@
 // - a copied image (at the copy's LSN) only replaces an image from an earlier LSN: every image the
 //   stream wrote wins;
 // - the instances of every image written that differs from the one it replaced (or is new) are
-//   bumped, through lookups of any depth, and an unchanged image bumps nothing;
+//   bumped, through lookups of any depth, and an unchanged image bumps nothing; in a first load
+//   (nothing pushed yet, nothing pushed until it ends) a bump leaves an instance that is already
+//   dirty as it is, unless it raises its priority (InstanceTable.bump, unpushedOnly);
 // - a chunk's images, its bumps and its progress commit together, so a copy killed anywhere
 //   resumes after the last committed chunk and dirties nothing twice or never;
 // - memory per chunk is one line plus a few small identities per row (keys and instance ids),
@@ -143,6 +145,7 @@ export class LoaderSession {
   private readonly db: Kysely<StateDb>;
   private readonly staged = new Set<string>();
   private readonly others = new Map<string, boolean>();
+  private unpushed: boolean | undefined;
   private broken = false;
 
   constructor(
@@ -187,6 +190,8 @@ export class LoaderSession {
       const prior = (await this.holdsOthers(spec.table, lsn))
         ? await this.mergeOver(spec, stage, lsn)
         : await this.insertFresh(spec, stage, lsn);
+      // Read after the insert: its 23505 fallback means the replica held images after all.
+      const unpushed = !(await this.holdsOthers(spec.table, lsn)) && (await this.nothingPushed());
       // Rows the stream got to first, and rows unchanged since an earlier copy, dirty nothing; a
       // changed row dirties the instances of its image before too.
       const olds: RowImage[] = [];
@@ -210,7 +215,14 @@ export class LoaderSession {
         queries: [...queryKeys].map((k) => marks.queries.get(k) as RowQuery),
         seenQueries: queryKeys,
       });
-      await bumpSorted(new InstanceTable(this.db, schema), found, marks.priorities, mappings, this.db);
+      await bumpSorted(
+        new InstanceTable(this.db, schema),
+        found,
+        marks.priorities,
+        mappings,
+        this.db,
+        unpushed,
+      );
       await statements.checkpoint(NO_COMMIT, imageLsn)?.execute(this.db);
       const result: ChunkResult = { rows: rows.rows, lastKey: rows.lastKey };
       await sql`update ${sql.id(schema, 'checkpoint')} set snapshot_progress =
@@ -241,6 +253,24 @@ export class LoaderSession {
       this.others.set(table, others);
     }
     return others;
+  }
+
+  /**
+   * Whether no push was ever accepted for any instance (no synced version): with only this copy's
+   * images in the table too, the chunk is part of a first load, and nothing is pushed before a first
+   * load ends (the sync stage starts after it), so a dirty instance has no push in flight and its
+   * bumps may keep its version (InstanceTable.bump, unpushedOnly). Asked once per session: a copy
+   * pushes nothing.
+   */
+  private async nothingPushed(): Promise<boolean> {
+    if (this.unpushed === undefined) {
+      const { schema } = this.loader.parts();
+      const { rows } = await this.client.query<{ pushed: boolean }>(
+        `select exists (select 1 from "${schema}".instance where synced_version > 0) as pushed`,
+      );
+      this.unpushed = rows[0]?.pushed === false;
+    }
+    return this.unpushed;
   }
 
   /**
@@ -344,12 +374,19 @@ async function bumpSorted(
   priorities: ReadonlyMap<string, Priority>,
   mappings: MappingSet,
   db: Kysely<StateDb>,
+  unpushedOnly: boolean,
 ): Promise<void> {
   const list = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (let i = 0; i < list.length; i += 5000) {
     await instances
-      .bump(new Map(list.slice(i, i + 5000)), LANE_BACKFILL, null, priorities, (ref) =>
-        mappings.externalId(ref),
+      .bump(
+        new Map(list.slice(i, i + 5000)),
+        LANE_BACKFILL,
+        null,
+        priorities,
+        (ref) => mappings.externalId(ref),
+        undefined,
+        unpushedOnly,
       )
       ?.execute(db);
   }
