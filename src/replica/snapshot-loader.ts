@@ -11,8 +11,9 @@
 //   dirty as it is, unless it raises its priority (InstanceTable.bump, unpushedOnly);
 // - a chunk's images, its bumps and its progress commit together, so a copy killed anywhere
 //   resumes after the last committed chunk and dirties nothing twice or never;
-// - memory per chunk is one line plus a few small identities per row (keys and instance ids),
-//   never the rows themselves.
+// - memory per chunk is one line plus a few small identities per row (keys and instance ids) when
+//   the chunk may meet stored images, per instance when it cannot (a first load), never the rows
+//   themselves; a chunk that meets stored images after all is rolled back and read again (ChunkRetry).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -54,7 +55,11 @@ export interface ChunkResult {
   lastKey: (string | null)[] | null;
 }
 
-/** What a chunk's rows dirty, kept per row until the merge says which rows changed. */
+/**
+ * What a chunk's rows dirty: `perRow`, kept per row until the merge says which rows changed; else (a
+ * chunk no stored image can meet, every row dirties) only the union, a few identities per instance
+ * rather than per row.
+ */
 class ChunkMarks {
   readonly byPk = new Map<string, { ids: string[]; queries: string[] }>();
   readonly refs = new Map<string, InstanceRef>();
@@ -64,11 +69,12 @@ class ChunkMarks {
   constructor(
     private readonly mappings: MappingSet,
     private readonly table: string,
+    private readonly perRow: boolean,
   ) {}
 
   add(pk: string, row: RowImage): void {
     const marks = this.marksOf(row);
-    this.byPk.set(pk, marks);
+    if (this.perRow) this.byPk.set(pk, marks);
     const rank = this.mappings.instanceRank?.(this.table, row);
     if (rank) {
       this.priorities.set(instanceIdOf(rank.ref), {
@@ -92,6 +98,16 @@ class ChunkMarks {
       queries.push(key);
     }
     return { ids, queries };
+  }
+}
+
+/**
+ * A chunk to read again: it was loaded as meeting no stored image, met one, and was rolled back; the
+ * loader now merges that table's chunks (the next read of the chunk keeps its marks per row).
+ */
+export class ChunkRetry extends Error {
+  constructor(table: string) {
+    super(`a chunk of ${table} met stored images: read it again to merge it`);
   }
 }
 
@@ -170,28 +186,30 @@ export class LoaderSession {
   ): Promise<ChunkResult> {
     const { schema, slot, mappings, statements, dirty } = this.loader.parts();
     const stage = await this.stageTable(spec);
-    const marks = new ChunkMarks(mappings, spec.table);
-    const rows = new CopyRowStream(
-      spec.columns,
-      spec.keyColumns,
-      (row) => this.loader.pkOf(spec.table, row),
-      (pk, row) => marks.add(pk, row),
-    );
     const c = this.client;
+    const lsn = imageLsn.toString();
     try {
       await c.query('begin');
+      const fresh = !(await this.holdsOthers(spec.table, lsn));
+      const marks = new ChunkMarks(mappings, spec.table, !fresh);
+      const rows = new CopyRowStream(
+        spec.columns,
+        spec.keyColumns,
+        (row) => this.loader.pkOf(spec.table, row),
+        (pk, row) => marks.add(pk, row),
+      );
       const cols = spec.columns.map((_, i) => `c${i}`);
       await pipeline(
         source,
         rows,
         c.query(copyFrom(`copy pg_temp.${stage} (pk, ${cols.join(', ')}) from stdin`)),
       );
-      const lsn = imageLsn.toString();
-      const prior = (await this.holdsOthers(spec.table, lsn))
-        ? await this.mergeOver(spec, stage, lsn)
-        : await this.insertFresh(spec, stage, lsn);
-      // Read after the insert: its 23505 fallback means the replica held images after all.
-      const unpushed = !(await this.holdsOthers(spec.table, lsn)) && (await this.nothingPushed());
+      if (fresh && !(await this.insertFresh(spec, stage, lsn))) {
+        await c.query('rollback');
+        throw new ChunkRetry(spec.table);
+      }
+      const prior = fresh ? [] : await this.mergeOver(spec, stage, lsn);
+      const unpushed = fresh && (await this.nothingPushed());
       // Rows the stream got to first, and rows unchanged since an earlier copy, dirty nothing; a
       // changed row dirties the instances of its image before too.
       const olds: RowImage[] = [];
@@ -199,8 +217,8 @@ export class LoaderSession {
         if (p.kind === 'changed' && p.old) olds.push(p.old);
         else marks.byPk.delete(p.pk);
       }
-      const refs = new Map<string, InstanceRef>();
-      const queryKeys = new Set<string>();
+      const refs = fresh ? new Map(marks.refs) : new Map<string, InstanceRef>();
+      const queryKeys = fresh ? new Set(marks.queries.keys()) : new Set<string>();
       for (const { ids, queries } of marks.byPk.values()) {
         for (const id of ids) refs.set(id, marks.refs.get(id) as InstanceRef);
         for (const q of queries) queryKeys.add(q);
@@ -231,7 +249,8 @@ export class LoaderSession {
       await c.query('commit');
       return result;
     } catch (error) {
-      this.broken = true;
+      // A chunk to read again was rolled back: the connection is fine.
+      if (!(error instanceof ChunkRetry)) this.broken = true;
       throw error;
     }
   }
@@ -276,10 +295,11 @@ export class LoaderSession {
   /**
    * Inserts a chunk no stored image can meet (see holdsOthers) with a plain INSERT: about twice as
    * fast as the upsert's speculative insertion (20,000 images, 330-450 ms against 660-1040 ms, a
-   * one-off measurement not kept in bench/). Should a key be stored after all, the insert is undone
-   * and the chunk merged.
+   * one-off measurement not kept in bench/). Should a key be stored after all, the insert is undone,
+   * the table is merged from now on and false is returned: the chunk's marks were kept for the union
+   * only, so the chunk is read again (ChunkRetry).
    */
-  private async insertFresh(spec: CopyTable, stage: string, lsn: string): Promise<Prior[]> {
+  private async insertFresh(spec: CopyTable, stage: string, lsn: string): Promise<boolean> {
     const { schema } = this.loader.parts();
     await this.client.query('savepoint fresh_chunk');
     try {
@@ -289,12 +309,12 @@ export class LoaderSession {
         [spec.table, lsn],
       );
       await this.client.query('release savepoint fresh_chunk');
-      return [];
+      return true;
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;
       await this.client.query('rollback to savepoint fresh_chunk');
       this.others.set(spec.table, true);
-      return this.mergeOver(spec, stage, lsn);
+      return false;
     }
   }
 

@@ -2,9 +2,13 @@
 // leave its instance, already dirty, as it is (before, every such chunk wrote a new version of the
 // instance row with its index entries: three writes per request in the bench). What the copy must
 // still do: give the instance its request's backfill priority whatever the order the tables are
-// copied in, and bump an instance that was pushed.
+// copied in, and bump an instance that was pushed. A chunk loaded as meeting no stored image keeps
+// its marks for the union only: should it meet one after all, it is rolled back and read again.
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyField } from '../../src/core/copy-text.js';
 import { InstanceTable } from '../../src/replica/instance-table.js';
+import { ChunkRetry, SnapshotLoader } from '../../src/replica/snapshot-loader.js';
 import { LANE_BACKFILL } from '../../src/replica/instance-vocabulary.js';
 import { openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { startConnectorFixture, type ConnectorFixture } from '../support/connector-fixture.js';
@@ -88,5 +92,54 @@ describe('the instance bumps of a first load', () => {
       Number(list.find((r) => r.id === id)?.version);
     expect(versionOf(after.rows, pushed.id)).toBe(versionOf(before.rows, pushed.id) + 1);
     expect(versionOf(after.rows, dirty.id)).toBe(versionOf(before.rows, dirty.id));
+  });
+
+  it('reads a chunk again when a fresh insert meets a stored image, and merges it', async () => {
+    const { rows } = await fx.state.query<{ lsn: string; data: Record<string, string | null> }>(
+      `select lsn::text, data from approval_cdc.row_image where tbl = 'oa.requests' and pk = '["1"]'`,
+    );
+    const stored = rows[0];
+    if (!stored) throw new Error('no image of request 1');
+    const columns = Object.keys(stored.data);
+    const line = (data: Record<string, string | null>) =>
+      columns.map((c) => copyField(data[c] ?? null)).join('\t');
+    // Request 1 as stored (at the copy's own LSN, so the table looks like a first load) and a new one.
+    const chunk = () =>
+      Readable.from([`${line(stored.data)}\n${line({ ...stored.data, req_id: '999', title: 'New' })}\n`]);
+    const versions = async () =>
+      (
+        await fx.state.query<{ id: string; version: string }>(
+          `select id, version::text from approval_cdc.instance order by id`,
+        )
+      ).rows;
+    const before = await versions();
+    const loader = new SnapshotLoader(
+      fx.state,
+      fx.settings.stateSchema,
+      fx.mappings,
+      fx.settings.slotName,
+      new Map([['oa.requests', ['req_id']]]),
+    );
+    const session = await loader.session();
+    const spec = { table: 'oa.requests', columns, keyColumns: ['req_id'] };
+    const progress = () => ({ done: false, lastKey: null, rows: 0 });
+    try {
+      await expect(session.loadChunk(spec, chunk(), BigInt(stored.lsn), progress)).rejects.toBeInstanceOf(
+        ChunkRetry,
+      );
+      // Rolled back: nothing of the chunk is stored.
+      const early = await fx.state.query(`select 1 from approval_cdc.row_image where pk = '["999"]'`);
+      expect(early.rowCount).toBe(0);
+      // The same session merges it: request 999 stored and its instance made, request 1 left alone.
+      const result = await session.loadChunk(spec, chunk(), BigInt(stored.lsn), progress);
+      expect(result).toMatchObject({ rows: 2, lastKey: ['999'] });
+    } finally {
+      session.release();
+    }
+    const after = await versions();
+    expect(after.filter((r) => !before.some((b) => b.id === r.id)).map((r) => r.id)).toEqual([
+      '["oa-request","999"]',
+    ]);
+    for (const b of before) expect(after.find((r) => r.id === b.id)?.version, b.id).toBe(b.version);
   });
 });
