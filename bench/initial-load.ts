@@ -10,6 +10,9 @@
 // The legacy server: Debian's PostgreSQL 15 (--server pg15, the default when its binaries are
 // there), so its pg_dump can dump it; --server throwaway runs the embedded Postgres 17 and reports no
 // pg_dump figures (no pg_dump of that version on the machine).
+// The connector runs as the image runs it (compiled, the Dockerfile ENTRYPOINT's node flags: see
+// spawnConnector); the CPU seconds of the copy are split between it, the state server's processes and
+// the legacy server's, so the figures say where the copy's time went.
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,7 +26,8 @@ import type { BenchFn } from './run.js';
 import { laneName } from '../src/replica/instance-vocabulary.js';
 import { LEGACY_MAPPINGS_PATH, startBenchDatabase } from './support/bench-db.js';
 import { RssSampler, log, numFlag, round, sleep, summarize } from './support/bench-env.js';
-import { spawnConnector, startFake, waitForAcceptances } from './support/bench-pipeline.js';
+import { connectorLaunch, spawnConnector, startFake, waitForAcceptances } from './support/bench-pipeline.js';
+import { cpuSnapshot, cpuSplit, sampleCpu } from './support/process-cpu.js';
 import { TrackedChanges, bulkWorkload } from './support/bulk-workload.js';
 import {
   DEBIAN_PG15_BIN,
@@ -44,11 +48,13 @@ export const run: BenchFn = async (flags, cleanup) => {
 
   const benchSettings = { synchronous_commit: 'on', max_wal_size: '4GB', checkpoint_timeout: '15min' };
   let serverUrl: string | undefined;
+  let legacyDataDir: string | undefined;
   if (serverKind === 'pg15') {
     log(`starting a throwaway PostgreSQL 15 from ${DEBIAN_PG15_BIN}`);
     const server = await startDebianPostgres15(benchSettings);
     cleanup.add('PostgreSQL 15', () => server.stop());
     serverUrl = server.url;
+    legacyDataDir = server.dataDir;
   }
   const db = await startBenchDatabase(cleanup, benchSettings, serverUrl);
   const firstReq = 1_000_000;
@@ -110,6 +116,9 @@ export const run: BenchFn = async (flags, cleanup) => {
     APPROVAL_CDC_LOG_LEVEL: flags['log-level'] ?? 'warn',
   });
   const rss = new RssSampler(connector.pid, 200).start();
+  const servers = { state: join(stateDir, 'data'), source: legacyDataDir ?? db.dataDir };
+  const cpu0 = cpuSnapshot(servers, connector.pid);
+  const cpu = sampleCpu(servers, 200, connector.pid);
   cleanup.add('RSS sampler (connector)', () => rss.stop());
 
   const state = new pg.Pool({ connectionString: embeddedUrl(stateDir), max: 2 });
@@ -130,6 +139,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     await sleep(100);
   }
   const copyEnd = Date.now();
+  const copyCpu = cpuSplit(cpu0, cpu.stop());
   const legacyWalBytes = Number((await legacyWal()) - walBeforeCopy);
   const starts = Object.values(progress).map((p) => (p.startedAt ? Date.parse(p.startedAt) : copyEnd));
   const copySeconds = (copyEnd - Math.min(...starts)) / 1000;
@@ -174,6 +184,8 @@ export const run: BenchFn = async (flags, cleanup) => {
     connectorPeakRssMB: peakMB,
     benchPeakRssMB: selfRss.stop(),
     rssNote: 'connector: the `run` child process alone (VmHWM); bench: this process with the fake Feishu',
+    connectorLaunch: connectorLaunch(),
+    copyCpuSeconds: copyCpu,
     liveChanges: tracked.changes.length,
     liveUnmatched: live.unmatched.length,
     liveP50Seconds: s.p50,

@@ -5,7 +5,6 @@
 // session can (transactions of --tx-rows, the first a single transaction of --big-tx-rows inserts);
 // the child's VmRSS/VmHWM are read from /proc/<pid>/status every 200 ms until its checkpoint reaches
 // the workload's end LSN. Reports the peak (target <= 200 MB) and the row changes applied per second.
-import { execFileSync } from 'node:child_process';
 import type { BenchFn } from './run.js';
 import {
   LEGACY_MAPPINGS_PATH,
@@ -19,9 +18,7 @@ import { spawnConnector, startFake } from './support/bench-pipeline.js';
 import { bulkWorkload } from './support/bulk-workload.js';
 
 export const run: BenchFn = async (flags, cleanup) => {
-  // Measure the connector as it runs in production: compiled (the launcher picks dist/ when fresh).
-  log('building dist/ (npm run build)');
-  execFileSync('npm', ['run', 'build'], { stdio: 'ignore' });
+  // The connector runs as in production: compiled, launched as the image's ENTRYPOINT (spawnConnector).
   const changes = numFlag(flags, 'changes', 1_000_000);
   const txRows = numFlag(flags, 'tx-rows', 10_000);
   const bigTxRows = numFlag(flags, 'big-tx-rows', Math.min(200_000, changes / 2));

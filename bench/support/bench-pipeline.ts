@@ -1,8 +1,10 @@
 // Runs the connector for a benchmark: the real Pipeline in-process (settings through loadSettings with
-// overrides, as the e2e fixture does) or `node bin/approval-cdc.js run` as a child process configured
-// by environment variables; the fake Feishu; and the matching of tracked commits with the fake's
-// accepted pushes (commit-to-acceptance seconds). Measures nothing itself.
-import { spawn, type ChildProcess } from 'node:child_process';
+// overrides, as the e2e fixture does) or as a child process configured by environment variables,
+// launched the way the image launches it (compiled dist/, the Dockerfile's ENTRYPOINT with its node
+// flags, then `run`); the fake Feishu; and the matching of tracked commits with the fake's accepted
+// pushes (commit-to-acceptance seconds). Measures nothing itself.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
 import {
@@ -84,10 +86,37 @@ export interface ChildConnector {
   stop(): Promise<number | null>;
 }
 
-/** `node bin/approval-cdc.js run` with APPROVAL_CDC_* variables; its logs are kept, not printed. */
+/**
+ * The image's launch command without `node` (its node flags and the launcher, relative to the
+ * repository root), from the Dockerfile's exec-form ENTRYPOINT: a bench measures the process
+ * production runs, flags included.
+ */
+export function imageEntrypoint(): string[] {
+  const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+  const line = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+  const argv: unknown = line ? JSON.parse(line) : null;
+  const words = Array.isArray(argv) ? argv.filter((a): a is string => typeof a === 'string') : [];
+  if (words[0] !== 'node' || words.length !== (argv as unknown[]).length)
+    throw new Error('Dockerfile: no ENTRYPOINT ["node", ...] found');
+  return words.slice(1);
+}
+
+/** A description of how spawnConnector launches the connector, for the figures. */
+export function connectorLaunch(): string {
+  return `compiled dist/ (npm run build), as the image's ENTRYPOINT: node ${imageEntrypoint().join(' ')} run`;
+}
+
+/**
+ * `node <the image's flags> bin/approval-cdc.js run` with APPROVAL_CDC_* variables, after building
+ * dist/ so that the launcher runs the compiled code (as the image does) and not the sources through
+ * tsx (about 40 MB more); its logs are kept, not printed.
+ */
 export function spawnConnector(cleanup: Cleanup, env: Record<string, string>): ChildConnector {
-  const bin = fileURLToPath(new URL('../../bin/approval-cdc.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'run'], {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  log('building dist/ (npm run build): the connector runs compiled, as in the image');
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...imageEntrypoint(), 'run'], {
+    cwd: root,
     // CONNECTOR_NODE_OPTIONS sets the child's V8 options (e.g. a heap cap) without touching the bench's own.
     env: {
       ...process.env,

@@ -19,7 +19,7 @@ export function debianPostgres15Available(): boolean {
 
 export async function startDebianPostgres15(
   settings: Record<string, string>,
-): Promise<{ url: string; stop(): Promise<void> }> {
+): Promise<{ url: string; dataDir: string; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-pg15-'));
   await chmod(dir, 0o755);
   const root = userInfo().uid === 0;
@@ -46,6 +46,7 @@ export async function startDebianPostgres15(
   await as('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '60', 'start']);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    dataDir: data,
     async stop() {
       await as('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });

@@ -41,8 +41,11 @@ function kindOf(cmd: string): string {
   return 'backends';
 }
 
-/** Per process of this one and of the named servers: its role, CPU seconds and run-queue seconds. */
-export function cpuSnapshot(servers: CpuServers = {}): CpuSnapshot {
+/**
+ * Per process of the connector (this one, or the child `connectorPid`) and of the named servers: its
+ * role, CPU seconds and run-queue seconds.
+ */
+export function cpuSnapshot(servers: CpuServers = {}, connectorPid = process.pid): CpuSnapshot {
   const snap: CpuSnapshot = new Map();
   let pids: string[];
   try {
@@ -65,7 +68,7 @@ export function cpuSnapshot(servers: CpuServers = {}): CpuSnapshot {
   }
   for (const [pid, p] of procs) {
     let role: string | null = null;
-    if (Number(pid) === process.pid) role = 'connector (node)';
+    if (Number(pid) === connectorPid) role = 'connector (node)';
     else if (postmasters.has(pid)) role = `${postmasters.get(pid)} background`;
     else if (postmasters.has(p.ppid)) role = `${postmasters.get(p.ppid)} ${kindOf(p.cmd)}`;
     if (!role) continue;
@@ -106,11 +109,15 @@ export function cpuSplit(before: CpuSnapshot, after: CpuSnapshot): Record<string
  * Snapshots every `everyMs` until stop(), keeping each process's last sample: a process that ends
  * during the phase (pg_recvlogical's walsender) still counts, up to its last sample.
  */
-export function sampleCpu(servers: CpuServers, everyMs = 200): { stop(): CpuSnapshot } {
+export function sampleCpu(
+  servers: CpuServers,
+  everyMs = 200,
+  connectorPid = process.pid,
+): { stop(): CpuSnapshot } {
   const merged: CpuSnapshot = new Map();
   const take = () => {
     // A process keeps the role it was first seen with (a dying walsender's cmdline reads empty).
-    for (const [pid, v] of cpuSnapshot(servers))
+    for (const [pid, v] of cpuSnapshot(servers, connectorPid))
       merged.set(pid, { ...v, role: merged.get(pid)?.role ?? v.role });
   };
   take();

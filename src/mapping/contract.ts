@@ -80,7 +80,15 @@ export type BuildResult =
   /** The instance row was never seen (nothing to push, nothing to delete). */
   | { readonly kind: 'absent' }
   /** The rows cannot be mapped: the instance is parked with this reason. */
-  | { readonly kind: 'unmappable'; readonly reason: string };
+  | {
+      readonly kind: 'unmappable';
+      readonly reason: string;
+      /**
+       * The instance row is a tombstone: a deletion the replica may have seen without the row (its
+       * image holds the key only), so Feishu may never have held the instance.
+       */
+      readonly deletedRow?: true;
+    };
 
 export interface MappingSet {
   /** Every table any mapping reads, keyed by TableName. */

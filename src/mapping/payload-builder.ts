@@ -347,7 +347,8 @@ export function buildPayload(m: CompiledMapping, ref: InstanceRef, load: RowSour
   if (problems.length > 0) {
     const shown = problems.slice(0, MAX_REASONS).join('; ');
     const more = problems.length > MAX_REASONS ? `; and ${problems.length - MAX_REASONS} more` : '';
-    return { kind: 'unmappable', reason: `${refText}: ${shown}${more}` };
+    const reason = `${refText}: ${shown}${more}`;
+    return deleted ? { kind: 'unmappable', reason, deletedRow: true } : { kind: 'unmappable', reason };
   }
   return {
     kind: 'payload',

@@ -77,10 +77,16 @@ export class CheckpointStore {
     );
   }
 
-  async finishSnapshot(slot: string): Promise<void> {
-    await sql`update ${this.t} set phase = 'streaming', updated_at = now() where slot = ${slot}`.execute(
-      this.db,
-    );
+  /**
+   * Streaming starts. `horizon` raises the image horizon (see replica-writer.ts) to a WAL position at
+   * or past every image the copy wrote: a copy resumed under fresh snapshots saw rows inserted after
+   * the consistent point.
+   */
+  async finishSnapshot(slot: string, horizon?: Lsn): Promise<void> {
+    const h = horizon === undefined ? null : horizon.toString();
+    await sql`update ${this.t} set phase = 'streaming',
+      image_lsn = case when ${h}::bigint is null then image_lsn else greatest(coalesce(image_lsn, 0), ${h}::bigint) end,
+      updated_at = now() where slot = ${slot}`.execute(this.db);
   }
 
   /** Records an idle-advanced position (keepalive or heartbeat) without a batch. */

@@ -127,6 +127,12 @@ export class InstanceTable {
    * The statement that bumps the versions of `refs` in `lane`, or the lane `lanes` gives an id (null
    * when there are none); the replica writer runs it in its batch transaction, or as part of its
    * one-statement commit.
+   *
+   * `unpushedOnly`: for a first load's copy, which runs before anything is pushed. An instance already
+   * dirty whose row the bump would change in nothing but its version is left as it is (no new row
+   * version, no index entries: a request's steps and CCs bump its instance again, two thirds of the
+   * copy's instance writes). The version only tells a push in flight that rows changed after it read
+   * them; with no push before the copy ends there is none, and the instance stays dirty.
    */
   bump(
     refs: Map<string, InstanceRef>,
@@ -135,6 +141,7 @@ export class InstanceTable {
     priorities: ReadonlyMap<string, Priority>,
     externalId: (ref: InstanceRef) => string,
     lanes?: ReadonlyMap<string, number>,
+    unpushedOnly = false,
   ): RawBuilder<unknown> | null {
     if (refs.size === 0) return null;
     // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
@@ -180,7 +187,15 @@ export class InstanceTable {
           then 0 else ${inst}.attempts end,
         parked_at = case when ${inst}.last_error_code = 'REPLICA_WRITE' then ${inst}.parked_at end,
         parked_reason = case when ${inst}.last_error_code = 'REPLICA_WRITE' then ${inst}.parked_reason end,
-        next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end`;
+        next_attempt_at = case when ${inst}.parked_at is not null then null else ${inst}.next_attempt_at end
+      ${
+        unpushedOnly
+          ? sql`where not (${inst}.version > ${inst}.synced_version and ${inst}.lane = excluded.lane
+        and ${inst}.priority >= excluded.priority and ${inst}.source_update_ms >= excluded.source_update_ms
+        and (${inst}.first_commit_at is not null or excluded.first_commit_at is null)
+        and ${inst}.parked_at is null and ${inst}.parked_reason is null)`
+          : sql``
+      }`;
   }
 
   /** Which of `ids` wait in the live lane (dirty, not parked). */

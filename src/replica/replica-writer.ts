@@ -15,8 +15,9 @@
 // - the checkpoint row's image_lsn is at or above the LSN of every image written. An insert from
 //   beyond it (read at a session's first batch, once streaming) has no image to read: a replayed
 //   change is always at or below it, and a key cannot have an image from a later change than its
-//   insert. Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
-//   one whose row is deleted again within the batch is not written at all (planOf says why);
+//   insert (a copy resumed under fresh snapshots raises the horizon past them). Such inserts skip
+//   the image read, the cost that dominated insert-heavy catch-up, and one whose row is deleted
+//   again within the batch is not written at all (planOf says why);
 // - a batch wholly inside a source transaction already known to be bulk is spooled (bulk-spool.ts),
 //   not applied: the transactions after it reach the replica first, and the spool is applied later,
 //   between the stream's batches, in the bulk lane. Stage order decides (bulkOpen), so the batch that

@@ -6,11 +6,14 @@
 // - a copied image (at the copy's LSN) only replaces an image from an earlier LSN: every image the
 //   stream wrote wins;
 // - the instances of every image written that differs from the one it replaced (or is new) are
-//   bumped, through lookups of any depth, and an unchanged image bumps nothing;
+//   bumped, through lookups of any depth, and an unchanged image bumps nothing; in a first load
+//   (nothing pushed yet, nothing pushed until it ends) a bump leaves an instance that is already
+//   dirty as it is, unless it raises its priority (InstanceTable.bump, unpushedOnly);
 // - a chunk's images, its bumps and its progress commit together, so a copy killed anywhere
 //   resumes after the last committed chunk and dirties nothing twice or never;
-// - memory per chunk is one line plus a few small identities per row (keys and instance ids),
-//   never the rows themselves.
+// - memory per chunk is one line plus a few small identities per row (keys and instance ids) when
+//   the chunk may meet stored images, per instance when it cannot (a first load), never the rows
+//   themselves; a chunk that meets stored images after all is rolled back and read again (ChunkRetry).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -52,7 +55,11 @@ export interface ChunkResult {
   lastKey: (string | null)[] | null;
 }
 
-/** What a chunk's rows dirty, kept per row until the merge says which rows changed. */
+/**
+ * What a chunk's rows dirty: `perRow`, kept per row until the merge says which rows changed; else (a
+ * chunk no stored image can meet, every row dirties) only the union, a few identities per instance
+ * rather than per row.
+ */
 class ChunkMarks {
   readonly byPk = new Map<string, { ids: string[]; queries: string[] }>();
   readonly refs = new Map<string, InstanceRef>();
@@ -62,11 +69,12 @@ class ChunkMarks {
   constructor(
     private readonly mappings: MappingSet,
     private readonly table: string,
+    private readonly perRow: boolean,
   ) {}
 
   add(pk: string, row: RowImage): void {
     const marks = this.marksOf(row);
-    this.byPk.set(pk, marks);
+    if (this.perRow) this.byPk.set(pk, marks);
     const rank = this.mappings.instanceRank?.(this.table, row);
     if (rank) {
       this.priorities.set(instanceIdOf(rank.ref), {
@@ -90,6 +98,16 @@ class ChunkMarks {
       queries.push(key);
     }
     return { ids, queries };
+  }
+}
+
+/**
+ * A chunk to read again: it was loaded as meeting no stored image, met one, and was rolled back; the
+ * loader now merges that table's chunks (the next read of the chunk keeps its marks per row).
+ */
+export class ChunkRetry extends Error {
+  constructor(table: string) {
+    super(`a chunk of ${table} met stored images: read it again to merge it`);
   }
 }
 
@@ -143,6 +161,7 @@ export class LoaderSession {
   private readonly db: Kysely<StateDb>;
   private readonly staged = new Set<string>();
   private readonly others = new Map<string, boolean>();
+  private unpushed: boolean | undefined;
   private broken = false;
 
   constructor(
@@ -167,26 +186,30 @@ export class LoaderSession {
   ): Promise<ChunkResult> {
     const { schema, slot, mappings, statements, dirty } = this.loader.parts();
     const stage = await this.stageTable(spec);
-    const marks = new ChunkMarks(mappings, spec.table);
-    const rows = new CopyRowStream(
-      spec.columns,
-      spec.keyColumns,
-      (row) => this.loader.pkOf(spec.table, row),
-      (pk, row) => marks.add(pk, row),
-    );
     const c = this.client;
+    const lsn = imageLsn.toString();
     try {
       await c.query('begin');
+      const fresh = !(await this.holdsOthers(spec.table, lsn));
+      const marks = new ChunkMarks(mappings, spec.table, !fresh);
+      const rows = new CopyRowStream(
+        spec.columns,
+        spec.keyColumns,
+        (row) => this.loader.pkOf(spec.table, row),
+        (pk, row) => marks.add(pk, row),
+      );
       const cols = spec.columns.map((_, i) => `c${i}`);
       await pipeline(
         source,
         rows,
         c.query(copyFrom(`copy pg_temp.${stage} (pk, ${cols.join(', ')}) from stdin`)),
       );
-      const lsn = imageLsn.toString();
-      const prior = (await this.holdsOthers(spec.table, lsn))
-        ? await this.mergeOver(spec, stage, lsn)
-        : await this.insertFresh(spec, stage, lsn);
+      if (fresh && !(await this.insertFresh(spec, stage, lsn))) {
+        await c.query('rollback');
+        throw new ChunkRetry(spec.table);
+      }
+      const prior = fresh ? [] : await this.mergeOver(spec, stage, lsn);
+      const unpushed = fresh && (await this.nothingPushed());
       // Rows the stream got to first, and rows unchanged since an earlier copy, dirty nothing; a
       // changed row dirties the instances of its image before too.
       const olds: RowImage[] = [];
@@ -194,8 +217,8 @@ export class LoaderSession {
         if (p.kind === 'changed' && p.old) olds.push(p.old);
         else marks.byPk.delete(p.pk);
       }
-      const refs = new Map<string, InstanceRef>();
-      const queryKeys = new Set<string>();
+      const refs = fresh ? new Map(marks.refs) : new Map<string, InstanceRef>();
+      const queryKeys = fresh ? new Set(marks.queries.keys()) : new Set<string>();
       for (const { ids, queries } of marks.byPk.values()) {
         for (const id of ids) refs.set(id, marks.refs.get(id) as InstanceRef);
         for (const q of queries) queryKeys.add(q);
@@ -210,7 +233,14 @@ export class LoaderSession {
         queries: [...queryKeys].map((k) => marks.queries.get(k) as RowQuery),
         seenQueries: queryKeys,
       });
-      await bumpSorted(new InstanceTable(this.db, schema), found, marks.priorities, mappings, this.db);
+      await bumpSorted(
+        new InstanceTable(this.db, schema),
+        found,
+        marks.priorities,
+        mappings,
+        this.db,
+        unpushed,
+      );
       await statements.checkpoint(NO_COMMIT, imageLsn)?.execute(this.db);
       const result: ChunkResult = { rows: rows.rows, lastKey: rows.lastKey };
       await sql`update ${sql.id(schema, 'checkpoint')} set snapshot_progress =
@@ -219,7 +249,8 @@ export class LoaderSession {
       await c.query('commit');
       return result;
     } catch (error) {
-      this.broken = true;
+      // A chunk to read again was rolled back: the connection is fine.
+      if (!(error instanceof ChunkRetry)) this.broken = true;
       throw error;
     }
   }
@@ -244,12 +275,31 @@ export class LoaderSession {
   }
 
   /**
+   * Whether no push was ever accepted for any instance (no synced version): with only this copy's
+   * images in the table too, the chunk is part of a first load, and nothing is pushed before a first
+   * load ends (the sync stage starts after it), so a dirty instance has no push in flight and its
+   * bumps may keep its version (InstanceTable.bump, unpushedOnly). Asked once per session: a copy
+   * pushes nothing.
+   */
+  private async nothingPushed(): Promise<boolean> {
+    if (this.unpushed === undefined) {
+      const { schema } = this.loader.parts();
+      const { rows } = await this.client.query<{ pushed: boolean }>(
+        `select exists (select 1 from "${schema}".instance where synced_version > 0) as pushed`,
+      );
+      this.unpushed = rows[0]?.pushed === false;
+    }
+    return this.unpushed;
+  }
+
+  /**
    * Inserts a chunk no stored image can meet (see holdsOthers) with a plain INSERT: about twice as
    * fast as the upsert's speculative insertion (20,000 images, 330-450 ms against 660-1040 ms, a
-   * one-off measurement not kept in bench/). Should a key be stored after all, the insert is undone
-   * and the chunk merged.
+   * one-off measurement not kept in bench/). Should a key be stored after all, the insert is undone,
+   * the table is merged from now on and false is returned: the chunk's marks were kept for the union
+   * only, so the chunk is read again (ChunkRetry).
    */
-  private async insertFresh(spec: CopyTable, stage: string, lsn: string): Promise<Prior[]> {
+  private async insertFresh(spec: CopyTable, stage: string, lsn: string): Promise<boolean> {
     const { schema } = this.loader.parts();
     await this.client.query('savepoint fresh_chunk');
     try {
@@ -259,12 +309,12 @@ export class LoaderSession {
         [spec.table, lsn],
       );
       await this.client.query('release savepoint fresh_chunk');
-      return [];
+      return true;
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;
       await this.client.query('rollback to savepoint fresh_chunk');
       this.others.set(spec.table, true);
-      return this.mergeOver(spec, stage, lsn);
+      return false;
     }
   }
 
@@ -344,12 +394,19 @@ async function bumpSorted(
   priorities: ReadonlyMap<string, Priority>,
   mappings: MappingSet,
   db: Kysely<StateDb>,
+  unpushedOnly: boolean,
 ): Promise<void> {
   const list = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (let i = 0; i < list.length; i += 5000) {
     await instances
-      .bump(new Map(list.slice(i, i + 5000)), LANE_BACKFILL, null, priorities, (ref) =>
-        mappings.externalId(ref),
+      .bump(
+        new Map(list.slice(i, i + 5000)),
+        LANE_BACKFILL,
+        null,
+        priorities,
+        (ref) => mappings.externalId(ref),
+        undefined,
+        unpushedOnly,
       )
       ?.execute(db);
   }

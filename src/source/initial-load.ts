@@ -97,10 +97,7 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
       // is not: a transaction the builder decodes in full can still be open there, with changes
       // before it that the exported snapshot does not see; copied images placed below the
       // consistent point would win over those changes, and the replica would keep the old row.
-      const beforeSlot = parseLsn(
-        (await admin.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]
-          ?.lsn ?? '0/0',
-      );
+      const beforeSlot = parseLsn(await currentWalLsn(admin));
       const created = await createSlotWithSnapshot(o.sourceUrl, o.slot);
       exporter = created.connection;
       snapshotName = created.snapshotName;
@@ -151,10 +148,20 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
           'initial load: instances outside the selection kept in the replica, not pushed',
         );
     }
-    await o.checkpoints.finishSnapshot(o.slot);
+    // A copy resumed under fresh snapshots holds rows inserted after the consistent point, placed at
+    // the copy's LSN: the stream must read the image of every insert it replays up to here, not
+    // take one beyond the old horizon for unstored (an insert and delete in one batch would then
+    // leave the copied row standing). Read after the copy, so it is past every fresh snapshot.
+    const horizon = snapshotName === null ? parseLsn(await currentWalLsn(admin)) : undefined;
+    await o.checkpoints.finishSnapshot(o.slot, horizon);
     o.logger.info({ slot: o.slot }, 'snapshot copy complete; streaming starts at the consistent point');
     return consistentLsn;
   } finally {
     await admin.end().catch(() => undefined);
   }
+}
+
+async function currentWalLsn(admin: pg.Client): Promise<string> {
+  const { rows } = await admin.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
+  return rows[0]?.lsn ?? '0/0';
 }

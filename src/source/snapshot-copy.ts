@@ -7,11 +7,12 @@
 // progress (last key per table) commits with each chunk, so an interrupted copy resumes where it
 // stopped. A resumed copy reads the remaining chunks under fresh snapshots (one per connection): that
 // is safe because streaming then replays from the slot's consistent point, and every change after it
-// lands on top of whatever the copy wrote (images only move forward by LSN). Memory is the stream
+// lands on top of whatever the copy wrote (images only move forward by LSN), and the image horizon
+// is raised past the resumed copy (initial-load.ts) so no insert it saw is taken for unstored. Memory is the stream
 // buffers and one row per worker, whatever the table sizes.
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { LoaderSession, SnapshotLoader } from '../replica/snapshot-loader.js';
+import { ChunkRetry, type LoaderSession, type SnapshotLoader } from '../replica/snapshot-loader.js';
 import { quoteTable, splitTable } from './catalog.js';
 import type { CopyProgress, TableProgress } from '../core/copy-progress.js';
 import type { Lsn } from '../core/lsn.js';
@@ -157,15 +158,21 @@ async function copyTable(
       ),
     );
     let next: TableProgress = state;
-    await session.loadChunk(copyOf, stream, options.snapshotLsn - 1n, (chunk) => {
-      next = {
-        ...state,
-        rows: state.rows + chunk.rows,
-        lastKey: chunk.lastKey ?? state.lastKey,
-        done: chunk.rows < pageSize,
-      };
-      return next;
-    });
+    try {
+      await session.loadChunk(copyOf, stream, options.snapshotLsn - 1n, (chunk) => {
+        next = {
+          ...state,
+          rows: state.rows + chunk.rows,
+          lastKey: chunk.lastKey ?? state.lastKey,
+          done: chunk.rows < pageSize,
+        };
+        return next;
+      });
+    } catch (error) {
+      // Rolled back, nothing saved: the same chunk is read again and merged.
+      if (error instanceof ChunkRetry) continue;
+      throw error;
+    }
     progress[table] = next;
     options.onPage?.(table, next);
     await options.afterPage?.(table, next.rows);

@@ -19,6 +19,11 @@ export interface FeishuFloorOptions {
 export class FeishuFloor {
   constructor(private readonly o: FeishuFloorOptions) {}
 
+  /** Whether Feishu holds `instance` (see feishuHolds). */
+  holds(instance: DirtyInstance): Promise<boolean> {
+    return feishuHolds(instance, this.o.check);
+  }
+
   /** The update_time the next push of `instance` must exceed. */
   async floorOf(instance: DirtyInstance): Promise<bigint> {
     if (!instance.floorUnknown) return instance.lastUpdateTime;
@@ -39,6 +44,16 @@ export class FeishuFloor {
     const floor = held.get(instance.externalId) ?? 0n;
     return floor > instance.lastUpdateTime ? floor : instance.lastUpdateTime;
   }
+}
+
+/** Whether Feishu holds `instance`: accepted from this state database, or else asked now. */
+export async function feishuHolds(
+  instance: DirtyInstance,
+  check: FeishuFloorOptions['check'],
+): Promise<boolean> {
+  if (instance.lastUpdateTime > 0n) return true;
+  const diffs = await check([{ instance_id: instance.externalId, update_time: '0', tasks: [] }]);
+  return diffs.some((d) => d.instance_id === instance.externalId && parseTime(d.update_time) > 0n);
 }
 
 function parseTime(text: string | undefined): bigint {

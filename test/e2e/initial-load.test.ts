@@ -301,3 +301,83 @@ describe('an initial load whose slot is created while transactions are open', ()
     await fx.stopPipeline();
   }, 120_000);
 });
+
+describe('a resumed copy that saw a row the stream then inserts and deletes in one batch', () => {
+  // Both transactions reach the writer in one batch (they follow each other in the WAL).
+  const fixture = seededFixture({ settings: { batchMaxWaitMs: 1000 } });
+
+  it('keeps request 7001 deleted though the copy resumed under a fresh snapshot copied it', async () => {
+    const fx = fixture();
+    await seedRequests(fx, 1, 200);
+    let pages = 0;
+    await expect(
+      fx.startPipeline({
+        snapshotPageSize: 40,
+        afterSnapshotPage: () => {
+          if (++pages === 2) throw new Error('simulated crash during the copy');
+        },
+      }),
+    ).rejects.toThrow(/simulated crash/);
+    await fx.stopPipeline();
+    // After the slot's consistent point: the stream replays this insert, and the resumed copy,
+    // reading a fresh snapshot, copies its rows too.
+    await seedRequests(fx, 7001, 1);
+    let resumed = 0;
+    await fx.startPipeline({
+      snapshotPageSize: 40,
+      afterSnapshotPage: async () => {
+        // Every copy connection holds its snapshot by now: the delete is only in the stream.
+        if (++resumed === 1)
+          await fx.sql.query(
+            `delete from oa.cc where req_id = 7001; delete from oa.steps where req_id = 7001; delete from oa.requests where req_id = 7001`,
+          );
+      },
+    });
+    await waitForConvergence(fx, 40_000);
+    expect(
+      await replicaDifferences(fx.sql, fx.settings.stateSchema, fx.mappings, LEGACY_KEYS, fx.state),
+    ).toEqual([]);
+    expect(fx.fake.instance('oa-req-7001')?.status ?? 'DELETED').toBe('DELETED');
+  }, 120_000);
+});
+
+describe('a row deleted between an interrupted copy and its resumption', () => {
+  const fixture = seededFixture();
+
+  it('leaves request 200 out of Feishu and unparked though the replica only ever saw its deletion', async () => {
+    const fx = fixture();
+    await seedRequests(fx, 1, 200);
+    let pages = 0;
+    await expect(
+      fx.startPipeline({
+        snapshotPageSize: 40,
+        afterSnapshotPage: () => {
+          if (++pages === 2) throw new Error('simulated crash during the copy');
+        },
+      }),
+    ).rejects.toThrow(/simulated crash/);
+    await fx.stopPipeline();
+    // In the slot's snapshot, gone from the fresh one the copy resumes under: the stream only
+    // brings the deletes, whose tombstones hold nothing but the keys.
+    await fx.sql.query(
+      `delete from oa.cc where req_id = 200; delete from oa.steps where req_id = 200; delete from oa.requests where req_id = 200`,
+    );
+    await fx.startPipeline({ snapshotPageSize: 40 });
+    await waitForConvergence(fx, 40_000);
+    await waitFor(
+      async () =>
+        (
+          await fx.state.query(
+            `select 1 from approval_cdc.instance where version > synced_version and parked_at is null`,
+          )
+        ).rowCount === 0,
+      20_000,
+      'every instance synced or parked',
+    );
+    const parked = await fx.state.query(
+      `select id, parked_reason from approval_cdc.instance where parked_at is not null`,
+    );
+    expect(parked.rows).toEqual([]);
+    expect(fx.fake.instance('oa-req-200')).toBeUndefined();
+  }, 120_000);
+});
