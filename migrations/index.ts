@@ -339,5 +339,18 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`update ${s('push_history')} set lane = 2 where lane = 1`.execute(db);
       },
     },
+    '0021d-bulk-spool': {
+      async up(db: Kysely<unknown>) {
+        // Row changes of a large transaction set aside so that later transactions reach the replica
+        // first (src/replica/bulk-spool.ts); applied, in id order, and deleted by the replica writer.
+        await sql`create table ${s('bulk_spool')} (
+          id bigserial primary key,
+          slot text not null,
+          last_lsn bigint not null,
+          changes text not null,
+          created_at timestamptz not null default now()
+        )`.execute(db);
+      },
+    },
   };
 }

@@ -26,6 +26,10 @@ export const ERROR_CODES = [
   'FEISHU_TIMEOUT',
   'FEISHU_NETWORK',
   'PAYLOAD_LIMIT',
+  /** A decision's write-back failed for now (legacy database or API unreachable, busy, 5xx/429). */
+  'WRITE_BACK_TRANSIENT',
+  /** A decision's write-back failed for good (the statement or the API refused it outright). */
+  'WRITE_BACK_FAILED',
   'LOCK_HELD',
   'SHUTDOWN',
   /** A request to the connector's own HTTP servers (the console) refused. */

@@ -137,6 +137,7 @@ export class Pipeline {
   private budget: RateBudget | null = null;
   readonly done: Promise<void>;
   private stream: ReplicationStream | null = null;
+  private writer: ReplicaWriter | null = null;
   private scheduler: SyncScheduler | null = null;
   private heartbeat: Heartbeat | null = null;
   private probe: LagProbe | null = null;
@@ -475,6 +476,12 @@ export class Pipeline {
     // A fault reported by an earlier process is not this one's: it shows again if it recurs.
     const faults = new StreamFaultStore(db, s.stateSchema, s.slotName);
     await faults.clear();
+    this.writer = writer;
+    // The stream counted these changes when it handed them over (spooled).
+    writer.onSpoolApplied((summary) => {
+      this.metrics.changesParked.inc(summary.parked?.length ?? 0);
+      if (summary.instancesDirtied > 0) this.scheduler?.wake();
+    });
     this.stream = new ReplicationStream({
       sourceUrl: s.sourceUrl,
       slot: s.slotName,
@@ -651,6 +658,7 @@ export class Pipeline {
   private async stopStages(): Promise<void> {
     this.abort.abort();
     await this.stream?.stop();
+    await this.writer?.stopSpool();
     await this.loopStage?.stop();
     await this.heartbeat?.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);

@@ -41,6 +41,8 @@ export const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitCode>> = {
   FEISHU_TIMEOUT: EXIT.failure,
   FEISHU_NETWORK: EXIT.failure,
   PAYLOAD_LIMIT: EXIT.failure,
+  WRITE_BACK_TRANSIENT: EXIT.failure,
+  WRITE_BACK_FAILED: EXIT.failure,
   LOCK_HELD: EXIT.lockHeld,
   SHUTDOWN: EXIT.failure,
   HTTP_REQUEST: EXIT.failure,

@@ -10,10 +10,10 @@ import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import { WorkerLoop } from '../core/worker-loop.js';
 import { LogThrottle, errorKind } from '../core/log-throttle.js';
-import { backoffMs, type RetryPolicy } from '../sync/retry-policy.js';
+import { backoffMs, failureOf, type RetryPolicy } from '../sync/retry-policy.js';
 import type { MessageStore } from '../notify/message-store.js';
 import { DecisionStore, type Decision } from './decision-store.js';
-import { TransientWriteBackError, type WriteBack } from './write-back.js';
+import type { WriteBack } from './write-back.js';
 import type { StateDb } from '../replica/state-schema.js';
 
 export interface DecisionApplierOptions {
@@ -103,7 +103,8 @@ export class DecisionApplier {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       const attempt = d.attempts + 1;
-      if (error instanceof TransientWriteBackError && attempt < this.o.maxAttempts) {
+      // The one retry table decides (retry-policy.ts): a write-back failing for now is retried.
+      if (failureOf(error).disposition === 'retry' && attempt < this.o.maxAttempts) {
         const delayMs = backoffMs(attempt, this.o.retry, Math.random());
         this.failureLog.warn(
           { code: 'WRITE_BACK', reason },

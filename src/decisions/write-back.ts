@@ -10,6 +10,7 @@
 // Invariant: no value is ever spliced into SQL text; a statement that changes (or returns) no row is a
 // refusal by the legacy system, and its transaction, ledger row included, is rolled back.
 import pg from 'pg';
+import { CdcError } from '../errors.js';
 import { request } from 'undici';
 import type { QuickApprovalConfig } from '../mapping/loop-config.js';
 import { bindNamed } from '../mapping/named-sql.js';
@@ -20,14 +21,14 @@ export type WriteBackOutcome =
   | { kind: 'refused'; detail: string };
 
 /** Thrown for failures worth retrying soon (connection lost, serialization, HTTP 5xx/network). */
-export class TransientWriteBackError extends Error {}
 
 export type DecisionParams = Record<string, string | null>;
 
 const TABLE_RE = /^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$/;
 
 function quoteTable(table: string): string {
-  if (!TABLE_RE.test(table)) throw new Error(`not a table name "schema.table": ${table}`);
+  if (!TABLE_RE.test(table))
+    throw new CdcError('CONFIG_INVALID', `not a table name "schema.table": ${table}`);
   return table
     .split('.')
     .map((p) => `"${p}"`)
@@ -86,8 +87,9 @@ export class WriteBack {
     config: QuickApprovalConfig,
     params: DecisionParams,
   ): Promise<WriteBackOutcome> {
-    if (config.writeBack.kind !== 'sql') throw new Error('not an SQL write-back');
-    if (!this.pool) throw new Error('an SQL write-back needs APPROVAL_CDC_WRITEBACK_URL');
+    if (config.writeBack.kind !== 'sql') throw new CdcError('INTERNAL', 'not an SQL write-back');
+    if (!this.pool)
+      throw new CdcError('CONFIG_INVALID', 'an SQL write-back needs APPROVAL_CDC_WRITEBACK_URL');
     const client = await this.pool.connect();
     let broken = false;
     try {
@@ -132,8 +134,13 @@ export class WriteBack {
     } catch (error) {
       broken = true;
       await client.query('rollback').catch(() => undefined);
-      if (isTransientPgError(error)) throw new TransientWriteBackError(describePg(error), { cause: error });
-      throw new Error(describePg(error), { cause: error });
+      throw new CdcError(
+        isTransientPgError(error) ? 'WRITE_BACK_TRANSIENT' : 'WRITE_BACK_FAILED',
+        describePg(error),
+        {
+          cause: error,
+        },
+      );
     } finally {
       client.release(broken);
     }
@@ -144,7 +151,7 @@ export class WriteBack {
     config: QuickApprovalConfig,
     params: DecisionParams,
   ): Promise<WriteBackOutcome> {
-    if (config.writeBack.kind !== 'http') throw new Error('not an HTTP write-back');
+    if (config.writeBack.kind !== 'http') throw new CdcError('INTERNAL', 'not an HTTP write-back');
     const url = config.writeBack.url.replace(/\{([^}]*)\}/g, (_, name: string) =>
       encodeURIComponent(params[name] ?? ''),
     );
@@ -162,7 +169,7 @@ export class WriteBack {
         bodyTimeout: this.requestTimeoutMs,
       });
     } catch (error) {
-      throw new TransientWriteBackError(`write-back call failed: ${(error as Error).message}`, {
+      throw new CdcError('WRITE_BACK_TRANSIENT', `write-back call failed: ${(error as Error).message}`, {
         cause: error,
       });
     }
@@ -172,8 +179,8 @@ export class WriteBack {
     if (res.statusCode === 409 || res.statusCode === 422)
       return { kind: 'refused', detail: `the legacy API refused it: HTTP ${res.statusCode} ${text}` };
     if (res.statusCode >= 500 || res.statusCode === 429)
-      throw new TransientWriteBackError(`write-back call answered HTTP ${res.statusCode} ${text}`);
-    throw new Error(`write-back call answered HTTP ${res.statusCode} ${text}`);
+      throw new CdcError('WRITE_BACK_TRANSIENT', `write-back call answered HTTP ${res.statusCode} ${text}`);
+    throw new CdcError('WRITE_BACK_FAILED', `write-back call answered HTTP ${res.statusCode} ${text}`);
   }
 }
 

@@ -15,6 +15,7 @@ import type { StateConnection } from '../replica/state-db.js';
 import { applyDefinitions, planDefinitions, type AppliedDefinition } from '../sync/definitions-sync.js';
 import { renderUsersReport, usersReportOf } from '../sync/users-report.js';
 import { seededEmail, seededMobile } from './legacy-workload.js';
+import { CdcError } from '../errors.js';
 
 /** People in the legacy users table (seedUsers(…, 'email')); the workload uses all but the last. */
 export const DEMO_USERS = 20;
@@ -49,7 +50,7 @@ export async function applyDemoDefinitions(
 ): Promise<{ file: string; applied: AppliedDefinition[] }> {
   const file = definitionsPathFor(settings.mappings);
   const set = loadDefinitionsFile(file);
-  if (!set) throw new Error(`the demo's mappings have no ${file}`);
+  if (!set) throw new CdcError('INTERNAL', `the demo's mappings have no ${file}`);
   const client = clientOf(settings);
   try {
     const plan = await planDefinitions(set, client, state.db, settings.stateSchema);

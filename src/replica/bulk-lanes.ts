@@ -50,6 +50,14 @@ export class BulkLanes {
     this.open = null;
   }
 
+  /**
+   * The transaction the last batch left open is bulk, without a split: the replica writer spooled
+   * that batch, the transaction's first (so no instance of it entered the live lane before).
+   */
+  markBulk(): void {
+    this.open = { ids: new Set(), bulk: true, entered: [] };
+  }
+
   /** Whether split may read the database for this batch (it must then run in the batch's transaction). */
   readsDatabase(tx: BatchTransactions): boolean {
     return this.threshold > 0 && (tx.open || (tx.continues && this.open !== null));

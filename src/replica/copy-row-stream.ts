@@ -8,6 +8,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { copyField, parseCopyFields } from '../core/copy-text.js';
 import type { RowImage } from '../mapping/contract.js';
+import { CdcError } from '../errors.js';
 
 const NEWLINE = 0x0a;
 const LINE_END = Buffer.from('\n');
@@ -63,13 +64,18 @@ export class CopyRowStream extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    callback(this.pending.length > 0 ? new Error('COPY output ended inside a row') : null);
+    callback(
+      this.pending.length > 0 ? new CdcError('SNAPSHOT_FAILED', 'COPY output ended inside a row') : null,
+    );
   }
 
   private line(line: Buffer): void {
     const fields = parseCopyFields(line.toString('utf8'));
     if (fields.length !== this.columns.length)
-      throw new Error(`COPY row with ${fields.length} fields, ${this.columns.length} expected`);
+      throw new CdcError(
+        'SNAPSHOT_FAILED',
+        `COPY row with ${fields.length} fields, ${this.columns.length} expected`,
+      );
     const row: Record<string, string | null> = {};
     for (let i = 0; i < fields.length; i++) row[this.columns[i] as string] = fields[i] ?? null;
     const pk = this.pkOf(row);

@@ -89,7 +89,12 @@ function run(file: string, args: string[], options: ExecFileOptions = {}): Promi
   return new Promise((resolve, reject) => {
     execFile(file, args, { ...options, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error)
-        reject(new Error(`${file} ${args[0] ?? ''} failed: ${String(stderr || error.message).trim()}`));
+        reject(
+          new CdcError(
+            'STATE_DB',
+            `${file} ${args[0] ?? ''} failed: ${String(stderr || error.message).trim()}`,
+          ),
+        );
       else resolve(String(stdout));
     });
   });

@@ -15,8 +15,13 @@
 // - the checkpoint row's image_lsn is at or above the LSN of every image written. An insert from
 //   beyond it (read at a session's first batch, once streaming) has no image to read: a replayed
 //   change is always at or below it, and a key cannot have an image from a later change than its
-//   insert (a copy resumed under fresh snapshots raises the horizon past them). Such inserts skip the image read, the cost that dominated insert-heavy catch-up, and
-//   one whose row is deleted again within the batch is not written at all (planOf says why).
+//   insert (a copy resumed under fresh snapshots raises the horizon past them). Such inserts skip
+//   the image read, the cost that dominated insert-heavy catch-up, and one whose row is deleted
+//   again within the batch is not written at all (planOf says why);
+// - a batch wholly inside a source transaction already known to be bulk is spooled (bulk-spool.ts),
+//   not applied: the transactions after it reach the replica first, and the spool is applied later,
+//   between the stream's batches, in the bulk lane. Stage order decides (bulkOpen), so the batch that
+//   ends the transaction and every batch after it are applied as before.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { StateDb } from './state-schema.js';
 import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
@@ -40,6 +45,8 @@ import { DirtySetFinder, type DirtySet } from './dirty-set.js';
 import { parkedReason, recordParkedChange, rowErrorState, type ParkedChange } from './change-parking.js';
 import { BulkLanes, type BatchTransactions } from './bulk-lanes.js';
 import { instanceIdOf, LANE_BACKFILL, LANE_BULK, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
+import { BulkSpool, type SpooledBatch } from './bulk-spool.js';
+import { SPOOL_QUIET_MS, SpoolDrain } from './spool-drain.js';
 
 export interface ApplySummary {
   applied: number;
@@ -47,7 +54,14 @@ export interface ApplySummary {
   instancesDirtied: number;
   /** Changes the state database refused for their values, recorded and parked. */
   parked?: ParkedChange[];
+  /** Changes set aside in the bulk spool, applied later. */
+  spooled?: number;
 }
+
+/** A batch the stage step decided to spool instead of applying. */
+const SPOOL = 'spool' as const;
+/** Keys remembered as spooled before the writer treats every key as possibly spooled. */
+const SPOOL_KEYS_MAX = 200_000;
 
 interface Plan extends DirtySet {
   readonly staging: Staging;
@@ -96,6 +110,14 @@ export class ReplicaWriter implements TableShape {
   private readonly dirty: DirtySetFinder;
   private readonly instances: InstanceTable;
   private readonly bulk: BulkLanes;
+  private readonly spool: BulkSpool;
+  /** Stage order: the source transaction left open by the last staged batch is known to be bulk. */
+  private bulkOpen = false;
+  /** Keys of spooled changes not known applied; 'unknown' (a spool from before), null: none. */
+  private spoolKeys: Set<string> | 'unknown' | null = 'unknown';
+  private readonly drain: SpoolDrain<ApplySummary>;
+  private lastHandedAt = 0;
+  private spoolListener: ((summary: ApplySummary) => void) | null = null;
 
   /** `bulkThreshold`: a streamed transaction dirtying more instances goes to the bulk lane (0: never). */
   constructor(
@@ -104,7 +126,9 @@ export class ReplicaWriter implements TableShape {
     private readonly mappings: MappingSet,
     private readonly tableKeys: ReadonlyMap<string, readonly string[]>,
     private readonly slot: string,
-    bulkThreshold = 0,
+    private readonly bulkThreshold = 0,
+    /** Apply the spool by itself between the stream's batches (tests drain it with drainSpool()). */
+    private readonly autoDrain = true,
   ) {
     for (const [table, use] of mappings.tables) {
       this.keepCols.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
@@ -113,6 +137,17 @@ export class ReplicaWriter implements TableShape {
     this.instances = new InstanceTable(db, schema);
     this.dirty = new DirtySetFinder(mappings, schema);
     this.bulk = new BulkLanes(bulkThreshold, this.dirty);
+    this.spool = new BulkSpool(schema, slot);
+    this.drain = new SpoolDrain({
+      step: () => this.applySpooled(),
+      streamBusy: () => this.bulkOpen || Date.now() - this.lastHandedAt < SPOOL_QUIET_MS,
+      onApplied: (summary) => this.spoolListener?.(summary),
+    });
+  }
+
+  /** Called with what each spooled batch applied (instances to push). */
+  onSpoolApplied(listener: (summary: ApplySummary) => void): void {
+    this.spoolListener = listener;
   }
 
   private t(name: string) {
@@ -147,11 +182,21 @@ export class ReplicaWriter implements TableShape {
     const serial = batch.changes.some((c) => c.kind === 'truncate');
     const previousStage = this.stageTail;
     const previousWrite = this.writeTail;
+    if (lane === LANE_LIVE) this.lastHandedAt = Date.now();
     const plan = serial
-      ? settle(previousStage).then(() => null)
-      : settle(previousStage).then(() =>
-          this.stage(batch.changes, batch.txStarts, batch.txOpen === true, lane, generation, seq),
-        );
+      ? settle(previousStage).then(() => {
+          this.bulkOpen = false;
+          return null;
+        })
+      : settle(previousStage).then(async () => {
+          if (this.spoolable(batch, lane) || this.opensBulk(batch, lane)) return SPOOL;
+          // A change relying on an image a spooled change may have updated: the spool goes first.
+          if (this.needsSpoolFirst(batch)) {
+            await settle(previousWrite);
+            await this.applyWholeSpool();
+          }
+          return this.stage(batch, lane, generation, seq);
+        });
     const write = (async () => {
       try {
         const staged = await plan;
@@ -161,6 +206,13 @@ export class ReplicaWriter implements TableShape {
             'STATE_DB',
             'an earlier batch failed to apply; this one is applied again after the restart',
           );
+        if (staged === SPOOL) {
+          // The transaction's first batch (not one continuing it): no split saw it, tell the lanes.
+          if (batch.txStarts?.length !== 0) this.bulk.markBulk();
+          return await this.spoolBatch(batch.changes);
+        }
+        // A truncate would be undone by spooled changes of its table applied after it.
+        if (!staged) await this.applyWholeSpool();
         let summary: ApplySummary;
         try {
           summary =
@@ -198,9 +250,144 @@ export class ReplicaWriter implements TableShape {
   /** After a failure: the stream has ended every session that handed batches over and replays from the slot. */
   resume(): void {
     this.bulk.reset();
+    this.bulkOpen = false;
     this.failed = false;
     this.generation++;
     this.inFlight.clear();
+    if (this.spoolKeys !== null && this.autoDrain) this.drain.kick();
+  }
+
+  /** Applies every spooled batch now (the automatic drain does it between the stream's batches). */
+  async drainSpool(): Promise<number> {
+    let n = 0;
+    while ((await this.applySpooled()) !== null) n++;
+    return n;
+  }
+
+  /** Stops applying the spool by itself (the rest waits in the spool for the next start). */
+  async stopSpool(): Promise<void> {
+    await this.drain.stop();
+  }
+
+  /** Stage order: a batch wholly inside a transaction already known bulk, handed over by the stream. */
+  private spoolable(batch: ChangeBatch, lane: number): boolean {
+    return (
+      this.bulkOpen &&
+      lane === LANE_LIVE &&
+      batch.endLsn === null &&
+      batch.txOpen === true &&
+      batch.txStarts !== undefined &&
+      batch.txStarts.length === 0 &&
+      batch.changes.length > 0
+    );
+  }
+
+  /**
+   * Stage order: a batch that is the beginning of a transaction whose rows name more instances than
+   * the threshold. Counted from the changes' own values, before any image is read: the point is not
+   * to spend the image reads and writes on it now. (A data fix rewriting rows to the values they
+   * had is spooled too; applied later, it dirties nothing, as it would have now.)
+   */
+  private opensBulk(batch: ChangeBatch, lane: number): boolean {
+    if (this.bulkThreshold <= 0 || lane !== LANE_LIVE || batch.endLsn !== null || batch.txOpen !== true)
+      return false;
+    if (batch.txStarts?.length !== 1 || batch.txStarts[0] !== 0) return false;
+    if (batch.changes.length <= this.bulkThreshold) return false;
+    const ids = new Set<string>();
+    for (const c of batch.changes) {
+      if (c.kind === 'truncate') return false;
+      for (const ref of this.mappings.instancesOfRow(c.table, c.values as RowImage)) {
+        ids.add(instanceIdOf(ref));
+        if (ids.size > this.bulkThreshold) {
+          this.bulkOpen = true;
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** Whether the transaction a staged live batch leaves open is known to dirty more than the threshold. */
+  private stillBulk(plan: Plan): boolean {
+    const { starts, continues, open } = plan.transactions;
+    if (!open || this.bulkThreshold <= 0) return false;
+    if (starts.length === 1 && continues && this.bulkOpen) return true;
+    // The instances the open transaction's rows name themselves: the lane split counts at least these.
+    const from = starts.at(-1) ?? 0;
+    const refs = from === 0 ? plan.refs : this.dirty.direct(plan.staging.touched.slice(from)).refs;
+    return refs.size > this.bulkThreshold;
+  }
+
+  /**
+   * An unchanged TOAST value is taken from the stored image: if a spooled change of that row is not
+   * applied yet, the image is older than the change and the value would be stale.
+   */
+  private needsSpoolFirst(batch: ChangeBatch): boolean {
+    const keys = this.spoolKeys;
+    if (keys === null) return false;
+    for (const c of batch.changes) {
+      if (c.kind !== 'upsert' || !Object.values(c.values).includes(undefined)) continue;
+      if (keys === 'unknown') return true;
+      const pk = this.pkOf(c.table, c.values);
+      if (pk !== null && keys.has(imageKey(c.table, pk))) return true;
+    }
+    return false;
+  }
+
+  private async spoolBatch(changes: readonly RowChange[]): Promise<ApplySummary> {
+    await this.spool.put(this.db, changes);
+    if (this.spoolKeys === null) this.spoolKeys = new Set();
+    if (this.spoolKeys !== 'unknown') {
+      for (const c of changes) {
+        const pk = this.pkOf(c.table, c.kind === 'truncate' ? {} : c.values);
+        if (pk !== null) this.spoolKeys.add(imageKey(c.table, pk));
+      }
+      if (this.spoolKeys.size > SPOOL_KEYS_MAX) this.spoolKeys = 'unknown';
+    }
+    if (this.autoDrain) this.drain.kick();
+    return { applied: 0, skipped: 0, instancesDirtied: 0, spooled: changes.length };
+  }
+
+  /** Applies the oldest spooled batch after every batch handed over before (null: the spool is empty). */
+  private applySpooled(): Promise<ApplySummary | null> {
+    const previous = Promise.all([settle(this.stageTail), settle(this.writeTail)]);
+    const write = previous.then(async () => {
+      const next = await this.spool.oldest(this.db);
+      if (!next) {
+        this.spoolKeys = null;
+        return null;
+      }
+      return this.applySpooledBatch(next);
+    });
+    this.stageTail = write;
+    this.writeTail = write;
+    return write;
+  }
+
+  private async applyWholeSpool(): Promise<void> {
+    if (this.spoolKeys === null) return;
+    for (let next = await this.spool.oldest(this.db); next; next = await this.spool.oldest(this.db)) {
+      // Applied first: `listener?.(arg)` would skip evaluating arg when there is no listener.
+      const summary = await this.applySpooledBatch(next);
+      this.spoolListener?.(summary);
+    }
+    this.spoolKeys = null;
+  }
+
+  /** One spooled batch, in the bulk lane, removed from the spool in the same transaction. */
+  private async applySpooledBatch(next: SpooledBatch): Promise<ApplySummary> {
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const summary = await this.applyChanges(trx, next.changes, LANE_BULK, NO_COMMIT);
+        await this.spool.remove(trx, next.id);
+        return summary;
+      });
+    } catch (error) {
+      if (rowErrorState(error) === null) throw error;
+      return this.applyIsolated({ changes: next.changes, endLsn: null, commitTime: null }, LANE_BULK, (trx) =>
+        this.spool.remove(trx, next.id),
+      );
+    }
   }
 
   /**
@@ -243,7 +430,11 @@ export class ReplicaWriter implements TableShape {
    * Later batches were staged over this one's images, the refused change's included: they build on
    * it as if it had been stored (the record says it was not), which is what a replay would see too.
    */
-  private async applyIsolated(batch: ChangeBatch, lane: number): Promise<ApplySummary> {
+  private async applyIsolated(
+    batch: ChangeBatch,
+    lane: number,
+    finish?: (trx: Kysely<StateDb>) => Promise<void>,
+  ): Promise<ApplySummary> {
     return this.db.transaction().execute(async (trx) => {
       const commit: Commit = { endLsn: null, commitTime: batch.commitTime };
       const total: ApplySummary = { applied: 0, skipped: 0, instancesDirtied: 0, parked: [] };
@@ -267,6 +458,7 @@ export class ReplicaWriter implements TableShape {
         }
       }
       await this.statements.checkpoint(batch, imageLsn)?.execute(trx);
+      await finish?.(trx);
       return total;
     });
   }
@@ -303,13 +495,13 @@ export class ReplicaWriter implements TableShape {
 
   /** Reads, merges and serialises a batch's images outside any transaction (see the header). */
   private async stage(
-    changes: readonly RowChange[],
-    txStarts: readonly number[] | undefined,
-    txOpen: boolean,
+    batch: ChangeBatch,
     lane: number,
     generation: number,
     seq: number,
-  ): Promise<Plan> {
+  ): Promise<Plan | typeof SPOOL> {
+    const { changes, txStarts } = batch;
+    const txOpen = batch.txOpen === true;
     if (this.horizonGeneration !== generation) {
       this.horizon = await this.loadHorizon();
       this.horizonGeneration = generation;
@@ -326,6 +518,12 @@ export class ReplicaWriter implements TableShape {
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
     });
     const plan = this.planOf(staging, lane, tx.done(txOpen), unread);
+    if (lane === LANE_LIVE) {
+      this.bulkOpen = this.stillBulk(plan);
+      // The first batch of a bulk transaction, and nothing else: spooled like the ones after it.
+      const { starts, continues } = plan.transactions;
+      if (this.bulkOpen && batch.endLsn === null && starts.length === 1 && !continues) return SPOOL;
+    }
     if (!this.failed && generation === this.generation) {
       for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
     }

@@ -133,6 +133,15 @@ export interface RateLedgerColumns {
   ended_at: Timestamp | null;
 }
 
+/** Changes of a large transaction set aside, applied after later ones (replica/bulk-spool.ts). */
+export interface BulkSpoolColumns {
+  id: Int8Default;
+  slot: string;
+  last_lsn: Int8;
+  changes: string;
+  created_at: TimestampDefault;
+}
+
 /** Source changes the replica could not store, their instances parked (replica/change-parking.ts). */
 export interface ParkedChangeColumns {
   id: Int8Default;
@@ -223,6 +232,7 @@ export interface StateDb {
   feishu_calls: FeishuCallsColumns;
   resume_request: ResumeRequestColumns;
   rate_ledger: RateLedgerColumns;
+  bulk_spool: BulkSpoolColumns;
   parked_change: ParkedChangeColumns;
   stream_fault: StreamFaultColumns;
   bot_message: BotMessageColumns;

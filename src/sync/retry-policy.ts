@@ -33,6 +33,8 @@ export const DISPOSITION_BY_CODE: Readonly<Record<ErrorCode, Disposition | 'feis
   FEISHU_TIMEOUT: 'feishu',
   FEISHU_NETWORK: 'feishu',
   PAYLOAD_LIMIT: 'park',
+  WRITE_BACK_TRANSIENT: 'retry',
+  WRITE_BACK_FAILED: 'park',
   LOCK_HELD: 'retry',
   SHUTDOWN: 'retry',
   HTTP_REQUEST: 'retry',

@@ -93,6 +93,7 @@ describe('the monthly quota pauses pushing until it renews or an operator resume
     expect(pushesOf('oa-req-104').every((p) => !p.accepted)).toBe(true);
     await fetch(`${fx.fake.url}/_fake/quota/renew`, { method: 'POST' });
     await waitFor(() => fx.fake.instance('oa-req-104'), 20_000, 'oa-req-104 pushed after the renewal');
-    expect(fx.pipeline?.sync?.gate.running).toBe(true);
+    // The fake stores the probe before its answer reaches the connector: the gate opens on the answer.
+    await waitFor(() => fx.pipeline?.sync?.gate.running, 10_000, 'the gate to open after the probe');
   });
 });

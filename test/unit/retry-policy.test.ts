@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CdcError, type Disposition, type FeishuErrorDetails } from '../../src/errors.js';
-import { backoffMs, DEFAULT_RETRY_POLICY, nextStep } from '../../src/sync/retry-policy.js';
+import { backoffMs, DEFAULT_RETRY_POLICY, failureOf, nextStep } from '../../src/sync/retry-policy.js';
 
 const feishuError = (disposition: Disposition, extra: Partial<FeishuErrorDetails> = {}) =>
   new CdcError('FEISHU_API', 'boom', { details: { endpoint: '/x', reason: 'boom', disposition, ...extra } });
@@ -47,5 +47,14 @@ describe('retry policy', () => {
       'park',
     );
     expect(nextStep(new Error('socket hang up'), 1, DEFAULT_RETRY_POLICY, 0).action).toBe('retry');
+  });
+});
+
+describe('write-back failures in the one retry table', () => {
+  it('retries a write-back the legacy side cannot take now and parks one it refused outright', () => {
+    const busy = new CdcError('WRITE_BACK_TRANSIENT', 'write-back call answered HTTP 503 busy');
+    const refused = new CdcError('WRITE_BACK_FAILED', 'write-back call answered HTTP 400 bad request');
+    expect(failureOf(busy).disposition).toBe('retry');
+    expect(failureOf(refused).disposition).toBe('park');
   });
 });

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { describeSchemaIssues } from '../payload-schema.js';
 import type { ApiAnswer } from './approvals.js';
+import { CdcError } from '../../errors.js';
 
 export const directoryUserSchema = z.object({
   user_id: z.string().min(1),
@@ -24,7 +25,8 @@ export function loadDirectoryFile(path: string): DirectoryUser[] {
   const raw: unknown = JSON.parse(readFileSync(path, 'utf8'));
   const list = Array.isArray(raw) ? raw : (raw as { users?: unknown } | null)?.users;
   const parsed = directoryUserSchema.array().safeParse(list);
-  if (!parsed.success) throw new Error(`directory file ${path}: ${describeSchemaIssues(parsed.error)}`);
+  if (!parsed.success)
+    throw new CdcError('CONFIG_INVALID', `directory file ${path}: ${describeSchemaIssues(parsed.error)}`);
   return parsed.data;
 }
 

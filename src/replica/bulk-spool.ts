@@ -1,0 +1,99 @@
+// Owns the bulk spool: the row changes of a large source transaction that the replica writer set
+// aside so that the transactions committed after it reach the replica (and Feishu) first; the writer
+// applies them afterwards, in the bulk lane. Invariants:
+// - a spooled batch is durable before the stream moves on: the checkpoint passes the transaction's
+//   commit only in a later batch, after the spool row committed, so a crash loses no change;
+// - applying spooled changes late is safe because an image is only replaced by one from a later LSN:
+//   a change that a later one overtook is skipped, as on a replay; an unchanged TOAST value is the
+//   one exception, so the writer applies the whole spool before a change that relies on one whose row
+//   may be spooled (and before a truncate, which would otherwise be undone);
+// - rows older than the last snapshot copy (copy_lsn) are superseded by it and dropped unapplied.
+import { sql, type Kysely } from 'kysely';
+import type { StateDb } from './state-schema.js';
+import type { ChangeValues, RowChange } from './row-change.js';
+
+export interface SpooledBatch {
+  id: string;
+  changes: RowChange[];
+}
+
+/** A change as JSON: values as [column, value] pairs, [column] for an unchanged TOAST value. */
+type Encoded = [kind: 'u' | 'i' | 'd', table: string, lsn: string, values: Pair[], oldKey?: Pair[]];
+type Pair = [string, string | null] | [string];
+
+const pairsOf = (values: ChangeValues): Pair[] =>
+  Object.keys(values).map((k) => {
+    const v = values[k];
+    return v === undefined ? [k] : [k, v];
+  });
+
+function valuesOf(pairs: readonly Pair[]): ChangeValues {
+  const out: Record<string, string | null | undefined> = {};
+  for (const p of pairs) out[p[0]] = p.length === 1 ? undefined : p[1];
+  return out;
+}
+
+export function encodeChanges(changes: readonly RowChange[]): string {
+  return JSON.stringify(
+    changes.map((c): Encoded => {
+      if (c.kind === 'truncate') throw new Error('a truncate is never spooled');
+      if (c.kind === 'delete') return ['d', c.table, c.lsn.toString(), pairsOf(c.values)];
+      const e: Encoded = [c.fresh ? 'i' : 'u', c.table, c.lsn.toString(), pairsOf(c.values)];
+      if (c.oldKey) e.push(pairsOf(c.oldKey));
+      return e;
+    }),
+  );
+}
+
+export function decodeChanges(text: string): RowChange[] {
+  return (JSON.parse(text) as Encoded[]).map(([kind, table, lsn, values, oldKey]): RowChange => {
+    if (kind === 'd') return { kind: 'delete', table, lsn: BigInt(lsn), values: valuesOf(values) };
+    return {
+      kind: 'upsert',
+      table,
+      lsn: BigInt(lsn),
+      values: valuesOf(values),
+      ...(oldKey ? { oldKey: valuesOf(oldKey) } : {}),
+      ...(kind === 'i' ? { fresh: true as const } : {}),
+    };
+  });
+}
+
+export class BulkSpool {
+  constructor(
+    private readonly schema: string,
+    private readonly slot: string,
+  ) {}
+
+  private t(name: string) {
+    return sql.id(this.schema, name);
+  }
+
+  /** Sets a batch of changes (no truncate) aside. */
+  async put(db: Kysely<StateDb>, changes: readonly RowChange[]): Promise<void> {
+    let last = 0n;
+    for (const c of changes) if (c.lsn > last) last = c.lsn;
+    await sql`insert into ${this.t('bulk_spool')} (slot, last_lsn, changes)
+      values (${this.slot}, ${last.toString()}::bigint, ${encodeChanges(changes)})`.execute(db);
+  }
+
+  /** The oldest spooled batch (null: none); rows a later snapshot copy superseded are dropped first. */
+  async oldest(db: Kysely<StateDb>): Promise<SpooledBatch | null> {
+    await sql`delete from ${this.t('bulk_spool')} s using ${this.t('checkpoint')} c
+      where s.slot = ${this.slot} and c.slot = s.slot and s.last_lsn < c.copy_lsn`.execute(db);
+    const { rows } = await sql<{ id: string; changes: string }>`select id::text, changes
+      from ${this.t('bulk_spool')} where slot = ${this.slot} order by id limit 1`.execute(db);
+    const row = rows[0];
+    return row ? { id: row.id, changes: decodeChanges(row.changes) } : null;
+  }
+
+  async remove(db: Kysely<StateDb>, id: string): Promise<void> {
+    await sql`delete from ${this.t('bulk_spool')} where id = ${id}::bigint`.execute(db);
+  }
+
+  async isEmpty(db: Kysely<StateDb>): Promise<boolean> {
+    const { rows } =
+      await sql`select 1 from ${this.t('bulk_spool')} where slot = ${this.slot} limit 1`.execute(db);
+    return rows.length === 0;
+  }
+}

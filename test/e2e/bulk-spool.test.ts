@@ -1,0 +1,137 @@
+// The batches of a bulk transaction are spooled, not applied at once: the transactions committed
+// after it reach the replica first (a user's change waits for the stream to read the data fix, not
+// for the replica to write 20,000 images), and the spool follows in the bulk lane. A change that
+// keeps an unchanged TOAST value of a spooled row waits for the spool, or its image would be stale.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMappings } from '../../src/mapping/mapping-loader.js';
+import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
+import { LANE_BULK, LANE_LIVE } from '../../src/replica/instance-vocabulary.js';
+import { ReplicaWriter } from '../../src/replica/replica-writer.js';
+import type { ChangeBatch, RowChange } from '../../src/replica/row-change.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
+import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+const KEYS = new Map([
+  ['oa.requests', ['req_id']],
+  ['oa.steps', ['step_id']],
+  ['oa.cc', ['cc_no']],
+  ['oa.users', ['user_no']],
+]);
+const THRESHOLD = 5;
+const schema = 'approval_cdc';
+
+const row = (id: number, title: string | undefined, status = '1') => ({
+  req_id: String(id),
+  form_type: '1',
+  title,
+  applicant_no: '5',
+  status_code: status,
+  submitted_at: '2026-11-01 00:00:00',
+  updated_at: '2026-11-01 00:00:00',
+});
+
+describe('the bulk spool', () => {
+  let db: TestDatabase;
+  let state: StateConnection;
+  let lsn = 1000n;
+  let writer: ReplicaWriter;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('spool');
+    state = openStateDb(db.url, schema);
+    await migrateStateDb(state);
+    await new CheckpointStore(state.db, schema).beginSnapshot('s', 50n);
+    // The spool is applied only when the test says so (drainSpool), not between batches by itself.
+    writer = new ReplicaWriter(state.db, schema, loadMappings(LEGACY_MAPPINGS), KEYS, 's', THRESHOLD, false);
+  });
+  afterAll(async () => {
+    await state?.close();
+    await db?.drop();
+  });
+
+  const changes = (ids: number[], title: string | undefined, status?: string): RowChange[] =>
+    ids.map((id) => ({ kind: 'upsert', table: 'oa.requests', lsn: lsn++, values: row(id, title, status) }));
+  const apply = (batch: Omit<ChangeBatch, 'endLsn' | 'commitTime'>, committed = true) =>
+    writer.applyBatch({ ...batch, endLsn: committed ? lsn++ : null, commitTime: new Date() });
+  const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+  const titles = async (ids: number[]) => {
+    const { rows } = await state.pool.query<{ id: string; title: string; status: string }>(
+      `select data ->> 'req_id' as id, data ->> 'title' as title, data ->> 'status_code' as status
+       from ${schema}.row_image where tbl = 'oa.requests' and data ->> 'req_id' = any($1::text[])`,
+      [ids.map(String)],
+    );
+    return new Map(rows.map((r) => [Number(r.id), r]));
+  };
+  const dirtyLanes = async (ids: number[]) => {
+    const { rows } = await state.pool.query<{ id: string; lane: number }>(
+      `select external_id as id, lane from ${schema}.instance
+       where external_id = any($1::text[]) and version > synced_version`,
+      [ids.map((i) => `oa-req-${i}`)],
+    );
+    return new Map(rows.map((r) => [Number(r.id.replace('oa-req-', '')), r.lane]));
+  };
+  const spooled = async () =>
+    Number((await state.pool.query(`select count(*) from ${schema}.bulk_spool`)).rows[0].count);
+  const syncAll = () =>
+    state.pool.query(`update ${schema}.instance set synced_version = version, first_commit_at = null`);
+
+  it("applies a user's change committed after a data fix first, and the data fix's spooled batches after it in the bulk lane", async () => {
+    await apply({ changes: changes([...range(1, 18), 100], 'orig') });
+    await syncAll();
+    // A data fix of requests 1..18 over three batches, then (in the third) a user's edit of 100.
+    await apply({ changes: changes(range(1, 8), 'fixed'), txStarts: [0], txOpen: true }, false);
+    await apply({ changes: changes(range(9, 8), 'fixed'), txStarts: [], txOpen: true }, false);
+    const tail = changes([17, 18], 'fixed');
+    const endLsn = lsn + 2n;
+    await apply({ changes: [...tail, ...changes([100], 'mine')], txStarts: [tail.length] });
+
+    const before = await titles(range(1, 18).concat(100));
+    expect(before.get(100)?.title).toBe('mine');
+    expect(range(1, 16).map((id) => before.get(id)?.title)).toEqual(range(1, 16).map(() => 'orig'));
+    expect([before.get(17)?.title, before.get(18)?.title]).toEqual(['fixed', 'fixed']);
+    const lanesBefore = await dirtyLanes(range(1, 18).concat(100));
+    expect(lanesBefore.get(100)).toBe(LANE_LIVE);
+    expect([lanesBefore.get(17), lanesBefore.get(18)]).toEqual([LANE_BULK, LANE_BULK]);
+    expect(range(1, 16).some((id) => lanesBefore.has(id))).toBe(false);
+    // The checkpoint is past the data fix's commit: its first two batches are durable in the spool.
+    const { rows } = await state.pool.query(`select lsn::text from ${schema}.checkpoint where slot = 's'`);
+    expect(BigInt(rows[0].lsn)).toBeGreaterThanOrEqual(endLsn - 1n);
+    expect(await spooled()).toBe(2);
+
+    expect(await writer.drainSpool()).toBe(2);
+    const after = await titles(range(1, 18).concat(100));
+    expect(range(1, 18).map((id) => after.get(id)?.title)).toEqual(range(1, 18).map(() => 'fixed'));
+    expect(after.get(100)?.title).toBe('mine');
+    const lanesAfter = await dirtyLanes(range(1, 18).concat(100));
+    expect(range(1, 18).map((id) => lanesAfter.get(id))).toEqual(range(1, 18).map(() => LANE_BULK));
+    expect(lanesAfter.get(100)).toBe(LANE_LIVE);
+    expect(await spooled()).toBe(0);
+  });
+
+  it('applies the spool before a change whose row is spooled and which keeps an unchanged TOAST value', async () => {
+    await apply({ changes: changes(range(21, 8), 'orig') });
+    await syncAll();
+    await apply({ changes: changes(range(21, 8), 'fixed'), txStarts: [0], txOpen: true }, false);
+    expect(await spooled()).toBe(1);
+    // The data fix ends; then request 23 changes status, its title not sent (unchanged TOAST value).
+    const tail = changes([29], 'fixed');
+    await apply({ changes: [...tail, ...changes([23], undefined, '2')], txStarts: [tail.length] });
+    expect(await spooled()).toBe(0);
+    const images = await titles([23, 24]);
+    expect(images.get(23)).toMatchObject({ title: 'fixed', status: '2' });
+    expect(images.get(24)?.title).toBe('fixed');
+  });
+
+  it('applies the spool before a truncate of its table, so no spooled row outlives the truncate', async () => {
+    await apply({ changes: changes(range(41, 8), 'imported'), txStarts: [0], txOpen: true }, false);
+    expect(await spooled()).toBe(1);
+    await apply({ changes: changes([49], 'imported'), txStarts: [] });
+    await apply({ changes: [{ kind: 'truncate', table: 'oa.requests', lsn: lsn++ }] });
+    expect(await writer.drainSpool()).toBe(0);
+    const { rows } = await state.pool.query(
+      `select count(*)::int as n from ${schema}.row_image where tbl = 'oa.requests' and not deleted`,
+    );
+    expect(rows[0].n).toBe(0);
+  });
+});
