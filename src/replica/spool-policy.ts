@@ -4,7 +4,13 @@
 //   of that transaction alone, are spooled: the batch ending it, and every other, is applied;
 // - a change taking an unchanged TOAST value from the stored image is never staged while a spooled
 //   change of its row may be unapplied (the keys spooled are remembered, up to SPOOL_KEYS_MAX; past
-//   that, or for a spool left by another process, every such change waits for the whole spool).
+//   that, or for a spool left by another process, every such change waits for the whole spool);
+// - a change to an instance a spooled change names is never staged before the spool is applied
+//   (per-instance commit order: Feishu never shows an instance with a change and without the data
+//   fix committed before it). The instances are remembered like the keys; a spooled change whose
+//   instances cannot be told from its values (a child row's delete holds only its key, a lookup
+//   row reaches instances through lookups) makes every later change wait, and so does a change of
+//   a lookup row, or a delete whose instance its key does not tell.
 import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
 import type { ChangeBatch, RowChange } from './row-change.js';
 import { imageKey, type TableShape } from './image-staging.js';
@@ -28,6 +34,8 @@ export class SpoolPolicy {
   private bulkOpen = false;
   /** Keys of spooled changes not known applied; 'unknown' (a spool from before), null: none. */
   private keys: Set<string> | 'unknown' | null = 'unknown';
+  /** Instances spooled changes name directly, as `keys`; 'unknown' also when a change's cannot be told. */
+  private instances: Set<string> | 'unknown' | null = 'unknown';
 
   /** `threshold` 0: no bulk lane, nothing spooled. */
   constructor(
@@ -93,11 +101,16 @@ export class SpoolPolicy {
     this.bulkOpen = false;
   }
 
-  /** Whether a spooled change of a row this batch keeps an unchanged TOAST value of may be unapplied. */
+  /**
+   * Whether the spool must be applied before this batch: a spooled change of a row it keeps an
+   * unchanged TOAST value of, or of an instance it changes, may be unapplied.
+   */
   needsSpoolFirst(batch: ChangeBatch): boolean {
     const keys = this.keys;
     if (keys === null) return false;
     for (const c of batch.changes) {
+      if (c.kind === 'truncate') continue;
+      if (this.reachesSpooled(c.table, c.values as RowImage, c.kind === 'delete')) return true;
       if (c.kind !== 'upsert' || !Object.values(c.values).includes(undefined)) continue;
       if (keys === 'unknown') return true;
       const pk = this.shape.pkOf(c.table, c.values);
@@ -106,7 +119,19 @@ export class SpoolPolicy {
     return false;
   }
 
+  /** Whether a change of this row may reach an instance a spooled change names. */
+  private reachesSpooled(table: string, row: RowImage, deleted: boolean): boolean {
+    const instances = this.instances;
+    if (instances === null) return false;
+    if (instances === 'unknown') return true;
+    if (this.mappings.dependentsOfRow(table, row).length > 0) return true;
+    const refs = this.mappings.instancesOfRow(table, row);
+    if (deleted && refs.length === 0 && this.mappings.tables.has(table)) return true;
+    return refs.some((ref) => instances.has(instanceIdOf(ref)));
+  }
+
   noteSpooled(changes: readonly RowChange[]): void {
+    this.noteInstances(changes);
     if (this.keys === null) this.keys = new Set();
     if (this.keys === 'unknown') return;
     for (const c of changes) {
@@ -119,5 +144,30 @@ export class SpoolPolicy {
   /** The spool was found empty. */
   noteEmpty(): void {
     this.keys = null;
+    this.instances = null;
+  }
+
+  private noteInstances(changes: readonly RowChange[]): void {
+    if (this.instances === 'unknown') return;
+    const instances = this.instances ?? new Set<string>();
+    this.instances = instances;
+    for (const c of changes) {
+      if (c.kind === 'truncate') {
+        this.instances = 'unknown';
+        return;
+      }
+      const row = c.values as RowImage;
+      const refs = this.mappings.instancesOfRow(c.table, row);
+      // A lookup row reaches instances through lookups; a child row's delete names only its key.
+      if (
+        this.mappings.dependentsOfRow(c.table, row).length > 0 ||
+        (c.kind === 'delete' && refs.length === 0)
+      ) {
+        this.instances = 'unknown';
+        return;
+      }
+      for (const ref of refs) instances.add(instanceIdOf(ref));
+    }
+    if (instances.size > SPOOL_KEYS_MAX) this.instances = 'unknown';
   }
 }

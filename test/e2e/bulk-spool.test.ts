@@ -123,6 +123,37 @@ describe('the bulk spool', () => {
     expect(images.get(24)?.title).toBe('fixed');
   });
 
+  it('lets a change to an instance the spooled data fix left alone go first, and applies the spool before one to an instance it changed', async () => {
+    const step = (stepId: number, reqId: number): RowChange => ({
+      kind: 'upsert',
+      table: 'oa.steps',
+      lsn: lsn++,
+      values: {
+        step_id: String(stepId),
+        req_id: String(reqId),
+        seq: '1',
+        node_name: 'Manager',
+        approver_no: '5',
+        state_code: '1',
+        created_at: '2026-11-01 00:00:00',
+        updated_at: '2026-11-02 00:00:00',
+      },
+    });
+    await apply({ changes: changes([...range(61, 8), 110], 'orig') });
+    await syncAll();
+    await apply({ changes: changes(range(61, 8), 'fixed'), txStarts: [0], txOpen: true }, false);
+    expect(await spooled()).toBe(1);
+    const tail = changes([69], 'fixed');
+    // Request 110 is not in the data fix: its step goes before the spool.
+    await apply({ changes: [...tail, step(9110, 110)], txStarts: [tail.length] });
+    expect(await spooled()).toBe(1);
+    // Request 63 is: pushed now with its step and without the fix, Feishu would show a state the
+    // source never had (the fix committed before the step).
+    await apply({ changes: [step(9063, 63)] });
+    expect(await spooled()).toBe(0);
+    expect((await titles([63])).get(63)?.title).toBe('fixed');
+  });
+
   it('applies the spool before a truncate of its table, so no spooled row outlives the truncate', async () => {
     await apply({ changes: changes(range(41, 8), 'imported'), txStarts: [0], txOpen: true }, false);
     expect(await spooled()).toBe(1);
