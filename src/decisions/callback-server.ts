@@ -5,6 +5,7 @@
 // well within Feishu's 10 s (5 s on older Lark) limit, and a slow intake is cut off with 503 first.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorKind, LogThrottle } from '../core/log-throttle.js';
 import type { Logger } from '../core/logger.js';
 import { parseCallback } from './callback-request.js';
 import { refusal, type CallbackAnswer, type DecisionIntake } from './decision-intake.js';
@@ -45,6 +46,8 @@ async function readLimited(req: IncomingMessage, max: number): Promise<string> {
 
 export async function startCallbackServer(o: CallbackServerOptions): Promise<CallbackServer> {
   const answerWithin = o.answerWithinMs ?? 4000;
+  // A flood of refusals (a scanner, a rotated token) is one line and a count a minute per kind.
+  const refusals = new LogThrottle(o.logger);
   const server: Server = createServer((req, res) => {
     const send = (a: CallbackAnswer) => {
       o.onAnswer?.(a.status);
@@ -81,7 +84,11 @@ export async function startCallbackServer(o: CallbackServerOptions): Promise<Cal
         ...(o.encryptKey ? { encryptKey: o.encryptKey } : {}),
       });
       if (!parsed.ok) {
-        o.logger.warn({ status: parsed.status }, `callback refused: ${parsed.message}`);
+        refusals.warn(
+          { code: `HTTP_${parsed.status}`, reason: parsed.message },
+          { status: parsed.status },
+          `callback refused: ${parsed.message}`,
+        );
         send(refusal(parsed.status, parsed.message));
         return;
       }
@@ -95,7 +102,7 @@ export async function startCallbackServer(o: CallbackServerOptions): Promise<Cal
       try {
         send(await Promise.race([o.intake.take(parsed.fields), late]));
       } catch (error) {
-        o.logger.error({ err: error }, 'callback intake failed');
+        refusals.error(errorKind(error), { err: error }, 'callback intake failed');
         send(refusal(503, '暂时无法处理，请稍后重试 (try again later)'));
       } finally {
         clearTimeout(timer);
@@ -119,6 +126,8 @@ export async function startCallbackServer(o: CallbackServerOptions): Promise<Cal
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        // Counted refusals are written at the stop, not lost.
+        refusals.flush();
       }),
   };
 }

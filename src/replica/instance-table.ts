@@ -408,9 +408,15 @@ export class InstanceTable {
   /** Records the update_time Feishu holds for each instance (0: none) as the floor of its next push. */
   async raiseUpdateTime(held: readonly { id: string; updateTime: bigint }[]): Promise<void> {
     if (held.length === 0) return;
-    await sql`update ${this.t} i set last_update_time = greatest(i.last_update_time, h.t), floor_unknown = false
-      from unnest(${held.map((h) => h.id)}::text[], ${held.map((h) => h.updateTime.toString())}::bigint[]) as h(id, t)
-      where i.id = h.id`.execute(this.db);
+    // Locked in id order first, as the replica writer bumps them: a join updates rows in whatever
+    // order its plan gives, and two such writers on the same instances can deadlock.
+    const ids = held.map((h) => h.id);
+    await this.db.transaction().execute(async (trx) => {
+      await sql`select id from ${this.t} where id = any(${ids}::text[]) order by id for update`.execute(trx);
+      await sql`update ${this.t} i set last_update_time = greatest(i.last_update_time, h.t), floor_unknown = false
+        from unnest(${ids}::text[], ${held.map((h) => h.updateTime.toString())}::bigint[]) as h(id, t)
+        where i.id = h.id`.execute(trx);
+    });
   }
 
   /**

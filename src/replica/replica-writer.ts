@@ -20,7 +20,7 @@
 //   again within the batch is not written at all (planOf says why);
 // - a batch wholly inside a source transaction already known to be bulk is spooled (bulk-spool.ts),
 //   not applied: the transactions after it reach the replica first, and the spool is applied later,
-//   between the stream's batches, in the bulk lane. Stage order decides (bulkOpen), so the batch that
+//   between the stream's batches, in the bulk lane. Stage order decides (spool-policy.ts), so the batch that
 //   ends the transaction and every batch after it are applied as before.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { StateDb } from './state-schema.js';
@@ -46,7 +46,8 @@ import { parkedReason, recordParkedChange, rowErrorState, type ParkedChange } fr
 import { BulkLanes, type BatchTransactions } from './bulk-lanes.js';
 import { instanceIdOf, LANE_BACKFILL, LANE_BULK, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 import { BulkSpool, type SpooledBatch } from './bulk-spool.js';
-import { SPOOL_QUIET_MS, SpoolDrain } from './spool-drain.js';
+import { SpoolDrain } from './spool-drain.js';
+import { SpoolPolicy } from './spool-policy.js';
 
 export interface ApplySummary {
   applied: number;
@@ -60,8 +61,6 @@ export interface ApplySummary {
 
 /** A batch the stage step decided to spool instead of applying. */
 const SPOOL = 'spool' as const;
-/** Keys remembered as spooled before the writer treats every key as possibly spooled. */
-const SPOOL_KEYS_MAX = 200_000;
 
 interface Plan extends DirtySet {
   readonly staging: Staging;
@@ -111,10 +110,7 @@ export class ReplicaWriter implements TableShape {
   private readonly instances: InstanceTable;
   private readonly bulk: BulkLanes;
   private readonly spool: BulkSpool;
-  /** Stage order: the source transaction left open by the last staged batch is known to be bulk. */
-  private bulkOpen = false;
-  /** Keys of spooled changes not known applied; 'unknown' (a spool from before), null: none. */
-  private spoolKeys: Set<string> | 'unknown' | null = 'unknown';
+  private readonly policy: SpoolPolicy;
   private readonly drain: SpoolDrain<ApplySummary>;
   private lastHandedAt = 0;
   private spoolListener: ((summary: ApplySummary) => void) | null = null;
@@ -138,9 +134,11 @@ export class ReplicaWriter implements TableShape {
     this.dirty = new DirtySetFinder(mappings, schema);
     this.bulk = new BulkLanes(bulkThreshold, this.dirty);
     this.spool = new BulkSpool(schema, slot);
+    this.policy = new SpoolPolicy(bulkThreshold, mappings, this);
     this.drain = new SpoolDrain({
       step: () => this.applySpooled(),
-      streamBusy: () => this.bulkOpen || Date.now() - this.lastHandedAt < SPOOL_QUIET_MS,
+      readingBulk: () => this.policy.readingBulk,
+      lastHandedAt: () => this.lastHandedAt,
       onApplied: (summary) => this.spoolListener?.(summary),
     });
   }
@@ -185,13 +183,13 @@ export class ReplicaWriter implements TableShape {
     if (lane === LANE_LIVE) this.lastHandedAt = Date.now();
     const plan = serial
       ? settle(previousStage).then(() => {
-          this.bulkOpen = false;
+          this.policy.serial();
           return null;
         })
       : settle(previousStage).then(async () => {
-          if (this.spoolable(batch, lane) || this.opensBulk(batch, lane)) return SPOOL;
+          if (lane === LANE_LIVE && this.policy.spools(batch)) return SPOOL;
           // A change relying on an image a spooled change may have updated: the spool goes first.
-          if (this.needsSpoolFirst(batch)) {
+          if (this.policy.needsSpoolFirst(batch)) {
             await settle(previousWrite);
             await this.applyWholeSpool();
           }
@@ -250,11 +248,11 @@ export class ReplicaWriter implements TableShape {
   /** After a failure: the stream has ended every session that handed batches over and replays from the slot. */
   resume(): void {
     this.bulk.reset();
-    this.bulkOpen = false;
+    this.policy.reset();
     this.failed = false;
     this.generation++;
     this.inFlight.clear();
-    if (this.spoolKeys !== null && this.autoDrain) this.drain.kick();
+    if (this.policy.mayHold && this.autoDrain) this.drain.kick();
   }
 
   /** Applies every spooled batch now (the automatic drain does it between the stream's batches). */
@@ -269,81 +267,9 @@ export class ReplicaWriter implements TableShape {
     await this.drain.stop();
   }
 
-  /** Stage order: a batch wholly inside a transaction already known bulk, handed over by the stream. */
-  private spoolable(batch: ChangeBatch, lane: number): boolean {
-    return (
-      this.bulkOpen &&
-      lane === LANE_LIVE &&
-      batch.endLsn === null &&
-      batch.txOpen === true &&
-      batch.txStarts !== undefined &&
-      batch.txStarts.length === 0 &&
-      batch.changes.length > 0
-    );
-  }
-
-  /**
-   * Stage order: a batch that is the beginning of a transaction whose rows name more instances than
-   * the threshold. Counted from the changes' own values, before any image is read: the point is not
-   * to spend the image reads and writes on it now. (A data fix rewriting rows to the values they
-   * had is spooled too; applied later, it dirties nothing, as it would have now.)
-   */
-  private opensBulk(batch: ChangeBatch, lane: number): boolean {
-    if (this.bulkThreshold <= 0 || lane !== LANE_LIVE || batch.endLsn !== null || batch.txOpen !== true)
-      return false;
-    if (batch.txStarts?.length !== 1 || batch.txStarts[0] !== 0) return false;
-    if (batch.changes.length <= this.bulkThreshold) return false;
-    const ids = new Set<string>();
-    for (const c of batch.changes) {
-      if (c.kind === 'truncate') return false;
-      for (const ref of this.mappings.instancesOfRow(c.table, c.values as RowImage)) {
-        ids.add(instanceIdOf(ref));
-        if (ids.size > this.bulkThreshold) {
-          this.bulkOpen = true;
-          return true;
-        }
-      }
-    }
-    return false;
-  }
-
-  /** Whether the transaction a staged live batch leaves open is known to dirty more than the threshold. */
-  private stillBulk(plan: Plan): boolean {
-    const { starts, continues, open } = plan.transactions;
-    if (!open || this.bulkThreshold <= 0) return false;
-    if (starts.length === 1 && continues && this.bulkOpen) return true;
-    // The instances the open transaction's rows name themselves: the lane split counts at least these.
-    const from = starts.at(-1) ?? 0;
-    const refs = from === 0 ? plan.refs : this.dirty.direct(plan.staging.touched.slice(from)).refs;
-    return refs.size > this.bulkThreshold;
-  }
-
-  /**
-   * An unchanged TOAST value is taken from the stored image: if a spooled change of that row is not
-   * applied yet, the image is older than the change and the value would be stale.
-   */
-  private needsSpoolFirst(batch: ChangeBatch): boolean {
-    const keys = this.spoolKeys;
-    if (keys === null) return false;
-    for (const c of batch.changes) {
-      if (c.kind !== 'upsert' || !Object.values(c.values).includes(undefined)) continue;
-      if (keys === 'unknown') return true;
-      const pk = this.pkOf(c.table, c.values);
-      if (pk !== null && keys.has(imageKey(c.table, pk))) return true;
-    }
-    return false;
-  }
-
   private async spoolBatch(changes: readonly RowChange[]): Promise<ApplySummary> {
     await this.spool.put(this.db, changes);
-    if (this.spoolKeys === null) this.spoolKeys = new Set();
-    if (this.spoolKeys !== 'unknown') {
-      for (const c of changes) {
-        const pk = this.pkOf(c.table, c.kind === 'truncate' ? {} : c.values);
-        if (pk !== null) this.spoolKeys.add(imageKey(c.table, pk));
-      }
-      if (this.spoolKeys.size > SPOOL_KEYS_MAX) this.spoolKeys = 'unknown';
-    }
+    this.policy.noteSpooled(changes);
     if (this.autoDrain) this.drain.kick();
     return { applied: 0, skipped: 0, instancesDirtied: 0, spooled: changes.length };
   }
@@ -354,7 +280,7 @@ export class ReplicaWriter implements TableShape {
     const write = previous.then(async () => {
       const next = await this.spool.oldest(this.db);
       if (!next) {
-        this.spoolKeys = null;
+        this.policy.noteEmpty();
         return null;
       }
       return this.applySpooledBatch(next);
@@ -365,13 +291,13 @@ export class ReplicaWriter implements TableShape {
   }
 
   private async applyWholeSpool(): Promise<void> {
-    if (this.spoolKeys === null) return;
+    if (!this.policy.mayHold) return;
     for (let next = await this.spool.oldest(this.db); next; next = await this.spool.oldest(this.db)) {
       // Applied first: `listener?.(arg)` would skip evaluating arg when there is no listener.
       const summary = await this.applySpooledBatch(next);
       this.spoolListener?.(summary);
     }
-    this.spoolKeys = null;
+    this.policy.noteEmpty();
   }
 
   /** One spooled batch, in the bulk lane, removed from the spool in the same transaction. */
@@ -518,12 +444,13 @@ export class ReplicaWriter implements TableShape {
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
     });
     const plan = this.planOf(staging, lane, tx.done(txOpen), unread);
-    if (lane === LANE_LIVE) {
-      this.bulkOpen = this.stillBulk(plan);
-      // The first batch of a bulk transaction, and nothing else: spooled like the ones after it.
-      const { starts, continues } = plan.transactions;
-      if (this.bulkOpen && batch.endLsn === null && starts.length === 1 && !continues) return SPOOL;
-    }
+    const staged = {
+      transactions: plan.transactions,
+      refs: plan.refs,
+      refsFrom: (from: number) => this.dirty.direct(staging.touched.slice(from)).refs,
+    };
+    // The first batch of a bulk transaction the values did not tell: spooled like the ones after it.
+    if (lane === LANE_LIVE && this.policy.staged(batch, staged)) return SPOOL;
     if (!this.failed && generation === this.generation) {
       for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
     }

@@ -1,19 +1,22 @@
 // Owns when the bulk spool (bulk-spool.ts) is applied: between the stream's batches, so that a batch
-// the stream hands over waits for one spooled batch at most; never while the stream is busy (reading
-// a bulk transaction, or a batch handed over a moment ago) unless the spool has waited SPOOL_EVERY_MS;
+// the stream hands over waits for one spooled batch at most; never while the stream reads a bulk
+// transaction (it ends, and the changes after it come first), nor within SPOOL_QUIET_MS of a batch
+// handed over unless the spool has waited SPOOL_EVERY_MS (steady traffic must not starve it);
 // after a failure (a deadlock with the sync stage, the state database away) again after a backoff.
 // Invariant: one spooled batch at a time; after stop() none starts.
 
 /** The stream handed no batch for this long: a spooled batch may be applied. */
-export const SPOOL_QUIET_MS = 100;
+const SPOOL_QUIET_MS = 100;
 /** While the stream is never quiet, a spooled batch is applied at least this often. */
 const SPOOL_EVERY_MS = 2000;
 
 export interface SpoolDrainOptions<T> {
   /** Applies the oldest spooled batch (null: the spool is empty). */
   step(): Promise<T | null>;
-  /** The stream reads a bulk transaction or handed a batch over less than SPOOL_QUIET_MS ago. */
-  streamBusy(): boolean;
+  /** The stream reads a transaction known to be bulk. */
+  readingBulk(): boolean;
+  /** When the stream last handed a batch over (Date.now()). */
+  lastHandedAt(): number;
   onApplied(summary: T): void;
 }
 
@@ -48,7 +51,12 @@ export class SpoolDrain<T> {
     while (this.again && !this.stopped) {
       this.again = false;
       for (;;) {
-        await this.pauseWhile(() => this.o.streamBusy() && Date.now() - this.lastStepAt < SPOOL_EVERY_MS);
+        await this.pauseWhile(
+          () =>
+            this.o.readingBulk() ||
+            (Date.now() - this.o.lastHandedAt() < SPOOL_QUIET_MS &&
+              Date.now() - this.lastStepAt < SPOOL_EVERY_MS),
+        );
         if (this.stopped) return;
         let summary: T | null;
         try {

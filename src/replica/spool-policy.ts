@@ -1,0 +1,123 @@
+// Decides, in stage order, which streamed batches the replica writer spools (bulk-spool.ts) and
+// when the whole spool must be applied first. Invariants:
+// - only batches of a source transaction known to name more instances than the bulk threshold, and
+//   of that transaction alone, are spooled: the batch ending it, and every other, is applied;
+// - a change taking an unchanged TOAST value from the stored image is never staged while a spooled
+//   change of its row may be unapplied (the keys spooled are remembered, up to SPOOL_KEYS_MAX; past
+//   that, or for a spool left by another process, every such change waits for the whole spool).
+import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
+import type { ChangeBatch, RowChange } from './row-change.js';
+import { imageKey, type TableShape } from './image-staging.js';
+import { instanceIdOf } from './instance-vocabulary.js';
+import type { BatchTransactions } from './bulk-lanes.js';
+
+/** Keys remembered as spooled before every key counts as possibly spooled. */
+const SPOOL_KEYS_MAX = 200_000;
+
+/** What a staged batch tells about the transaction it leaves open. */
+export interface StagedTransactions {
+  transactions: BatchTransactions;
+  /** Instances the whole batch's rows name directly. */
+  refs: ReadonlyMap<string, InstanceRef>;
+  /** Instances the rows from `from` on name directly. */
+  refsFrom(from: number): ReadonlyMap<string, InstanceRef>;
+}
+
+export class SpoolPolicy {
+  /** The source transaction left open by the last staged batch is known to be bulk. */
+  private bulkOpen = false;
+  /** Keys of spooled changes not known applied; 'unknown' (a spool from before), null: none. */
+  private keys: Set<string> | 'unknown' | null = 'unknown';
+
+  /** `threshold` 0: no bulk lane, nothing spooled. */
+  constructor(
+    private readonly threshold: number,
+    private readonly mappings: MappingSet,
+    private readonly shape: TableShape,
+  ) {}
+
+  /** The stream is reading a transaction known to be bulk. */
+  get readingBulk(): boolean {
+    return this.bulkOpen;
+  }
+
+  /** The spool may hold changes. */
+  get mayHold(): boolean {
+    return this.keys !== null;
+  }
+
+  /** A new session replays from the slot: no transaction is open. */
+  reset(): void {
+    this.bulkOpen = false;
+  }
+
+  /**
+   * Before staging a live batch: spool it when it is wholly inside a transaction known to be bulk,
+   * or begins one (nothing else in it) whose rows name more instances than the threshold, counted
+   * from the changes' own values before any image is read (a data fix rewriting rows to the values
+   * they had is spooled too; applied later it dirties nothing, as it would have now).
+   */
+  spools(batch: ChangeBatch): boolean {
+    if (this.threshold <= 0 || batch.endLsn !== null || batch.txOpen !== true) return false;
+    if (batch.txStarts === undefined || batch.changes.length === 0) return false;
+    if (batch.txStarts.length === 0) return this.bulkOpen;
+    if (batch.txStarts.length !== 1 || batch.txStarts[0] !== 0) return false;
+    if (batch.changes.length <= this.threshold) return false;
+    const ids = new Set<string>();
+    for (const c of batch.changes) {
+      if (c.kind === 'truncate') return false;
+      for (const ref of this.mappings.instancesOfRow(c.table, c.values as RowImage)) {
+        ids.add(instanceIdOf(ref));
+        if (ids.size > this.threshold) return (this.bulkOpen = true);
+      }
+    }
+    return false;
+  }
+
+  /**
+   * After staging a live batch: whether the transaction it leaves open is known to be bulk (the
+   * lane split counts at least the instances its rows name); true also means the batch is nothing
+   * but that transaction's beginning and is better spooled than written.
+   */
+  staged(batch: ChangeBatch, s: StagedTransactions): boolean {
+    const { starts, continues, open } = s.transactions;
+    if (!open || this.threshold <= 0) return (this.bulkOpen = false);
+    if (starts.length === 1 && continues && this.bulkOpen) return false;
+    const from = starts.at(-1) ?? 0;
+    this.bulkOpen = (from === 0 ? s.refs : s.refsFrom(from)).size > this.threshold;
+    return this.bulkOpen && batch.endLsn === null && starts.length === 1 && !continues;
+  }
+
+  /** A serial batch (a truncate) was planned: the next batch proves a bulk transaction afresh. */
+  serial(): void {
+    this.bulkOpen = false;
+  }
+
+  /** Whether a spooled change of a row this batch keeps an unchanged TOAST value of may be unapplied. */
+  needsSpoolFirst(batch: ChangeBatch): boolean {
+    const keys = this.keys;
+    if (keys === null) return false;
+    for (const c of batch.changes) {
+      if (c.kind !== 'upsert' || !Object.values(c.values).includes(undefined)) continue;
+      if (keys === 'unknown') return true;
+      const pk = this.shape.pkOf(c.table, c.values);
+      if (pk !== null && keys.has(imageKey(c.table, pk))) return true;
+    }
+    return false;
+  }
+
+  noteSpooled(changes: readonly RowChange[]): void {
+    if (this.keys === null) this.keys = new Set();
+    if (this.keys === 'unknown') return;
+    for (const c of changes) {
+      const pk = c.kind === 'truncate' ? null : this.shape.pkOf(c.table, c.values);
+      if (pk !== null) this.keys.add(imageKey(c.table, pk));
+    }
+    if (this.keys.size > SPOOL_KEYS_MAX) this.keys = 'unknown';
+  }
+
+  /** The spool was found empty. */
+  noteEmpty(): void {
+    this.keys = null;
+  }
+}
