@@ -1,4 +1,5 @@
-// `approval-cdc run`: the daemon. Exit 0 on SIGINT/SIGTERM after a graceful stop; 1 on a fatal error.
+// `approval-cdc run`: the daemon. Exit 0 on SIGINT/SIGTERM after a graceful stop; 1 on a fatal error
+// or a second signal (stop-signals.ts).
 import { redactedSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import { terminalProgressLine, type TableProgressReport } from '../observe/copy-progress.js';
@@ -6,6 +7,7 @@ import { startHeapGuard } from '../observe/heap-guard.js';
 import { Pipeline } from '../pipeline.js';
 import { toExitCode } from './exit-codes.js';
 import { commandContext, mappingsOf, type GlobalFlags } from './context.js';
+import { stopSignalHandler } from './stop-signals.js';
 
 export async function runCommand(flags: GlobalFlags): Promise<number> {
   const { settings, logger } = commandContext(flags);
@@ -26,13 +28,11 @@ export async function runCommand(flags: GlobalFlags): Promise<number> {
         }
       : {}),
   });
-  let signalled = false;
-  const onSignal = (signal: string) => {
-    if (signalled) process.exit(1);
-    signalled = true;
-    logger.info({ signal }, 'stopping: finishing pushes in flight');
-    void pipeline.stop();
-  };
+  const onSignal = stopSignalHandler({
+    logger,
+    stop: () => void pipeline.stop(),
+    exit: (code) => process.exit(code),
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {

@@ -4,7 +4,9 @@
 // works out the instances it dirties) and then forgotten. Invariants: a value reaches the staging
 // table exactly as the source printed it (no decode and re-encode of the stored bytes); at most one
 // line is held in memory beyond the stream buffers, whatever the table's size; a row whose key has
-// a NULL or missing column is dropped, as the stream path drops such a change.
+// a NULL or missing column is dropped, as the stream path drops such a change; two rows with one
+// key (a declared key that is not unique) stop the copy, naming them: the replica holds one image
+// per key, and keyset chunks would skip a row sharing the key that ended the chunk before.
 import { Transform, type TransformCallback } from 'node:stream';
 import { copyField, parseCopyFields } from '../core/copy-text.js';
 import type { RowImage } from '../mapping/contract.js';
@@ -21,6 +23,7 @@ export class CopyRowStream extends Transform {
   private pending: Buffer[] = [];
   private out: Buffer[] = [];
   private readonly keyIndexes: number[];
+  private lastPk: string | null = null;
 
   /**
    * `columns`: the source columns in the order the COPY prints them; `pkOf`: the row's identity
@@ -28,12 +31,14 @@ export class CopyRowStream extends Transform {
    */
   constructor(
     private readonly columns: readonly string[],
-    keyColumns: readonly string[],
+    private readonly keyColumns: readonly string[],
     private readonly pkOf: (row: RowImage) => string | null,
     private readonly onRow: (pk: string, row: RowImage) => void,
+    /** Named in errors. */
+    private readonly table = 'the table',
   ) {
     super();
-    this.keyIndexes = keyColumns.map((k) => columns.indexOf(k));
+    this.keyIndexes = this.keyColumns.map((k) => columns.indexOf(k));
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -80,6 +85,13 @@ export class CopyRowStream extends Transform {
     for (let i = 0; i < fields.length; i++) row[this.columns[i] as string] = fields[i] ?? null;
     const pk = this.pkOf(row);
     if (pk === null) return;
+    // Rows come ordered by key, so two with one key are neighbours.
+    if (pk === this.lastPk)
+      throw new CdcError(
+        'SOURCE_SETUP',
+        `${this.table}: its key (${this.keyColumns.join(', ')}) is not unique: two rows have ${pk}; declare key columns in its mapping that identify one row (a primary key or a unique index)`,
+      );
+    this.lastPk = pk;
     this.onRow(pk, row);
     this.rows++;
     this.lastKey = this.keyIndexes.map((i) => fields[i] ?? null);

@@ -197,6 +197,7 @@ export class LoaderSession {
         spec.keyColumns,
         (row) => this.loader.pkOf(spec.table, row),
         (pk, row) => marks.add(pk, row),
+        spec.table,
       );
       const cols = spec.columns.map((_, i) => `c${i}`);
       await pipeline(

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import type { Logger } from '../../src/core/logger.js';
+import { stopSignalHandler } from '../../src/cli/stop-signals.js';
+
+describe('Ctrl-C on run', () => {
+  it('stops gracefully on the first signal and exits 1 on the second, saying why in the log', () => {
+    const lines: { level: string; message: string }[] = [];
+    const at = (level: string) => (_fields: unknown, message: string) => lines.push({ level, message });
+    let flushed = 0;
+    const logger = {
+      info: at('info'),
+      warn: at('warn'),
+      flush: () => flushed++,
+    } as unknown as Logger;
+    let stops = 0;
+    const exits: number[] = [];
+    const handler = stopSignalHandler({ logger, stop: () => stops++, exit: (c) => exits.push(c) });
+    handler('SIGINT');
+    expect([stops, exits]).toEqual([1, []]);
+    expect(lines.at(-1)?.message).toContain('signal again to exit at once');
+    handler('SIGINT');
+    expect([stops, exits]).toEqual([1, [1]]);
+    expect(lines.at(-1)).toMatchObject({ level: 'warn' });
+    expect(lines.at(-1)?.message).toContain('second signal: exiting now');
+    expect(flushed).toBe(1);
+  });
+});
