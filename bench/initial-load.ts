@@ -11,8 +11,8 @@
 // there), so its pg_dump can dump it; --server throwaway runs the embedded Postgres 17 and reports no
 // pg_dump figures (no pg_dump of that version on the machine).
 // The connector runs as the image runs it (compiled, the Dockerfile ENTRYPOINT's node flags: see
-// spawnConnector); the CPU seconds of the copy are split between it, the state server's processes and
-// the legacy server's, so the figures say where the copy's time went.
+// spawnConnector); the CPU seconds from its start to the copy's end (startup included) are split
+// between it, the state server's processes and the legacy server's: where the copy's time went.
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

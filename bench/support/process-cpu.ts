@@ -80,10 +80,14 @@ export function cpuSnapshot(servers: CpuServers = {}, connectorPid = process.pid
       // the process ended meanwhile
     }
     snap.set(pid, { role, seconds, wait });
-    // Children this process waited for (pg_recvlogical), counted as one role.
+    // Children the connector waited for, counted as one role: pg_recvlogical when the connector is
+    // this process, the embedded state server's initdb and pg_ctl when it is a child.
     if (role === 'connector (node)')
       snap.set('children', {
-        role: 'waited children (pg_recvlogical)',
+        role:
+          connectorPid === process.pid
+            ? 'waited children (pg_recvlogical)'
+            : "connector's waited children (initdb, pg_ctl)",
         seconds: (Number(p.fields[13]) + Number(p.fields[14])) / TICKS,
         wait: 0,
       });
