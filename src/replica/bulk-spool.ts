@@ -9,6 +9,7 @@
 //   may be spooled (and before a truncate, which would otherwise be undone);
 // - rows older than the last snapshot copy (copy_lsn) are superseded by it and dropped unapplied.
 import { sql, type Kysely } from 'kysely';
+import { CdcError } from '../errors.js';
 import type { StateDb } from './state-schema.js';
 import type { ChangeValues, RowChange } from './row-change.js';
 
@@ -36,7 +37,7 @@ function valuesOf(pairs: readonly Pair[]): ChangeValues {
 export function encodeChanges(changes: readonly RowChange[]): string {
   return JSON.stringify(
     changes.map((c): Encoded => {
-      if (c.kind === 'truncate') throw new Error('a truncate is never spooled');
+      if (c.kind === 'truncate') throw new CdcError('INTERNAL', 'a truncate is never spooled');
       if (c.kind === 'delete') return ['d', c.table, c.lsn.toString(), pairsOf(c.values)];
       const e: Encoded = [c.fresh ? 'i' : 'u', c.table, c.lsn.toString(), pairsOf(c.values)];
       if (c.oldKey) e.push(pairsOf(c.oldKey));
