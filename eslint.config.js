@@ -34,6 +34,19 @@ export default tseslint.config(
     },
   },
   {
+    // One error model: src/ throws CdcError (a stable code, typed details, a cause), never a bare Error.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='Error']",
+          message: 'throw a CdcError (src/errors.ts) with a code, not a bare Error',
+        },
+      ],
+    },
+  },
+  {
     // Tests read JSON bodies and untyped rows of fixtures freely; the rules above guard src/.
     files: ['test/**/*.ts'],
     rules: {
