@@ -29,6 +29,20 @@ async function seedRequests(fx: ConnectorFixture, from: number, count: number): 
     commit;`);
 }
 
+/** Starts a first load in chunks of 40 rows and kills it after its `pages`-th chunk, as a crash would. */
+async function interruptCopy(fx: ConnectorFixture, pages: number): Promise<void> {
+  let copied = 0;
+  await expect(
+    fx.startPipeline({
+      snapshotPageSize: 40,
+      afterSnapshotPage: () => {
+        if (++copied === pages) throw new Error('simulated crash during the copy');
+      },
+    }),
+  ).rejects.toThrow(/simulated crash/);
+  await fx.stopPipeline();
+}
+
 /** A fixture (users seeded, no pipeline) made before a block's tests and closed after them. */
 function seededFixture(options: Parameters<typeof startConnectorFixture>[0] = {}): () => ConnectorFixture {
   let fx: ConnectorFixture | undefined;
@@ -89,16 +103,7 @@ describe('an interrupted initial load', () => {
   it('resumes a copy interrupted halfway and ends with the replica and Feishu right', async () => {
     const fx = fixture();
     await seedRequests(fx, 1, 300);
-    let pages = 0;
-    await expect(
-      fx.startPipeline({
-        snapshotPageSize: 40,
-        afterSnapshotPage: () => {
-          if (++pages === 4) throw new Error('simulated crash during the copy');
-        },
-      }),
-    ).rejects.toThrow(/simulated crash/);
-    await fx.stopPipeline();
+    await interruptCopy(fx, 4);
     const progress = await fx.state.query(`select phase, snapshot_progress from approval_cdc.checkpoint`);
     expect(progress.rows[0].phase).toBe('snapshot');
     // Changes while no connector runs: the stream must deliver them after the resumed copy.
@@ -309,16 +314,7 @@ describe('a resumed copy that saw a row the stream then inserts and deletes in o
   it('keeps request 7001 deleted though the copy resumed under a fresh snapshot copied it', async () => {
     const fx = fixture();
     await seedRequests(fx, 1, 200);
-    let pages = 0;
-    await expect(
-      fx.startPipeline({
-        snapshotPageSize: 40,
-        afterSnapshotPage: () => {
-          if (++pages === 2) throw new Error('simulated crash during the copy');
-        },
-      }),
-    ).rejects.toThrow(/simulated crash/);
-    await fx.stopPipeline();
+    await interruptCopy(fx, 2);
     // After the slot's consistent point: the stream replays this insert, and the resumed copy,
     // reading a fresh snapshot, copies its rows too.
     await seedRequests(fx, 7001, 1);
@@ -347,16 +343,7 @@ describe('a row deleted between an interrupted copy and its resumption', () => {
   it('leaves request 200 out of Feishu and unparked though the replica only ever saw its deletion', async () => {
     const fx = fixture();
     await seedRequests(fx, 1, 200);
-    let pages = 0;
-    await expect(
-      fx.startPipeline({
-        snapshotPageSize: 40,
-        afterSnapshotPage: () => {
-          if (++pages === 2) throw new Error('simulated crash during the copy');
-        },
-      }),
-    ).rejects.toThrow(/simulated crash/);
-    await fx.stopPipeline();
+    await interruptCopy(fx, 2);
     // In the slot's snapshot, gone from the fresh one the copy resumes under: the stream only
     // brings the deletes, whose tombstones hold nothing but the keys.
     await fx.sql.query(
