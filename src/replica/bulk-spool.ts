@@ -88,6 +88,13 @@ export class BulkSpool {
     return row ? { id: row.id, changes: decodeChanges(row.changes) } : null;
   }
 
+  /** Every spooled batch, oldest first (a change to an instance in it takes that instance's changes). */
+  async all(db: Kysely<StateDb>): Promise<SpooledBatch[]> {
+    const { rows } = await sql<{ id: string; changes: string }>`select id::text, changes
+      from ${this.t('bulk_spool')} where slot = ${this.slot} order by id`.execute(db);
+    return rows.map((row) => ({ id: row.id, changes: decodeChanges(row.changes) }));
+  }
+
   async remove(db: Kysely<StateDb>, id: string): Promise<void> {
     await sql`delete from ${this.t('bulk_spool')} where id = ${id}::bigint`.execute(db);
   }

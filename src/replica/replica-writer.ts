@@ -192,6 +192,13 @@ export class ReplicaWriter implements TableShape {
           if (this.policy.needsSpoolFirst(batch)) {
             await settle(previousWrite);
             await this.applyWholeSpool();
+          } else if (this.policy.mayHold) {
+            // Per-instance commit order: the data fix's changes of these instances go first.
+            const ids = this.policy.spooledInstancesOf(batch);
+            if (ids.size > 0) {
+              await settle(previousWrite);
+              await this.applySpoolOf(ids);
+            }
           }
           return this.stage(batch, lane, generation, seq);
         });
@@ -298,6 +305,35 @@ export class ReplicaWriter implements TableShape {
       this.spoolListener?.(summary);
     }
     this.policy.noteEmpty();
+  }
+
+  /**
+   * The spooled changes of these instances, in the bulk lane, left in the spool: applied again with
+   * the rest, they are skipped (an image is only replaced by a later one). A change the state
+   * database refuses makes the whole spool go first instead (its batches park what they must).
+   */
+  private async applySpoolOf(ids: ReadonlySet<string>): Promise<void> {
+    const changes: RowChange[] = [];
+    for (const spooled of await this.spool.all(this.db)) {
+      for (const c of spooled.changes) {
+        if (c.kind === 'truncate') continue;
+        const refs = this.mappings.instancesOfRow(c.table, c.values as RowImage);
+        if (refs.some((ref) => ids.has(instanceIdOf(ref)))) changes.push(c);
+      }
+    }
+    if (changes.length > 0) {
+      try {
+        const summary = await this.db
+          .transaction()
+          .execute((trx) => this.applyChanges(trx, changes, LANE_BULK, NO_COMMIT));
+        this.spoolListener?.(summary);
+      } catch (error) {
+        if (rowErrorState(error) === null) throw error;
+        await this.applyWholeSpool();
+        return;
+      }
+    }
+    this.policy.noteInstancesApplied(ids);
   }
 
   /** One spooled batch, in the bulk lane, removed from the spool in the same transaction. */

@@ -5,9 +5,9 @@
 // - a change taking an unchanged TOAST value from the stored image is never staged while a spooled
 //   change of its row may be unapplied (the keys spooled are remembered, up to SPOOL_KEYS_MAX; past
 //   that, or for a spool left by another process, every such change waits for the whole spool);
-// - a change to an instance a spooled change names is never staged before the spool is applied
-//   (per-instance commit order: Feishu never shows an instance with a change and without the data
-//   fix committed before it). The instances are remembered like the keys; a spooled change whose
+// - a change to an instance a spooled change names is never staged before that instance's spooled
+//   changes are applied (per-instance commit order: Feishu never shows an instance with a change and
+//   without the data fix committed before it). The instances are remembered like the keys; a spooled change whose
 //   instances cannot be told from its values (a child row's delete holds only its key, a lookup
 //   row reaches instances through lookups) makes every later change wait, and so does a change of
 //   a lookup row, or a delete whose instance its key does not tell.
@@ -102,15 +102,16 @@ export class SpoolPolicy {
   }
 
   /**
-   * Whether the spool must be applied before this batch: a spooled change of a row it keeps an
-   * unchanged TOAST value of, or of an instance it changes, may be unapplied.
+   * Whether the whole spool must be applied before this batch: a spooled change of a row it keeps an
+   * unchanged TOAST value of may be unapplied, or it changes a row whose instances cannot be told
+   * apart from the spool's (see reachesUnknown).
    */
   needsSpoolFirst(batch: ChangeBatch): boolean {
     const keys = this.keys;
     if (keys === null) return false;
     for (const c of batch.changes) {
       if (c.kind === 'truncate') continue;
-      if (this.reachesSpooled(c.table, c.values as RowImage, c.kind === 'delete')) return true;
+      if (this.reachesUnknown(c.table, c.values as RowImage, c.kind === 'delete')) return true;
       if (c.kind !== 'upsert' || !Object.values(c.values).includes(undefined)) continue;
       if (keys === 'unknown') return true;
       const pk = this.shape.pkOf(c.table, c.values);
@@ -119,15 +120,44 @@ export class SpoolPolicy {
     return false;
   }
 
-  /** Whether a change of this row may reach an instance a spooled change names. */
-  private reachesSpooled(table: string, row: RowImage, deleted: boolean): boolean {
+  /**
+   * The instances of this batch that spooled changes name: their spooled changes are applied before
+   * it (per-instance commit order), the rest of the spool later.
+   */
+  spooledInstancesOf(batch: ChangeBatch): Set<string> {
+    const found = new Set<string>();
+    const instances = this.instances;
+    if (instances === null || instances === 'unknown') return found;
+    for (const c of batch.changes) {
+      if (c.kind === 'truncate') continue;
+      for (const ref of this.mappings.instancesOfRow(c.table, c.values as RowImage)) {
+        const id = instanceIdOf(ref);
+        if (instances.has(id)) found.add(id);
+      }
+    }
+    return found;
+  }
+
+  /** Every spooled change of these instances was applied. */
+  noteInstancesApplied(ids: ReadonlySet<string>): void {
+    const instances = this.instances;
+    if (instances === null || instances === 'unknown') return;
+    for (const id of ids) instances.delete(id);
+  }
+
+  /**
+   * Whether a change of this row may reach an instance of the spool that cannot be named: the spool
+   * holds such changes, or the row is a lookup row (it reaches instances through lookups) or a
+   * child row's delete (its key names no instance).
+   */
+  private reachesUnknown(table: string, row: RowImage, deleted: boolean): boolean {
     const instances = this.instances;
     if (instances === null) return false;
     if (instances === 'unknown') return true;
     if (this.mappings.dependentsOfRow(table, row).length > 0) return true;
-    const refs = this.mappings.instancesOfRow(table, row);
-    if (deleted && refs.length === 0 && this.mappings.tables.has(table)) return true;
-    return refs.some((ref) => instances.has(instanceIdOf(ref)));
+    return (
+      deleted && this.mappings.tables.has(table) && this.mappings.instancesOfRow(table, row).length === 0
+    );
   }
 
   noteSpooled(changes: readonly RowChange[]): void {

@@ -123,7 +123,7 @@ describe('the bulk spool', () => {
     expect(images.get(24)?.title).toBe('fixed');
   });
 
-  it('lets a change to an instance the spooled data fix left alone go first, and applies the spool before one to an instance it changed', async () => {
+  it('lets a change to an instance the spooled data fix left alone go first, and for an instance it changed applies the spooled changes of that instance before a change to it', async () => {
     const step = (stepId: number, reqId: number): RowChange => ({
       kind: 'upsert',
       table: 'oa.steps',
@@ -150,8 +150,13 @@ describe('the bulk spool', () => {
     // Request 63 is: pushed now with its step and without the fix, Feishu would show a state the
     // source never had (the fix committed before the step).
     await apply({ changes: [step(9063, 63)] });
-    expect(await spooled()).toBe(0);
-    expect((await titles([63])).get(63)?.title).toBe('fixed');
+    const images = await titles([63, 64]);
+    expect(images.get(63)?.title).toBe('fixed');
+    // Only request 63's spooled changes went first: the rest of the fix still waits in the spool.
+    expect(images.get(64)?.title).toBe('orig');
+    expect(await spooled()).toBe(1);
+    expect(await writer.drainSpool()).toBe(1);
+    expect((await titles([63, 64])).get(64)?.title).toBe('fixed');
   });
 
   it('applies the spool before a truncate of its table, so no spooled row outlives the truncate', async () => {
