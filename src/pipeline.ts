@@ -27,6 +27,7 @@ import { SampleRing } from './observe/sample-ring.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
 import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
+import { BulkSpool } from './replica/bulk-spool.js';
 import { laneName } from './replica/instance-vocabulary.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { ensureRowQueryIndexes } from './replica/row-query.js';
@@ -295,6 +296,7 @@ export class Pipeline {
       checkpoints: new CheckpointStore(db, s.stateSchema),
       instances: () => this.scheduler?.store ?? null,
       db,
+      spool: new BulkSpool(s.stateSchema, s.slotName),
       logger,
       intervalMs: 2000,
       onSample: (sample) => {

@@ -125,6 +125,11 @@ export function renderStatusText(r: StatusReport): string {
         `${lane.count}${lane.count > 0 ? `  oldest ${humanSeconds(lane.oldestPendingSeconds)}` : ''}`,
       );
     }
+    if (r.bulkSpool.batches > 0)
+      add(
+        'bulk spool',
+        `${r.bulkSpool.batches} batches of data fixes set aside, oldest ${humanSeconds(r.bulkSpool.oldestSeconds)}: applied in the bulk lane after the live changes`,
+      );
     const b = r.backfill;
     if (b && b.remaining > 0) add('backfill', describeBackfillProgress(b, b.budgetPerMinute));
     const p = r.pushing;

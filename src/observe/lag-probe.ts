@@ -10,6 +10,7 @@ import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
 import type { InstanceTable } from '../replica/instance-table.js';
+import type { BulkSpool } from '../replica/bulk-spool.js';
 import { laneName } from '../replica/instance-vocabulary.js';
 
 export interface LagSample {
@@ -33,6 +34,8 @@ export class LagProbe {
       /** The sync stage's store, once it exists (the probe starts before it, during the copy). */
       instances: () => InstanceTable | null;
       db: Kysely<StateDb>;
+      /** The bulk spool: what waits in it is sampled too. */
+      spool?: BulkSpool;
       logger: Logger;
       intervalMs: number;
       /** Called after each complete sample with what it read (the console's charts keep them). */
@@ -123,6 +126,13 @@ export class LagProbe {
         );
       }
       metrics.parked.set(await instances.countParked());
+      if (this.o.spool) {
+        const spooled = await this.o.spool.backlog(this.o.db);
+        metrics.spoolBatches.set(spooled.batches);
+        metrics.spoolOldestSeconds.set(
+          spooled.oldest ? Math.max(0, (Date.now() - spooled.oldest.getTime()) / 1000) : 0,
+        );
+      }
       this.o.onSample?.(sample);
     } catch (error) {
       this.o.logger.debug({ err: error }, 'lag sample failed');

@@ -86,6 +86,16 @@ export function createMetrics() {
       help: "Seconds until the bulk and backfill lanes are empty at the last minute's rate (at the per-minute budget when none left them in that minute); 0 when empty",
       registers: [registry],
     }),
+    spoolBatches: new Gauge({
+      name: 'approval_cdc_bulk_spool_batches',
+      help: 'Batches of bulk transactions (data fixes) set aside in the bulk spool, not yet in the replica; their instances are not in the backlog until applied',
+      registers: [registry],
+    }),
+    spoolOldestSeconds: new Gauge({
+      name: 'approval_cdc_bulk_spool_oldest_seconds',
+      help: 'Age of the oldest batch in the bulk spool (0 when empty)',
+      registers: [registry],
+    }),
     parked: new Gauge({
       name: 'approval_cdc_parked_instances',
       help: 'Instances parked with a reason',

@@ -11,6 +11,7 @@ import { backfillProgress, type BackfillProgressReport } from '../observe/backfi
 import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
+import { BulkSpool } from '../replica/bulk-spool.js';
 import { InstanceTable } from '../replica/instance-table.js';
 import { readParkedChanges } from '../replica/change-parking.js';
 import { StreamFaultStore } from '../replica/stream-fault-store.js';
@@ -88,6 +89,8 @@ export interface StatusReport {
   lagSeconds: number | null;
   backlog: LaneBacklog[];
   oldestPendingSeconds: number | null;
+  /** Batches of data fixes set aside in the bulk spool, not yet in the replica (bulk-spool.ts). */
+  bulkSpool: { batches: number; oldestSeconds: number | null };
   /**
    * The bulk and backfill lanes: instances left, the rate they left at over `windowSeconds` (from the
    * push history) and the time left (null before the push history exists).
@@ -158,6 +161,7 @@ export async function gatherStatus(inputs: StatusInputs): Promise<StatusReport> 
     lagSeconds: null,
     backlog: [...LANE_NAMES.map((lane) => ({ lane, count: 0, oldestPendingSeconds: null }))],
     oldestPendingSeconds: null,
+    bulkSpool: { batches: 0, oldestSeconds: null },
     backfill: null,
     pushing: null,
     feishuCalls: null,
@@ -286,6 +290,8 @@ async function readState(
     if (lane.oldest && (!oldest || lane.oldest < oldest)) oldest = lane.oldest;
   }
   report.oldestPendingSeconds = seconds(now, oldest);
+  const spooled = await new BulkSpool(schema, inputs.slot).backlog(db);
+  report.bulkSpool = { batches: spooled.batches, oldestSeconds: seconds(now, spooled.oldest) };
 
   const counts = await instances.problemCounts();
   report.parked.count = counts.parked;

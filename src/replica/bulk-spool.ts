@@ -99,6 +99,13 @@ export class BulkSpool {
     await sql`delete from ${this.t('bulk_spool')} where id = ${id}::bigint`.execute(db);
   }
 
+  /** What waits in the spool: batches of changes set aside, and when the oldest was (null: none). */
+  async backlog(db: Kysely<StateDb>): Promise<{ batches: number; oldest: Date | null }> {
+    const { rows } = await sql<{ batches: number; oldest: Date | null }>`select count(*)::int as batches,
+      min(created_at) as oldest from ${this.t('bulk_spool')} where slot = ${this.slot}`.execute(db);
+    return { batches: rows[0]?.batches ?? 0, oldest: rows[0]?.oldest ?? null };
+  }
+
   async isEmpty(db: Kysely<StateDb>): Promise<boolean> {
     const { rows } =
       await sql`select 1 from ${this.t('bulk_spool')} where slot = ${this.slot} limit 1`.execute(db);

@@ -4,6 +4,7 @@
 // keeps an unchanged TOAST value of a spooled row waits for the spool, or its image would be stale.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
+import { BulkSpool } from '../../src/replica/bulk-spool.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { LANE_BULK, LANE_LIVE } from '../../src/replica/instance-vocabulary.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
@@ -98,8 +99,11 @@ describe('the bulk spool', () => {
     const { rows } = await state.pool.query(`select lsn::text from ${schema}.checkpoint where slot = 's'`);
     expect(BigInt(rows[0].lsn)).toBeGreaterThanOrEqual(endLsn - 1n);
     expect(await spooled()).toBe(2);
+    // What status and the metrics show while the fix waits.
+    expect(await new BulkSpool(schema, 's').backlog(state.db)).toMatchObject({ batches: 2 });
 
     expect(await writer.drainSpool()).toBe(2);
+    expect(await new BulkSpool(schema, 's').backlog(state.db)).toEqual({ batches: 0, oldest: null });
     const after = await titles(range(1, 18).concat(100));
     expect(range(1, 18).map((id) => after.get(id)?.title)).toEqual(range(1, 18).map(() => 'fixed'));
     expect(after.get(100)?.title).toBe('mine');
