@@ -313,7 +313,7 @@ describe('a resumed copy that saw a row the stream then inserts and deletes in o
 
   it('keeps request 7001 deleted though the copy resumed under a fresh snapshot copied it', async () => {
     const fx = fixture();
-    await seedRequests(fx, 1, 200);
+    await seedRequests(fx, 1, 120);
     await interruptCopy(fx, 2);
     // After the slot's consistent point: the stream replays this insert, and the resumed copy,
     // reading a fresh snapshot, copies its rows too.
@@ -340,14 +340,14 @@ describe('a resumed copy that saw a row the stream then inserts and deletes in o
 describe('a row deleted between an interrupted copy and its resumption', () => {
   const fixture = seededFixture();
 
-  it('leaves request 200 out of Feishu and unparked though the replica only ever saw its deletion', async () => {
+  it('leaves request 120 out of Feishu and unparked though the replica only ever saw its deletion', async () => {
     const fx = fixture();
-    await seedRequests(fx, 1, 200);
+    await seedRequests(fx, 1, 120);
     await interruptCopy(fx, 2);
     // In the slot's snapshot, gone from the fresh one the copy resumes under: the stream only
     // brings the deletes, whose tombstones hold nothing but the keys.
     await fx.sql.query(
-      `delete from oa.cc where req_id = 200; delete from oa.steps where req_id = 200; delete from oa.requests where req_id = 200`,
+      `delete from oa.cc where req_id = 120; delete from oa.steps where req_id = 120; delete from oa.requests where req_id = 120`,
     );
     await fx.startPipeline({ snapshotPageSize: 40 });
     await waitForConvergence(fx, 40_000);
@@ -365,6 +365,6 @@ describe('a row deleted between an interrupted copy and its resumption', () => {
       `select id, parked_reason from approval_cdc.instance where parked_at is not null`,
     );
     expect(parked.rows).toEqual([]);
-    expect(fx.fake.instance('oa-req-200')).toBeUndefined();
+    expect(fx.fake.instance('oa-req-120')).toBeUndefined();
   }, 120_000);
 });
