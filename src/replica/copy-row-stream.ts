@@ -35,7 +35,7 @@ export class CopyRowStream extends Transform {
     private readonly pkOf: (row: RowImage) => string | null,
     private readonly onRow: (pk: string, row: RowImage) => void,
     /** Named in errors. */
-    private readonly table = 'the table',
+    private readonly table: string,
   ) {
     super();
     this.keyIndexes = this.keyColumns.map((k) => columns.indexOf(k));

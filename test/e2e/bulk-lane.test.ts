@@ -12,14 +12,10 @@ import type { ChangeBatch, RowChange } from '../../src/replica/row-change.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { LEGACY_MAPPINGS, startConnectorFixture, waitFor } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
+import { LEGACY_KEYS } from '../support/replica-check.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
-const KEYS = new Map([
-  ['oa.requests', ['req_id']],
-  ['oa.steps', ['step_id']],
-  ['oa.cc', ['cc_no']],
-  ['oa.users', ['user_no']],
-]);
+const KEYS = new Map(Object.entries(LEGACY_KEYS));
 const THRESHOLD = 5;
 
 const row = (id: number, title: string) => ({

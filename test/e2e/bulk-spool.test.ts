@@ -11,14 +11,10 @@ import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { ChangeBatch, RowChange } from '../../src/replica/row-change.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
+import { LEGACY_KEYS } from '../support/replica-check.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
-const KEYS = new Map([
-  ['oa.requests', ['req_id']],
-  ['oa.steps', ['step_id']],
-  ['oa.cc', ['cc_no']],
-  ['oa.users', ['user_no']],
-]);
+const KEYS = new Map(Object.entries(LEGACY_KEYS));
 const THRESHOLD = 5;
 const schema = 'approval_cdc';
 

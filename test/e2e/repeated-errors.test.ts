@@ -1,7 +1,7 @@
 // Errors that repeat while something stays broken reach the log once a minute per kind, with a
 // count, instead of once per attempt: here the rate ledger's end records while its table is gone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../../src/core/logger.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { RateLedger } from '../../src/sync/rate-ledger.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -22,10 +22,7 @@ describe('repeated errors in the log', () => {
   });
 
   it('logs one "rate ledger write failed" and a count, not one line per push, while the ledger cannot be written', async () => {
-    const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
-    const at = (level: string) => (fields: Record<string, unknown>, message: string) =>
-      lines.push({ level, fields, message });
-    const logger = { warn: at('warn'), error: at('error'), info: at('info') } as unknown as Logger;
+    const { logger, lines } = recordingLogger();
     const ledger = new RateLedger({
       db: state.db,
       schema,

@@ -1,15 +1,12 @@
 // A flood of refused callbacks (a scanner, a misconfigured token) reaches the log once a minute per
 // kind with a count, not one line per request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../../src/core/logger.js';
 import { startCallbackServer, type CallbackServer } from '../../src/decisions/callback-server.js';
 import type { DecisionIntake } from '../../src/decisions/decision-intake.js';
+import { recordingLogger } from '../support/recording-logger.js';
 
 describe('refused callbacks in the log', () => {
-  const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
-  const at = (level: string) => (fields: Record<string, unknown>, message: string) =>
-    lines.push({ level, fields, message });
-  const logger = { warn: at('warn'), error: at('error'), info: at('info') } as unknown as Logger;
+  const { logger, lines } = recordingLogger();
   let server: CallbackServer;
   beforeAll(async () => {
     server = await startCallbackServer({

@@ -1,13 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Logger } from '../../src/core/logger.js';
 import { LogThrottle, reasonClass } from '../../src/core/log-throttle.js';
-
-function recorder() {
-  const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
-  const at = (level: string) => (fields: Record<string, unknown>, message: string) =>
-    lines.push({ level, fields, message });
-  return { logger: { warn: at('warn'), error: at('error') } as unknown as Logger, lines };
-}
+import { recordingLogger as recorder } from '../support/recording-logger.js';
 
 describe('log throttle', () => {
   beforeEach(() => vi.useFakeTimers());

@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Logger } from '../../src/core/logger.js';
 import { stopSignalHandler } from '../../src/cli/stop-signals.js';
+import { recordingLogger } from '../support/recording-logger.js';
 
 describe('Ctrl-C on run', () => {
   it('stops gracefully on the first signal and exits 1 on the second, saying why in the log', () => {
-    const lines: { level: string; message: string }[] = [];
-    const at = (level: string) => (_fields: unknown, message: string) => lines.push({ level, message });
-    let flushed = 0;
-    const logger = {
-      info: at('info'),
-      warn: at('warn'),
-      flush: () => flushed++,
-    } as unknown as Logger;
+    const { logger, lines, flushes } = recordingLogger();
     let stops = 0;
     const exits: number[] = [];
     const handler = stopSignalHandler({ logger, stop: () => stops++, exit: (c) => exits.push(c) });
@@ -22,6 +15,6 @@ describe('Ctrl-C on run', () => {
     expect([stops, exits]).toEqual([1, [1]]);
     expect(lines.at(-1)).toMatchObject({ level: 'warn' });
     expect(lines.at(-1)?.message).toContain('second signal: exiting now');
-    expect(flushed).toBe(1);
+    expect(flushes()).toBe(1);
   });
 });
