@@ -352,5 +352,21 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         )`.execute(db);
       },
     },
+    '0022-ordered-keys': {
+      async up(db: Kysely<unknown>) {
+        // Ordered index keys instead of digests (src/replica/index-keys.ts, whose text these must
+        // be): a digest scatters the inserts of keys a source hands out in order over the whole
+        // index, which cost the copy and the stream most of their state-server time. The key's
+        // SHA-256 stays as the last column, to tell apart two keys longer than the prefix. The lookup
+        // indexes over md5 are replaced when the connector next starts (row-query.ts).
+        await sql`drop index if exists ${s('row_image_key')}`.execute(db);
+        await sql`create unique index row_image_key on ${s('row_image')}
+          (tbl, (left(pk, 256) collate "C"), sha256(replace(pk, E'\\\\', E'\\\\\\\\')::bytea))`.execute(db);
+        await sql`drop index if exists ${s('instance_external_id')}`.execute(db);
+        await sql`create index instance_external_id on ${s('instance')} ((left(external_id, 256) collate "C"))`.execute(
+          db,
+        );
+      },
+    },
   };
 }

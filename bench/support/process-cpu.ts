@@ -32,12 +32,13 @@ function readProc(pid: string): Proc | null {
 
 function kindOf(cmd: string): string {
   if (/walsender/.test(cmd)) return 'walsender';
-  if (
-    /checkpointer|background writer|walwriter|autovacuum|logical replication|stats|postgres -D|bin\/postgres/.test(
-      cmd,
-    )
-  )
-    return 'background';
+  // Background processes by what they do: where a write-heavy phase's "background" time goes
+  // (autovacuum after bulk inserts, the checkpointer's full-page writes, the WAL writer).
+  const background = /checkpointer|background writer|walwriter|autovacuum|logical replication|stats/.exec(
+    cmd,
+  );
+  if (background) return `background (${background[0]})`;
+  if (/postgres -D|bin\/postgres/.test(cmd)) return 'background (postmaster)';
   return 'backends';
 }
 

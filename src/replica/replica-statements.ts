@@ -5,20 +5,11 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Lsn } from '../core/lsn.js';
 import type { StagedImage } from './image-staging.js';
 import type { ChangeBatch } from './row-change.js';
+import { imageKeyColumns } from './index-keys.js';
 
 /** Where a write leaves the source: the end of its last complete transaction, if any. */
 export type Commit = Pick<ChangeBatch, 'endLsn' | 'commitTime'>;
 export const NO_COMMIT: Commit = { endLsn: null, commitTime: null };
-
-/**
- * The SQL of the digest row_image is unique on with `tbl` (migration 0014c): SHA-256 of the key's
- * bytes, so a key of any length fits the index. Doubling backslashes before the cast to bytea makes
- * the cast read the text's bytes as they are (the only escape left is a doubled backslash), and keeps the
- * expression immutable, as an index needs. Statements must use this text for the index to serve.
- */
-export function pkDigest(column: string): string {
-  return String.raw`sha256(replace(${column}, E'\\', E'\\\\')::bytea)`;
-}
 
 export class ReplicaStatements {
   constructor(
@@ -33,7 +24,7 @@ export class ReplicaStatements {
   /** Writes the images of a document, each only over an image from an earlier LSN. */
   upsertImages(doc: string): RawBuilder<unknown> {
     return sql`insert into ${this.t('row_image')} (tbl, pk, lsn, deleted, data) ${imageRows(doc)}
-      on conflict (tbl, ${sql.raw(pkDigest('pk'))}) do update set lsn = excluded.lsn, deleted = excluded.deleted, data = excluded.data
+      on conflict (${sql.raw(imageKeyColumns())}) do update set lsn = excluded.lsn, deleted = excluded.deleted, data = excluded.data
       where ${this.t('row_image')}.lsn < excluded.lsn`;
   }
 

@@ -39,7 +39,8 @@ import {
 } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
-import { imageDocs, NO_COMMIT, pkDigest, ReplicaStatements, type Commit } from './replica-statements.js';
+import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit } from './replica-statements.js';
+import { imageKeyMatch } from './index-keys.js';
 import { InstanceTable, type Priority } from './instance-table.js';
 import { DirtySetFinder, type DirtySet } from './dirty-set.js';
 import { parkedReason, recordParkedChange, rowErrorState, type ParkedChange } from './change-parking.js';
@@ -682,7 +683,7 @@ export class ReplicaWriter implements TableShape {
     }>`
       select r.tbl, r.pk, r.lsn, r.deleted, r.data from unnest(${tbls}::text[], ${pks}::text[]) as k(tbl, pk)
       cross join lateral (select tbl, pk, lsn, deleted, data from ${this.t('row_image')} i
-        where i.tbl = k.tbl and ${sql.raw(pkDigest('i.pk'))} = ${sql.raw(pkDigest('k.pk'))} and i.pk = k.pk
+        where i.tbl = k.tbl and ${sql.raw(imageKeyMatch('i.pk', 'k.pk'))}
         limit 1) r`.execute(db);
     for (const row of rows) {
       const k = imageKey(row.tbl, row.pk);

@@ -7,19 +7,29 @@
 // pending list off doubled the cost of writing an image). A partial expression index per queried
 // column holds only the rows that have that column and costs one small btree insert per row.
 //
-// The index holds md5 of the value, not the value: a btree entry is limited to 2,704 bytes, and a
-// legal source value can be far longer (a 6,400-character parent key made every write of its row
-// fail). The query compares the raw value too, so two values with one md5 only cost a heap fetch.
+// The index holds the value's first characters in byte order (replica-statements.ts, orderedPrefix),
+// not the value: a btree entry is limited to 2,704 bytes, and a legal source value can be far longer
+// (a 6,400-character parent key made every write of its row fail). Not a digest either: a digest
+// scatters the inserts of values handed out in order over the whole index (md5 until 0022 cost the
+// copy about half its state-server time). The query compares the raw value too, so two values with
+// one prefix only cost a heap fetch.
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { StateDb } from './state-schema.js';
 import { indexColumnOf, type LoadedRow, type RowQuery } from '../mapping/contract.js';
+import { orderedPrefix } from './index-keys.js';
+
+/** A column name as an SQL string literal (as sql.lit writes it: the index and query texts match). */
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
 
 const INDEX_PREFIX = 'row_image_q_';
 
 function indexName(column: string): string {
-  // 'md5:' names the indexes over digests: those over raw values (before 0014c) are dropped below.
-  return INDEX_PREFIX + createHash('sha1').update(`md5:${column}`).digest('hex').slice(0, 16);
+  // 'ordered:' names the indexes over ordered prefixes: those over raw values (before 0014c) and
+  // over md5 digests (before 0022) are dropped below.
+  return INDEX_PREFIX + createHash('sha1').update(`ordered:${column}`).digest('hex').slice(0, 16);
 }
 
 /**
@@ -44,7 +54,9 @@ export async function ensureRowQueryIndexes(
   for (const [name, column] of wanted) {
     if (present.has(name)) continue;
     await sql`create index if not exists ${sql.id(name)} on ${sql.id(schema, 'row_image')}
-      (md5(data ->> ${sql.lit(column)}), tbl) where data ? ${sql.lit(column)}`.execute(db);
+      (tbl, ${sql.raw(orderedPrefix(`(data ->> ${literal(column)})`))}) where data ? ${sql.lit(column)}`.execute(
+      db,
+    );
   }
 }
 
@@ -65,13 +77,14 @@ export async function queryRows(
   });
   for (const [column, indexes] of byColumn) {
     const col = sql.lit(column);
+    const indexed = sql.raw(orderedPrefix(`(ri.data ->> ${literal(column)})`));
     // The column literal must appear as in the index definition for the planner to use it.
     const { rows } = await sql<{ i: string; data: Record<string, string | null>; deleted: boolean }>`
       select q.i, r.data, r.deleted
       from unnest(${indexes.map((i) => queries[i]?.table)}::text[], ${indexes.map((i) => queries[i]?.match[column])}::text[],
         ${indexes.map((i) => JSON.stringify(queries[i]?.match))}::jsonb[]) with ordinality as q(tbl, v, m, i)
       join lateral (select data, deleted from ${sql.id(schema, 'row_image')} ri
-        where ri.data ? ${col} and md5(ri.data ->> ${col}) = md5(q.v) and (ri.data ->> ${col}) = q.v
+        where ri.data ? ${col} and ${indexed} = ${sql.raw(orderedPrefix('q.v'))} and (ri.data ->> ${col}) = q.v
           and ri.tbl = q.tbl and ri.data @> q.m) r on true`.execute(db);
     for (const row of rows)
       out[indexes[Number(row.i) - 1] as number]?.push({ values: row.data, deleted: row.deleted });

@@ -35,7 +35,8 @@ import { DirtySetFinder } from './dirty-set.js';
 import { InstanceTable, type Priority } from './instance-table.js';
 import { instanceIdOf, LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
 import { jsonKey } from './json-key.js';
-import { NO_COMMIT, pkDigest, ReplicaStatements } from './replica-statements.js';
+import { NO_COMMIT, ReplicaStatements } from './replica-statements.js';
+import { imageKeyColumns, imageKeyMatch } from './index-keys.js';
 
 /** One table as the copy reads it: `columns` in the order its COPY prints them. */
 export interface CopyTable {
@@ -334,11 +335,11 @@ export class LoaderSession {
            when i.data = s.data then 'same' else 'changed' end as kind,
            case when not i.deleted and i.lsn < $2::bigint and i.data <> s.data then i.data end as old
          from staged s cross join lateral (select lsn, deleted, data from "${schema}".row_image r
-           where r.tbl = $1 and ${pkDigest('r.pk')} = ${pkDigest('s.pk')} and r.pk = s.pk limit 1) i),
+           where r.tbl = $1 and ${imageKeyMatch('r.pk', 's.pk')} limit 1) i),
        written as (
          insert into "${schema}".row_image (tbl, pk, lsn, deleted, data)
          select $1, pk, $2::bigint, false, data from staged
-         on conflict (tbl, ${pkDigest('pk')}) do update set lsn = excluded.lsn, deleted = false, data = excluded.data
+         on conflict (${imageKeyColumns()}) do update set lsn = excluded.lsn, deleted = false, data = excluded.data
          where row_image.lsn < excluded.lsn)
        select pk, kind, old from prior where kind <> 'revived'`,
       [spec.table, lsn],

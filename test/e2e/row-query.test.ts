@@ -160,4 +160,56 @@ describe('row queries', () => {
     await ensureRowQueryIndexes(state.db, schema, mappings.queryColumns);
     expect([...(await indexScans()).keys()]).toHaveLength(4);
   });
+
+  it('tells apart keys and looked-up values that share the indexed prefix of 256 characters', async () => {
+    const writer = new ReplicaWriter(state.db, schema, mappings, KEYS, 's');
+    const shared = 'u'.repeat(256);
+    const user = (no: string, name: string, lsn: bigint) =>
+      ({ kind: 'upsert', table: 'oa.users', lsn, values: { user_no: no, feishu_uid: name } }) as const;
+    const request = (id: string, applicant: string) =>
+      ({
+        kind: 'upsert',
+        table: 'oa.requests',
+        lsn: 202n,
+        values: {
+          req_id: id,
+          form_type: '1',
+          title: id,
+          applicant_no: applicant,
+          status_code: '1',
+          submitted_at: T,
+          updated_at: T,
+        },
+      }) as const;
+    await writer.applyBatch({
+      endLsn: 210n,
+      commitTime: new Date(),
+      changes: [
+        user(`${shared}A`, 'Ann', 201n),
+        user(`${shared}B`, 'Bo', 201n),
+        request('7', `${shared}A`),
+        request('8', `${shared}B`),
+      ],
+    });
+    // A later change of one of the two keys replaces its image only.
+    await writer.applyBatch({
+      endLsn: 220n,
+      commitTime: new Date(),
+      changes: [user(`${shared}B`, 'Bea', 215n)],
+    });
+    const { rows } = await sql<{ pk: string; name: string }>`select pk, data ->> 'feishu_uid' as name
+      from ${sql.id(schema, 'row_image')} where tbl = 'oa.users' and pk like ${`%${shared}%`} order by pk`.execute(
+      state.db,
+    );
+    expect(rows.map((r) => [r.pk.slice(-3), r.name])).toEqual([
+      ['A"]', 'Ann'],
+      ['B"]', 'Bea'],
+    ]);
+    const [ofA, ofB] = await queryRows(noSeq, schema, [
+      { table: 'oa.requests', match: { applicant_no: `${shared}A` } },
+      { table: 'oa.requests', match: { applicant_no: `${shared}B` } },
+    ]);
+    expect(ofA?.map((r) => r.values.req_id)).toEqual(['7']);
+    expect(ofB?.map((r) => r.values.req_id)).toEqual(['8']);
+  });
 });
