@@ -94,7 +94,11 @@ export const run: BenchFn = async (flags, cleanup) => {
   const fake = await startFake(cleanup, { perSecond: 50, perMinute: 1000 });
   const stateDir = await mkdtemp(join(tmpdir(), 'acs-bench-'));
   await chmod(stateDir, 0o755);
-  cleanup.add('embedded state directory', () => rm(stateDir, { recursive: true, force: true }));
+  // --keep-state: the state server's directory (and its postgres.log, e.g. with PGOPTIONS='-c
+  // log_min_duration_statement=0') is left for inspection.
+  if (flags['keep-state'] === undefined)
+    cleanup.add('embedded state directory', () => rm(stateDir, { recursive: true, force: true }));
+  else log(`the state directory is kept: ${stateDir}`);
   const selfRss = new RssSampler('self', 200).start();
   cleanup.add('RSS sampler (bench)', () => selfRss.stop());
   // The WAL the legacy server writes during the copy, per copied row (issue 13: the state store is

@@ -125,6 +125,25 @@ export class InstanceTable {
   }
 
   /**
+   * Of `ids`, those that a bump in `lane` with no priority, update time or commit time would leave as
+   * they are under `unpushedOnly` (see bump): dirty in that lane and not parked. A first load's copy
+   * leaves them out of its bumps: a request's steps and CCs name its instance again, and probing an id
+   * costs about a third of a bump that then changes nothing (3.7 against 9.7 µs, 250,000 instances).
+   * Bumps only raise what this reads, so an id found here stays unchanged by a bump for the rest of
+   * the transaction. Each id is probed by the primary key (offset 0 keeps the conditions outside the
+   * probe: with them inside, the planner walks the partial dirty index instead).
+   */
+  async unchangedByBump(ids: readonly string[], lane: number): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const { rows } = await sql<{ id: string }>`select u.id from unnest(${ids}::text[]) as u(id)
+      cross join lateral (select version, synced_version, lane, priority, source_update_ms, parked_at, parked_reason
+        from ${this.t} i where i.id = u.id offset 0) x
+      where x.version > x.synced_version and x.lane = ${lane} and x.priority >= 0 and x.source_update_ms >= 0
+        and x.parked_at is null and x.parked_reason is null`.execute(this.db);
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
    * The statement that bumps the versions of `refs` in `lane`, or the lane `lanes` gives an id (null
    * when there are none); the replica writer runs it in its batch transaction, or as part of its
    * one-statement commit.

@@ -8,7 +8,8 @@
 // - the instances of every image written that differs from the one it replaced (or is new) are
 //   bumped, through lookups of any depth, and an unchanged image bumps nothing; in a first load
 //   (nothing pushed yet, nothing pushed until it ends) a bump leaves an instance that is already
-//   dirty as it is, unless it raises its priority (InstanceTable.bump, unpushedOnly);
+//   dirty as it is, unless it raises its priority (InstanceTable.bump, unpushedOnly), and an
+//   instance named only by children it would leave as it is is not sent to the bump at all;
 // - a chunk's images, its bumps and its progress commit together, so a copy killed anywhere
 //   resumes after the last committed chunk and dirties nothing twice or never;
 // - memory per chunk is one line plus a few small identities per row (keys and instance ids) when
@@ -398,7 +399,13 @@ async function bumpSorted(
   db: Kysely<StateDb>,
   unpushedOnly: boolean,
 ): Promise<void> {
-  const list = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  let list = [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (unpushedOnly) {
+    // Instances named again by their children (no priority: that comes from the instance row).
+    const plain = list.filter(([id]) => !priorities.has(id)).map(([id]) => id);
+    const unchanged = await instances.unchangedByBump(plain, LANE_BACKFILL);
+    if (unchanged.size > 0) list = list.filter(([id]) => !unchanged.has(id));
+  }
   for (let i = 0; i < list.length; i += 5000) {
     await instances
       .bump(

@@ -94,6 +94,25 @@ describe('the instance bumps of a first load', () => {
     expect(versionOf(after.rows, dirty.id)).toBe(versionOf(before.rows, dirty.id));
   });
 
+  it('leaves out of a first load bump only instances that stay dirty in the backfill lane', async () => {
+    const { rows } = await fx.state.query<{ id: string }>(
+      `select id from approval_cdc.instance order by id limit 4 offset 4`,
+    );
+    const [pushed, parked, live, dirty] = rows.map((r) => r.id);
+    if (!pushed || !parked || !live || !dirty) throw new Error('no instances');
+    await fx.state.query(`update approval_cdc.instance set synced_version = version where id = $1`, [pushed]);
+    await fx.state.query(
+      `update approval_cdc.instance set parked_at = now(), parked_reason = 'x' where id = $1`,
+      [parked],
+    );
+    await fx.state.query(`update approval_cdc.instance set lane = 0 where id = $1`, [live]);
+    const unchanged = await new InstanceTable(state.db, fx.settings.stateSchema).unchangedByBump(
+      [pushed, parked, live, dirty, '["oa-request","none"]'],
+      LANE_BACKFILL,
+    );
+    expect([...unchanged]).toEqual([dirty]);
+  });
+
   it('reads a chunk again when a fresh insert meets a stored image, and merges it', async () => {
     const { rows } = await fx.state.query<{ lsn: string; data: Record<string, string | null> }>(
       `select lsn::text, data from approval_cdc.row_image where tbl = 'oa.requests' and pk = '["1"]'`,
