@@ -118,6 +118,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     APPROVAL_CDC_FEISHU_APP_SECRET: fake.appSecret,
     APPROVAL_CDC_METRICS_ADDRESS: 'off',
     APPROVAL_CDC_LOG_LEVEL: flags['log-level'] ?? 'warn',
+    ...(flags.concurrency ? { APPROVAL_CDC_SNAPSHOT_CONCURRENCY: flags.concurrency } : {}),
   });
   const rss = new RssSampler(connector.pid, 200).start();
   const servers = { state: join(stateDir, 'data'), source: legacyDataDir ?? db.dataDir };

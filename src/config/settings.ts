@@ -176,12 +176,12 @@ export const SETTINGS_TABLE = {
   },
   snapshotPageRows: {
     env: 'APPROVAL_CDC_SNAPSHOT_PAGE_ROWS',
-    schema: int(1).default(20_000),
+    schema: int(1).default(10_000),
     doc: 'Rows per chunk (one COPY, one state transaction) of the initial copy; progress is saved with each chunk.',
   },
   snapshotConcurrency: {
     env: 'APPROVAL_CDC_SNAPSHOT_CONCURRENCY',
-    schema: int(1).default(2),
+    schema: int(1).default(3),
     doc: 'Tables the initial copy reads at once, each on its own source connection importing the slot snapshot (and its own state connection).',
   },
   initialLoad: {
