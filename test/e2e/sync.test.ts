@@ -129,7 +129,9 @@ describe('sync under Feishu faults', () => {
     for (let i = 0; i < 60; i++) await workloadStep(fx.sql, state, random, clock);
     await waitFor(
       async () => {
-        if (fx.fake.counters.injectedErrors >= 3 && fx.fake.counters.injectedResets >= 1) return true;
+        // Faults hit any request (tokens, checks, cards): wait for a push that got one.
+        if (fx.fake.pushes().some((p) => p.httpStatus === 503) && fx.fake.counters.injectedResets >= 1)
+          return true;
         await workloadStep(fx.sql, state, random, clock);
         return false;
       },
@@ -147,7 +149,8 @@ describe('sync under Feishu faults', () => {
     for (let i = 0; i < 60; i++) await workloadStep(fx.sql, state, random, clock);
     await waitFor(
       async () => {
-        if (fx.fake.counters.injectedErrors >= before + 3) return true;
+        if (fx.fake.counters.injectedErrors >= before + 3 && fx.fake.pushes().some((p) => p.code === 1395001))
+          return true;
         await workloadStep(fx.sql, state, random, clock);
         return false;
       },
