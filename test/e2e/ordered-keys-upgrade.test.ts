@@ -10,16 +10,12 @@ import { ensureRowQueryIndexes, queryRows } from '../../src/replica/row-query.js
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { stateMigrations } from '../../migrations/index.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
+import { LEGACY_KEYS } from '../support/replica-check.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 // Not the template's schema: that one is migrated to the latest already.
 const schema = 'upgraded_cdc';
-const KEYS = new Map([
-  ['oa.requests', ['req_id']],
-  ['oa.steps', ['step_id']],
-  ['oa.cc', ['cc_no']],
-  ['oa.users', ['user_no']],
-]);
+const KEYS = new Map(Object.entries(LEGACY_KEYS));
 const T = '2026-11-01 00:00:00';
 
 describe('upgrading to ordered index keys', () => {
