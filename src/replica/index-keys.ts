@@ -2,6 +2,8 @@
 // unique key of row_image (migration 0022-ordered-keys), the lookup indexes (row-query.ts) and the
 // instances' external ids. Pure: SQL text only. Invariant: a statement that must use an index writes
 // the expression exactly as the index was created with it (the planner and ON CONFLICT match by text).
+import { sql, type RawBuilder } from 'kysely';
+
 /** Characters of a key or looked-up value an index holds before its digest (at most 1,024 bytes). */
 export const INDEXED_PREFIX = 256;
 
@@ -38,4 +40,19 @@ export function imageKeyColumns(pk = 'pk'): string {
 /** The condition that finds the image of key `b` through row_image's unique index (`a`: its pk). */
 export function imageKeyMatch(a: string, b: string): string {
   return `${orderedPrefix(a)} = ${orderedPrefix(b)} and ${pkDigest(a)} = ${pkDigest(b)} and ${a} = ${b}`;
+}
+
+/** Text as an SQL string literal, as sql.lit writes it (index and query texts must match). */
+export function sqlLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/** A looked-up column of row `alias`'s image, as the lookup indexes hold it (row-query.ts). */
+export function indexedLookup(alias: string, column: string): string {
+  return orderedPrefix(`(${alias}data ->> ${sqlLiteral(column)})`);
+}
+
+/** Instances whose external id is `value`, through the instance_external_id index. */
+export function externalIdIs(value: string | null): RawBuilder<unknown> {
+  return sql`${sql.raw(orderedPrefix('external_id'))} = (left(${value}::text, ${INDEXED_PREFIX}) collate "C") and external_id = ${value}`;
 }

@@ -8,7 +8,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { StateDb, StateRow } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
 import { LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
-import { INDEXED_PREFIX, orderedPrefix } from './index-keys.js';
+import { externalIdIs } from './index-keys.js';
 
 /** Backfill order of an instance (see OPEN_PRIORITY) and its own update time. */
 export interface Priority {
@@ -305,9 +305,7 @@ export class InstanceTable {
         ? await sql<RecordRow>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
             where id = ${by.id}`.execute(this.db)
         : await sql<RecordRow>`select id, mapping, key, external_id, last_update_time::text from ${this.t}
-            where ${sql.raw(orderedPrefix('external_id'))} = left(${by.externalId}::text, ${INDEXED_PREFIX}) collate "C" and external_id = ${by.externalId} order by id`.execute(
-            this.db,
-          );
+            where ${externalIdIs(by.externalId)} order by id`.execute(this.db);
     return rows.map(recordOf);
   }
 
@@ -632,7 +630,7 @@ export class InstanceTable {
     }>`select id, mapping, key, external_id, version, synced_version, lane, dirty_since, attempts,
         next_attempt_at, parked_at, parked_reason, last_error, last_error_code, synced_at, pushes, last_update_time
       from ${this.t}
-      where id = any(${ids}::text[]) or (${sql.raw(orderedPrefix('external_id'))} = left(${externalId}::text, ${INDEXED_PREFIX}) collate "C" and external_id = ${externalId})
+      where id = any(${ids}::text[]) or (${externalIdIs(externalId)})
       order by id limit 20`.execute(this.db);
     const date = (v: Date | string | null) => (v === null ? null : new Date(v));
     return rows.map((r) => ({

@@ -7,7 +7,7 @@
 // pending list off doubled the cost of writing an image). A partial expression index per queried
 // column holds only the rows that have that column and costs one small btree insert per row.
 //
-// The index holds the value's first characters in byte order (replica-statements.ts, orderedPrefix),
+// The index holds the value's first characters in byte order (index-keys.ts, orderedPrefix),
 // not the value: a btree entry is limited to 2,704 bytes, and a legal source value can be far longer
 // (a 6,400-character parent key made every write of its row fail). Not a digest either: a digest
 // scatters the inserts of values handed out in order over the whole index (md5 until 0022 cost the
@@ -17,12 +17,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { StateDb } from './state-schema.js';
 import { indexColumnOf, type LoadedRow, type RowQuery } from '../mapping/contract.js';
-import { orderedPrefix } from './index-keys.js';
-
-/** A column name as an SQL string literal (as sql.lit writes it: the index and query texts match). */
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
+import { indexedLookup, orderedPrefix } from './index-keys.js';
 
 const INDEX_PREFIX = 'row_image_q_';
 
@@ -54,9 +49,7 @@ export async function ensureRowQueryIndexes(
   for (const [name, column] of wanted) {
     if (present.has(name)) continue;
     await sql`create index if not exists ${sql.id(name)} on ${sql.id(schema, 'row_image')}
-      (tbl, ${sql.raw(orderedPrefix(`(data ->> ${literal(column)})`))}) where data ? ${sql.lit(column)}`.execute(
-      db,
-    );
+      (tbl, ${sql.raw(indexedLookup('', column))}) where data ? ${sql.lit(column)}`.execute(db);
   }
 }
 
@@ -77,7 +70,7 @@ export async function queryRows(
   });
   for (const [column, indexes] of byColumn) {
     const col = sql.lit(column);
-    const indexed = sql.raw(orderedPrefix(`(ri.data ->> ${literal(column)})`));
+    const indexed = sql.raw(indexedLookup('ri.', column));
     // The column literal must appear as in the index definition for the planner to use it.
     const { rows } = await sql<{ i: string; data: Record<string, string | null>; deleted: boolean }>`
       select q.i, r.data, r.deleted

@@ -37,7 +37,7 @@ import { InstanceTable, type Priority } from './instance-table.js';
 import { instanceIdOf, LANE_BACKFILL, OPEN_PRIORITY } from './instance-vocabulary.js';
 import { jsonKey } from './json-key.js';
 import { NO_COMMIT, ReplicaStatements } from './replica-statements.js';
-import { imageKeyColumns, imageKeyMatch } from './index-keys.js';
+import { imageKeyColumns, imageKeyMatch, sqlLiteral } from './index-keys.js';
 
 /** One table as the copy reads it: `columns` in the order its COPY prints them. */
 export interface CopyTable {
@@ -376,15 +376,11 @@ function dataOf(columns: readonly string[]): string {
   for (let i = 0; i < columns.length; i += 50) {
     const pairs = columns
       .slice(i, i + 50)
-      .map((name, j) => `${literal(name)}, c${i + j}`)
+      .map((name, j) => `${sqlLiteral(name)}, c${i + j}`)
       .join(', ');
     parts.push(`jsonb_build_object(${pairs})`);
   }
   return parts.length === 0 ? `'{}'::jsonb` : parts.join(' || ');
-}
-
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
 }
 
 /**
