@@ -368,5 +368,14 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         );
       },
     },
+    '0023-held-instances': {
+      async up(db: Kysely<unknown>) {
+        // An instance a source transaction touched in a batch before the one holding its commit:
+        // its rows are half of that transaction, so the sync stage leaves it alone until the commit
+        // is applied (src/replica/replica-writer.ts). Few rows at a time: a partial index.
+        await sql`alter table ${s('instance')} add column held boolean not null default false`.execute(db);
+        await sql`create index instance_held on ${s('instance')} (id) where held`.execute(db);
+      },
+    },
   };
 }

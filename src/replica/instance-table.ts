@@ -3,7 +3,8 @@
 // instances for another push (requeue), the initial selection leaves some out (skipBackfill), the
 // sync stage records what Feishu accepted, retries and parking. Invariants: a version only goes up;
 // synced_version only moves up, and only to a version whose rows were read before the accepted push
-// was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock.
+// was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock;
+// a held instance (part of a source transaction applied, its commit not yet) is never due.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { StateDb, StateRow } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
@@ -22,6 +23,15 @@ export interface BackfillSelection {
   sinceMs: number | null;
   /** Only these ids (null: no such restriction). */
   keep: readonly string[] | null;
+}
+
+/**
+ * The instances a batch holds because the source transaction that touched them goes on in the next
+ * batch, and whether the batch applies a commit (it then releases what was held before it).
+ */
+export interface Hold {
+  held: ReadonlySet<string>;
+  releasing: boolean;
 }
 
 /** One instance row as the preview and the reconciler see it. */
@@ -162,6 +172,7 @@ export class InstanceTable {
     externalId: (ref: InstanceRef) => string,
     lanes?: ReadonlyMap<string, number>,
     unpushedOnly = false,
+    hold?: Hold,
   ): RawBuilder<unknown> | null {
     if (refs.size === 0) return null;
     // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
@@ -179,14 +190,17 @@ export class InstanceTable {
         (priorities.get(id)?.priority ?? 0n).toString(),
         String(priorities.get(id)?.updateMs ?? 0),
         lanes?.get(id) ?? lane,
+        hold?.held.has(id) === true,
       ]),
     );
-    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms, floor_unknown)
+    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms, floor_unknown, held)
       select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, (e ->> 6)::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint,
-        (e ->> 6)::smallint = ${LANE_BACKFILL}
+        (e ->> 6)::smallint = ${LANE_BACKFILL}, (e ->> 7)::boolean
       from jsonb_array_elements(${doc}::jsonb) as e
       on conflict (id) do update set
         version = ${inst}.version + 1,
+        -- Held until the batch with the commit of the transaction that touched it (see Hold).
+        held = ${hold?.releasing === true ? sql`excluded.held` : sql`${inst}.held or excluded.held`},
         -- Priority orders the backfill lane only; the other lanes order by the time of entry.
         priority = case when least(${inst}.lane, excluded.lane) = ${LANE_BACKFILL}::smallint
           then greatest(${inst}.priority, excluded.priority) else 0 end,
@@ -216,6 +230,26 @@ export class InstanceTable {
         and ${inst}.parked_at is null and ${inst}.parked_reason is null)`
           : sql``
       }`;
+  }
+
+  /**
+   * Releases every instance held for a source transaction, but `except` (bumped by the same batch,
+   * whose bump sets their hold). Run by a batch that applies a commit: the stream delivers one
+   * transaction at a time, in commit order, so whatever is held belongs to the transaction that
+   * commit ends (after a restart, the one replayed from the checkpoint).
+   */
+  release(except: readonly string[]): RawBuilder<unknown> {
+    return sql`update ${this.t} set held = false where held and not (id = any(${except}::text[]))`;
+  }
+
+  /**
+   * Whether rows read for a push of `version` are whole transactions: the instance is at that version
+   * still and not held. Asked after the rows are read, so a hold taken meanwhile is seen.
+   */
+  async isPushable(id: string, version: bigint): Promise<boolean> {
+    const { rows } = await sql<{ ok: boolean }>`select true as ok from ${this.t}
+      where id = ${id} and version = ${version.toString()}::bigint and not held`.execute(this.db);
+    return rows.length > 0;
   }
 
   /** Which of `ids` wait in the live lane (dirty, not parked). */
@@ -372,7 +406,7 @@ export class InstanceTable {
       select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
         accepted_digest, floor_unknown
       from ${this.t}
-      where version > synced_version and parked_at is null
+      where version > synced_version and parked_at is null and not held
         and (next_attempt_at is null or next_attempt_at <= now())
         and not (id = any(${exclude}::text[]))
       order by lane, priority desc, dirty_since

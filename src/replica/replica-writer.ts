@@ -18,6 +18,8 @@
 //   insert (a copy resumed under fresh snapshots raises the horizon past them). Such inserts skip
 //   the image read, the cost that dominated insert-heavy catch-up, and one whose row is deleted
 //   again within the batch is not written at all (planOf says why);
+// - an instance a batch's unfinished last transaction touched is held (not pushed) until a batch
+//   applies a commit, which releases it: the sync stage never pushes half a source transaction;
 // - a batch wholly inside a source transaction already known to be bulk is spooled (bulk-spool.ts),
 //   not applied: the transactions after it reach the replica first, and the spool is applied later,
 //   between the stream's batches, in the bulk lane. Stage order decides (spool-policy.ts), so the batch that
@@ -41,7 +43,7 @@ import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
 import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit } from './replica-statements.js';
 import { imageKeyMatch } from './index-keys.js';
-import { InstanceTable, type Priority } from './instance-table.js';
+import { InstanceTable, type Hold, type Priority } from './instance-table.js';
 import { DirtySetFinder, type DirtySet } from './dirty-set.js';
 import { parkedReason, recordParkedChange, rowErrorState, type ParkedChange } from './change-parking.js';
 import { BulkLanes, type BatchTransactions } from './bulk-lanes.js';
@@ -402,11 +404,15 @@ export class ReplicaWriter implements TableShape {
       const commit: Commit = { endLsn: null, commitTime: batch.commitTime };
       const total: ApplySummary = { applied: 0, skipped: 0, instancesDirtied: 0, parked: [] };
       let imageLsn: Lsn | null = null;
-      for (const change of batch.changes) {
+      // The holds of the transaction this batch's commit ends go first; the changes of its open last
+      // transaction (from openFrom on) hold their instances.
+      if (batch.endLsn !== null) await this.instances.release([]).execute(trx);
+      const openFrom = batch.txOpen === true ? (batch.txStarts?.at(-1) ?? 0) : batch.changes.length;
+      for (const [i, change] of batch.changes.entries()) {
         if (imageLsn === null || change.lsn > imageLsn) imageLsn = change.lsn;
         await sql`savepoint one_change`.execute(trx);
         try {
-          const one = await this.applyChanges(trx, [change], lane, commit);
+          const one = await this.applyChanges(trx, [change], lane, commit, i >= openFrom);
           await sql`release savepoint one_change`.execute(trx);
           total.applied += one.applied;
           total.skipped += one.skipped;
@@ -415,7 +421,7 @@ export class ReplicaWriter implements TableShape {
           await sql`rollback to savepoint one_change`.execute(trx);
           const state = rowErrorState(error);
           if (state === null) throw error;
-          const parked = await this.parkChange(trx, change, lane, commit, state, error);
+          const parked = await this.parkChange(trx, change, lane, commit, state, error, i >= openFrom);
           total.parked?.push(parked);
           total.instancesDirtied += parked.instances;
         }
@@ -434,6 +440,7 @@ export class ReplicaWriter implements TableShape {
     commit: Commit,
     state: string,
     error: unknown,
+    holding: boolean,
   ): Promise<ParkedChange> {
     const pk = change.kind === 'truncate' ? null : this.pkOf(change.table, change.values);
     const staging = newStaging(
@@ -451,7 +458,11 @@ export class ReplicaWriter implements TableShape {
       state,
       reason,
       refs,
-      (r) => this.bumpInstances(trx, new Map(r), lane, commit.commitTime),
+      (r) =>
+        this.bumpInstances(trx, new Map(r), lane, commit.commitTime, undefined, undefined, {
+          held: new Set(holding ? r.keys() : []),
+          releasing: false,
+        }),
       (ids, why, code) => this.instances.parkMany(trx, ids, why, code),
     );
   }
@@ -550,21 +561,44 @@ export class ReplicaWriter implements TableShape {
     plan: Plan,
     lane: number,
     commit: Commit,
+    holdAll = false,
   ): Promise<ApplySummary> {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
     const refs = await this.dirty.follow(trx, plan);
+    const hold = await this.holdOf(trx, plan, refs, commit, holdAll);
+    if (hold.releasing) await this.instances.release([...refs.keys()]).execute(trx);
     if (lane !== LANE_LIVE) {
-      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities);
+      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, undefined, hold);
     } else {
       const split = await this.bulk.split(trx, refs, plan.staging.touched, plan.transactions, (ids) =>
         this.instances.waitingLive(trx, ids),
       );
       // Before the bumps: an instance a later small transaction of this batch dirties comes back live.
       if (split.demote.length > 0) await this.instances.demote(trx, split.demote, LANE_BULK);
-      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, split.lanes);
+      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, split.lanes, hold);
     }
     await this.statements.checkpoint(commit, plan.imageLsn)?.execute(trx);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
+  }
+
+  /**
+   * What a batch holds and releases (see Hold): the instances its open last transaction touched
+   * (`all`: every instance of the batch, for a change of that transaction applied by itself).
+   */
+  private async holdOf(
+    db: Kysely<StateDb>,
+    plan: Plan,
+    refs: ReadonlyMap<string, InstanceRef>,
+    commit: Commit,
+    all: boolean,
+  ): Promise<Hold> {
+    const releasing = commit.endLsn !== null;
+    const tx = plan.transactions;
+    if (!all && !tx.open) return { held: new Set(), releasing };
+    const from = all ? 0 : (tx.starts.at(-1) ?? 0);
+    const held =
+      from === 0 ? refs : await this.dirty.follow(db, this.dirty.direct(plan.staging.touched.slice(from)));
+    return { held: new Set(held.keys()), releasing };
   }
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
@@ -573,6 +607,7 @@ export class ReplicaWriter implements TableShape {
     changes: readonly RowChange[],
     lane: number,
     commit: Commit & Pick<ChangeBatch, 'txStarts' | 'txOpen'>,
+    holdAll = false,
   ): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
     const keys = keysOf(changes, pks);
@@ -604,7 +639,7 @@ export class ReplicaWriter implements TableShape {
       truncatedLsn !== null && (plan.imageLsn === null || truncatedLsn > plan.imageLsn)
         ? truncatedLsn
         : plan.imageLsn;
-    return this.writePlan(trx, { ...plan, imageLsn }, lane, commit);
+    return this.writePlan(trx, { ...plan, imageLsn }, lane, commit, holdAll);
   }
 
   private prioritiesOf(staging: Staging, lane: number): Map<string, Priority> {
@@ -715,13 +750,15 @@ export class ReplicaWriter implements TableShape {
             )
           ).lanes
         : new Map<string, number>();
+    // No lookups to follow: holdOf reads nothing either.
+    const hold = await this.holdOf(this.db, plan, plan.refs, batch, false);
     try {
-      await this.commitStatement(plan, batch, lane, lanes, false);
+      await this.commitStatement(plan, batch, lane, lanes, hold, false);
     } catch (error) {
       // A key inserted again after its row was deleted has a stored tombstone: the statement changed
       // nothing, run it again with upserts only.
       if ((error as { code?: string }).code !== '23505' || plan.newDocs.length === 0) throw error;
-      await this.commitStatement(plan, batch, lane, lanes, true);
+      await this.commitStatement(plan, batch, lane, lanes, hold, true);
     }
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: plan.refs.size };
   }
@@ -731,6 +768,7 @@ export class ReplicaWriter implements TableShape {
     batch: ChangeBatch,
     lane: number,
     lanes: ReadonlyMap<string, number>,
+    hold: Hold,
     upsertOnly: boolean,
   ): Promise<void> {
     const docs = upsertOnly ? [...plan.docs, ...plan.newDocs] : plan.docs;
@@ -742,7 +780,10 @@ export class ReplicaWriter implements TableShape {
         parts.push(sql`${sql.raw(`new${i}`)} as (${this.statements.insertImages(doc)} returning 1)`),
       );
     }
-    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities, lanes);
+    // Disjoint from the bump's rows: two parts of one statement must not update the same row.
+    if (hold.releasing)
+      parts.push(sql`release as (${this.instances.release([...plan.refs.keys()])} returning 1)`);
+    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities, lanes, hold);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
     const checkpoint = this.statements.checkpoint(batch, plan.imageLsn);
     if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
@@ -763,6 +804,7 @@ export class ReplicaWriter implements TableShape {
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority> = new Map(),
     lanes?: ReadonlyMap<string, number>,
+    hold?: Hold,
   ): Promise<void> {
     const list = [...refs.entries()];
     for (let i = 0; i < list.length; i += 5000) {
@@ -772,6 +814,7 @@ export class ReplicaWriter implements TableShape {
         commitTime,
         priorities,
         lanes,
+        hold,
       )?.execute(trx);
     }
   }
@@ -782,6 +825,7 @@ export class ReplicaWriter implements TableShape {
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority>,
     lanes?: ReadonlyMap<string, number>,
+    hold?: Hold,
   ): RawBuilder<unknown> | null {
     return this.instances.bump(
       refs,
@@ -790,6 +834,8 @@ export class ReplicaWriter implements TableShape {
       priorities,
       (ref) => this.mappings.externalId(ref),
       lanes,
+      false,
+      hold,
     );
   }
 }

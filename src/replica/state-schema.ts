@@ -52,6 +52,8 @@ export interface InstanceColumns {
   accepted_digest: string | null;
   /** First seen in a snapshot copy and not asked yet what update_time Feishu holds (feishu-floor.ts). */
   floor_unknown: Generated<boolean>;
+  /** Touched by a source transaction whose commit is not applied yet: not pushed (migration 0023). */
+  held: Generated<boolean>;
 }
 
 /** The position up to which the source's changes are durable here, per slot. */

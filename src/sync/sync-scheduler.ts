@@ -224,6 +224,9 @@ export class SyncScheduler {
         instance.ref,
         this.o.beforeVirtual,
       );
+      // The replica applied part of a source transaction since the claim: these rows may be half
+      // of it. Left dirty, the instance comes back once the commit is applied.
+      if (!(await this.store.isPushable(instance.id, instance.version))) return;
       const built = mappings.build(instance.ref, rows);
       if (built.kind === 'absent') {
         await this.store.markSynced(instance.id, instance.version, instance.lastUpdateTime, 0, null);

@@ -1,0 +1,201 @@
+// A source transaction larger than a batch (or cut by the batch timer) reaches the replica in
+// several batches. Until its commit is applied, the instances it touched hold part of it: the sync
+// stage must not push them, or Feishu would show a transaction half applied (a request with some of
+// its steps). They are bumped at once, held, and released by the batch that applies the commit,
+// also after a restart that replays the transaction from the checkpoint.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMappings } from '../../src/mapping/mapping-loader.js';
+import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
+import { InstanceTable } from '../../src/replica/instance-table.js';
+import { ReplicaWriter } from '../../src/replica/replica-writer.js';
+import type { RowChange } from '../../src/replica/row-change.js';
+import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
+import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
+import { LEGACY_KEYS } from '../support/replica-check.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+const KEYS = new Map(Object.entries(LEGACY_KEYS));
+const MAPPINGS = loadMappings(LEGACY_MAPPINGS);
+const AT = '2026-11-01 00:00:00';
+
+const request = (id: number, title = 'R') => ({
+  req_id: String(id),
+  form_type: '1',
+  title,
+  applicant_no: '5',
+  status_code: '1',
+  submitted_at: AT,
+  updated_at: AT,
+});
+const step = (id: number, req: number) => ({
+  step_id: String(id),
+  req_id: String(req),
+  seq: '1',
+  node_name: 'N',
+  approver_no: '2',
+  state_code: '0',
+  created_at: AT,
+  updated_at: AT,
+});
+
+// Both ways a batch is written: the one-statement path (no bulk lane) and the transaction path.
+describe.each([
+  { name: 'without a bulk lane', threshold: 0 },
+  { name: 'with a bulk lane', threshold: 1000 },
+])('an open source transaction ($name)', ({ threshold }) => {
+  let db: TestDatabase;
+  let state: StateConnection;
+  const schema = 'approval_cdc';
+  let lsn = 1000n;
+  let instances: InstanceTable;
+  const writerOf = () => new ReplicaWriter(state.db, schema, MAPPINGS, KEYS, 's', threshold);
+  let writer: ReplicaWriter;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('opentx');
+    state = openStateDb(db.url, schema);
+    await migrateStateDb(state);
+    await new CheckpointStore(state.db, schema).beginSnapshot('s', 50n);
+    writer = writerOf();
+    instances = new InstanceTable(state.db, schema);
+  });
+  afterAll(async () => {
+    await state?.close();
+    await db?.drop();
+  });
+
+  const upserts = (rows: { table: string; values: Record<string, string> }[]): RowChange[] =>
+    rows.map(({ table, values }) => ({ kind: 'upsert', table, lsn: lsn++, values, fresh: true }));
+  const requestWithSteps = (req: number, from: number, n: number) =>
+    upserts([
+      { table: 'oa.requests', values: request(req) },
+      ...Array.from({ length: n }, (_, i) => ({ table: 'oa.steps', values: step(from + i, req) })),
+    ]);
+  const stepsOf = (req: number, from: number, n: number) =>
+    upserts(Array.from({ length: n }, (_, i) => ({ table: 'oa.steps', values: step(from + i, req) })));
+  const due = async () => (await instances.dueInstances(100, [])).map((d) => d.externalId).sort();
+
+  it('keeps an instance out of the sync queue until the batch with its commit is applied', async () => {
+    await writer.applyBatch({ changes: requestWithSteps(1, 100, 1), endLsn: lsn++, commitTime: new Date() });
+    const [claimed] = await instances.dueInstances(100, []);
+    expect(claimed?.externalId).toBe('oa-req-1');
+    if (!claimed) return;
+    expect(await instances.isPushable(claimed.id, claimed.version)).toBe(true);
+
+    const first = stepsOf(1, 110, 3);
+    await writer.applyBatch({ changes: first, endLsn: null, commitTime: null, txStarts: [0], txOpen: true });
+    expect(await due()).toEqual([]);
+    // Rows read for a push claimed before the hold may hold half of the transaction: not pushed.
+    expect(await instances.isPushable(claimed.id, claimed.version)).toBe(false);
+
+    const rest = stepsOf(1, 200, 2);
+    await writer.applyBatch({
+      changes: rest,
+      endLsn: lsn++,
+      commitTime: new Date(),
+      txStarts: [],
+      txOpen: false,
+    });
+    const [again] = await instances.dueInstances(100, []);
+    expect(again?.externalId).toBe('oa-req-1');
+    expect(await instances.isPushable(claimed.id, claimed.version)).toBe(false);
+    expect(await instances.isPushable(claimed.id, again?.version ?? 0n)).toBe(true);
+  });
+
+  it('keeps flowing the instances of the transactions a batch completes, holding only the open one', async () => {
+    const done = requestWithSteps(2, 300, 1);
+    const open = requestWithSteps(3, 400, 1);
+    await writer.applyBatch({
+      changes: [...done, ...open],
+      endLsn: lsn++,
+      commitTime: new Date(),
+      txStarts: [0, done.length],
+      txOpen: true,
+    });
+    expect(await due()).toEqual(['oa-req-1', 'oa-req-2']);
+    await writer.applyBatch({
+      changes: stepsOf(3, 500, 1),
+      endLsn: lsn++,
+      commitTime: new Date(),
+      txStarts: [],
+      txOpen: false,
+    });
+    expect(await due()).toEqual(['oa-req-1', 'oa-req-2', 'oa-req-3']);
+  });
+
+  it('holds an instance an earlier transaction left due when the open one touches it too', async () => {
+    await state.pool.query(`update ${schema}.instance set synced_version = version, first_commit_at = null`);
+    await writer.applyBatch({
+      changes: upserts([{ table: 'oa.requests', values: request(2, 'changed') }]),
+      endLsn: lsn++,
+      commitTime: new Date(),
+    });
+    expect(await due()).toEqual(['oa-req-2']);
+    await writer.applyBatch({
+      changes: stepsOf(2, 600, 1),
+      endLsn: null,
+      commitTime: null,
+      txStarts: [0],
+      txOpen: true,
+    });
+    expect(await due()).toEqual([]);
+    await writer.applyBatch({
+      changes: [],
+      endLsn: lsn++,
+      commitTime: new Date(),
+      txStarts: [],
+      txOpen: false,
+    });
+    expect(await due()).toEqual(['oa-req-2']);
+  });
+
+  it('holds the open transaction also when a refused change makes the batch apply change by change', async () => {
+    await state.pool.query(`update ${schema}.instance set synced_version = version, first_commit_at = null`);
+    await state.pool.query(
+      `alter table ${schema}.row_image add constraint refuses_poison check (data ->> 'title' is distinct from 'poison')`,
+    );
+    try {
+      const done = upserts([{ table: 'oa.requests', values: request(5, 'poison') }]);
+      const open = requestWithSteps(6, 900, 1);
+      const summary = await writer.applyBatch({
+        changes: [...done, ...open],
+        endLsn: lsn++,
+        commitTime: new Date(),
+        txStarts: [0, done.length],
+        txOpen: true,
+      });
+      expect(summary.parked).toHaveLength(1);
+      expect(await due()).toEqual([]);
+      expect((await instances.listParked()).map((p) => p.externalId)).toEqual(['oa-req-5']);
+    } finally {
+      await state.pool.query(`alter table ${schema}.row_image drop constraint refuses_poison`);
+    }
+    await writer.applyBatch({
+      changes: [],
+      endLsn: lsn++,
+      commitTime: new Date(),
+      txStarts: [],
+      txOpen: false,
+    });
+    expect(await due()).toEqual(['oa-req-6']);
+  });
+
+  it('releases what a stopped process held once the replayed transaction commits', async () => {
+    await state.pool.query(`update ${schema}.instance set synced_version = version, first_commit_at = null`);
+    const first = requestWithSteps(4, 700, 2);
+    await writer.applyBatch({ changes: first, endLsn: null, commitTime: null, txStarts: [0], txOpen: true });
+    expect(await due()).toEqual([]);
+    // A new process replays the transaction from the checkpoint: its first part is already stored.
+    writer = writerOf();
+    await writer.applyBatch({ changes: first, endLsn: null, commitTime: null, txStarts: [0], txOpen: true });
+    expect(await due()).toEqual([]);
+    await writer.applyBatch({
+      changes: stepsOf(4, 800, 1),
+      endLsn: lsn++,
+      commitTime: new Date(),
+      txStarts: [],
+      txOpen: false,
+    });
+    expect(await due()).toEqual(['oa-req-4']);
+  });
+});
