@@ -100,6 +100,11 @@ export class ReplicaWriter implements TableShape {
   private readonly inFlight = new Map<string, InFlightImage>();
   /** Set when a batch fails: every batch fails until resume(). */
   private failed = false;
+  /**
+   * Whether instances may be held (see holdOf): unknown at start and after a failure, so the first
+   * commit releases; false once a commit released and held nothing, so later commits skip it.
+   */
+  private holding = true;
   /** Bumped by resume(): batches and in-flight images of an older generation are void. */
   private generation = 0;
   private seq = 0;
@@ -260,6 +265,7 @@ export class ReplicaWriter implements TableShape {
     this.bulk.reset();
     this.policy.reset();
     this.failed = false;
+    this.holding = true;
     this.generation++;
     this.inFlight.clear();
     if (this.policy.mayHold && this.autoDrain) this.drain.kick();
@@ -407,6 +413,7 @@ export class ReplicaWriter implements TableShape {
       // The holds of the transaction this batch's commit ends go first; the changes of its open last
       // transaction (from openFrom on) hold their instances.
       if (batch.endLsn !== null) await this.instances.release([]).execute(trx);
+      this.holding = true;
       const openFrom = batch.txOpen === true ? (batch.txStarts?.at(-1) ?? 0) : batch.changes.length;
       for (const [i, change] of batch.changes.entries()) {
         if (imageLsn === null || change.lsn > imageLsn) imageLsn = change.lsn;
@@ -592,13 +599,18 @@ export class ReplicaWriter implements TableShape {
     commit: Commit,
     all: boolean,
   ): Promise<Hold> {
-    const releasing = commit.endLsn !== null;
+    const releasing = commit.endLsn !== null && this.holding;
     const tx = plan.transactions;
-    if (!all && !tx.open) return { held: new Set(), releasing };
-    const from = all ? 0 : (tx.starts.at(-1) ?? 0);
-    const held =
-      from === 0 ? refs : await this.dirty.follow(db, this.dirty.direct(plan.staging.touched.slice(from)));
-    return { held: new Set(held.keys()), releasing };
+    let held = new Set<string>();
+    if (all || tx.open) {
+      const from = all ? 0 : (tx.starts.at(-1) ?? 0);
+      const open =
+        from === 0 ? refs : await this.dirty.follow(db, this.dirty.direct(plan.staging.touched.slice(from)));
+      held = new Set(open.keys());
+    }
+    // Batches are written one after the other, and a failed one makes resume() set it again.
+    this.holding = held.size > 0 || (this.holding && !releasing);
+    return { held, releasing };
   }
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
