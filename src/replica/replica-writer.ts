@@ -11,13 +11,14 @@
 // - batches commit in the order they are handed over, and none commits after one that failed until
 //   resume() is called (the stream does so when it starts replaying from the slot's position).
 //   Batch N+1 is staged (its images read, merged, serialised) while batch N is being written: the
-//   images N stages are kept in memory until N commits, so N+1 reads what N wrote without waiting;
+//   images N stages are kept in memory until N commits (image-reads.ts), so N+1 reads what N wrote
+//   without waiting;
 // - the checkpoint row's image_lsn is at or above the LSN of every image written. An insert from
 //   beyond it (read at a session's first batch, once streaming) has no image to read: a replayed
 //   change is always at or below it, and a key cannot have an image from a later change than its
 //   insert (a copy resumed under fresh snapshots raises the horizon past them). Such inserts skip
 //   the image read, the cost that dominated insert-heavy catch-up, and one whose row is deleted
-//   again within the batch is not written at all (planOf says why);
+//   again within the batch is not written at all (batch-plan.ts, planOf, says why);
 // - an instance a batch's unfinished last transaction touched is held (not pushed) until a batch
 //   applies a commit, which releases it: the sync stage never pushes half a source transaction;
 // - a batch wholly inside a source transaction already known to be bulk is spooled (bulk-spool.ts),
@@ -29,26 +30,18 @@ import type { StateDb } from './state-schema.js';
 import type { InstanceRef, MappingSet, RowImage } from '../mapping/contract.js';
 import type { Lsn } from '../core/lsn.js';
 import { CdcError } from '../errors.js';
-import {
-  imageKey,
-  newStaging,
-  stageChange,
-  touch,
-  type Image,
-  type StagedImage,
-  type Staging,
-  type TableShape,
-} from './image-staging.js';
+import { newStaging, stageChange, touch, type TableShape } from './image-staging.js';
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
 import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit } from './replica-statements.js';
-import { imageKeyMatch } from './index-keys.js';
 import { InstanceTable, type Hold, type Priority } from './instance-table.js';
-import { DirtySetFinder, type DirtySet } from './dirty-set.js';
+import { DirtySetFinder } from './dirty-set.js';
 import { parkedReason, recordParkedChange, rowErrorState, type ParkedChange } from './change-parking.js';
-import { BulkLanes, type BatchTransactions } from './bulk-lanes.js';
-import { instanceIdOf, LANE_BACKFILL, LANE_BULK, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
+import { BulkLanes } from './bulk-lanes.js';
+import { instanceIdOf, LANE_BACKFILL, LANE_BULK, LANE_LIVE } from './instance-vocabulary.js';
 import { BulkSpool, type SpooledBatch } from './bulk-spool.js';
+import { keysOf, planOf, TransactionMarks, type Plan } from './batch-plan.js';
+import { ImageReads } from './image-reads.js';
 import { SpoolDrain } from './spool-drain.js';
 import { SpoolPolicy } from './spool-policy.js';
 
@@ -65,30 +58,6 @@ export interface ApplySummary {
 /** A batch the stage step decided to spool instead of applying. */
 const SPOOL = 'spool' as const;
 
-interface Plan extends DirtySet {
-  readonly staging: Staging;
-  readonly docs: string[];
-  /**
-   * Images of inserts beyond the horizon (their keys were not read): written with a plain INSERT,
-   * cheaper than the upsert's conflict check (ingest bench, three interleaved pairs, median ratio
-   * 0.459/0.470/0.494 against 0.428/0.461/0.411 with upserts); if a key was stored after all (reused
-   * after a delete), the statement is run again with upserts.
-   */
-  readonly newDocs: string[];
-  /** The highest LSN of the images this plan writes (null: none). */
-  readonly imageLsn: Lsn | null;
-  readonly priorities: Map<string, Priority>;
-  /** The source transactions of the batch, over `staging.touched` (see bulk-lanes.ts). */
-  readonly transactions: BatchTransactions;
-}
-
-/** Staged images of batches not yet committed, with the batch (seq) and writer generation they belong to. */
-interface InFlightImage {
-  image: Image;
-  seq: number;
-  generation: number;
-}
-
 const settle = (p: Promise<unknown>): Promise<void> =>
   p.then(
     () => undefined,
@@ -97,7 +66,6 @@ const settle = (p: Promise<unknown>): Promise<void> =>
 
 export class ReplicaWriter implements TableShape {
   private readonly keepCols = new Map<string, Set<string>>();
-  private readonly inFlight = new Map<string, InFlightImage>();
   /** Set when a batch fails: every batch fails until resume(). */
   private failed = false;
   /**
@@ -110,10 +78,8 @@ export class ReplicaWriter implements TableShape {
   private seq = 0;
   private stageTail: Promise<unknown> = Promise.resolve();
   private writeTail: Promise<unknown> = Promise.resolve();
-  /** The image horizon of the current generation (null: inserts read their images as any change). */
-  private horizon: Lsn | null = null;
-  private horizonGeneration = -1;
   private readonly statements: ReplicaStatements;
+  private readonly images: ImageReads;
   private readonly dirty: DirtySetFinder;
   private readonly instances: InstanceTable;
   private readonly bulk: BulkLanes;
@@ -138,6 +104,7 @@ export class ReplicaWriter implements TableShape {
       this.keepCols.set(table, new Set([...use.columns, ...(tableKeys.get(table) ?? [])]));
     }
     this.statements = new ReplicaStatements(schema, slot);
+    this.images = new ImageReads(db, schema, slot, (table, values) => this.pkOf(table, values));
     this.instances = new InstanceTable(db, schema);
     this.dirty = new DirtySetFinder(mappings, schema);
     this.bulk = new BulkLanes(bulkThreshold, this.dirty);
@@ -246,11 +213,11 @@ export class ReplicaWriter implements TableShape {
           if (rowErrorState(error) === null) throw error;
           summary = await this.applyIsolated(batch, lane);
         }
-        if (staged) this.release(staged, seq);
+        if (staged) this.images.forget(staged.staging.written, seq);
         return summary;
       } catch (error) {
         this.failed = true;
-        this.inFlight.clear();
+        this.images.clear();
         throw error;
       }
     })();
@@ -267,7 +234,7 @@ export class ReplicaWriter implements TableShape {
     this.failed = false;
     this.holding = true;
     this.generation++;
-    this.inFlight.clear();
+    this.images.clear();
     if (this.policy.mayHold && this.autoDrain) this.drain.kick();
   }
 
@@ -451,7 +418,7 @@ export class ReplicaWriter implements TableShape {
   ): Promise<ParkedChange> {
     const pk = change.kind === 'truncate' ? null : this.pkOf(change.table, change.values);
     const staging = newStaging(
-      await this.loadImages(trx, [change], [pk], keysOf([change], [pk]), null, null),
+      await this.images.read(trx, [change], [pk], keysOf([change], [pk]), null, null),
     );
     if (change.kind !== 'truncate') stageChange(staging, this, change, pk, keysOf([change], [pk])[0] ?? null);
     const refs = await this.dirty.follow(trx, this.dirty.direct(staging.touched));
@@ -483,22 +450,19 @@ export class ReplicaWriter implements TableShape {
   ): Promise<Plan | typeof SPOOL> {
     const { changes, txStarts } = batch;
     const txOpen = batch.txOpen === true;
-    if (this.horizonGeneration !== generation) {
-      this.horizon = await this.loadHorizon();
-      this.horizonGeneration = generation;
-    }
+    const horizon = await this.images.horizonOf(generation);
     const pks = this.pksOf(changes);
     const keys = keysOf(changes, pks);
     const unread = new Set<string>();
     const staging = newStaging(
-      await this.loadImages(this.db, changes, pks, keys, generation, this.horizon, unread),
+      await this.images.read(this.db, changes, pks, keys, generation, horizon, unread),
     );
     const tx = new TransactionMarks(changes.length, txStarts);
     changes.forEach((change, i) => {
       tx.at(i, staging.touched.length);
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
     });
-    const plan = this.planOf(staging, lane, tx.done(txOpen), unread);
+    const plan = planOf(staging, lane, tx.done(txOpen), this.dirty, this.mappings, unread);
     const staged = {
       transactions: plan.transactions,
       refs: plan.refs,
@@ -507,59 +471,9 @@ export class ReplicaWriter implements TableShape {
     // The first batch of a bulk transaction the values did not tell: spooled like the ones after it.
     if (lane === LANE_LIVE && this.policy.staged(batch, staged)) return SPOOL;
     if (!this.failed && generation === this.generation) {
-      for (const [k, w] of staging.written) this.inFlight.set(k, { image: w.image, seq, generation });
+      this.images.keep(staging.written, seq, generation);
     }
     return plan;
-  }
-
-  /** What a staged batch writes: its image documents, its instances and the lookups to follow. */
-  private planOf(
-    staging: Staging,
-    lane: number,
-    transactions: BatchTransactions,
-    unread?: ReadonlySet<string>,
-  ): Plan {
-    let imageLsn: Lsn | null = null;
-    const known: StagedImage[] = [];
-    const fresh: StagedImage[] = [];
-    for (const [k, w] of staging.written) {
-      if (imageLsn === null || w.image.lsn > imageLsn) imageLsn = w.image.lsn;
-      if (!unread?.has(k)) known.push(w);
-      // Inserted and deleted within this batch, never stored: nothing to store. A tombstone would
-      // only guard against a replay of the insert, and a replay (a suffix of the stream) that holds
-      // the insert holds the delete too. Its instances are bumped all the same (touched).
-      else if (!w.image.deleted) fresh.push(w);
-    }
-    return {
-      staging,
-      docs: imageDocs(known),
-      newDocs: imageDocs(fresh),
-      imageLsn,
-      ...this.dirty.direct(staging.touched),
-      priorities: this.prioritiesOf(staging, lane),
-      transactions,
-    };
-  }
-
-  /**
-   * The image horizon for a session, read before its first batch is staged. Only once streaming:
-   * the snapshot copy writes images concurrently. Computed from row_image the first time (one scan
-   * per slot), when no other transaction writes images.
-   */
-  private async loadHorizon(): Promise<Lsn | null> {
-    const t = this.t('checkpoint');
-    await sql`update ${t} set image_lsn = (select coalesce(max(lsn), 0) from ${this.t('row_image')})
-      where slot = ${this.slot} and phase = 'streaming' and image_lsn is null`.execute(this.db);
-    const { rows } = await sql<{ image_lsn: string | null }>`select image_lsn::text from ${t}
-      where slot = ${this.slot} and phase = 'streaming'`.execute(this.db);
-    const lsn = rows[0]?.image_lsn;
-    return lsn === undefined || lsn === null ? null : BigInt(lsn);
-  }
-
-  private release(plan: Plan, seq: number): void {
-    for (const k of plan.staging.written.keys()) {
-      if (this.inFlight.get(k)?.seq === seq) this.inFlight.delete(k);
-    }
   }
 
   /** Writes a plan in a transaction, the checkpoint (and horizon) last. */
@@ -623,7 +537,7 @@ export class ReplicaWriter implements TableShape {
   ): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
     const keys = keysOf(changes, pks);
-    const staging = newStaging(await this.loadImages(trx, changes, pks, keys, null, null));
+    const staging = newStaging(await this.images.read(trx, changes, pks, keys, null, null));
     let truncatedLsn: Lsn | null = null;
     const tx = new TransactionMarks(changes.length, commit.txStarts);
     for (const [i, change] of changes.entries()) {
@@ -646,7 +560,7 @@ export class ReplicaWriter implements TableShape {
       truncatedLsn = change.lsn;
       staging.applied++;
     }
-    const plan = this.planOf(staging, lane, tx.done(commit.txOpen === true));
+    const plan = planOf(staging, lane, tx.done(commit.txOpen === true), this.dirty, this.mappings);
     const imageLsn =
       truncatedLsn !== null && (plan.imageLsn === null || truncatedLsn > plan.imageLsn)
         ? truncatedLsn
@@ -654,89 +568,8 @@ export class ReplicaWriter implements TableShape {
     return this.writePlan(trx, { ...plan, imageLsn }, lane, commit, holdAll);
   }
 
-  private prioritiesOf(staging: Staging, lane: number): Map<string, Priority> {
-    const priorities = new Map<string, Priority>();
-    if (lane !== LANE_BACKFILL || !this.mappings.instanceRank) return priorities;
-    for (const { table, image } of staging.written.values()) {
-      const rank = image.deleted ? null : this.mappings.instanceRank(table, image.data);
-      if (rank)
-        priorities.set(instanceIdOf(rank.ref), {
-          priority: (rank.open ? OPEN_PRIORITY : 0n) + BigInt(rank.startMs),
-          updateMs: rank.updateMs,
-        });
-    }
-    return priorities;
-  }
-
   private pksOf(changes: readonly RowChange[]): (string | null)[] {
     return changes.map((c) => (c.kind === 'truncate' ? null : this.pkOf(c.table, c.values)));
-  }
-
-  /**
-   * Current images of the rows the changes name. With a generation (the pipelined path), images
-   * staged by batches not yet committed win over the database; they are taken before the read, so
-   * one released meanwhile was committed before the read began. An insert beyond `horizon` is not
-   * read from the database (see the header): its key goes into `unread`.
-   */
-  private async loadImages(
-    db: Kysely<StateDb>,
-    changes: readonly RowChange[],
-    changePks: readonly (string | null)[],
-    changeKeys: readonly (string | null)[],
-    generation: number | null,
-    horizon: Lsn | null,
-    unread?: Set<string>,
-  ): Promise<Map<string, Image>> {
-    const images = new Map<string, Image>();
-    const asked = new Set<string>();
-    const tbls: string[] = [];
-    const pks: string[] = [];
-    const want = (table: string, pk: string | null, k: string | null, unstored: boolean) => {
-      if (!pk || k === null) return;
-      if (asked.has(k)) return;
-      asked.add(k);
-      const staged = generation === null ? undefined : this.inFlight.get(k);
-      if (staged && staged.generation === generation) {
-        images.set(k, staged.image);
-        return;
-      }
-      if (unstored) {
-        unread?.add(k);
-        return;
-      }
-      tbls.push(table);
-      pks.push(pk);
-    };
-    changes.forEach((change, i) => {
-      if (change.kind === 'truncate') return;
-      const unstored =
-        horizon !== null && change.kind === 'upsert' && change.fresh === true && change.lsn > horizon;
-      want(change.table, changePks[i] ?? null, changeKeys[i] ?? null, unstored);
-      if (change.kind === 'upsert' && change.oldKey) {
-        const oldPk = this.pkOf(change.table, change.oldKey);
-        want(change.table, oldPk, oldPk === null ? null : imageKey(change.table, oldPk), false);
-      }
-    });
-    if (pks.length === 0) return images;
-    // One primary-key probe per key, whatever the statistics say: as a plain join, a batch of 1,000
-    // keys against a replica of 20,000 rows was planned as a hash join over a full scan (13 ms
-    // against 4 ms), and the scan grows with the replica until the plan flips.
-    const { rows } = await sql<{
-      tbl: string;
-      pk: string;
-      lsn: string;
-      deleted: boolean;
-      data: Record<string, string | null>;
-    }>`
-      select r.tbl, r.pk, r.lsn, r.deleted, r.data from unnest(${tbls}::text[], ${pks}::text[]) as k(tbl, pk)
-      cross join lateral (select tbl, pk, lsn, deleted, data from ${this.t('row_image')} i
-        where i.tbl = k.tbl and ${sql.raw(imageKeyMatch('i.pk', 'k.pk'))}
-        limit 1) r`.execute(db);
-    for (const row of rows) {
-      const k = imageKey(row.tbl, row.pk);
-      if (!images.has(k)) images.set(k, { lsn: BigInt(row.lsn), deleted: row.deleted, data: row.data });
-    }
-    return images;
   }
 
   private async writeImageDoc(trx: Kysely<StateDb>, doc: string): Promise<void> {
@@ -849,40 +682,5 @@ export class ReplicaWriter implements TableShape {
       false,
       hold,
     );
-  }
-}
-
-/** The imageKey of each change's row (null: a truncate, or a key column missing). */
-function keysOf(changes: readonly RowChange[], pks: readonly (string | null)[]): (string | null)[] {
-  return changes.map((c, i) => {
-    const pk = pks[i];
-    return c.kind === 'truncate' || pk === null || pk === undefined ? null : imageKey(c.table, pk);
-  });
-}
-
-/** Where each source transaction of a batch begins in its staged `touched` rows (BatchTransactions). */
-class TransactionMarks {
-  private readonly starts: number[] = [];
-  private next = 0;
-  private readonly continues: boolean;
-
-  /** `txStarts`: ChangeBatch.txStarts (absent: the batch is one transaction). */
-  constructor(
-    count: number,
-    private readonly txStarts: readonly number[] | undefined,
-  ) {
-    this.continues = txStarts !== undefined && count > 0 && txStarts[0] !== 0;
-    if (this.continues || txStarts === undefined) this.starts.push(0);
-  }
-
-  /** Change `i` is about to be staged, `touched` rows so far (a transaction may touch none). */
-  at(i: number, touched: number): void {
-    if (this.txStarts === undefined || this.txStarts[this.next] !== i) return;
-    this.next++;
-    this.starts.push(touched);
-  }
-
-  done(open: boolean): BatchTransactions {
-    return { starts: this.starts, continues: this.continues, open };
   }
 }
