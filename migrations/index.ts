@@ -377,6 +377,17 @@ export function stateMigrations(schema: string): Record<string, Migration> {
         await sql`create index instance_held on ${s('instance')} (id) where held`.execute(db);
       },
     },
+    '0023b-spool-held': {
+      async up(db: Kysely<unknown>) {
+        // An instance a spooled batch of a bulk transaction changed: the rest of that transaction may
+        // still wait in the spool, so it is not pushed until the spool is found empty
+        // (src/replica/replica-writer.ts). Apart from held, which a source commit releases.
+        await sql`alter table ${s('instance')} add column spool_held boolean not null default false`.execute(
+          db,
+        );
+        await sql`create index instance_spool_held on ${s('instance')} (id) where spool_held`.execute(db);
+      },
+    },
     '0024-short-key-digest': {
       async up(db: Kysely<unknown>) {
         // The key's SHA-256 only for keys longer than the indexed prefix of 256 characters (empty for

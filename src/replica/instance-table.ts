@@ -4,7 +4,8 @@
 // sync stage records what Feishu accepted, retries and parking. Invariants: a version only goes up;
 // synced_version only moves up, and only to a version whose rows were read before the accepted push
 // was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock;
-// a held instance (part of a source transaction applied, its commit not yet) is never due.
+// a held instance (part of a source transaction applied, its commit not yet, or part of a spooled
+// bulk transaction while the spool is not empty) is never due.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { StateDb, StateRow } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
@@ -32,6 +33,8 @@ export interface BackfillSelection {
 export interface Hold {
   held: ReadonlySet<string>;
   releasing: boolean;
+  /** Every instance of the bump is held until the bulk spool is found empty (releaseSpool). */
+  spool?: boolean;
 }
 
 /** One instance row as the preview and the reconciler see it. */
@@ -193,14 +196,16 @@ export class InstanceTable {
         hold?.held.has(id) === true,
       ]),
     );
-    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms, floor_unknown, held)
+    const spool = hold?.spool === true;
+    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms, floor_unknown, held, spool_held)
       select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, (e ->> 6)::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint,
-        (e ->> 6)::smallint = ${LANE_BACKFILL}, (e ->> 7)::boolean
+        (e ->> 6)::smallint = ${LANE_BACKFILL}, (e ->> 7)::boolean, ${spool}::boolean
       from jsonb_array_elements(${doc}::jsonb) as e
       on conflict (id) do update set
         version = ${inst}.version + 1,
         -- Held until the batch with the commit of the transaction that touched it (see Hold).
         held = ${hold?.releasing === true ? sql`excluded.held` : sql`${inst}.held or excluded.held`},
+        spool_held = ${inst}.spool_held or excluded.spool_held,
         -- Priority orders the backfill lane only; the other lanes order by the time of entry.
         priority = case when least(${inst}.lane, excluded.lane) = ${LANE_BACKFILL}::smallint
           then greatest(${inst}.priority, excluded.priority) else 0 end,
@@ -242,13 +247,20 @@ export class InstanceTable {
     return sql`update ${this.t} set held = false where held and not (id = any(${except}::text[]))`;
   }
 
+  /** The bulk spool was found empty: every transaction it held is in the replica whole. */
+  releaseSpool(): RawBuilder<unknown> {
+    return sql`update ${this.t} set spool_held = false where spool_held`;
+  }
+
   /**
    * Whether rows read for a push of `version` are whole transactions: the instance is at that version
    * still and not held. Asked after the rows are read, so a hold taken meanwhile is seen.
    */
   async isPushable(id: string, version: bigint): Promise<boolean> {
     const { rows } = await sql<{ ok: boolean }>`select true as ok from ${this.t}
-      where id = ${id} and version = ${version.toString()}::bigint and not held`.execute(this.db);
+      where id = ${id} and version = ${version.toString()}::bigint and not held and not spool_held`.execute(
+      this.db,
+    );
     return rows.length > 0;
   }
 
@@ -406,7 +418,7 @@ export class InstanceTable {
       select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
         accepted_digest, floor_unknown
       from ${this.t}
-      where version > synced_version and parked_at is null and not held
+      where version > synced_version and parked_at is null and not held and not spool_held
         and (next_attempt_at is null or next_attempt_at <= now())
         and not (id = any(${exclude}::text[]))
       order by lane, priority desc, dirty_since

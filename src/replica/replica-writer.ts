@@ -20,7 +20,8 @@
 //   the image read, the cost that dominated insert-heavy catch-up, and one whose row is deleted
 //   again within the batch is not written at all (batch-plan.ts, planOf, says why);
 // - an instance a batch's unfinished last transaction touched is held (not pushed) until a batch
-//   applies a commit, which releases it: the sync stage never pushes half a source transaction;
+//   applies a commit, which releases it, and one a spooled batch changed until the spool is found
+//   empty: the sync stage never pushes half a source transaction;
 // - a batch wholly inside a source transaction already known to be bulk is spooled (bulk-spool.ts),
 //   not applied: the transactions after it reach the replica first, and the spool is applied later,
 //   between the stream's batches, in the bulk lane. Stage order decides (spool-policy.ts), so the batch that
@@ -57,6 +58,12 @@ export interface ApplySummary {
 
 /** A batch the stage step decided to spool instead of applying. */
 const SPOOL = 'spool' as const;
+
+/**
+ * How a change applied by itself holds its instances: as the plan's transactions say ('none'), all of
+ * them for the stream's open transaction ('stream'), all of them for the spool ('spool').
+ */
+type HoldAll = 'none' | 'stream' | 'spool';
 
 const settle = (p: Promise<unknown>): Promise<void> =>
   p.then(
@@ -263,7 +270,7 @@ export class ReplicaWriter implements TableShape {
     const write = previous.then(async () => {
       const next = await this.spool.oldest(this.db);
       if (!next) {
-        this.policy.noteEmpty();
+        await this.spoolEmptied();
         return null;
       }
       return this.applySpooledBatch(next);
@@ -280,6 +287,15 @@ export class ReplicaWriter implements TableShape {
       const summary = await this.applySpooledBatch(next);
       this.spoolListener?.(summary);
     }
+    await this.spoolEmptied();
+  }
+
+  /**
+   * Every spooled transaction is in the replica whole: the instances its batches changed may be
+   * pushed. Also run at the first look at the spool after a start, for holds a stop left behind.
+   */
+  private async spoolEmptied(): Promise<void> {
+    await this.instances.releaseSpool().execute(this.db);
     this.policy.noteEmpty();
   }
 
@@ -301,6 +317,7 @@ export class ReplicaWriter implements TableShape {
       try {
         const summary = await this.db
           .transaction()
+          // Not held for the spool: every spooled change of these instances is applied here.
           .execute((trx) => this.applyChanges(trx, changes, LANE_BULK, NO_COMMIT));
         this.spoolListener?.(summary);
       } catch (error) {
@@ -316,14 +333,17 @@ export class ReplicaWriter implements TableShape {
   private async applySpooledBatch(next: SpooledBatch): Promise<ApplySummary> {
     try {
       return await this.db.transaction().execute(async (trx) => {
-        const summary = await this.applyChanges(trx, next.changes, LANE_BULK, NO_COMMIT);
+        const summary = await this.applyChanges(trx, next.changes, LANE_BULK, NO_COMMIT, 'spool');
         await this.spool.remove(trx, next.id);
         return summary;
       });
     } catch (error) {
       if (rowErrorState(error) === null) throw error;
-      return this.applyIsolated({ changes: next.changes, endLsn: null, commitTime: null }, LANE_BULK, (trx) =>
-        this.spool.remove(trx, next.id),
+      return this.applyIsolated(
+        { changes: next.changes, endLsn: null, commitTime: null },
+        LANE_BULK,
+        (trx) => this.spool.remove(trx, next.id),
+        true,
       );
     }
   }
@@ -372,6 +392,7 @@ export class ReplicaWriter implements TableShape {
     batch: ChangeBatch,
     lane: number,
     finish?: (trx: Kysely<StateDb>) => Promise<void>,
+    spool = false,
   ): Promise<ApplySummary> {
     return this.db.transaction().execute(async (trx) => {
       const commit: Commit = { endLsn: null, commitTime: batch.commitTime };
@@ -384,9 +405,10 @@ export class ReplicaWriter implements TableShape {
       const openFrom = batch.txOpen === true ? (batch.txStarts?.at(-1) ?? 0) : batch.changes.length;
       for (const [i, change] of batch.changes.entries()) {
         if (imageLsn === null || change.lsn > imageLsn) imageLsn = change.lsn;
+        const hold: HoldAll = spool ? 'spool' : i >= openFrom ? 'stream' : 'none';
         await sql`savepoint one_change`.execute(trx);
         try {
-          const one = await this.applyChanges(trx, [change], lane, commit, i >= openFrom);
+          const one = await this.applyChanges(trx, [change], lane, commit, hold);
           await sql`release savepoint one_change`.execute(trx);
           total.applied += one.applied;
           total.skipped += one.skipped;
@@ -395,7 +417,7 @@ export class ReplicaWriter implements TableShape {
           await sql`rollback to savepoint one_change`.execute(trx);
           const state = rowErrorState(error);
           if (state === null) throw error;
-          const parked = await this.parkChange(trx, change, lane, commit, state, error, i >= openFrom);
+          const parked = await this.parkChange(trx, change, lane, commit, state, error, hold);
           total.parked?.push(parked);
           total.instancesDirtied += parked.instances;
         }
@@ -414,7 +436,7 @@ export class ReplicaWriter implements TableShape {
     commit: Commit,
     state: string,
     error: unknown,
-    holding: boolean,
+    hold: HoldAll,
   ): Promise<ParkedChange> {
     const pk = change.kind === 'truncate' ? null : this.pkOf(change.table, change.values);
     const staging = newStaging(
@@ -434,8 +456,9 @@ export class ReplicaWriter implements TableShape {
       refs,
       (r) =>
         this.bumpInstances(trx, new Map(r), lane, commit.commitTime, undefined, undefined, {
-          held: new Set(holding ? r.keys() : []),
+          held: new Set(hold === 'stream' ? r.keys() : []),
           releasing: false,
+          spool: hold === 'spool',
         }),
       (ids, why, code) => this.instances.parkMany(trx, ids, why, code),
     );
@@ -482,7 +505,7 @@ export class ReplicaWriter implements TableShape {
     plan: Plan,
     lane: number,
     commit: Commit,
-    holdAll = false,
+    holdAll: HoldAll = 'none',
   ): Promise<ApplySummary> {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
     const refs = await this.dirty.follow(trx, plan);
@@ -503,28 +526,29 @@ export class ReplicaWriter implements TableShape {
   }
 
   /**
-   * What a batch holds and releases (see Hold): the instances its open last transaction touched
-   * (`all`: every instance of the batch, for a change of that transaction applied by itself).
+   * What a batch holds and releases (see Hold): the instances its open last transaction touched, or
+   * every instance of the batch (`all`: a change of that transaction applied by itself, or spooled
+   * changes, held until the spool is found empty).
    */
   private async holdOf(
     db: Kysely<StateDb>,
     plan: Plan,
     refs: ReadonlyMap<string, InstanceRef>,
     commit: Commit,
-    all: boolean,
+    all: HoldAll,
   ): Promise<Hold> {
     const releasing = commit.endLsn !== null && this.holding;
     const tx = plan.transactions;
     let held = new Set<string>();
-    if (all || tx.open) {
-      const from = all ? 0 : (tx.starts.at(-1) ?? 0);
+    if (all === 'stream' || (all === 'none' && tx.open)) {
+      const from = all === 'stream' ? 0 : (tx.starts.at(-1) ?? 0);
       const open =
         from === 0 ? refs : await this.dirty.follow(db, this.dirty.direct(plan.staging.touched.slice(from)));
       held = new Set(open.keys());
     }
     // Batches are written one after the other, and a failed one makes resume() set it again.
     this.holding = held.size > 0 || (this.holding && !releasing);
-    return { held, releasing };
+    return { held, releasing, spool: all === 'spool' };
   }
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
@@ -533,7 +557,7 @@ export class ReplicaWriter implements TableShape {
     changes: readonly RowChange[],
     lane: number,
     commit: Commit & Pick<ChangeBatch, 'txStarts' | 'txOpen'>,
-    holdAll = false,
+    holdAll: HoldAll = 'none',
   ): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
     const keys = keysOf(changes, pks);
@@ -596,7 +620,7 @@ export class ReplicaWriter implements TableShape {
           ).lanes
         : new Map<string, number>();
     // No lookups to follow: holdOf reads nothing either.
-    const hold = await this.holdOf(this.db, plan, plan.refs, batch, false);
+    const hold = await this.holdOf(this.db, plan, plan.refs, batch, 'none');
     try {
       await this.commitStatement(plan, batch, lane, lanes, hold, false);
     } catch (error) {

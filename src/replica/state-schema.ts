@@ -54,6 +54,8 @@ export interface InstanceColumns {
   floor_unknown: Generated<boolean>;
   /** Touched by a source transaction whose commit is not applied yet: not pushed (migration 0023). */
   held: Generated<boolean>;
+  /** Changed by a spooled batch while more of the spool waits: not pushed (migration 0023b). */
+  spool_held: Generated<boolean>;
 }
 
 /** The position up to which the source's changes are durable here, per slot. */

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { BulkSpool } from '../../src/replica/bulk-spool.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
+import { InstanceTable } from '../../src/replica/instance-table.js';
 import { LANE_BULK, LANE_LIVE } from '../../src/replica/instance-vocabulary.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { ChangeBatch, RowChange } from '../../src/replica/row-change.js';
@@ -157,6 +158,52 @@ describe('the bulk spool', () => {
     expect(await spooled()).toBe(1);
     expect(await writer.drainSpool()).toBe(1);
     expect((await titles([63, 64])).get(64)?.title).toBe('fixed');
+  });
+
+  it('pushes no instance a spooled data fix changed until the whole spool is applied, though its rows span two spooled batches', async () => {
+    const step = (stepId: number, reqId: number): RowChange => ({
+      kind: 'upsert',
+      table: 'oa.steps',
+      lsn: lsn++,
+      values: {
+        step_id: String(stepId),
+        req_id: String(reqId),
+        seq: '1',
+        node_name: 'Manager',
+        approver_no: '5',
+        state_code: '2',
+        created_at: '2026-11-01 00:00:00',
+        updated_at: '2026-11-03 00:00:00',
+      },
+    });
+    await apply({ changes: changes(range(71, 8), 'orig') });
+    await syncAll();
+    // What a sync stage could claim the moment each spooled batch commits, recorded in its transaction.
+    await state.pool.query(`
+      create table ${schema}.due_seen (ids text[]);
+      create function ${schema}.record_due() returns trigger language plpgsql as $$ begin
+        insert into ${schema}.due_seen select coalesce(array_agg(external_id), '{}') from ${schema}.instance
+          where version > synced_version and parked_at is null and not held and not spool_held;
+        return null; end $$;
+      create trigger record_due after delete on ${schema}.bulk_spool
+        for each statement execute function ${schema}.record_due();`);
+    try {
+      // Request 71's title is in the first spooled batch, its step in the second.
+      await apply({ changes: changes(range(71, 8), 'fixed'), txStarts: [0], txOpen: true }, false);
+      await apply({ changes: [step(9171, 71)], txStarts: [], txOpen: true }, false);
+      await apply({ changes: changes([79], 'fixed'), txStarts: [] });
+      expect(await spooled()).toBe(2);
+      expect(await writer.drainSpool()).toBe(2);
+      const { rows } = await state.pool.query<{ ids: string[] }>(`select ids from ${schema}.due_seen`);
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+      expect(rows.flatMap((r) => r.ids).filter((id) => id !== 'oa-req-79')).toEqual([]);
+    } finally {
+      await state.pool.query(`drop table ${schema}.due_seen; drop function ${schema}.record_due() cascade`);
+    }
+    // The spool found empty: the whole fix may go to Feishu.
+    const due = await new InstanceTable(state.db, schema).dueInstances(100, []);
+    const ids = new Set(due.map((d) => d.externalId));
+    expect(range(71, 9).filter((id) => !ids.has(`oa-req-${id}`))).toEqual([]);
   });
 
   it('applies the spool before a truncate of its table, so no spooled row outlives the truncate', async () => {
