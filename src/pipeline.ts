@@ -1,14 +1,11 @@
 // The composition root: wires source -> replica -> sync -> feishu, and observe around them; `setup`
-// starts the replica through the same startReplica as `run`.
+// starts the replica through the same startReplica (start-replica.ts) as `run`.
 // Invariants it owns: the state schema is migrated and the active lock held before anything streams
 // or pushes; a mapping that fails to load stops start-up before any connection to the source; on
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
 import type { Server } from 'node:http';
-import type { Kysely } from 'kysely';
-import type { StateDb } from './replica/state-schema.js';
-import pg from 'pg';
 import type { Settings } from './config/settings.js';
-import { CdcError, describeError, isCdcError, isFeishuError } from './errors.js';
+import { CdcError, describeError, isCdcError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
@@ -25,19 +22,14 @@ import type { Logger } from './core/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { SampleRing } from './observe/sample-ring.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
-import type { InitialSelection } from './replica/initial-selection.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { BulkSpool } from './replica/bulk-spool.js';
 import { laneName } from './replica/instance-vocabulary.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
-import { ensureRowQueryIndexes } from './replica/row-query.js';
 import { migrateStateDb, type StateConnection } from './replica/state-db.js';
 import { openStateOf } from './replica/state-store.js';
-import { formatLsn, type Lsn } from './core/lsn.js';
-import { resolveTableKeys } from './source/catalog.js';
+import { formatLsn } from './core/lsn.js';
 import { Heartbeat } from './source/heartbeat.js';
-import { ensureInitialLoad, type InitialLoadOptions } from './source/initial-load.js';
-import { SnapshotLoader } from './replica/snapshot-loader.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { InstanceTable } from './replica/instance-table.js';
@@ -55,10 +47,9 @@ import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
 import { PushGate, type PushGateState } from './sync/push-gate.js';
 import { PushGateStore } from './sync/push-gate-store.js';
-import { parseWhereCondition } from './mapping/where-condition.js';
-import { assertCatalogMatches } from './source/catalog-check.js';
-import { whereTables } from './replica/resync.js';
 import { startLoopStage, type LoopStage } from './loop-stage.js';
+import { connectFeishu } from './connect-feishu.js';
+import { startReplica } from './start-replica.js';
 import type { ChangeBatch } from './replica/row-change.js';
 
 export interface PipelineOptions {
@@ -78,56 +69,6 @@ export interface PipelineOptions {
   onSnapshotProgress?: (report: TableProgressReport) => void;
   /** After each streamed batch is in the replica (benchmarks time the stages of a change with it). */
   onBatchApplied?: (batch: ChangeBatch, appliedAt: number) => void;
-}
-
-/**
- * A Feishu client whose credentials Feishu has just accepted (a token was issued); CONFIG_INVALID
- * when they are not set, FEISHU_TOKEN when Feishu refuses them (or, unless `tolerateOutage`, does not
- * answer). `setup` and `run` call it before they create anything.
- */
-export async function connectFeishu(
-  s: Settings,
-  options: {
-    onTokenRenew?: () => void;
-    onCountedCall?: () => void;
-    tolerateOutage?: boolean;
-    onOutage?: (error: unknown) => void;
-    logger?: Logger;
-  } = {},
-): Promise<FeishuClient> {
-  if (!s.feishuAppId || !s.feishuAppSecret) {
-    throw new CdcError(
-      'CONFIG_INVALID',
-      'APPROVAL_CDC_FEISHU_APP_ID and APPROVAL_CDC_FEISHU_APP_SECRET are required (checked before the slot is created)',
-    );
-  }
-  const client = new FeishuClient({
-    baseUrl: s.feishuBaseUrl,
-    appId: s.feishuAppId,
-    appSecret: s.feishuAppSecret,
-    requestTimeoutMs: s.requestTimeoutMs,
-    connections: s.syncConcurrency,
-    ...(options.onTokenRenew ? { onTokenRenew: options.onTokenRenew } : {}),
-    ...(options.onCountedCall ? { onCountedCall: options.onCountedCall } : {}),
-  });
-  try {
-    await client.verifyCredentials();
-  } catch (error) {
-    // Refused credentials stop here. Feishu down or unreachable does not: a restart during an outage
-    // must keep the stream (and the slot's WAL) moving; the sync stage retries the token then.
-    const refused =
-      !(error instanceof CdcError) || (isFeishuError(error) && error.details.disposition === 'stop');
-    if (refused || !options.tolerateOutage) {
-      await client.close().catch(() => undefined);
-      throw error;
-    }
-    options.logger?.warn(
-      { err: error },
-      'Feishu did not answer the token request; starting anyway, pushes wait for it',
-    );
-    options.onOutage?.(error);
-  }
-  return client;
 }
 
 export class Pipeline {
@@ -690,73 +631,3 @@ export class Pipeline {
 // What `run` (the Pipeline) and `setup` both do before streaming: the source's row identities, the
 // replica's lookup indexes, the writer, and the initial load with the configured selection. Invariant:
 // both commands start the replica the same way, so `setup` followed by `run` equals `run` alone.
-
-export interface ReplicaStart {
-  writer: ReplicaWriter;
-  checkpoints: CheckpointStore;
-  /** The position to stream from. */
-  checkpoint: Lsn;
-}
-
-export type ReplicaStartOptions = Pick<
-  InitialLoadOptions,
-  'resnapshot' | 'pageSize' | 'onProgress' | 'afterPage'
-> & {
-  settings: Settings;
-  mappings: MappingSet;
-  /** The state database, and the pool under it (the copy streams into it with COPY). */
-  db: Kysely<StateDb>;
-  pool: pg.Pool;
-  logger: Logger;
-};
-
-export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart> {
-  const { settings: s, mappings } = o;
-  const selection = selectionOf(s, mappings);
-  const source = new pg.Client({ connectionString: s.sourceUrl, application_name: 'approval-cdc-catalog' });
-  source.on('error', () => undefined);
-  await source.connect();
-  let tableKeys: Map<string, string[]>;
-  try {
-    await assertCatalogMatches(source, mappings);
-    tableKeys = await resolveTableKeys(source, mappings);
-  } finally {
-    await source.end().catch(() => undefined);
-  }
-  await ensureRowQueryIndexes(o.db, s.stateSchema, mappings.queryColumns);
-  const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName, s.bulkThreshold);
-  const checkpoints = new CheckpointStore(o.db, s.stateSchema);
-  const loader = new SnapshotLoader(o.pool, s.stateSchema, mappings, s.slotName, tableKeys);
-  const checkpoint = await ensureInitialLoad({
-    sourceUrl: s.sourceUrl,
-    slot: s.slotName,
-    publication: s.publicationName,
-    mappings,
-    tableKeys,
-    writer,
-    loader,
-    checkpoints,
-    logger: o.logger,
-    db: o.db,
-    stateSchema: s.stateSchema,
-    selection,
-    pageSize: o.pageSize ?? s.snapshotPageRows,
-    concurrency: s.snapshotConcurrency,
-    ...(o.resnapshot ? { resnapshot: true } : {}),
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-    ...(o.afterPage ? { afterPage: o.afterPage } : {}),
-  });
-  return { writer, checkpoints, checkpoint };
-}
-
-function selectionOf(s: Settings, mappings: MappingSet): InitialSelection {
-  const label = 'APPROVAL_CDC_INITIAL_LOAD_WHERE';
-  const where = s.initialLoadWhere === undefined ? undefined : parseWhereCondition(s.initialLoadWhere, label);
-  // Checked before anything starts: a misspelled column fails now, not after the copy.
-  if (where) whereTables(mappings, {}, where.columns, label);
-  return {
-    mode: s.initialLoad,
-    ...(s.initialLoadSince ? { sinceMs: s.initialLoadSince.getTime() } : {}),
-    ...(where ? { where } : {}),
-  };
-}
