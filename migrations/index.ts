@@ -370,35 +370,27 @@ export function stateMigrations(schema: string): Record<string, Migration> {
     },
     '0023-held-instances': {
       async up(db: Kysely<unknown>) {
-        // An instance a source transaction touched in a batch before the one holding its commit:
-        // its rows are half of that transaction, so the sync stage leaves it alone until the commit
-        // is applied (src/replica/replica-writer.ts). Few rows at a time: a partial index.
-        await sql`alter table ${s('instance')} add column held boolean not null default false`.execute(db);
-        await sql`create index instance_held on ${s('instance')} (id) where held`.execute(db);
-      },
-    },
-    '0023b-spool-held': {
-      async up(db: Kysely<unknown>) {
-        // An instance a spooled batch of a bulk transaction changed: the rest of that transaction may
-        // still wait in the spool, so it is not pushed until the spool is found empty
-        // (src/replica/replica-writer.ts). Apart from held, which a source commit releases.
-        await sql`alter table ${s('instance')} add column spool_held boolean not null default false`.execute(
-          db,
-        );
-        await sql`create index instance_spool_held on ${s('instance')} (id) where spool_held`.execute(db);
+        // Instances whose replica rows hold part of a source transaction whose rest is not applied
+        // yet are not pushed (src/replica/held-instances.ts): hold_lsn, the commit LSN of the
+        // stream's open transaction, holds until the checkpoint passes it; spool_hold until the bulk
+        // spool is found empty.
+        await sql`alter table ${s('instance')} add column hold_lsn bigint`.execute(db);
+        await sql`create table ${s('spool_hold')} (id text primary key)`.execute(db);
       },
     },
     '0024-short-key-digest': {
       async up(db: Kysely<unknown>) {
-        // The key's SHA-256 only for keys longer than the indexed prefix of 256 characters (empty for
-        // the rest, whose prefix is the whole key): hashing every key cost the state server 1.3-1.7
-        // µs per image written. Same text as src/replica/index-keys.ts, pkDigest.
-        await sql`drop index if exists ${s('row_image_key')}`.execute(db);
+        // Undoes an unreleased experiment: for a few days of development, 0024 hashed only keys longer
+        // than the prefix. It made the copy's inserts cheaper and the stream's upserts and lookups
+        // dearer (the ingest bench's state server used 4.5-6.5 CPU s a round instead of 3.4-3.9;
+        // docs/benchmarks.md). A database migrated then gets 0022's index back; any other is left
+        // as it is.
+        const { rows } = await sql<{ def: string }>`select indexdef as def from pg_indexes
+          where schemaname = ${schema} and indexname = 'row_image_key'`.execute(db);
+        if (!rows.some((r) => r.def.includes('CASE'))) return;
+        await sql`drop index ${s('row_image_key')}`.execute(db);
         await sql`create unique index row_image_key on ${s('row_image')}
-          (tbl, (left(pk, 256) collate "C"),
-           (case when length(pk) > 256 then sha256(replace(pk, E'\\\\', E'\\\\\\\\')::bytea) else ''::bytea end))`.execute(
-          db,
-        );
+          (tbl, (left(pk, 256) collate "C"), sha256(replace(pk, E'\\\\', E'\\\\\\\\')::bytea))`.execute(db);
       },
     },
   };

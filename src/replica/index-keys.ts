@@ -1,5 +1,5 @@
 // Owns the expressions the replica's indexes are built on, and the conditions that use them: the
-// unique key of row_image (migrations 0022-ordered-keys, 0024-short-key-digest), the lookup indexes (row-query.ts) and the
+// unique key of row_image (migration 0022-ordered-keys), the lookup indexes (row-query.ts) and the
 // instances' external ids. Pure: SQL text only. Invariant: a statement that must use an index writes
 // the expression exactly as the index was created with it (the planner and ON CONFLICT match by text).
 import { sql, type RawBuilder } from 'kysely';
@@ -19,20 +19,18 @@ export function orderedPrefix(column: string): string {
 }
 
 /**
- * The SHA-256 of a key's bytes when the key is longer than its indexed prefix, else empty: the prefix
- * is then the whole key, and hashing every key cost 1.3-1.7 µs of the state server's CPU per image
- * written (200,000 images, docs/benchmarks.md). Never null, which a unique index would take as
- * distinct. Doubling backslashes before the cast to bytea makes the cast read the text's bytes as
- * they are (the only escape left is a doubled backslash), and keeps the expression immutable.
+ * The SHA-256 of a key's bytes. Doubling backslashes before the cast to bytea makes the cast read the
+ * text's bytes as they are (the only escape left is a doubled backslash), and keeps the expression
+ * immutable, as an index needs.
  */
 function pkDigest(column: string): string {
-  return String.raw`(case when length(${column}) > ${INDEXED_PREFIX} then sha256(replace(${column}, E'\\', E'\\\\')::bytea) else ''::bytea end)`;
+  return String.raw`sha256(replace(${column}, E'\\', E'\\\\')::bytea)`;
 }
 
 /**
- * The columns row_image is unique on (migration 0024-short-key-digest): the table, the key's ordered
- * prefix, and the digest of a key longer than the prefix, which tells apart two keys sharing it.
- * Statements must use this text for the index to serve (ON CONFLICT infers the index from it).
+ * The columns row_image is unique on (migration 0022-ordered-keys): the table, the key's ordered
+ * prefix, and its digest, which tells apart two keys longer than the prefix. Statements must use this
+ * text for the index to serve (ON CONFLICT infers the index from it).
  */
 export function imageKeyColumns(pk = 'pk'): string {
   // An inference element names its collation after the expression, not inside it.

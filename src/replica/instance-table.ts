@@ -4,13 +4,13 @@
 // sync stage records what Feishu accepted, retries and parking. Invariants: a version only goes up;
 // synced_version only moves up, and only to a version whose rows were read before the accepted push
 // was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock;
-// a held instance (part of a source transaction applied, its commit not yet, or part of a spooled
-// bulk transaction while the spool is not empty) is never due.
+// an instance held-instances.ts holds (part of a source transaction applied, not the rest) is never due.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { StateDb, StateRow } from './state-schema.js';
 import type { InstanceRef } from '../mapping/contract.js';
 import { LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 import { externalIdIs } from './index-keys.js';
+import { HeldInstances } from './held-instances.js';
 
 /** Backfill order of an instance (see OPEN_PRIORITY) and its own update time. */
 export interface Priority {
@@ -27,14 +27,12 @@ export interface BackfillSelection {
 }
 
 /**
- * The instances a batch holds because the source transaction that touched them goes on in the next
- * batch, and whether the batch applies a commit (it then releases what was held before it).
+ * Instances (`ids`) a source transaction not yet applied whole touched, and a change LSN of it: they
+ * are held until the checkpoint passes `lsn` (held-instances.ts).
  */
-export interface Hold {
-  held: ReadonlySet<string>;
-  releasing: boolean;
-  /** Every instance of the bump is held until the bulk spool is found empty (releaseSpool). */
-  spool?: boolean;
+export interface StreamHold {
+  lsn: bigint;
+  ids: ReadonlySet<string>;
 }
 
 /** One instance row as the preview and the reconciler see it. */
@@ -128,10 +126,14 @@ type Row<K extends keyof StateRow<'instance'>> = Pick<StateRow<'instance'>, K>;
 type RecordRow = Row<'id' | 'mapping' | 'key' | 'external_id' | 'last_update_time'>;
 
 export class InstanceTable {
+  private readonly held: HeldInstances;
+
   constructor(
     private readonly db: Kysely<StateDb>,
     private readonly schema: string,
-  ) {}
+  ) {
+    this.held = new HeldInstances(schema);
+  }
 
   private get t() {
     return sql.id(this.schema, 'instance');
@@ -175,7 +177,7 @@ export class InstanceTable {
     externalId: (ref: InstanceRef) => string,
     lanes?: ReadonlyMap<string, number>,
     unpushedOnly = false,
-    hold?: Hold,
+    hold?: StreamHold,
   ): RawBuilder<unknown> | null {
     if (refs.size === 0) return null;
     // Rows are locked in id order, as the sync stage does, so concurrent writers cannot deadlock.
@@ -193,19 +195,16 @@ export class InstanceTable {
         (priorities.get(id)?.priority ?? 0n).toString(),
         String(priorities.get(id)?.updateMs ?? 0),
         lanes?.get(id) ?? lane,
-        hold?.held.has(id) === true,
+        hold?.ids.has(id) === true ? hold.lsn.toString() : null,
       ]),
     );
-    const spool = hold?.spool === true;
-    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms, floor_unknown, held, spool_held)
+    return sql`insert into ${inst} (id, mapping, key, external_id, version, lane, dirty_since, first_commit_at, priority, source_update_ms, floor_unknown, hold_lsn)
       select e ->> 0, e ->> 1, e -> 2, e ->> 3, 1, (e ->> 6)::smallint, now(), ${commitTime}::timestamptz, (e ->> 4)::bigint, (e ->> 5)::bigint,
-        (e ->> 6)::smallint = ${LANE_BACKFILL}, (e ->> 7)::boolean, ${spool}::boolean
+        (e ->> 6)::smallint = ${LANE_BACKFILL}, (e ->> 7)::bigint
       from jsonb_array_elements(${doc}::jsonb) as e
       on conflict (id) do update set
         version = ${inst}.version + 1,
-        -- Held until the batch with the commit of the transaction that touched it (see Hold).
-        held = ${hold?.releasing === true ? sql`excluded.held` : sql`${inst}.held or excluded.held`},
-        spool_held = ${inst}.spool_held or excluded.spool_held,
+        hold_lsn = greatest(${inst}.hold_lsn, excluded.hold_lsn),
         -- Priority orders the backfill lane only; the other lanes order by the time of entry.
         priority = case when least(${inst}.lane, excluded.lane) = ${LANE_BACKFILL}::smallint
           then greatest(${inst}.priority, excluded.priority) else 0 end,
@@ -237,19 +236,9 @@ export class InstanceTable {
       }`;
   }
 
-  /**
-   * Releases every instance held for a source transaction, but `except` (bumped by the same batch,
-   * whose bump sets their hold). Run by a batch that applies a commit: the stream delivers one
-   * transaction at a time, in commit order, so whatever is held belongs to the transaction that
-   * commit ends (after a restart, the one replayed from the checkpoint).
-   */
-  release(except: readonly string[]): RawBuilder<unknown> {
-    return sql`update ${this.t} set held = false where held and not (id = any(${except}::text[]))`;
-  }
-
-  /** The bulk spool was found empty: every transaction it held is in the replica whole. */
-  releaseSpool(): RawBuilder<unknown> {
-    return sql`update ${this.t} set spool_held = false where spool_held`;
+  /** A new slot streams from now on: no transaction of the old one will commit through it. */
+  async clearStreamHolds(): Promise<void> {
+    await sql`update ${this.t} set hold_lsn = null where hold_lsn is not null`.execute(this.db);
   }
 
   /**
@@ -257,8 +246,8 @@ export class InstanceTable {
    * still and not held. Asked after the rows are read, so a hold taken meanwhile is seen.
    */
   async isPushable(id: string, version: bigint): Promise<boolean> {
-    const { rows } = await sql<{ ok: boolean }>`select true as ok from ${this.t}
-      where id = ${id} and version = ${version.toString()}::bigint and not held and not spool_held`.execute(
+    const { rows } = await sql<{ ok: boolean }>`select true as ok from ${this.t} i
+      where id = ${id} and version = ${version.toString()}::bigint and ${this.held.notHeld('i')}`.execute(
       this.db,
     );
     return rows.length > 0;
@@ -417,8 +406,8 @@ export class InstanceTable {
     >`
       select id, mapping, key, external_id, version, lane, last_update_time, attempts, first_commit_at,
         accepted_digest, floor_unknown
-      from ${this.t}
-      where version > synced_version and parked_at is null and not held and not spool_held
+      from ${this.t} i
+      where version > synced_version and parked_at is null and ${this.held.notHeld('i')}
         and (next_attempt_at is null or next_attempt_at <= now())
         and not (id = any(${exclude}::text[]))
       order by lane, priority desc, dirty_since

@@ -19,9 +19,9 @@
 //   insert (a copy resumed under fresh snapshots raises the horizon past them). Such inserts skip
 //   the image read, the cost that dominated insert-heavy catch-up, and one whose row is deleted
 //   again within the batch is not written at all (batch-plan.ts, planOf, says why);
-// - an instance a batch's unfinished last transaction touched is held (not pushed) until a batch
-//   applies a commit, which releases it, and one a spooled batch changed until the spool is found
-//   empty: the sync stage never pushes half a source transaction;
+// - an instance a batch's unfinished last transaction touched is held (not pushed) until the
+//   checkpoint passes that transaction's commit, and one a spooled batch changed until the spool is
+//   found empty (held-instances.ts): the sync stage never pushes half a source transaction;
 // - a batch wholly inside a source transaction already known to be bulk is spooled (bulk-spool.ts),
 //   not applied: the transactions after it reach the replica first, and the spool is applied later,
 //   between the stream's batches, in the bulk lane. Stage order decides (spool-policy.ts), so the batch that
@@ -35,7 +35,8 @@ import { newStaging, stageChange, touch, type TableShape } from './image-staging
 import type { ChangeBatch, ChangeValues, RowChange } from './row-change.js';
 import { jsonKey } from './json-key.js';
 import { imageDocs, NO_COMMIT, ReplicaStatements, type Commit } from './replica-statements.js';
-import { InstanceTable, type Hold, type Priority } from './instance-table.js';
+import { InstanceTable, type Priority, type StreamHold } from './instance-table.js';
+import { HeldInstances } from './held-instances.js';
 import { DirtySetFinder } from './dirty-set.js';
 import { parkedReason, recordParkedChange, rowErrorState, type ParkedChange } from './change-parking.js';
 import { BulkLanes } from './bulk-lanes.js';
@@ -65,6 +66,15 @@ const SPOOL = 'spool' as const;
  */
 type HoldAll = 'none' | 'stream' | 'spool';
 
+/** What a batch holds (held-instances.ts): through its bumps, or in the spool's table. */
+interface BatchHold {
+  stream?: StreamHold;
+  spool: readonly string[];
+}
+
+/** What a written batch says about its transactions (the live path passes the ChangeBatch). */
+type BatchCommit = Commit & Pick<ChangeBatch, 'txStarts' | 'txOpen' | 'openCommitLsn'>;
+
 const settle = (p: Promise<unknown>): Promise<void> =>
   p.then(
     () => undefined,
@@ -75,11 +85,6 @@ export class ReplicaWriter implements TableShape {
   private readonly keepCols = new Map<string, Set<string>>();
   /** Set when a batch fails: every batch fails until resume(). */
   private failed = false;
-  /**
-   * Whether instances may be held (see holdOf): unknown at start and after a failure, so the first
-   * commit releases; false once a commit released and held nothing, so later commits skip it.
-   */
-  private holding = true;
   /** Bumped by resume(): batches and in-flight images of an older generation are void. */
   private generation = 0;
   private seq = 0;
@@ -89,6 +94,7 @@ export class ReplicaWriter implements TableShape {
   private readonly images: ImageReads;
   private readonly dirty: DirtySetFinder;
   private readonly instances: InstanceTable;
+  private readonly held: HeldInstances;
   private readonly bulk: BulkLanes;
   private readonly spool: BulkSpool;
   private readonly policy: SpoolPolicy;
@@ -113,6 +119,7 @@ export class ReplicaWriter implements TableShape {
     this.statements = new ReplicaStatements(schema, slot);
     this.images = new ImageReads(db, schema, slot, (table, values) => this.pkOf(table, values));
     this.instances = new InstanceTable(db, schema);
+    this.held = new HeldInstances(schema);
     this.dirty = new DirtySetFinder(mappings, schema);
     this.bulk = new BulkLanes(bulkThreshold, this.dirty);
     this.spool = new BulkSpool(schema, slot);
@@ -239,7 +246,6 @@ export class ReplicaWriter implements TableShape {
     this.bulk.reset();
     this.policy.reset();
     this.failed = false;
-    this.holding = true;
     this.generation++;
     this.images.clear();
     if (this.policy.mayHold && this.autoDrain) this.drain.kick();
@@ -295,7 +301,7 @@ export class ReplicaWriter implements TableShape {
    * pushed. Also run at the first look at the spool after a start, for holds a stop left behind.
    */
   private async spoolEmptied(): Promise<void> {
-    await this.instances.releaseSpool().execute(this.db);
+    await this.held.releaseSpool().execute(this.db);
     this.policy.noteEmpty();
   }
 
@@ -395,13 +401,14 @@ export class ReplicaWriter implements TableShape {
     spool = false,
   ): Promise<ApplySummary> {
     return this.db.transaction().execute(async (trx) => {
-      const commit: Commit = { endLsn: null, commitTime: batch.commitTime };
+      const commit: BatchCommit = {
+        endLsn: null,
+        commitTime: batch.commitTime,
+        ...(batch.openCommitLsn === undefined ? {} : { openCommitLsn: batch.openCommitLsn }),
+      };
       const total: ApplySummary = { applied: 0, skipped: 0, instancesDirtied: 0, parked: [] };
       let imageLsn: Lsn | null = null;
-      // The holds of the transaction this batch's commit ends go first; the changes of its open last
-      // transaction (from openFrom on) hold their instances.
-      if (batch.endLsn !== null) await this.instances.release([]).execute(trx);
-      this.holding = true;
+      // The changes of its open last transaction (from openFrom on) hold their instances.
       const openFrom = batch.txOpen === true ? (batch.txStarts?.at(-1) ?? 0) : batch.changes.length;
       for (const [i, change] of batch.changes.entries()) {
         if (imageLsn === null || change.lsn > imageLsn) imageLsn = change.lsn;
@@ -433,7 +440,7 @@ export class ReplicaWriter implements TableShape {
     trx: Kysely<StateDb>,
     change: RowChange,
     lane: number,
-    commit: Commit,
+    commit: BatchCommit,
     state: string,
     error: unknown,
     hold: HoldAll,
@@ -454,12 +461,11 @@ export class ReplicaWriter implements TableShape {
       state,
       reason,
       refs,
-      (r) =>
-        this.bumpInstances(trx, new Map(r), lane, commit.commitTime, undefined, undefined, {
-          held: new Set(hold === 'stream' ? r.keys() : []),
-          releasing: false,
-          spool: hold === 'spool',
-        }),
+      async (r) => {
+        const held = this.heldBy(hold, r, commit.openCommitLsn);
+        await this.bumpInstances(trx, new Map(r), lane, commit.commitTime, undefined, undefined, held.stream);
+        await this.held.holdForSpool(held.spool)?.execute(trx);
+      },
       (ids, why, code) => this.instances.parkMany(trx, ids, why, code),
     );
   }
@@ -504,51 +510,58 @@ export class ReplicaWriter implements TableShape {
     trx: Kysely<StateDb>,
     plan: Plan,
     lane: number,
-    commit: Commit,
+    commit: BatchCommit,
     holdAll: HoldAll = 'none',
   ): Promise<ApplySummary> {
     for (const doc of [...plan.docs, ...plan.newDocs]) await this.writeImageDoc(trx, doc);
     const refs = await this.dirty.follow(trx, plan);
-    const hold = await this.holdOf(trx, plan, refs, commit, holdAll);
-    if (hold.releasing) await this.instances.release([...refs.keys()]).execute(trx);
+    const hold = this.holdOf(plan, refs, commit, holdAll);
     if (lane !== LANE_LIVE) {
-      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, undefined, hold);
+      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, undefined, hold.stream);
     } else {
       const split = await this.bulk.split(trx, refs, plan.staging.touched, plan.transactions, (ids) =>
         this.instances.waitingLive(trx, ids),
       );
       // Before the bumps: an instance a later small transaction of this batch dirties comes back live.
       if (split.demote.length > 0) await this.instances.demote(trx, split.demote, LANE_BULK);
-      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, split.lanes, hold);
+      await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, split.lanes, hold.stream);
     }
+    await this.held.holdForSpool(hold.spool)?.execute(trx);
     await this.statements.checkpoint(commit, plan.imageLsn)?.execute(trx);
     return { applied: plan.staging.applied, skipped: plan.staging.skipped, instancesDirtied: refs.size };
   }
 
   /**
-   * What a batch holds and releases (see Hold): the instances its open last transaction touched, or
-   * every instance of the batch (`all`: a change of that transaction applied by itself, or spooled
-   * changes, held until the spool is found empty).
+   * What a batch holds (held-instances.ts): the instances its open last transaction touched (every
+   * instance of the batch when that transaction follows lookups: finding its own would read them
+   * again, and the others wait one batch at most), or, by `all`, every instance of the batch (a
+   * change of the open transaction applied by itself; spooled changes).
    */
-  private async holdOf(
-    db: Kysely<StateDb>,
+  private holdOf(
     plan: Plan,
     refs: ReadonlyMap<string, InstanceRef>,
-    commit: Commit,
+    commit: BatchCommit,
     all: HoldAll,
-  ): Promise<Hold> {
-    const releasing = commit.endLsn !== null && this.holding;
+  ): BatchHold {
+    if (all !== 'none') return this.heldBy(all, refs, commit.openCommitLsn);
     const tx = plan.transactions;
-    let held = new Set<string>();
-    if (all === 'stream' || (all === 'none' && tx.open)) {
-      const from = all === 'stream' ? 0 : (tx.starts.at(-1) ?? 0);
-      const open =
-        from === 0 ? refs : await this.dirty.follow(db, this.dirty.direct(plan.staging.touched.slice(from)));
-      held = new Set(open.keys());
-    }
-    // Batches are written one after the other, and a failed one makes resume() set it again.
-    this.holding = held.size > 0 || (this.holding && !releasing);
-    return { held, releasing, spool: all === 'spool' };
+    if (!tx.open) return { spool: [] };
+    const from = tx.starts.at(-1) ?? 0;
+    const open = from === 0 ? null : this.dirty.direct(plan.staging.touched.slice(from));
+    const ids = open === null || open.queries.length > 0 ? refs : open.refs;
+    return this.heldBy('stream', ids, commit.openCommitLsn);
+  }
+
+  private heldBy(
+    hold: HoldAll,
+    refs: ReadonlyMap<string, InstanceRef>,
+    openCommitLsn: Lsn | undefined,
+  ): BatchHold {
+    if (hold === 'spool') return { spool: [...refs.keys()] };
+    // Held while the checkpoint is at or before the commit record: the batch with the commit moves
+    // it to the commit's end, past it. Unknown (a batch made by hand): not held, as before holds.
+    if (hold === 'none' || openCommitLsn === undefined || refs.size === 0) return { spool: [] };
+    return { stream: { lsn: openCommitLsn + 1n, ids: new Set(refs.keys()) }, spool: [] };
   }
 
   /** The serial path (truncates, snapshot rows): reads and writes in the one transaction. */
@@ -556,7 +569,7 @@ export class ReplicaWriter implements TableShape {
     trx: Kysely<StateDb>,
     changes: readonly RowChange[],
     lane: number,
-    commit: Commit & Pick<ChangeBatch, 'txStarts' | 'txOpen'>,
+    commit: BatchCommit,
     holdAll: HoldAll = 'none',
   ): Promise<ApplySummary> {
     const pks = this.pksOf(changes);
@@ -619,8 +632,7 @@ export class ReplicaWriter implements TableShape {
             )
           ).lanes
         : new Map<string, number>();
-    // No lookups to follow: holdOf reads nothing either.
-    const hold = await this.holdOf(this.db, plan, plan.refs, batch, 'none');
+    const hold = this.holdOf(plan, plan.refs, batch, 'none');
     try {
       await this.commitStatement(plan, batch, lane, lanes, hold, false);
     } catch (error) {
@@ -637,7 +649,7 @@ export class ReplicaWriter implements TableShape {
     batch: ChangeBatch,
     lane: number,
     lanes: ReadonlyMap<string, number>,
-    hold: Hold,
+    hold: BatchHold,
     upsertOnly: boolean,
   ): Promise<void> {
     const docs = upsertOnly ? [...plan.docs, ...plan.newDocs] : plan.docs;
@@ -650,9 +662,7 @@ export class ReplicaWriter implements TableShape {
       );
     }
     // Disjoint from the bump's rows: two parts of one statement must not update the same row.
-    if (hold.releasing)
-      parts.push(sql`release as (${this.instances.release([...plan.refs.keys()])} returning 1)`);
-    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities, lanes, hold);
+    const bump = this.bumpStatement(plan.refs, lane, batch.commitTime, plan.priorities, lanes, hold.stream);
     if (bump) parts.push(sql`bump as (${bump} returning 1)`);
     const checkpoint = this.statements.checkpoint(batch, plan.imageLsn);
     if (checkpoint) parts.push(sql`checkpoint as (${checkpoint} returning 1)`);
@@ -673,7 +683,7 @@ export class ReplicaWriter implements TableShape {
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority> = new Map(),
     lanes?: ReadonlyMap<string, number>,
-    hold?: Hold,
+    hold?: StreamHold,
   ): Promise<void> {
     const list = [...refs.entries()];
     for (let i = 0; i < list.length; i += 5000) {
@@ -694,7 +704,7 @@ export class ReplicaWriter implements TableShape {
     commitTime: Date | null,
     priorities: ReadonlyMap<string, Priority>,
     lanes?: ReadonlyMap<string, number>,
-    hold?: Hold,
+    hold?: StreamHold,
   ): RawBuilder<unknown> | null {
     return this.instances.bump(
       refs,

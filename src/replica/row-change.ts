@@ -30,6 +30,11 @@ export interface ChangeBatch {
   readonly txStarts?: readonly number[];
   /** The last transaction of the batch goes on in the next batch. */
   readonly txOpen?: boolean;
+  /**
+   * With txOpen: the LSN of that transaction's commit record (pgoutput's Begin carries it). The
+   * checkpoint passes it only with the batch that applies the commit (held-instances.ts).
+   */
+  readonly openCommitLsn?: Lsn;
   /** When this process decoded that commit (Date.now()), for where-the-time-goes figures. */
   readonly decodedAt?: number;
 }

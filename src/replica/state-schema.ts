@@ -52,10 +52,8 @@ export interface InstanceColumns {
   accepted_digest: string | null;
   /** First seen in a snapshot copy and not asked yet what update_time Feishu holds (feishu-floor.ts). */
   floor_unknown: Generated<boolean>;
-  /** Touched by a source transaction whose commit is not applied yet: not pushed (migration 0023). */
-  held: Generated<boolean>;
-  /** Changed by a spooled batch while more of the spool waits: not pushed (migration 0023b). */
-  spool_held: Generated<boolean>;
+  /** A change LSN of a source transaction not applied whole: held while beyond the checkpoint (0023). */
+  hold_lsn: Int8 | null;
 }
 
 /** The position up to which the source's changes are durable here, per slot. */
@@ -144,6 +142,11 @@ export interface BulkSpoolColumns {
   last_lsn: Int8;
   changes: string;
   created_at: TimestampDefault;
+}
+
+/** Instances a spooled batch changed, until the spool is found empty (replica/held-instances.ts). */
+export interface SpoolHoldColumns {
+  id: string;
 }
 
 /** Source changes the replica could not store, their instances parked (replica/change-parking.ts). */
@@ -237,6 +240,7 @@ export interface StateDb {
   resume_request: ResumeRequestColumns;
   rate_ledger: RateLedgerColumns;
   bulk_spool: BulkSpoolColumns;
+  spool_hold: SpoolHoldColumns;
   parked_change: ParkedChangeColumns;
   stream_fault: StreamFaultColumns;
   bot_message: BotMessageColumns;

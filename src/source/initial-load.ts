@@ -11,6 +11,7 @@ import { CdcError } from '../errors.js';
 import type { MappingSet } from '../mapping/contract.js';
 import type { Logger } from '../core/logger.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
+import { InstanceTable } from '../replica/instance-table.js';
 import type { ReplicaWriter } from '../replica/replica-writer.js';
 import type { SnapshotLoader } from '../replica/snapshot-loader.js';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.js';
@@ -102,6 +103,7 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
       exporter = created.connection;
       snapshotName = created.snapshotName;
       await o.checkpoints.beginSnapshot(o.slot, created.consistentPoint, beforeSlot);
+      await new InstanceTable(o.db, o.stateSchema).clearStreamHolds();
       checkpoint = await o.checkpoints.read(o.slot);
       o.logger.info(
         { slot: o.slot, consistentPoint: formatLsn(created.consistentPoint) },

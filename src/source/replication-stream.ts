@@ -115,6 +115,8 @@ export class ReplicationStream {
   private pendingCommitTime: Date | null = null;
   private pendingDecodedAt = 0;
   private inTx = false;
+  /** The commit LSN of the transaction being read (its Begin message's). */
+  private openCommitLsn: Lsn | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   private sessionError: ((e: unknown) => void) | null = null;
   private lastByteAt = Date.now();
@@ -342,6 +344,7 @@ export class ReplicationStream {
         });
       case 'begin':
         this.inTx = true;
+        this.openCommitLsn = msg.commitLsn ? parseLsn(msg.commitLsn) : null;
         // A transaction with no mapped change leaves no mark: the next one starts at the same index.
         if (this.pendingTxStarts.at(-1) !== this.pending.length)
           this.pendingTxStarts.push(this.pending.length);
@@ -465,6 +468,7 @@ export class ReplicationStream {
       commitTime: endLsn === null ? null : this.pendingCommitTime,
       txStarts,
       txOpen: this.inTx,
+      ...(this.inTx && this.openCommitLsn !== null ? { openCommitLsn: this.openCommitLsn } : {}),
       ...(endLsn === null ? {} : { decodedAt: this.pendingDecodedAt }),
     };
     this.pending = [];

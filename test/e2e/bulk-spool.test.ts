@@ -183,7 +183,8 @@ describe('the bulk spool', () => {
       create table ${schema}.due_seen (ids text[]);
       create function ${schema}.record_due() returns trigger language plpgsql as $$ begin
         insert into ${schema}.due_seen select coalesce(array_agg(external_id), '{}') from ${schema}.instance
-          where version > synced_version and parked_at is null and not held and not spool_held;
+          where version > synced_version and parked_at is null
+            and not exists (select 1 from ${schema}.spool_hold h where h.id = instance.id);
         return null; end $$;
       create trigger record_due after delete on ${schema}.bulk_spool
         for each statement execute function ${schema}.record_due();`);

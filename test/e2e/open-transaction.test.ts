@@ -1,8 +1,8 @@
 // A source transaction larger than a batch (or cut by the batch timer) reaches the replica in
 // several batches. Until its commit is applied, the instances it touched hold part of it: the sync
 // stage must not push them, or Feishu would show a transaction half applied (a request with some of
-// its steps). They are bumped at once, held, and released by the batch that applies the commit,
-// also after a restart that replays the transaction from the checkpoint.
+// its steps). They are bumped at once and held until the checkpoint passes the transaction's commit
+// (the batch that applies it), also after a restart that replays the transaction from the checkpoint.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
@@ -74,6 +74,13 @@ describe.each([
   const stepsOf = (req: number, from: number, n: number) =>
     upserts(Array.from({ length: n }, (_, i) => ({ table: 'oa.steps', values: step(from + i, req) })));
   const due = async () => (await instances.dueInstances(100, [])).map((d) => d.externalId).sort();
+  // The LSN of an open transaction's commit record, ahead of every change until it commits.
+  let commitLsn = 0n;
+  const openTx = () => (commitLsn = lsn + 1000n);
+  const commitEnd = () => {
+    lsn = commitLsn + 2n;
+    return commitLsn + 1n;
+  };
 
   it('keeps an instance out of the sync queue until the batch with its commit is applied', async () => {
     await writer.applyBatch({ changes: requestWithSteps(1, 100, 1), endLsn: lsn++, commitTime: new Date() });
@@ -83,7 +90,14 @@ describe.each([
     expect(await instances.isPushable(claimed.id, claimed.version)).toBe(true);
 
     const first = stepsOf(1, 110, 3);
-    await writer.applyBatch({ changes: first, endLsn: null, commitTime: null, txStarts: [0], txOpen: true });
+    await writer.applyBatch({
+      changes: first,
+      endLsn: null,
+      commitTime: null,
+      txStarts: [0],
+      txOpen: true,
+      openCommitLsn: openTx(),
+    });
     expect(await due()).toEqual([]);
     // Rows read for a push claimed before the hold may hold half of the transaction: not pushed.
     expect(await instances.isPushable(claimed.id, claimed.version)).toBe(false);
@@ -91,7 +105,7 @@ describe.each([
     const rest = stepsOf(1, 200, 2);
     await writer.applyBatch({
       changes: rest,
-      endLsn: lsn++,
+      endLsn: commitEnd(),
       commitTime: new Date(),
       txStarts: [],
       txOpen: false,
@@ -103,19 +117,21 @@ describe.each([
   });
 
   it('keeps flowing the instances of the transactions a batch completes, holding only the open one', async () => {
-    const done = requestWithSteps(2, 300, 1);
+    // The open transaction began first: its changes come before the other's commit in the WAL.
     const open = requestWithSteps(3, 400, 1);
+    const done = requestWithSteps(2, 300, 1);
     await writer.applyBatch({
       changes: [...done, ...open],
       endLsn: lsn++,
       commitTime: new Date(),
       txStarts: [0, done.length],
       txOpen: true,
+      openCommitLsn: openTx(),
     });
     expect(await due()).toEqual(['oa-req-1', 'oa-req-2']);
     await writer.applyBatch({
       changes: stepsOf(3, 500, 1),
-      endLsn: lsn++,
+      endLsn: commitEnd(),
       commitTime: new Date(),
       txStarts: [],
       txOpen: false,
@@ -137,11 +153,12 @@ describe.each([
       commitTime: null,
       txStarts: [0],
       txOpen: true,
+      openCommitLsn: openTx(),
     });
     expect(await due()).toEqual([]);
     await writer.applyBatch({
       changes: [],
-      endLsn: lsn++,
+      endLsn: commitEnd(),
       commitTime: new Date(),
       txStarts: [],
       txOpen: false,
@@ -163,6 +180,7 @@ describe.each([
         commitTime: new Date(),
         txStarts: [0, done.length],
         txOpen: true,
+        openCommitLsn: openTx(),
       });
       expect(summary.parked).toHaveLength(1);
       expect(await due()).toEqual([]);
@@ -172,7 +190,7 @@ describe.each([
     }
     await writer.applyBatch({
       changes: [],
-      endLsn: lsn++,
+      endLsn: commitEnd(),
       commitTime: new Date(),
       txStarts: [],
       txOpen: false,
@@ -183,15 +201,23 @@ describe.each([
   it('releases what a stopped process held once the replayed transaction commits', async () => {
     await state.pool.query(`update ${schema}.instance set synced_version = version, first_commit_at = null`);
     const first = requestWithSteps(4, 700, 2);
-    await writer.applyBatch({ changes: first, endLsn: null, commitTime: null, txStarts: [0], txOpen: true });
+    const openBatch = {
+      changes: first,
+      endLsn: null,
+      commitTime: null,
+      txStarts: [0],
+      txOpen: true,
+      openCommitLsn: openTx(),
+    };
+    await writer.applyBatch(openBatch);
     expect(await due()).toEqual([]);
     // A new process replays the transaction from the checkpoint: its first part is already stored.
     writer = writerOf();
-    await writer.applyBatch({ changes: first, endLsn: null, commitTime: null, txStarts: [0], txOpen: true });
+    await writer.applyBatch(openBatch);
     expect(await due()).toEqual([]);
     await writer.applyBatch({
       changes: stepsOf(4, 800, 1),
-      endLsn: lsn++,
+      endLsn: commitEnd(),
       commitTime: new Date(),
       txStarts: [],
       txOpen: false,

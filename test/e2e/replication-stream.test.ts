@@ -161,15 +161,20 @@ describe('replication stream', () => {
     await run;
   });
 
-  it('hands a 20,000-row transaction over in bounded batches and moves the checkpoint only at its commit', async () => {
+  it('hands a 20,000-row transaction over in bounded batches, each open one naming its commit, and moves the checkpoint only at its commit', async () => {
     const slot = `${db.name}_big`;
     const start = await newSlot(slot);
-    const batches: { size: number; endLsn: Lsn | null }[] = [];
+    const batches: { size: number; endLsn: Lsn | null; open?: Lsn }[] = [];
     const s = stream(
       slot,
       start,
       {
-        applyBatch: async (b: ChangeBatch) => void batches.push({ size: b.changes.length, endLsn: b.endLsn }),
+        applyBatch: async (b: ChangeBatch) =>
+          void batches.push({
+            size: b.changes.length,
+            endLsn: b.endLsn,
+            ...(b.txOpen === true && b.openCommitLsn !== undefined ? { open: b.openCommitLsn } : {}),
+          }),
         advanceIdle: async () => undefined,
       },
       500,
@@ -184,6 +189,11 @@ describe('replication stream', () => {
     const withEnd = batches.filter((b) => b.endLsn !== null);
     expect(withEnd).toHaveLength(1);
     expect(batches[batches.length - 1]?.endLsn).not.toBeNull();
+    // Every batch before the last is open and names the commit record, just before the commit's end.
+    const end = withEnd[0]?.endLsn ?? 0n;
+    const opens = batches.slice(0, -1).map((b) => b.open);
+    expect(opens.every((o) => o !== undefined && o < end && o > start)).toBe(true);
+    expect(new Set(opens).size).toBe(1);
   });
 
   it('confirms past a workload on unpublished tables when idle', async () => {
