@@ -69,6 +69,21 @@ describe('the bulk spool', () => {
     );
     return new Map(rows.map((r) => [Number(r.id.replace('oa-req-', '')), r.lane]));
   };
+  const step = (stepId: number, reqId: number, state: number): RowChange => ({
+    kind: 'upsert',
+    table: 'oa.steps',
+    lsn: lsn++,
+    values: {
+      step_id: String(stepId),
+      req_id: String(reqId),
+      seq: '1',
+      node_name: 'Manager',
+      approver_no: '5',
+      state_code: String(state),
+      created_at: '2026-11-01 00:00:00',
+      updated_at: `2026-11-0${state + 1} 00:00:00`,
+    },
+  });
   const spooled = async () =>
     Number((await state.pool.query(`select count(*) from ${schema}.bulk_spool`)).rows[0].count);
   const syncAll = () =>
@@ -125,32 +140,17 @@ describe('the bulk spool', () => {
   });
 
   it('lets a change to an instance the spooled data fix left alone go first, and for an instance it changed applies the spooled changes of that instance before a change to it', async () => {
-    const step = (stepId: number, reqId: number): RowChange => ({
-      kind: 'upsert',
-      table: 'oa.steps',
-      lsn: lsn++,
-      values: {
-        step_id: String(stepId),
-        req_id: String(reqId),
-        seq: '1',
-        node_name: 'Manager',
-        approver_no: '5',
-        state_code: '1',
-        created_at: '2026-11-01 00:00:00',
-        updated_at: '2026-11-02 00:00:00',
-      },
-    });
     await apply({ changes: changes([...range(61, 8), 110], 'orig') });
     await syncAll();
     await apply({ changes: changes(range(61, 8), 'fixed'), txStarts: [0], txOpen: true }, false);
     expect(await spooled()).toBe(1);
     const tail = changes([69], 'fixed');
     // Request 110 is not in the data fix: its step goes before the spool.
-    await apply({ changes: [...tail, step(9110, 110)], txStarts: [tail.length] });
+    await apply({ changes: [...tail, step(9110, 110, 1)], txStarts: [tail.length] });
     expect(await spooled()).toBe(1);
     // Request 63 is: pushed now with its step and without the fix, Feishu would show a state the
     // source never had (the fix committed before the step).
-    await apply({ changes: [step(9063, 63)] });
+    await apply({ changes: [step(9063, 63, 1)] });
     const images = await titles([63, 64]);
     expect(images.get(63)?.title).toBe('fixed');
     // Only request 63's spooled changes went first: the rest of the fix still waits in the spool.
@@ -161,21 +161,6 @@ describe('the bulk spool', () => {
   });
 
   it('pushes no instance a spooled data fix changed until the whole spool is applied, though its rows span two spooled batches', async () => {
-    const step = (stepId: number, reqId: number): RowChange => ({
-      kind: 'upsert',
-      table: 'oa.steps',
-      lsn: lsn++,
-      values: {
-        step_id: String(stepId),
-        req_id: String(reqId),
-        seq: '1',
-        node_name: 'Manager',
-        approver_no: '5',
-        state_code: '2',
-        created_at: '2026-11-01 00:00:00',
-        updated_at: '2026-11-03 00:00:00',
-      },
-    });
     await apply({ changes: changes(range(71, 8), 'orig') });
     await syncAll();
     // What a sync stage could claim the moment each spooled batch commits, recorded in its transaction.
@@ -191,7 +176,7 @@ describe('the bulk spool', () => {
     try {
       // Request 71's title is in the first spooled batch, its step in the second.
       await apply({ changes: changes(range(71, 8), 'fixed'), txStarts: [0], txOpen: true }, false);
-      await apply({ changes: [step(9171, 71)], txStarts: [], txOpen: true }, false);
+      await apply({ changes: [step(9171, 71, 2)], txStarts: [], txOpen: true }, false);
       await apply({ changes: changes([79], 'fixed'), txStarts: [] });
       expect(await spooled()).toBe(2);
       expect(await writer.drainSpool()).toBe(2);

@@ -73,6 +73,19 @@ describe.each([
     ]);
   const stepsOf = (req: number, from: number, n: number) =>
     upserts(Array.from({ length: n }, (_, i) => ({ table: 'oa.steps', values: step(from + i, req) })));
+  /** The first batch of a transaction that goes on in the next batch. */
+  const beginOpen = (changes: RowChange[]) =>
+    writer.applyBatch({
+      changes,
+      endLsn: null,
+      commitTime: null,
+      txStarts: [0],
+      txOpen: true,
+      openCommitLsn: openTx(),
+    });
+  /** The last batch of the open transaction, with its commit. */
+  const commitOpen = (changes: RowChange[]) =>
+    writer.applyBatch({ changes, endLsn: commitEnd(), commitTime: new Date(), txStarts: [], txOpen: false });
   const due = async () => (await instances.dueInstances(100, [])).map((d) => d.externalId).sort();
   // The LSN of an open transaction's commit record, ahead of every change until it commits.
   let commitLsn = 0n;
@@ -90,26 +103,13 @@ describe.each([
     expect(await instances.isPushable(claimed.id, claimed.version)).toBe(true);
 
     const first = stepsOf(1, 110, 3);
-    await writer.applyBatch({
-      changes: first,
-      endLsn: null,
-      commitTime: null,
-      txStarts: [0],
-      txOpen: true,
-      openCommitLsn: openTx(),
-    });
+    await beginOpen(first);
     expect(await due()).toEqual([]);
     // Rows read for a push claimed before the hold may hold half of the transaction: not pushed.
     expect(await instances.isPushable(claimed.id, claimed.version)).toBe(false);
 
     const rest = stepsOf(1, 200, 2);
-    await writer.applyBatch({
-      changes: rest,
-      endLsn: commitEnd(),
-      commitTime: new Date(),
-      txStarts: [],
-      txOpen: false,
-    });
+    await commitOpen(rest);
     const [again] = await instances.dueInstances(100, []);
     expect(again?.externalId).toBe('oa-req-1');
     expect(await instances.isPushable(claimed.id, claimed.version)).toBe(false);
@@ -129,13 +129,7 @@ describe.each([
       openCommitLsn: openTx(),
     });
     expect(await due()).toEqual(['oa-req-1', 'oa-req-2']);
-    await writer.applyBatch({
-      changes: stepsOf(3, 500, 1),
-      endLsn: commitEnd(),
-      commitTime: new Date(),
-      txStarts: [],
-      txOpen: false,
-    });
+    await commitOpen(stepsOf(3, 500, 1));
     expect(await due()).toEqual(['oa-req-1', 'oa-req-2', 'oa-req-3']);
   });
 
@@ -147,22 +141,9 @@ describe.each([
       commitTime: new Date(),
     });
     expect(await due()).toEqual(['oa-req-2']);
-    await writer.applyBatch({
-      changes: stepsOf(2, 600, 1),
-      endLsn: null,
-      commitTime: null,
-      txStarts: [0],
-      txOpen: true,
-      openCommitLsn: openTx(),
-    });
+    await beginOpen(stepsOf(2, 600, 1));
     expect(await due()).toEqual([]);
-    await writer.applyBatch({
-      changes: [],
-      endLsn: commitEnd(),
-      commitTime: new Date(),
-      txStarts: [],
-      txOpen: false,
-    });
+    await commitOpen([]);
     expect(await due()).toEqual(['oa-req-2']);
   });
 
@@ -188,13 +169,7 @@ describe.each([
     } finally {
       await state.pool.query(`alter table ${schema}.row_image drop constraint refuses_poison`);
     }
-    await writer.applyBatch({
-      changes: [],
-      endLsn: commitEnd(),
-      commitTime: new Date(),
-      txStarts: [],
-      txOpen: false,
-    });
+    await commitOpen([]);
     expect(await due()).toEqual(['oa-req-6']);
   });
 
@@ -215,13 +190,7 @@ describe.each([
     writer = writerOf();
     await writer.applyBatch(openBatch);
     expect(await due()).toEqual([]);
-    await writer.applyBatch({
-      changes: stepsOf(4, 800, 1),
-      endLsn: commitEnd(),
-      commitTime: new Date(),
-      txStarts: [],
-      txOpen: false,
-    });
+    await commitOpen(stepsOf(4, 800, 1));
     expect(await due()).toEqual(['oa-req-4']);
   });
 });
