@@ -1,10 +1,10 @@
 // Which instances hold part of a source transaction whose rest is not in the replica yet, so the
 // sync stage must not push them. Two holds:
 // - the stream's: a transaction larger than a batch (or cut by the batch timer) reaches the replica
-//   in several batches. The bump of an instance it touched records a change LSN of it in
-//   instance.hold_lsn; the instance is held while that is beyond the checkpoint, which passes it
-//   with the batch that applies the commit. Released without writing a row: holds taken and
-//   released as rows cost the state server a third more CPU in the ingest bench;
+//   in several batches. The bump of an instance it touched records the transaction's commit LSN + 1
+//   in instance.hold_lsn; the instance is held while that is beyond the checkpoint, which passes it
+//   with the batch that applies the commit. Released without writing a row: holds set and cleared
+//   row by row measured dearer in the ingest bench (docs/benchmarks.md);
 // - the spool's (table `spool_hold`, owned here): instances a spooled batch of a bulk transaction
 //   changed, until the spool is found empty.
 // Invariant: an instance is due only when both conditions of notHeld hold.

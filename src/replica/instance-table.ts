@@ -27,7 +27,7 @@ export interface BackfillSelection {
 }
 
 /**
- * Instances (`ids`) a source transaction not yet applied whole touched, and a change LSN of it: they
+ * Instances (`ids`) a source transaction not yet applied whole touched, and its commit LSN + 1: they
  * are held until the checkpoint passes `lsn` (held-instances.ts).
  */
 export interface StreamHold {

@@ -83,6 +83,16 @@ describe.each([
       txOpen: true,
       openCommitLsn: openTx(),
     });
+  /** A batch with a complete transaction (`done`) and the first part of the next one (`open`). */
+  const commitThenOpen = (done: RowChange[], open: RowChange[]) =>
+    writer.applyBatch({
+      changes: [...done, ...open],
+      endLsn: lsn++,
+      commitTime: new Date(),
+      txStarts: [0, done.length],
+      txOpen: true,
+      openCommitLsn: openTx(),
+    });
   /** The last batch of the open transaction, with its commit. */
   const commitOpen = (changes: RowChange[]) =>
     writer.applyBatch({ changes, endLsn: commitEnd(), commitTime: new Date(), txStarts: [], txOpen: false });
@@ -120,14 +130,7 @@ describe.each([
     // The open transaction began first: its changes come before the other's commit in the WAL.
     const open = requestWithSteps(3, 400, 1);
     const done = requestWithSteps(2, 300, 1);
-    await writer.applyBatch({
-      changes: [...done, ...open],
-      endLsn: lsn++,
-      commitTime: new Date(),
-      txStarts: [0, done.length],
-      txOpen: true,
-      openCommitLsn: openTx(),
-    });
+    await commitThenOpen(done, open);
     expect(await due()).toEqual(['oa-req-1', 'oa-req-2']);
     await commitOpen(stepsOf(3, 500, 1));
     expect(await due()).toEqual(['oa-req-1', 'oa-req-2', 'oa-req-3']);
@@ -155,14 +158,7 @@ describe.each([
     try {
       const done = upserts([{ table: 'oa.requests', values: request(5, 'poison') }]);
       const open = requestWithSteps(6, 900, 1);
-      const summary = await writer.applyBatch({
-        changes: [...done, ...open],
-        endLsn: lsn++,
-        commitTime: new Date(),
-        txStarts: [0, done.length],
-        txOpen: true,
-        openCommitLsn: openTx(),
-      });
+      const summary = await commitThenOpen(done, open);
       expect(summary.parked).toHaveLength(1);
       expect(await due()).toEqual([]);
       expect((await instances.listParked()).map((p) => p.externalId)).toEqual(['oa-req-5']);
