@@ -84,7 +84,8 @@ export interface SyncSchedulerOptions {
 
 export class SyncScheduler {
   readonly store: InstanceTable;
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Pushes in flight by instance id, with the external id operators (and tests) know them by. */
+  private readonly inFlight = new Map<string, { task: Promise<void>; externalId: string }>();
   /** Pushes in flight from the lanes below live (at most concurrency - 1 of them). */
   private lowerInFlight = 0;
   private readonly worker = new WorkerLoop();
@@ -114,6 +115,11 @@ export class SyncScheduler {
     return this.inFlight.size;
   }
 
+  /** External ids of the instances being pushed right now. */
+  get inFlightExternalIds(): string[] {
+    return [...this.inFlight.values()].map((f) => f.externalId);
+  }
+
   start(): void {
     this.worker.start(
       () => this.round(),
@@ -135,7 +141,10 @@ export class SyncScheduler {
     this.abort.abort();
     await this.worker.stop();
     try {
-      await settleWithin(this.inFlight.values(), graceMs);
+      await settleWithin(
+        [...this.inFlight.values()].map((f) => f.task),
+        graceMs,
+      );
     } finally {
       this.failureLog.flush();
     }
@@ -149,7 +158,7 @@ export class SyncScheduler {
       return;
     }
     if (this.inFlight.size >= this.o.concurrency) {
-      await Promise.race([...this.inFlight.values(), this.worker.idle(poll)]);
+      await Promise.race([...[...this.inFlight.values()].map((f) => f.task), this.worker.idle(poll)]);
       return;
     }
     // Feishu fails everything: only the breaker's probe goes out, so the outage costs no budget.
@@ -203,7 +212,7 @@ export class SyncScheduler {
       if (lower) this.lowerInFlight--;
       this.wake();
     });
-    this.inFlight.set(instance.id, task);
+    this.inFlight.set(instance.id, { task, externalId: instance.externalId });
   }
 
   private async pushOne(

@@ -167,7 +167,12 @@ describe('sync under Feishu faults', () => {
   it('finishes a push in flight on stop and leaves an unaccepted one pending for the next start', async () => {
     fx.fake.faults.set({ latencyMs: 1500 });
     await fx.sql.query(`${request(9001, 1)}; ${step(90010, 9001, 2)}`);
-    await waitFor(() => fx.pipeline?.sync?.inFlightCount, 10_000, 'a push in flight');
+    // Its own push: an instance the previous test left in backoff may be in flight instead.
+    await waitFor(
+      () => fx.pipeline?.sync?.inFlightExternalIds.includes('oa-req-9001'),
+      10_000,
+      'the push of 9001 in flight',
+    );
     await fx.stopPipeline();
     expect(fx.fake.instance('oa-req-9001')).toBeDefined();
     const accepted = await fx.state.query(
