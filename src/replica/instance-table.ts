@@ -388,7 +388,7 @@ export class InstanceTable {
     }));
   }
 
-  async dueInstances(limit: number, exclude: readonly string[]): Promise<DirtyInstance[]> {
+  async dueInstances(limit: number, exclude: readonly string[], liveOnly = false): Promise<DirtyInstance[]> {
     const { rows } = await sql<
       Row<
         | 'id'
@@ -410,6 +410,7 @@ export class InstanceTable {
       where version > synced_version and parked_at is null and ${this.held.notHeld('i')}
         and (next_attempt_at is null or next_attempt_at <= now())
         and not (id = any(${exclude}::text[]))
+        ${liveOnly ? sql`and lane = ${LANE_LIVE}::smallint` : sql``}
       order by lane, priority desc, dirty_since
       limit ${limit}`.execute(this.db);
     return rows.map((r) => ({

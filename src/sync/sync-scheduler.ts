@@ -170,7 +170,12 @@ export class SyncScheduler {
     // Budget first, then the instance: whoever is most urgent when a unit frees up gets it, so
     // a live change never queues behind backfill pushes that grabbed units earlier.
     const ticket = await this.o.budget.acquire(this.abort.signal);
-    const [instance] = await this.store.dueInstances(1, [...this.inFlight.keys()]);
+    // One push slot stays free for live changes: with Feishu slow, the bulk and backfill lanes
+    // would otherwise fill every slot and a live change would wait for one of their answers. With
+    // only that slot left, only the live lane is asked for: claiming a bulk instance just to drop
+    // it cost a scan of the whole backlog per replica batch (docs/benchmarks.md).
+    const liveOnly = this.o.concurrency > 1 && this.lowerInFlight >= this.o.concurrency - 1;
+    const [instance] = await this.store.dueInstances(1, [...this.inFlight.keys()], liveOnly);
     if (!instance) {
       ticket.cancel();
       await this.worker.idle(poll);
@@ -178,13 +183,6 @@ export class SyncScheduler {
     }
     let untake = () => {};
     const lower = instance.lane !== LANE_LIVE;
-    if (lower && this.o.concurrency > 1 && this.lowerInFlight >= this.o.concurrency - 1) {
-      // One push slot stays free for live changes: with Feishu slow, the bulk and backfill lanes
-      // would otherwise fill every slot and a live change would wait for one of their answers.
-      ticket.cancel();
-      await this.worker.idle(poll);
-      return;
-    }
     if (lower) {
       const wait = this.backfillPace.delay(Date.now());
       if (wait > 0) {
