@@ -3,7 +3,12 @@
 // stage must not push them, or Feishu would show a transaction half applied (a request with some of
 // its steps). They are bumped at once and held until the checkpoint passes the transaction's commit
 // (the batch that applies it), also after a restart that replays the transaction from the checkpoint.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createLogger } from '../../src/core/logger.js';
+import type { ExternalInstance } from '../../src/feishu/external-instance.js';
+import { RateBudget } from '../../src/sync/rate-budget.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/sync/retry-policy.js';
+import { SyncScheduler } from '../../src/sync/sync-scheduler.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { InstanceTable } from '../../src/replica/instance-table.js';
@@ -13,6 +18,7 @@ import { migrateStateDb, openStateDb, type StateConnection } from '../../src/rep
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
 import { LEGACY_KEYS } from '../support/replica-check.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { waitFor } from '../support/connector-fixture.js';
 
 const KEYS = new Map(Object.entries(LEGACY_KEYS));
 const MAPPINGS = loadMappings(LEGACY_MAPPINGS);
@@ -188,5 +194,66 @@ describe.each([
     expect(await due()).toEqual([]);
     await commitOpen(stepsOf(4, 800, 1));
     expect(await due()).toEqual(['oa-req-4']);
+  });
+  it('pushes nothing of an instance whose rows it read after an open transaction touched it', async () => {
+    await state.pool.query(`update ${schema}.instance set synced_version = version, first_commit_at = null`);
+    await writer.applyBatch({
+      changes: [
+        ...upserts([
+          { table: 'oa.users', values: { user_no: '5', login: 'a', display_name: 'A', feishu_uid: 'u5' } },
+          { table: 'oa.users', values: { user_no: '2', login: 'b', display_name: 'B', feishu_uid: 'u2' } },
+        ]),
+        ...requestWithSteps(7, 1000, 1),
+      ],
+      endLsn: lsn++,
+      commitTime: new Date(),
+    });
+    // The scheduler claims oa-req-7; before it reads the rows, a transaction adds two of its steps
+    // and goes on in the next batch. The rows it then reads hold half of that transaction.
+    const claims: string[][] = [];
+    const original = InstanceTable.prototype.dueInstances;
+    let injected = false;
+    vi.spyOn(InstanceTable.prototype, 'dueInstances').mockImplementation(async function (
+      this: InstanceTable,
+      ...args: Parameters<typeof original>
+    ) {
+      const found = await original.apply(this, args);
+      claims.push(found.map((d) => d.externalId));
+      if (!injected && found.some((d) => d.externalId === 'oa-req-7')) {
+        injected = true;
+        await beginOpen(stepsOf(7, 1010, 2));
+      }
+      return found;
+    });
+    const pushed: ExternalInstance[] = [];
+    const scheduler = new SyncScheduler({
+      db: state.db,
+      schema,
+      mappings: MAPPINGS,
+      push: async (payload) => void pushed.push(payload),
+      budget: new RateBudget({ perSecond: 1000, perMinute: 60_000 }),
+      concurrency: 1,
+      minPushIntervalMs: 0,
+      retry: DEFAULT_RETRY_POLICY,
+      logger: createLogger('silent'),
+      pollIntervalMs: 20,
+    });
+    scheduler.start();
+    try {
+      // Claimed, dropped, and then no longer due: the hold keeps it out of the queue (the users'
+      // rows dirtied the other instances too; they are pushed meanwhile).
+      await waitFor(() => injected && claims.at(-1)?.length === 0, 10_000, 'an empty queue after the claim');
+      const of7 = () => pushed.filter((p) => p.instance_id === 'oa-req-7');
+      expect(of7()).toEqual([]);
+      await commitOpen(stepsOf(7, 1020, 1));
+      scheduler.wake();
+      await waitFor(() => of7().length > 0, 10_000, 'the push of oa-req-7');
+      expect(of7().map((p) => p.task_list?.map((t) => t.task_id).sort())).toEqual([
+        ['oa-step-1000', 'oa-step-1010', 'oa-step-1011', 'oa-step-1020'],
+      ]);
+    } finally {
+      await scheduler.stop();
+      vi.restoreAllMocks();
+    }
   });
 });
