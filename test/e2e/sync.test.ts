@@ -174,7 +174,12 @@ describe('sync under Feishu faults', () => {
       'the push of 9001 in flight',
     );
     await fx.stopPipeline();
-    expect(fx.fake.instance('oa-req-9001')).toBeDefined();
+    // What Feishu answered each push of 9001, should it be missing (CI once saw it missing).
+    const answers = fx.fake
+      .pushes()
+      .filter((p) => p.instance_id === 'oa-req-9001')
+      .map((p) => `${p.httpStatus}/${p.code ?? '-'}`);
+    expect(fx.fake.instance('oa-req-9001'), `answers: ${answers.join(', ') || 'no push'}`).toBeDefined();
     const accepted = await fx.state.query(
       `select version, synced_version from approval_cdc.instance where external_id = 'oa-req-9001'`,
     );
