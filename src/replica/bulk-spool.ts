@@ -88,11 +88,22 @@ export class BulkSpool {
     return row ? { id: row.id, changes: decodeChanges(row.changes) } : null;
   }
 
-  /** Every spooled batch, oldest first (a change to an instance in it takes that instance's changes). */
-  async all(db: Kysely<StateDb>): Promise<SpooledBatch[]> {
-    const { rows } = await sql<{ id: string; changes: string }>`select id::text, changes
-      from ${this.t('bulk_spool')} where slot = ${this.slot} order by id`.execute(db);
-    return rows.map((row) => ({ id: row.id, changes: decodeChanges(row.changes) }));
+  /**
+   * Every spooled batch, oldest first (a change to an instance in it takes that instance's changes),
+   * read and decoded one at a time: a spool can hold a whole data fix (100 batches for 200,000 rows),
+   * which decoded at once would sit in the connector's memory beside the stream's own batches.
+   */
+  async *batches(db: Kysely<StateDb>): AsyncGenerator<SpooledBatch> {
+    let after = '0';
+    for (;;) {
+      const { rows } = await sql<{ id: string; changes: string }>`select id::text, changes
+        from ${this.t('bulk_spool')} where slot = ${this.slot} and id > ${after}::bigint
+        order by id limit 1`.execute(db);
+      const row = rows[0];
+      if (!row) return;
+      after = row.id;
+      yield { id: row.id, changes: decodeChanges(row.changes) };
+    }
   }
 
   async remove(db: Kysely<StateDb>, id: string): Promise<void> {

@@ -312,7 +312,7 @@ export class ReplicaWriter implements TableShape {
    */
   private async applySpoolOf(ids: ReadonlySet<string>): Promise<void> {
     const changes: RowChange[] = [];
-    for (const spooled of await this.spool.all(this.db)) {
+    for await (const spooled of this.spool.batches(this.db)) {
       for (const c of spooled.changes) {
         if (c.kind === 'truncate') continue;
         const refs = this.mappings.instancesOfRow(c.table, c.values as RowImage);

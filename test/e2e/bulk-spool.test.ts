@@ -160,6 +160,25 @@ describe('the bulk spool', () => {
     expect((await titles([63, 64])).get(64)?.title).toBe('fixed');
   });
 
+  it("takes an instance's spooled changes from whichever spooled batch holds them before a change to it", async () => {
+    await apply({ changes: changes([...range(121, 8), ...range(131, 8), 150], 'orig') });
+    await syncAll();
+    // One data fix, spooled in two batches (read back one at a time).
+    await apply({ changes: changes(range(121, 8), 'fixed'), txStarts: [0], txOpen: true }, false);
+    await apply({ changes: changes(range(131, 8), 'fixed'), txStarts: [], txOpen: true }, false);
+    expect(await spooled()).toBe(2);
+    const tail = changes([139], 'fixed');
+    await apply({ changes: [...tail, step(9150, 150, 1)], txStarts: [tail.length] });
+    await apply({ changes: [step(9122, 122, 1), step(9133, 133, 1)] });
+    const images = await titles([122, 123, 133, 134]);
+    expect(images.get(122)?.title).toBe('fixed');
+    expect(images.get(133)?.title).toBe('fixed');
+    expect(images.get(123)?.title).toBe('orig');
+    expect(images.get(134)?.title).toBe('orig');
+    expect(await writer.drainSpool()).toBe(2);
+    expect((await titles([123, 134])).get(134)?.title).toBe('fixed');
+  });
+
   it('pushes no instance a spooled data fix changed until the whole spool is applied, though its rows span two spooled batches', async () => {
     await apply({ changes: changes(range(71, 8), 'orig') });
     await syncAll();
