@@ -1,7 +1,9 @@
 // Samples lag where users feel it: the slot's position and retained WAL on the source, the newest
 // applied commit and the backlog in the state database. Read-only. It starts before the initial copy,
-// so the slot's gauges are true while the copy runs (when WAL piles up most). Invariant: a slot gauge
-// that cannot be read (no slot yet, a failed sample) is NaN, never 0 or a stale value.
+// so the slot's gauges are true while the copy runs (when WAL piles up most). Invariants: a slot gauge
+// that cannot be read (no slot yet, a failed sample) is NaN, never 0 or a stale value; one sample at
+// a time (a slow state database gets no pile of samples holding its connections); the backlog count,
+// which reads every dirty instance, takes at most a twentieth of the time (backlogPauseMs).
 import type { Kysely } from 'kysely';
 import type { StateDb } from '../replica/state-schema.js';
 import pg from 'pg';
@@ -21,9 +23,22 @@ export interface LagSample {
   backlogBackfill: number;
 }
 
+/**
+ * How long after a backlog count that took `tookMs` the next one may start. The count reads every
+ * dirty instance (95 ms at 250,000 in the initial-load bench): every 2 s, a first load of a few
+ * million rows would keep a state backend busy with it.
+ */
+export function backlogPauseMs(tookMs: number): number {
+  return 20 * tookMs;
+}
+
+type Backlog = Awaited<ReturnType<InstanceTable['backlog']>>;
+
 export class LagProbe {
   private timer: NodeJS.Timeout | null = null;
   private client: pg.Client | null = null;
+  private sampling: Promise<void> | null = null;
+  private backlog: { rows: Backlog; nextAt: number } | null = null;
 
   constructor(
     private readonly o: {
@@ -44,8 +59,12 @@ export class LagProbe {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.sample(), this.o.intervalMs);
-    void this.sample();
+    const tick = () => {
+      if (this.sampling) return;
+      this.sampling = this.sample().finally(() => (this.sampling = null));
+    };
+    this.timer = setInterval(tick, this.o.intervalMs);
+    tick();
   }
 
   async stop(): Promise<void> {
@@ -53,6 +72,14 @@ export class LagProbe {
     this.timer = null;
     await this.client?.end().catch(() => undefined);
     this.client = null;
+  }
+
+  private async backlogOf(instances: InstanceTable): Promise<Backlog> {
+    const now = Date.now();
+    if (this.backlog && now < this.backlog.nextAt) return this.backlog.rows;
+    const rows = await instances.backlog();
+    this.backlog = { rows, nextAt: now + backlogPauseMs(Date.now() - now) };
+    return rows;
   }
 
   private unreadSlot(): void {
@@ -109,7 +136,7 @@ export class LagProbe {
       if (!instances) return;
       // Every lane is set each time (0 when empty), so a drained lane reads 0, not its last value.
       const lanes = new Map(LANES.map((lane) => [lane, { count: 0, oldest: null as Date | null }]));
-      for (const b of await instances.backlog()) {
+      for (const b of await this.backlogOf(instances)) {
         const lane = lanes.get(laneName(b.lane));
         if (!lane) continue;
         lane.count += b.count;
