@@ -48,7 +48,7 @@ describe('the lag probe', () => {
   });
 
   it('takes one sample at a time and counts a slow backlog at most a twentieth of the time', async () => {
-    const table = new SlowBacklog(state, 150);
+    const table = new SlowBacklog(state, 300);
     const metrics = createMetrics();
     const probe = new LagProbe({
       sourceUrl: db.url,
@@ -66,7 +66,7 @@ describe('the lag probe', () => {
       // Fifty ticks: without the guard, samples overlap and each one counts the backlog again.
       await sleep(1000);
       expect(table.mostAtOnce).toBe(1);
-      // The count took 150 ms, so the next may start 3 s later; the gauge keeps the last count.
+      // The count took 300 ms, so the next may start 6 s later; the gauge keeps the last count.
       expect(table.calls).toBe(1);
       const backlog = await metrics.backlog.get();
       expect(backlog.values.find((v) => v.labels.lane === 'live')?.value).toBe(7);
