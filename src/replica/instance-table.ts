@@ -388,6 +388,11 @@ export class InstanceTable {
     }));
   }
 
+  /**
+   * Up to `limit` instances to push next, in queue order (lane, backfill priority, time of entry),
+   * other than `exclude` (in flight); with `liveOnly`, from the live lane only (the one push slot
+   * the lower lanes leave free).
+   */
   async dueInstances(limit: number, exclude: readonly string[], liveOnly = false): Promise<DirtyInstance[]> {
     const { rows } = await sql<
       Row<
