@@ -52,7 +52,7 @@ export interface InstanceColumns {
   accepted_digest: string | null;
   /** First seen in a snapshot copy and not asked yet what update_time Feishu holds (feishu-floor.ts). */
   floor_unknown: Generated<boolean>;
-  /** A change LSN of a source transaction not applied whole: held while beyond the checkpoint (0023). */
+  /** The commit LSN + 1 of a source transaction not applied whole: held while beyond the checkpoint (0023). */
   hold_lsn: Int8 | null;
 }
 

@@ -120,6 +120,10 @@ export class SyncScheduler {
     return [...this.inFlight.values()].map((f) => f.externalId);
   }
 
+  private get inFlightTasks(): Promise<void>[] {
+    return [...this.inFlight.values()].map((f) => f.task);
+  }
+
   start(): void {
     this.worker.start(
       () => this.round(),
@@ -141,10 +145,7 @@ export class SyncScheduler {
     this.abort.abort();
     await this.worker.stop();
     try {
-      await settleWithin(
-        [...this.inFlight.values()].map((f) => f.task),
-        graceMs,
-      );
+      await settleWithin(this.inFlightTasks, graceMs);
     } finally {
       this.failureLog.flush();
     }
@@ -158,7 +159,7 @@ export class SyncScheduler {
       return;
     }
     if (this.inFlight.size >= this.o.concurrency) {
-      await Promise.race([...[...this.inFlight.values()].map((f) => f.task), this.worker.idle(poll)]);
+      await Promise.race([...this.inFlightTasks, this.worker.idle(poll)]);
       return;
     }
     // Feishu fails everything: only the breaker's probe goes out, so the outage costs no budget.
