@@ -43,11 +43,25 @@ async function interruptCopy(fx: ConnectorFixture, pages: number): Promise<void>
   await fx.stopPipeline();
 }
 
+/**
+ * A generous Feishu budget: these tests are about the copy, not about Feishu's rate limits, and at the
+ * default budget pushing a few hundred instances alone took 20 s a test.
+ */
+const GENEROUS = {
+  settings: { ratePerMinute: 100_000, ratePerSecond: 500 },
+  fake: { perMinute: 100_000, perSecond: 500 },
+};
+
 /** A fixture (users seeded, no pipeline) made before a block's tests and closed after them. */
 function seededFixture(options: Parameters<typeof startConnectorFixture>[0] = {}): () => ConnectorFixture {
   let fx: ConnectorFixture | undefined;
   beforeAll(async () => {
-    fx = await startConnectorFixture({ noPipeline: true, ...options });
+    fx = await startConnectorFixture({
+      noPipeline: true,
+      ...options,
+      settings: { ...GENEROUS.settings, ...options.settings },
+      fake: { ...GENEROUS.fake, ...options.fake },
+    });
     await seedUsers(fx.sql);
   });
   afterAll(async () => {
@@ -130,11 +144,7 @@ describe('an interrupted initial load', () => {
 });
 
 describe('an initial load killed with SIGKILL', () => {
-  // A generous budget: this test is about the copy, not about Feishu's rate limits.
-  const fixture = seededFixture({
-    settings: { ratePerMinute: 100_000, ratePerSecond: 500 },
-    fake: { perMinute: 100_000, perSecond: 500 },
-  });
+  const fixture = seededFixture();
 
   it('resumes after `setup` is killed halfway through the copy and ends with the replica and Feishu right', async () => {
     const fx = fixture();
@@ -175,7 +185,7 @@ describe('an initial load killed with SIGKILL', () => {
 
 describe('a first start killed between creating its slot and recording its snapshot', () => {
   it('makes the slot again under a new snapshot and loads every row', async () => {
-    const fx = await startConnectorFixture({ noPipeline: true });
+    const fx = await startConnectorFixture({ noPipeline: true, ...GENEROUS });
     const state = openStateDb(fx.stateUrl, fx.settings.stateSchema, { max: 1 });
     try {
       await seedUsers(fx.sql);

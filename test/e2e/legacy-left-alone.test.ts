@@ -83,13 +83,18 @@ describe('the legacy server with default settings', () => {
       `${ownTablesSql(roles)}
        ${connectorGrantsSql(roles, { createOn: legacy.name, publication: { name: publication, tables: TABLES } })}`,
     );
-    fake = await startFakeFeishu({ approvalCodes: '*' });
+    // A generous Feishu budget: the test is about the legacy server, and at the default budget the
+    // 420 instances alone took 25 s to push.
+    fake = await startFakeFeishu({ approvalCodes: '*', perMinute: 100_000, perSecond: 500 });
     stateDir = await mkdtemp(join(tmpdir(), 'acs-'));
     settings = loadSettings({
       overrides: {
         sourceUrl: asConnectorRole(legacy.url, roles),
-        // The defaults, but for where the embedded store's directory is and what a test must name.
+        // The defaults, but for where the embedded store's directory is, what a test must name, and
+        // the Feishu budget.
         stateDir,
+        ratePerMinute: 100_000,
+        ratePerSecond: 500,
         slotName: legacy.name,
         publicationName: publication,
         mappings: LEGACY_MAPPINGS,
