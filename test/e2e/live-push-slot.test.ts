@@ -11,9 +11,11 @@ describe('push slots', () => {
     // Feishu "hangs" on every backfill push (answered only at the end); live pushes are answered.
     const hung: (() => void)[] = [];
     const pushed: string[] = [];
+    let answering = false;
     const push = (payload: ExternalInstance): Promise<void> => {
       pushed.push(payload.instance_id);
-      if (payload.instance_id === 'oa-req-9001') return Promise.resolve();
+      // Once the test is done every push is answered: one left hanging would hold up the stop.
+      if (payload.instance_id === 'oa-req-9001' || answering) return Promise.resolve();
       return new Promise<void>((resolve) => hung.push(resolve));
     };
     try {
@@ -48,6 +50,7 @@ describe('push slots', () => {
       expect(handed).toContain(LANE_LIVE);
     } finally {
       vi.restoreAllMocks();
+      answering = true;
       hung.splice(0).forEach((resolve) => resolve());
       await fx.close();
     }
