@@ -150,6 +150,7 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
           'initial load: instances outside the selection kept in the replica, not pushed',
         );
     }
+    await new InstanceTable(o.db, o.stateSchema).analyze();
     // A copy resumed under fresh snapshots holds rows inserted after the consistent point, placed at
     // the copy's LSN: the stream must read the image of every insert it replays up to here, not
     // take one beyond the old horizon for unstored (an insert and delete in one batch would then
