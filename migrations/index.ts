@@ -393,5 +393,13 @@ export function stateMigrations(schema: string): Record<string, Migration> {
           (tbl, (left(pk, 256) collate "C"), sha256(replace(pk, E'\\\\', E'\\\\\\\\')::bytea))`.execute(db);
       },
     },
+    '0025-spool-instances': {
+      async up(db: Kysely<unknown>) {
+        // The instances a spooled batch's changes belong to (null: not known, read for every
+        // instance): a change to one instance of a data fix reads only the batches that hold it,
+        // not the whole spool (src/replica/bulk-spool.ts).
+        await sql`alter table ${s('bulk_spool')} add column instances text[]`.execute(db);
+      },
+    },
   };
 }

@@ -7,7 +7,9 @@
 //   a change that a later one overtook is skipped, as on a replay; an unchanged TOAST value is the
 //   one exception, so the writer applies the whole spool before a change that relies on one whose row
 //   may be spooled (and before a truncate, which would otherwise be undone);
-// - rows older than the last snapshot copy (copy_lsn) are superseded by it and dropped unapplied.
+// - rows older than the last snapshot copy (copy_lsn) are superseded by it and dropped unapplied;
+// - a batch names the instances its changes belong to, or none when they cannot all be named (null):
+//   a look for an instance's changes reads every batch that names it or names none.
 import { sql, type Kysely } from 'kysely';
 import { CdcError } from '../errors.js';
 import type { StateDb } from './state-schema.js';
@@ -70,12 +72,22 @@ export class BulkSpool {
     return sql.id(this.schema, name);
   }
 
-  /** Sets a batch of changes (no truncate) aside. */
-  async put(db: Kysely<StateDb>, changes: readonly RowChange[]): Promise<void> {
+  /**
+   * Sets a batch of changes (no truncate) aside, with the instances they belong to (null: not known,
+   * e.g. a lookup row's change reaches instances no row names).
+   */
+  async put(
+    db: Kysely<StateDb>,
+    changes: readonly RowChange[],
+    instances: ReadonlySet<string> | null,
+  ): Promise<void> {
     let last = 0n;
     for (const c of changes) if (c.lsn > last) last = c.lsn;
-    await sql`insert into ${this.t('bulk_spool')} (slot, last_lsn, changes)
-      values (${this.slot}, ${last.toString()}::bigint, ${encodeChanges(changes)})`.execute(db);
+    const ids = instances === null ? null : [...instances];
+    await sql`insert into ${this.t('bulk_spool')} (slot, last_lsn, changes, instances)
+      values (${this.slot}, ${last.toString()}::bigint, ${encodeChanges(changes)}, ${ids}::text[])`.execute(
+      db,
+    );
   }
 
   /** The oldest spooled batch (null: none); rows a later snapshot copy superseded are dropped first. */
@@ -89,15 +101,20 @@ export class BulkSpool {
   }
 
   /**
-   * Every spooled batch, oldest first (a change to an instance in it takes that instance's changes),
-   * read and decoded one at a time: a spool can hold a whole data fix (100 batches for 200,000 rows),
-   * which decoded at once would sit in the connector's memory beside the stream's own batches.
+   * The spooled batches that may hold a change of one of `instances` (those that name one of them,
+   * and those whose instances are not known), oldest first: a change to an instance in the spool
+   * takes that instance's changes. Read and decoded one at a time: a spool can hold a whole data fix
+   * (100 batches for 200,000 rows), which decoded at once would sit in the connector's memory beside
+   * the stream's own batches, and decoding the batches that do not hold the instance cost the stream
+   * a whole spool's worth of CPU for each batch that touched it.
    */
-  async *batches(db: Kysely<StateDb>): AsyncGenerator<SpooledBatch> {
+  async *batches(db: Kysely<StateDb>, instances: ReadonlySet<string>): AsyncGenerator<SpooledBatch> {
+    const ids = [...instances];
     let after = '0';
     for (;;) {
       const { rows } = await sql<{ id: string; changes: string }>`select id::text, changes
         from ${this.t('bulk_spool')} where slot = ${this.slot} and id > ${after}::bigint
+          and (instances is null or instances && ${ids}::text[])
         order by id limit 1`.execute(db);
       const row = rows[0];
       if (!row) return;

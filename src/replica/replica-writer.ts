@@ -264,8 +264,10 @@ export class ReplicaWriter implements TableShape {
   }
 
   private async spoolBatch(changes: readonly RowChange[]): Promise<ApplySummary> {
-    await this.spool.put(this.db, changes);
-    this.policy.noteSpooled(changes);
+    // Noted first: should the write fail, the stream replays the batch, and an instance noted for
+    // nothing only costs a look into the spool.
+    const instances = this.policy.noteSpooled(changes);
+    await this.spool.put(this.db, changes, instances);
     if (this.autoDrain) this.drain.kick();
     return { applied: 0, skipped: 0, instancesDirtied: 0, spooled: changes.length };
   }
@@ -312,7 +314,7 @@ export class ReplicaWriter implements TableShape {
    */
   private async applySpoolOf(ids: ReadonlySet<string>): Promise<void> {
     const changes: RowChange[] = [];
-    for await (const spooled of this.spool.batches(this.db)) {
+    for await (const spooled of this.spool.batches(this.db, ids)) {
       for (const c of spooled.changes) {
         if (c.kind === 'truncate') continue;
         const refs = this.mappings.instancesOfRow(c.table, c.values as RowImage);

@@ -165,15 +165,17 @@ export class SpoolPolicy {
     );
   }
 
-  noteSpooled(changes: readonly RowChange[]): void {
-    this.noteInstances(changes);
+  /** Notes a batch set aside; returns the instances its changes belong to (null: not known). */
+  noteSpooled(changes: readonly RowChange[]): Set<string> | null {
+    const instances = this.noteInstances(changes);
     if (this.keys === null) this.keys = new Set();
-    if (this.keys === 'unknown') return;
+    if (this.keys === 'unknown') return instances;
     for (const c of changes) {
       const pk = c.kind === 'truncate' ? null : this.shape.pkOf(c.table, c.values);
       if (pk !== null) this.keys.add(imageKey(c.table, pk));
     }
     if (this.keys.size > SPOOL_MEMORY_MAX) this.keys = 'unknown';
+    return instances;
   }
 
   /** The spool was found empty. */
@@ -182,14 +184,14 @@ export class SpoolPolicy {
     this.instances = null;
   }
 
-  private noteInstances(changes: readonly RowChange[]): void {
-    if (this.instances === 'unknown') return;
-    const instances = this.instances ?? new Set<string>();
-    this.instances = instances;
+  /** Adds the batch's instances to those of the spool; returns them (null: not known). */
+  private noteInstances(changes: readonly RowChange[]): Set<string> | null {
+    if (this.instances === 'unknown') return null;
+    const batch = new Set<string>();
     for (const c of changes) {
       if (c.kind === 'truncate') {
         this.instances = 'unknown';
-        return;
+        return null;
       }
       const row = c.values as RowImage;
       const refs = this.mappings.instancesOfRow(c.table, row);
@@ -199,10 +201,13 @@ export class SpoolPolicy {
         (c.kind === 'delete' && refs.length === 0)
       ) {
         this.instances = 'unknown';
-        return;
+        return null;
       }
-      for (const ref of refs) instances.add(instanceIdOf(ref));
+      for (const ref of refs) batch.add(instanceIdOf(ref));
     }
-    if (instances.size > SPOOL_MEMORY_MAX) this.instances = 'unknown';
+    const instances = this.instances ?? new Set<string>();
+    for (const id of batch) instances.add(id);
+    this.instances = instances.size > SPOOL_MEMORY_MAX ? 'unknown' : instances;
+    return batch;
   }
 }

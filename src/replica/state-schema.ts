@@ -142,6 +142,8 @@ export interface BulkSpoolColumns {
   last_lsn: Int8;
   changes: string;
   created_at: TimestampDefault;
+  /** The instances its changes belong to; null when not known (migration 0025). */
+  instances: string[] | null;
 }
 
 /** Instances a spooled batch changed, until the spool is found empty (replica/held-instances.ts). */

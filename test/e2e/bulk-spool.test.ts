@@ -2,7 +2,7 @@
 // after it reach the replica first (a user's change waits for the stream to read the data fix, not
 // for the replica to write 20,000 images), and the spool follows in the bulk lane. A change that
 // keeps an unchanged TOAST value of a spooled row waits for the spool, or its image would be stale.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { BulkSpool } from '../../src/replica/bulk-spool.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
@@ -177,6 +177,38 @@ describe('the bulk spool', () => {
     expect(images.get(134)?.title).toBe('orig');
     expect(await writer.drainSpool()).toBe(2);
     expect((await titles([123, 134])).get(134)?.title).toBe('fixed');
+  });
+
+  it('reads only the spooled batch that holds an instance before a change to it, not the whole spool', async () => {
+    await apply({ changes: changes([...range(161, 8), ...range(171, 8)], 'orig') });
+    await syncAll();
+    await apply({ changes: changes(range(161, 8), 'fixed'), txStarts: [0], txOpen: true }, false);
+    await apply({ changes: changes(range(171, 8), 'fixed'), txStarts: [], txOpen: true }, false);
+    const tail = changes([179], 'fixed');
+    await apply({ changes: tail, txStarts: [] });
+    expect(await spooled()).toBe(2);
+    // Every spooled batch the writer reads and decodes for the change to request 175.
+    const read: string[] = [];
+    const batches = BulkSpool.prototype.batches;
+    vi.spyOn(BulkSpool.prototype, 'batches').mockImplementation(async function* (
+      this: BulkSpool,
+      ...args: Parameters<typeof batches>
+    ) {
+      for await (const batch of batches.apply(this, args)) {
+        read.push(batch.id);
+        yield batch;
+      }
+    });
+    try {
+      await apply({ changes: [step(9175, 175, 1)] });
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(read).toHaveLength(1);
+    const images = await titles([165, 175, 176]);
+    expect(images.get(175)?.title).toBe('fixed');
+    expect([images.get(165)?.title, images.get(176)?.title]).toEqual(['orig', 'orig']);
+    expect(await writer.drainSpool()).toBe(2);
   });
 
   it('pushes no instance a spooled data fix changed until the whole spool is applied, though its rows span two spooled batches', async () => {
