@@ -33,6 +33,7 @@ import { Heartbeat } from './source/heartbeat.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { CircuitBreaker } from './sync/circuit-breaker.js';
 import { InstanceTable } from './replica/instance-table.js';
+import { InstanceViews } from './replica/instance-views.js';
 import { FeishuFloor } from './sync/feishu-floor.js';
 import { StreamFaultStore } from './replica/stream-fault-store.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
@@ -230,12 +231,13 @@ export class Pipeline {
     });
     // Sampling starts before the copy: the slot retains WAL from its creation on, and the copy is
     // when that matters most.
+    const views = new InstanceViews(db, s.stateSchema);
     this.probe = new LagProbe({
       sourceUrl: s.sourceUrl,
       slot: s.slotName,
       metrics: this.metrics,
       checkpoints: new CheckpointStore(db, s.stateSchema),
-      instances: () => this.scheduler?.store ?? null,
+      instances: () => (this.scheduler ? views : null),
       db,
       spool: new BulkSpool(s.stateSchema, s.slotName),
       logger,

@@ -6,6 +6,7 @@ import { describeError } from '../errors.js';
 import { migrateStateDb } from '../replica/state-db.js';
 import { openStateOf } from '../replica/state-store.js';
 import { InstanceTable } from '../replica/instance-table.js';
+import { InstanceViews } from '../replica/instance-views.js';
 import { commandContext, type GlobalFlags } from './context.js';
 import { EXIT } from './exit-codes.js';
 
@@ -33,7 +34,8 @@ export async function parkedCommand(
     state = await openStateOf(settings, { max: 2, logger });
     await migrateStateDb(state);
     const store = new InstanceTable(state.db, settings.stateSchema);
-    if (action === 'list') return await list(store, flags);
+    const views = new InstanceViews(state.db, settings.stateSchema);
+    if (action === 'list') return await list(views, flags);
     const target = flags.all ? 'all' : ids;
     if (target !== 'all' && target.length === 0) {
       process.stderr.write(`parked ${action}: name instance ids or pass --all\n`);
@@ -48,7 +50,7 @@ export async function parkedCommand(
     // Named ids that are not parked: a typo must not pass as "0 retried" with exit 0.
     const missing: string[] = [];
     if (target !== 'all') {
-      const states = await store.parkedStateOf(target);
+      const states = await views.parkedStateOf(target);
       for (const id of new Set(target)) {
         const parked = states.get(id);
         if (parked === undefined) missing.push(`${id}: no such instance`);
@@ -73,7 +75,7 @@ export async function parkedCommand(
   }
 }
 
-async function list(store: InstanceTable, flags: ParkedFlags): Promise<number> {
+async function list(store: InstanceViews, flags: ParkedFlags): Promise<number> {
   const limit = flags.limit === 0 ? Number.MAX_SAFE_INTEGER : (flags.limit ?? DEFAULT_PARKED_LIMIT);
   if (flags.by === 'reason') {
     const groups = await store.parkedGroups(limit);

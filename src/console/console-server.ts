@@ -21,6 +21,7 @@ import type { Metrics } from '../observe/metrics.js';
 import type { SampleRing } from '../observe/sample-ring.js';
 import { LANE_LIVE } from '../replica/instance-vocabulary.js';
 import { InstanceTable } from '../replica/instance-table.js';
+import { InstanceViews } from '../replica/instance-views.js';
 import { PushHistory } from '../sync/push-history.js';
 import { CONSOLE_CSS, CONSOLE_SCRIPT } from './console-assets.js';
 import { ConsoleAuth, sameOrigin, type Session } from './console-auth.js';
@@ -240,7 +241,11 @@ export function createConsole(o: ConsoleOptions): ConsoleHandler {
       case '/console/parked/retry': {
         const reason = form.get('reason');
         const group = reason !== null ? { code: form.get('code') ?? '', reasonClass: reason } : null;
-        count = group ? await retryGroup(store, group) : ids.length > 0 ? await store.retryParked(ids) : 0;
+        count = group
+          ? await retryGroup(store, new InstanceViews(o.db, schema), group)
+          : ids.length > 0
+            ? await store.retryParked(ids)
+            : 0;
         done = `${count} parked instance${count === 1 ? '' : 's'} will be tried again`;
         o.logger.info(
           { remote, by: verdict.by, action: 'parked retry', count, ids: ids.slice(0, 20), group },
@@ -299,11 +304,12 @@ export function createConsole(o: ConsoleOptions): ConsoleHandler {
 /** Retries every parked instance of a group, a bounded page at a time. */
 async function retryGroup(
   store: InstanceTable,
+  views: InstanceViews,
   group: { code: string; reasonClass: string },
 ): Promise<number> {
   let total = 0;
   for (;;) {
-    const { items } = await store.parkedPage({ group, limit: 1000 });
+    const { items } = await views.parkedPage({ group, limit: 1000 });
     if (items.length === 0) return total;
     const n = await store.retryParked(items.map((i) => i.externalId));
     if (n === 0) return total;

@@ -8,7 +8,7 @@ import type { InstanceRef, LoadedRow, RowQuery } from '../mapping/contract.js';
 import type { CompiledMappingSet } from '../mapping/mapping-set.js';
 import { instanceIdOf } from '../replica/instance-vocabulary.js';
 import { loadInstanceRows } from '../replica/row-loader.js';
-import { InstanceTable, type InstanceState } from '../replica/instance-table.js';
+import { InstanceViews, type InstanceState } from '../replica/instance-views.js';
 import { previewOf, type PreviewResult } from '../sync/payload-preview.js';
 import { PushHistory, type PushEntry } from '../sync/push-history.js';
 
@@ -37,7 +37,7 @@ export async function lookUpInstances(o: {
 }): Promise<FoundInstance[]> {
   const q = o.query.trim();
   if (q === '') return [];
-  const store = new InstanceTable(o.db, o.schema);
+  const store = new InstanceViews(o.db, o.schema);
   let states = await store.find({ externalId: q });
   const refs = new Map<string, InstanceRef>(states.map((s) => [s.id, { mapping: s.mapping, key: s.key }]));
   if (refs.size === 0) {

@@ -3,7 +3,7 @@
 // work whatever the number of parked instances - at most 100 groups and one keyset page of 50.
 import type { Kysely } from 'kysely';
 import type { StateDb } from '../replica/state-schema.js';
-import { InstanceTable, type ParkedCursor } from '../replica/instance-table.js';
+import { InstanceViews, type ParkedCursor } from '../replica/instance-views.js';
 import { actionForm, age, html, type Html } from './html.js';
 
 export const PARKED_PAGE = 50;
@@ -33,7 +33,7 @@ export async function parkedBody(o: {
   path: string;
   now: Date;
 }): Promise<Html> {
-  const store = new InstanceTable(o.db, o.schema);
+  const store = new InstanceViews(o.db, o.schema);
   const groups = await store.parkedGroups(100);
   const group = o.query.reason !== null ? { code: o.query.code ?? '', reasonClass: o.query.reason } : null;
   const page = await store.parkedPage({

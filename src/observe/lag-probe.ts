@@ -11,7 +11,7 @@ import type { Logger } from '../core/logger.js';
 import { LANES, WAL_STATUSES, type Metrics } from './metrics.js';
 import { readSlot } from '../source/slot-admin.js';
 import type { CheckpointStore } from '../replica/checkpoint-store.js';
-import type { InstanceTable } from '../replica/instance-table.js';
+import type { InstanceViews } from '../replica/instance-views.js';
 import type { BulkSpool } from '../replica/bulk-spool.js';
 import { laneName } from '../replica/instance-vocabulary.js';
 
@@ -32,7 +32,7 @@ export function backlogPauseMs(tookMs: number): number {
   return 20 * tookMs;
 }
 
-type Backlog = Awaited<ReturnType<InstanceTable['backlog']>>;
+type Backlog = Awaited<ReturnType<InstanceViews['backlog']>>;
 
 export class LagProbe {
   private timer: NodeJS.Timeout | null = null;
@@ -46,8 +46,8 @@ export class LagProbe {
       slot: string;
       metrics: Metrics;
       checkpoints: CheckpointStore;
-      /** The sync stage's store, once it exists (the probe starts before it, during the copy). */
-      instances: () => InstanceTable | null;
+      /** The instances' views once the sync stage exists (the probe starts before it, during the copy). */
+      instances: () => InstanceViews | null;
       db: Kysely<StateDb>;
       /** The bulk spool: what waits in it is sampled too. */
       spool?: BulkSpool;
@@ -74,7 +74,7 @@ export class LagProbe {
     this.client = null;
   }
 
-  private async backlogOf(instances: InstanceTable): Promise<Backlog> {
+  private async backlogOf(instances: InstanceViews): Promise<Backlog> {
     const now = Date.now();
     if (this.backlog && now < this.backlog.nextAt) return this.backlog.rows;
     const rows = await instances.backlog();

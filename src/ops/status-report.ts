@@ -12,7 +12,7 @@ import { CheckpointStore } from '../replica/checkpoint-store.js';
 import { formatLsn, type Lsn } from '../core/lsn.js';
 import { readSlot } from '../source/slot-admin.js';
 import { BulkSpool } from '../replica/bulk-spool.js';
-import { InstanceTable } from '../replica/instance-table.js';
+import { InstanceViews } from '../replica/instance-views.js';
 import { readParkedChanges } from '../replica/change-parking.js';
 import { StreamFaultStore } from '../replica/stream-fault-store.js';
 import { LANE_NAMES, laneName, type LaneName } from '../replica/instance-vocabulary.js';
@@ -281,7 +281,7 @@ async function readState(
   }
 
   let oldest: Date | null = null;
-  const instances = new InstanceTable(db, schema);
+  const instances = new InstanceViews(db, schema);
   for (const lane of await instances.backlog()) {
     const entry = report.backlog.find((b) => b.lane === laneName(lane.lane));
     if (!entry) continue;

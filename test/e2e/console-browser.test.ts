@@ -4,7 +4,7 @@
 // admin token are refused. Each page is screenshotted to test-artifacts/console/.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InstanceTable } from '../../src/replica/instance-table.js';
+import { InstanceViews } from '../../src/replica/instance-views.js';
 import { ARTIFACTS, launchBrowser } from '../support/browser.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
@@ -23,7 +23,7 @@ describe('the console in a browser', () => {
   let browser: Browser;
   let page: Page;
   let base: string;
-  let store: InstanceTable;
+  let store: InstanceViews;
 
   const parked = async (id: string) => (await store.listParked()).some((p) => p.externalId === id);
 
@@ -34,7 +34,7 @@ describe('the console in a browser', () => {
       launchBrowser(),
     ]);
     base = `http://127.0.0.1:${port}`;
-    store = new InstanceTable((fx.pipeline as any).state.db, fx.settings.stateSchema);
+    store = new InstanceViews((fx.pipeline as any).state.db, fx.settings.stateSchema);
     await seedUsers(fx.sql);
     await fx.sql.query(
       `insert into oa.users (user_no, login, display_name, feishu_uid) values (99, 'ghost', 'Not in Feishu', null)`,

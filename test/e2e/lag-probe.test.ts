@@ -6,7 +6,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { LagProbe, backlogPauseMs } from '../../src/observe/lag-probe.js';
 import { createMetrics } from '../../src/observe/metrics.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
-import { InstanceTable } from '../../src/replica/instance-table.js';
+import { InstanceViews } from '../../src/replica/instance-views.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { waitFor } from '../support/connector-fixture.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -14,7 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A backlog count that takes `ms`, recording how many run at once. */
-class SlowBacklog extends InstanceTable {
+class SlowBacklog extends InstanceViews {
   calls = 0;
   running = 0;
   mostAtOnce = 0;

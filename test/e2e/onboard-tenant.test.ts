@@ -10,7 +10,7 @@ import { definitionFindings } from '../../src/ops/doctor-definitions.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { applyDefinitions, planDefinitions } from '../../src/sync/definitions-sync.js';
 import { IdentityResolver } from '../../src/sync/identity-resolver.js';
-import { InstanceTable } from '../../src/replica/instance-table.js';
+import { InstanceViews } from '../../src/replica/instance-views.js';
 import { RateBudget } from '../../src/sync/rate-budget.js';
 import { usersReport } from '../../src/sync/users-report.js';
 import { startConnectorFixture, waitFor, type ConnectorFixture } from '../support/connector-fixture.js';
@@ -140,7 +140,7 @@ describe('onboarding a tenant whose legacy schema has no Feishu ids', () => {
   });
 
   it('parks the instance whose approver has an unknown email, with the reason', async () => {
-    const store = new InstanceTable(state.db, schema());
+    const store = new InstanceViews(state.db, schema());
     const parked = await waitFor(
       async () => (await store.listParked()).find((p) => p.externalId === 'oa-req-102'),
       20_000,

@@ -12,6 +12,7 @@ import { SyncScheduler } from '../../src/sync/sync-scheduler.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { InstanceTable } from '../../src/replica/instance-table.js';
+import { InstanceViews } from '../../src/replica/instance-views.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { RowChange } from '../../src/replica/row-change.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
@@ -167,7 +168,9 @@ describe.each([
       const summary = await commitThenOpen(done, open);
       expect(summary.parked).toHaveLength(1);
       expect(await due()).toEqual([]);
-      expect((await instances.listParked()).map((p) => p.externalId)).toEqual(['oa-req-5']);
+      expect((await new InstanceViews(state.db, schema).listParked()).map((p) => p.externalId)).toEqual([
+        'oa-req-5',
+      ]);
     } finally {
       await state.pool.query(`alter table ${schema}.row_image drop constraint refuses_poison`);
     }
