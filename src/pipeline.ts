@@ -1,5 +1,6 @@
 // The composition root: wires source -> replica -> sync -> feishu, and observe around them; `setup`
-// starts the replica through the same startReplica (start-replica.ts) as `run`.
+// starts the replica through the same startReplica (start-replica.ts) as `run`, and the sync stage's
+// parts are put together by startSyncStage (start-sync.ts).
 // Invariants it owns: the state schema is migrated and the active lock held before anything streams
 // or pushes; a mapping that fails to load stops start-up before any connection to the source; on
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
@@ -7,7 +8,6 @@ import type { Server } from 'node:http';
 import type { Settings } from './config/settings.js';
 import { CdcError, describeError, isCdcError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
-import { payloadLimitViolations } from './feishu/payload-schema.js';
 import type { MappingSet } from './mapping/contract.js';
 import { createConsole } from './console/console-server.js';
 import { CompiledMappingSet } from './mapping/mapping-set.js';
@@ -17,40 +17,35 @@ import type { TableProgressReport } from './observe/copy-progress.js';
 import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
 import { BackfillReporter } from './observe/backfill-reporter.js';
-import { LogThrottle, errorKind } from './core/log-throttle.js';
+import { LogThrottle } from './core/log-throttle.js';
 import type { Logger } from './core/logger.js';
 import { createMetrics, initTableSeries, type Metrics } from './observe/metrics.js';
 import { SampleRing } from './observe/sample-ring.js';
 import { CheckpointStore } from './replica/checkpoint-store.js';
 import { LeaderLock } from './replica/leader-lock.js';
 import { BulkSpool } from './replica/bulk-spool.js';
-import { laneName } from './replica/instance-vocabulary.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { migrateStateDb, type StateConnection } from './replica/state-db.js';
 import { openStateOf } from './replica/state-store.js';
 import { formatLsn } from './core/lsn.js';
 import { Heartbeat } from './source/heartbeat.js';
 import { ReplicationStream } from './source/replication-stream.js';
-import { CircuitBreaker } from './sync/circuit-breaker.js';
-import { InstanceTable } from './replica/instance-table.js';
 import { InstanceViews } from './replica/instance-views.js';
-import { FeishuFloor } from './sync/feishu-floor.js';
 import { StreamFaultStore } from './replica/stream-fault-store.js';
 import { IdentityResolver } from './sync/identity-resolver.js';
-import { MonthlyCalls, PacedRateBudget } from './sync/monthly-calls.js';
 import { QuotaWatch } from './sync/quota-watch.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { RateLedger } from './sync/rate-ledger.js';
 import { Reconciler } from './sync/reconciler.js';
 import { PushHistory } from './sync/push-history.js';
 import { ConnectorRunStore } from './replica/connector-run.js';
-import { DEFAULT_RETRY_POLICY } from './sync/retry-policy.js';
 import { SyncScheduler, type PushFn } from './sync/sync-scheduler.js';
-import { PushGate, type PushGateState } from './sync/push-gate.js';
+import type { PushGateState } from './sync/push-gate.js';
 import { PushGateStore } from './sync/push-gate-store.js';
-import { startLoopStage, type LoopStage } from './loop-stage.js';
+import type { LoopStage } from './loop-stage.js';
 import { connectFeishu } from './connect-feishu.js';
 import { startReplica } from './start-replica.js';
+import { startSyncStage } from './start-sync.js';
 import type { ChangeBatch } from './replica/row-change.js';
 
 export interface PipelineOptions {
@@ -270,149 +265,27 @@ export class Pipeline {
     // Errors that repeat while something stays broken (a state database down): one line a minute.
     const errorLog = new LogThrottle(logger);
     this.flushLogs = () => errorLog.flush();
-    const history = new PushHistory(
-      db,
-      s.stateSchema,
-      { perInstance: s.pushHistoryPerInstance, total: s.pushHistoryTotal },
-      (error) => errorLog.warn(errorKind(error), { err: error }, 'cannot write the push history'),
-    );
-    history.start();
-    this.history = history;
-
-    const calls = new MonthlyCalls(db, s.stateSchema);
-    await calls.load();
-    this.countCall = () => calls.add();
-    const rates = { perSecond: s.ratePerSecond, perMinute: s.ratePerMinute, windowMs: s.rateWindowMs };
-    // With a monthly budget the approval calls are spread over the month (status shows the projection).
-    const budget =
-      s.monthlyCallBudget > 0
-        ? new PacedRateBudget(rates, calls, s.monthlyCallBudget)
-        : new RateBudget(rates);
-    this.budget = budget;
-    this.metrics.budgetLimit.set(s.ratePerMinute);
-    // The calls of the previous process (or of the active one this standby replaces) still count at
-    // Feishu: the budget starts with them, read from the ledger every process writes before a call.
-    const ledger = new RateLedger({
-      db,
-      schema: s.stateSchema,
-      app: s.feishuAppId ?? '',
-      windowMs: s.rateWindowMs,
-      timeoutMs: s.requestTimeoutMs,
-      logger,
-    });
-    this.ledger = ledger;
-    budget.seed(await ledger.recent());
-    let push = this.o.push;
-    const client = this.feishu;
-    if (!push && client) {
-      push = async (payload) => {
-        await client.pushInstance(payload);
-      };
-      this.identities = new IdentityResolver({
-        db,
-        schema: s.stateSchema,
-        api: client,
-        budget: new RateBudget({ perSecond: s.identityPerSecond, perMinute: s.identityPerMinute }),
-        refreshMs: s.identityRefreshMs,
-        negativeRefreshMs: s.identityNegativeRefreshMs,
-        onLookup: (e) => {
-          this.metrics.identityLookups.inc({ result: 'found' }, e.found);
-          this.metrics.identityLookups.inc({ result: 'not_found' }, e.inputs - e.found);
-        },
-      });
-    }
-    if (!push) throw new CdcError('INTERNAL', 'no Feishu client and no push function');
-    this.loopStage = await startLoopStage({
+    const sync = await startSyncStage({
       settings: s,
       mappings,
       db,
-      client: this.feishu,
       logger,
       metrics: this.metrics,
+      feishu: this.feishu,
+      push: this.o.push,
+      errorLog,
+      backfill,
+      onCalls: (count) => (this.countCall = count),
+      onGateChange: (state, store) => this.gateChanged(state, store),
     });
-    const loopStage = this.loopStage;
-    const send = push;
-    const ledgered: PushFn = async (payload) => {
-      const ended = await ledger.begin();
-      try {
-        await send(payload);
-      } finally {
-        ended();
-      }
-    };
-    const identities = this.identities;
-    const gateStore = new PushGateStore(db, s.stateSchema, s.slotName);
-    const gate = new PushGate({
-      probeIntervalMs: s.stopProbeIntervalMs,
-      onChange: (state) => this.gateChanged(state, gateStore),
-    });
-    this.gateChanged(gate.state, gateStore);
-    this.quotaWatch = new QuotaWatch({
-      db,
-      schema: s.stateSchema,
-      slot: s.slotName,
-      calls,
-      gate,
-      logger,
-      onFigures: ({ used, projected }) => {
-        this.metrics.callsThisMonth.set(used);
-        this.metrics.callsProjected.set(projected);
-      },
-    });
-    this.quotaWatch.start();
-    this.scheduler = new SyncScheduler({
-      gate,
-      quotaProbeIntervalMs: s.quotaProbeIntervalMs,
-      db,
-      schema: s.stateSchema,
-      mappings,
-      push: ledgered,
-      budget,
-      windowMs: s.rateWindowMs,
-      breaker: new CircuitBreaker({ failures: s.breakerFailures, probeIntervalMs: s.breakerProbeIntervalMs }),
-      onBreaker: (open) => this.metrics.breakerOpen.set(open ? 1 : 0),
-      concurrency: s.syncConcurrency,
-      minPushIntervalMs: s.minPushIntervalMs,
-      backfillPerMinute: s.ratePerMinute,
-      retry: DEFAULT_RETRY_POLICY,
-      logger,
-      checkLimits: (p) => payloadLimitViolations(p),
-      ...(client
-        ? {
-            floor: new FeishuFloor({
-              store: new InstanceTable(db, s.stateSchema),
-              check: (instances) => client.checkInstances(instances),
-            }),
-          }
-        : {}),
-      afterAccepted: (instance, payload) => loopStage.afterAccepted(instance, payload),
-      ...(identities ? { beforeVirtual: (queries) => identities.ensure(queries) } : {}),
-      onOutcome: (outcome) => {
-        if (outcome.result === 'unchanged') this.metrics.unchangedPayloads.inc();
-        else this.metrics.pushes.inc({ result: outcome.result, code: outcome.code });
-        backfill.noteOutcome(outcome.instance.lane, outcome.result);
-        history.record({
-          instanceId: outcome.instance.id,
-          externalId: outcome.instance.externalId,
-          version: outcome.instance.version,
-          lane: outcome.instance.lane,
-          result: outcome.result,
-          code: outcome.code,
-          message: outcome.message ?? null,
-          updateTime: outcome.updateTime ?? null,
-          at: new Date(),
-        });
-        this.metrics.budgetUsed.set(budget.usedLastMinute());
-        if (outcome.commitToAcceptSeconds !== undefined) {
-          this.metrics.commitToAccept.observe(
-            { lane: laneName(outcome.instance.lane) },
-            outcome.commitToAcceptSeconds,
-          );
-        }
-      },
-    });
-    this.scheduler.start();
-    const scheduler = this.scheduler;
+    const { scheduler, budget, gate } = sync;
+    this.scheduler = scheduler;
+    this.budget = budget;
+    this.ledger = sync.ledger;
+    this.history = sync.history;
+    this.identities = sync.identities;
+    this.loopStage = sync.loopStage;
+    this.quotaWatch = sync.quotaWatch;
     this.gaugeTimer = setInterval(() => {
       this.metrics.inFlight.set(scheduler.inFlightCount);
       this.metrics.budgetUsed.set(budget.usedLastMinute());
