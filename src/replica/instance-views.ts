@@ -127,15 +127,7 @@ export class InstanceViews {
       }
     >`select id, mapping, external_id, parked_at, parked_reason, attempts, last_error
       from ${this.t} where parked_at is not null order by parked_at limit ${limit}`.execute(this.db);
-    return rows.map((r) => ({
-      id: r.id,
-      mapping: r.mapping,
-      externalId: r.external_id,
-      parkedAt: new Date(r.parked_at),
-      reason: r.parked_reason ?? '',
-      attempts: Number(r.attempts),
-      lastError: r.last_error,
-    }));
+    return rows.map(parkedOf);
   }
 
   /** Of these external ids, which exist and whether each is parked (an id not in the map is unknown). */
@@ -208,16 +200,7 @@ export class InstanceViews {
         and (${o.after?.parkedAt ?? null}::timestamptz is null
           or (parked_at, id) > (${o.after?.parkedAt ?? null}::timestamptz, ${o.after?.id ?? null}::text))
       order by parked_at, id limit ${o.limit + 1}`.execute(this.db);
-    const items = rows.slice(0, o.limit).map((r) => ({
-      id: r.id,
-      mapping: r.mapping,
-      externalId: r.external_id,
-      parkedAt: new Date(r.parked_at),
-      reason: r.parked_reason ?? '',
-      attempts: Number(r.attempts),
-      lastError: r.last_error,
-      code: r.last_error_code,
-    }));
+    const items = rows.slice(0, o.limit).map((r) => ({ ...parkedOf(r), code: r.last_error_code }));
     const last = rows[o.limit - 1];
     return {
       items,
@@ -287,4 +270,25 @@ export class InstanceViews {
       oldest: r.oldest ? new Date(r.oldest) : null,
     }));
   }
+}
+
+/** A parked instance as a raw select returns it (parked_at as a Date or its text). */
+function parkedOf(r: {
+  id: string;
+  mapping: string;
+  external_id: string;
+  parked_at: Date | string;
+  parked_reason: string | null;
+  attempts: number;
+  last_error: string | null;
+}): ParkedInstance {
+  return {
+    id: r.id,
+    mapping: r.mapping,
+    externalId: r.external_id,
+    parkedAt: new Date(r.parked_at),
+    reason: r.parked_reason ?? '',
+    attempts: Number(r.attempts),
+    lastError: r.last_error,
+  };
 }
