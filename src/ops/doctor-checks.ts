@@ -6,16 +6,16 @@
 import pg from 'pg';
 import type { Settings } from '../config/settings.js';
 import { CdcError, describeError } from '../errors.js';
-import type { MappingSet, TableUse } from '../mapping/contract.js';
+import type { MappingSet } from '../mapping/contract.js';
 import { CheckpointStore, type Checkpoint } from '../replica/checkpoint-store.js';
 import { locateStateStore, openStateOf, type StateLocation } from '../replica/state-store.js';
-import { quoteTable, splitTable } from '../source/catalog.js';
 import { catalogProblems } from '../source/catalog-check.js';
-import { readSlot } from '../source/slot-admin.js';
 import { definitionFindings } from './doctor-definitions.js';
 import { readSourceAccess, type AccessProblem, type SourceAccess } from '../source/source-access.js';
 import { checkFeishu } from './doctor-feishu.js';
 import { stateWalFindings } from './doctor-state-wal.js';
+import { tableChecks } from './doctor-tables.js';
+import { slotChecks } from './doctor-slot.js';
 import { fail, pass, type Finding, type Severity } from './doctor-finding.js';
 import { redactUrls } from '../core/logger.js';
 
@@ -26,7 +26,6 @@ export interface DoctorOptions {
 }
 
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const list = (items: readonly string[]) => items.join(', ');
 
 /** 1 when any finding is a failed error-severity check, else 0: the exit code of `doctor`. */
 export function doctorExitCode(findings: readonly Finding[]): number {
@@ -199,125 +198,6 @@ async function serverChecks(c: pg.ClientBase, s: Settings): Promise<ServerFacts>
   };
 }
 
-async function tableChecks(c: pg.ClientBase, use: TableUse, located: readonly string[]): Promise<Finding[]> {
-  const where = located.length > 0 ? `\n${located.join('\n')}` : '';
-  const { schema, name } = splitTable(use.table);
-  const q = quoteTable(use.table);
-  const { rows } = await c.query<{
-    relreplident: string;
-    schema_usage: boolean;
-    can_select: boolean;
-    columns: string[];
-    pk: string[];
-    ident_index: string[];
-  }>(
-    `select c.relreplident,
-       has_schema_privilege(n.oid, 'USAGE') as schema_usage,
-       has_table_privilege(c.oid, 'SELECT') as can_select,
-       array(select a.attname::text from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
-       array(select a.attname::text from pg_index i cross join lateral unnest(i.indkey) with ordinality k(attnum, ord)
-               join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-             where i.indrelid = c.oid and i.indisprimary order by k.ord) as pk,
-       array(select a.attname::text from pg_index i cross join lateral unnest(i.indkey) with ordinality k(attnum, ord)
-               join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-             where i.indrelid = c.oid and i.indisreplident order by k.ord) as ident_index
-     from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')`,
-    [schema, name],
-  );
-  const t = rows[0];
-  if (!t) {
-    return [
-      fail(
-        `table:${use.table}`,
-        'error',
-        `mapped table ${use.table} does not exist in the source database${where}`,
-        `create ${q}, or correct the table name in the mapping`,
-      ),
-    ];
-  }
-  const findings: Finding[] = [];
-  const present = new Set<string>(t.columns);
-  const needed = [...new Set([...use.columns, ...(use.keyColumns ?? [])])];
-  const missing = needed.filter((col) => !present.has(col));
-  findings.push(
-    missing.length === 0
-      ? pass(`table:${use.table}`, `${use.table} has the ${needed.length} column(s) the mappings read`)
-      : fail(
-          `table:${use.table}`,
-          'error',
-          `${use.table} lacks column(s) the mappings read: ${list(missing)}${where}`,
-          `correct the column names in the mapping, or ALTER TABLE ${q} ADD COLUMN …`,
-        ),
-  );
-  findings.push(replicaIdentity(use, q, t.relreplident, t.pk, t.ident_index, t.columns));
-  return findings;
-}
-
-function replicaIdentity(
-  use: TableUse,
-  q: string,
-  mode: string,
-  pk: string[],
-  index: string[],
-  all: string[],
-): Finding {
-  const id = `replica-identity:${use.table}`;
-  // With no usable identity, Postgres rejects UPDATE and DELETE on a published table: the legacy
-  // application itself would start failing, which is worse than any lag.
-  const breaks = 'once the table is published, UPDATE and DELETE on it fail in the legacy application';
-  const fullOrPk = `ALTER TABLE ${q} REPLICA IDENTITY FULL;  -- or add a primary key: ALTER TABLE ${q} ADD PRIMARY KEY (…);`;
-  let identity: string[];
-  if (mode === 'n') {
-    return fail(
-      id,
-      'error',
-      `${use.table} has REPLICA IDENTITY NOTHING: ${breaks}, and deletes could not be replicated`,
-      pk.length > 0 ? `ALTER TABLE ${q} REPLICA IDENTITY DEFAULT;` : fullOrPk,
-    );
-  } else if (mode === 'd') {
-    if (pk.length === 0) {
-      return fail(
-        id,
-        'error',
-        `${use.table} has REPLICA IDENTITY DEFAULT but no primary key: ${breaks}`,
-        fullOrPk,
-      );
-    }
-    identity = pk;
-  } else if (mode === 'i') {
-    identity = index;
-  } else {
-    identity = all;
-  }
-  const label =
-    mode === 'd'
-      ? `DEFAULT (primary key ${list(pk)})`
-      : mode === 'i'
-        ? `USING INDEX (${list(index)})`
-        : 'FULL';
-  const key = use.keyColumns && use.keyColumns.length > 0 ? use.keyColumns : pk;
-  const lacking = key.filter((col) => !identity.includes(col));
-  if (key.length === 0) {
-    return fail(
-      id,
-      'error',
-      `${use.table} has REPLICA IDENTITY ${label} but neither a primary key nor key columns in its mapping: rows cannot be told apart`,
-      `declare the row key of ${use.table} in its mapping, or ALTER TABLE ${q} ADD PRIMARY KEY (…);`,
-    );
-  }
-  if (lacking.length > 0) {
-    return fail(
-      id,
-      'error',
-      `${use.table} has REPLICA IDENTITY ${label}, so a DELETE carries only those columns, but the mapping keys rows by (${list(key)})`,
-      `ALTER TABLE ${q} REPLICA IDENTITY FULL;  -- or key the mapping by the primary key`,
-    );
-  }
-  const cost = mode === 'f' ? ' (every UPDATE logs the whole old row: more WAL)' : '';
-  return pass(id, `${use.table} has REPLICA IDENTITY ${label}${cost}`);
-}
-
 /** The findings of the rights and publication plan setup and run carry out (source-access.ts). */
 function accessFindings(access: SourceAccess, tables: readonly string[], publication: string): Finding[] {
   const findings: Finding[] = [];
@@ -366,99 +246,6 @@ function accessFindings(access: SourceAccess, tables: readonly string[], publica
         ),
       );
   }
-  return findings;
-}
-
-async function slotChecks(c: pg.ClientBase, name: string, checkpoint: Checkpoint | null): Promise<Finding[]> {
-  const slot = await readSlot(c, name);
-  const lit = `'${name}'`;
-  if (!slot) {
-    const elsewhere = await c.query<{ database: string }>(
-      'select database from pg_replication_slots where slot_name = $1',
-      [name],
-    );
-    const other = elsewhere.rows[0]?.database;
-    if (other) {
-      return [
-        fail(
-          'slot',
-          'error',
-          `slot ${name} belongs to database ${other}, not this one`,
-          `set APPROVAL_CDC_SLOT to another name, or (connected to ${other}) SELECT pg_drop_replication_slot(${lit});`,
-        ),
-      ];
-    }
-    if (checkpoint?.phase === 'streaming') {
-      return [
-        fail(
-          'slot',
-          'error',
-          `slot ${name} is gone though the replica streamed from it: changes since then cannot be streamed`,
-          'approval-cdc setup --resnapshot',
-        ),
-      ];
-    }
-    return [
-      fail(
-        'slot',
-        'info',
-        `slot ${name} does not exist yet; setup (or the first run) creates it with a snapshot`,
-        'approval-cdc setup',
-      ),
-    ];
-  }
-  const findings: Finding[] = [];
-  if (slot.plugin !== 'pgoutput') {
-    findings.push(
-      fail(
-        'slot',
-        'error',
-        `slot ${name} uses plugin ${slot.plugin ?? '(physical)'}, not pgoutput`,
-        `SELECT pg_drop_replication_slot(${lit});  -- then approval-cdc setup --resnapshot, or set APPROVAL_CDC_SLOT to another name`,
-      ),
-    );
-  } else if (slot.walStatus === 'lost') {
-    findings.push(
-      fail(
-        'slot',
-        'error',
-        `slot ${name} was invalidated (wal_status = lost): the WAL it needed is gone`,
-        'approval-cdc setup --resnapshot',
-      ),
-    );
-  } else if (!checkpoint) {
-    findings.push(
-      fail(
-        'slot',
-        'error',
-        `slot ${name} exists but the state database has no checkpoint for it (another connector's slot, or a different state database?)`,
-        `approval-cdc setup --resnapshot  -- or SELECT pg_drop_replication_slot(${lit}); if it is not ours`,
-      ),
-    );
-  } else if (slot.walStatus === 'unreserved') {
-    findings.push(
-      fail(
-        'slot',
-        'warn',
-        `slot ${name} is past max_slot_wal_keep_size (wal_status = unreserved): it is lost at the next checkpoint unless the connector catches up`,
-        'start the connector (approval-cdc run) now, or raise max_slot_wal_keep_size',
-      ),
-    );
-  } else {
-    findings.push(
-      pass(
-        'slot',
-        `slot ${name}: pgoutput, wal_status ${slot.walStatus ?? '-'}, ${slot.active ? `active (pid ${slot.activePid})` : 'inactive'}`,
-      ),
-    );
-  }
-  const safe = slot.safeWalSize === null ? 'unlimited' : `${slot.safeWalSize} bytes`;
-  findings.push(
-    pass(
-      'slot-retained-wal',
-      `slot ${name} retains ${slot.retainedBytes ?? 0n} bytes of WAL, lags ${slot.lagBytes ?? 0n} bytes; safe_wal_size ${safe}`,
-    ),
-  );
   return findings;
 }
 
