@@ -32,7 +32,6 @@ import { Heartbeat } from './source/heartbeat.js';
 import { ReplicationStream } from './source/replication-stream.js';
 import { InstanceViews } from './replica/instance-views.js';
 import { StreamFaultStore } from './replica/stream-fault-store.js';
-import { IdentityResolver } from './sync/identity-resolver.js';
 import { QuotaWatch } from './sync/quota-watch.js';
 import { RateBudget } from './sync/rate-budget.js';
 import { RateLedger } from './sync/rate-ledger.js';
@@ -86,7 +85,6 @@ export class Pipeline {
   private flushLogs: () => void = () => undefined;
   private server: Server | null = null;
   private feishu: FeishuClient | null = null;
-  private identities: IdentityResolver | null = null;
   private quotaWatch: QuotaWatch | null = null;
   private countCall: () => void = () => undefined;
   private state: (StateConnection & { store: { url: string; description: string } }) | null = null;
@@ -283,7 +281,6 @@ export class Pipeline {
     this.budget = budget;
     this.ledger = sync.ledger;
     this.history = sync.history;
-    this.identities = sync.identities;
     this.loopStage = sync.loopStage;
     this.quotaWatch = sync.quotaWatch;
     this.gaugeTimer = setInterval(() => {

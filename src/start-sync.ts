@@ -52,7 +52,6 @@ export interface SyncStage {
   budget: RateBudget;
   ledger: RateLedger;
   history: PushHistory;
-  identities: IdentityResolver | null;
   loopStage: LoopStage;
   quotaWatch: QuotaWatch;
   /** Whether pushes (and other counted calls) may go out: stopped, quota paused or running. */
@@ -114,7 +113,7 @@ export async function startSyncStage(o: SyncStageOptions): Promise<SyncStage> {
     db,
     client: o.feishu,
     logger,
-    metrics: metrics,
+    metrics,
   });
   // The loop stage runs from here on: stopped again should anything below fail.
   let scheduler: SyncScheduler;
@@ -207,5 +206,5 @@ export async function startSyncStage(o: SyncStageOptions): Promise<SyncStage> {
   history.start();
   quotaWatch.start();
   scheduler.start();
-  return { scheduler, budget, ledger, history, identities, loopStage, quotaWatch, gate };
+  return { scheduler, budget, ledger, history, loopStage, quotaWatch, gate };
 }

@@ -1,8 +1,8 @@
 // Owns the `instance` table: every statement that writes an instance's version, sync state or
 // parking is here, with the reads the pipeline decides by (operators' views: instance-views.ts).
-// The replica writer bumps versions (bump), resync and the reconciler mark
-// instances for another push (requeue), the initial selection leaves some out (skipBackfill), the
-// sync stage records what Feishu accepted, retries and parking. Invariants: a version only goes up;
+// The replica writer bumps versions (bump), resync and the reconciler mark instances for another
+// push (requeue), the initial selection leaves some out (skipBackfill), the sync stage records what
+// Feishu accepted, retries and parking. Invariants: a version only goes up;
 // synced_version only moves up, and only to a version whose rows were read before the accepted push
 // was built; rows are bumped in id order, as the sync stage locks them, so writers cannot deadlock;
 // an instance held-instances.ts holds (part of a source transaction applied, not the rest) is never due.
