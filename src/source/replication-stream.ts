@@ -6,10 +6,11 @@
 // Invariant 5 (bounded memory): a batch holds at most `batchMaxChanges` changes and at most
 // MAX_IN_FLIGHT batches are with the sink; when the decoded-message queue grows past a high-water
 // mark the socket is paused.
-import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication';
+import { LogicalReplicationService } from 'pg-logical-replication';
 import { CdcError, describeError } from '../errors.js';
 import type { Logger } from '../core/logger.js';
-import type { ChangeBatch, ChangeValues, RowChange } from '../replica/row-change.js';
+import type { ChangeBatch } from '../replica/row-change.js';
+import { BatchBuilder } from './batch-builder.js';
 import { createExactTextPlugin, type KeepColumns, type ParsedMessage } from './exact-text-plugin.js';
 import { formatLsn, maxLsn, parseLsn, type Lsn } from '../core/lsn.js';
 
@@ -95,7 +96,6 @@ const LOW_WATER = 200;
 
 export class ReplicationStream {
   private durable: Lsn;
-  private readonly tableNames = new WeakMap<Pgoutput.MessageRelation, string>();
   private idleAck = 0n;
   private stopped = false;
   private service: LogicalReplicationService | null = null;
@@ -108,19 +108,10 @@ export class ReplicationStream {
   private inFlight: Promise<boolean>[] = [];
   private draining = false;
   private paused = false;
-  private pending: RowChange[] = [];
-  /** Indexes in `pending` where a source transaction begins (ChangeBatch.txStarts). */
-  private pendingTxStarts: number[] = [];
-  private pendingEnd: Lsn | null = null;
-  private pendingCommitTime: Date | null = null;
-  private pendingDecodedAt = 0;
-  private inTx = false;
-  /** The commit LSN of the transaction being read (its Begin message's). */
-  private openCommitLsn: Lsn | null = null;
+  private readonly batches: BatchBuilder;
   private flushTimer: NodeJS.Timeout | null = null;
   private sessionError: ((e: unknown) => void) | null = null;
   private lastByteAt = Date.now();
-  private readonly warned = new Set<string>();
   /** The tables of the batch whose write ended the session (null: it ended for another reason). */
   private failedTables: string[] | null = null;
   /** Consecutive failed sessions and the position they all restarted from. */
@@ -130,6 +121,7 @@ export class ReplicationStream {
 
   constructor(private readonly o: ReplicationStreamOptions) {
     this.durable = o.checkpoint;
+    this.batches = new BatchBuilder(o);
   }
 
   /** The position confirmed to Postgres: never beyond what the replica holds. */
@@ -279,11 +271,7 @@ export class ReplicationStream {
     this.head = 0;
     this.writing = null;
     this.inFlight = [];
-    this.pending = [];
-    this.pendingTxStarts = [];
-    this.pendingEnd = null;
-    this.pendingCommitTime = null;
-    this.inTx = false;
+    this.batches.reset();
     this.paused = false;
   }
 
@@ -332,7 +320,7 @@ export class ReplicationStream {
   /** Handles one queued item; returns a promise only when it has I/O to wait for. */
   private handle(item: QueueItem): Promise<void> | undefined {
     if (item.kind === 'flush') {
-      return this.pending.length > 0 || this.pendingEnd !== null ? this.flush() : undefined;
+      return this.batches.hasBatch ? this.flush() : undefined;
     }
     if (item.kind === 'keepalive') return this.keepalive(item);
 
@@ -343,27 +331,20 @@ export class ReplicationStream {
           cause: msg.error,
         });
       case 'begin':
-        this.inTx = true;
-        this.openCommitLsn = msg.commitLsn ? parseLsn(msg.commitLsn) : null;
-        // A transaction with no mapped change leaves no mark: the next one starts at the same index.
-        if (this.pendingTxStarts.at(-1) !== this.pending.length)
-          this.pendingTxStarts.push(this.pending.length);
+        this.batches.begin(msg);
         return;
       case 'relation':
-        this.checkRelation(msg);
+        this.batches.relation(msg);
         return;
       case 'insert':
       case 'update':
       case 'delete':
       case 'truncate':
-        this.collect(item.lsn, msg);
-        return this.pending.length >= this.o.batchMaxChanges ? this.flush() : undefined;
+        this.batches.change(item.lsn, msg);
+        return this.batches.size >= this.o.batchMaxChanges ? this.flush() : undefined;
       case 'commit': {
-        this.inTx = false;
-        this.pendingEnd = parseLsn(msg.commitEndLsn ?? item.lsn);
-        this.pendingCommitTime = new Date(Number(BigInt(msg.commitTime as unknown as bigint) / 1000n));
-        this.pendingDecodedAt = Date.now();
-        if (this.pending.length >= this.o.batchMaxChanges || this.o.batchMaxWaitMs === 0) return this.flush();
+        this.batches.commit(item.lsn, msg);
+        if (this.batches.size >= this.o.batchMaxChanges || this.o.batchMaxWaitMs === 0) return this.flush();
         this.scheduleFlush();
         return;
       }
@@ -374,74 +355,13 @@ export class ReplicationStream {
 
   private async keepalive(item: Extract<QueueItem, { kind: 'keepalive' }>): Promise<void> {
     const walEnd = parseLsn(item.walEnd);
-    if (
-      !this.inTx &&
-      this.pending.length === 0 &&
-      this.pendingEnd === null &&
-      this.writing === null &&
-      walEnd > this.confirmedLsn
-    ) {
+    if (this.batches.idle && this.writing === null && walEnd > this.confirmedLsn) {
       // Nothing received is unapplied: everything up to walEnd is applied or irrelevant. It is
       // stored before it is confirmed, so the stored checkpoint never trails the slot.
       await this.o.sink.advanceIdle(walEnd);
       this.idleAck = maxLsn(this.idleAck, walEnd);
     }
     if (item.shouldRespond) this.sendStatus(false);
-  }
-
-  private collect(lsnText: string, msg: Pgoutput.Message): void {
-    const lsn = parseLsn(lsnText);
-    if (msg.tag === 'truncate') {
-      for (const rel of msg.relations) {
-        const table = `${rel.schema}.${rel.name}`;
-        if (!this.o.tables.has(table)) continue;
-        if (this.o.truncate === 'delete') this.pending.push({ kind: 'truncate', table, lsn });
-        else this.o.logger.warn({ table }, 'TRUNCATE of a mapped table ignored (setting truncate=ignore)');
-      }
-      return;
-    }
-    if (msg.tag !== 'insert' && msg.tag !== 'update' && msg.tag !== 'delete') return;
-    const table = this.tableOf(msg.relation);
-    if (!this.o.tables.has(table)) return;
-    if (msg.tag === 'delete') {
-      this.pending.push({ kind: 'delete', table, lsn, values: (msg.old ?? msg.key ?? {}) as ChangeValues });
-      return;
-    }
-    const oldKey =
-      msg.tag === 'update' ? ((msg.key ?? msg.old ?? undefined) as ChangeValues | undefined) : undefined;
-    const values = msg.new as ChangeValues;
-    if (msg.tag === 'insert') this.pending.push({ kind: 'upsert', table, lsn, values, fresh: true });
-    else
-      this.pending.push(
-        oldKey ? { kind: 'upsert', table, lsn, values, oldKey } : { kind: 'upsert', table, lsn, values },
-      );
-  }
-
-  /** `schema.name` of a relation, made once per relation message rather than once per change. */
-  private tableOf(relation: Pgoutput.MessageRelation): string {
-    let name = this.tableNames.get(relation);
-    if (name === undefined) {
-      name = `${relation.schema}.${relation.name}`;
-      this.tableNames.set(relation, name);
-    }
-    return name;
-  }
-
-  /** A mapped column that vanished (dropped or renamed) makes its values null: say so once. */
-  private checkRelation(msg: Pgoutput.MessageRelation): void {
-    const table = `${msg.schema}.${msg.name}`;
-    const needed = this.o.columns?.get(table);
-    if (!needed) return;
-    const present = new Set(msg.columns.map((c) => c.name));
-    const missing = needed.filter((c) => !present.has(c));
-    const key = `${table}:${missing.join(',')}`;
-    if (missing.length > 0 && !this.warned.has(key)) {
-      this.warned.add(key);
-      this.o.logger.warn(
-        { table, missing },
-        `mapped columns ${missing.join(', ')} of ${table} no longer exist (dropped or renamed): their values are null until the mapping is changed and \`approval-cdc resync\` runs`,
-      );
-    }
   }
 
   private scheduleFlush(): void {
@@ -457,25 +377,8 @@ export class ReplicationStream {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
-    // The checkpoint moves to the end of the last complete transaction, whose changes are all in
-    // this batch or earlier ones, even when the batch also holds part of the next transaction
-    // (replaying that part later is harmless: its images carry the same LSNs and are skipped).
-    const endLsn = this.pendingEnd;
-    const txStarts = this.pendingTxStarts.filter((i) => i < this.pending.length);
-    const batch: ChangeBatch = {
-      changes: this.pending,
-      endLsn,
-      commitTime: endLsn === null ? null : this.pendingCommitTime,
-      txStarts,
-      txOpen: this.inTx,
-      ...(this.inTx && this.openCommitLsn !== null ? { openCommitLsn: this.openCommitLsn } : {}),
-      ...(endLsn === null ? {} : { decodedAt: this.pendingDecodedAt }),
-    };
-    this.pending = [];
-    // A transaction begun with no change yet starts the next batch.
-    this.pendingTxStarts = this.pendingTxStarts.length > txStarts.length ? [0] : [];
-    this.pendingEnd = null;
-    this.pendingCommitTime = null;
+    const batch = this.batches.take();
+    const endLsn = batch.endLsn;
     // The sink commits batches in the order they are handed over and, once one failed, fails the
     // rest of the session's, so the next batch goes to it at once (it prepares that batch while the
     // previous one is written). Positions advance in order here. Decoding continues meanwhile, and
