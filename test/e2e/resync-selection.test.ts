@@ -55,7 +55,27 @@ describe('resync selection', () => {
       instances: 2,
     });
     fx.pipeline?.sync?.wake();
-    await waitFor(() => accepted().length === before + 2, 20_000, 'two more pushes');
+    // Both named ids among the pushes since, not an exact count: an unrelated push would otherwise
+    // hang here and say nothing. The assertion below names every push made since; a timeout says
+    // where the two instances stand.
+    const both = () => {
+      const ids = new Set(
+        accepted()
+          .slice(before)
+          .map((p) => p.instance_id),
+      );
+      return ids.has('oa-req-5') && ids.has('oa-req-9');
+    };
+    await waitFor(both, 20_000, 'two more pushes').catch(async (error: unknown) => {
+      const { rows } = await fx.state.query(
+        `select id, version, synced_version, lane, parked_reason, hold_lsn, next_attempt_at, last_error
+         from ${fx.settings.stateSchema}.instance where id in ('oa-req-5', 'oa-req-9')`,
+      );
+      const pushes = fx.fake.pushes().slice(before);
+      throw new Error(
+        `${String(error)}; pushes since: ${JSON.stringify(pushes.map((p) => [p.instance_id, p.accepted]))}; instances: ${JSON.stringify(rows)}`,
+      );
+    });
     expect(
       accepted()
         .slice(before)
