@@ -2,8 +2,9 @@
 // instance-table.ts), its holds (held-instances.ts), its parked changes (change-parking.ts) and the
 // checkpoint. replica-writer.ts decides when and in what order batches are written; this module
 // decides what one write puts in the state database. Invariants:
-// - every write runs in the state transaction it is given, or is one statement (commitAtOnce), and
-//   moves the checkpoint last, so the checkpoint never covers a change that is not in the replica;
+// - the images, versions and checkpoint of one write commit together: in the transaction it is
+//   given, in one of its own, or as one statement (commitAtOnce), so the checkpoint never covers a
+//   change that is not in the replica;
 // - an image is only replaced by one from a later LSN (replica-statements.ts);
 // - a change refused for its values is rolled back alone, recorded and its instances parked; any other
 //   error fails the write (applyIsolated).
