@@ -68,12 +68,14 @@ describe('resync selection', () => {
     };
     await waitFor(both, 20_000, 'two more pushes').catch(async (error: unknown) => {
       const { rows } = await fx.state.query(
-        `select id, version, synced_version, lane, parked_reason, hold_lsn, next_attempt_at, last_error
-         from ${fx.settings.stateSchema}.instance where id in ('oa-req-5', 'oa-req-9')`,
+        `select id, external_id, version, synced_version, lane, parked_reason, hold_lsn, next_attempt_at, last_error
+         from ${fx.settings.stateSchema}.instance where external_id in ('oa-req-5', 'oa-req-9')`,
       );
       const pushes = fx.fake.pushes().slice(before);
+      const sync = fx.pipeline?.sync;
+      const scheduler = { inFlight: sync?.inFlightExternalIds, stopped: sync?.stoppedReason };
       throw new Error(
-        `${String(error)}; pushes since: ${JSON.stringify(pushes.map((p) => [p.instance_id, p.accepted]))}; instances: ${JSON.stringify(rows)}`,
+        `${String(error)}; pushes since: ${JSON.stringify(pushes.map((p) => [p.instance_id, p.accepted, p.httpStatus]))}; instances: ${JSON.stringify(rows)}; scheduler: ${JSON.stringify(scheduler)}`,
       );
     });
     expect(
