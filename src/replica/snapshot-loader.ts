@@ -30,7 +30,7 @@ import {
   type RowQuery,
 } from '../mapping/contract.js';
 import type { Lsn } from '../core/lsn.js';
-import type { TableProgress } from '../core/copy-progress.js';
+import type { RangeProgress, TableProgress } from '../core/copy-progress.js';
 import { CopyRowStream } from './copy-row-stream.js';
 import { DirtySetFinder } from './dirty-set.js';
 import { InstanceTable, type Priority } from './instance-table.js';
@@ -56,6 +56,14 @@ export interface ChunkResult {
   rows: number;
   lastKey: (string | null)[] | null;
 }
+
+/**
+ * What a chunk saves of the copy's progress: its table's whole entry, or (a table copied in key
+ * ranges by several workers at once) its range's entry and the rows it adds to the table's count,
+ * so that concurrent chunks of one table never overwrite each other's progress.
+ */
+export type ProgressWrite =
+  { table: TableProgress } | { range: number; progress: RangeProgress; addRows: number };
 
 /**
  * What a chunk's rows dirty: `perRow`, kept per row until the merge says which rows changed; else (a
@@ -184,7 +192,7 @@ export class LoaderSession {
     spec: CopyTable,
     source: Readable,
     imageLsn: Lsn,
-    progressOf: (chunk: ChunkResult) => TableProgress,
+    progressOf: (chunk: ChunkResult) => ProgressWrite,
   ): Promise<ChunkResult> {
     const { schema, slot, mappings, statements, dirty } = this.loader.parts();
     const stage = await this.stageTable(spec);
@@ -246,9 +254,21 @@ export class LoaderSession {
       );
       await statements.checkpoint(NO_COMMIT, imageLsn)?.execute(this.db);
       const result: ChunkResult = { rows: rows.rows, lastKey: rows.lastKey };
-      await sql`update ${sql.id(schema, 'checkpoint')} set snapshot_progress =
-          jsonb_set(coalesce(snapshot_progress, '{}'::jsonb), array[${spec.table}::text], ${JSON.stringify(progressOf(result))}::jsonb),
-          updated_at = now() where slot = ${slot}`.execute(this.db);
+      const write = progressOf(result);
+      const cp = sql.id(schema, 'checkpoint');
+      // Under READ COMMITTED an UPDATE that waited for another chunk's evaluates its SET on the row
+      // that chunk committed: ranges of one table saved at once both land.
+      await (
+        'table' in write
+          ? sql`update ${cp} set snapshot_progress =
+          jsonb_set(coalesce(snapshot_progress, '{}'::jsonb), array[${spec.table}::text], ${JSON.stringify(write.table)}::jsonb),
+          updated_at = now() where slot = ${slot}`
+          : sql`update ${cp} set snapshot_progress = jsonb_set(
+            jsonb_set(snapshot_progress, array[${spec.table}::text, 'ranges', ${String(write.range)}::text], ${JSON.stringify(write.progress)}::jsonb),
+            array[${spec.table}::text, 'rows'],
+            to_jsonb(coalesce((snapshot_progress #>> array[${spec.table}::text, 'rows'])::bigint, 0) + ${write.addRows}::bigint)),
+          updated_at = now() where slot = ${slot}`
+      ).execute(this.db);
       await c.query('commit');
       return result;
     } catch (error) {

@@ -1,18 +1,25 @@
 // Copies the mapped tables into the replica under the slot's exported snapshot at the speed of COPY:
 // each chunk of a table is `COPY (SELECT <kept columns> ... ORDER BY key LIMIT n) TO STDOUT`, streamed
 // with backpressure into the replica (snapshot-loader.ts), several tables at once on connections that
-// all import the one snapshot.
+// all import the one snapshot, and a large table with a single integer key in key ranges copied side
+// by side, so that the workers share its tail instead of one worker copying it alone.
 // Invariants: rows are read with their exact text output (COPY's text format is the type's output
 // function, as the stream sends it); a copied row never overwrites an image the stream wrote;
-// progress (last key per table) commits with each chunk, so an interrupted copy resumes where it
-// stopped. A resumed copy reads the remaining chunks under fresh snapshots (one per connection): that
+// progress (last key per table, or per key range) commits with each chunk, so an interrupted copy
+// resumes where it stopped; the ranges are fixed when the table's copy starts and cover every key. A resumed copy reads the remaining chunks under fresh snapshots (one per connection): that
 // is safe because streaming then replays from the slot's consistent point, and every change after it
 // lands on top of whatever the copy wrote (images only move forward by LSN), and the image horizon
 // is raised past the resumed copy (initial-load.ts) so no insert it saw is taken for unstored. Memory is the stream
 // buffers and one row per worker, whatever the table sizes.
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { ChunkRetry, type LoaderSession, type SnapshotLoader } from '../replica/snapshot-loader.js';
+import {
+  ChunkRetry,
+  type ChunkResult,
+  type LoaderSession,
+  type ProgressWrite,
+  type SnapshotLoader,
+} from '../replica/snapshot-loader.js';
 import { quoteTable, splitTable } from './catalog.js';
 import type { CopyProgress, TableProgress } from '../core/copy-progress.js';
 import type { Lsn } from '../core/lsn.js';
@@ -62,14 +69,21 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
       const state = (progress[table] ??= { done: false, lastKey: null, rows: 0 });
       if (!state.done && state.total === undefined) state.total = await estimateRows(first, table);
     }
+    if (workers > 1) {
+      for (const table of pending) {
+        const spec = options.tables.get(table);
+        const state = progress[table];
+        if (spec && state) await splitKeyRanges(first, table, spec.keyColumns, state, pageSize * RANGE_PAGES);
+      }
+    }
     await options.saveProgress(progress);
     const queue = copyOrder(pending, progress, pageSize);
     let failed = false;
     const worker = async (source: pg.Client): Promise<void> => {
       const session = await options.loader.session();
       try {
-        for (let table = queue.shift(); table !== undefined && !failed; table = queue.shift()) {
-          await copyTable(options, source, session, table, progress, pageSize, () => failed);
+        for (let item = queue.shift(); item !== undefined && !failed; item = queue.shift()) {
+          await copyTable(options, source, session, item, progress, pageSize, () => failed);
         }
       } catch (error) {
         failed = true;
@@ -81,6 +95,10 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
     const outcomes = await Promise.allSettled(sources.map(worker));
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
+    // A table copied in ranges is done once all of them are (each range saved its own).
+    const ranged = pending.filter((t) => progress[t]?.ranges !== undefined);
+    for (const table of ranged) (progress[table] as TableProgress).done = true;
+    if (ranged.length > 0) await options.saveProgress(progress);
     for (const source of sources) await source.query('commit');
     return progress;
   } finally {
@@ -88,17 +106,78 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
   }
 }
 
+/** One table, or one key range of a table (copyTable reads it from `range` on). */
+interface CopyItem {
+  table: string;
+  range?: number;
+}
+
 /**
- * Small tables first (under a chunk: lookup tables such as users), then the rest largest first. A
- * lookup table copied after the rows that read it re-dirties every instance reading it (25,000
- * instances bumped again for 20 users in the bench); copied first, the lookups find nothing yet and
- * each instance is dirtied by its own rows. Largest first keeps the workers busy to the end.
+ * Small tables first (under a chunk: lookup tables such as users), then the rest largest first, each
+ * range of a table copied in ranges an item of its own. A lookup table copied after the rows that
+ * read it re-dirties every instance reading it (25,000 instances bumped again for 20 users in the
+ * bench); copied first, the lookups find nothing yet and each instance is dirtied by its own rows.
+ * Largest first keeps the workers busy to the end; ranges let them share a large table's tail.
  */
-function copyOrder(tables: readonly string[], progress: CopyProgress, pageSize: number): string[] {
+function copyOrder(tables: readonly string[], progress: CopyProgress, pageSize: number): CopyItem[] {
   const left = (t: string) => Math.max(0, (progress[t]?.total ?? 0) - (progress[t]?.rows ?? 0));
   const small = tables.filter((t) => left(t) < pageSize).sort((a, b) => left(a) - left(b));
   const large = tables.filter((t) => left(t) >= pageSize).sort((a, b) => left(b) - left(a));
-  return [...small, ...large];
+  return [...small, ...large].flatMap((table): CopyItem[] => {
+    const ranges = progress[table]?.ranges;
+    if (!ranges) return [{ table }];
+    return ranges.flatMap((r, range) => (r.done ? [] : [{ table, range }]));
+  });
+}
+
+/** Pages per key range: ranges are small enough for the workers to share a table's tail. */
+const RANGE_PAGES = 4;
+const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
+
+/**
+ * Splits the key space of a table not started yet into ranges of about `rangeRows` rows, evenly by
+ * key value between its smallest and largest key (two index probes; a skewed key only makes ranges
+ * uneven, never wrong: the ranges cover every key). Only a single integer key is split; any other
+ * table is copied in one piece, as a table already started without ranges is.
+ */
+async function splitKeyRanges(
+  client: pg.Client,
+  table: string,
+  keyColumns: readonly string[],
+  state: TableProgress,
+  rangeRows: number,
+): Promise<void> {
+  const [key] = keyColumns;
+  if (
+    state.ranges ||
+    state.done ||
+    state.rows > 0 ||
+    state.lastKey ||
+    keyColumns.length !== 1 ||
+    key === undefined
+  )
+    return;
+  const parts = Math.floor((state.total ?? 0) / rangeRows);
+  if (parts < 2) return;
+  const [column] = await existingColumns(client, table, [key]);
+  if (!column || !INTEGER_TYPES.has(column.type)) return;
+  const k = quoteIdent(key);
+  const { rows } = await client.query<{ lo: string | null; hi: string | null }>(
+    `select min(${k})::text as lo, max(${k})::text as hi from ${quoteTable(table)}`,
+  );
+  const lo = rows[0]?.lo;
+  const hi = rows[0]?.hi;
+  if (lo === null || lo === undefined || hi === null || hi === undefined) return;
+  const low = BigInt(lo);
+  const span = BigInt(hi) - low;
+  const uppers: (string | null)[] = [];
+  for (let i = 1n; i < BigInt(parts); i++) {
+    const upper = (low + (span * i) / BigInt(parts)).toString();
+    if (upper !== uppers.at(-1)) uppers.push(upper);
+  }
+  uppers.push(null);
+  if (uppers.length < 2) return;
+  state.ranges = uppers.map((upper) => ({ upper, lastKey: null, rows: 0, done: false }));
 }
 
 /** A source connection inside a read-only transaction on the slot's snapshot (or a fresh one). */
@@ -125,7 +204,7 @@ async function copyTable(
   options: SnapshotCopyOptions,
   source: pg.Client,
   session: LoaderSession,
-  table: string,
+  { table, range }: CopyItem,
   progress: CopyProgress,
   pageSize: number,
   stopped: () => boolean,
@@ -140,43 +219,58 @@ async function copyTable(
   const select = columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
   // Qualified, so ORDER BY sorts by the typed column and not by its text alias ("30" > "270").
   const keyList = keyTypes.map((k) => `t.${quoteIdent(k.name)}`).join(', ');
-  const copyOf = { table, columns: columns.map((c) => c.name), keyColumns: spec.keyColumns };
-  while (!stopped()) {
-    const state = progress[table];
-    let where = '';
-    if (state.lastKey) {
-      // COPY takes no parameters: the last key goes in as literals of its columns' types.
-      const values = keyTypes.map((k, i) => {
-        const v = state.lastKey?.[i] ?? null;
+  // COPY takes no parameters: keys go in as literals of their columns' types.
+  const literals = (key: readonly (string | null)[]) =>
+    keyTypes
+      .map((k, i) => {
+        const v = key[i] ?? null;
         return v === null ? `null::${k.type}` : `${source.escapeLiteral(v)}::${k.type}`;
-      });
-      where = `where (${keyList}) > (${values.join(', ')})`;
-    }
+      })
+      .join(', ');
+  const copyOf = { table, columns: columns.map((c) => c.name), keyColumns: spec.keyColumns };
+  // A range: the keys above the previous range's upper bound, up to its own.
+  const part = range === undefined ? undefined : started.ranges?.[range];
+  if (range !== undefined && !part) return;
+  const lower = range === undefined || range === 0 ? null : (started.ranges?.[range - 1]?.upper ?? null);
+  while (!stopped()) {
+    const at = part ?? started;
+    const where: string[] = [];
+    if (at.lastKey) where.push(`(${keyList}) > (${literals(at.lastKey)})`);
+    else if (lower !== null) where.push(`(${keyList}) > (${literals([lower])})`);
+    if (part && part.upper !== null) where.push(`(${keyList}) <= (${literals([part.upper])})`);
     const stream = source.query(
       copyTo(
-        `copy (select ${select} from ${quoteTable(table)} t ${where} order by ${keyList} limit ${pageSize}) to stdout`,
+        `copy (select ${select} from ${quoteTable(table)} t ${where.length > 0 ? `where ${where.join(' and ')}` : ''} order by ${keyList} limit ${pageSize}) to stdout`,
       ),
     );
-    let next: TableProgress = state;
+    let copied: ChunkResult = { rows: 0, lastKey: null };
     try {
-      await session.loadChunk(copyOf, stream, options.snapshotLsn - 1n, (chunk) => {
-        next = {
-          ...state,
-          rows: state.rows + chunk.rows,
-          lastKey: chunk.lastKey ?? state.lastKey,
+      await session.loadChunk(copyOf, stream, options.snapshotLsn - 1n, (chunk): ProgressWrite => {
+        copied = chunk;
+        const next = {
+          rows: at.rows + chunk.rows,
+          lastKey: chunk.lastKey ?? at.lastKey,
           done: chunk.rows < pageSize,
         };
-        return next;
+        return part && range !== undefined
+          ? { range, progress: { ...part, ...next }, addRows: chunk.rows }
+          : { table: { ...started, ...next } };
       });
     } catch (error) {
       // Rolled back, nothing saved: the same chunk is read again and merged.
       if (error instanceof ChunkRetry) continue;
       throw error;
     }
-    progress[table] = next;
-    options.onPage?.(table, next);
-    await options.afterPage?.(table, next.rows);
-    if (next.done) return;
+    // Committed: the in-memory progress follows (one object per table, shared by its ranges' workers).
+    Object.assign(at, {
+      rows: at.rows + copied.rows,
+      lastKey: copied.lastKey ?? at.lastKey,
+      done: copied.rows < pageSize,
+    });
+    if (part) started.rows += copied.rows;
+    options.onPage?.(table, started);
+    await options.afterPage?.(table, started.rows);
+    if (at.done) return;
   }
 }
 

@@ -141,7 +141,7 @@ describe('the instance bumps of a first load', () => {
     );
     const session = await loader.session();
     const spec = { table: 'oa.requests', columns, keyColumns: ['req_id'] };
-    const progress = () => ({ done: false, lastKey: null, rows: 0 });
+    const progress = () => ({ table: { done: false, lastKey: null, rows: 0 } });
     try {
       await expect(session.loadChunk(spec, chunk(), BigInt(stored.lsn), progress)).rejects.toBeInstanceOf(
         ChunkRetry,
