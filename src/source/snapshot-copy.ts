@@ -118,16 +118,24 @@ interface CopyItem {
  * read it re-dirties every instance reading it (25,000 instances bumped again for 20 users in the
  * bench); copied first, the lookups find nothing yet and each instance is dirtied by its own rows.
  * Largest first keeps the workers busy to the end; ranges let them share a large table's tail.
+ * Ranges of several tables interleave by their place in each key space (see below).
  */
 function copyOrder(tables: readonly string[], progress: CopyProgress, pageSize: number): CopyItem[] {
   const left = (t: string) => Math.max(0, (progress[t]?.total ?? 0) - (progress[t]?.rows ?? 0));
   const small = tables.filter((t) => left(t) < pageSize).sort((a, b) => left(a) - left(b));
   const large = tables.filter((t) => left(t) >= pageSize).sort((a, b) => left(b) - left(a));
-  return [...small, ...large].flatMap((table): CopyItem[] => {
+  const items = large.flatMap((table, order) => {
     const ranges = progress[table]?.ranges;
-    if (!ranges) return [{ table }];
-    return ranges.flatMap((r, range) => (r.done ? [] : [{ table, range }]));
+    if (!ranges) return [{ item: { table }, at: 0, order }];
+    return ranges.flatMap((r, range) =>
+      r.done ? [] : [{ item: { table, range }, at: range / ranges.length, order }],
+    );
   });
+  // Tables move through their key spaces together, as when each had a worker of its own: a request's
+  // steps and CCs are copied near its own row (its instance is made once, then found dirty), not
+  // one whole table after another.
+  items.sort((a, b) => a.at - b.at || a.order - b.order);
+  return [...small.map((table) => ({ table })), ...items.map((i) => i.item)];
 }
 
 /** Pages per key range: ranges are small enough for the workers to share a table's tail. */
