@@ -182,7 +182,7 @@ export const SETTINGS_TABLE = {
   snapshotConcurrency: {
     env: 'APPROVAL_CDC_SNAPSHOT_CONCURRENCY',
     schema: int(1).default(3),
-    doc: 'Tables the initial copy reads at once, each on its own source connection importing the slot snapshot (and its own state connection).',
+    doc: 'Tables, or key ranges of a large table, the initial copy reads at once, each on its own source connection importing the slot snapshot (and its own state connection).',
   },
   initialLoad: {
     env: 'APPROVAL_CDC_INITIAL_LOAD',

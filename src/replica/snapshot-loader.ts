@@ -124,6 +124,13 @@ export class ChunkRetry extends Error {
 export class SnapshotLoader {
   private readonly statements: ReplicaStatements;
   private readonly dirty: DirtySetFinder;
+  /**
+   * Per copy (its LSN) and table, whether the replica holds images other than this copy's
+   * (LoaderSession.holdsOthers):
+   * shared by the sessions, so that a session taking a key range of a table late in the copy does
+   * not ask again (the question scans every image of the table once it holds only this copy's).
+   */
+  readonly others = new Map<string, boolean>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -170,7 +177,6 @@ export class SnapshotLoader {
 export class LoaderSession {
   private readonly db: Kysely<StateDb>;
   private readonly staged = new Set<string>();
-  private readonly others = new Map<string, boolean>();
   private unpushed: boolean | undefined;
   private broken = false;
 
@@ -281,10 +287,12 @@ export class LoaderSession {
   /**
    * Whether the replica holds images of `table` other than this copy's (a re-snapshot, or an older
    * copy): only then can a chunk meet stored images. A first load, resumed or not, only meets its own
-   * committed chunks, whose keys all come before the next chunk's. Asked once per table.
+   * committed chunks, and those of the table's other key ranges, whose keys are disjoint from this
+   * chunk's. Asked once per table and copy (SnapshotLoader.others).
    */
   private async holdsOthers(table: string, lsn: string): Promise<boolean> {
-    let others = this.others.get(table);
+    const key = `${lsn}\u0000${table}`;
+    let others = this.loader.others.get(key);
     if (others === undefined) {
       const { schema } = this.loader.parts();
       const { rows } = await this.client.query<{ others: boolean }>(
@@ -292,7 +300,7 @@ export class LoaderSession {
         [table, lsn],
       );
       others = rows[0]?.others !== false;
-      this.others.set(table, others);
+      this.loader.others.set(key, others);
     }
     return others;
   }
@@ -336,7 +344,7 @@ export class LoaderSession {
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;
       await this.client.query('rollback to savepoint fresh_chunk');
-      this.others.set(spec.table, true);
+      this.loader.others.set(`${lsn}\u0000${spec.table}`, true);
       return false;
     }
   }
