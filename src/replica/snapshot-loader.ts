@@ -125,10 +125,10 @@ export class SnapshotLoader {
   private readonly statements: ReplicaStatements;
   private readonly dirty: DirtySetFinder;
   /**
-   * Per copy (its LSN) and table, whether the replica holds images other than this copy's
-   * (LoaderSession.holdsOthers):
-   * shared by the sessions, so that a session taking a key range of a table late in the copy does
-   * not ask again (the question scans every image of the table once it holds only this copy's).
+   * Per copy (its LSN) and table (othersKey), whether the replica holds images other than this
+   * copy's (LoaderSession.holdsOthers). Shared by the sessions, so that a session taking a key range
+   * of a table late in the copy does not ask again: the question scans every image of the table once
+   * it holds only this copy's.
    */
   readonly others = new Map<string, boolean>();
 
@@ -291,7 +291,7 @@ export class LoaderSession {
    * chunk's. Asked once per table and copy (SnapshotLoader.others).
    */
   private async holdsOthers(table: string, lsn: string): Promise<boolean> {
-    const key = `${lsn}\u0000${table}`;
+    const key = othersKey(lsn, table);
     let others = this.loader.others.get(key);
     if (others === undefined) {
       const { schema } = this.loader.parts();
@@ -344,7 +344,7 @@ export class LoaderSession {
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;
       await this.client.query('rollback to savepoint fresh_chunk');
-      this.loader.others.set(`${lsn}\u0000${spec.table}`, true);
+      this.loader.others.set(othersKey(lsn, spec.table), true);
       return false;
     }
   }
@@ -397,6 +397,8 @@ export class LoaderSession {
     return name;
   }
 }
+
+const othersKey = (lsn: string, table: string): string => `${lsn}\u0000${table}`;
 
 /** The image document of a staged row: every copied column by name (50 pairs per call: 100 arguments at most). */
 function dataOf(columns: readonly string[]): string {

@@ -6,16 +6,16 @@
 // Invariants: rows are read with their exact text output (COPY's text format is the type's output
 // function, as the stream sends it); a copied row never overwrites an image the stream wrote;
 // progress (last key per table, or per key range) commits with each chunk, so an interrupted copy
-// resumes where it stopped; the ranges are fixed when the table's copy starts and cover every key. A resumed copy reads the remaining chunks under fresh snapshots (one per connection): that
-// is safe because streaming then replays from the slot's consistent point, and every change after it
-// lands on top of whatever the copy wrote (images only move forward by LSN), and the image horizon
-// is raised past the resumed copy (initial-load.ts) so no insert it saw is taken for unstored. Memory is the stream
-// buffers and one row per worker, whatever the table sizes.
+// resumes where it stopped; the ranges are fixed when the table's copy starts and cover every key.
+// A resumed copy reads the remaining chunks under fresh snapshots (one per connection): that is safe
+// because streaming then replays from the slot's consistent point, and every change after it lands
+// on top of whatever the copy wrote (images only move forward by LSN), and the image horizon is
+// raised past the resumed copy (initial-load.ts) so no insert it saw is taken for unstored. Memory
+// is the stream buffers and one row per worker, whatever the table sizes.
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import {
   ChunkRetry,
-  type ChunkResult,
   type LoaderSession,
   type ProgressWrite,
   type SnapshotLoader,
@@ -79,11 +79,13 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
     await options.saveProgress(progress);
     const queue = copyOrder(pending, progress, pageSize);
     let failed = false;
+    // A table's columns, read once per copy, not once per key range.
+    const catalog = new Map<string, Promise<ColumnType[]>>();
     const worker = async (source: pg.Client): Promise<void> => {
       const session = await options.loader.session();
       try {
         for (let item = queue.shift(); item !== undefined && !failed; item = queue.shift()) {
-          await copyTable(options, source, session, item, progress, pageSize, () => failed);
+          await copyTable(options, source, session, item, progress, pageSize, () => failed, catalog);
         }
       } catch (error) {
         failed = true;
@@ -107,7 +109,7 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
 }
 
 /** One table, or one key range of a table (copyTable reads it from `range` on). */
-interface CopyItem {
+export interface CopyItem {
   table: string;
   range?: number;
 }
@@ -120,10 +122,13 @@ interface CopyItem {
  * Largest first keeps the workers busy to the end; ranges let them share a large table's tail.
  * Ranges of several tables interleave by their place in each key space (see below).
  */
-function copyOrder(tables: readonly string[], progress: CopyProgress, pageSize: number): CopyItem[] {
+export function copyOrder(tables: readonly string[], progress: CopyProgress, pageSize: number): CopyItem[] {
   const left = (t: string) => Math.max(0, (progress[t]?.total ?? 0) - (progress[t]?.rows ?? 0));
-  const small = tables.filter((t) => left(t) < pageSize).sort((a, b) => left(a) - left(b));
-  const large = tables.filter((t) => left(t) >= pageSize).sort((a, b) => left(b) - left(a));
+  // A table in ranges is copied range by range however little its estimate says is left: as one
+  // piece it would start again from its first key.
+  const isSmall = (t: string) => progress[t]?.ranges === undefined && left(t) < pageSize;
+  const small = tables.filter(isSmall).sort((a, b) => left(a) - left(b));
+  const large = tables.filter((t) => !isSmall(t)).sort((a, b) => left(b) - left(a));
   const items = large.flatMap((table, order) => {
     const ranges = progress[table]?.ranges;
     if (!ranges) return [{ item: { table }, at: 0, order }];
@@ -184,7 +189,6 @@ async function splitKeyRanges(
     if (upper !== uppers.at(-1)) uppers.push(upper);
   }
   uppers.push(null);
-  if (uppers.length < 2) return;
   state.ranges = uppers.map((upper) => ({ upper, lastKey: null, rows: 0, done: false }));
 }
 
@@ -216,13 +220,19 @@ async function copyTable(
   progress: CopyProgress,
   pageSize: number,
   stopped: () => boolean,
+  catalog: Map<string, Promise<ColumnType[]>>,
 ): Promise<void> {
   const spec = options.tables.get(table);
   if (!spec) return;
   const started = (progress[table] ??= { done: false, lastKey: null, rows: 0 });
   started.startedAt ??= new Date().toISOString();
   options.onPage?.(table, started);
-  const columns = await existingColumns(source, table, [...new Set([...spec.keyColumns, ...spec.columns])]);
+  let read = catalog.get(table);
+  if (!read) {
+    read = existingColumns(source, table, [...new Set([...spec.keyColumns, ...spec.columns])]);
+    catalog.set(table, read);
+  }
+  const columns = await read;
   const keyTypes = spec.keyColumns.map((k) => columns.find((c) => c.name === k) ?? { name: k, type: 'text' });
   const select = columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
   // Qualified, so ORDER BY sorts by the typed column and not by its text alias ("30" > "270").
@@ -251,11 +261,12 @@ async function copyTable(
         `copy (select ${select} from ${quoteTable(table)} t ${where.length > 0 ? `where ${where.join(' and ')}` : ''} order by ${keyList} limit ${pageSize}) to stdout`,
       ),
     );
-    let copied: ChunkResult = { rows: 0, lastKey: null };
+    let copied = 0;
+    let next: Pick<TableProgress, 'rows' | 'lastKey' | 'done'> = at;
     try {
       await session.loadChunk(copyOf, stream, options.snapshotLsn - 1n, (chunk): ProgressWrite => {
-        copied = chunk;
-        const next = {
+        copied = chunk.rows;
+        next = {
           rows: at.rows + chunk.rows,
           lastKey: chunk.lastKey ?? at.lastKey,
           done: chunk.rows < pageSize,
@@ -270,12 +281,8 @@ async function copyTable(
       throw error;
     }
     // Committed: the in-memory progress follows (one object per table, shared by its ranges' workers).
-    Object.assign(at, {
-      rows: at.rows + copied.rows,
-      lastKey: copied.lastKey ?? at.lastKey,
-      done: copied.rows < pageSize,
-    });
-    if (part) started.rows += copied.rows;
+    Object.assign(at, next);
+    if (part) started.rows += copied;
     options.onPage?.(table, started);
     await options.afterPage?.(table, started.rows);
     if (at.done) return;
