@@ -13,6 +13,7 @@
 // The connector runs as the image runs it (compiled, the Dockerfile ENTRYPOINT's node flags: see
 // spawnConnector); the CPU seconds from its start to the copy's end (startup included) are split
 // between it, the state server's processes and the legacy server's: where the copy's time went.
+// instanceWritesPerInstance: the instance rows' mean version when the copy ends (1.0: each written once).
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -146,6 +147,15 @@ export const run: BenchFn = async (flags, cleanup) => {
   const copyEnd = Date.now();
   const copyCpu = cpuSplit(cpu0, cpu.stop());
   const legacyWalBytes = Number((await legacyWal()) - walBeforeCopy);
+  // Each write of an instance row adds one to its version: 1.0 when every instance was written once
+  // (its instance row first, its children then finding it dirty), 2.0 when each was written twice.
+  const { rows: writes } = await state.query<{ n: string; v: string }>(
+    `select count(*)::text as n, coalesce(sum(version), 0)::text as v from approval_cdc.instance`,
+  );
+  const instanceWritesPerInstance = round(
+    Number(writes[0]?.v ?? 0) / Math.max(1, Number(writes[0]?.n ?? 0)),
+    2,
+  );
   const starts = Object.values(progress).map((p) => (p.startedAt ? Date.parse(p.startedAt) : copyEnd));
   const copySeconds = (copyEnd - Math.min(...starts)) / 1000;
   const copied = Object.values(progress).reduce((n, p) => n + p.rows, 0);
@@ -179,6 +189,7 @@ export const run: BenchFn = async (flags, cleanup) => {
     rowsCopied: copied,
     copySeconds: round(copySeconds, 1),
     copyRowsPerSec,
+    instanceWritesPerInstance,
     pgDumpSeconds: pgDumpSeconds === null ? null : round(pgDumpSeconds, 1),
     pgDumpRowsPerSec,
     ratioToPgDump: pgDumpRowsPerSec === null ? null : round(copyRowsPerSec / pgDumpRowsPerSec, 2),

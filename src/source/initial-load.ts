@@ -124,6 +124,9 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
         snapshotName,
         snapshotLsn: copyLsn,
         tables,
+        instanceTables: new Set(
+          o.mappings.mappingNames.flatMap((m) => o.mappings.instanceTableOf?.(m) ?? []),
+        ),
         loader: o.loader,
         progress: checkpoint.progress,
         saveProgress: (p) => o.checkpoints.saveProgress(o.slot, p),

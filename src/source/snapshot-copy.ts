@@ -44,6 +44,8 @@ export interface SnapshotCopyOptions {
   onPage?(table: string, progress: TableProgress): void;
   /** Called after each chunk commits; throwing aborts the copy (used by tests to kill it halfway). */
   afterPage?(table: string, copied: number): void | Promise<void>;
+  /** Tables whose rows are instances: copied ahead of the rows that belong to them (copyOrder). */
+  instanceTables?: ReadonlySet<string>;
 }
 
 export const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
@@ -77,7 +79,10 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
       }
     }
     await options.saveProgress(progress);
-    const queue = copyOrder(pending, progress, pageSize);
+    const queue = copyOrder(pending, progress, pageSize, {
+      ...(options.instanceTables ? { instanceTables: options.instanceTables } : {}),
+      workers,
+    });
     let failed = false;
     // A table's columns, read once per copy, not once per key range.
     const catalog = new Map<string, Promise<ColumnType[]>>();
@@ -114,26 +119,54 @@ export interface CopyItem {
   range?: number;
 }
 
+/** What copyOrder needs to know of the mappings and the copy besides the tables' progress. */
+export interface OrderHints {
+  /** Tables whose rows are instances (MappingSet.instanceTableOf): their rows create the instances. */
+  instanceTables?: ReadonlySet<string>;
+  /** Copy workers: how many key ranges of an instance table go before its children's. */
+  workers?: number;
+}
+
 /**
  * Small tables first (under a chunk: lookup tables such as users), then the rest largest first, each
  * range of a table copied in ranges an item of its own. A lookup table copied after the rows that
  * read it re-dirties every instance reading it (25,000 instances bumped again for 20 users in the
  * bench); copied first, the lookups find nothing yet and each instance is dirtied by its own rows.
  * Largest first keeps the workers busy to the end; ranges let them share a large table's tail.
- * Ranges of several tables interleave by their place in each key space (see below).
+ * Ranges of several tables interleave by their place in each key space (see below), an instance
+ * table's ranges `workers` ranges ahead of the others': a child row copied before its instance row
+ * creates the instance without a priority, and the instance row then writes it a second time (250,000
+ * of the bench's 500,000 instance writes; docs/benchmarks.md); copied after it, the child finds its
+ * instance dirty already and writes nothing.
  */
-export function copyOrder(tables: readonly string[], progress: CopyProgress, pageSize: number): CopyItem[] {
+export function copyOrder(
+  tables: readonly string[],
+  progress: CopyProgress,
+  pageSize: number,
+  hints: OrderHints = {},
+): CopyItem[] {
   const left = (t: string) => Math.max(0, (progress[t]?.total ?? 0) - (progress[t]?.rows ?? 0));
   // A table in ranges is copied range by range however little its estimate says is left: as one
   // piece it would start again from its first key.
   const isSmall = (t: string) => progress[t]?.ranges === undefined && left(t) < pageSize;
   const small = tables.filter(isSmall).sort((a, b) => left(a) - left(b));
   const large = tables.filter((t) => !isSmall(t)).sort((a, b) => left(b) - left(a));
-  const items = large.flatMap((table, order) => {
+  const isInstance = (t: string) => hints.instanceTables?.has(t) === true;
+  // The widest range of an instance table: the others trail by `workers` of them, so that when a
+  // worker frees up the instance rows a child range needs were most likely taken (and done) first.
+  let width = 0;
+  for (const t of large) {
+    const n = isInstance(t) ? progress[t]?.ranges?.length : undefined;
+    if (n !== undefined) width = Math.max(width, 1 / n);
+  }
+  const lag = (t: string) => (isInstance(t) ? 0 : width * (hints.workers ?? 1));
+  const items = large.flatMap((table, size) => {
+    // At one place, instance tables first, then by size.
+    const order = (isInstance(table) ? 0 : large.length) + size;
     const ranges = progress[table]?.ranges;
-    if (!ranges) return [{ item: { table }, at: 0, order }];
+    if (!ranges) return [{ item: { table }, at: lag(table), order }];
     return ranges.flatMap((r, range) =>
-      r.done ? [] : [{ item: { table, range }, at: range / ranges.length, order }],
+      r.done ? [] : [{ item: { table, range }, at: range / ranges.length + lag(table), order }],
     );
   });
   // Tables move through their key spaces together, as when each had a worker of its own: a request's

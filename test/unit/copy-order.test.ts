@@ -36,6 +36,31 @@ describe('copy order', () => {
     ]);
   });
 
+  it('copies the instance table ahead of the rows that belong to it, by as many ranges as there are workers', () => {
+    // Steps copied before their request would create its instance without a priority, and the
+    // request would then write it again.
+    const four = [range('100', false), range('200', false), range('300', false), range(null, false)];
+    const progress: CopyProgress = {
+      'oa.users': { done: false, lastKey: null, rows: 0, total: 20 },
+      'oa.steps': { done: false, lastKey: null, rows: 0, total: 400, ranges: structuredClone(four) },
+      'oa.requests': { done: false, lastKey: null, rows: 0, total: 200, ranges: structuredClone(four) },
+      'oa.cc': { done: false, lastKey: null, rows: 0, total: 150 },
+    };
+    const hints = { instanceTables: new Set(['oa.requests']), workers: 2 };
+    expect(copyOrder(Object.keys(progress), progress, 50, hints)).toEqual([
+      { table: 'oa.users' },
+      { table: 'oa.requests', range: 0 },
+      { table: 'oa.requests', range: 1 },
+      { table: 'oa.requests', range: 2 },
+      { table: 'oa.steps', range: 0 },
+      { table: 'oa.cc' },
+      { table: 'oa.requests', range: 3 },
+      { table: 'oa.steps', range: 1 },
+      { table: 'oa.steps', range: 2 },
+      { table: 'oa.steps', range: 3 },
+    ]);
+  });
+
   it('resumes a table in ranges range by range though its estimate says less than a chunk is left', () => {
     // The estimate (reltuples) was low: 95 of "100" rows copied, but the last range is not done. As
     // one piece the table would be copied again from its first key.
