@@ -134,10 +134,10 @@ export interface OrderHints {
  * bench); copied first, the lookups find nothing yet and each instance is dirtied by its own rows.
  * Largest first keeps the workers busy to the end; ranges let them share a large table's tail.
  * Ranges of several tables interleave by their place in each key space (see below), an instance
- * table's ranges `workers` ranges ahead of the others': a child row copied before its instance row
- * creates the instance without a priority, and the instance row then writes it a second time (250,000
- * of the bench's 500,000 instance writes; docs/benchmarks.md); copied after it, the child finds its
- * instance dirty already and writes nothing.
+ * table's ranges `workers` ranges ahead of the other tables' ranges: a child row copied before its
+ * instance row creates the instance without a priority, and the instance row then writes it a second
+ * time (250,000 of the bench's 500,000 instance writes; docs/benchmarks.md); copied after it, the
+ * child finds its instance dirty already and writes nothing.
  */
 export function copyOrder(
   tables: readonly string[],
@@ -164,14 +164,14 @@ export function copyOrder(
     // At one place, instance tables first, then by size.
     const order = (isInstance(table) ? 0 : large.length) + size;
     const ranges = progress[table]?.ranges;
-    if (!ranges) return [{ item: { table }, at: lag(table), order }];
+    // A table in one piece starts at once, lag or not: no other worker can share its tail.
+    if (!ranges) return [{ item: { table }, at: 0, order }];
     return ranges.flatMap((r, range) =>
       r.done ? [] : [{ item: { table, range }, at: range / ranges.length + lag(table), order }],
     );
   });
   // Tables move through their key spaces together, as when each had a worker of its own: a request's
-  // steps and CCs are copied near its own row (its instance is made once, then found dirty), not
-  // one whole table after another.
+  // steps and CCs are copied a few ranges after its own row, not one whole table after another.
   items.sort((a, b) => a.at - b.at || a.order - b.order);
   return [...small.map((table) => ({ table })), ...items.map((i) => i.item)];
 }
