@@ -2,7 +2,9 @@
 // each chunk of a table is `COPY (SELECT <kept columns> ... ORDER BY key LIMIT n) TO STDOUT`, streamed
 // with backpressure into the replica (snapshot-loader.ts), several tables at once on connections that
 // all import the one snapshot, and a large table with a single integer key in key ranges copied side
-// by side, so that the workers share its tail instead of one worker copying it alone.
+// by side, so that the workers share its tail instead of one worker copying it alone; an instance
+// table's ranges go a few ahead of its children's, so that an instance row is mostly written once
+// (copyOrder).
 // Invariants: rows are read with their exact text output (COPY's text format is the type's output
 // function, as the stream sends it); a copied row never overwrites an image the stream wrote;
 // progress (last key per table, or per key range) commits with each chunk, so an interrupted copy
