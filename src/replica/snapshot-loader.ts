@@ -83,8 +83,8 @@ class ChunkMarks {
   ) {}
 
   add(pk: string, row: RowImage): void {
-    const marks = this.marksOf(row);
-    if (this.perRow) this.byPk.set(pk, marks);
+    if (this.perRow) this.byPk.set(pk, this.marksOf(row));
+    else this.unionOf(row);
     const rank = this.mappings.instanceRank?.(this.table, row);
     if (rank) {
       this.priorities.set(instanceIdOf(rank.ref), {
@@ -92,6 +92,13 @@ class ChunkMarks {
         updateMs: rank.updateMs,
       });
     }
+  }
+
+  /** The union only: no arrays per row (a first load copies millions of rows). */
+  private unionOf(row: RowImage): void {
+    for (const ref of this.mappings.instancesOfRow(this.table, row)) this.refs.set(instanceIdOf(ref), ref);
+    for (const query of this.mappings.dependentsOfRow(this.table, row))
+      this.queries.set(rowQueryKey(query), query);
   }
 
   marksOf(row: RowImage): { ids: string[]; queries: string[] } {
