@@ -33,8 +33,8 @@ USER node
 # No V8 heap cap: the daemon's heap guard (APPROVAL_CDC_HEAP_TARGET_MB, default 64) keeps the heap
 # near its target without turning a burst of large rows into an out-of-memory crash loop. Node flags
 # go in the exec form below (the benches launch the connector with them: bench/support/bench-pipeline.ts).
-# A young generation of 2 x 8 MB instead of 2 x 16: the snapshot copy's peak resident 175-177 MB
-# instead of 188-200, at the same copy and ingest speed (docs/benchmarks.md, 2026-12-07).
+# A young generation of 2 x 8 MB instead of 2 x 16: the snapshot copy's peak resident 174.7-196.3 MB
+# in 12 runs instead of 188.8-199.7 in 5, at the same copy and ingest speed (docs/benchmarks.md).
 EXPOSE 9187
 ENTRYPOINT ["node", "--max-semi-space-size=8", "bin/approval-cdc.js"]
 CMD ["--help"]

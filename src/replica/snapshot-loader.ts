@@ -84,7 +84,8 @@ class ChunkMarks {
 
   add(pk: string, row: RowImage): void {
     if (this.perRow) this.byPk.set(pk, this.marksOf(row));
-    else this.unionOf(row);
+    // The union only: no arrays per row (a first load copies millions of rows).
+    else this.collect(row);
     const rank = this.mappings.instanceRank?.(this.table, row);
     if (rank) {
       this.priorities.set(instanceIdOf(rank.ref), {
@@ -94,27 +95,24 @@ class ChunkMarks {
     }
   }
 
-  /** The union only: no arrays per row (a first load copies millions of rows). */
-  private unionOf(row: RowImage): void {
-    for (const ref of this.mappings.instancesOfRow(this.table, row)) this.refs.set(instanceIdOf(ref), ref);
-    for (const query of this.mappings.dependentsOfRow(this.table, row))
-      this.queries.set(rowQueryKey(query), query);
+  marksOf(row: RowImage): { ids: string[]; queries: string[] } {
+    const marks = { ids: [] as string[], queries: [] as string[] };
+    this.collect(row, marks);
+    return marks;
   }
 
-  marksOf(row: RowImage): { ids: string[]; queries: string[] } {
-    const ids: string[] = [];
+  /** Adds the row's instances and lookups to the union, and to `marks` when given. */
+  private collect(row: RowImage, marks?: { ids: string[]; queries: string[] }): void {
     for (const ref of this.mappings.instancesOfRow(this.table, row)) {
       const id = instanceIdOf(ref);
       this.refs.set(id, ref);
-      ids.push(id);
+      marks?.ids.push(id);
     }
-    const queries: string[] = [];
     for (const query of this.mappings.dependentsOfRow(this.table, row)) {
       const key = rowQueryKey(query);
       this.queries.set(key, query);
-      queries.push(key);
+      marks?.queries.push(key);
     }
-    return { ids, queries };
   }
 }
 
