@@ -181,8 +181,8 @@ export const SETTINGS_TABLE = {
   },
   snapshotConcurrency: {
     env: 'APPROVAL_CDC_SNAPSHOT_CONCURRENCY',
-    schema: int(1).default(3),
-    doc: 'Tables, or key ranges of a large table, the initial copy reads at once, each on its own source connection importing the slot snapshot (and its own state connection).',
+    schema: int(1).default(2),
+    doc: 'Tables, or key ranges of a large table, the initial copy reads at once, each on its own source connection importing the slot snapshot (and its own state connection). 2 copied fastest on 2 cores (docs/benchmarks.md); try 3-4 with more cores for the source and state servers.',
   },
   initialLoad: {
     env: 'APPROVAL_CDC_INITIAL_LOAD',

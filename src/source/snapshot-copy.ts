@@ -61,7 +61,7 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<CopyPr
   const pageSize = options.pageSize ?? 10_000;
   const progress: CopyProgress = structuredClone(options.progress);
   const pending = [...options.tables.keys()].filter((t) => progress[t]?.done !== true);
-  const workers = Math.max(1, Math.min(options.concurrency ?? 3, pending.length));
+  const workers = Math.max(1, Math.min(options.concurrency ?? 2, pending.length));
   const sources: pg.Client[] = [];
   try {
     for (let i = 0; i < workers; i++)
