@@ -1,6 +1,8 @@
 // Owns how the replica answers row queries ("rows of table T whose columns equal M") and the
 // indexes that answer them. Invariant: every query is answered through a btree index on one of its
-// match columns, so lookups stay fast however fast row images are written.
+// match columns, so lookups stay fast however fast row images are written; the indexes are missing
+// only while a first load copies, which asks no queries (initial-load.ts), and every start and the
+// copy's end build the missing ones.
 //
 // Why not one GIN index over the images: its pending list grows with every write and is scanned by
 // every lookup, so under sustained ingest each lookup took tens of milliseconds (and turning the
@@ -51,6 +53,18 @@ export async function ensureRowQueryIndexes(
     await sql`create index if not exists ${sql.id(name)} on ${sql.id(schema, 'row_image')}
       (tbl, ${sql.raw(indexedLookup('', column))}) where data ? ${sql.lit(column)}`.execute(db);
   }
+}
+
+/**
+ * Drops every lookup index (before a first load's copy, which asks no lookups: see
+ * SnapshotLoader). One CREATE INDEX over the copied images afterwards costs less than an index
+ * insert per copied row; ensureRowQueryIndexes builds them again, after the copy or at the next start.
+ */
+export async function dropRowQueryIndexes(db: Kysely<StateDb>, schema: string): Promise<void> {
+  const { rows } = await sql<{ name: string }>`
+    select indexname as name from pg_indexes where schemaname = ${schema} and tablename = 'row_image'
+    and indexname like ${INDEX_PREFIX + '%'}`.execute(db);
+  for (const { name } of rows) await sql`drop index if exists ${sql.id(schema, name)}`.execute(db);
 }
 
 /** The rows (live and tombstones) answering each query, in the order of `queries`. */

@@ -10,6 +10,9 @@
 //   (nothing pushed yet, nothing pushed until it ends) a bump leaves an instance that is already
 //   dirty as it is, unless it raises its priority (InstanceTable.bump, unpushedOnly), and an
 //   instance named only by children it would leave as it is is not sent to the bump at all;
+// - a first load follows no lookups: every mapped table is copied, so an instance whose payload reads
+//   a copied row through a lookup is bumped by its own rows, before or after (initial-load.ts copies
+//   it without the lookup indexes);
 // - a chunk's images, its bumps and its progress commit together, so a copy killed anywhere
 //   resumes after the last committed chunk and dirties nothing twice or never;
 // - memory per chunk is one line plus a few small identities per row (keys and instance ids) when
@@ -80,6 +83,8 @@ class ChunkMarks {
     private readonly mappings: MappingSet,
     private readonly table: string,
     private readonly perRow: boolean,
+    /** Whether the lookups that read a row are followed (not in a first load). */
+    private readonly lookups: boolean,
   ) {}
 
   add(pk: string, row: RowImage): void {
@@ -108,6 +113,7 @@ class ChunkMarks {
       this.refs.set(id, ref);
       marks?.ids.push(id);
     }
+    if (!this.lookups) return;
     for (const query of this.mappings.dependentsOfRow(this.table, row)) {
       const key = rowQueryKey(query);
       this.queries.set(key, query);
@@ -212,7 +218,8 @@ export class LoaderSession {
     try {
       await c.query('begin');
       const fresh = !(await this.holdsOthers(spec.table, lsn));
-      const marks = new ChunkMarks(mappings, spec.table, !fresh);
+      const firstLoad = fresh && (await this.nothingPushed());
+      const marks = new ChunkMarks(mappings, spec.table, !fresh, !firstLoad);
       const rows = new CopyRowStream(
         spec.columns,
         spec.keyColumns,
@@ -231,7 +238,6 @@ export class LoaderSession {
         throw new ChunkRetry(spec.table);
       }
       const prior = fresh ? [] : await this.mergeOver(spec, stage, lsn);
-      const unpushed = fresh && (await this.nothingPushed());
       // Rows the stream got to first, and rows unchanged since an earlier copy, dirty nothing; a
       // changed row dirties the instances of its image before too.
       const olds: RowImage[] = [];
@@ -261,7 +267,7 @@ export class LoaderSession {
         marks.priorities,
         mappings,
         this.db,
-        unpushed,
+        firstLoad,
       );
       await statements.checkpoint(NO_COMMIT, imageLsn)?.execute(this.db);
       const result: ChunkResult = { rows: rows.rows, lastKey: rows.lastKey };

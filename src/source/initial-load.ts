@@ -2,7 +2,8 @@
 // mapped tables under it, then the switch to streaming. Invariants: no gap and no double count (the
 // copy reads the snapshot the slot starts from); a crash at any point resumes safely (the checkpoint
 // row says which phase we are in, and the copy's progress); a slot that vanished while we were
-// streaming is reported, never silently recreated (that would skip every change in between).
+// streaming is reported, never silently recreated (that would skip every change in between); a
+// first load copies without the replica's lookup indexes and builds them before streaming starts.
 import type { Kysely } from 'kysely';
 import type { StateDb } from '../replica/state-schema.js';
 import pg from 'pg';
@@ -19,6 +20,7 @@ import { createSlotWithSnapshot, dropSlot, readSlot, slotDatabase } from './slot
 import { ensureSourceAccess } from './source-access.js';
 import type { TableProgress } from '../core/copy-progress.js';
 import { copySnapshot } from './snapshot-copy.js';
+import { dropRowQueryIndexes, ensureRowQueryIndexes } from '../replica/row-query.js';
 
 export interface InitialLoadOptions {
   sourceUrl: string;
@@ -119,6 +121,9 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
       const tables = new Map<string, { keyColumns: readonly string[]; columns: readonly string[] }>();
       for (const [table, use] of o.mappings.tables)
         tables.set(table, { keyColumns: o.tableKeys.get(table) ?? [], columns: use.columns });
+      // A first load (or its resumption) follows no lookups (SnapshotLoader): its images go in
+      // without the lookup indexes, which are built once over them when the copy ends.
+      if (!resnapshot && !o.resnapshot) await dropRowQueryIndexes(o.db, o.stateSchema);
       await copySnapshot({
         sourceUrl: o.sourceUrl,
         snapshotName,
@@ -138,6 +143,7 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     } finally {
       await exporter?.end().catch(() => undefined);
     }
+    await ensureRowQueryIndexes(o.db, o.stateSchema, o.mappings.queryColumns);
     if (resnapshot || o.resnapshot) {
       for (const table of o.mappings.tables.keys()) {
         const swept = await o.writer.sweepStale(table, copyLsn);

@@ -11,6 +11,7 @@ import { InstanceTable } from '../../src/replica/instance-table.js';
 import { ChunkRetry, SnapshotLoader } from '../../src/replica/snapshot-loader.js';
 import { LANE_BACKFILL } from '../../src/replica/instance-vocabulary.js';
 import { openStateDb, type StateConnection } from '../../src/replica/state-db.js';
+import { ensureRowQueryIndexes } from '../../src/replica/row-query.js';
 import { startConnectorFixture, type ConnectorFixture } from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 
@@ -40,10 +41,27 @@ describe('the instance bumps of a first load', () => {
     await fx?.close();
   });
 
+  /** The replica's lookup indexes (row-query.ts), by name. */
+  const lookupIndexes = async (): Promise<string[]> =>
+    (
+      await fx.state.query<{ name: string }>(
+        `select indexname as name from pg_indexes where schemaname = 'approval_cdc' and tablename = 'row_image'
+         and indexname like 'row_image_q_%' order by 1`,
+      )
+    ).rows.map((r) => r.name);
+  const lookupIndexesDuringCopy: string[][] = [];
+  let lookupIndexesWhenStreaming: string[] = [];
+
   it("keeps each dirty instance's row while its steps and CCs are copied, with its request's priority", async () => {
     // Chunks of 30 rows, one table at a time: steps (80 rows) first, largest first, so each instance is
     // made by its steps (no priority yet), raised by its request, then met again by its CC.
-    await fx.startPipeline({ snapshotPageSize: 30 });
+    await fx.startPipeline({
+      snapshotPageSize: 30,
+      afterSnapshotPage: async () => {
+        lookupIndexesDuringCopy.push(await lookupIndexes());
+      },
+    });
+    lookupIndexesWhenStreaming = await lookupIndexes();
     await fx.stopPipeline();
     const { rows } = await fx.state.query<{
       id: string;
@@ -64,6 +82,17 @@ describe('the instance bumps of a first load', () => {
       expect(BigInt(r.priority), r.id).toBeGreaterThan(BigInt(Date.parse('2026-01-01T00:00:00Z')));
       expect(Number(r.update_ms), r.id).toBeGreaterThan(0);
     }
+  });
+
+  it('copies without the lookup indexes and has every one built when streaming starts', async () => {
+    // A first load follows no lookups (each instance is bumped by its own rows), so its images go in
+    // without an index entry per lookup column; one CREATE INDEX each when the copy ends.
+    expect(lookupIndexesDuringCopy.length).toBeGreaterThan(3);
+    for (const during of lookupIndexesDuringCopy) expect(during).toEqual([]);
+    // Every index the mappings' lookups need: building them again finds none missing.
+    expect(lookupIndexesWhenStreaming.length).toBe(fx.mappings.queryColumns.length);
+    await ensureRowQueryIndexes(state.db, 'approval_cdc', fx.mappings.queryColumns);
+    expect(await lookupIndexes()).toEqual(lookupIndexesWhenStreaming);
   });
 
   it('still bumps an instance that was pushed, and changes nothing else of a dirty one', async () => {
