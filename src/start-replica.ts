@@ -1,6 +1,6 @@
 // Starts the replica for `run` and `setup` alike: checks the mapped tables against the source's
-// catalog, ensures the lookup indexes, and makes sure the initial load happened (slot, snapshot copy)
-// before the position to stream from is returned. Invariant: nothing streams from a slot whose copy
+// catalog and makes sure the initial load happened (slot, snapshot copy, the lookup indexes:
+// initial-load.ts) before the position to stream from is returned. Invariant: nothing streams from a slot whose copy
 // has not finished; a misspelled setting or column fails before the copy starts.
 import type { Kysely } from 'kysely';
 import pg from 'pg';
@@ -13,7 +13,6 @@ import { CheckpointStore } from './replica/checkpoint-store.js';
 import type { InitialSelection } from './replica/initial-selection.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { whereTables } from './replica/resync.js';
-import { ensureRowQueryIndexes } from './replica/row-query.js';
 import { SnapshotLoader } from './replica/snapshot-loader.js';
 import type { StateDb } from './replica/state-schema.js';
 import { assertCatalogMatches } from './source/catalog-check.js';
@@ -52,7 +51,6 @@ export async function startReplica(o: ReplicaStartOptions): Promise<ReplicaStart
   } finally {
     await source.end().catch(() => undefined);
   }
-  await ensureRowQueryIndexes(o.db, s.stateSchema, mappings.queryColumns);
   const writer = new ReplicaWriter(o.db, s.stateSchema, mappings, tableKeys, s.slotName, s.bulkThreshold);
   const checkpoints = new CheckpointStore(o.db, s.stateSchema);
   const loader = new SnapshotLoader(o.pool, s.stateSchema, mappings, s.slotName, tableKeys);

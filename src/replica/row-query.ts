@@ -1,8 +1,8 @@
 // Owns how the replica answers row queries ("rows of table T whose columns equal M") and the
 // indexes that answer them. Invariant: every query is answered through a btree index on one of its
 // match columns, so lookups stay fast however fast row images are written; the indexes are missing
-// only while a first load copies, which asks no queries (initial-load.ts), and every start and the
-// copy's end build the missing ones.
+// only while a first load copies, which asks no queries: initial-load.ts builds the missing ones
+// before streaming and before any other copy.
 //
 // Why not one GIN index over the images: its pending list grows with every write and is scanned by
 // every lookup, so under sustained ingest each lookup took tens of milliseconds (and turning the
@@ -31,8 +31,9 @@ function indexName(column: string): string {
 
 /**
  * Creates the index of every column in `columns` and drops ours that no mapping queries any more
- * (each costs a btree insert per write). Runs before streaming starts; the only writer of the
- * replica is this process, so the brief write lock of a plain CREATE INDEX blocks nobody.
+ * (each costs a btree insert per write). Runs before streaming starts and before a copy that follows
+ * lookups (initial-load.ts); the only writer of the replica is this process, so the brief write lock
+ * of a plain CREATE INDEX blocks nobody.
  */
 export async function ensureRowQueryIndexes(
   db: Kysely<StateDb>,
@@ -41,13 +42,10 @@ export async function ensureRowQueryIndexes(
 ): Promise<void> {
   const wanted = new Map<string, string>();
   for (const c of columns) wanted.set(indexName(c), c);
-  const { rows } = await sql<{ name: string }>`
-    select indexname as name from pg_indexes where schemaname = ${schema} and tablename = 'row_image'
-    and indexname like ${INDEX_PREFIX + '%'}`.execute(db);
-  for (const { name } of rows) {
+  const present = await lookupIndexNames(db, schema);
+  for (const name of present) {
     if (!wanted.has(name)) await sql`drop index if exists ${sql.id(schema, name)}`.execute(db);
   }
-  const present = new Set(rows.map((r) => r.name));
   for (const [name, column] of wanted) {
     if (present.has(name)) continue;
     await sql`create index if not exists ${sql.id(name)} on ${sql.id(schema, 'row_image')}
@@ -58,13 +56,19 @@ export async function ensureRowQueryIndexes(
 /**
  * Drops every lookup index (before a first load's copy, which asks no lookups: see
  * SnapshotLoader). One CREATE INDEX over the copied images afterwards costs less than an index
- * insert per copied row; ensureRowQueryIndexes builds them again, after the copy or at the next start.
+ * insert per copied row; ensureRowQueryIndexes builds them again when the copy ends.
  */
 export async function dropRowQueryIndexes(db: Kysely<StateDb>, schema: string): Promise<void> {
+  for (const name of await lookupIndexNames(db, schema))
+    await sql`drop index if exists ${sql.id(schema, name)}`.execute(db);
+}
+
+/** Our lookup indexes on row_image, by name (any version of them). */
+async function lookupIndexNames(db: Kysely<StateDb>, schema: string): Promise<Set<string>> {
   const { rows } = await sql<{ name: string }>`
     select indexname as name from pg_indexes where schemaname = ${schema} and tablename = 'row_image'
     and indexname like ${INDEX_PREFIX + '%'}`.execute(db);
-  for (const { name } of rows) await sql`drop index if exists ${sql.id(schema, name)}`.execute(db);
+  return new Set(rows.map((r) => r.name));
 }
 
 /** The rows (live and tombstones) answering each query, in the order of `queries`. */

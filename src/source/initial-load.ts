@@ -3,7 +3,8 @@
 // copy reads the snapshot the slot starts from); a crash at any point resumes safely (the checkpoint
 // row says which phase we are in, and the copy's progress); a slot that vanished while we were
 // streaming is reported, never silently recreated (that would skip every change in between); a
-// first load copies without the replica's lookup indexes and builds them before streaming starts.
+// first load copies without the replica's lookup indexes, and every start builds the missing ones
+// before it streams or runs any other copy.
 import type { Kysely } from 'kysely';
 import type { StateDb } from '../replica/state-schema.js';
 import pg from 'pg';
@@ -76,7 +77,10 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
         `replication slot ${o.slot} is gone (dropped, or lost in a failover) though the replica streamed from it up to ${formatLsn(checkpoint.lsn)}; changes since then cannot be streamed. Run \`approval-cdc setup --resnapshot\` to copy the tables again`,
       );
     }
-    if (slot && checkpoint?.phase === 'streaming') return checkpoint.lsn;
+    if (slot && checkpoint?.phase === 'streaming') {
+      await ensureRowQueryIndexes(o.db, o.stateSchema, o.mappings.queryColumns);
+      return checkpoint.lsn;
+    }
     if (slot && !checkpoint) {
       throw new CdcError(
         'SOURCE_SETUP',
@@ -122,8 +126,11 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
       for (const [table, use] of o.mappings.tables)
         tables.set(table, { keyColumns: o.tableKeys.get(table) ?? [], columns: use.columns });
       // A first load (or its resumption) follows no lookups (SnapshotLoader): its images go in
-      // without the lookup indexes, which are built once over them when the copy ends.
-      if (!resnapshot && !o.resnapshot) await dropRowQueryIndexes(o.db, o.stateSchema);
+      // without the lookup indexes, which are built once over them when the copy ends. A
+      // re-snapshot follows lookups: it needs them from the start.
+      if (resnapshot || o.resnapshot)
+        await ensureRowQueryIndexes(o.db, o.stateSchema, o.mappings.queryColumns);
+      else await dropRowQueryIndexes(o.db, o.stateSchema);
       await copySnapshot({
         sourceUrl: o.sourceUrl,
         snapshotName,

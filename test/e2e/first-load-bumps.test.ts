@@ -95,6 +95,15 @@ describe('the instance bumps of a first load', () => {
     expect(await lookupIndexes()).toEqual(lookupIndexesWhenStreaming);
   });
 
+  it('builds a lookup index found missing when it starts streaming again', async () => {
+    const [dropped] = lookupIndexesWhenStreaming;
+    if (!dropped) throw new Error('no lookup index');
+    await fx.state.query(`drop index approval_cdc.${dropped}`);
+    await fx.startPipeline();
+    await fx.stopPipeline();
+    expect(await lookupIndexes()).toEqual(lookupIndexesWhenStreaming);
+  });
+
   it('still bumps an instance that was pushed, and changes nothing else of a dirty one', async () => {
     const { rows } = await fx.state.query<{ id: string; mapping: string; key: string[] }>(
       `select id, mapping, key from approval_cdc.instance order by id limit 2`,
