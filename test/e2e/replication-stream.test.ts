@@ -196,6 +196,32 @@ describe('replication stream', () => {
     expect(new Set(opens).size).toBe(1);
   });
 
+  it('hands a transaction that fills a batch exactly over whole, with its commit, not as an open batch', async () => {
+    const slot = `${db.name}_exact`;
+    const start = await newSlot(slot);
+    const batches: { size: number; endLsn: Lsn | null; open: boolean }[] = [];
+    const s = stream(
+      slot,
+      start,
+      {
+        applyBatch: async (b: ChangeBatch) =>
+          void batches.push({ size: b.changes.length, endLsn: b.endLsn, open: b.txOpen === true }),
+        advanceIdle: async () => undefined,
+      },
+      500,
+    );
+    const run = s.run();
+    await sql.query(`insert into t (id) select g from generate_series(30000, 30499) g`);
+    await sql.query(`insert into t (id) select g from generate_series(30500, 30999) g`);
+    await waitFor(() => batches.filter((b) => b.endLsn !== null).length >= 2, 20_000, 'both commits');
+    await s.stop();
+    await run;
+    expect(batches).toEqual([
+      { size: 500, endLsn: expect.any(BigInt) as Lsn, open: false },
+      { size: 500, endLsn: expect.any(BigInt) as Lsn, open: false },
+    ]);
+  });
+
   it('confirms past a workload on unpublished tables when idle', async () => {
     const slot = `${db.name}_idle`;
     const start = await newSlot(slot);
