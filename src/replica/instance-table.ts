@@ -12,6 +12,7 @@ import type { InstanceRef } from '../mapping/contract.js';
 import { LANE_BACKFILL, LANE_LIVE, OPEN_PRIORITY } from './instance-vocabulary.js';
 import { externalIdIs } from './index-keys.js';
 import { HeldInstances } from './held-instances.js';
+import { InstanceStatistics } from './instance-statistics.js';
 
 /** Backfill order of an instance (see OPEN_PRIORITY) and its own update time. */
 export interface Priority {
@@ -70,12 +71,14 @@ type RecordRow = Row<'id' | 'mapping' | 'key' | 'external_id' | 'last_update_tim
 
 export class InstanceTable {
   private readonly held: HeldInstances;
+  private readonly statistics: InstanceStatistics;
 
   constructor(
     private readonly db: Kysely<StateDb>,
     private readonly schema: string,
   ) {
     this.held = new HeldInstances(schema);
+    this.statistics = new InstanceStatistics(db, schema);
   }
 
   private get t() {
@@ -186,7 +189,7 @@ export class InstanceTable {
    * (docs/benchmarks.md), and a first load leaves hundreds of thousands to claim.
    */
   async analyze(): Promise<void> {
-    await sql`analyze ${this.t}`.execute(this.db);
+    await this.statistics.analyze();
   }
 
   /** A new slot streams from now on: no transaction of the old one will commit through it. */
@@ -303,6 +306,8 @@ export class InstanceTable {
    * the lower lanes leave free).
    */
   async dueInstances(limit: number, exclude: readonly string[], liveOnly = false): Promise<DirtyInstance[]> {
+    // Statistics from when the table was smaller make this a sort of the whole backlog.
+    await this.statistics.refreshIfGrown(Date.now());
     const { rows } = await sql<
       Row<
         | 'id'
