@@ -12,7 +12,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { StateDb } from './state-schema.js';
 
-const CHECK_EVERY_MS = 1000;
+const CHECK_EVERY_MS = 100;
 /** About a thousand instances (an instance row takes 100-200 bytes). */
 const MIN_GROWTH_PAGES = 16;
 
