@@ -27,6 +27,8 @@ export interface Plan extends DirtySet {
   readonly priorities: Map<string, Priority>;
   /** The source transactions of the batch, over `staging.touched` (see bulk-lanes.ts). */
   readonly transactions: BatchTransactions;
+  /** What each of those transactions dirties directly (none when there is one: the whole). */
+  readonly parts: readonly DirtySet[];
 }
 
 /**
@@ -52,14 +54,16 @@ export function planOf(
     // the insert holds the delete too. Its instances are bumped all the same (touched).
     else if (!w.image.deleted) fresh.push(w);
   }
+  const { whole, parts } = dirty.directParts(staging.touched, transactions.starts);
   return {
     staging,
     docs: imageDocs(known),
     newDocs: imageDocs(fresh),
     imageLsn,
-    ...dirty.direct(staging.touched),
+    ...whole,
     priorities: prioritiesOf(staging, lane, mappings),
     transactions,
+    parts,
   };
 }
 

@@ -208,8 +208,13 @@ export class BatchWrites {
     if (lane !== LANE_LIVE) {
       await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, undefined, hold.stream);
     } else {
-      const split = await this.bulk.split(trx, refs, plan.staging.touched, plan.transactions, (ids) =>
-        this.instances.waitingLive(trx, ids),
+      const split = await this.bulk.split(
+        trx,
+        refs,
+        plan.staging.touched,
+        plan.transactions,
+        (ids) => this.instances.waitingLive(trx, ids),
+        plan.parts,
       );
       // Before the bumps: an instance a later small transaction of this batch dirties comes back live.
       if (split.demote.length > 0) await this.instances.demote(trx, split.demote, LANE_BULK);
@@ -318,6 +323,7 @@ export class BatchWrites {
               plan.staging.touched,
               plan.transactions,
               async () => new Set(),
+              plan.parts,
             )
           ).lanes
         : new Map<string, number>();

@@ -9,7 +9,7 @@
 import type { Kysely } from 'kysely';
 import type { StateDb } from './state-schema.js';
 import type { InstanceRef, RowImage } from '../mapping/contract.js';
-import type { DirtySetFinder } from './dirty-set.js';
+import type { DirtySet, DirtySetFinder } from './dirty-set.js';
 import { LANE_BULK, LANE_LIVE } from './instance-vocabulary.js';
 
 /** The transactions of a batch, as the replica writer sees them after staging. */
@@ -65,7 +65,8 @@ export class BulkLanes {
 
   /**
    * The lanes of the instances a streamed batch dirties (`all`, lookups followed), its transactions
-   * read from `touched`. `liveWaiting` tells which ids already wait in the live lane.
+   * read from `touched`. `liveWaiting` tells which ids already wait in the live lane; `parts`, when
+   * given, what each transaction dirties directly (DirtySetFinder.directParts), not found again.
    */
   async split(
     db: Kysely<StateDb>,
@@ -73,6 +74,7 @@ export class BulkLanes {
     touched: readonly { table: string; row: RowImage }[],
     tx: BatchTransactions,
     liveWaiting: (ids: string[]) => Promise<Set<string>>,
+    parts: readonly DirtySet[] = [],
   ): Promise<LaneSplit> {
     const continued = tx.continues ? this.open : null;
     this.open = null;
@@ -86,10 +88,11 @@ export class BulkLanes {
     const starts = tx.starts.length > 0 ? tx.starts : [0];
     for (let k = 0; k < starts.length; k++) {
       // One transaction in the batch: its instances are those already found.
+      const part = parts[k];
       const refs =
         starts.length === 1
           ? all
-          : await this.dirty.follow(db, this.dirty.direct(touched.slice(starts[k], starts[k + 1])));
+          : await this.dirty.follow(db, part ?? this.dirty.direct(touched.slice(starts[k], starts[k + 1])));
       const t: OpenTransaction =
         k === 0 && continued ? continued : { ids: new Set(), bulk: false, entered: [] };
       if (!t.bulk) {

@@ -35,6 +35,30 @@ export class DirtySetFinder {
   }
 
   /**
+   * direct() of the whole and of each part of `touched` beginning at `starts` (a batch's source
+   * transactions, which the bulk lanes count apart), each row looked at once. No parts when there
+   * are fewer than two.
+   */
+  directParts(
+    touched: readonly { table: string; row: RowImage }[],
+    starts: readonly number[],
+  ): { whole: DirtySet; parts: DirtySet[] } {
+    if (starts.length < 2 || starts[0] !== 0) return { whole: this.direct(touched), parts: [] };
+    const parts = starts.map((from, k) => this.direct(touched.slice(from, starts[k + 1])));
+    const whole: DirtySet = { refs: new Map(), queries: [], seenQueries: new Set() };
+    for (const part of parts) {
+      for (const [id, ref] of part.refs) whole.refs.set(id, ref);
+      for (const query of part.queries) {
+        const qk = rowQueryKey(query);
+        if (whole.seenQueries.has(qk)) continue;
+        whole.seenQueries.add(qk);
+        whole.queries.push(query);
+      }
+    }
+    return { whole, parts };
+  }
+
+  /**
    * Follows the lookups of `start` to the rows that read them, level by level until no new query is
    * left: a lookup chain of any length ends at its instance rows.
    */
