@@ -208,13 +208,8 @@ export class BatchWrites {
     if (lane !== LANE_LIVE) {
       await this.bumpInstances(trx, refs, lane, commit.commitTime, plan.priorities, undefined, hold.stream);
     } else {
-      const split = await this.bulk.split(
-        trx,
-        refs,
-        plan.staging.touched,
-        plan.transactions,
-        (ids) => this.instances.waitingLive(trx, ids),
-        plan.parts,
+      const split = await this.bulk.split(trx, refs, plan.parts, plan.transactions, (ids) =>
+        this.instances.waitingLive(trx, ids),
       );
       // Before the bumps: an instance a later small transaction of this batch dirties comes back live.
       if (split.demote.length > 0) await this.instances.demote(trx, split.demote, LANE_BULK);
@@ -240,9 +235,9 @@ export class BatchWrites {
     if (all !== 'none') return this.heldBy(all, refs, commit.openCommitLsn);
     const tx = plan.transactions;
     if (!tx.open) return { spool: [] };
-    const from = tx.starts.at(-1) ?? 0;
-    const open = from === 0 ? null : this.dirty.direct(plan.staging.touched.slice(from));
-    const ids = open === null || open.queries.length > 0 ? refs : open.refs;
+    // The open transaction's own rows: the batch's last part (none: the batch is that transaction).
+    const open = plan.parts.at(-1);
+    const ids = open === undefined || open.queries.length > 0 ? refs : open.refs;
     return this.heldBy('stream', ids, commit.openCommitLsn);
   }
 
@@ -316,16 +311,8 @@ export class BatchWrites {
     // No lookups and no transaction spread over batches: the split reads nothing from the database.
     const lanes =
       lane === LANE_LIVE
-        ? (
-            await this.bulk.split(
-              this.db,
-              plan.refs,
-              plan.staging.touched,
-              plan.transactions,
-              async () => new Set(),
-              plan.parts,
-            )
-          ).lanes
+        ? (await this.bulk.split(this.db, plan.refs, plan.parts, plan.transactions, async () => new Set()))
+            .lanes
         : new Map<string, number>();
     const hold = this.holdOf(plan, plan.refs, batch, 'none');
     try {

@@ -8,7 +8,8 @@
 // - memory is bounded by the threshold: a transaction's ids are kept until it is known to be bulk.
 import type { Kysely } from 'kysely';
 import type { StateDb } from './state-schema.js';
-import type { InstanceRef, RowImage } from '../mapping/contract.js';
+import type { InstanceRef } from '../mapping/contract.js';
+import { CdcError } from '../errors.js';
 import type { DirtySet, DirtySetFinder } from './dirty-set.js';
 import { LANE_BULK, LANE_LIVE } from './instance-vocabulary.js';
 
@@ -64,17 +65,16 @@ export class BulkLanes {
   }
 
   /**
-   * The lanes of the instances a streamed batch dirties (`all`, lookups followed), its transactions
-   * read from `touched`. `liveWaiting` tells which ids already wait in the live lane; `parts`, when
-   * given, what each transaction dirties directly (DirtySetFinder.directParts), not found again.
+   * The lanes of the instances a streamed batch dirties (`all`, lookups followed), with what each of
+   * its transactions dirties directly (`parts`, one per start of `tx`: DirtySetFinder.directParts).
+   * `liveWaiting` tells which ids already wait in the live lane.
    */
   async split(
     db: Kysely<StateDb>,
     all: Map<string, InstanceRef>,
-    touched: readonly { table: string; row: RowImage }[],
+    parts: readonly DirtySet[],
     tx: BatchTransactions,
     liveWaiting: (ids: string[]) => Promise<Set<string>>,
-    parts: readonly DirtySet[] = [],
   ): Promise<LaneSplit> {
     const continued = tx.continues ? this.open : null;
     this.open = null;
@@ -88,11 +88,10 @@ export class BulkLanes {
     const starts = tx.starts.length > 0 ? tx.starts : [0];
     for (let k = 0; k < starts.length; k++) {
       // One transaction in the batch: its instances are those already found.
-      const part = parts[k];
-      const refs =
-        starts.length === 1
-          ? all
-          : await this.dirty.follow(db, part ?? this.dirty.direct(touched.slice(starts[k], starts[k + 1])));
+      const part = starts.length === 1 ? null : parts[k];
+      if (part === undefined)
+        throw new CdcError('INTERNAL', `no dirty set for transaction ${k} of the batch`);
+      const refs = part === null ? all : await this.dirty.follow(db, part);
       const t: OpenTransaction =
         k === 0 && continued ? continued : { ids: new Set(), bulk: false, entered: [] };
       if (!t.bulk) {

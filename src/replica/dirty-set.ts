@@ -36,16 +36,17 @@ export class DirtySetFinder {
 
   /**
    * direct() of the whole and of each part of `touched` beginning at `starts` (a batch's source
-   * transactions, which the bulk lanes count apart), each row looked at once. No parts when there
-   * are fewer than two.
+   * transactions, which the bulk lanes count apart), each row looked at once. Parts only when there
+   * are two or more starts, then one per start.
    */
   directParts(
     touched: readonly { table: string; row: RowImage }[],
     starts: readonly number[],
   ): { whole: DirtySet; parts: DirtySet[] } {
-    if (starts.length < 2 || starts[0] !== 0) return { whole: this.direct(touched), parts: [] };
+    if (starts.length < 2) return { whole: this.direct(touched), parts: [] };
     const parts = starts.map((from, k) => this.direct(touched.slice(from, starts[k + 1])));
-    const whole: DirtySet = { refs: new Map(), queries: [], seenQueries: new Set() };
+    // Rows before the first start (none, as TransactionMarks marks them) still count for the whole.
+    const whole = this.direct(touched.slice(0, starts[0]));
     for (const part of parts) {
       for (const [id, ref] of part.refs) whole.refs.set(id, ref);
       for (const query of part.queries) {

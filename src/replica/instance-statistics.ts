@@ -5,7 +5,7 @@
 // instances, 7.4 ms at 6,000, growing with the backlog, for every push. Autovacuum analyzes only
 // after its nap (a minute by default) and not at all where it is off, so a stream that creates
 // instances in a burst (a catch-up, a data fix) would leave the claims sorting until then; a first
-// load analyzes when its copy ends (initial-load.ts). Invariant: the table's counters are read at most
+// load analyzes when its copy ends (initial-load.ts). Invariant: the table's size is read at most
 // once per CHECK_EVERY_MS, and ANALYZE runs only when the table takes at least twice the pages it took
 // when last analyzed (or vacuumed), and MIN_GROWTH_PAGES more: growth is analyzed at each doubling,
 // and a table of stable size, however busy, never again.
@@ -30,8 +30,8 @@ export class InstanceStatistics {
   }
 
   /** Analyzes the table if it has grown enough since its statistics were taken (see the header). */
-  async refreshIfGrown(now: number): Promise<boolean> {
-    if (now - this.checkedAt < CHECK_EVERY_MS) return false;
+  async refreshIfGrown(now: number): Promise<void> {
+    if (now - this.checkedAt < CHECK_EVERY_MS) return;
     this.checkedAt = now;
     // The size on disk, not the statistics views' row counters: those reach the views only when the
     // writing session reports them (up to a minute later), the size at once.
@@ -41,8 +41,7 @@ export class InstanceStatistics {
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = ${this.schema} and c.relname = 'instance'`.execute(this.db);
     const row = rows[0];
-    if (!row || row.pages < 2 * row.analyzed || row.pages - row.analyzed < MIN_GROWTH_PAGES) return false;
+    if (!row || row.pages < 2 * row.analyzed || row.pages - row.analyzed < MIN_GROWTH_PAGES) return;
     await this.analyze();
-    return true;
   }
 }

@@ -376,13 +376,8 @@ export class ReplicaWriter implements TableShape {
       if (change.kind !== 'truncate') stageChange(staging, this, change, pks[i] ?? null, keys[i] ?? null);
     });
     const plan = planOf(staging, lane, tx.done(txOpen), this.dirty, this.mappings, unread);
-    const staged = {
-      transactions: plan.transactions,
-      refs: plan.refs,
-      refsFrom: (from: number) => this.dirty.direct(staging.touched.slice(from)).refs,
-    };
     // The first batch of a bulk transaction the values did not tell: spooled like the ones after it.
-    if (lane === LANE_LIVE && this.policy.staged(batch, staged)) return SPOOL;
+    if (lane === LANE_LIVE && this.policy.staged(batch, plan)) return SPOOL;
     if (!this.failed && generation === this.generation) {
       this.images.keep(staging.written, seq, generation);
     }

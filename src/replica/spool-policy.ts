@@ -30,8 +30,8 @@ export interface StagedTransactions {
   transactions: BatchTransactions;
   /** Instances the whole batch's rows name directly. */
   refs: ReadonlyMap<string, InstanceRef>;
-  /** Instances the rows from `from` on name directly. */
-  refsFrom(from: number): ReadonlyMap<string, InstanceRef>;
+  /** Those each transaction's rows name directly, one per start when there are two or more. */
+  parts: readonly { refs: ReadonlyMap<string, InstanceRef> }[];
 }
 
 export class SpoolPolicy {
@@ -96,8 +96,8 @@ export class SpoolPolicy {
     const { starts, continues, open } = s.transactions;
     if (!open || this.threshold <= 0) return (this.bulkOpen = false);
     if (starts.length === 1 && continues && this.bulkOpen) return false;
-    const from = starts.at(-1) ?? 0;
-    this.bulkOpen = (from === 0 ? s.refs : s.refsFrom(from)).size > this.threshold;
+    // The open transaction's rows: the last part, or the whole batch when it is that transaction.
+    this.bulkOpen = (s.parts.at(-1) ?? s).refs.size > this.threshold;
     return this.bulkOpen && batch.endLsn === null && starts.length === 1 && !continues;
   }
 
