@@ -308,7 +308,27 @@ export class InstanceTable {
   async dueInstances(limit: number, exclude: readonly string[], liveOnly = false): Promise<DirtyInstance[]> {
     // Statistics from when the table was smaller make this a sort of the whole backlog.
     await this.statistics.refreshIfGrown(Date.now());
-    const { rows } = await sql<
+    const { rows } = await this.claimQuery(limit, exclude, liveOnly).execute(this.db);
+    return rows.map((r) => ({
+      id: r.id,
+      ref: { mapping: r.mapping, key: r.key },
+      externalId: r.external_id,
+      version: BigInt(r.version),
+      lane: Number(r.lane),
+      lastUpdateTime: BigInt(r.last_update_time),
+      attempts: Number(r.attempts),
+      firstCommitAt: r.first_commit_at ? new Date(r.first_commit_at) : null,
+      acceptedDigest: r.accepted_digest ?? null,
+      floorUnknown: r.floor_unknown === true,
+    }));
+  }
+
+  /**
+   * The claim's statement (dueInstances runs it): the first `limit` dirty instances in queue order
+   * that are not parked, held, backing off or in `exclude`, a walk of the instance_due index.
+   */
+  claimQuery(limit: number, exclude: readonly string[], liveOnly = false) {
+    return sql<
       Row<
         | 'id'
         | 'mapping'
@@ -331,19 +351,7 @@ export class InstanceTable {
         and not (id = any(${exclude}::text[]))
         ${liveOnly ? sql`and lane = ${LANE_LIVE}::smallint` : sql``}
       order by lane, priority desc, dirty_since
-      limit ${limit}`.execute(this.db);
-    return rows.map((r) => ({
-      id: r.id,
-      ref: { mapping: r.mapping, key: r.key },
-      externalId: r.external_id,
-      version: BigInt(r.version),
-      lane: Number(r.lane),
-      lastUpdateTime: BigInt(r.last_update_time),
-      attempts: Number(r.attempts),
-      firstCommitAt: r.first_commit_at ? new Date(r.first_commit_at) : null,
-      acceptedDigest: r.accepted_digest ?? null,
-      floorUnknown: r.floor_unknown === true,
-    }));
+      limit ${limit}`;
   }
 
   /** Feishu accepted the payload with `digest` (null: nothing was pushed, e.g. an absent instance). */
