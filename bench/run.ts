@@ -11,6 +11,11 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run: BenchF
     about: 'pg_recvlogical vs the connector catching up on the same WAL (--rows 300000)',
     load: () => import('./ingest.js'),
   },
+  'copy-floor': {
+    about:
+      'the least a copy can cost: legacy COPY of the same rows as images straight into state COPY, with and without the key index, beside pg_dump (--rows 1000000)',
+    load: () => import('./copy-floor.js'),
+  },
   latency: {
     about: 'commit-to-acceptance p50/p99/max, steady 20 tx/s, Feishu unthrottled (--seconds 60 --tps 20)',
     load: () => import('./latency.js'),
