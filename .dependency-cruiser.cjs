@@ -4,7 +4,7 @@ const LAYERS = [
   { name: 'cli', path: '^src/cli/' },
   {
     name: 'app',
-    path: '^src/(demo|ops|console)/|^src/(pipeline|loop-stage|start-replica|start-sync|connect-feishu)[.]ts$',
+    path: '^src/(demo|ops|console)/|^src/(pipeline|loop-stage|start-replica|start-stream|start-http|start-sync|connect-feishu)[.]ts$',
   },
   { name: 'observe', path: '^src/observe/' },
   { name: 'loop', path: '^src/(notify|decisions)/' },

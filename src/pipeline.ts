@@ -1,6 +1,7 @@
 // The composition root: wires source -> replica -> sync -> feishu, and observe around them; `setup`
-// starts the replica through the same startReplica (start-replica.ts) as `run`, and the sync stage's
-// parts are put together by startSyncStage (start-sync.ts).
+// starts the replica through the same startReplica (start-replica.ts) as `run`; the sync stage's
+// parts are put together by startSyncStage (start-sync.ts), the stream's by createStream
+// (start-stream.ts), the HTTP server's by startHttp (start-http.ts).
 // Invariants it owns: the state schema is migrated and the active lock held before anything streams
 // or pushes; a mapping that fails to load stops start-up before any connection to the source; on
 // stop, the stream stops first (no new changes), then pushes in flight finish, then connections close.
@@ -9,10 +10,6 @@ import type { Settings } from './config/settings.js';
 import { CdcError, describeError, isCdcError } from './errors.js';
 import { FeishuClient } from './feishu/feishu-client.js';
 import type { MappingSet } from './mapping/contract.js';
-import { createConsole } from './console/console-server.js';
-import { CompiledMappingSet } from './mapping/mapping-set.js';
-import { parseListenAddress } from './config/listen-address.js';
-import { startHealthServer } from './observe/health-server.js';
 import type { TableProgressReport } from './observe/copy-progress.js';
 import { CopyReporter } from './observe/copy-reporter.js';
 import { LagProbe } from './observe/lag-probe.js';
@@ -27,9 +24,8 @@ import { BulkSpool } from './replica/bulk-spool.js';
 import { ReplicaWriter } from './replica/replica-writer.js';
 import { migrateStateDb, type StateConnection } from './replica/state-db.js';
 import { openStateOf } from './replica/state-store.js';
-import { formatLsn } from './core/lsn.js';
 import { Heartbeat } from './source/heartbeat.js';
-import { ReplicationStream } from './source/replication-stream.js';
+import type { ReplicationStream } from './source/replication-stream.js';
 import { InstanceViews } from './replica/instance-views.js';
 import { StreamFaultStore } from './replica/stream-fault-store.js';
 import { QuotaWatch } from './sync/quota-watch.js';
@@ -45,6 +41,8 @@ import type { LoopStage } from './loop-stage.js';
 import { connectFeishu } from './connect-feishu.js';
 import { startReplica } from './start-replica.js';
 import { startSyncStage } from './start-sync.js';
+import { createStream } from './start-stream.js';
+import { startHttp } from './start-http.js';
 import type { ChangeBatch } from './replica/row-change.js';
 
 export interface PipelineOptions {
@@ -172,38 +170,16 @@ export class Pipeline {
     await migrateStateDb(this.state);
     const db = this.state.db;
 
-    if (s.metricsAddress !== 'off') {
-      // The console needs the compiled mappings (names, keys, previews); a test's stand-in set has none.
-      const consoleHandler =
-        s.console && mappings instanceof CompiledMappingSet
-          ? createConsole({
-              settings: s,
-              mappings,
-              db,
-              metrics: this.metrics,
-              samples: this.samples,
-              readiness: async () => this.readiness(),
-              logger,
-              onChange: () => this.scheduler?.wake(),
-              listenHost: parseListenAddress(s.metricsAddress)?.host ?? '127.0.0.1',
-            })
-          : undefined;
-      this.server = await startHealthServer(
-        s.metricsAddress,
-        this.metrics,
-        async () => this.readiness(),
-        consoleHandler,
-      );
-      const bound = this.server.address();
-      const url =
-        bound && typeof bound === 'object'
-          ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
-          : s.metricsAddress;
-      logger.info(
-        { url },
-        `serving /metrics, /healthz and /readyz on ${url}${consoleHandler ? `, the console on ${url}/console/` : ''}`,
-      );
-    }
+    this.server = await startHttp({
+      settings: s,
+      mappings,
+      db,
+      metrics: this.metrics,
+      samples: this.samples,
+      readiness: async () => this.readiness(),
+      logger,
+      wake: () => this.scheduler?.wake(),
+    });
     this.lock = new LeaderLock(stateUrl, s.slotName);
     await this.lock.acquire({
       wait: s.standby,
@@ -297,59 +273,18 @@ export class Pipeline {
       this.metrics.changesParked.inc(summary.parked?.length ?? 0);
       if (summary.instancesDirtied > 0) this.scheduler?.wake();
     });
-    this.stream = new ReplicationStream({
-      sourceUrl: s.sourceUrl,
-      slot: s.slotName,
-      publication: s.publicationName,
-      tables: new Set(mappings.tables.keys()),
-      columns: new Map([...mappings.tables].map(([t, use]) => [t, use.columns])),
-      keep: (table) => writer.keep(table),
-      sink: {
-        applyBatch: async (batch) => {
-          const summary = await writer.applyBatch(batch);
-          for (const p of summary.parked ?? []) {
-            this.metrics.changesParked.inc();
-            errorLog.warn(
-              { code: 'CHANGE_PARKED', reason: `${p.table} ${p.reason}` },
-              { table: p.table, lsn: formatLsn(p.lsn), instances: p.instances },
-              `change parked: ${p.reason}`,
-            );
-          }
-          if (summary.instancesDirtied > 0) this.scheduler?.wake();
-          return summary;
-        },
-        advanceIdle: (lsn) => checkpoints.advance(s.slotName, lsn),
-        resume: () => writer.resume(),
-      },
+    this.stream = createStream({
+      settings: s,
+      mappings,
+      writer,
+      checkpoints,
       checkpoint,
-      batchMaxChanges: s.batchMaxChanges,
-      batchMaxWaitMs: s.batchMaxWaitMs,
-      statusIntervalMs: s.statusIntervalMs,
-      silenceTimeoutMs: s.silenceTimeoutMs,
-      truncate: s.truncate,
+      faults,
+      metrics: this.metrics,
+      errorLog,
       logger,
-      hooks: {
-        onConnected: () => this.metrics.streaming.set(1),
-        onDisconnected: () => {
-          this.metrics.streaming.set(0);
-          this.metrics.reconnects.inc();
-        },
-        onBatchApplied: (batch, n) => {
-          this.metrics.changesApplied.inc(n);
-          this.metrics.batchesApplied.inc();
-          this.o.onBatchApplied?.(batch, Date.now());
-        },
-        onRepeatedFailure: (fault) => {
-          this.metrics.streamRepeatedFailures.set(fault.failures);
-          faults
-            .record(fault)
-            .catch((e: unknown) => logger.error({ err: e }, 'cannot record the stream fault'));
-        },
-        onRecovered: () => {
-          this.metrics.streamRepeatedFailures.set(0);
-          faults.clear().catch((e: unknown) => logger.error({ err: e }, 'cannot clear the stream fault'));
-        },
-      },
+      wake: () => this.scheduler?.wake(),
+      ...(this.o.onBatchApplied ? { onBatchApplied: this.o.onBatchApplied } : {}),
     });
     // The stream ends when stop() stopped it; `done` settles only once the whole stop finished
     // (pushes in flight, lock, connections), since `run` exits the process right after it.
@@ -499,7 +434,3 @@ export class Pipeline {
     this.resolveDone();
   }
 }
-
-// What `run` (the Pipeline) and `setup` both do before streaming: the source's row identities, the
-// replica's lookup indexes, the writer, and the initial load with the configured selection. Invariant:
-// both commands start the replica the same way, so `setup` followed by `run` equals `run` alone.
