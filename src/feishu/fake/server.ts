@@ -1,7 +1,7 @@
 // Request handling of the fake Feishu: the token endpoint, the approval endpoints (instances, check,
 // definitions in approvals.ts) and contact batch_get_id (directory.ts), with their gateway checks
 // (faults, token, scope, monthly quota, rate windows) in the order a real gateway applies them, and
-// the /_fake/ admin endpoints that let another process drive and inspect it.
+// the /_fake/ admin endpoints that let another process drive and inspect it (admin-routes.ts).
 // Invariant: every answer uses the status, code and msg the reference documents for the situation;
 // where it documents none, the choice is stated next to the code that makes it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,103 +15,9 @@ import {
   payloadLimitViolations,
   tokenRequestSchema,
 } from '../payload-schema.js';
-import type { PayloadLimits } from '../payload-schema.js';
 import { MESSAGE_SEND_PATH, MESSAGE_UPDATE_PATH } from '../bot-message-schema.js';
-import { actSchema } from './bot-messages.js';
-import type { FakeBotMessages } from './bot-messages.js';
-import type { FakeApprovals } from './approvals.js';
-import { directoryUserSchema } from './directory.js';
-import type { FakeDirectory } from './directory.js';
-import { faultSettingsSchema } from './faults.js';
-import type { Faults } from './faults.js';
-import type { RateWindows } from './rate-windows.js';
-import type { FakeQuota } from './quota.js';
-import type { FakeState } from './state.js';
-import type { TokenStore } from './token-store.js';
-
-export interface PushRecord {
-  /** Fake clock time the push arrived. */
-  at: number;
-  instance_id?: string;
-  update_time?: string;
-  update_mode?: string;
-  status?: string;
-  accepted: boolean;
-  /** HTTP status answered; 0 when the socket was reset instead. */
-  httpStatus: number;
-  code?: number;
-  msg?: string;
-}
-
-export interface FakeCounters {
-  requests: number;
-  tokenRequests: number;
-  tokensIssued: number;
-  tooManyRequests: number;
-  pushesAccepted: number;
-  pushesRejected: number;
-  checks: number;
-  missingToken: number;
-  invalidToken: number;
-  missingScope: number;
-  injectedErrors: number;
-  injectedResets: number;
-  tooSoon: number;
-  batchGetId: number;
-  /** Accepted pushes that changed nothing but update_time: budget spent on nothing users see. */
-  identicalPushes: number;
-}
-
-export function emptyCounters(): FakeCounters {
-  return {
-    requests: 0,
-    tokenRequests: 0,
-    tokensIssued: 0,
-    tooManyRequests: 0,
-    pushesAccepted: 0,
-    pushesRejected: 0,
-    checks: 0,
-    missingToken: 0,
-    invalidToken: 0,
-    missingScope: 0,
-    injectedErrors: 0,
-    injectedResets: 0,
-    tooSoon: 0,
-    batchGetId: 0,
-    identicalPushes: 0,
-  };
-}
-
-export interface FakeContext {
-  appId: string;
-  appSecret: string;
-  scopes: ReadonlySet<string>;
-  limits: Partial<PayloadLimits>;
-  now: () => number;
-  state: FakeState;
-  tokens: TokenStore;
-  rate: RateWindows;
-  faults: Faults;
-  pushes: PushRecord[];
-  counters: FakeCounters;
-  lastAccepted: Map<string, number>;
-  messages: FakeBotMessages;
-  approvals: FakeApprovals;
-  directory: FakeDirectory;
-  quota: FakeQuota;
-  /** The fake's own http://host:port, for links it hands out. */
-  origin: () => string;
-  reset: () => void;
-}
-
-interface Outcome {
-  status: number;
-  body?: unknown;
-  text?: string;
-  headers?: Record<string, string>;
-  /** Destroy the socket instead of answering. */
-  reset?: boolean;
-}
+import { adminRoute } from './admin-routes.js';
+import { parseJson, type FakeContext, type Outcome, type PushRecord } from './fake-context.js';
 
 const TOKEN_PATH = '/open-apis/auth/v3/tenant_access_token/internal';
 const APPROVAL_SCOPES = ['approval:approval', 'approval:external_approval'];
@@ -193,9 +99,7 @@ export async function handleRequest(
   const method = req.method ?? 'GET';
   const route = routeOf(method, url.pathname);
   let outcome: Outcome;
-  if (url.pathname.startsWith('/_fake/messages') || url.pathname.startsWith('/_fake/users/'))
-    outcome = await userPlay(ctx, method, url.pathname, text);
-  else if (url.pathname.startsWith('/_fake/')) outcome = admin(ctx, method, url.pathname, text);
+  if (url.pathname.startsWith('/_fake/')) outcome = await adminRoute(ctx, method, url.pathname, text);
   else if (method === 'POST' && url.pathname === TOKEN_PATH) outcome = token(ctx, text);
   else if (route) outcome = await api(ctx, req, url, route, text);
   else outcome = { status: 404, text: '404 page not found' };
@@ -394,79 +298,6 @@ function createApproval(ctx: FakeContext, url: URL, body: unknown): Outcome {
   return ctx.approvals.upsert(body);
 }
 
-const adminFaultsSchema = faultSettingsSchema.extend({
-  expireTokens: z.boolean().optional(),
-  clear: z.boolean().optional(),
-});
-
-function admin(ctx: FakeContext, method: string, path: string, text: string): Outcome {
-  const key = `${method} ${path}`;
-  switch (key) {
-    case 'GET /_fake/instances':
-      return { status: 200, body: ctx.state.instances() };
-    case 'GET /_fake/pushes':
-      return { status: 200, body: ctx.pushes };
-    case 'GET /_fake/counters':
-      return { status: 200, body: ctx.counters };
-    case 'GET /_fake/faults':
-      return { status: 200, body: ctx.faults.current() };
-    case 'POST /_fake/faults': {
-      const parsed = adminFaultsSchema.safeParse(parseJson(text) ?? {});
-      if (!parsed.success) return { status: 400, body: { error: describeSchemaIssues(parsed.error) } };
-      const { expireTokens, clear, ...settings } = parsed.data;
-      if (clear) ctx.faults.clear();
-      ctx.faults.set(settings);
-      if (expireTokens) ctx.faults.expireTokens();
-      return { status: 200, body: ctx.faults.current() };
-    }
-    case 'GET /_fake/approvals':
-      return { status: 200, body: ctx.approvals.definitions() };
-    case 'GET /_fake/quota':
-      return {
-        status: 200,
-        body: { used: ctx.quota.used, refused: ctx.quota.refused, ...ctx.faults.current() },
-      };
-    case 'POST /_fake/quota/renew':
-      // The 1st of the month: the counter restarts and an injected exhaustion ends.
-      ctx.quota.renew();
-      ctx.faults.set({ quotaExhausted: null });
-      return { status: 200, body: { used: ctx.quota.used } };
-    case 'POST /_fake/directory': {
-      const parsed = directoryUserSchema.array().safeParse(parseJson(text));
-      if (!parsed.success) return { status: 400, body: { error: describeSchemaIssues(parsed.error) } };
-      ctx.directory.replace(parsed.data);
-      return { status: 200, body: { users: parsed.data.length } };
-    }
-    case 'POST /_fake/reset':
-      ctx.reset();
-      return { status: 200, body: { ok: true } };
-    default:
-      return { status: 404, text: '404 page not found' };
-  }
-}
-
-/** The user's side of the bot: their cards, and a click on a card's button (POSTs the callback). */
-async function userPlay(ctx: FakeContext, method: string, path: string, text: string): Promise<Outcome> {
-  if (method === 'GET' && path === '/_fake/messages') return { status: 200, body: ctx.messages.cards() };
-  const view = /^\/_fake\/users\/([^/]+)\/messages$/.exec(path);
-  if (method === 'GET' && view?.[1])
-    return { status: 200, body: ctx.messages.viewOf(decodeURIComponent(view[1])) };
-  const act = /^\/_fake\/messages\/(\d+)\/act$/.exec(path);
-  if (method === 'POST' && act?.[1]) {
-    const parsed = actSchema.safeParse(parseJson(text) ?? {});
-    if (!parsed.success) return { status: 400, body: { error: describeSchemaIssues(parsed.error) } };
-    const { reason, user_id, action_type, stale } = parsed.data;
-    const answer = await ctx.messages.act(act[1], {
-      action_type,
-      ...(stale === undefined ? {} : { stale }),
-      ...(reason === undefined ? {} : { reason }),
-      ...(user_id === undefined ? {} : { user_id }),
-    });
-    return { status: 200, body: answer };
-  }
-  return { status: 404, text: '404 page not found' };
-}
-
 function recordPush(ctx: FakeContext, text: string, outcome: Outcome): void {
   const body = parseJson(text) as Partial<Record<string, unknown>> | undefined;
   const field = (name: string): string | undefined => {
@@ -498,14 +329,6 @@ function defaultMsg(code: number): string {
   if (code === 1390001) return 'param is invalid';
   if (code === 99991400) return 'request trigger frequency limit';
   return 'injected error';
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
