@@ -33,7 +33,7 @@ import {
   ownTablesSql,
   type LegacyRoles,
 } from '../support/legacy-roles.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../support/test-database.js';
 
 /** Every object of the database that is not Postgres's own, as "kind:name" lines. */
 const CATALOG = `
@@ -75,7 +75,7 @@ describe('the legacy server with default settings', () => {
 
   beforeAll(async () => {
     legacy = await createTestDatabase('alone', { empty: true });
-    admin = new pg.Pool({ connectionString: legacy.url, max: 2 });
+    admin = testPool({ connectionString: legacy.url, max: 2 });
     await admin.query(LEGACY_SCHEMA);
     roles = await createLegacyRoles(inject('adminUrl'), 'alone', { replication: true });
     publication = `pub_${roles.cdc}`;

@@ -5,7 +5,7 @@ import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
 import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { RowChange } from '../../src/replica/row-change.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../support/test-database.js';
 
 // A request's department_id is found through four lookups: request -> user -> team -> unit -> site.
 const CHAIN = `
@@ -76,7 +76,7 @@ describe('lookup chains', () => {
     db = await createTestDatabase('chain');
     state = openStateDb(db.url, schema);
     await migrateStateDb(state);
-    sql = new pg.Pool({ connectionString: db.url, max: 1 });
+    sql = testPool({ connectionString: db.url, max: 1 });
   });
   afterAll(async () => {
     await sql?.end();

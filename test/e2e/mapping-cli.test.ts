@@ -11,7 +11,7 @@ import { startFakeFeishu } from '../../src/feishu/fake/fake-feishu.js';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { loadInstanceRowsLive } from '../../src/source/live-rows.js';
 import { cliEntry } from '../support/cli-entry.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../support/test-database.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const LEGACY_SCHEMA = readFileSync(
@@ -133,7 +133,7 @@ describe('with a legacy database', () => {
   beforeAll(async () => {
     db = await createTestDatabase('cli', { empty: true });
     stateDb = await createTestDatabase('clistate', { empty: true });
-    sql = new pg.Pool({ connectionString: db.url, max: 2 });
+    sql = testPool({ connectionString: db.url, max: 2 });
     await sql.query(LEGACY_SCHEMA);
     await sql.query(`
       insert into oa.users (user_no, login, display_name, feishu_uid) values (1, 'alice', 'Alice', 'ou_alice'), (2, 'bob', 'Bob', 'ou_bob');

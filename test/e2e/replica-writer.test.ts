@@ -6,7 +6,7 @@ import { ReplicaWriter } from '../../src/replica/replica-writer.js';
 import type { ChangeBatch } from '../../src/replica/row-change.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../support/test-database.js';
 
 const KEYS = new Map([
   ['oa.requests', ['req_id']],
@@ -60,7 +60,7 @@ describe('replica writer', () => {
     db = await createTestDatabase('replica');
     state = openStateDb(db.url, schema);
     await migrateStateDb(state);
-    sql = new pg.Pool({ connectionString: db.url, max: 2 });
+    sql = testPool({ connectionString: db.url, max: 2 });
     writer = new ReplicaWriter(state.db, schema, loadMappings(LEGACY_MAPPINGS), KEYS, 's');
   });
   beforeEach(async () => {

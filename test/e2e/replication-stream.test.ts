@@ -4,7 +4,7 @@ import { createLogger } from '../../src/core/logger.js';
 import type { ChangeBatch } from '../../src/replica/row-change.js';
 import { parseLsn, type Lsn } from '../../src/core/lsn.js';
 import { ReplicationStream, type BatchSink } from '../../src/source/replication-stream.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../support/test-database.js';
 import { waitFor } from '../support/connector-fixture.js';
 
 describe('replication stream', () => {
@@ -12,7 +12,7 @@ describe('replication stream', () => {
   let sql: pg.Pool;
   beforeAll(async () => {
     db = await createTestDatabase('stream');
-    sql = new pg.Pool({ connectionString: db.url, max: 2 });
+    sql = testPool({ connectionString: db.url, max: 2 });
     await sql.query(`create table t (id bigint primary key, n numeric(20,6), at timestamptz, big int8, flag boolean, doc text);
       create table other (id serial primary key, v text);
       create publication p for table t;`);

@@ -1,5 +1,4 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMappings } from '../../src/mapping/mapping-loader.js';
 import { CheckpointStore } from '../../src/replica/checkpoint-store.js';
@@ -8,7 +7,7 @@ import { loadInstanceRows } from '../../src/replica/row-loader.js';
 import { ensureRowQueryIndexes, queryRows } from '../../src/replica/row-query.js';
 import { migrateStateDb, openStateDb, type StateConnection } from '../../src/replica/state-db.js';
 import { LEGACY_MAPPINGS } from '../support/connector-fixture.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../support/test-database.js';
 
 const KEYS = new Map([
   ['oa.requests', ['req_id']],
@@ -33,7 +32,7 @@ describe('row queries', () => {
     await migrateStateDb(state);
     noSeq = new Kysely<any>({
       dialect: new PostgresDialect({
-        pool: new pg.Pool({ connectionString: db.url, max: 1, options: '-c enable_seqscan=off' }),
+        pool: testPool({ connectionString: db.url, max: 1, options: '-c enable_seqscan=off' }),
       }),
     });
     await new CheckpointStore(state.db, schema).beginSnapshot('s', 50n);
