@@ -6,12 +6,10 @@
 // the document as text (what parsing it into jsonb costs), as jsonb without any index, and as jsonb
 // with row_image's unique key (index-keys.ts), which every real copy needs to find an image again. Tables are copied --concurrency at a time, as the connector's copy does.
 // pg_dump of the same tables into /dev/null is timed in the same run. Measures only; keeps nothing.
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { startEmbeddedState } from '../src/replica/embedded-state.js';
@@ -25,6 +23,7 @@ import {
   DEBIAN_PG15_BIN,
   debianPostgres15Available,
   startDebianPostgres15,
+  timePgDump,
 } from './support/debian-postgres.js';
 
 const TABLES = ['oa.requests', 'oa.steps', 'oa.cc', 'oa.users'];
@@ -50,16 +49,7 @@ export const run: BenchFn = async (flags, cleanup) => {
   const sourceRows = [...keys.values()].reduce((n, k) => n + k.rows, 0);
 
   log('pg_dump --data-only of the same tables into /dev/null');
-  const d0 = Date.now();
-  await promisify(execFile)(join(DEBIAN_PG15_BIN, 'pg_dump'), [
-    '--data-only',
-    ...TABLES.flatMap((t) => ['-t', t]),
-    '-f',
-    '/dev/null',
-    '-d',
-    db.url,
-  ]);
-  const pgDumpSeconds = (Date.now() - d0) / 1000;
+  const pgDumpSeconds = await timePgDump(db.url, TABLES);
 
   const stateDir = await mkdtemp(join(tmpdir(), 'acs-floor-'));
   await chmod(stateDir, 0o755);

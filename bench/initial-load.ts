@@ -14,11 +14,9 @@
 // spawnConnector); the CPU seconds from its start to the copy's end (startup included) are split
 // between it, the state server's processes and the legacy server's: where the copy's time went.
 // instanceWritesPerInstance: the instance rows' mean version when the copy ends (1.0: each written once).
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { embeddedUrl } from '../src/replica/embedded-state.js';
 import type { CopyProgress } from '../src/core/copy-progress.js';
@@ -34,6 +32,7 @@ import {
   DEBIAN_PG15_BIN,
   debianPostgres15Available,
   startDebianPostgres15,
+  timePgDump,
 } from './support/debian-postgres.js';
 import { seededRandom } from '../test/support/legacy-workload.js';
 
@@ -79,16 +78,7 @@ export const run: BenchFn = async (flags, cleanup) => {
   let pgDumpSeconds: number | null = null;
   if (serverKind === 'pg15') {
     log('pg_dump --data-only of the same tables into /dev/null');
-    const d0 = Date.now();
-    await promisify(execFile)(join(DEBIAN_PG15_BIN, 'pg_dump'), [
-      '--data-only',
-      ...TABLES.flatMap((t) => ['-t', t]),
-      '-f',
-      '/dev/null',
-      '-d',
-      db.url,
-    ]);
-    pgDumpSeconds = (Date.now() - d0) / 1000;
+    pgDumpSeconds = await timePgDump(db.url, TABLES);
     log(`pg_dump: ${sourceRows} rows in ${pgDumpSeconds.toFixed(1)} s`);
   }
 

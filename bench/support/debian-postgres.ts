@@ -53,3 +53,17 @@ export async function startDebianPostgres15(
     },
   };
 }
+
+/** Seconds `pg_dump --data-only` of `tables` into /dev/null takes: the yardstick of the copy benches. */
+export async function timePgDump(url: string, tables: readonly string[]): Promise<number> {
+  const d0 = Date.now();
+  await run(join(DEBIAN_PG15_BIN, 'pg_dump'), [
+    '--data-only',
+    ...tables.flatMap((t) => ['-t', t]),
+    '-f',
+    '/dev/null',
+    '-d',
+    url,
+  ]);
+  return (Date.now() - d0) / 1000;
+}
