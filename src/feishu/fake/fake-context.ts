@@ -1,6 +1,6 @@
 // What every handler of the fake Feishu shares: its context (state, tokens, rate windows, faults,
 // quota, what it recorded), the counters and push records tests read, and the shape of an answer.
-// Invariant: a handler reaches the fake's state only through this context, so /_fake/reset resets all.
+// Invariant: a handler reaches the fake's state only through this context, which fake-feishu.ts builds.
 import type { PayloadLimits } from '../payload-schema.js';
 import type { FakeBotMessages } from './bot-messages.js';
 import type { FakeApprovals } from './approvals.js';
