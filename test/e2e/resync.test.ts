@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { resync } from '../../src/replica/resync.js';
-import { startConnectorFixture, waitFor, waitForConvergence } from '../support/connector-fixture.js';
+import {
+  startConnectorFixture,
+  waitFor,
+  waitForConvergence,
+  waitForSettled,
+} from '../support/connector-fixture.js';
 import { seedUsers } from '../support/legacy-workload.js';
 
 describe('resync', () => {
@@ -12,6 +17,7 @@ describe('resync', () => {
         .query(`insert into oa.requests (req_id, form_type, title, applicant_no, status_code, submitted_at, updated_at)
         select g, 1, 'R' || g, g, case when g <= 3 then 1 else 2 end, '2026-11-01', '2026-11-01' from generate_series(1, 8) g`);
       await waitForConvergence(fx);
+      await waitForSettled(fx);
       const pushes = () => fx.fake.pushes().filter((p) => p.accepted).length;
       const before = pushes();
       const db = (fx.pipeline as any).state.db;

@@ -177,6 +177,27 @@ export function comparable(p: Partial<ExternalInstance> | undefined): unknown {
 }
 
 /** Waits until Feishu holds exactly the expected instances (others must be DELETED). */
+/**
+ * Waits until the connector has settled: no instance dirty (parked ones aside) and no push in flight.
+ * Feishu matches the database (waitForConvergence) a moment before the connector records the push
+ * that made it match; a test that marks instances for another push must start after that record, or
+ * the push still in flight answers its mark (the same payload, accepted after it: nothing new to
+ * push), as resync-selection.test.ts once found.
+ */
+export async function waitForSettled(fx: ConnectorFixture, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const { rows } = await fx.state.query<{ n: number }>(
+        `select count(*)::int as n from "${fx.settings.stateSchema}".instance
+         where version > synced_version and parked_at is null`,
+      );
+      return rows[0]?.n === 0 && (fx.pipeline?.sync?.inFlightExternalIds.length ?? 0) === 0;
+    },
+    timeoutMs,
+    'the connector to push or skip every dirty instance',
+  );
+}
+
 export async function waitForConvergence(fx: ConnectorFixture, timeoutMs = 30_000): Promise<void> {
   let diff = '';
   try {
