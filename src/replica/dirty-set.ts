@@ -49,12 +49,7 @@ export class DirtySetFinder {
     const whole = this.direct(touched.slice(0, starts[0]));
     for (const part of parts) {
       for (const [id, ref] of part.refs) whole.refs.set(id, ref);
-      for (const query of part.queries) {
-        const qk = rowQueryKey(query);
-        if (whole.seenQueries.has(qk)) continue;
-        whole.seenQueries.add(qk);
-        whole.queries.push(query);
-      }
+      for (const query of part.queries) addQuery(query, whole.seenQueries, whole.queries);
     }
     return { whole, parts };
   }
@@ -89,11 +84,14 @@ export class DirtySetFinder {
     queries: RowQuery[],
   ): void {
     for (const ref of this.mappings.instancesOfRow(table, row)) refs.set(instanceIdOf(ref), ref);
-    for (const query of this.mappings.dependentsOfRow(table, row)) {
-      const qk = rowQueryKey(query);
-      if (seenQueries.has(qk)) continue;
-      seenQueries.add(qk);
-      queries.push(query);
-    }
+    for (const query of this.mappings.dependentsOfRow(table, row)) addQuery(query, seenQueries, queries);
   }
+}
+
+/** Queues `query` unless it was asked already: each query once per batch. */
+function addQuery(query: RowQuery, seenQueries: Set<string>, queries: RowQuery[]): void {
+  const qk = rowQueryKey(query);
+  if (seenQueries.has(qk)) return;
+  seenQueries.add(qk);
+  queries.push(query);
 }

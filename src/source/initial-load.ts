@@ -91,6 +91,9 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
     let exporter: pg.Client | null = null;
     // A copy made before (a consistent point recorded) means rows may have gone since: sweep them.
     const resnapshot = checkpoint?.consistentLsn != null && !slot;
+    // Not a first load (nor its resumption): the replica holds images from before, so the copy
+    // follows lookups and sweeps what has gone.
+    const again = resnapshot || o.resnapshot === true;
     if (!slot) {
       const elsewhere = await slotDatabase(admin, o.slot);
       if (elsewhere) {
@@ -128,8 +131,7 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
       // A first load (or its resumption) follows no lookups (SnapshotLoader): its images go in
       // without the lookup indexes, which are built once over them when the copy ends. A
       // re-snapshot follows lookups: it needs them from the start.
-      if (resnapshot || o.resnapshot)
-        await ensureRowQueryIndexes(o.db, o.stateSchema, o.mappings.queryColumns);
+      if (again) await ensureRowQueryIndexes(o.db, o.stateSchema, o.mappings.queryColumns);
       else await dropRowQueryIndexes(o.db, o.stateSchema);
       await copySnapshot({
         sourceUrl: o.sourceUrl,
@@ -151,14 +153,14 @@ export async function ensureInitialLoad(o: InitialLoadOptions): Promise<Lsn> {
       await exporter?.end().catch(() => undefined);
     }
     await ensureRowQueryIndexes(o.db, o.stateSchema, o.mappings.queryColumns);
-    if (resnapshot || o.resnapshot) {
+    if (again) {
       for (const table of o.mappings.tables.keys()) {
         const swept = await o.writer.sweepStale(table, copyLsn);
         if (swept > 0)
           o.logger.info({ table, rows: swept }, 'rows gone since the last snapshot marked deleted');
       }
     }
-    if (!resnapshot && !o.resnapshot) {
+    if (!again) {
       const left = await applyInitialSelection(o.db, o.stateSchema, o.mappings, o.selection);
       if (left > 0)
         o.logger.info(
